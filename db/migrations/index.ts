@@ -1,0 +1,19 @@
+// Migrations are listed here statically rather than discovered on disk, so the same list works when
+// run from TypeScript sources (tests) and from the compiled dist/ (production).
+import type { Knex } from 'knex';
+import * as init from './20261127_001_init.js';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+const migrations: Record<string, Migration> = {
+  '20261127_001_init': init,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => migrations[name],
+};

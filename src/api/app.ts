@@ -1,0 +1,31 @@
+// The Koa app: a tiny core with cross-cutting concerns as middleware (logging, error envelope, JSON
+// bodies) and one router per area. Stateless: any number of web members can serve it.
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Services } from '../services.js';
+import { errorEnvelope } from './middleware/errors.js';
+import { jsonBody } from './middleware/body.js';
+import { requestLog } from './middleware/log.js';
+import { openApiDocument } from './openapi.js';
+import type { RouteModule } from './routeModule.js';
+import { healthRoutes } from './routes/health.js';
+import { taskRoutes } from './routes/tasks.js';
+import { flowRoutes } from './routes/flows.js';
+
+export function createApp(s: Services, extra: RouteModule[] = []): Koa {
+  const app = new Koa();
+  app.proxy = true;
+  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), ...extra];
+  const doc = openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)));
+  const docRouter = new Router();
+  docRouter.get('/openapi.json', (ctx) => { ctx.body = doc; });
+
+  app.use(requestLog(s.log));
+  app.use(errorEnvelope(s.log));
+  for (const mw of jsonBody(s.config.bodyLimit)) app.use(mw);
+  for (const m of [...modules, { router: docRouter }]) {
+    app.use(m.router.routes());
+    app.use(m.router.allowedMethods());
+  }
+  return app;
+}

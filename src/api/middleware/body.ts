@@ -1,0 +1,16 @@
+// JSON bodies only. A body of another type is a 415 (not silently ignored), a malformed one a 400,
+// one over BODY_LIMIT a 413: all in the envelope via errorEnvelope.
+import bodyParser from 'koa-bodyparser';
+import type { Middleware } from 'koa';
+import { HttpError } from '../http.js';
+
+export function jsonBody(limit: string): Middleware[] {
+  const requireJson: Middleware = async (ctx, next) => {
+    const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
+    if (hasBody && !ctx.is('application/json', 'application/*+json')) {
+      throw new HttpError(415, `request body must be application/json, got "${ctx.get('content-type') || 'none'}"`);
+    }
+    await next();
+  };
+  return [requireJson, bodyParser({ enableTypes: ['json'], jsonLimit: limit, strict: true })];
+}

@@ -1,0 +1,10 @@
+// Each file in routes/ exports a function building one of these: its router and the OpenAPI
+// `paths` it serves, so the document at /openapi.json is assembled from the code that answers.
+import type Router from '@koa/router';
+
+export type OpenApiPaths = Record<string, Record<string, unknown>>;
+
+export interface RouteModule {
+  router: Router;
+  paths: OpenApiPaths;
+}

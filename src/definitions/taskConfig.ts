@@ -1,0 +1,68 @@
+// `taskConfig` is JSON, validated per task type. Every type shares the run policy (timeout, retries,
+// back-off); WAIT and HTTP add their own fields. Unknown fields are refused so a typo is not ignored.
+import { z } from 'zod';
+import type { TaskType } from '../models/definitions.js';
+
+const policy = {
+  /** Hard limit for one attempt; the executor is aborted when it passes. */
+  timeoutMs: z.number().int().min(1).max(24 * 3600 * 1000).optional(),
+  /** Attempts after the first one when the task fails (or its worker is lost). */
+  maxRetries: z.number().int().min(0).max(100).optional(),
+  /** Delay before the next attempt; doubled on each further attempt. */
+  retryBackoffMs: z.number().int().min(0).max(24 * 3600 * 1000).optional(),
+};
+
+const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
+
+export const taskConfigSchemas = {
+  ECHO: z.strictObject({ ...policy }),
+  EXCEPTION: z.strictObject({ ...policy }),
+  WAIT: z.strictObject({ ...policy, waitMs: z.number().int().min(0).max(24 * 3600 * 1000).optional() }),
+  SHELL: z.strictObject({ ...policy }),
+  HTTP: z.strictObject({
+    ...policy,
+    method: httpMethod.optional(),
+    url: z.url({ protocol: /^https?$/ }),
+    headers: z.record(z.string(), z.string()).optional(),
+    body: z.unknown().optional(),
+  }),
+} satisfies Record<TaskType, z.ZodType>;
+
+export type TaskConfig = {
+  timeoutMs?: number;
+  maxRetries?: number;
+  retryBackoffMs?: number;
+  waitMs?: number;
+  method?: z.infer<typeof httpMethod>;
+  url?: string;
+  headers?: Record<string, string>;
+  body?: unknown;
+};
+
+export const DEFAULT_TIMEOUT_MS = 3600_000;
+export const DEFAULT_RETRY_BACKOFF_MS = 1000;
+
+/** Parses the stored JSON text; a row written by an older version never breaks a run. */
+export function readTaskConfig(text: string | null): TaskConfig {
+  if (!text) return {};
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === 'object' ? (v as TaskConfig) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The run policy of a task with defaults filled in. */
+export function runPolicy(cfg: TaskConfig): { timeoutMs: number; maxAttempts: number; retryBackoffMs: number } {
+  return {
+    timeoutMs: cfg.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxAttempts: (cfg.maxRetries ?? 0) + 1,
+    retryBackoffMs: cfg.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
+  };
+}
+
+/** Back-off before attempt `nextAttempt` (2 = first retry): base, 2×base, 4×base … capped at an hour. */
+export function backoffMs(base: number, nextAttempt: number): number {
+  return Math.min(base * 2 ** Math.max(0, nextAttempt - 2), 3600_000);
+}

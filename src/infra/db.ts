@@ -1,0 +1,68 @@
+// The MySQL connection: one knex pool per process, the database created on first start,
+// migrations applied from db/migrations through a static list (works under tsx and from dist/).
+import knexFactory, { type Knex } from 'knex';
+import { Model } from 'objection';
+import { migrationSource } from '../../db/migrations/index.js';
+
+export type { Knex };
+
+function connectionFromUrl(databaseUrl: string, withDatabase: boolean): Knex.MySql2ConnectionConfig {
+  const u = new URL(databaseUrl);
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 3306,
+    user: decodeURIComponent(u.username || 'root'),
+    password: decodeURIComponent(u.password || ''),
+    database: withDatabase ? databaseName(databaseUrl) : undefined,
+    // Times are stored in UTC and turned into local time only on the wire.
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    dateStrings: false,
+  };
+}
+
+export function databaseName(databaseUrl: string): string {
+  return decodeURIComponent(new URL(databaseUrl).pathname.replace(/^\//, ''));
+}
+
+export function createKnex(databaseUrl: string, poolMax = 10): Knex {
+  const knex = knexFactory({
+    client: 'mysql2',
+    connection: connectionFromUrl(databaseUrl, true),
+    pool: { min: 0, max: poolMax },
+    migrations: { migrationSource, tableName: 'knex_migrations' },
+  });
+  return knex;
+}
+
+/** Creates the database named in the URL if it does not exist yet. */
+export async function ensureDatabase(databaseUrl: string): Promise<void> {
+  const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 } });
+  try {
+    const name = databaseName(databaseUrl).replace(/`/g, '``');
+    await admin.raw(`CREATE DATABASE IF NOT EXISTS \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+  } finally {
+    await admin.destroy();
+  }
+}
+
+export async function dropDatabase(databaseUrl: string): Promise<void> {
+  const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 } });
+  try {
+    const name = databaseName(databaseUrl).replace(/`/g, '``');
+    await admin.raw(`DROP DATABASE IF EXISTS \`${name}\``);
+  } finally {
+    await admin.destroy();
+  }
+}
+
+export async function migrateLatest(knex: Knex): Promise<string[]> {
+  const [, applied] = await knex.migrate.latest();
+  return applied as string[];
+}
+
+/** Binds the Objection models of this process to its pool. */
+export function bindModels(knex: Knex): void {
+  Model.knex(knex);
+}

@@ -1,0 +1,13 @@
+// Redis connections. The db number in REDIS_URL is honoured (ioredis reads it from the path).
+import { Redis } from 'ioredis';
+
+export type { Redis };
+
+export function createRedis(redisUrl: string, name = 'main'): Redis {
+  return new Redis(redisUrl, {
+    connectionName: `task-schedule:${name}`,
+    maxRetriesPerRequest: null,
+    enableAutoPipelining: true,
+    lazyConnect: false,
+  });
+}

@@ -1,0 +1,75 @@
+// One member of the cluster: connects to MySQL (creating the database and applying migrations) and
+// Redis, then starts the roles its configuration names. `stop()` undoes it all in reverse order.
+import http from 'node:http';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/index.js';
+import { bindModels, createKnex, ensureDatabase, migrateLatest } from './infra/db.js';
+import { createRedis } from './infra/redis.js';
+import { createLogger, type Logger } from './infra/logger.js';
+import { WorkQueue } from './queue/workQueue.js';
+import { createApp } from './api/app.js';
+import type { Services } from './services.js';
+
+export interface Member {
+  services: Services;
+  /** Base URL of the API when this member has the web role. */
+  url: string | null;
+  stop(): Promise<void>;
+}
+
+export function newMemberId(): string {
+  return `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+}
+
+export async function prepareDatabase(config: Config, log: Logger): Promise<void> {
+  await ensureDatabase(config.databaseUrl);
+  const knex = createKnex(config.databaseUrl, 1);
+  try {
+    const applied = await migrateLatest(knex);
+    if (applied.length) log.info({ applied }, 'migrations applied');
+  } finally {
+    await knex.destroy();
+  }
+}
+
+export async function startMember(config: Config, log = createLogger(config.logLevel)): Promise<Member> {
+  const memberId = config.memberId ?? newMemberId();
+  log = log.child({ memberId });
+  await prepareDatabase(config, log);
+  const knex = createKnex(config.databaseUrl, config.dbPoolMax);
+  bindModels(knex);
+  const redis = createRedis(config.redisUrl, memberId);
+  const queue = new WorkQueue(redis, config.redisUrl, config.redisPrefix);
+  const services: Services = { config, knex, redis, log, memberId, queue };
+
+  let server: http.Server | null = null;
+  let url: string | null = null;
+  if (config.roles.has('web')) {
+    const app = createApp(services);
+    server = http.createServer(app.callback());
+    server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      server!.once('error', reject);
+      server!.listen(config.port, resolve);
+    });
+    const port = (server.address() as AddressInfo).port;
+    url = `http://127.0.0.1:${port}`;
+    log.info({ port }, 'web role listening');
+  }
+
+  return {
+    services,
+    url,
+    async stop() {
+      if (server) {
+        server.closeIdleConnections();
+        await new Promise<void>((resolve) => server!.close(() => resolve()));
+      }
+      await queue.close();
+      redis.disconnect();
+      await knex.destroy();
+    },
+  };
+}

@@ -1,0 +1,17 @@
+// What every part of a member shares: its configuration, pools, logger and identity.
+// Built once in member.ts and passed down explicitly (no globals besides Objection's bound knex).
+import type { Config } from '../config/index.js';
+import type { Knex } from './infra/db.js';
+import type { Redis } from './infra/redis.js';
+import type { Logger } from './infra/logger.js';
+import type { Queue } from './queue/types.js';
+
+export interface Services {
+  config: Config;
+  knex: Knex;
+  redis: Redis;
+  log: Logger;
+  /** This process's id in the cluster: worker leases and locks are held in its name. */
+  memberId: string;
+  queue: Queue;
+}

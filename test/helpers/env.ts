@@ -1,0 +1,34 @@
+// Each test run gets its own database and Redis key prefix, named after the run, and removes them at
+// the end (see hooks.ts). Child processes started by tests inherit them through baseEnv().
+import { randomBytes } from 'node:crypto';
+
+const runId = `${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+const mysqlBase = process.env.TEST_MYSQL_URL || 'mysql://root@127.0.0.1:3306';
+const redisUrl = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379/0';
+
+export const testRun = {
+  id: runId,
+  databaseUrl: `${mysqlBase}/ts_test_${runId}`,
+  redisUrl,
+  /** Every key any test writes starts with this. */
+  redisPrefix: `tst:${runId}:`,
+};
+
+let n = 0;
+/** A prefix of its own for a test that needs an empty queue. */
+export function freshPrefix(): string {
+  n += 1;
+  return `${testRun.redisPrefix}${n}:`;
+}
+
+/** Environment for a member under test (in-process or child). */
+export function baseEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: testRun.databaseUrl,
+    REDIS_URL: testRun.redisUrl,
+    REDIS_PREFIX: testRun.redisPrefix,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL || 'silent',
+    PORT: '0',
+    ...overrides,
+  };
+}

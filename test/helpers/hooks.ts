@@ -1,0 +1,37 @@
+// Root hooks: create this run's database once, and remove it and every Redis key of the run at the end.
+import { Redis } from 'ioredis';
+import { dropDatabase } from '../../src/infra/db.js';
+import { prepareDatabase } from '../../src/member.js';
+import { loadConfig } from '../../config/index.js';
+import { createLogger } from '../../src/infra/logger.js';
+import { baseEnv, testRun } from './env.js';
+
+export async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
+  const r = new Redis(redisUrl);
+  let deleted = 0;
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) deleted += await r.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
+  return deleted;
+}
+
+export const mochaHooks = {
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    const config = loadConfig(baseEnv());
+    await prepareDatabase(config, createLogger('silent'));
+  },
+  async afterAll(this: Mocha.Context) {
+    this.timeout(60_000);
+    if (process.env.TEST_KEEP) return;
+    await dropDatabase(testRun.databaseUrl);
+    await deleteKeys(testRun.redisUrl, testRun.redisPrefix);
+  },
+};
