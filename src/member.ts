@@ -41,7 +41,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
   const knex = createKnex(config.databaseUrl, config.dbPoolMax);
   bindModels(knex);
   const redis = createRedis(config.redisUrl, memberId);
-  const queue = new WorkQueue(redis, config.redisUrl, config.redisPrefix);
+  const queue = new WorkQueue(redis, config.redisPrefix);
   const services: Services = { config, knex, redis, log, memberId, queue };
 
   let server: http.Server | null = null;

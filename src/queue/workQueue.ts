@@ -3,7 +3,7 @@ import type { Redis } from '../infra/redis.js';
 import type { ClaimResult, InflightEntry, Queue, QueueStats } from './types.js';
 
 export class WorkQueue implements Queue {
-  constructor(private redis: Redis, private redisUrl: string, private prefix: string) {}
+  constructor(private redis: Redis, private prefix: string) {}
   async enqueue(): Promise<void> { throw new Error('not implemented'); }
   async claim(): Promise<ClaimResult> { throw new Error('not implemented'); }
   async ack(): Promise<boolean> { throw new Error('not implemented'); }
