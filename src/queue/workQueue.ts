@@ -1,19 +1,180 @@
-// Placeholder until the Lua-backed queue lands (issue 3).
+// The Redis work queue (see types.ts for the contract). Every step that touches more than one key is
+// one Lua script in lua/ (loaded by scripts.ts); this class only names the keys and converts ids.
+//
+// Keys, all under the configured prefix:
+//   {prefix}ready           sorted set  id → epoch ms (Redis clock) it may run
+//   {prefix}inflight        sorted set  id → lease deadline, epoch ms
+//   {prefix}inflight:owner  hash        id → owner (member id holding the lease)
+//   {prefix}inflight:since  hash        id → claimed-at, epoch ms
+//   {prefix}wake            pub/sub channel, published to when ids are added to ready
 import type { Redis } from '../infra/redis.js';
+import { defineQueueCommands, type QueueCommands } from './scripts.js';
 import type { ClaimResult, InflightEntry, Queue, QueueStats } from './types.js';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class WorkQueue implements Queue {
-  constructor(private redis: Redis, private prefix: string) {}
-  async enqueue(): Promise<void> { throw new Error('not implemented'); }
-  async claim(): Promise<ClaimResult> { throw new Error('not implemented'); }
-  async ack(): Promise<boolean> { throw new Error('not implemented'); }
-  async ackAndRequeue(): Promise<boolean> { throw new Error('not implemented'); }
-  async extend(): Promise<number[]> { throw new Error('not implemented'); }
-  async takeExpired(): Promise<InflightEntry[]> { throw new Error('not implemented'); }
-  async remove(): Promise<void> { throw new Error('not implemented'); }
-  async waitForWork(): Promise<void> { throw new Error('not implemented'); }
-  async known(): Promise<Set<number>> { throw new Error('not implemented'); }
-  async stats(): Promise<QueueStats> { throw new Error('not implemented'); }
-  async inflight(): Promise<InflightEntry[]> { throw new Error('not implemented'); }
-  async close(): Promise<void> {}
+  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string };
+  private r: Redis & QueueCommands;
+  private sub: Redis | null = null;
+  /** A wake-up arrived (or work may have been missed) since the last claim. */
+  private woken = false;
+  private closed = false;
+  private waiters = new Set<() => void>();
+
+  constructor(private redis: Redis, private prefix: string) {
+    this.r = defineQueueCommands(redis);
+    this.keys = {
+      ready: `${prefix}ready`,
+      inflight: `${prefix}inflight`,
+      owner: `${prefix}inflight:owner`,
+      since: `${prefix}inflight:since`,
+      wake: `${prefix}wake`,
+    };
+  }
+
+  async enqueue(items: { tiId: number; delayMs?: number }[]): Promise<void> {
+    if (!items.length) return;
+    const argv: (string | number)[] = [this.keys.wake];
+    for (const { tiId, delayMs } of items) argv.push(idOf(tiId), Math.round(delayMs ?? 0));
+    await this.r.tsqEnqueue(this.keys.ready, this.keys.inflight, ...argv);
+  }
+
+  async claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult> {
+    // Cleared before asking: a wake-up that arrives while this claim is on its way stays noted.
+    this.woken = false;
+    const [nextDue, ids] = await this.r.tsqClaim(
+      this.keys.ready, this.keys.inflight, this.keys.owner, this.keys.since,
+      owner, Math.max(0, Math.floor(max)), Math.round(leaseMs),
+    );
+    return { ids: ids.map(Number), nextDueInMs: nextDue < 0 ? null : nextDue };
+  }
+
+  async ack(tiId: number, owner: string): Promise<boolean> {
+    const k = this.keys;
+    return (await this.r.tsqAck(k.ready, k.inflight, k.owner, k.since, idOf(tiId), owner, '', k.wake)) === 1;
+  }
+
+  async ackAndRequeue(tiId: number, owner: string, delayMs: number): Promise<boolean> {
+    const k = this.keys;
+    return (await this.r.tsqAck(k.ready, k.inflight, k.owner, k.since, idOf(tiId), owner, Math.round(delayMs), k.wake)) === 1;
+  }
+
+  async extend(tiIds: number[], owner: string, leaseMs: number): Promise<number[]> {
+    if (!tiIds.length) return [];
+    const lost = await this.r.tsqExtend(this.keys.inflight, this.keys.owner, owner, Math.round(leaseMs), ...tiIds.map(idOf));
+    return lost.map(Number);
+  }
+
+  async takeExpired(max: number): Promise<InflightEntry[]> {
+    if (max < 1) return [];
+    const flat = await this.r.tsqTakeExpired(this.keys.inflight, this.keys.owner, this.keys.since, Math.floor(max));
+    return entries(flat);
+  }
+
+  async remove(tiIds: number[]): Promise<void> {
+    if (!tiIds.length) return;
+    const k = this.keys;
+    await this.r.tsqRemove(k.ready, k.inflight, k.owner, k.since, ...tiIds.map(idOf));
+  }
+
+  async waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed || this.woken || signal?.aborted) return;
+    this.subscribe();
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.min(Math.max(0, timeoutMs), MAX_TIMER_MS));
+      signal?.addEventListener('abort', done, { once: true });
+      this.waiters.add(done);
+    });
+  }
+
+  async known(tiIds: number[]): Promise<Set<number>> {
+    if (!tiIds.length) return new Set();
+    const ids = await this.r.tsqKnown(this.keys.ready, this.keys.inflight, ...tiIds.map(idOf));
+    return new Set(ids.map(Number));
+  }
+
+  async stats(): Promise<QueueStats> {
+    const [ready, dueNow, inflight, oldestWaitingMs] = await this.r.tsqStats(this.keys.ready, this.keys.inflight);
+    return { ready, dueNow, delayed: ready - dueNow, inflight, oldestWaitingMs };
+  }
+
+  async inflight(limit: number): Promise<InflightEntry[]> {
+    if (limit < 1) return [];
+    return entries(await this.r.tsqInflight(this.keys.inflight, this.keys.owner, this.keys.since, Math.floor(limit)));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const done of [...this.waiters]) done();
+    const sub = this.sub;
+    this.sub = null;
+    if (sub) {
+      try {
+        if (sub.status === 'ready') await sub.unsubscribe();
+      } catch {
+        // going away anyway
+      }
+      sub.disconnect();
+    }
+  }
+
+  /** Wakes every waiter and notes the wake-up for the next caller until a claim. */
+  private wake(): void {
+    this.woken = true;
+    for (const done of [...this.waiters]) done();
+  }
+
+  /**
+   * Starts the subscriber connection once. Each time it (re)connects it subscribes to the wake channel
+   * and then looks whether anything is already due: an enqueue published before the subscription was in
+   * place (or while the connection was down) is not lost, it is seen by that check.
+   */
+  private subscribe(): void {
+    if (this.sub || this.closed) return;
+    const sub = this.redis.duplicate({ autoResubscribe: false, enableAutoPipelining: false, lazyConnect: false });
+    this.sub = sub;
+    sub.on('message', (channel: string) => {
+      if (channel === this.keys.wake) this.wake();
+    });
+    sub.on('error', () => {
+      // ioredis reconnects by itself; waiters still return at their timeout meanwhile.
+    });
+    sub.on('ready', () => {
+      sub
+        .subscribe(this.keys.wake)
+        .then(async () => {
+          if (this.closed) return;
+          const s = await this.stats();
+          if (s.dueNow > 0) this.wake();
+        })
+        .catch(() => {
+          // the next 'ready' tries again
+        });
+    });
+  }
+}
+
+function idOf(tiId: number): string {
+  if (!Number.isSafeInteger(tiId)) throw new TypeError(`task-instance id must be an integer, got ${tiId}`);
+  return String(tiId);
+}
+
+function entries(flat: (string | null)[]): InflightEntry[] {
+  const out: InflightEntry[] = [];
+  for (let i = 0; i + 3 < flat.length; i += 4) {
+    out.push({
+      tiId: Number(flat[i]),
+      owner: flat[i + 1] ?? '',
+      claimedAt: Number(flat[i + 2] ?? 0),
+      leaseDeadline: Number(flat[i + 3]),
+    });
+  }
+  return out;
 }

@@ -1,0 +1,19 @@
+--[[
+  remove: drop ids from ready and inflight (cancel), with their owner/claimed-at entries.
+
+  KEYS[1] ready           sorted set
+  KEYS[2] inflight        sorted set
+  KEYS[3] inflight:owner  hash id -> owner
+  KEYS[4] inflight:since  hash id -> claimed-at epoch ms
+  ARGV[1..] ids
+
+  Returns: the number of ids that were present in ready or inflight.
+]]
+local removed = 0
+for _, id in ipairs(ARGV) do
+  local n = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('HDEL', KEYS[4], id)
+  if n > 0 then removed = removed + 1 end
+end
+return removed

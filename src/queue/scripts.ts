@@ -1,0 +1,74 @@
+// Loads the queue's Lua scripts (one file per atomic operation, see lua/*.lua) and registers them on a
+// connection with ioredis `defineCommand` (EVALSHA, falling back to EVAL once per connection).
+// tsc does not copy .lua files, so the directory is found next to this module (src/queue/lua when run
+// through tsx) or, from the compiled dist/src/queue/, back in the source tree (../../../src/queue/lua).
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from '../infra/redis.js';
+
+/** Script name → number of KEYS it takes. */
+const SCRIPTS = {
+  enqueue: 2,
+  claim: 4,
+  ack: 4,
+  extend: 2,
+  takeExpired: 3,
+  remove: 4,
+  known: 2,
+  stats: 2,
+  inflight: 3,
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+type Arg = string | number;
+/** The commands as they appear on a connection once defined (prefixed so they cannot clash with others). */
+export interface QueueCommands {
+  tsqEnqueue(ready: string, inflight: string, ...argv: Arg[]): Promise<number>;
+  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[]]>;
+  tsqAck(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqExtend(inflight: string, owner: string, ...argv: Arg[]): Promise<string[]>;
+  tsqTakeExpired(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
+  tsqRemove(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqKnown(ready: string, inflight: string, ...argv: Arg[]): Promise<string[]>;
+  tsqStats(ready: string, inflight: string): Promise<[number, number, number, number]>;
+  tsqInflight(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
+}
+
+/** The directory holding the .lua files, from src/queue/ (tsx) or dist/src/queue/ (compiled). */
+export function luaDir(): string {
+  const candidates = [new URL('./lua/', import.meta.url), new URL('../../../src/queue/lua/', import.meta.url)];
+  for (const c of candidates) {
+    const dir = fileURLToPath(c);
+    if (existsSync(`${dir}claim.lua`)) return dir;
+  }
+  throw new Error(`queue Lua scripts not found (looked in ${candidates.map((c) => fileURLToPath(c)).join(', ')})`);
+}
+
+let sources: Record<ScriptName, string> | null = null;
+
+/** The scripts' text, read from disk once per process. */
+export function luaSources(): Record<ScriptName, string> {
+  if (!sources) {
+    const dir = luaDir();
+    sources = Object.fromEntries(
+      (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, readFileSync(`${dir}${name}.lua`, 'utf8')]),
+    ) as Record<ScriptName, string>;
+  }
+  return sources;
+}
+
+const defined = new WeakSet<Redis>();
+
+/** Registers the queue's commands on `redis` (once per connection) and returns it typed with them. */
+export function defineQueueCommands(redis: Redis): Redis & QueueCommands {
+  if (!defined.has(redis)) {
+    const src = luaSources();
+    for (const [name, numberOfKeys] of Object.entries(SCRIPTS) as [ScriptName, number][]) {
+      const cmd = `tsq${name[0].toUpperCase()}${name.slice(1)}`;
+      redis.defineCommand(cmd, { lua: src[name], numberOfKeys });
+    }
+    defined.add(redis);
+  }
+  return redis as Redis & QueueCommands;
+}

@@ -1,0 +1,265 @@
+// The Redis work queue against a real Redis: every test gets an empty queue of its own (freshPrefix).
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { WorkQueue } from '../src/queue/workQueue.js';
+import { freshPrefix, testRun } from './helpers/env.js';
+
+describe('work queue (Redis)', () => {
+  const conns: Redis[] = [];
+  const queues: WorkQueue[] = [];
+  let redis: Redis;
+  let q: WorkQueue;
+  let prefix: string;
+
+  function conn(): Redis {
+    const r = new Redis(testRun.redisUrl);
+    conns.push(r);
+    return r;
+  }
+  function queue(r: Redis = redis, p: string = prefix): WorkQueue {
+    const wq = new WorkQueue(r, p);
+    queues.push(wq);
+    return wq;
+  }
+  /** The Redis server's clock, as the scripts see it. */
+  async function redisNow(): Promise<number> {
+    const [s, us] = await redis.time();
+    return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+  }
+
+  beforeEach(() => {
+    prefix = freshPrefix();
+    redis = conn();
+    q = queue();
+  });
+  afterEach(async () => {
+    await Promise.all(queues.splice(0).map((x) => x.close()));
+    for (const r of conns.splice(0)) r.disconnect();
+  });
+
+  it('keeps delayed items back until they are due, then hands them out', async () => {
+    await q.enqueue([{ tiId: 1, delayMs: 400 }, { tiId: 2 }]);
+    const first = await q.claim('w1', 10, 30_000);
+    expect(first.ids).to.deep.equal([2]);
+    expect(first.nextDueInMs).to.be.within(1, 400);
+    const early = await q.claim('w1', 10, 30_000);
+    expect(early.ids).to.deep.equal([]);
+    await new Promise((r) => setTimeout(r, early.nextDueInMs! + 20));
+    const late = await q.claim('w1', 10, 30_000);
+    expect(late.ids).to.deep.equal([1]);
+    expect(late.nextDueInMs).to.equal(null);
+  });
+
+  it('claims at most max ids, earliest due first, and reports 0 when more are due', async () => {
+    await q.enqueue([{ tiId: 10, delayMs: -100 }, { tiId: 11, delayMs: -300 }, { tiId: 12, delayMs: -200 }, { tiId: 13 }]);
+    const a = await q.claim('w1', 2, 30_000);
+    expect(a.ids).to.deep.equal([11, 12]);
+    expect(a.nextDueInMs).to.equal(0);
+    const b = await q.claim('w1', 5, 30_000);
+    expect(b.ids).to.deep.equal([10, 13]);
+    expect(b.nextDueInMs).to.equal(null);
+  });
+
+  it('20 concurrent claimers over 500 ids never get an id twice and together get them all', async () => {
+    const ids = Array.from({ length: 500 }, (_, i) => 1000 + i);
+    await q.enqueue(ids.map((tiId) => ({ tiId })));
+    const claimers = Array.from({ length: 20 }, (_, i) => ({ owner: `w${i}`, q: queue(conn()) }));
+    const got = await Promise.all(
+      claimers.map(async ({ owner, q: cq }) => {
+        const mine: number[] = [];
+        for (;;) {
+          const r = await cq.claim(owner, 7, 30_000);
+          if (!r.ids.length) return mine;
+          mine.push(...r.ids);
+        }
+      }),
+    );
+    const all = got.flat();
+    expect(all.length).to.equal(500);
+    expect(new Set(all).size).to.equal(500);
+    expect([...all].sort((x, y) => x - y)).to.deep.equal(ids);
+    expect(got.filter((g) => g.length > 0).length).to.be.greaterThan(1);
+    const owners = await q.inflight(1000);
+    const byId = new Map(owners.map((e) => [e.tiId, e.owner]));
+    got.forEach((mine, i) => mine.forEach((id) => expect(byId.get(id)).to.equal(`w${i}`)));
+  });
+
+  it('refuses an ack by anyone but the owner, and acks for the owner', async () => {
+    await q.enqueue([{ tiId: 5 }]);
+    expect((await q.claim('owner-a', 1, 30_000)).ids).to.deep.equal([5]);
+    expect(await q.ack(5, 'owner-b')).to.equal(false);
+    expect((await q.stats()).inflight).to.equal(1);
+    expect(await q.ack(5, 'owner-a')).to.equal(true);
+    expect(await q.ack(5, 'owner-a')).to.equal(false);
+    const s = await q.stats();
+    expect(s.inflight).to.equal(0);
+    expect(s.ready).to.equal(0);
+    expect(await redis.hlen(`${prefix}inflight:owner`)).to.equal(0);
+    expect(await redis.hlen(`${prefix}inflight:since`)).to.equal(0);
+  });
+
+  it('ackAndRequeue releases the lease and puts the id back after the delay', async () => {
+    await q.enqueue([{ tiId: 6 }]);
+    await q.claim('a', 1, 30_000);
+    expect(await q.ackAndRequeue(6, 'b', 0)).to.equal(false);
+    const before = await redisNow();
+    expect(await q.ackAndRequeue(6, 'a', 5_000)).to.equal(true);
+    expect((await q.stats()).inflight).to.equal(0);
+    const score = Number(await redis.zscore(`${prefix}ready`, '6'));
+    expect(score).to.be.within(before + 5_000, before + 5_000 + 1_000);
+    const c = await q.claim('a', 1, 30_000);
+    expect(c.ids).to.deep.equal([]);
+    expect(c.nextDueInMs).to.be.within(4_000, 5_000);
+    await q.claim('a', 1, 30_000);
+    expect(await q.ackAndRequeue(6, 'a', 0)).to.equal(false); // not held any more
+  });
+
+  it('extend keeps a lease alive and reports the ones the owner lost', async () => {
+    await q.enqueue([{ tiId: 1 }, { tiId: 2 }, { tiId: 3 }]);
+    await q.claim('a', 2, 300); // 1 and 2
+    await q.claim('b', 1, 300); // 3
+    await q.ack(2, 'a');
+    const lost = await q.extend([1, 2, 3], 'a', 60_000);
+    expect(lost.sort()).to.deep.equal([2, 3]);
+    await new Promise((r) => setTimeout(r, 400));
+    const expired = await q.takeExpired(10);
+    expect(expired.map((e) => e.tiId)).to.deep.equal([3]);
+    const left = await q.inflight(10);
+    expect(left.map((e) => e.tiId)).to.deep.equal([1]);
+    expect(left[0].leaseDeadline).to.be.greaterThan((await redisNow()) + 55_000);
+  });
+
+  it('takeExpired returns only expired leases, with owner, claimed-at and deadline, and removes them', async () => {
+    await q.enqueue([{ tiId: 1 }, { tiId: 2 }]);
+    const t0 = await redisNow();
+    await q.claim('short', 1, 50);
+    await q.claim('long', 1, 60_000);
+    expect(await q.takeExpired(10)).to.deep.equal([]);
+    await new Promise((r) => setTimeout(r, 100));
+    const expired = await q.takeExpired(10);
+    expect(expired).to.have.length(1);
+    expect(expired[0].tiId).to.equal(1);
+    expect(expired[0].owner).to.equal('short');
+    expect(expired[0].claimedAt).to.be.within(t0, t0 + 1_000);
+    expect(expired[0].leaseDeadline).to.equal(expired[0].claimedAt + 50);
+    expect(await q.takeExpired(10)).to.deep.equal([]);
+    expect(await q.ack(1, 'short')).to.equal(false);
+    expect((await q.inflight(10)).map((e) => e.tiId)).to.deep.equal([2]);
+    expect(await redis.hexists(`${prefix}inflight:owner`, '1')).to.equal(0);
+  });
+
+  it('takeExpired honours max', async () => {
+    await q.enqueue([1, 2, 3, 4].map((tiId) => ({ tiId })));
+    await q.claim('x', 4, 10);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await q.takeExpired(3)).to.have.length(3);
+    expect(await q.takeExpired(3)).to.have.length(1);
+  });
+
+  it('does not duplicate an id that is already in flight or already ready', async () => {
+    await q.enqueue([{ tiId: 7 }, { tiId: 8, delayMs: 60_000 }]);
+    await q.claim('a', 1, 30_000);
+    await q.enqueue([{ tiId: 7 }, { tiId: 8 }]);
+    const s = await q.stats();
+    expect(s).to.include({ ready: 1, inflight: 1, dueNow: 0, delayed: 1 });
+    expect((await q.claim('b', 10, 30_000)).ids).to.deep.equal([]);
+    expect(await q.ack(7, 'a')).to.equal(true);
+  });
+
+  it('remove drops ids from ready and inflight', async () => {
+    await q.enqueue([1, 2, 3].map((tiId) => ({ tiId })));
+    await q.claim('a', 1, 30_000); // 1 (equal scores: by member)
+    await q.remove([1, 2, 99]);
+    expect([...(await q.known([1, 2, 3, 99]))]).to.deep.equal([3]);
+    expect(await q.ack(1, 'a')).to.equal(false);
+    expect(await q.stats()).to.include({ ready: 1, inflight: 0 });
+  });
+
+  it('known lists ids in ready or inflight', async () => {
+    await q.enqueue([{ tiId: 21 }, { tiId: 22, delayMs: 60_000 }, { tiId: 23 }]);
+    await q.claim('a', 1, 30_000);
+    const k = await q.known([21, 22, 23, 24]);
+    expect([...k].sort()).to.deep.equal([21, 22, 23]);
+    expect((await q.known([])).size).to.equal(0);
+  });
+
+  it('stats and inflight listing describe the queue', async () => {
+    expect(await q.stats()).to.deep.equal({ ready: 0, dueNow: 0, delayed: 0, inflight: 0, oldestWaitingMs: 0 });
+    await q.enqueue([{ tiId: 1, delayMs: -2_000 }, { tiId: 2 }, { tiId: 3, delayMs: 60_000 }, { tiId: 4, delayMs: -5_000 }]);
+    await q.claim('m1', 1, 10_000); // 4, the earliest
+    const s = await q.stats();
+    expect(s).to.include({ ready: 3, dueNow: 2, delayed: 1, inflight: 1 });
+    expect(s.oldestWaitingMs).to.be.within(2_000, 3_000);
+    await q.claim('m2', 1, 20_000); // 1
+    const list = await q.inflight(10);
+    expect(list.map((e) => [e.tiId, e.owner])).to.deep.equal([[4, 'm1'], [1, 'm2']]);
+    for (const e of list) expect(e.leaseDeadline - e.claimedAt).to.equal(e.owner === 'm1' ? 10_000 : 20_000);
+    expect(await q.inflight(1)).to.have.length(1);
+  });
+
+  describe('waitForWork', () => {
+    it('resolves on an enqueue made through another connection and queue instance', async () => {
+      const other = queue(conn());
+      const t0 = Date.now();
+      const waiting = q.waitForWork(20_000);
+      const waiting2 = q.waitForWork(20_000); // several waiters in one process
+      await other.enqueue([{ tiId: 42 }]);
+      await Promise.all([waiting, waiting2]);
+      expect(Date.now() - t0).to.be.below(5_000);
+      expect((await q.claim('a', 1, 30_000)).ids).to.deep.equal([42]);
+    });
+
+    it('is woken by a wake-up published after it subscribed (not only by the initial check)', async () => {
+      const other = queue(conn());
+      await q.waitForWork(50); // subscribes; nothing due
+      const t0 = Date.now();
+      const waiting = q.waitForWork(20_000);
+      await other.enqueue([{ tiId: 43, delayMs: 60_000 }]); // not due: only the published wake-up can end the wait
+      await waiting;
+      expect(Date.now() - t0).to.be.below(5_000);
+    });
+
+    it('resolves at the timeout when nothing comes', async () => {
+      const t0 = Date.now();
+      await q.waitForWork(300);
+      const took = Date.now() - t0;
+      expect(took).to.be.within(280, 2_000);
+    });
+
+    it('returns at once when woken before the call, until the next claim', async () => {
+      const other = queue(conn());
+      await q.waitForWork(50);
+      const first = q.waitForWork(20_000);
+      await other.enqueue([{ tiId: 44, delayMs: 60_000 }]);
+      await first; // the wake-up has arrived
+      let t0 = Date.now();
+      await q.waitForWork(20_000);
+      expect(Date.now() - t0).to.be.below(1_000);
+      await q.claim('a', 1, 30_000); // clears it
+      t0 = Date.now();
+      await q.waitForWork(300);
+      expect(Date.now() - t0).to.be.at.least(280);
+    });
+
+    it('returns when the signal aborts, and at once when already aborted', async () => {
+      const ac = new AbortController();
+      const t0 = Date.now();
+      const waiting = q.waitForWork(20_000, ac.signal);
+      setTimeout(() => ac.abort(), 50);
+      await waiting;
+      expect(Date.now() - t0).to.be.within(40, 5_000);
+      const t1 = Date.now();
+      await q.waitForWork(20_000, ac.signal);
+      expect(Date.now() - t1).to.be.below(100);
+    });
+
+    it('close() releases waiters', async () => {
+      const t0 = Date.now();
+      const waiting = q.waitForWork(20_000);
+      await new Promise((r) => setImmediate(r));
+      await q.close();
+      await waiting;
+      expect(Date.now() - t0).to.be.below(5_000);
+    });
+  });
+});
