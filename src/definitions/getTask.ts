@@ -1,0 +1,17 @@
+// GET /task/{taskId}: a live (not deleted) task.
+import type { Knex } from 'knex';
+import { notFound } from '../api/http.js';
+import { presentTask, TASK_COLUMNS, type TaskRow } from './present.js';
+
+/** The live task row, or undefined. `lock` takes the row for the rest of the caller's transaction. */
+export async function findLiveTask(db: Knex, taskId: number, lock = false): Promise<TaskRow | undefined> {
+  // SELECT … FROM task WHERE task_id = ? AND deleted_time IS NULL [FOR UPDATE]
+  const q = db('task').select(TASK_COLUMNS).where('task_id', taskId).whereNull('deleted_time').first();
+  return (await (lock ? q.forUpdate() : q)) as TaskRow | undefined;
+}
+
+export async function getTask(db: Knex, taskId: number): Promise<Record<string, unknown>> {
+  const row = await findLiveTask(db, taskId);
+  if (!row) throw notFound(`task ${taskId} does not exist`);
+  return presentTask(row);
+}

@@ -1,0 +1,125 @@
+// The wire shapes of tasks and flows, byte-compatible with the seed: its keys in its order, a key whose
+// value is null left out (as its Jackson did), and our additions after the seed's keys.
+// Rows are read with explicit column lists (the *_COLUMNS below) so every query selects what these need.
+import { formatTime } from '../infra/time.js';
+import { readTaskConfig } from './taskConfig.js';
+
+export interface TaskRow {
+  task_id: number;
+  task_name: string;
+  task_description: string | null;
+  task_type: string;
+  task_config: string | null;
+  task_content: string | null;
+  create_time: Date;
+  update_time: Date;
+}
+export const TASK_COLUMNS = ['task_id', 'task_name', 'task_description', 'task_type', 'task_config', 'task_content', 'create_time', 'update_time'];
+
+export interface FlowRow {
+  flow_id: number;
+  flow_name: string;
+  flow_description: string | null;
+  flow_version: number;
+  cron: string | null;
+  cron_enabled: number | boolean;
+  create_time: Date;
+  update_time: Date;
+}
+export const FLOW_COLUMNS = ['flow_id', 'flow_name', 'flow_description', 'flow_version', 'cron', 'cron_enabled', 'create_time', 'update_time'];
+
+export interface NodeRow {
+  node_id: number;
+  node_type: string;
+  task_ids: string | null;
+  prev_node: number | null;
+  completion: string | null;
+  create_time: Date;
+  update_time: Date;
+}
+export const NODE_COLUMNS = ['node_id', 'node_type', 'task_ids', 'prev_node', 'completion', 'create_time', 'update_time'];
+
+type Wire = Record<string, unknown>;
+
+/** Sets `key` unless the value is null/undefined: the seed never sent a null field. */
+function put(o: Wire, key: string, value: unknown): void {
+  if (value !== null && value !== undefined) o[key] = value;
+}
+
+/** task_node.task_ids "1,2" → [1, 2]. */
+export function splitTaskIds(text: string | null): number[] {
+  if (!text) return [];
+  return text.split(',').map((p) => Number(p.trim())).filter((n) => Number.isSafeInteger(n) && n > 0);
+}
+
+/** task_node.completion as stored ("ANY" | "ALL" | "3") → the wire's "ANY" | "ALL" | 3. */
+export function completionOf(stored: string | null): 'ANY' | 'ALL' | number | null {
+  if (stored === null) return null;
+  if (/^\d+$/.test(stored)) return Number(stored);
+  return stored === 'ALL' ? 'ALL' : 'ANY';
+}
+
+/** A task as POST/GET /task answer it. */
+export function presentTask(r: TaskRow): Wire {
+  const o: Wire = {};
+  put(o, 'createTime', formatTime(r.create_time));
+  put(o, 'updateTime', formatTime(r.update_time));
+  put(o, 'taskId', r.task_id);
+  put(o, 'taskName', r.task_name);
+  put(o, 'taskType', r.task_type);
+  put(o, 'taskContent', r.task_content);
+  // Beyond the seed:
+  put(o, 'taskDescription', r.task_description);
+  put(o, 'taskConfig', r.task_config === null ? null : readTaskConfig(r.task_config));
+  return o;
+}
+
+/** A task inside a flow node: the seed sent only these five fields there. */
+export function presentNodeTask(r: TaskRow): Wire {
+  const o: Wire = {};
+  put(o, 'createTime', formatTime(r.create_time));
+  put(o, 'updateTime', formatTime(r.update_time));
+  put(o, 'taskId', r.task_id);
+  put(o, 'taskName', r.task_name);
+  put(o, 'taskType', r.task_type);
+  return o;
+}
+
+export function presentNode(n: NodeRow, tasks: Map<number, TaskRow>): Wire {
+  const o: Wire = {};
+  put(o, 'nodeId', n.node_id);
+  if (n.node_type === 'TASK') {
+    // In the node's own order; a task row can only be missing if removed by hand from the database.
+    const list = splitTaskIds(n.task_ids).flatMap((id) => {
+      const t = tasks.get(id);
+      return t ? [presentNodeTask(t)] : [];
+    });
+    put(o, 'tasks', list);
+  }
+  put(o, 'nodeType', n.node_type);
+  put(o, 'prevNode', n.prev_node);
+  put(o, 'createTime', formatTime(n.create_time));
+  put(o, 'updateTime', formatTime(n.update_time));
+  // Beyond the seed:
+  if (n.node_type === 'TASK') put(o, 'completion', completionOf(n.completion) ?? 'ANY');
+  return o;
+}
+
+/**
+ * A flow. With `nodes` it is the answer of POST /flow and GET /flow/{flowId}; without, the summary
+ * GET /flow lists. `version` is the version the nodes belong to (the current one unless ?version=N).
+ */
+export function presentFlow(f: FlowRow, nodes?: { version: number; rows: NodeRow[]; tasks: Map<number, TaskRow> }): Wire {
+  const o: Wire = {};
+  put(o, 'flowId', f.flow_id);
+  put(o, 'flowName', f.flow_name);
+  put(o, 'flowDescription', f.flow_description);
+  if (nodes) put(o, 'flowNodes', nodes.rows.map((n) => presentNode(n, nodes.tasks)));
+  put(o, 'createTime', formatTime(f.create_time));
+  put(o, 'updateTime', formatTime(f.update_time));
+  // Beyond the seed:
+  put(o, 'flowVersion', nodes ? nodes.version : f.flow_version);
+  put(o, 'cron', f.cron);
+  put(o, 'cronEnabled', Boolean(f.cron_enabled));
+  return o;
+}

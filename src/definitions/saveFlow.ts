@@ -1,0 +1,116 @@
+// POST /flow: creates a flow (version 1), or saves a new version of the live flow named by `flowId`:
+// flow_version + 1 and a fresh set of task_node rows. Old node rows are never touched: the instances
+// that ran on them keep pointing at them.
+//
+// The whole save is one transaction, so bad input (e.g. a task that does not exist) leaves nothing
+// behind. Concurrent saves of one flow are serialised by locking its row (SELECT … FOR UPDATE)
+// before version + 1 is computed: each gets its own whole version.
+//
+// flowName and flowNodes are required on every save. flowDescription, cron and cronEnabled left out of
+// the body keep their stored values on a new version (so re-posting the seed's body does not turn
+// a schedule off); sent as null they are cleared.
+import type { Knex } from 'knex';
+import { badRequest, notFound } from '../api/http.js';
+import { getFlow } from './getFlow.js';
+import type { SaveFlowInput } from './schemas.js';
+
+type NodeInput = SaveFlowInput['flowNodes'][number];
+
+/**
+ * 400 naming the node unless every task the nodes name exists and is live. The rows are share-locked
+ * until commit, so a concurrent DELETE /task (which locks the row for update) either waits for this
+ * save and then sees the new version using the task, or wins and makes this check fail.
+ */
+async function checkTasks(trx: Knex.Transaction, nodes: NodeInput[]): Promise<void> {
+  const ids = [...new Set(nodes.flatMap((n) => n.taskIds ?? []))];
+  // SELECT task_id FROM task WHERE task_id IN (…) AND deleted_time IS NULL LOCK IN SHARE MODE
+  const rows = (await trx('task').select('task_id').whereIn('task_id', ids).whereNull('deleted_time').forShare()) as { task_id: number }[];
+  const live = new Set(rows.map((r) => Number(r.task_id)));
+  nodes.forEach((n, i) => {
+    for (const id of n.taskIds ?? []) {
+      if (!live.has(id)) throw badRequest(`flowNodes[${i}].taskIds: task ${id} does not exist`);
+    }
+  });
+}
+
+/** Inserts the chain of one version: seq 0..n-1, each node's prev_node the node inserted before it. */
+async function insertNodes(trx: Knex.Transaction, flowId: number, version: number, nodes: NodeInput[], user: string, now: Date): Promise<void> {
+  let prev: number | null = null;
+  for (const [seq, n] of nodes.entries()) {
+    const isTask = n.nodeType === 'TASK';
+    // INSERT INTO task_node (flow_id, flow_version, seq, node_type, task_ids, prev_node, completion, …)
+    const [nodeId]: number[] = await trx('task_node').insert({
+      flow_id: flowId,
+      flow_version: version,
+      seq,
+      node_type: n.nodeType,
+      task_ids: isTask ? n.taskIds!.join(',') : null,
+      prev_node: prev,
+      completion: isTask ? String(n.completion ?? 'ANY') : null,
+      create_time: now,
+      create_user: user,
+      update_time: now,
+      update_user: user,
+    });
+    prev = nodeId;
+  }
+}
+
+/** cronEnabled needs a cron expression to run on: checked on the values the flow will have. */
+function checkCron(cron: string | null, cronEnabled: boolean): void {
+  if (cronEnabled && !cron) throw badRequest('cronEnabled: is true but the flow has no cron expression; send cron, or cronEnabled false');
+}
+
+export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): Promise<Record<string, unknown>> {
+  return knex.transaction(async (trx) => {
+    const now = new Date();
+    let flowId: number;
+    if (input.flowId != null) {
+      // SELECT flow_version, cron, cron_enabled FROM task_flow WHERE flow_id = ? AND deleted_time IS NULL FOR UPDATE
+      const stored = (await trx('task_flow')
+        .select('flow_version', 'cron', 'cron_enabled')
+        .where('flow_id', input.flowId)
+        .whereNull('deleted_time')
+        .forUpdate()
+        .first()) as { flow_version: number; cron: string | null; cron_enabled: number } | undefined;
+      if (!stored) throw notFound(`flow ${input.flowId} does not exist; omit flowId to create a new flow`);
+      flowId = input.flowId;
+      const cron = input.cron !== undefined ? input.cron : stored.cron;
+      const cronEnabled = input.cronEnabled !== undefined ? Boolean(input.cronEnabled) : Boolean(stored.cron_enabled);
+      checkCron(cron, cronEnabled);
+      await checkTasks(trx, input.flowNodes);
+      const version = stored.flow_version + 1;
+      const changes: Record<string, unknown> = {
+        flow_name: input.flowName,
+        flow_version: version,
+        cron,
+        cron_enabled: cronEnabled,
+        update_time: now,
+        update_user: user,
+      };
+      if (input.flowDescription !== undefined) changes.flow_description = input.flowDescription;
+      // UPDATE task_flow SET flow_version = ?, … WHERE flow_id = ?
+      await trx('task_flow').where('flow_id', flowId).update(changes);
+      await insertNodes(trx, flowId, version, input.flowNodes, user, now);
+    } else {
+      const cron = input.cron ?? null;
+      const cronEnabled = Boolean(input.cronEnabled);
+      checkCron(cron, cronEnabled);
+      await checkTasks(trx, input.flowNodes);
+      // INSERT INTO task_flow (flow_name, flow_description, flow_version, cron, cron_enabled, …) VALUES (…, 1, …)
+      [flowId] = await trx('task_flow').insert({
+        flow_name: input.flowName,
+        flow_description: input.flowDescription ?? null,
+        flow_version: 1,
+        cron,
+        cron_enabled: cronEnabled,
+        create_time: now,
+        create_user: user,
+        update_time: now,
+        update_user: user,
+      });
+      await insertNodes(trx, flowId, 1, input.flowNodes, user, now);
+    }
+    return getFlow(trx, flowId);
+  });
+}

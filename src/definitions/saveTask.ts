@@ -1,0 +1,72 @@
+// POST /task: creates a task, or updates the live task named by `taskId`.
+// On an update a field left out of the body keeps its stored value and a field sent as null clears
+// it; taskName and taskType are always required. The config is checked against the type it will
+// run with, including a stored config kept across a change of type.
+import type { Knex } from 'knex';
+import { badRequest, notFound } from '../api/http.js';
+import { fieldPath } from '../api/validate.js';
+import type { TaskType } from '../models/definitions.js';
+import { findLiveTask } from './getTask.js';
+import { presentTask } from './present.js';
+import type { SaveTaskInput } from './schemas.js';
+import { taskConfigSchemas } from './taskConfig.js';
+
+/** Throws a 400 naming the field (e.g. `taskConfig.url: …`) unless `cfg` fits the type's schema. */
+export function checkTaskConfig(type: TaskType, cfg: Record<string, unknown> | null, stored = false): void {
+  const r = taskConfigSchemas[type].safeParse(cfg ?? {});
+  if (r.success) return;
+  const issue = r.error.issues[0];
+  const where = ['taskConfig', ...issue.path];
+  const hint = stored ? ` (the stored taskConfig does not fit taskType ${type}; send a new taskConfig)` : '';
+  throw badRequest(`${fieldPath(where)}: ${issue.message}${hint}`);
+}
+
+export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): Promise<Record<string, unknown>> {
+  const type = input.taskType as TaskType;
+  return knex.transaction(async (trx) => {
+    const now = new Date();
+    let taskId: number;
+    if (input.taskId != null) {
+      // Locked so a concurrent DELETE /task cannot slip between this check and the update.
+      const stored = await findLiveTask(trx, input.taskId, true);
+      if (!stored) throw notFound(`task ${input.taskId} does not exist; omit taskId to create a new task`);
+      const kept = input.taskConfig === undefined;
+      const cfg = kept ? parseStored(stored.task_config) : input.taskConfig ?? null;
+      checkTaskConfig(type, cfg, kept);
+      const changes: Record<string, unknown> = { task_name: input.taskName, task_type: type, update_time: now, update_user: user };
+      if (input.taskContent !== undefined) changes.task_content = input.taskContent;
+      if (input.taskDescription !== undefined) changes.task_description = input.taskDescription;
+      if (!kept) changes.task_config = cfg === null ? null : JSON.stringify(cfg);
+      // UPDATE task SET … WHERE task_id = ?
+      await trx('task').where('task_id', input.taskId).update(changes);
+      taskId = input.taskId;
+    } else {
+      const cfg = input.taskConfig ?? null;
+      checkTaskConfig(type, cfg);
+      // INSERT INTO task (…) VALUES (…)
+      [taskId] = await trx('task').insert({
+        task_name: input.taskName,
+        task_description: input.taskDescription ?? null,
+        task_type: type,
+        task_config: cfg === null ? null : JSON.stringify(cfg),
+        task_content: input.taskContent ?? null,
+        create_time: now,
+        create_user: user,
+        update_time: now,
+        update_user: user,
+      });
+    }
+    return presentTask((await findLiveTask(trx, taskId))!);
+  });
+}
+
+/** The stored config as an object, or null when there is none (or it is not an object). */
+function parseStored(text: string | null): Record<string, unknown> | null {
+  if (!text) return null;
+  try {
+    const v = JSON.parse(text);
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : null;
+  } catch {
+    return null;
+  }
+}

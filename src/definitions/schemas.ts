@@ -1,0 +1,192 @@
+// Request schemas of the definitions API. Shape and syntax only: whether the named tasks and flows
+// exist is checked against the database inside the save's transaction (saveTask.ts, saveFlow.ts).
+// Unknown keys are dropped rather than refused, so a client may send back what GET answered
+// (createTime, nodeId, tasks…) without an error.
+import { z } from 'zod';
+import { validateDetailed } from 'node-cron';
+import { TASK_TYPES, type TaskType } from '../models/definitions.js';
+
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+/** An id in a body: a positive integer, or a string of digits (the seed's Jackson accepted both). */
+const bodyId = z
+  .preprocess(
+    (v) => (typeof v === 'string' && /^\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : v),
+    z.number({ error: 'must be a positive integer' }).int('must be a positive integer').min(1, 'must be a positive integer').max(MAX_ID),
+  )
+  .nullish();
+
+const nonBlank = (max: number) =>
+  z
+    .string({ error: 'is required and must be a string' })
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => s.trim() !== '', 'must not be empty');
+
+const optionalText = (max: number) => z.string({ error: 'must be a string' }).max(max, `must be at most ${max} characters`).nullish();
+
+// ---- tasks ----------------------------------------------------------------------------------
+
+/**
+ * `taskConfig`: a JSON object, or a string holding one (what a client that stores it as text sends).
+ * A blank string counts as null. The per-type check (taskConfigSchemas) needs the task type and, on
+ * an update that leaves taskConfig out, the stored config, so it runs in saveTask.
+ */
+const taskConfig = z.unknown().transform((v, ctx): Record<string, unknown> | null | undefined => {
+  if (v === undefined || v === null) return v;
+  let o: unknown = v;
+  if (typeof v === 'string') {
+    if (v.trim() === '') return null;
+    try {
+      o = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is a string but not valid JSON' });
+      return z.NEVER;
+    }
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON object (or a string holding one)' });
+    return z.NEVER;
+  }
+  return o as Record<string, unknown>;
+});
+
+export const saveTaskBody = z.object(
+  {
+    taskId: bodyId,
+    taskName: nonBlank(255),
+    taskType: z.enum(TASK_TYPES as unknown as [TaskType, ...TaskType[]], { error: `must be one of ${TASK_TYPES.join(', ')}` }),
+    // The seed's field is a string; a number (e.g. WAIT's 1000) is taken as its text.
+    taskContent: z.union([z.string(), z.number().transform(String)], { error: 'must be a string' }).nullish(),
+    taskDescription: optionalText(1024),
+    taskConfig: taskConfig.optional(),
+  },
+  { error: 'must be a JSON object' },
+);
+export type SaveTaskInput = z.infer<typeof saveTaskBody>;
+
+// ---- flows ----------------------------------------------------------------------------------
+
+const TASK_IDS_MSG = 'must be task ids like "1,2" or [1,2]';
+
+/**
+ * `taskIds`: the seed's "1,2" or an array [1,2]; at least one, each a positive integer. A task may be
+ * listed more than once: each listing runs as its own task instance and counts for `completion`.
+ */
+const taskIds = z
+  .union([z.string(), z.array(z.unknown())], { error: TASK_IDS_MSG })
+  .transform((v, ctx): number[] => {
+    const parts: unknown[] = typeof v === 'string' ? (v.trim() === '' ? [] : v.split(',').map((p) => p.trim())) : v;
+    const ids: number[] = [];
+    for (const p of parts) {
+      const n = typeof p === 'string' && /^\d{1,15}$/.test(p) ? Number(p) : p;
+      if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
+        ctx.addIssue({ code: 'custom', message: `${TASK_IDS_MSG}, got ${JSON.stringify(p)}` });
+        return z.NEVER;
+      }
+      ids.push(n);
+    }
+    if (ids.length === 0) {
+      ctx.addIssue({ code: 'custom', message: 'must name at least one task' });
+      return z.NEVER;
+    }
+    // Stored as "1,2" in task_node.task_ids, a VARCHAR(1024).
+    if (ids.join(',').length > 1024) {
+      ctx.addIssue({ code: 'custom', message: 'too many tasks for one node (the list is limited to 1024 characters)' });
+      return z.NEVER;
+    }
+    return ids;
+  });
+
+/** When a TASK node succeeds: ANY one task (the seed's behaviour), ALL of them, or at least N. */
+const completion = z.union([z.literal('ANY'), z.literal('ALL'), z.number().int().min(1)], {
+  error: 'must be "ANY", "ALL" or a whole number of at least 1',
+});
+export type Completion = z.infer<typeof completion>;
+
+const flowNode = z.object(
+  {
+    nodeType: z.enum(['START', 'TASK', 'END'], { error: 'must be one of START, TASK, END' }),
+    taskIds: taskIds.nullish(),
+    completion: completion.nullish(),
+  },
+  { error: 'must be a JSON object' },
+);
+
+/** A cron expression node-cron accepts (5 fields, or 6 with seconds); blank counts as null. */
+const cron = z
+  .string({ error: 'must be a string' })
+  .max(128, 'must be at most 128 characters')
+  .transform((v, ctx) => {
+    const c = v.trim();
+    if (c === '') return null;
+    const check = validateDetailed(c);
+    if (!check.valid) {
+      ctx.addIssue({ code: 'custom', message: `is not a valid cron expression: ${check.errors.map((e) => e.message).join('; ')}` });
+      return z.NEVER;
+    }
+    return c;
+  })
+  .nullish();
+
+export const saveFlowBody = z
+  .object(
+    {
+      flowId: bodyId,
+      flowName: nonBlank(255),
+      flowDescription: optionalText(1024),
+      flowNodes: z.array(flowNode, { error: 'is required and must be an array of nodes' }).max(1000, 'must have at most 1000 nodes'),
+      cron,
+      cronEnabled: z.boolean({ error: 'must be true or false' }).nullish(),
+    },
+    { error: 'must be a JSON object' },
+  )
+  .superRefine((flow, ctx) => {
+    // The chain's shape: START first, END last, TASK nodes (each with its tasks) in between.
+    const nodes = flow.flowNodes;
+    if (!Array.isArray(nodes)) return; // already reported by the field's own schema
+    const at = (i: number, field: string, message: string) => ctx.addIssue({ code: 'custom', path: ['flowNodes', i, field], message });
+    if (nodes.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: 'must be START, at least one TASK node, then END' });
+      return;
+    }
+    nodes.forEach((n, i) => {
+      if (n.nodeType === 'START' && i !== 0) at(i, 'nodeType', 'only the first node may be START');
+      if (n.nodeType === 'END' && i !== nodes.length - 1) at(i, 'nodeType', 'only the last node may be END');
+      if (n.nodeType !== 'TASK') {
+        if (n.taskIds != null) at(i, 'taskIds', `a ${n.nodeType} node does not take taskIds`);
+        if (n.completion != null) at(i, 'completion', `a ${n.nodeType} node does not take completion`);
+        return;
+      }
+      if (n.taskIds == null) at(i, 'taskIds', 'a TASK node needs at least one task');
+      else if (typeof n.completion === 'number' && n.completion > n.taskIds.length) {
+        at(i, 'completion', `must be at most the node's task count (${n.taskIds.length}), got ${n.completion}`);
+      }
+    });
+    if (nodes[0].nodeType !== 'START') at(0, 'nodeType', 'the first node must be START');
+    if (nodes[nodes.length - 1].nodeType !== 'END') at(nodes.length - 1, 'nodeType', 'the last node must be END');
+    if (!nodes.some((n) => n.nodeType === 'TASK')) {
+      ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: 'needs at least one TASK node between START and END' });
+    }
+  });
+export type SaveFlowInput = z.infer<typeof saveFlowBody>;
+
+// ---- query strings --------------------------------------------------------------------------
+
+const queryInt = (min: number, max: number) =>
+  z
+    .string({ error: 'must be given once' })
+    .regex(/^\d{1,9}$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `must be a whole number from ${min} to ${max}`).max(max, `must be a whole number from ${min} to ${max}`));
+
+export const MAX_PAGE_SIZE = 200;
+
+/** `?page=1&pageSize=20` of the list endpoints. */
+export const pageQuery = z.object({
+  page: queryInt(1, 1_000_000).default(1),
+  pageSize: queryInt(1, MAX_PAGE_SIZE).default(20),
+});
+export type PageQuery = z.infer<typeof pageQuery>;
+
+/** `?version=N` of GET /flow/{flowId}. */
+export const flowVersionQuery = z.object({ version: queryInt(1, 1_000_000_000).optional() });
