@@ -4,7 +4,6 @@ import { getStartableFlow } from '../src/definitions/index.js';
 
 const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 const FLOW_KEYS = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cronEnabled'];
-const NODE_TASK_KEYS = ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType'];
 
 describe('flow definitions API', () => {
   let m: TestMember;
@@ -36,11 +35,8 @@ describe('flow definitions API', () => {
     expect(r.body.message.startsWith(`${field}: `), r.body.message).to.equal(true);
     return r.body.message;
   }
-  async function counts(): Promise<[number, number]> {
-    const [{ n: flows }] = await db()('task_flow').count({ n: '*' });
-    const [{ n: nodes }] = await db()('task_node').count({ n: '*' });
-    return [Number(flows), Number(nodes)];
-  }
+  /** Rows in task_flow and task_node: a refused save must not change them. */
+  const counts = async () => Promise.all(['task_flow', 'task_node'].map(async (t) => Number((await db()(t).count({ n: '*' }))[0].n)));
 
   describe('the seed requests', () => {
     it("POST /flow answers the seed's shape, and GET /flow/{id} the same", async () => {
@@ -70,7 +66,7 @@ describe('flow definitions API', () => {
       expect(nodes.slice(1, 5).map((n: any) => n.tasks.map((t: any) => t.taskId))).to.deep.equal([[echo], [wait], [exc], [echo]]);
       expect(nodes.slice(1, 5).map((n: any) => n.completion)).to.deep.equal(['ANY', 'ANY', 'ANY', 'ANY']);
       const t = nodes[1].tasks[0];
-      expect(Object.keys(t)).to.deep.equal(NODE_TASK_KEYS);
+      expect(Object.keys(t)).to.deep.equal(['createTime', 'updateTime', 'taskId', 'taskName', 'taskType']);
       expect(t).to.deep.include({ taskId: echo, taskName: 'first task1', taskType: 'ECHO' });
       expect(t.createTime).to.match(TIME);
 
@@ -281,6 +277,8 @@ describe('flow definitions API', () => {
     it('soft-deletes: GET is a 404 (any version), it cannot be saved or started, the rows stay', async () => {
       const f = await saveFlow({ cron: '* * * * *', cronEnabled: true, flowNodes: chain(String(echo)) });
       expect(await getStartableFlow(db(), f.flowId)).to.deep.equal({ flowId: f.flowId, flowVersion: 1 });
+      await saveFlow({ flowId: f.flowId, flowNodes: chain(String(wait)) }); // it follows the current version
+      expect(await getStartableFlow(db(), f.flowId)).to.deep.equal({ flowId: f.flowId, flowVersion: 2 });
 
       const r = await m.api('DELETE', `/flow/${f.flowId}`, undefined, { 'X-User': 'dave' });
       expect(r.status).to.equal(200);
@@ -288,60 +286,15 @@ describe('flow definitions API', () => {
       const row = await db()('task_flow').where('flow_id', f.flowId).first();
       expect(row.deleted_time).to.be.instanceOf(Date);
       expect([row.update_user, row.cron_enabled]).to.deep.equal(['dave', 0]);
-      expect(await db()('task_node').where('flow_id', f.flowId)).to.have.length(3);
+      expect(await db()('task_node').where('flow_id', f.flowId)).to.have.length(6);
 
       expect((await m.api('GET', `/flow/${f.flowId}`)).status).to.equal(404);
       expect((await m.api('GET', `/flow/${f.flowId}?version=1`)).status).to.equal(404);
+      expect((await m.api('GET', '/flow?pageSize=200')).body.data.list.map((x: any) => x.flowId)).not.to.include(f.flowId);
       expect((await m.api('POST', '/flow', { flowId: f.flowId, flowName: 'x', flowNodes: chain(String(echo)) })).status).to.equal(404);
       expect((await m.api('DELETE', `/flow/${f.flowId}`)).status).to.equal(404);
       expect(await getStartableFlow(db(), f.flowId)).to.equal(null);
       expect(await getStartableFlow(db(), 987654321)).to.equal(null);
-    });
-
-    it('getStartableFlow follows the current version', async () => {
-      const f = await saveFlow({ flowNodes: chain(String(echo)) });
-      await saveFlow({ flowId: f.flowId, flowNodes: chain(String(wait)) });
-      expect(await getStartableFlow(db(), f.flowId)).to.deep.equal({ flowId: f.flowId, flowVersion: 2 });
-    });
-  });
-
-  describe('malformed requests', () => {
-    it('bad JSON is a 400, a non-JSON body a 415, a body over 1mb a 413, all in the envelope', async () => {
-      const bad = await m.api('POST', '/flow', '{bad json');
-      expect(bad.status).to.equal(400);
-      expect(bad.body).to.deep.include({ code: '400', data: null });
-      expect(bad.body.message).to.be.a('string').and.not.equal('internal error');
-      const plain = await m.api('POST', '/flow', '{"flowName":"x"}', { 'content-type': 'text/plain' });
-      expect(plain.status).to.equal(415);
-      expect(plain.body).to.deep.include({ code: '415', data: null });
-      const big = await m.api('POST', '/flow', { flowName: 'x', flowDescription: 'd'.repeat(1024 * 1024 + 10), flowNodes: chain(String(echo)) });
-      expect(big.status).to.equal(413);
-      expect(big.body).to.deep.include({ code: '413', data: null });
-      for (const body of ['[]', '"flow"', 'null', '']) {
-        const r = await m.api('POST', '/flow', body, { 'content-type': 'application/json' });
-        expect(r.status, JSON.stringify(body)).to.equal(400);
-        expect(r.body.code).to.equal('400');
-      }
-    });
-
-    it('an id path parameter that is not a positive integer is a 400', async () => {
-      for (const bad of ['abc', '0', '-3', '2.5', '99999999999999999999']) {
-        for (const method of ['GET', 'DELETE']) {
-          const r = await m.api(method, `/flow/${bad}`);
-          expect(r.status, `${method} ${bad}`).to.equal(400);
-          expect(r.body.message).to.match(/^flowId must be a positive integer/);
-        }
-      }
-      expect((await m.api('GET', '/flow/987654321')).body).to.deep.equal({ code: '404', message: 'flow 987654321 does not exist', data: null });
-    });
-
-    it('the OpenAPI document describes every definitions endpoint', async () => {
-      const doc = (await m.api('GET', '/openapi.json')).body as any;
-      expect(Object.keys(doc.paths['/task'])).to.have.members(['post', 'get']);
-      expect(Object.keys(doc.paths['/task/{taskId}'])).to.have.members(['get', 'delete']);
-      expect(Object.keys(doc.paths['/flow'])).to.have.members(['post', 'get']);
-      expect(Object.keys(doc.paths['/flow/{flowId}'])).to.have.members(['get', 'delete']);
-      expect(doc.paths['/flow'].post.responses['200'].content['application/json'].schema.properties.data.properties).to.have.property('flowNodes');
     });
   });
 });

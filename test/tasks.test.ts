@@ -141,19 +141,6 @@ describe('task definitions API', () => {
     });
   });
 
-  describe('GET /task/{taskId}', () => {
-    it('is a 400 for an id that is not a positive integer, a 404 for an unknown one', async () => {
-      for (const bad of ['abc', '0', '-1', '1.5', '1e3']) {
-        const r = await m.api('GET', `/task/${bad}`);
-        expect(r.status, bad).to.equal(400);
-        expect(r.body.message).to.match(/^taskId must be a positive integer/);
-      }
-      const r = await m.api('GET', '/task/987654321');
-      expect(r.status).to.equal(404);
-      expect(r.body).to.deep.equal({ code: '404', message: 'task 987654321 does not exist', data: null });
-    });
-  });
-
   describe('GET /task', () => {
     it('pages live tasks newest first', async () => {
       const mine = [await createTask({ taskName: 'p1' }), await createTask({ taskName: 'p2' }), await createTask({ taskName: 'p3' })];
@@ -244,20 +231,52 @@ describe('task definitions API', () => {
     });
   });
 
-  describe('malformed requests', () => {
-    it('bad JSON is a 400, a non-JSON body a 415, a body over 1mb a 413, all in the envelope', async () => {
-      const bad = await m.api('POST', '/task', '{bad json');
-      expect(bad.status).to.equal(400);
-      expect(bad.body).to.deep.include({ code: '400', data: null });
-      const plain = await m.api('POST', '/task', 'taskName=x', { 'content-type': 'text/plain' });
-      expect(plain.status).to.equal(415);
-      expect(plain.body).to.deep.include({ code: '415', data: null });
-      const big = await m.api('POST', '/task', JSON.stringify({ taskName: 'x', taskType: 'ECHO', taskContent: 'x'.repeat(1024 * 1024 + 10) }));
-      expect(big.status).to.equal(413);
-      expect(big.body).to.deep.include({ code: '413', data: null });
-      const arr = await m.api('POST', '/task', '[1,2]');
-      expect(arr.status).to.equal(400);
-      expect(arr.body.message).to.match(/^body: /);
+  // For both definitions areas: the middleware's answers hold on these endpoints, never a 500.
+  describe('malformed requests on /task and /flow', () => {
+    for (const path of ['/task', '/flow']) {
+      it(`POST ${path}: bad JSON is a 400, a non-JSON body a 415, a body over 1mb a 413, all in the envelope`, async () => {
+        const bad = await m.api('POST', path, '{bad json');
+        expect(bad.status).to.equal(400);
+        expect(bad.body).to.deep.include({ code: '400', data: null });
+        expect(bad.body.message).to.be.a('string').and.not.equal('internal error');
+        const plain = await m.api('POST', path, '{"taskName":"x"}', { 'content-type': 'text/plain' });
+        expect(plain.status).to.equal(415);
+        expect(plain.body).to.deep.include({ code: '415', data: null });
+        const big = await m.api('POST', path, JSON.stringify({ taskName: 'x', flowName: 'x', taskType: 'ECHO', taskContent: 'x'.repeat(1024 * 1024 + 10) }));
+        expect(big.status).to.equal(413);
+        expect(big.body).to.deep.include({ code: '413', data: null });
+        for (const body of ['[1,2]', '"x"', 'null', '']) {
+          const r = await m.api('POST', path, body, { 'content-type': 'application/json' });
+          expect(r.status, JSON.stringify(body)).to.equal(400);
+          expect(r.body.code).to.equal('400');
+        }
+        expect((await m.api('POST', path, '[1,2]')).body.message).to.match(/^body: /);
+      });
+
+      const name = path === '/task' ? 'taskId' : 'flowId';
+      it(`GET and DELETE ${path}/{${name}}: an id that is not a positive integer is a 400, an unknown one a 404`, async () => {
+        for (const bad of ['abc', '0', '-1', '1.5', '1e3', '99999999999999999999']) {
+          for (const method of ['GET', 'DELETE']) {
+            const r = await m.api(method, `${path}/${bad}`);
+            expect(r.status, `${method} ${bad}`).to.equal(400);
+            expect(r.body.message).to.match(new RegExp(`^${name} must be a positive integer`));
+          }
+        }
+        const what = path.slice(1);
+        expect((await m.api('GET', `${path}/987654321`)).body).to.deep.equal({ code: '404', message: `${what} 987654321 does not exist`, data: null });
+      });
+    }
+  });
+
+  describe('OpenAPI', () => {
+    it('describes every definitions endpoint', async () => {
+      const doc = (await m.api('GET', '/openapi.json')).body as any;
+      expect(Object.keys(doc.paths['/task'])).to.have.members(['post', 'get']);
+      expect(Object.keys(doc.paths['/task/{taskId}'])).to.have.members(['get', 'delete']);
+      expect(Object.keys(doc.paths['/flow'])).to.have.members(['post', 'get']);
+      expect(Object.keys(doc.paths['/flow/{flowId}'])).to.have.members(['get', 'delete']);
+      expect(doc.paths['/flow'].post.responses['200'].content['application/json'].schema.properties.data.properties).to.have.property('flowNodes');
+      expect(doc.paths['/task/{taskId}'].delete.responses).to.have.property('409');
     });
   });
 });
