@@ -1,0 +1,59 @@
+// What an executor gets and gives. An executor runs one attempt of one task instance: it resolves with
+// the output text on success and throws on failure (a TaskFailure when there is output worth keeping).
+// Timeouts and cancellation reach it through `signal`; it must stop promptly when the signal aborts.
+import type { TaskConfig } from '../definitions/taskConfig.js';
+import type { TaskType } from '../models/definitions.js';
+
+export interface ExecContext {
+  tiId: number;
+  taskId: number;
+  content: string | null;
+  config: TaskConfig;
+  /** 1 for the first attempt. */
+  attempt: number;
+  signal: AbortSignal;
+  /** SHELL tasks run only when the configuration allows them (SHELL_TASKS_ENABLED=true). */
+  shellEnabled: boolean;
+}
+
+export interface Executor {
+  type: TaskType;
+  run(ctx: ExecContext): Promise<string | null>;
+}
+
+/** A failed attempt that still produced output (a SHELL exit code, an HTTP error response). */
+export class TaskFailure extends Error {
+  override name = 'TaskFailure';
+  constructor(message: string, readonly output: string | null = null) {
+    super(message);
+  }
+}
+
+/** Rejects at once when the signal has already aborted (with its reason, as fetch and timers do). */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason;
+}
+
+export const TAIL_BYTES = 4096;
+
+/** Keeps only the last `limit` bytes of a stream of chunks, and decodes them without a broken first character. */
+export class Tail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  constructor(private limit = TAIL_BYTES) {}
+  push(chunk: Buffer | Uint8Array | string): void {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.chunks.push(b);
+    this.size += b.length;
+    while (this.size - this.chunks[0].length >= this.limit) this.size -= this.chunks.shift()!.length;
+  }
+  toString(): string {
+    let b = Buffer.concat(this.chunks);
+    if (b.length > this.limit) {
+      let start = b.length - this.limit;
+      while (start < b.length && (b[start] & 0xc0) === 0x80) start++; // skip a cut UTF-8 sequence
+      b = b.subarray(start);
+    }
+    return b.toString('utf8');
+  }
+}
