@@ -11,12 +11,15 @@ import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
 import { createApp } from './api/app.js';
 import type { Services } from './services.js';
+import { Engine } from './engine/engine.js';
 
 export interface Member {
   services: Services;
+  engine: Engine;
   /** Base URL of the API when this member has the web role. */
   url: string | null;
-  stop(): Promise<void>;
+  /** Stops serving and claiming; running tasks get `graceMs` to finish, then are handed back. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export function newMemberId(): string {
@@ -43,11 +46,16 @@ export async function startMember(config: Config, log = createLogger(config.logL
   const redis = createRedis(config.redisUrl, memberId);
   const queue = new WorkQueue(redis, config.redisPrefix);
   const services: Services = { config, knex, redis, log, memberId, queue };
+  const engine = new Engine(services);
+  if (config.roles.has('worker')) {
+    await engine.startWorker();
+    log.info({ concurrency: config.workerConcurrency }, 'worker role started');
+  }
 
   let server: http.Server | null = null;
   let url: string | null = null;
   if (config.roles.has('web')) {
-    const app = createApp(services);
+    const app = createApp(services, engine);
     server = http.createServer(app.callback());
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
@@ -61,12 +69,14 @@ export async function startMember(config: Config, log = createLogger(config.logL
 
   return {
     services,
+    engine,
     url,
-    async stop() {
+    async stop(graceMs = config.shutdownGraceMs) {
       if (server) {
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
+      await engine.stop(graceMs);
       await queue.close();
       redis.disconnect();
       await knex.destroy();

@@ -26,7 +26,7 @@ export function errorEnvelope(log: Logger): Middleware {
       if (status && status >= 400 && status < 500) {
         ctx.status = status;
         const message =
-          e.type === 'entity.parse.failed' ? 'request body is not valid JSON'
+          e instanceof SyntaxError || e.type === 'entity.parse.failed' ? `request body is not valid JSON: ${e.message}`
           : status === 413 ? 'request body is too large'
           : e.message;
         ctx.body = envelope(status, message, null);

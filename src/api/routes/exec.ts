@@ -1,0 +1,72 @@
+// Execution API (the seed's paths): start a flow, retry a failed instance from a node instance,
+// cancel an instance, run a single task.
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { Services } from '../../services.js';
+import type { Engine } from '../../engine/engine.js';
+import { actor, badRequest, idParam, ok } from '../http.js';
+import { parse } from '../validate.js';
+import type { RouteModule } from '../routeModule.js';
+
+const positiveId = z.number().int().positive();
+const retryBody = z.object({ fiId: positiveId.optional(), niId: positiveId.optional() }).loose();
+
+const env = (data: unknown) => ({ description: 'envelope', content: { 'application/json': { example: { code: '200', message: 'SUCCESS', data } } } });
+const err = (d: string) => ({ description: d });
+
+export function execRoutes(_s: Services, engine: Engine): RouteModule {
+  const router = new Router();
+
+  router.post('/exec/flow/:flowId', async (ctx) => {
+    const flowId = idParam(ctx, 'flowId');
+    const body = parse(retryBody, ctx.request.body ?? {});
+    if (body.fiId === undefined && body.niId === undefined) {
+      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx) }) });
+      return;
+    }
+    if (body.fiId === undefined || body.niId === undefined) throw badRequest('a retry needs both fiId and niId');
+    ok(ctx, { fiId: await engine.retryFlow(flowId, body.fiId, body.niId, actor(ctx)) });
+  });
+
+  router.post('/exec/flow-ins/:fiId/cancel', async (ctx) => {
+    const fiId = idParam(ctx, 'fiId');
+    await engine.cancelFlow(fiId, actor(ctx));
+    ok(ctx, { fiId, status: 'CANCELLED' });
+  });
+
+  router.post('/exec/task/:taskId', async (ctx) => {
+    const taskId = idParam(ctx, 'taskId');
+    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx)) });
+  });
+
+  return {
+    router,
+    paths: {
+      '/exec/flow/{flowId}': {
+        post: {
+          tags: ['exec'],
+          summary: 'Start a flow (no body) → {fiId}; or, with {fiId, niId}, retry that FAILED/CANCELLED instance from that node instance',
+          parameters: [{ name: 'flowId', in: 'path', required: true, schema: { type: 'integer' } }],
+          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { fiId: { type: 'integer' }, niId: { type: 'integer' } } } } } },
+          responses: { '200': env({ fiId: 1 }), '400': err('bad id or body'), '404': err('no such flow / instance / node instance'), '409': err('instance not FAILED or CANCELLED') },
+        },
+      },
+      '/exec/flow-ins/{fiId}/cancel': {
+        post: {
+          tags: ['exec'],
+          summary: 'Cancel a RUNNING flow instance: queued tasks dropped, running ones aborted',
+          parameters: [{ name: 'fiId', in: 'path', required: true, schema: { type: 'integer' } }],
+          responses: { '200': env({ fiId: 1, status: 'CANCELLED' }), '404': err('no such instance'), '409': err('instance not RUNNING') },
+        },
+      },
+      '/exec/task/{taskId}': {
+        post: {
+          tags: ['exec'],
+          summary: 'Run one task on its own → {tiId} (follow it with GET /monitor/task/{tiId})',
+          parameters: [{ name: 'taskId', in: 'path', required: true, schema: { type: 'integer' } }],
+          responses: { '200': env({ tiId: 1 }), '404': err('no such task') },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,45 @@
+// Cancel: a RUNNING flow instance becomes CANCELLED with its running node instance; its queued and
+// running task instances become CANCELLED too (their version moves, so a runner's late result is
+// refused), are dropped from the queue, and runners are told to abort.
+import type { Services } from '../services.js';
+import type { Coordinator } from './coordinator.js';
+import { conflict, HttpError, notFound } from '../api/http.js';
+
+export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, user = 'system'): Promise<void> {
+  const exists = await s.knex('task_flow_ins').select('status').where('fi_id', fiId).first();
+  if (!exists) throw notFound(`flow instance ${fiId} does not exist`);
+  if (exists.status !== 'RUNNING') throw conflict(`flow instance ${fiId} is ${exists.status}: only a RUNNING instance can be cancelled`);
+
+  const lock = await coord.locks.acquire(fiId);
+  if (!lock) throw new HttpError(409, `flow instance ${fiId} is busy, try again`);
+  let cancelled: number[] = [];
+  try {
+    const now = new Date();
+    const stamp = { end_time: now, update_time: now, update_user: user };
+    await s.knex.transaction(
+      async (trx) => {
+        const fi = await trx('task_flow_ins').select('status', 'version').where('fi_id', fiId).first();
+        if (fi.status !== 'RUNNING') throw conflict(`flow instance ${fiId} is ${fi.status}: only a RUNNING instance can be cancelled`);
+        const n = await trx('task_flow_ins')
+          .where({ fi_id: fiId, version: fi.version })
+          .update({ ...stamp, status: 'CANCELLED', error_msg: `cancelled by ${user}`, version: fi.version + 1 });
+        if (n !== 1) throw conflict(`flow instance ${fiId} changed meanwhile, try again`);
+        await trx('task_node_ins')
+          .where({ fi_id: fiId, status: 'RUNNING' })
+          .update({ ...stamp, status: 'CANCELLED', error_msg: 'flow cancelled', version: trx.raw('version + 1') });
+        const open: { ti_id: number }[] = await trx('task_ins').select('ti_id').where('fi_id', fiId).whereIn('exec_status', ['PENDING', 'RUNNING']);
+        cancelled = open.map((r) => r.ti_id);
+        if (cancelled.length) {
+          await trx('task_ins')
+            .whereIn('ti_id', cancelled)
+            .whereIn('exec_status', ['PENDING', 'RUNNING'])
+            .update({ ...stamp, exec_status: 'CANCELLED', error_msg: 'flow cancelled', version: trx.raw('version + 1') });
+        }
+      },
+      { isolationLevel: 'read committed' },
+    );
+  } finally {
+    await coord.locks.release(lock);
+  }
+  await coord.afterCommit(fiId, { enqueue: [], cancelled, finished: null, changed: true });
+}

@@ -1,0 +1,56 @@
+// Per-flow-instance coordinator locks (`lock:flow-ins:{fiId}`) through Redlock. Locks are held for
+// one advance only (milliseconds), well inside the TTL, so redlock's automatic extension is never
+// needed. The lock value starts with the holder's member id, so /admin/locks can say who holds what.
+// Redlock alone is not safety: every write made under it is also fenced by a row `version`.
+import { randomBytes } from 'node:crypto';
+import Redlock, { type Lock } from 'redlock';
+import type { Redis } from '../infra/redis.js';
+
+export type { Lock };
+
+function namedRedlock(client: Redis, holder: string): Redlock {
+  const r = new Redlock([client], { retryCount: 0, retryDelay: 25, retryJitter: 25, driftFactor: 0.01 });
+  // Redlock's (private) value generator, replaced so the value names its holder.
+  (r as unknown as { _random: () => string })._random = () => `${holder}|${randomBytes(8).toString('hex')}`;
+  return r;
+}
+
+export class FlowLocks {
+  private redlock: Redlock;
+
+  constructor(redis: Redis, private prefix: string, memberId: string, private ttlMs: number) {
+    this.redlock = namedRedlock(redis, memberId);
+    this.redlock.on('error', () => {}); // failed attempts are reported to the caller, not as events
+  }
+
+  key(fiId: number): string {
+    return `${this.prefix}lock:flow-ins:${fiId}`;
+  }
+
+  /** One attempt; null when another member holds the lock. */
+  async tryAcquire(fiId: number): Promise<Lock | null> {
+    try {
+      return await this.redlock.acquire([this.key(fiId)], this.ttlMs);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits up to `waitMs` for the lock (used by API actions such as cancel and retry). */
+  async acquire(fiId: number, waitMs = 3000): Promise<Lock | null> {
+    const attempts = Math.max(1, Math.ceil(waitMs / 40));
+    try {
+      return await this.redlock.acquire([this.key(fiId)], this.ttlMs, { retryCount: attempts, retryDelay: 30, retryJitter: 20 });
+    } catch {
+      return null;
+    }
+  }
+
+  async release(lock: Lock): Promise<void> {
+    try {
+      await lock.release();
+    } catch {
+      // Already expired: someone else may hold it now, and the version fence protects the data.
+    }
+  }
+}

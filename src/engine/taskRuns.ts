@@ -1,0 +1,97 @@
+// The worker's data operations on task_ins, each one SQL statement for a whole batch where it can be.
+// `version` is the fencing token: a run remembers the version it started at, and its result is
+// written only if the row still has it (a reaped, cancelled or re-run attempt has moved it on).
+import type { Knex } from '../infra/db.js';
+import { readTaskConfig, type TaskConfig } from '../definitions/taskConfig.js';
+
+export interface TaskRun {
+  tiId: number;
+  fiId: number | null;
+  niId: number | null;
+  taskId: number;
+  taskType: string;
+  content: string | null;
+  config: TaskConfig;
+  attempt: number;
+  version: number;
+  startedAt: Date;
+}
+
+export interface SkippedClaim {
+  tiId: number;
+  fiId: number | null;
+  status: string;
+}
+
+/**
+ * Marks claimed task instances RUNNING (attempt + 1) and loads what running them needs.
+ * Rows that are no longer PENDING (cancelled, already finished) come back as `skipped`.
+ */
+export async function startRuns(knex: Knex, tiIds: number[], workerId: string): Promise<{ runs: TaskRun[]; skipped: SkippedClaim[] }> {
+  const now = new Date();
+  await knex('task_ins')
+    .whereIn('ti_id', tiIds)
+    .where('exec_status', 'PENDING')
+    .update({
+      exec_status: 'RUNNING',
+      attempt: knex.raw('attempt + 1'),
+      start_time: now,
+      end_time: null,
+      error_msg: null,
+      worker_id: workerId,
+      version: knex.raw('version + 1'),
+      update_time: now,
+    });
+  const rows = await knex('task_ins as ti')
+    .join('task as t', 't.task_id', 'ti.task_id')
+    .select('ti.ti_id', 'ti.fi_id', 'ti.ni_id', 'ti.task_id', 'ti.exec_status', 'ti.attempt', 'ti.version', 'ti.worker_id', 'ti.start_time', 't.task_type', 't.task_content', 't.task_config')
+    .whereIn('ti.ti_id', tiIds);
+  const runs: TaskRun[] = [];
+  const skipped: SkippedClaim[] = [];
+  for (const r of rows) {
+    // Ours only if this very statement started it: same worker, same start instant.
+    const mine = r.exec_status === 'RUNNING' && r.worker_id === workerId && r.start_time?.getTime() === now.getTime();
+    if (!mine) {
+      skipped.push({ tiId: r.ti_id, fiId: r.fi_id, status: r.exec_status });
+      continue;
+    }
+    runs.push({
+      tiId: r.ti_id,
+      fiId: r.fi_id,
+      niId: r.ni_id,
+      taskId: r.task_id,
+      taskType: r.task_type,
+      content: r.task_content,
+      config: readTaskConfig(r.task_config),
+      attempt: r.attempt,
+      version: r.version,
+      startedAt: now,
+    });
+  }
+  const seen = new Set(rows.map((r) => r.ti_id));
+  for (const id of tiIds) if (!seen.has(id)) skipped.push({ tiId: id, fiId: null, status: 'MISSING' });
+  return { runs, skipped };
+}
+
+export interface RunResult {
+  /** PENDING = failed, with attempts left: it will run again after its back-off. */
+  status: 'SUCCESS' | 'FAILED' | 'PENDING';
+  output: string | null;
+  error: string | null;
+}
+
+/** Records one run's result if the row is still at the run's version; false = refused (stale). */
+export async function finishRun(knex: Knex, run: TaskRun, result: RunResult): Promise<boolean> {
+  const now = new Date();
+  const n = await knex('task_ins')
+    .where({ ti_id: run.tiId, version: run.version })
+    .update({
+      exec_status: result.status,
+      end_time: now,
+      output: result.output,
+      error_msg: result.error,
+      version: run.version + 1,
+      update_time: now,
+    });
+  return n === 1;
+}

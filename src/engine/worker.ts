@@ -1,0 +1,197 @@
+// The worker role: WORKER_CONCURRENCY actors fed by one dispatcher loop. It reads top to bottom:
+// claim a batch from Redis → mark it RUNNING in MySQL → run each with its executor under a timeout
+// and an AbortSignal (leases extended while it runs) → record SUCCESS / FAILED / retry-later, fenced
+// by `version` → ack in Redis → ask the coordinator to advance the flow instance.
+// Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
+import type { Services } from '../services.js';
+import type { Coordinator } from './coordinator.js';
+import { startRuns, finishRun, type TaskRun, type RunResult } from './taskRuns.js';
+import { getExecutor } from '../executors/registry.js';
+import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
+
+const IDLE_WAIT_MS = 5_000;
+
+export interface WorkerEvents {
+  onTaskStarted?(run: TaskRun): void;
+  onTaskFinished?(run: TaskRun, status: RunResult['status'], ms: number): void;
+  onStale?(what: string): void;
+}
+
+interface Active {
+  run: TaskRun;
+  abort: AbortController;
+  /** Why it was aborted by us (not by its timeout): then its result is not a task failure. */
+  handBack?: 'shutdown' | 'lease lost' | 'cancelled';
+}
+
+export class Worker {
+  private active = new Map<number, Active>();
+  private stopping = false;
+  private stopCtl = new AbortController();
+  private slotFreed: (() => void) | null = null;
+  private loopDone: Promise<void> | null = null;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  private runsDone = new Set<Promise<void>>();
+
+  constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {}
+
+  get running(): number {
+    return this.active.size;
+  }
+
+  async start(): Promise<void> {
+    await this.coord.cancels.subscribe((ids) => this.abortRuns(ids, 'cancelled'));
+    this.leaseTimer = setInterval(() => void this.extendLeases(), Math.max(200, Math.floor(this.s.config.leaseMs / 3)));
+    this.loopDone = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    const { config, queue, memberId, log } = this.s;
+    while (!this.stopping) {
+      try {
+        const free = config.workerConcurrency - this.active.size;
+        if (free <= 0) {
+          await new Promise<void>((resolve) => (this.slotFreed = resolve));
+          continue;
+        }
+        const { ids, nextDueInMs } = await queue.claim(memberId, free, config.leaseMs);
+        if (ids.length === 0) {
+          await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
+          continue;
+        }
+        const { runs, skipped } = await startRuns(this.s.knex, ids, memberId);
+        for (const run of runs) this.track(this.execute(run));
+        if (skipped.length) this.track(this.dropSkipped(skipped));
+      } catch (e) {
+        if (this.stopping) break;
+        log.error({ err: e }, 'worker loop error, backing off');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    this.runsDone.add(p);
+    p.finally(() => this.runsDone.delete(p));
+  }
+
+  /** Claimed ids whose rows were not PENDING: release them, and make sure their flow moved on. */
+  private async dropSkipped(skipped: { tiId: number; fiId: number | null; status: string }[]): Promise<void> {
+    for (const sk of skipped) {
+      await this.s.queue.ack(sk.tiId, this.s.memberId);
+      if (sk.fiId && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(sk.status)) await this.advance(sk.fiId);
+    }
+  }
+
+  private async execute(run: TaskRun): Promise<void> {
+    const { log, memberId, queue } = this.s;
+    const policy = runPolicy(run.config);
+    const active: Active = { run, abort: new AbortController() };
+    this.active.set(run.tiId, active);
+    this.events.onTaskStarted?.(run);
+    const t0 = performance.now();
+    const timer = setTimeout(() => active.abort.abort(new Error(`timed out after ${policy.timeoutMs} ms`)), policy.timeoutMs);
+    let result: RunResult;
+    try {
+      const executor = getExecutor(run.taskType);
+      if (!executor) throw new Error(`no executor for task type ${run.taskType}`);
+      const output = await executor.run({
+        tiId: run.tiId,
+        taskId: run.taskId,
+        content: run.content,
+        config: run.config,
+        attempt: run.attempt,
+        signal: active.abort.signal,
+        shellEnabled: this.s.config.shellTasksEnabled,
+      });
+      if (active.abort.signal.aborted) throw active.abort.signal.reason;
+      result = { status: 'SUCCESS', output: output ?? null, error: null };
+    } catch (e) {
+      const err = e as Error & { output?: string };
+      const retry = run.attempt < policy.maxAttempts || active.handBack === 'shutdown';
+      result = { status: retry ? 'PENDING' : 'FAILED', output: err?.output ?? null, error: err?.message ?? String(e) };
+    } finally {
+      clearTimeout(timer);
+    }
+
+    try {
+      if (active.handBack === 'cancelled' || active.handBack === 'lease lost') {
+        // Our row has moved on (its version changed): there is nothing of ours left to write.
+        log.debug({ tiId: run.tiId, why: active.handBack }, 'run abandoned');
+        return;
+      }
+      const written = await finishRun(this.s.knex, run, result);
+      if (!written) {
+        log.warn({ tiId: run.tiId, fiId: run.fiId, attempt: run.attempt }, 'stale task result refused: the task instance moved on');
+        this.events.onStale?.('worker');
+        await queue.ack(run.tiId, memberId);
+        return;
+      }
+      this.events.onTaskFinished?.(run, result.status, performance.now() - t0);
+      if (result.status === 'PENDING') {
+        const delay = active.handBack === 'shutdown' ? 0 : backoffMs(policy.retryBackoffMs, run.attempt + 1);
+        await queue.ackAndRequeue(run.tiId, memberId, delay);
+        return;
+      }
+      await queue.ack(run.tiId, memberId);
+      if (run.fiId) await this.advance(run.fiId);
+    } catch (e) {
+      // The row is the truth: whatever did not reach Redis is redone by the reaper and the reconciler.
+      log.error({ err: e, tiId: run.tiId }, 'recording a task result failed');
+    } finally {
+      this.active.delete(run.tiId);
+      const wake = this.slotFreed;
+      this.slotFreed = null;
+      wake?.();
+    }
+  }
+
+  private async advance(fiId: number): Promise<void> {
+    try {
+      await this.coord.advance(fiId);
+    } catch (e) {
+      this.s.log.error({ err: e, fiId }, 'advance failed; the reconciler will retry it');
+    }
+  }
+
+  private abortRuns(tiIds: number[], why: Active['handBack']): void {
+    for (const id of tiIds) {
+      const a = this.active.get(id);
+      if (a && !a.abort.signal.aborted) {
+        a.handBack = why;
+        a.abort.abort(new Error(why));
+      }
+    }
+  }
+
+  private async extendLeases(): Promise<void> {
+    const ids = [...this.active.keys()];
+    if (ids.length === 0) return;
+    try {
+      const lost = await this.s.queue.extend(ids, this.s.memberId, this.s.config.leaseMs);
+      if (lost.length) {
+        this.s.log.warn({ tiIds: lost }, 'leases lost: aborting those runs');
+        this.abortRuns(lost, 'lease lost');
+      }
+    } catch (e) {
+      this.s.log.warn({ err: e }, 'lease extension failed');
+    }
+  }
+
+  /** Stops claiming; running tasks get `graceMs` to finish, then are handed back to the queue. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.stopCtl.abort();
+    this.slotFreed?.();
+    await this.loopDone;
+    const all = Promise.allSettled([...this.runsDone]);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'grace'>((r) => (timer = setTimeout(() => r('grace'), graceMs)));
+    if ((await Promise.race([all, graceOver])) === 'grace') {
+      this.abortRuns([...this.active.keys()], 'shutdown');
+      await all;
+    }
+    clearTimeout(timer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+  }
+}
