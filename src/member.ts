@@ -12,10 +12,15 @@ import { WorkQueue } from './queue/workQueue.js';
 import { createApp } from './api/app.js';
 import type { Services } from './services.js';
 import { Engine } from './engine/engine.js';
+import { startCluster } from './cluster/index.js';
+import type { Cluster } from './cluster/types.js';
+import { adminRoutes } from './api/routes/admin.js';
+import { metricsRoutes } from './api/routes/metrics.js';
 
 export interface Member {
   services: Services;
   engine: Engine;
+  cluster: Cluster;
   /** Base URL of the API when this member has the web role. */
   url: string | null;
   /** Stops serving and claiming; running tasks get `graceMs` to finish, then are handed back. */
@@ -51,11 +56,13 @@ export async function startMember(config: Config, log = createLogger(config.logL
     await engine.startWorker();
     log.info({ concurrency: config.workerConcurrency }, 'worker role started');
   }
+  // Membership and leadership: every member takes part, whatever its roles.
+  const cluster = await startCluster(services, engine);
 
   let server: http.Server | null = null;
   let url: string | null = null;
   if (config.roles.has('web')) {
-    const app = createApp(services, engine);
+    const app = createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster)]);
     server = http.createServer(app.callback());
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
@@ -70,6 +77,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
   return {
     services,
     engine,
+    cluster,
     url,
     async stop(graceMs = config.shutdownGraceMs) {
       if (server) {
@@ -77,6 +85,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
       await engine.stop(graceMs);
+      await cluster.stop();
       await queue.close();
       redis.disconnect();
       await knex.destroy();

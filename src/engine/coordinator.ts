@@ -12,9 +12,14 @@ import { StaleWriteError, Transition, type TransitionOutcome, type NiState } fro
 
 const DIRTY_TTL_MS = 60_000;
 
+/** Hooks for metrics; all optional. */
 export interface EngineEvents {
   onStale?(what: string): void;
   onFinished?(fiId: number, status: string): void;
+  /** The instance's lock was held by someone else (they will pick up our dirty mark). */
+  onLockBusy?(fiId: number): void;
+  /** One coordinator pass that changed something took `ms`. */
+  onAdvance?(fiId: number, ms: number): void;
 }
 
 export class Coordinator {
@@ -38,7 +43,10 @@ export class Coordinator {
     await this.s.redis.set(dirty, '1', 'PX', DIRTY_TTL_MS);
     for (;;) {
       const lock = await this.locks.tryAcquire(fiId);
-      if (!lock) return; // the holder will see the dirty mark when it releases
+      if (!lock) {
+        this.events.onLockBusy?.(fiId);
+        return; // the holder will see the dirty mark when it releases
+      }
       try {
         await this.s.redis.del(dirty);
         await this.advanceOnce(fiId);
@@ -53,6 +61,7 @@ export class Coordinator {
   async advanceOnce(fiId: number): Promise<TransitionOutcome | null> {
     const { knex, log } = this.s;
     let out: TransitionOutcome | null = null;
+    const t0 = performance.now();
     try {
       out = await knex.transaction(
         async (trx) => {
@@ -76,7 +85,10 @@ export class Coordinator {
       }
       throw e;
     }
-    if (out) await this.afterCommit(fiId, out);
+    if (out) {
+      await this.afterCommit(fiId, out);
+      if (out.changed) this.events.onAdvance?.(fiId, performance.now() - t0);
+    }
     return out;
   }
 
