@@ -1,10 +1,191 @@
-// Placeholder until the admin endpoints land (issue 4).
+// Admin endpoints: what an operator needs to see into the cluster — members, the leader, who holds
+// which lock, what is in flight, the queue — and a way to run the reconciler now. Behind
+// `Authorization: Bearer $ADMIN_TOKEN` (middleware/adminAuth.ts); off (404) without a token.
+// Times are the seed's `YYYY-MM-DD HH:mm:ss`; ages and deadlines are measured by the Redis clock,
+// the same clock the queue's lease deadlines use.
 import Router from '@koa/router';
+import { z } from 'zod';
 import type { Services } from '../../services.js';
 import type { Engine } from '../../engine/engine.js';
-import type { Cluster } from '../../cluster/types.js';
+import type { Cluster, MemberInfo } from '../../cluster/types.js';
 import type { RouteModule } from '../routeModule.js';
+import { ok } from '../http.js';
+import { parse } from '../validate.js';
+import { adminAuth } from '../middleware/adminAuth.js';
+import { formatTime } from '../../infra/time.js';
 
-export function adminRoutes(_s: Services, _engine: Engine, _cluster: Cluster): RouteModule {
-  return { router: new Router(), paths: {} };
+const MAX_LIMIT = 1000;
+const limitQuery = (def: number) =>
+  z.object({
+    limit: z
+      .string({ error: 'must be given once' })
+      .regex(/^\d{1,9}$/, `must be a whole number from 1 to ${MAX_LIMIT}`)
+      .transform(Number)
+      .pipe(z.number().min(1, `must be a whole number from 1 to ${MAX_LIMIT}`).max(MAX_LIMIT, `must be a whole number from 1 to ${MAX_LIMIT}`))
+      .default(def),
+  });
+
+export interface LockInfo {
+  key: string;
+  /** The member id in the lock's value (`memberId|random`); the whole value if it has no '|'. */
+  holder: string | null;
+  /** Milliseconds left; null when the key has no expiry. */
+  ttlMs: number | null;
+}
+
+export interface InflightInfo {
+  tiId: number;
+  fiId: number | null;
+  taskId: number | null;
+  worker: string;
+  attempt: number | null;
+  leaseDeadline: string | null;
+  leaseMsLeft: number;
+  runningForMs: number;
+}
+
+/** Milliseconds since the epoch by the Redis server's clock. */
+async function redisNow(s: Services): Promise<number> {
+  const [sec, usec] = await s.redis.time();
+  return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+}
+
+/** Every key under `${prefix}lock:` (SCAN, never KEYS), with holder and TTL, sorted by key. */
+export async function listLocks(s: Services, limit: number): Promise<LockInfo[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await s.redis.scan(cursor, 'MATCH', `${s.config.redisPrefix}lock:*`, 'COUNT', 500);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0' && keys.length < limit);
+  const unique = [...new Set(keys)].sort().slice(0, limit);
+  if (!unique.length) return [];
+  const p = s.redis.pipeline();
+  for (const k of unique) p.get(k).pttl(k);
+  const res = (await p.exec()) ?? [];
+  const out: LockInfo[] = [];
+  unique.forEach((key, i) => {
+    const [getErr, value] = res[2 * i] ?? [null, null];
+    const [, pttl] = res[2 * i + 1] ?? [null, -2];
+    if (pttl === -2) return; // expired between SCAN and now
+    const v = getErr ? null : (value as string | null);
+    out.push({ key, holder: v === null ? null : v.split('|')[0]!, ttlMs: (pttl as number) < 0 ? null : (pttl as number) });
+  });
+  return out;
+}
+
+/** queue.inflight() joined with task_ins. An id MySQL does not know keeps nulls (the reconciler's business). */
+export async function listInflight(s: Services, limit: number): Promise<InflightInfo[]> {
+  const [entries, now] = await Promise.all([s.queue.inflight(limit), redisNow(s)]);
+  if (!entries.length) return [];
+  const rows: { ti_id: number; fi_id: number | null; task_id: number; attempt: number }[] = await s
+    .knex('task_ins')
+    .select('ti_id', 'fi_id', 'task_id', 'attempt')
+    .whereIn('ti_id', entries.map((e) => e.tiId));
+  const byId = new Map(rows.map((r) => [Number(r.ti_id), r]));
+  return entries.map((e) => {
+    const r = byId.get(e.tiId);
+    return {
+      tiId: e.tiId,
+      fiId: r?.fi_id == null ? null : Number(r.fi_id),
+      taskId: r ? Number(r.task_id) : null,
+      worker: e.owner,
+      attempt: r ? r.attempt : null,
+      leaseDeadline: formatTime(new Date(e.leaseDeadline)),
+      leaseMsLeft: Math.max(0, e.leaseDeadline - now),
+      runningForMs: Math.max(0, now - e.claimedAt),
+    };
+  });
+}
+
+/** The cluster's member list with the API's time format. */
+function presentMember(m: MemberInfo): MemberInfo {
+  const t = (iso: string) => {
+    const d = new Date(iso);
+    return Number.isNaN(d.getTime()) ? iso : formatTime(d)!;
+  };
+  return { ...m, started: t(m.started), lastBeat: t(m.lastBeat) };
+}
+
+const env = (data: unknown) => ({ description: 'envelope', content: { 'application/json': { example: { code: '200', message: 'SUCCESS', data } } } });
+const secured = (summary: string, example: unknown, extra: Record<string, unknown> = {}) => ({
+  tags: ['admin'],
+  summary,
+  security: [{ adminToken: [] }],
+  ...extra,
+  responses: {
+    '200': env(example),
+    '401': { description: 'no or wrong Authorization: Bearer token' },
+    '404': { description: 'admin endpoints are disabled (ADMIN_TOKEN not set)' },
+  },
+});
+const limitParam = (def: number) => ({
+  parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: def } }],
+});
+
+export function adminRoutes(s: Services, _engine: Engine, cluster: Cluster): RouteModule {
+  const router = new Router();
+  const auth = adminAuth(s.config.adminToken);
+
+  router.get('/admin/members', auth, async (ctx) => ok(ctx, (await cluster.members()).map(presentMember)));
+
+  router.get('/admin/leader', auth, async (ctx) => {
+    const l = await cluster.leader();
+    ok(ctx, { memberId: l.memberId, ttlMs: l.ttlMs, self: l.memberId !== null && l.memberId === cluster.memberId });
+  });
+
+  router.get('/admin/locks', auth, async (ctx) => {
+    const { limit } = parse(limitQuery(MAX_LIMIT), ctx.query, 'query');
+    ok(ctx, await listLocks(s, limit));
+  });
+
+  router.get('/admin/inflight', auth, async (ctx) => {
+    const { limit } = parse(limitQuery(100), ctx.query, 'query');
+    ok(ctx, await listInflight(s, limit));
+  });
+
+  router.get('/admin/queue', auth, async (ctx) => ok(ctx, await s.queue.stats()));
+
+  router.post('/admin/reconcile', auth, async (ctx) => ok(ctx, await cluster.reconcileNow()));
+
+  return {
+    router,
+    paths: {
+      '/admin/members': {
+        get: secured('Live members (heartbeat keys): id, roles, host, pid, started, lastBeat, running tasks, leader', [
+          { id: 'host-4242-a1b2c3', roles: ['web', 'worker'], host: 'host', pid: 4242, started: '2026-11-27 08:00:00', lastBeat: '2026-11-27 08:05:12', running: 3, leader: true },
+        ]),
+      },
+      '/admin/leader': {
+        get: secured('Who holds the leader lease, its TTL left, and whether it is the member answering (memberId null: nobody leads now)', {
+          memberId: 'host-4242-a1b2c3', ttlMs: 4210, self: true,
+        }),
+      },
+      '/admin/locks': {
+        get: secured(
+          'Every Redis lock under the prefix (SCAN): flow-instance coordinator locks and the leader lease; holder is the member id in the value, ttlMs the time left (null: no expiry)',
+          [{ key: 'ts:lock:flow-ins:42', holder: 'host-4242-a1b2c3', ttlMs: 4870 }],
+          limitParam(MAX_LIMIT),
+        ),
+      },
+      '/admin/inflight': {
+        get: secured(
+          'Task instances leased to workers, soonest lease deadline first: who runs it, which attempt, lease left and how long it has run (Redis clock)',
+          [{ tiId: 7, fiId: 42, taskId: 3, worker: 'host-4242-a1b2c3', attempt: 1, leaseDeadline: '2026-11-27 08:05:40', leaseMsLeft: 27950, runningForMs: 2050 }],
+          limitParam(100),
+        ),
+      },
+      '/admin/queue': {
+        get: secured('Queue depth: ready (all queued), dueNow, delayed (not yet due), inflight, oldestWaitingMs (oldest due but unclaimed)', {
+          ready: 5, dueNow: 2, delayed: 3, inflight: 16, oldestWaitingMs: 120,
+        }),
+      },
+      '/admin/reconcile': {
+        post: secured('Run the reconciler now (Redis rebuilt from MySQL): PENDING work requeued, RUNNING work re-leased, idle RUNNING flows advanced', {
+          requeued: 0, released: 0, advanced: 1,
+        }),
+      },
+    },
+  };
 }

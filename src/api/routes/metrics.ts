@@ -1,10 +1,40 @@
-// Placeholder until metrics land (issue 4).
+// GET /metrics: Prometheus text format (not the envelope), no auth — scrape it from inside the
+// network. The metrics and the engine hooks that feed them are in infra/metrics.ts.
 import Router from '@koa/router';
 import type { Services } from '../../services.js';
 import type { Engine } from '../../engine/engine.js';
 import type { Cluster } from '../../cluster/types.js';
 import type { RouteModule } from '../routeModule.js';
+import { createMetrics } from '../../infra/metrics.js';
 
-export function metricsRoutes(_s: Services, _engine: Engine, _cluster: Cluster): RouteModule {
-  return { router: new Router(), paths: {} };
+export function metricsRoutes(s: Services, engine: Engine, cluster: Cluster): RouteModule {
+  const metrics = createMetrics(s, engine, cluster);
+  const router = new Router();
+  router.get('/metrics', async (ctx) => {
+    const text = await metrics.render();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = metrics.contentType;
+    ctx.body = text;
+  });
+  return {
+    router,
+    paths: {
+      '/metrics': {
+        get: {
+          tags: ['operations'],
+          summary:
+            'Prometheus metrics of this member (text format, not the envelope): task_schedule_tasks_{started,succeeded,failed,retried}_total{type}, ' +
+            'task_schedule_task_duration_seconds{type,status}, task_schedule_node_transition_seconds, task_schedule_queue_depth{state=ready|due|delayed}, ' +
+            'task_schedule_queue_oldest_waiting_seconds, task_schedule_inflight, task_schedule_worker_running, task_schedule_leader, ' +
+            'task_schedule_lock_busy_total, task_schedule_optimistic_lock_conflicts_total{who}, task_schedule_flows_finished_total{status}, plus process/nodejs defaults',
+          responses: {
+            '200': {
+              description: 'Prometheus text exposition format 0.0.4',
+              content: { 'text/plain': { example: '# TYPE task_schedule_tasks_started_total counter\ntask_schedule_tasks_started_total{type="ECHO"} 3\n' } },
+            },
+          },
+        },
+      },
+    },
+  };
 }

@@ -1,0 +1,127 @@
+// Prometheus metrics of one member (prom-client). Each member has its own Registry — several members
+// may share a process (the tests do), so the global default registry is never used. Counters and
+// histograms are fed by the engine's `events` hooks; queue depth, in-flight and leadership are read
+// when Prometheus scrapes (`render()`), so they are never stale.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Services } from '../services.js';
+import type { Engine } from '../engine/engine.js';
+import type { Cluster } from '../cluster/types.js';
+
+const P = 'task_schedule_';
+/** A scrape never waits longer than this for Redis; the process metrics are served regardless. */
+const STATS_TIMEOUT_MS = 2_000;
+
+export interface MemberMetrics {
+  registry: Registry;
+  contentType: string;
+  /** Reads the scrape-time gauges, then renders every metric in the Prometheus text format. */
+  render(): Promise<string>;
+}
+
+/** Calls `prev` (a hook someone else installed) and then `add`: hooks are chained, never replaced. */
+function chain<A extends unknown[]>(prev: ((...a: A) => void) | undefined, add: (...a: A) => void): (...a: A) => void {
+  return (...a: A) => {
+    prev?.(...a);
+    try {
+      add(...a);
+    } catch {
+      // a metric must never break the engine
+    }
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: no answer in ${ms} ms`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export function createMetrics(s: Services, engine: Engine, cluster: Cluster): MemberMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+
+  const started = new Counter({ name: `${P}tasks_started_total`, help: 'Task attempts started by this member, by task type', labelNames: ['type'], registers });
+  const succeeded = new Counter({ name: `${P}tasks_succeeded_total`, help: 'Task attempts that ended SUCCESS on this member, by task type', labelNames: ['type'], registers });
+  const failed = new Counter({ name: `${P}tasks_failed_total`, help: 'Task instances that ended FAILED on this member (no attempt left), by task type', labelNames: ['type'], registers });
+  const retried = new Counter({ name: `${P}tasks_retried_total`, help: 'Failed task attempts put back for another attempt, by task type', labelNames: ['type'], registers });
+  const duration = new Histogram({
+    name: `${P}task_duration_seconds`,
+    help: 'Run time of one task attempt, by task type and result (SUCCESS, FAILED, PENDING = will retry)',
+    labelNames: ['type', 'status'],
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+    registers,
+  });
+  const transition = new Histogram({
+    name: `${P}node_transition_seconds`,
+    help: 'One coordinator pass that changed a flow instance (read, transition, commit, enqueue)',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  });
+  const flowsFinished = new Counter({ name: `${P}flows_finished_total`, help: 'Flow instances this member saw end, by final status', labelNames: ['status'], registers });
+  const lockBusy = new Counter({ name: `${P}lock_busy_total`, help: 'Advances that found the flow-instance lock held by another coordinator (lock contention)', registers });
+  const conflicts = new Counter({
+    name: `${P}optimistic_lock_conflicts_total`,
+    help: 'Writes refused by the version fence (optimistic locking), by who tried: coordinator or worker',
+    labelNames: ['who'],
+    registers,
+  });
+  const queueDepth = new Gauge({ name: `${P}queue_depth`, help: 'Task instances in the ready queue: state=ready (all), due (may run now), delayed (not yet due)', labelNames: ['state'], registers });
+  const oldestWaiting = new Gauge({ name: `${P}queue_oldest_waiting_seconds`, help: 'Age of the oldest due task instance nobody has claimed yet', registers });
+  const inflight = new Gauge({ name: `${P}inflight`, help: 'Task instances leased to workers, cluster-wide (the same on every member)', registers });
+  const running = new Gauge({ name: `${P}worker_running`, help: 'Task instances this member is running now', registers });
+  const leader = new Gauge({ name: `${P}leader`, help: '1 when this member holds the leader lease, else 0', registers });
+  const statsUp = new Gauge({ name: `${P}queue_stats_up`, help: '1 when the last scrape could read the queue from Redis, else 0', registers });
+
+  const ev = engine.coordinator.events;
+  ev.onAdvance = chain(ev.onAdvance, (_fiId: number, ms: number) => transition.observe(ms / 1000));
+  ev.onLockBusy = chain(ev.onLockBusy, () => lockBusy.inc());
+  ev.onStale = chain(ev.onStale, (who: string) => conflicts.inc({ who }));
+  ev.onFinished = chain(ev.onFinished, (_fiId: number, status: string) => flowsFinished.inc({ status }));
+
+  const w = engine.worker;
+  if (w) {
+    const wev = w.events;
+    wev.onTaskStarted = chain(wev.onTaskStarted, (run) => started.inc({ type: run.taskType }));
+    wev.onTaskFinished = chain(wev.onTaskFinished, (run, status, ms) => {
+      const type = run.taskType;
+      duration.observe({ type, status }, ms / 1000);
+      if (status === 'SUCCESS') succeeded.inc({ type });
+      else if (status === 'FAILED') failed.inc({ type });
+      else retried.inc({ type });
+    });
+    wev.onStale = chain(wev.onStale, (who: string) => conflicts.inc({ who }));
+  }
+
+  async function refresh(): Promise<void> {
+    leader.set(cluster.isLeader() ? 1 : 0);
+    running.set(engine.worker?.running ?? 0);
+    try {
+      const st = await withTimeout(s.queue.stats(), STATS_TIMEOUT_MS, 'queue stats');
+      queueDepth.set({ state: 'ready' }, st.ready);
+      queueDepth.set({ state: 'due' }, st.dueNow);
+      queueDepth.set({ state: 'delayed' }, st.delayed);
+      oldestWaiting.set(st.oldestWaitingMs / 1000);
+      inflight.set(st.inflight);
+      statsUp.set(1);
+    } catch (e) {
+      // Better no value than a stale one.
+      queueDepth.reset();
+      oldestWaiting.reset();
+      inflight.reset();
+      statsUp.set(0);
+      s.log.warn({ err: e }, 'metrics: queue stats unavailable');
+    }
+  }
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    async render() {
+      await refresh();
+      return registry.metrics();
+    },
+  };
+}
