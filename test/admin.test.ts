@@ -1,0 +1,182 @@
+// Admin endpoints against real MariaDB and Redis: the token guard, and what each endpoint shows while
+// a flow runs. Assertions on members/leader hold for any Cluster implementation, lone or real.
+import { expect } from 'chai';
+import { startTestMember, type TestMember } from './helpers/member.js';
+import { freshPrefix } from './helpers/env.js';
+import { createFlow, createTask, detail, flowRow, startFlow } from './helpers/flows.js';
+import { waitFor } from './helpers/wait.js';
+
+const TOKEN = 'secret';
+const auth = { Authorization: `Bearer ${TOKEN}` };
+const ENDPOINTS: [string, string][] = [
+  ['GET', '/admin/members'],
+  ['GET', '/admin/leader'],
+  ['GET', '/admin/locks'],
+  ['GET', '/admin/inflight'],
+  ['GET', '/admin/queue'],
+  ['POST', '/admin/reconcile'],
+];
+
+describe('admin endpoints', function () {
+  this.timeout(60_000);
+  let m: TestMember;
+  let prefix: string;
+
+  before(async () => {
+    prefix = freshPrefix();
+    m = await startTestMember({ REDIS_PREFIX: prefix, ADMIN_TOKEN: TOKEN, WORKER_CONCURRENCY: '4' });
+  });
+  after(async () => { await m?.stop(1000); });
+
+  describe('the token', () => {
+    for (const [method, path] of ENDPOINTS) {
+      it(`${method} ${path}: 401 without the token, with a wrong one, or with another scheme`, async () => {
+        const bad: Record<string, string>[] = [{}, { Authorization: 'Bearer wrong' }, { Authorization: `Bearer ${TOKEN}x` }, { Authorization: TOKEN }, { Authorization: `Basic ${TOKEN}` }];
+        for (const headers of bad) {
+          const r = await m.api(method, path, undefined, headers);
+          expect(r.status, `${JSON.stringify(headers)} ${r.text}`).to.equal(401);
+          expect(r.body).to.include({ code: '401', data: null });
+          expect(r.headers.get('www-authenticate')).to.match(/^Bearer/);
+        }
+        const good = await m.api(method, path, undefined, auth);
+        expect(good.status, good.text).to.equal(200);
+        expect(good.body).to.include({ code: '200', message: 'SUCCESS' });
+      });
+    }
+
+    it('the scheme is case-insensitive', async () => {
+      expect((await m.api('GET', '/admin/queue', undefined, { Authorization: `bearer ${TOKEN}` })).status).to.equal(200);
+    });
+
+    it('without ADMIN_TOKEN the endpoints are off: 404 saying so, whatever the header', async () => {
+      const off = await startTestMember({ REDIS_PREFIX: freshPrefix(), ROLES: 'web' });
+      try {
+        for (const [method, path] of ENDPOINTS) {
+          for (const headers of [{}, auth] as Record<string, string>[]) {
+            const r = await off.api(method, path, undefined, headers);
+            expect(r.status, r.text).to.equal(404);
+            expect(r.body).to.deep.equal({ code: '404', message: 'admin endpoints are disabled (set ADMIN_TOKEN)', data: null });
+          }
+        }
+      } finally {
+        await off.stop(500);
+      }
+    });
+
+    it('every admin path is in the OpenAPI document with the adminToken security', async () => {
+      const doc = (await m.api('GET', '/openapi.json')).body as any;
+      for (const [method, path] of ENDPOINTS) {
+        const op = doc.paths[path]?.[method.toLowerCase()];
+        expect(op, path).to.be.an('object');
+        expect(op.security).to.deep.equal([{ adminToken: [] }]);
+        expect(op.responses).to.have.keys('200', '401', '404');
+      }
+      expect(doc.components.securitySchemes.adminToken).to.deep.equal({ type: 'http', scheme: 'bearer' });
+    });
+  });
+
+  describe('with a flow running', () => {
+    let fiId: number;
+    let waitTask: number;
+
+    before(async () => {
+      waitTask = await createTask(m.api, 'WAIT', null, { waitMs: 30_000 });
+      const flowId = await createFlow(m.api, [[waitTask]]);
+      fiId = await startFlow(m.api, flowId);
+    });
+    after(async () => {
+      const r = await m.api('POST', `/exec/flow-ins/${fiId}/cancel`);
+      expect(r.status, r.text).to.equal(200);
+      expect((await flowRow(m.api, fiId)).status).to.equal('CANCELLED');
+    });
+
+    it('/admin/inflight shows the running task: fiId, taskId, worker, attempt, lease and age', async () => {
+      const entry = await waitFor('the WAIT task in flight', async () => {
+        const r = await m.api('GET', '/admin/inflight', undefined, auth);
+        expect(r.status, r.text).to.equal(200);
+        return (r.body.data as any[]).find((e) => e.fiId === fiId && e.attempt === 1);
+      });
+      const ti = (await detail(m.api, fiId))[1].tasks[0];
+      expect(entry).to.have.keys('tiId', 'fiId', 'taskId', 'worker', 'attempt', 'leaseDeadline', 'leaseMsLeft', 'runningForMs');
+      expect(entry).to.include({ tiId: ti.tiId, fiId, taskId: waitTask, worker: m.services.memberId, attempt: 1 });
+      expect(entry.leaseDeadline).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+      expect(entry.leaseMsLeft).to.be.greaterThan(0).and.at.most(m.services.config.leaseMs);
+      expect(entry.runningForMs).to.be.at.least(0).and.below(60_000);
+      // It keeps running: a moment later it has run longer.
+      await new Promise((r) => setTimeout(r, 150));
+      const again = ((await m.api('GET', '/admin/inflight', undefined, auth)).body.data as any[]).find((e) => e.tiId === ti.tiId);
+      expect(again.runningForMs).to.be.greaterThan(entry.runningForMs);
+      // ?limit is checked
+      expect((await m.api('GET', '/admin/inflight?limit=0', undefined, auth)).status).to.equal(400);
+      expect((await m.api('GET', '/admin/inflight?limit=x', undefined, auth)).status).to.equal(400);
+      expect((await m.api('GET', '/admin/inflight?limit=1', undefined, auth)).body.data).to.have.length(1);
+    });
+
+    it("/admin/locks shows the flow's lock with its holder and TTL while it is held, and not after", async () => {
+      const key = `${prefix}lock:flow-ins:${fiId}`;
+      const lock = await m.engine.coordinator.locks.acquire(fiId);
+      expect(lock, 'lock acquired').to.not.equal(null);
+      try {
+        const r = await m.api('GET', '/admin/locks', undefined, auth);
+        expect(r.status, r.text).to.equal(200);
+        const entry = (r.body.data as any[]).find((l) => l.key === key);
+        expect(entry, r.text).to.be.an('object');
+        expect(entry).to.have.keys('key', 'holder', 'ttlMs');
+        expect(entry.holder).to.equal(m.services.memberId);
+        expect(entry.ttlMs).to.be.greaterThan(0).and.at.most(m.services.config.lockTtlMs);
+        for (const l of r.body.data as any[]) expect(l.key.startsWith(`${prefix}lock:`), l.key).to.equal(true);
+      } finally {
+        await m.engine.coordinator.locks.release(lock!);
+      }
+      const after = await m.api('GET', '/admin/locks', undefined, auth);
+      expect((after.body.data as any[]).map((l) => l.key)).to.not.include(key);
+    });
+
+    it('/admin/queue counts: delayed ids move `delayed` and `ready`, the running task counts in `inflight`', async () => {
+      const q = m.services.queue;
+      const before = (await m.api('GET', '/admin/queue', undefined, auth)).body.data;
+      expect(before).to.have.keys('ready', 'dueNow', 'delayed', 'inflight', 'oldestWaitingMs');
+      expect(before.inflight).to.be.at.least(1);
+      const ids = [990_000_001, 990_000_002, 990_000_003];
+      await q.enqueue(ids.map((tiId) => ({ tiId, delayMs: 600_000 })));
+      try {
+        const during = (await m.api('GET', '/admin/queue', undefined, auth)).body.data;
+        expect(during.delayed - before.delayed).to.equal(3);
+        expect(during.ready - before.ready).to.equal(3);
+        expect(during.dueNow).to.equal(before.dueNow);
+      } finally {
+        await q.remove(ids);
+      }
+      const after = (await m.api('GET', '/admin/queue', undefined, auth)).body.data;
+      expect(after.delayed).to.equal(before.delayed);
+    });
+
+    it("/admin/members and /admin/leader give the cluster's answers", async () => {
+      const members = (await m.api('GET', '/admin/members', undefined, auth)).body.data as any[];
+      expect(members).to.be.an('array');
+      const expected = await m.cluster.members();
+      expect(members.map((x) => x.id)).to.deep.equal(expected.map((x) => x.id));
+      for (const x of members) {
+        expect(x).to.include.keys('id', 'roles', 'host', 'pid', 'started', 'lastBeat', 'running', 'leader');
+        expect(x.roles).to.be.an('array');
+        expect(x.pid).to.be.a('number');
+      }
+      if (expected.length) expect(members.map((x) => x.id)).to.include(m.services.memberId);
+
+      const leader = (await m.api('GET', '/admin/leader', undefined, auth)).body.data;
+      expect(leader).to.have.keys('memberId', 'ttlMs', 'self');
+      expect(leader.ttlMs).to.be.a('number');
+      expect(leader.self).to.equal(leader.memberId !== null && leader.memberId === m.services.memberId);
+      if (leader.memberId !== null && members.length) expect(members.map((x) => x.id)).to.include(leader.memberId);
+    });
+
+    it('POST /admin/reconcile runs the reconciler and returns its report', async () => {
+      const r = await m.api('POST', '/admin/reconcile', undefined, auth);
+      expect(r.status, r.text).to.equal(200);
+      expect(r.body.data).to.have.keys('requeued', 'released', 'advanced');
+      for (const v of Object.values(r.body.data)) expect(v).to.be.a('number').and.at.least(0);
+      // The running flow is untouched by it.
+      expect((await flowRow(m.api, fiId)).status).to.equal('RUNNING');
+    });
+  });
+});
