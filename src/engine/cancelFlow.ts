@@ -4,6 +4,7 @@
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { conflict, HttpError, notFound } from '../api/http.js';
+import { emptyOutcome } from './advanceMany.js';
 
 export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, user = 'system'): Promise<void> {
   const exists = await s.knex('task_flow_ins').select('status').where('fi_id', fiId).first();
@@ -41,5 +42,5 @@ export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, 
   } finally {
     await coord.locks.release(lock);
   }
-  await coord.afterCommit(fiId, { enqueue: [], cancelled, finished: null, changed: true });
+  await coord.afterCommit({ ...emptyOutcome(), cancelled });
 }

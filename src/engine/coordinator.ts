@@ -1,16 +1,16 @@
-// advance(fiId): the per-instance coordinator. Whoever finishes a task (or the reaper, the
-// reconciler, a retry) calls it; the Redis lock `lock:flow-ins:{fiId}` elects one coordinator at a
-// time. A caller that finds the lock taken leaves a "dirty" mark instead of waiting; the holder checks
-// the mark after releasing and runs again, so no completion is missed and nobody queues on the lock.
+// advance(fiIds): the per-instance coordinator. Whoever finishes a task (or the reaper, the
+// reconciler, a retry) calls it; the Redis lock `lock:flow-ins:{fiId}` elects one coordinator per
+// instance at a time. A caller that finds the lock taken leaves a "dirty" mark instead of waiting; the
+// holder checks the marks when it releases and runs again, so no completion is missed and nobody
+// queues on a lock. Many instances are locked in one round trip and advanced in one transaction.
 // Each run commits its transitions in MySQL first, then enqueues the new task instances in Redis; a
 // crash in between leaves PENDING rows that the reconciler enqueues again.
 import type { Services } from '../services.js';
+import type { Knex } from '../infra/db.js';
 import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
-import { StaleWriteError, Transition, type TransitionOutcome, type NiState } from './transition.js';
-
-const DIRTY_TTL_MS = 60_000;
+import { advanceMany, emptyOutcome, StaleWriteError, type BatchOutcome } from './advanceMany.js';
 
 /** Hooks for metrics; all optional. */
 export interface EngineEvents {
@@ -18,8 +18,22 @@ export interface EngineEvents {
   onFinished?(fiId: number, status: string): void;
   /** The instance's lock was held by someone else (they will pick up our dirty mark). */
   onLockBusy?(fiId: number): void;
-  /** One coordinator pass that changed something took `ms`. */
-  onAdvance?(fiId: number, ms: number): void;
+  /** One coordinator pass that changed `count` instances took `ms`. */
+  onAdvance?(count: number, ms: number): void;
+}
+
+const RETRIABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
+
+/** A READ COMMITTED transaction, retried when InnoDB picks it as a deadlock victim. */
+export async function inTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await knex.transaction(work, { isolationLevel: 'read committed' });
+    } catch (e) {
+      if (i >= attempts || !RETRIABLE.has((e as { code?: string }).code ?? '')) throw e;
+      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
+    }
+  }
 }
 
 export class Coordinator {
@@ -33,75 +47,92 @@ export class Coordinator {
     this.cancels = new CancelSignals(s.redis, s.config.redisPrefix);
   }
 
-  private dirtyKey(fiId: number): string {
-    return `${this.s.config.redisPrefix}dirty:flow-ins:${fiId}`;
-  }
-
-  /** Makes every transition of the instance that is due now. Safe to call any number of times. */
-  async advance(fiId: number): Promise<void> {
-    const dirty = this.dirtyKey(fiId);
-    await this.s.redis.set(dirty, '1', 'PX', DIRTY_TTL_MS);
-    for (;;) {
-      const lock = await this.locks.tryAcquire(fiId);
-      if (!lock) {
-        this.events.onLockBusy?.(fiId);
-        return; // the holder will see the dirty mark when it releases
-      }
+  /** Makes every transition that is due now for these instances. Safe to call any number of times. */
+  async advance(fiIds: number | number[]): Promise<void> {
+    let todo = [...new Set(Array.isArray(fiIds) ? fiIds : [fiIds])];
+    while (todo.length) {
+      const got = await this.locks.tryLockMany(todo, true);
+      if (got.length < todo.length) for (const id of todo) if (!got.includes(id)) this.events.onLockBusy?.(id);
+      if (!got.length) return; // the holders will see our dirty marks when they release
+      let out = emptyOutcome();
+      let dirty: number[] = [];
       try {
-        await this.s.redis.del(dirty);
-        await this.advanceOnce(fiId);
+        out = await this.pass(got, null);
       } finally {
-        await this.locks.release(lock);
+        dirty = await this.locks.unlockMany(got);
       }
-      if (!(await this.s.redis.exists(dirty))) return;
+      await this.afterCommit(out);
+      todo = dirty;
     }
   }
 
-  /** One coordinator pass; call only while holding the instance's lock. */
-  async advanceOnce(fiId: number): Promise<TransitionOutcome | null> {
-    const { knex, log } = this.s;
-    let out: TransitionOutcome | null = null;
+  /**
+   * Runs `work` (e.g. recording task results) and advances the instances it concerns in the same
+   * transaction, for those whose lock is free; the others are advanced by their holder (dirty mark).
+   */
+  async commitAndAdvance<T>(fiIds: number[], work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    const unique = [...new Set(fiIds)];
+    const got = await this.locks.tryLockMany(unique, false);
+    let result!: T;
+    let out = emptyOutcome();
+    let dirty: number[] = [];
+    let advanced = got;
+    try {
+      try {
+        [result, out] = await this.passWith(got, work);
+      } catch (e) {
+        if (!(e instanceof StaleWriteError)) throw e;
+        // Keep the work, leave the advancing to a fresh pass below.
+        result = await inTransaction(this.s.knex, work);
+        advanced = [];
+      }
+    } finally {
+      dirty = await this.locks.unlockMany(got);
+    }
+    await this.afterCommit(out);
+    const again = new Set(dirty);
+    for (const id of unique) if (!advanced.includes(id)) again.add(id);
+    if (again.size) await this.advance([...again]);
+    return result;
+  }
+
+  private async passWith<T>(fiIds: number[], work: (trx: Knex.Transaction) => Promise<T>): Promise<[T, BatchOutcome]> {
+    const t0 = performance.now();
+    const res = await inTransaction(this.s.knex, async (trx) => {
+      const r = await work(trx);
+      return [r, await advanceMany(trx, this.plans, fiIds, { user: 'system', now: new Date() })] as [T, BatchOutcome];
+    });
+    if (res[1].changed.length) this.events.onAdvance?.(res[1].changed.length, performance.now() - t0);
+    return res;
+  }
+
+  /** One coordinator pass over locked instances; a stale view is logged and changes nothing. */
+  private async pass(fiIds: number[], resume: Map<number, number> | null): Promise<BatchOutcome> {
     const t0 = performance.now();
     try {
-      out = await knex.transaction(
-        async (trx) => {
-          const fi = await trx('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version').where('fi_id', fiId).first();
-          if (!fi || fi.status !== 'RUNNING') return null;
-          const plan = await this.plans.get(fi.flow_id, fi.flow_version);
-          const last: NiState | undefined = await trx('task_node_ins')
-            .select('ni_id', 'node_id', 'status', 'error_msg')
-            .where('fi_id', fiId)
-            .orderBy('ni_id', 'desc')
-            .first();
-          return new Transition(trx, plan, fi, 'system', new Date()).run(last);
-        },
-        { isolationLevel: 'read committed' },
-      );
+      const out = await inTransaction(this.s.knex, (trx) => advanceMany(trx, this.plans, fiIds, { user: 'system', now: new Date(), resume: resume ?? undefined }));
+      if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
+      return out;
     } catch (e) {
       if (e instanceof StaleWriteError) {
-        log.warn({ fiId, reason: e.message }, 'stale coordinator write refused');
+        this.s.log.warn({ fiIds, reason: e.message }, 'stale coordinator write refused');
         this.events.onStale?.('coordinator');
-        return null;
+        return emptyOutcome();
       }
       throw e;
     }
-    if (out) {
-      await this.afterCommit(fiId, out);
-      if (out.changed) this.events.onAdvance?.(fiId, performance.now() - t0);
-    }
-    return out;
   }
 
   /** What a committed transition asks of Redis: enqueue new work, drop and abort cancelled work. */
-  async afterCommit(fiId: number, out: TransitionOutcome): Promise<void> {
+  async afterCommit(out: BatchOutcome): Promise<void> {
     if (out.enqueue.length) await this.s.queue.enqueue(out.enqueue.map((tiId) => ({ tiId })));
     if (out.cancelled.length) {
       await this.s.queue.remove(out.cancelled);
       await this.cancels.publish(out.cancelled);
     }
-    if (out.finished) {
-      this.s.log.debug({ fiId, status: out.finished }, 'flow instance finished');
-      this.events.onFinished?.(fiId, out.finished);
+    for (const [fiId, status] of out.finished) {
+      this.s.log.debug({ fiId, status }, 'flow instance finished');
+      this.events.onFinished?.(fiId, status);
     }
   }
 

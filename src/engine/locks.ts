@@ -5,6 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import Redlock, { type Lock } from 'redlock';
 import type { Redis } from '../infra/redis.js';
+import { defineQueueCommands, type QueueCommands } from '../queue/scripts.js';
+
+const DIRTY_TTL_MS = 60_000;
 
 export type { Lock };
 
@@ -17,14 +20,45 @@ function namedRedlock(client: Redis, holder: string): Redlock {
 
 export class FlowLocks {
   private redlock: Redlock;
+  private r: Redis & QueueCommands;
+  /** This process's value for the locks it takes in batches (released by value, like Redlock's). */
+  private batchValue: string;
 
   constructor(redis: Redis, private prefix: string, memberId: string, private ttlMs: number) {
     this.redlock = namedRedlock(redis, memberId);
     this.redlock.on('error', () => {}); // failed attempts are reported to the caller, not as events
+    this.r = defineQueueCommands(redis);
+    this.batchValue = `${memberId}|${randomBytes(8).toString('hex')}`;
   }
 
   key(fiId: number): string {
     return `${this.prefix}lock:flow-ins:${fiId}`;
+  }
+
+  dirtyKey(fiId: number): string {
+    return `${this.prefix}dirty:flow-ins:${fiId}`;
+  }
+
+  private keysOf(fiIds: number[]): string[] {
+    return [...fiIds.map((id) => this.key(id)), ...fiIds.map((id) => this.dirtyKey(id))];
+  }
+
+  /**
+   * The hot path's lock: many flow instances in one round trip (lockFlows.lua, Redlock's semantics).
+   * With `markBusy`, an instance whose lock is taken gets a dirty mark, which its holder sees on release
+   * and acts on: use it only once the change that needs an advance is committed.
+   */
+  async tryLockMany(fiIds: number[], markBusy: boolean): Promise<number[]> {
+    if (!fiIds.length) return [];
+    const got = await this.r.tsqLockFlows(fiIds.length * 2, ...this.keysOf(fiIds), this.batchValue, this.ttlMs, markBusy ? '1' : '0', DIRTY_TTL_MS);
+    return fiIds.filter((_, i) => got[i] === 1);
+  }
+
+  /** Releases locks taken with tryLockMany; returns the instances marked dirty meanwhile. */
+  async unlockMany(fiIds: number[]): Promise<number[]> {
+    if (!fiIds.length) return [];
+    const dirty = await this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), this.batchValue);
+    return dirty.map((i) => fiIds[i - 1]);
   }
 
   /** One attempt; null when another member holds the lock. */

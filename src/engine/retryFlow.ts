@@ -4,7 +4,8 @@
 // runs with its new definition.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
-import { StaleWriteError, Transition } from './transition.js';
+import { advanceMany } from './advanceMany.js';
+import { inTransaction } from './coordinator.js';
 import { conflict, HttpError, notFound } from '../api/http.js';
 
 export async function retryFlow(s: Services, coord: Coordinator, flowId: number, fiId: number, niId: number, user = 'system'): Promise<number> {
@@ -23,13 +24,15 @@ export async function retryFlow(s: Services, coord: Coordinator, flowId: number,
   if (!lock) throw new HttpError(409, `flow instance ${fiId} is busy, try again`);
   try {
     const now = new Date();
-    const out = await s.knex
-      .transaction((trx) => new Transition(trx, plan, fi, user, now).resumeFrom(node), { isolationLevel: 'read committed' })
-      .catch((e) => {
-        if (e instanceof StaleWriteError) throw conflict(`flow instance ${fiId} changed meanwhile, try again`);
-        throw e;
-      });
-    await coord.afterCommit(fiId, out);
+    const out = await inTransaction(s.knex, async (trx) => {
+      const n = await trx('task_flow_ins')
+        .where({ fi_id: fiId, version: fi.version })
+        .whereIn('status', ['FAILED', 'CANCELLED'])
+        .update({ status: 'RUNNING', error_msg: null, end_time: null, version: fi.version + 1, update_time: now, update_user: user });
+      if (n !== 1) throw conflict(`flow instance ${fiId} changed meanwhile, try again`);
+      return advanceMany(trx, coord.plans, [fiId], { user, now, resume: new Map([[fiId, node.nodeId]]) });
+    });
+    await coord.afterCommit(out);
   } finally {
     await coord.locks.release(lock);
   }

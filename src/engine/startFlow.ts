@@ -4,7 +4,8 @@
 // needs no lock; later transitions go through Coordinator.advance.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
-import { Transition } from './transition.js';
+import { advanceMany } from './advanceMany.js';
+import { inTransaction } from './coordinator.js';
 import { notFound } from '../api/http.js';
 
 export interface StartOptions {
@@ -19,13 +20,11 @@ export async function startFlow(s: Services, coord: Coordinator, flowId: number,
   const user = opts.user ?? 'system';
   const flow = await s.knex('task_flow').select('flow_id', 'flow_version').where('flow_id', flowId).whereNull('deleted_time').first();
   if (!flow) throw notFound(`flow ${flowId} does not exist`);
-  const plan = await coord.plans.get(flow.flow_id, flow.flow_version);
   const now = new Date();
   let fiId: number;
   let out;
   try {
-    [fiId, out] = await s.knex.transaction(
-      async (trx) => {
+    [fiId, out] = await inTransaction(s.knex, async (trx) => {
         const [id] = await trx('task_flow_ins').insert({
           flow_id: flowId,
           flow_version: flow.flow_version,
@@ -39,15 +38,12 @@ export async function startFlow(s: Services, coord: Coordinator, flowId: number,
           update_time: now,
           update_user: user,
         });
-        const fi = { fi_id: id, status: 'RUNNING', version: 0 };
-        return [id, await new Transition(trx, plan, fi, user, now, { fresh: true }).run(undefined)] as const;
-      },
-      { isolationLevel: 'read committed' },
-    );
+        return [id, await advanceMany(trx, coord.plans, [id], { user, now })] as const;
+      });
   } catch (e) {
     if (opts.scheduledTime && (e as { code?: string }).code === 'ER_DUP_ENTRY') return null;
     throw e;
   }
-  await coord.afterCommit(fiId, out);
+  await coord.afterCommit(out);
   return fiId;
 }

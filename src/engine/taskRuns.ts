@@ -95,3 +95,21 @@ export async function finishRun(knex: Knex, run: TaskRun, result: RunResult): Pr
     });
   return n === 1;
 }
+
+/**
+ * finishRun's batch twin: one round trip for many results (one fenced UPDATE each, sent together),
+ * inside the caller's transaction. Returns, per result, whether it was written (false = stale).
+ */
+export async function finishRuns(trx: Knex | Knex.Transaction, items: { run: TaskRun; result: RunResult }[]): Promise<boolean[]> {
+  if (!items.length) return [];
+  const now = new Date();
+  const sql: string[] = [];
+  const bindings: unknown[] = [];
+  for (const { run, result } of items) {
+    sql.push('UPDATE task_ins SET exec_status = ?, end_time = ?, output = ?, error_msg = ?, version = ?, update_time = ? WHERE ti_id = ? AND version = ?');
+    bindings.push(result.status, now, result.output, result.error, run.version + 1, now, run.tiId, run.version);
+  }
+  const [res] = await trx.raw(sql.join(';\n'), bindings as Knex.RawBinding[]);
+  const headers: { affectedRows: number }[] = Array.isArray(res) ? res : [res];
+  return headers.map((h) => h.affectedRows === 1);
+}

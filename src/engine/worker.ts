@@ -5,7 +5,8 @@
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
-import { startRuns, finishRun, type TaskRun, type RunResult } from './taskRuns.js';
+import { startRuns, finishRuns, type TaskRun, type RunResult } from './taskRuns.js';
+import { Batcher } from './batcher.js';
 import { getExecutor } from '../executors/registry.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 
@@ -15,6 +16,13 @@ export interface WorkerEvents {
   onTaskStarted?(run: TaskRun): void;
   onTaskFinished?(run: TaskRun, status: RunResult['status'], ms: number): void;
   onStale?(what: string): void;
+}
+
+interface Finished {
+  run: TaskRun;
+  result: RunResult;
+  retryDelayMs: number;
+  ms: number;
 }
 
 interface Active {
@@ -32,8 +40,12 @@ export class Worker {
   private loopDone: Promise<void> | null = null;
   private leaseTimer: NodeJS.Timeout | null = null;
   private runsDone = new Set<Promise<void>>();
+  /** Results are recorded in batches: one transaction writes them and advances their flows. */
+  private recorder: Batcher<Finished, boolean>;
 
-  constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {}
+  constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
+    this.recorder = new Batcher((items) => this.record(items), 2, 500);
+  }
 
   get running(): number {
     return this.active.size;
@@ -77,10 +89,9 @@ export class Worker {
 
   /** Claimed ids whose rows were not PENDING: release them, and make sure their flow moved on. */
   private async dropSkipped(skipped: { tiId: number; fiId: number | null; status: string }[]): Promise<void> {
-    for (const sk of skipped) {
-      await this.s.queue.ack(sk.tiId, this.s.memberId);
-      if (sk.fiId && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(sk.status)) await this.advance(sk.fiId);
-    }
+    await this.s.queue.ackMany(skipped.map((sk) => sk.tiId), this.s.memberId);
+    const fiIds = skipped.filter((sk) => sk.fiId && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(sk.status)).map((sk) => sk.fiId!);
+    if (fiIds.length) await this.advance(fiIds);
   }
 
   private async execute(run: TaskRun): Promise<void> {
@@ -120,21 +131,8 @@ export class Worker {
         log.debug({ tiId: run.tiId, why: active.handBack }, 'run abandoned');
         return;
       }
-      const written = await finishRun(this.s.knex, run, result);
-      if (!written) {
-        log.warn({ tiId: run.tiId, fiId: run.fiId, attempt: run.attempt }, 'stale task result refused: the task instance moved on');
-        this.events.onStale?.('worker');
-        await queue.ack(run.tiId, memberId);
-        return;
-      }
-      this.events.onTaskFinished?.(run, result.status, performance.now() - t0);
-      if (result.status === 'PENDING') {
-        const delay = active.handBack === 'shutdown' ? 0 : backoffMs(policy.retryBackoffMs, run.attempt + 1);
-        await queue.ackAndRequeue(run.tiId, memberId, delay);
-        return;
-      }
-      await queue.ack(run.tiId, memberId);
-      if (run.fiId) await this.advance(run.fiId);
+      const retryDelayMs = active.handBack === 'shutdown' ? 0 : backoffMs(policy.retryBackoffMs, run.attempt + 1);
+      await this.recorder.add({ run, result, retryDelayMs, ms: performance.now() - t0 });
     } catch (e) {
       // The row is the truth: whatever did not reach Redis is redone by the reaper and the reconciler.
       log.error({ err: e, tiId: run.tiId }, 'recording a task result failed');
@@ -146,11 +144,35 @@ export class Worker {
     }
   }
 
-  private async advance(fiId: number): Promise<void> {
+  /**
+   * Writes a batch of results (each fenced by its run's version) and advances their flow instances in
+   * the same transaction, then acks them in Redis (a retry goes back to ready after its back-off).
+   */
+  private async record(items: Finished[]): Promise<boolean[]> {
+    const { queue, memberId, log } = this.s;
+    const fiIds = items.filter((i) => i.run.fiId && i.result.status !== 'PENDING').map((i) => i.run.fiId!);
+    const written = await this.coord.commitAndAdvance(fiIds, (trx) => finishRuns(trx, items));
+    const acks: number[] = [];
+    for (const [i, it] of items.entries()) {
+      if (!written[i]) {
+        log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
+        this.events.onStale?.('worker');
+        acks.push(it.run.tiId);
+        continue;
+      }
+      this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
+      if (it.result.status === 'PENDING') await queue.ackAndRequeue(it.run.tiId, memberId, it.retryDelayMs);
+      else acks.push(it.run.tiId);
+    }
+    await queue.ackMany(acks, memberId);
+    return written;
+  }
+
+  private async advance(fiIds: number[]): Promise<void> {
     try {
-      await this.coord.advance(fiId);
+      await this.coord.advance(fiIds);
     } catch (e) {
-      this.s.log.error({ err: e, fiId }, 'advance failed; the reconciler will retry it');
+      this.s.log.error({ err: e, fiIds }, 'advance failed; the reconciler will retry it');
     }
   }
 

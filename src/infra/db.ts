@@ -19,6 +19,9 @@ function connectionFromUrl(databaseUrl: string, withDatabase: boolean): Knex.MyS
     supportBigNumbers: true,
     bigNumberStrings: false,
     dateStrings: false,
+    // The worker records a batch of task results in one round trip (one fenced UPDATE per row).
+    // Every statement's values are bound, never concatenated.
+    multipleStatements: true,
   };
 }
 

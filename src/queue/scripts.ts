@@ -17,6 +17,9 @@ const SCRIPTS = {
   known: 2,
   stats: 2,
   inflight: 3,
+  ackMany: 3,
+  lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
+  unlockFlows: -1,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -33,6 +36,10 @@ export interface QueueCommands {
   tsqKnown(ready: string, inflight: string, ...argv: Arg[]): Promise<string[]>;
   tsqStats(ready: string, inflight: string): Promise<[number, number, number, number]>;
   tsqInflight(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
+  tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  /** numberOfKeys first, then the keys, then ARGV. */
+  tsqLockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
+  tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
 }
 
 /** The directory holding the .lua files, from src/queue/ (tsx) or dist/src/queue/ (compiled). */
@@ -66,7 +73,7 @@ export function defineQueueCommands(redis: Redis): Redis & QueueCommands {
     const src = luaSources();
     for (const [name, numberOfKeys] of Object.entries(SCRIPTS) as [ScriptName, number][]) {
       const cmd = `tsq${name[0].toUpperCase()}${name.slice(1)}`;
-      redis.defineCommand(cmd, { lua: src[name], numberOfKeys });
+      redis.defineCommand(cmd, numberOfKeys < 0 ? { lua: src[name] } : { lua: src[name], numberOfKeys });
     }
     defined.add(redis);
   }

@@ -35,6 +35,8 @@ export interface Queue {
   claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult>;
   /** Removes the id from inflight if `owner` still holds it; false otherwise (lease lost). */
   ack(tiId: number, owner: string): Promise<boolean>;
+  /** ack for many ids in one round trip; returns how many were still held by `owner`. */
+  ackMany(tiIds: number[], owner: string): Promise<number>;
   /** As ack, then puts the id back in ready, due after delayMs (a retry with back-off). */
   ackAndRequeue(tiId: number, owner: string, delayMs: number): Promise<boolean>;
   /** Pushes the lease deadline of the ids `owner` still holds to now + leaseMs; returns those it no longer holds. */

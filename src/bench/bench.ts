@@ -1,0 +1,203 @@
+// `npm run bench -- --flows N --steps K [--tasks-per-node M] [--members P] [--concurrency C]`
+// Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
+// and Redis prefix, creates an ECHO task and a flow of K sequential TASK nodes (M tasks each, ALL),
+// starts N instances at once through the REST API, waits until every one has ended (a progress line
+// a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import net from 'node:net';
+import knexFactory from 'knex';
+import { Redis } from 'ioredis';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function args(): Record<string, number> {
+  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0 };
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a[i]);
+    if (!m || !(m[1] in out)) throw new Error(`unknown argument ${a[i]} (known: ${Object.keys(out).map((k) => `--${k}`).join(' ')})`);
+    const v = Number(m[2] ?? a[++i]);
+    if (!Number.isInteger(v) || v < 0) throw new Error(`--${m[1]} needs a whole number`);
+    out[m[1]] = v;
+  }
+  return out;
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+
+const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : 0);
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+async function api(base: string, method: string, p: string, body?: unknown): Promise<any> {
+  const res = await fetch(base + p, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const json = (await res.json()) as { code: string; data: any; message: string };
+  if (res.status !== 200) throw new Error(`${method} ${p}: ${res.status} ${json.message}`);
+  return json.data;
+}
+
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function main(): Promise<void> {
+  const o = args();
+  const runId = `${Date.now().toString(36)}_${randomBytes(2).toString('hex')}`;
+  const mysqlBase = process.env.BENCH_MYSQL_URL || 'mysql://root@127.0.0.1:3306';
+  const databaseUrl = `${mysqlBase}/ts_bench_${runId}`;
+  const redisUrl = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379/0';
+  const prefix = `bench:${runId}:`;
+  log(`building (tsc) …`);
+  execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+
+  const children: ChildProcess[] = [];
+  const urls: string[] = [];
+  const cleanup = async () => {
+    // SIGTERM first: members stop gracefully (and write their --cpu-prof profiles, when asked to).
+    await Promise.all(
+      children.map((c) => new Promise<void>((resolve) => {
+        if (c.exitCode !== null) return resolve();
+        const t = setTimeout(() => c.kill('SIGKILL'), 10_000);
+        c.once('exit', () => { clearTimeout(t); resolve(); });
+        c.kill('SIGTERM');
+      })),
+    );
+    const admin = knexFactory({ client: 'mysql2', connection: `${mysqlBase}/`, pool: { min: 0, max: 1 } });
+    await admin.raw(`DROP DATABASE IF EXISTS \`ts_bench_${runId}\``).catch(() => {});
+    await admin.destroy();
+    const r = new Redis(redisUrl);
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await r.del(...keys);
+    } while (cursor !== '0');
+    r.disconnect();
+  };
+
+  try {
+    for (let i = 0; i < Math.max(1, o.members); i++) {
+      const port = await freePort();
+      const env: Record<string, string> = {
+        ...process.env as Record<string, string>,
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: redisUrl,
+        REDIS_PREFIX: prefix,
+        PORT: String(port),
+        ROLES: 'web,worker',
+        LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
+      };
+      if (o['worker-concurrency']) env.WORKER_CONCURRENCY = String(o['worker-concurrency']);
+      const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(root, 'dist/src/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+      children.push(child);
+      const url = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`member ${i} exited with ${child.exitCode}`);
+        try {
+          if ((await fetch(`${url}/readyz`)).status === 200) break;
+        } catch {}
+        if (Date.now() > deadline) throw new Error(`member ${i} did not become ready`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      urls.push(url);
+    }
+    log(`${urls.length} member(s) ready; database ts_bench_${runId}, prefix ${prefix}`);
+
+    const taskId = (await api(urls[0], 'POST', '/task', { taskName: 'bench echo', taskType: 'ECHO', taskContent: 'ok' })).taskId;
+    const taskIds = Array.from({ length: Math.max(1, o['tasks-per-node']) }, () => taskId);
+    const flowNodes = [{ nodeType: 'START' }, ...Array.from({ length: o.steps }, () => ({ nodeType: 'TASK', taskIds, completion: 'ALL' })), { nodeType: 'END' }];
+    const flowId = (await api(urls[0], 'POST', '/flow', { flowName: 'bench', flowNodes })).flowId;
+
+    const knex = knexFactory({ client: 'mysql2', connection: databaseUrl, pool: { min: 0, max: 2 } });
+    const startLatencies: number[] = [];
+    const t0 = performance.now();
+    let next = 0;
+    const starter = async (w: number) => {
+      while (next < o.flows) {
+        next++;
+        const s = performance.now();
+        await api(urls[w % urls.length], 'POST', `/exec/flow/${flowId}`);
+        startLatencies.push(performance.now() - s);
+      }
+    };
+    const starting = Promise.all(Array.from({ length: Math.min(o.concurrency, o.flows) }, (_, w) => starter(w)));
+    let lastLog = 0;
+    let running = o.flows;
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      const [{ n }] = await knex('task_flow_ins').where('status', 'RUNNING').count({ n: '*' });
+      const [{ ended }] = await knex('task_flow_ins').whereNot('status', 'RUNNING').count({ ended: '*' });
+      running = Number(n);
+      if (performance.now() - lastLog > 1000) {
+        lastLog = performance.now();
+        log(`${((performance.now() - t0) / 1000).toFixed(1)} s: started ${startLatencies.length}/${o.flows}, ended ${ended}, running ${running}`);
+      }
+      if (startLatencies.length === o.flows && Number(ended) >= o.flows) break;
+    }
+    await starting;
+    const wall = (performance.now() - t0) / 1000;
+    const rss = Math.max(...children.map((c) => rssMb(c.pid!)));
+
+    const statuses = await knex('task_flow_ins').select('status').count({ n: '*' }).groupBy('status');
+    const notOk = statuses.filter((r: any) => r.status !== 'SUCCESS');
+    if (notOk.length) throw new Error(`not every instance ended SUCCESS: ${JSON.stringify(statuses)}`);
+
+    // Transition latency: a node's first task start minus the previous node's last task end.
+    const rows = (await knex('task_ins')
+      .select('fi_id', 'ni_id')
+      .min({ s: 'start_time' })
+      .max({ e: 'end_time' })
+      .groupBy('fi_id', 'ni_id')
+      .orderBy([{ column: 'fi_id' }, { column: 'ni_id' }])) as unknown as { fi_id: number; ni_id: number; s: Date; e: Date }[];
+    const transitions: number[] = [];
+    for (let i = 1; i < rows.length; i++) {
+      if (rows[i].fi_id === rows[i - 1].fi_id) transitions.push(new Date(rows[i].s).getTime() - new Date(rows[i - 1].e).getTime());
+    }
+    transitions.sort((a, b) => a - b);
+    startLatencies.sort((a, b) => a - b);
+    const [{ tasks }] = await knex('task_ins').count({ tasks: '*' });
+    await knex.destroy();
+    const result = {
+      flows: o.flows,
+      steps: o.steps,
+      tasks_per_node: o['tasks-per-node'],
+      members: urls.length,
+      wall_s: round(wall),
+      flows_per_s: round(o.flows / wall, 1),
+      tasks_per_s: round(Number(tasks) / wall, 1),
+      transition_p50_ms: pct(transitions, 50),
+      transition_p99_ms: pct(transitions, 99),
+      start_api_p50_ms: round(pct(startLatencies, 50)),
+      rss_mb: Math.round(rss),
+    };
+    console.log(JSON.stringify(result));
+  } finally {
+    await cleanup();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(`[bench] failed: ${(e as Error).message}`);
+    process.exit(1);
+  },
+);

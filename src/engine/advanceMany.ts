@@ -1,0 +1,223 @@
+// The coordinator's transitions for a batch of flow instances, inside one MySQL transaction.
+// Level-triggered: it reads where each instance stands and makes every transition that is due now:
+// START succeeds at once; a TASK node instance gets one task instance per task; a node ends when its
+// completion condition holds or can no longer hold (tasks it no longer needs are cancelled); a failed
+// node fails the flow with its error; END succeeds it.
+//
+// A fixed number of statements per batch, whatever its size (graphile-worker's batch twins): the
+// flow instances are read FOR UPDATE (so two coordinators of one instance serialise in MySQL even if
+// the Redis lock was lost to a pause), then their last node instances, then those nodes' task
+// instances; all writes are grouped into multi-row statements. Every changed flow instance has its
+// `version` bumped: the fencing token that API actions (cancel, retry) check.
+import type { Knex } from '../infra/db.js';
+import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
+import { nodeOutcome } from './completion.js';
+
+export class StaleWriteError extends Error {}
+
+export interface BatchOutcome {
+  /** New task instances to enqueue once the transaction commits. */
+  enqueue: number[];
+  /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */
+  cancelled: number[];
+  /** Flow instances that reached an end state. */
+  finished: Map<number, 'SUCCESS' | 'FAILED'>;
+  /** Flow instances that changed. */
+  changed: number[];
+}
+
+export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], cancelled: [], finished: new Map(), changed: [] });
+
+interface NiView {
+  ni_id: number | null; // null until inserted
+  fi_id: number;
+  node_id: number;
+  status: string;
+  error_msg: string | null;
+  isNew?: boolean;
+}
+
+interface FiRow {
+  fi_id: number;
+  flow_id: number;
+  flow_version: number;
+  status: string;
+  version: number;
+}
+
+export interface AdvanceOptions {
+  user: string;
+  now: Date;
+  /** Retry: re-enter this node (by node id) for the instance before walking on. */
+  resume?: Map<number, number>;
+}
+
+const OPEN = ['PENDING', 'RUNNING'];
+
+/** Groups ids by a key, so one UPDATE serves every row that gets the same values. */
+function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const list = m.get(k);
+    if (list) list.push(it);
+    else m.set(k, [it]);
+  }
+  return m;
+}
+
+export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds: number[], opts: AdvanceOptions): Promise<BatchOutcome> {
+  const out = emptyOutcome();
+  const ids = [...new Set(fiIds)].sort((a, b) => a - b); // one lock order: no deadlocks between batches
+  if (!ids.length) return out;
+  const { now, user } = opts;
+  const stamp = { update_time: now, update_user: user };
+
+  const fis: FiRow[] = await trx('task_flow_ins')
+    .select('fi_id', 'flow_id', 'flow_version', 'status', 'version')
+    .whereIn('fi_id', ids)
+    .orderBy('fi_id')
+    .forUpdate();
+  const running = fis.filter((f) => f.status === 'RUNNING');
+  if (!running.length) return out;
+  const runningIds = running.map((f) => f.fi_id);
+
+  const lasts: NiView[] = await trx('task_node_ins')
+    .select('ni_id', 'fi_id', 'node_id', 'status', 'error_msg')
+    .whereIn('ni_id', trx('task_node_ins').max('ni_id').whereIn('fi_id', runningIds).groupBy('fi_id'));
+  const lastByFi = new Map(lasts.map((n) => [n.fi_id, n]));
+  const openNis = lasts.filter((n) => n.status === 'RUNNING').map((n) => n.ni_id!);
+  const tis: { ti_id: number; ni_id: number; exec_status: string; error_msg: string | null }[] = openNis.length
+    ? await trx('task_ins').select('ti_id', 'ni_id', 'exec_status', 'error_msg').whereIn('ni_id', openNis).orderBy('ti_id')
+    : [];
+  const tisByNi = groupBy(tis, (t) => String(t.ni_id));
+
+  // Walk each instance in memory, collecting the writes.
+  const niUpdates: { ni: NiView; status: string; error: string | null }[] = [];
+  const cancels: { tiId: number; why: string }[] = [];
+  const niInserts: { ni: NiView; node: PlanNode }[] = [];
+  const finishes: { fiId: number; status: 'SUCCESS' | 'FAILED'; error: string | null }[] = [];
+  const changed = new Set<number>();
+
+  for (const fi of running) {
+    const plan: FlowPlan = await plans.get(fi.flow_id, fi.flow_version);
+    const enter = (node: PlanNode): NiView => {
+      const immediate = node.type !== 'TASK' || node.taskIds.length === 0;
+      const ni: NiView = { ni_id: null, fi_id: fi.fi_id, node_id: node.nodeId, status: immediate ? 'SUCCESS' : 'RUNNING', error_msg: null, isNew: true };
+      niInserts.push({ ni, node });
+      changed.add(fi.fi_id);
+      return ni;
+    };
+    const finish = (status: 'SUCCESS' | 'FAILED', error: string | null) => {
+      finishes.push({ fiId: fi.fi_id, status, error });
+      changed.add(fi.fi_id);
+    };
+
+    const resumeNode = opts.resume?.get(fi.fi_id);
+    let last: NiView | undefined = resumeNode !== undefined ? enter(plan.byId.get(resumeNode)!) : lastByFi.get(fi.fi_id);
+    for (;;) {
+      if (!last) {
+        last = enter(plan.nodes[0]);
+        continue;
+      }
+      const node = plan.byId.get(last.node_id);
+      if (!node) {
+        finish('FAILED', `node ${last.node_id} is not part of flow version ${plan.version}`);
+        break;
+      }
+      if (last.status === 'RUNNING') {
+        if (last.isNew) break; // its task instances are about to be created
+        const nodeTis = tisByNi.get(String(last.ni_id)) ?? [];
+        const outcome = node.type === 'TASK' ? nodeOutcome(node.completion, nodeTis.map((t) => t.exec_status)) : 'SUCCESS';
+        if (outcome === 'RUNNING') break;
+        const error = outcome === 'FAILED' ? (nodeTis.find((t) => t.exec_status === 'FAILED')?.error_msg ?? 'task failed') : null;
+        niUpdates.push({ ni: last, status: outcome, error });
+        const why = `not needed: node ${outcome === 'SUCCESS' ? 'succeeded' : 'failed'}`;
+        for (const t of nodeTis) if (OPEN.includes(t.exec_status)) cancels.push({ tiId: t.ti_id, why });
+        changed.add(fi.fi_id);
+        last = { ...last, status: outcome, error_msg: error };
+        continue;
+      }
+      if (last.status === 'SUCCESS') {
+        const next = plan.nodes[plan.nodes.indexOf(node) + 1];
+        if (!next) {
+          finish('SUCCESS', null);
+          break;
+        }
+        last = enter(next);
+        continue;
+      }
+      finish('FAILED', last.error_msg || `node ${node.nodeId} ${last.status.toLowerCase()}`);
+      break;
+    }
+  }
+  if (!changed.size) return out;
+
+  // Writes, a handful of statements for the whole batch.
+  out.changed = [...changed];
+  await trx('task_flow_ins').whereIn('fi_id', out.changed).update({ version: trx.raw('version + 1'), ...stamp });
+
+  for (const group of groupBy(niUpdates, (u) => `${u.status}\u0000${u.error ?? ''}`).values()) {
+    const niIds = group.map((u) => u.ni.ni_id!);
+    const n = await trx('task_node_ins')
+      .whereIn('ni_id', niIds)
+      .where('status', 'RUNNING')
+      .update({ status: group[0].status, end_time: now, error_msg: group[0].error, version: trx.raw('version + 1'), ...stamp });
+    if (n !== niIds.length) throw new StaleWriteError(`node instances ${niIds.join(',')} were no longer all RUNNING`);
+  }
+
+  for (const group of groupBy(cancels, (c) => c.why).values()) {
+    const tiIds = group.map((c) => c.tiId);
+    await trx('task_ins')
+      .whereIn('ti_id', tiIds)
+      .whereIn('exec_status', OPEN)
+      .update({ exec_status: 'CANCELLED', end_time: now, error_msg: group[0].why, version: trx.raw('version + 1'), ...stamp });
+    out.cancelled.push(...tiIds);
+  }
+
+  if (niInserts.length) {
+    const [firstId] = await trx('task_node_ins').insert(
+      niInserts.map(({ ni }) => ({
+        fi_id: ni.fi_id,
+        node_id: ni.node_id,
+        start_time: now,
+        end_time: ni.status === 'SUCCESS' ? now : null,
+        status: ni.status,
+        version: 0,
+        create_time: now,
+        create_user: user,
+        ...stamp,
+      })),
+    );
+    // A multi-row insert need not get consecutive ids (MySQL 8's interleaved auto-increment), but they
+    // are ≥ the first, and nobody else inserts for these instances while we hold their rows: read them back.
+    const made: { ni_id: number; fi_id: number; node_id: number }[] = await trx('task_node_ins')
+      .select('ni_id', 'fi_id', 'node_id')
+      .whereIn('fi_id', [...new Set(niInserts.map((x) => x.ni.fi_id))])
+      .where('ni_id', '>=', firstId);
+    const idOf = new Map(made.map((r) => [`${r.fi_id}:${r.node_id}`, r.ni_id]));
+    const taskRows: Record<string, unknown>[] = [];
+    const taskNis: number[] = [];
+    for (const { ni, node } of niInserts) {
+      ni.ni_id = idOf.get(`${ni.fi_id}:${ni.node_id}`) ?? null;
+      if (ni.ni_id === null) throw new StaleWriteError(`node instance for flow instance ${ni.fi_id} node ${ni.node_id} not found after insert`);
+      if (ni.status !== 'RUNNING') continue;
+      taskNis.push(ni.ni_id);
+      for (const taskId of node.taskIds) {
+        taskRows.push({ ni_id: ni.ni_id, fi_id: ni.fi_id, task_id: taskId, exec_status: 'PENDING', attempt: 0, version: 0, create_time: now, create_user: user, ...stamp });
+      }
+    }
+    if (taskRows.length) {
+      await trx('task_ins').insert(taskRows);
+      const newTis: { ti_id: number }[] = await trx('task_ins').select('ti_id').whereIn('ni_id', taskNis).orderBy('ti_id');
+      out.enqueue.push(...newTis.map((r) => r.ti_id));
+    }
+  }
+
+  for (const group of groupBy(finishes, (f) => `${f.status}\u0000${f.error ?? ''}`).values()) {
+    const fiIdsDone = group.map((f) => f.fiId);
+    await trx('task_flow_ins').whereIn('fi_id', fiIdsDone).where('status', 'RUNNING').update({ status: group[0].status, end_time: now, error_msg: group[0].error, ...stamp });
+    for (const f of group) out.finished.set(f.fiId, f.status);
+  }
+  return out;
+}

@@ -1,0 +1,65 @@
+// Micro-batching: callers add items one by one and await their own result; items that arrive while
+// earlier flushes are in flight are flushed together. Under light load a batch is one item and waits
+// for nothing (one setImmediate); under heavy load batches grow by themselves.
+
+interface Pending<T, R> {
+  item: T;
+  resolve(r: R): void;
+  reject(e: unknown): void;
+}
+
+export class Batcher<T, R> {
+  private buf: Pending<T, R>[] = [];
+  private inflight = 0;
+  private scheduled = false;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    private flush: (items: T[]) => Promise<R[]>,
+    private maxConcurrent = 2,
+    private maxBatch = 500,
+  ) {}
+
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.buf.push({ item, resolve, reject });
+      this.kick();
+    });
+  }
+
+  get pending(): number {
+    return this.buf.length + this.inflight;
+  }
+
+  /** Resolves once nothing is buffered or being flushed. */
+  drained(): Promise<void> {
+    if (!this.pending) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+
+  private kick(): void {
+    if (this.scheduled || !this.buf.length || this.inflight >= this.maxConcurrent) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.run();
+    });
+  }
+
+  private run(): void {
+    while (this.inflight < this.maxConcurrent && this.buf.length) {
+      const batch = this.buf.splice(0, this.maxBatch);
+      this.inflight++;
+      this.flush(batch.map((b) => b.item))
+        .then(
+          (rs) => batch.forEach((b, i) => b.resolve(rs[i])),
+          (e) => batch.forEach((b) => b.reject(e)),
+        )
+        .finally(() => {
+          this.inflight--;
+          if (!this.pending) for (const r of this.idle.splice(0)) r();
+          this.kick();
+        });
+    }
+  }
+}
