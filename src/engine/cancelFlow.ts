@@ -5,6 +5,7 @@ import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { conflict, HttpError, notFound } from '../api/http.js';
 import { emptyOutcome } from './advanceMany.js';
+import { inTransaction } from './coordinator.js';
 
 export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, user = 'system'): Promise<void> {
   const exists = await s.knex('task_flow_ins').select('status').where('fi_id', fiId).first();
@@ -17,7 +18,7 @@ export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, 
   try {
     const now = new Date();
     const stamp = { end_time: now, update_time: now, update_user: user };
-    await s.knex.transaction(
+    await inTransaction(s.knex,
       async (trx) => {
         const fi = await trx('task_flow_ins').select('status', 'version').where('fi_id', fiId).first();
         if (fi.status !== 'RUNNING') throw conflict(`flow instance ${fiId} is ${fi.status}: only a RUNNING instance can be cancelled`);
@@ -37,7 +38,6 @@ export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, 
             .update({ ...stamp, exec_status: 'CANCELLED', error_msg: 'flow cancelled', version: trx.raw('version + 1') });
         }
       },
-      { isolationLevel: 'read committed' },
     );
   } finally {
     await coord.locks.release(lock);

@@ -24,11 +24,11 @@ export interface EngineEvents {
 
 const RETRIABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
-/** A READ COMMITTED transaction, retried when InnoDB picks it as a deadlock victim. */
+/** A transaction (READ COMMITTED: the pool's session default), retried when InnoDB picks it as a deadlock victim. */
 export async function inTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>, attempts = 4): Promise<T> {
   for (let i = 1; ; i++) {
     try {
-      return await knex.transaction(work, { isolationLevel: 'read committed' });
+      return await knex.transaction(work);
     } catch (e) {
       if (i >= attempts || !RETRIABLE.has((e as { code?: string }).code ?? '')) throw e;
       await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));

@@ -3,7 +3,9 @@
 import type { Services } from '../services.js';
 import { Coordinator } from './coordinator.js';
 import { Worker } from './worker.js';
-import { startFlow, type StartOptions } from './startFlow.js';
+import { startFlow, startFlows, type StartOptions, type StartRequest } from './startFlow.js';
+import { Batcher } from './batcher.js';
+import { HttpError } from '../api/http.js';
 import { retryFlow } from './retryFlow.js';
 import { cancelFlow } from './cancelFlow.js';
 import { startTask } from './startTask.js';
@@ -11,9 +13,12 @@ import { startTask } from './startTask.js';
 export class Engine {
   readonly coordinator: Coordinator;
   worker: Worker | null = null;
+  /** API starts that arrive together are made in one transaction. */
+  private starts: Batcher<StartRequest, number | HttpError>;
 
   constructor(private s: Services) {
     this.coordinator = new Coordinator(s);
+    this.starts = new Batcher((reqs) => startFlows(s, this.coordinator, reqs), 2, 200);
   }
 
   async startWorker(): Promise<Worker> {
@@ -22,8 +27,13 @@ export class Engine {
     return this.worker;
   }
 
-  startFlow(flowId: number, opts?: StartOptions): Promise<number | null> {
-    return startFlow(this.s, this.coordinator, flowId, opts);
+  /** Starts an instance; null when a cron tick (opts.scheduledTime) already started this flow. */
+  async startFlow(flowId: number, opts: StartOptions = {}): Promise<number | null> {
+    // A cron start must fail alone on its unique key, so it never shares a batch.
+    if (opts.scheduledTime) return startFlow(this.s, this.coordinator, flowId, opts);
+    const res = await this.starts.add({ flowId, ...opts });
+    if (res instanceof HttpError) throw res;
+    return res;
   }
 
   retryFlow(flowId: number, fiId: number, niId: number, user?: string): Promise<number> {

@@ -1,12 +1,13 @@
-// Starts a flow: inserts the flow instance (RUNNING, pinned to the flow's current version) and makes
+// Starts flows: inserts each flow instance (RUNNING, pinned to its flow's current version) and makes
 // its first transitions (START, the first TASK node and its task instances) in the same transaction,
-// so a started instance is never seen half-made. Nobody else knows the new instance yet, so this
-// needs no lock; later transitions go through Coordinator.advance.
+// so a started instance is never seen half-made. Nobody else knows the new instances yet, so this
+// needs no lock; later transitions go through Coordinator.advance. Starts that arrive together
+// (the API batches them) share one transaction: a fixed number of round trips per batch.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
 import { inTransaction } from './coordinator.js';
-import { notFound } from '../api/http.js';
+import { HttpError, notFound } from '../api/http.js';
 
 export interface StartOptions {
   user?: string;
@@ -15,35 +16,50 @@ export interface StartOptions {
   scheduledTime?: Date;
 }
 
-/** Returns the new fiId, or null when a cron tick already started this flow. */
-export async function startFlow(s: Services, coord: Coordinator, flowId: number, opts: StartOptions = {}): Promise<number | null> {
-  const user = opts.user ?? 'system';
-  const flow = await s.knex('task_flow').select('flow_id', 'flow_version').where('flow_id', flowId).whereNull('deleted_time').first();
-  if (!flow) throw notFound(`flow ${flowId} does not exist`);
+export interface StartRequest extends StartOptions {
+  flowId: number;
+}
+
+/** Per request: the new fiId, or the HttpError (404) for a flow that does not exist. */
+export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[]): Promise<(number | HttpError)[]> {
+  const flowIds = [...new Set(reqs.map((r) => r.flowId))];
+  const flows: { flow_id: number; flow_version: number }[] = await s.knex('task_flow')
+    .select('flow_id', 'flow_version')
+    .whereIn('flow_id', flowIds)
+    .whereNull('deleted_time');
+  const versionOf = new Map(flows.map((f) => [Number(f.flow_id), f.flow_version]));
+  const results: (number | HttpError)[] = reqs.map((r) => (versionOf.has(r.flowId) ? 0 : notFound(`flow ${r.flowId} does not exist`)));
+  const valid = reqs.map((r, i) => ({ r, i })).filter(({ r }) => versionOf.has(r.flowId));
+  if (!valid.length) return results;
+
   const now = new Date();
-  let fiId: number;
-  let out;
+  const [ids, out] = await inTransaction(s.knex, async (trx) => {
+    // One INSERT per instance, sent together: each result carries its own insert id.
+    const sql = valid.map(() =>
+      'INSERT INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)');
+    const bindings = valid.flatMap(({ r }) => {
+      const user = r.user ?? 'system';
+      return [r.flowId, versionOf.get(r.flowId)!, now, 'RUNNING', r.trigger ?? 'API', r.scheduledTime ?? null, now, user, now, user];
+    });
+    const [res] = await trx.raw(sql.join(';\n'), bindings);
+    const headers: { insertId: number }[] = Array.isArray(res) ? res : [res];
+    const newIds = headers.map((h) => Number(h.insertId));
+    return [newIds, await advanceMany(trx, coord.plans, newIds, { user: 'system', now })] as const;
+  });
+  valid.forEach(({ i }, k) => (results[i] = ids[k]));
+  await coord.afterCommit(out);
+  return results;
+}
+
+/** One start on its own. Returns the new fiId, or null when a cron tick already started this flow. */
+export async function startFlow(s: Services, coord: Coordinator, flowId: number, opts: StartOptions = {}): Promise<number | null> {
+  let res: number | HttpError;
   try {
-    [fiId, out] = await inTransaction(s.knex, async (trx) => {
-        const [id] = await trx('task_flow_ins').insert({
-          flow_id: flowId,
-          flow_version: flow.flow_version,
-          start_time: now,
-          status: 'RUNNING',
-          trigger_type: opts.trigger ?? 'API',
-          scheduled_time: opts.scheduledTime ?? null,
-          version: 0,
-          create_time: now,
-          create_user: user,
-          update_time: now,
-          update_user: user,
-        });
-        return [id, await advanceMany(trx, coord.plans, [id], { user, now })] as const;
-      });
+    [res] = await startFlows(s, coord, [{ flowId, ...opts }]);
   } catch (e) {
     if (opts.scheduledTime && (e as { code?: string }).code === 'ER_DUP_ENTRY') return null;
     throw e;
   }
-  await coord.afterCommit(out);
-  return fiId;
+  if (res instanceof HttpError) throw res;
+  return res;
 }
