@@ -17,10 +17,19 @@ export interface MemberInfo {
 export interface ReconcileReport {
   /** PENDING task instances MySQL has that Redis did not know: enqueued again. */
   requeued: number;
-  /** RUNNING task instances Redis did not know: leased again (or put back). */
+  /** RUNNING task instances Redis did not know: put back to PENDING (version + 1) and queued again. */
   released: number;
   /** RUNNING flow instances with nothing queued or in flight: advanced. */
   advanced: number;
+}
+
+/** Counters since this member started (for metrics); the leader-only ones count while it led. */
+export interface ClusterStats {
+  /** Elections this member won. */
+  elections: number;
+  reaper: { taken: number; requeued: number; failed: number };
+  reconciler: ReconcileReport & { passes: number };
+  cron: { fired: number; duplicates: number; failed: number; scheduled: number };
 }
 
 export interface Cluster {
@@ -28,7 +37,13 @@ export interface Cluster {
   isLeader(): boolean;
   members(): Promise<MemberInfo[]>;
   leader(): Promise<{ memberId: string | null; ttlMs: number }>;
+  /**
+   * One reconcile pass now, from the first row, on this member (leader or not: every write it makes is
+   * version-checked or idempotent, so it is safe next to the leader's own passes).
+   */
   reconcileNow(): Promise<ReconcileReport>;
+  /** Counters for metrics (optional so that stand-ins need not provide it). */
+  stats?(): ClusterStats;
   /** Gives up leadership and membership. */
   stop(): Promise<void>;
 }

@@ -1,0 +1,57 @@
+// The leader's duties, started on election and stopped on loss or stop(): the reaper, the reconciler
+// (one pass at once — a member coming back after Redis restarted finds MySQL's open work — then on its
+// interval) and cron. Reaper and reconciler passes run one at a time through `exclusive`, so the two
+// never decide about the same row at once. Start and stop are chained, so a quick lose-and-win cannot
+// leave two sets of timers running.
+import type { Services } from '../services.js';
+import type { Logger } from '../infra/logger.js';
+import type { CronDuty } from './cron.js';
+import { every, type Loop } from './util.js';
+
+export class LeaderDuties {
+  private loops: Loop[] = [];
+  private active = false;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    private s: Services,
+    private log: Logger,
+    private parts: { reap: () => Promise<unknown>; reconcile: () => Promise<unknown>; cron: CronDuty },
+    private exclusive: <T>(job: () => Promise<T>) => Promise<T>,
+    private stillLeader: () => boolean,
+  ) {}
+
+  start(): Promise<void> {
+    return this.then(async () => {
+      if (this.active) return;
+      this.active = true;
+      const { config } = this.s;
+      const { reap, reconcile, cron } = this.parts;
+      const guarded = (job: () => Promise<unknown>) => async () => {
+        if (this.stillLeader()) await this.exclusive(job);
+      };
+      this.loops.push(
+        every(config.reapIntervalMs, guarded(reap), (e) => this.log.error({ err: e }, 'reaper pass failed')),
+        every(config.reconcileIntervalMs, guarded(reconcile), (e) => this.log.error({ err: e }, 'reconcile pass failed'), { immediate: true }),
+      );
+      await cron.start();
+      this.log.info('leader duties started');
+    });
+  }
+
+  stop(): Promise<void> {
+    return this.then(async () => {
+      if (!this.active) return;
+      this.active = false;
+      const loops = this.loops;
+      this.loops = [];
+      await Promise.all([...loops.map((l) => l.stop()), this.parts.cron.stop()]);
+      this.log.info('leader duties stopped');
+    });
+  }
+
+  private then(step: () => Promise<void>): Promise<void> {
+    this.chain = this.chain.then(step).catch((e) => this.log.error({ err: e }, 'leader duties: start/stop failed'));
+    return this.chain;
+  }
+}

@@ -1,0 +1,161 @@
+// The reconciler (leader only, every RECONCILE_INTERVAL_MS, once right after an election, and on demand):
+// Redis is not the truth, MySQL is. Each pass walks the open rows in pages (by primary key, through the
+// (status, id) indexes) and rebuilds what Redis lost:
+//  1. PENDING task instances (single tasks, or of a RUNNING flow instance) in neither `ready` nor
+//     `inflight` → enqueued (enqueue is idempotent: an id already queued or leased is left alone).
+//  2. RUNNING task instances Redis does not know (it was flushed or restarted while they ran) → set
+//     PENDING with version + 1 (version-checked) and enqueued. Why not lease them back to their recorded
+//     worker (a `restore` op)? Because a worker that finds its lease gone — its next extension, within
+//     LEASE_MS/3 — aborts the run as "lease lost" and abandons it without writing. By the time a
+//     reconcile pass runs, the recorded worker has almost always given the run up already, so a restored
+//     lease would only sit there until it expires and then cost the task one of its attempts through
+//     the reaper ("worker lost" for a task that did nothing wrong). Requeueing runs it again at once;
+//     a worker still finishing the old run is fenced by the version bump (its result is refused).
+//     The task's attempt counter still goes up (every run is counted), but Redis losing the lease is
+//     not treated as a failure: it is requeued even when its attempts are used up.
+//  3. RUNNING flow instances with no open task instance Redis knows (none open at all — a crash between a
+//     task's result and the advance, or a lost dirty mark — or all of them unknown) → advanced. Only
+//     instances untouched for STUCK_GRACE_MS: a flow just started or just moved on is being handled.
+// The work per pass is capped; a sweep that stops at the cap goes on from there on the next pass.
+import type { Services } from '../services.js';
+import type { Engine } from '../engine/engine.js';
+import type { Logger } from '../infra/logger.js';
+import type { ReconcileReport } from './types.js';
+import { forEachLimit } from './util.js';
+
+const PAGE = 500;
+/** Rows looked at per kind per pass. */
+const MAX_ROWS_PER_PASS = 20_000;
+const MAX_ADVANCES_PER_PASS = 500;
+const ADVANCE_CONCURRENCY = 8;
+const STUCK_GRACE_MS = 3_000;
+
+type Kind = 'pending' | 'running' | 'flows';
+
+export interface ReconcileDetail extends ReconcileReport {
+  scanned: Record<Kind, number>;
+  ms: number;
+}
+
+export class Reconciler {
+  /** Where the next periodic pass goes on from, per kind (0 = from the start). */
+  private cursors: Record<Kind, number> = { pending: 0, running: 0, flows: 0 };
+
+  constructor(private s: Services, private engine: Engine, private log: Logger) {}
+
+  /** One pass. `fromStart` (an on-demand pass) sweeps from the first row instead of the saved cursor. */
+  async pass(fromStart = false): Promise<ReconcileDetail> {
+    const t0 = performance.now();
+    const cursors = fromStart ? { pending: 0, running: 0, flows: 0 } : this.cursors;
+    const scanned: Record<Kind, number> = { pending: 0, running: 0, flows: 0 };
+    const report: ReconcileReport = { requeued: 0, released: 0, advanced: 0 };
+
+    await this.sweep('pending', cursors, scanned, async (lastId) => {
+      const rows = await this.openTasks('PENDING', lastId);
+      report.requeued += await this.requeuePending(rows);
+      return rows;
+    });
+    await this.sweep('running', cursors, scanned, async (lastId) => {
+      const rows = await this.openTasks('RUNNING', lastId);
+      report.released += await this.releaseRunning(rows);
+      return rows;
+    });
+    const stuck: number[] = [];
+    await this.sweep('flows', cursors, scanned, async (lastId) => {
+      const rows = await this.runningFlows(lastId);
+      stuck.push(...(await this.stuckFlows(rows)));
+      return rows.map((r) => ({ id: r.fi_id }));
+    }, () => stuck.length >= MAX_ADVANCES_PER_PASS);
+    const toAdvance = stuck.slice(0, MAX_ADVANCES_PER_PASS);
+    await forEachLimit(toAdvance, ADVANCE_CONCURRENCY, (fiId) => this.engine.advance(fiId), (e, fiId) =>
+      this.log.error({ err: e, fiId }, 'reconciler: advance failed; next pass retries it'),
+    );
+    report.advanced = toAdvance.length;
+
+    const detail = { ...report, scanned, ms: Math.round(performance.now() - t0) };
+    const did = report.requeued + report.released + report.advanced > 0;
+    this.log[did ? 'info' : 'debug'](detail, 'reconcile pass');
+    return detail;
+  }
+
+  /** Pages through one kind from its cursor until the end, the per-pass cap, or `enough()`. */
+  private async sweep(
+    kind: Kind,
+    cursors: Record<Kind, number>,
+    scanned: Record<Kind, number>,
+    page: (lastId: number) => Promise<{ id: number }[]>,
+    enough: () => boolean = () => false,
+  ): Promise<void> {
+    while (scanned[kind] < MAX_ROWS_PER_PASS && !enough()) {
+      const rows = await page(cursors[kind]);
+      scanned[kind] += rows.length;
+      if (rows.length < PAGE) {
+        cursors[kind] = 0; // reached the end: the next pass starts over
+        return;
+      }
+      cursors[kind] = rows[rows.length - 1].id;
+    }
+  }
+
+  /** Open task instances of one status that still matter: single tasks, or of a RUNNING flow instance. */
+  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number): Promise<{ id: number; version: number }[]> {
+    return this.s.knex('task_ins as ti')
+      .leftJoin('task_flow_ins as fi', 'fi.fi_id', 'ti.fi_id')
+      .select('ti.ti_id as id', 'ti.version')
+      .where('ti.exec_status', status)
+      .where('ti.ti_id', '>', afterId)
+      .where((q) => q.whereNull('ti.fi_id').orWhere('fi.status', 'RUNNING'))
+      .orderBy('ti.ti_id')
+      .limit(PAGE);
+  }
+
+  private async unknown<T extends { id: number }>(rows: T[]): Promise<T[]> {
+    if (!rows.length) return [];
+    const known = await this.s.queue.known(rows.map((r) => r.id));
+    return rows.filter((r) => !known.has(r.id));
+  }
+
+  private async requeuePending(rows: { id: number }[]): Promise<number> {
+    const lost = await this.unknown(rows);
+    await this.s.queue.enqueue(lost.map((r) => ({ tiId: r.id })));
+    return lost.length;
+  }
+
+  private async releaseRunning(rows: { id: number; version: number }[]): Promise<number> {
+    const lost = await this.unknown(rows);
+    if (!lost.length) return 0;
+    const { knex } = this.s;
+    const ids = lost.map((r) => r.id);
+    const n = await knex('task_ins')
+      .whereIn('ti_id', ids)
+      .whereIn(['ti_id', 'version'], lost.map((r) => [r.id, r.version]))
+      .where('exec_status', 'RUNNING')
+      .update({ exec_status: 'PENDING', error_msg: 'lease lost with Redis; trying again', version: knex.raw('version + 1'), update_time: new Date() });
+    // Queue those PENDING now, whoever made them so (a row that moved on to RUNNING or an end is left).
+    const pending: { ti_id: number }[] = await knex('task_ins').select('ti_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
+    await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id })));
+    return n;
+  }
+
+  private async runningFlows(afterId: number): Promise<{ fi_id: number; update_time: Date }[]> {
+    return this.s.knex('task_flow_ins')
+      .select('fi_id', 'update_time')
+      .where('status', 'RUNNING')
+      .where('fi_id', '>', afterId)
+      .orderBy('fi_id')
+      .limit(PAGE);
+  }
+
+  /** Of these RUNNING flow instances, those with no open task instance that Redis knows. */
+  private async stuckFlows(flows: { fi_id: number; update_time: Date }[]): Promise<number[]> {
+    const settled = flows.filter((f) => Date.now() - new Date(f.update_time).getTime() > STUCK_GRACE_MS).map((f) => f.fi_id);
+    if (!settled.length) return [];
+    const open: { ti_id: number; fi_id: number }[] = await this.s.knex('task_ins')
+      .select('ti_id', 'fi_id')
+      .whereIn('fi_id', settled)
+      .whereIn('exec_status', ['PENDING', 'RUNNING']);
+    const known = open.length ? await this.s.queue.known(open.map((r) => r.ti_id)) : new Set<number>();
+    const alive = new Set(open.filter((r) => known.has(r.ti_id)).map((r) => r.fi_id));
+    return settled.filter((fiId) => !alive.has(fiId));
+  }
+}
