@@ -16,8 +16,13 @@ import { nodeOutcome } from './completion.js';
 export class StaleWriteError extends Error {}
 
 export interface BatchOutcome {
-  /** New task instances to enqueue once the transaction commits. */
-  enqueue: number[];
+  /**
+   * New task instances to enqueue once the transaction commits. `delayMs` back-dates them to their flow
+   * instance's start, so the queue (earliest score first) serves flows that started earlier before the
+   * first steps of newer ones: a flow in progress moves on at once instead of queueing behind every
+   * flow started after it.
+   */
+  enqueue: { tiId: number; delayMs: number }[];
   /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */
   cancelled: number[];
   /** Flow instances that reached an end state. */
@@ -43,6 +48,7 @@ interface FiRow {
   flow_version: number;
   status: string;
   version: number;
+  start_time: Date;
 }
 
 export interface AdvanceOptions {
@@ -74,7 +80,7 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
   const stamp = { update_time: now, update_user: user };
 
   const fis: FiRow[] = await trx('task_flow_ins')
-    .select('fi_id', 'flow_id', 'flow_version', 'status', 'version')
+    .select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time')
     .whereIn('fi_id', ids)
     .orderBy('fi_id')
     .forUpdate();
@@ -209,8 +215,9 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
     }
     if (taskRows.length) {
       await trx('task_ins').insert(taskRows);
-      const newTis: { ti_id: number }[] = await trx('task_ins').select('ti_id').whereIn('ni_id', taskNis).orderBy('ti_id');
-      out.enqueue.push(...newTis.map((r) => r.ti_id));
+      const newTis: { ti_id: number; fi_id: number }[] = await trx('task_ins').select('ti_id', 'fi_id').whereIn('ni_id', taskNis).orderBy('ti_id');
+      const startOf = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
+      for (const r of newTis) out.enqueue.push({ tiId: r.ti_id, delayMs: Math.min(0, (startOf.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
     }
   }
 

@@ -125,7 +125,7 @@ export class Coordinator {
 
   /** What a committed transition asks of Redis: enqueue new work, drop and abort cancelled work. */
   async afterCommit(out: BatchOutcome): Promise<void> {
-    if (out.enqueue.length) await this.s.queue.enqueue(out.enqueue.map((tiId) => ({ tiId })));
+    if (out.enqueue.length) await this.s.queue.enqueue(out.enqueue);
     if (out.cancelled.length) {
       await this.s.queue.remove(out.cancelled);
       await this.cancels.publish(out.cancelled);

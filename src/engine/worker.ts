@@ -33,7 +33,10 @@ interface Active {
 }
 
 export class Worker {
+  /** Runs executing now: these take the WORKER_CONCURRENCY slots. */
   private active = new Map<number, Active>();
+  /** Everything claimed and not yet acked (executing, or waiting to be recorded): its leases are kept alive. */
+  private held = new Set<number>();
   private stopping = false;
   private stopCtl = new AbortController();
   private slotFreed: (() => void) | null = null;
@@ -44,8 +47,11 @@ export class Worker {
   private recorder: Batcher<Finished, boolean>;
 
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
-    this.recorder = new Batcher((items) => this.record(items), 2, 500);
+    this.recorder = new Batcher((items) => this.record(items), 2, 1000);
+    this.recordBacklog = Math.max(256, 4 * s.config.workerConcurrency);
   }
+
+  private recordBacklog: number;
 
   get running(): number {
     return this.active.size;
@@ -61,7 +67,8 @@ export class Worker {
     const { config, queue, memberId, log } = this.s;
     while (!this.stopping) {
       try {
-        const free = config.workerConcurrency - this.active.size;
+        // Slots bound the executors; the recording backlog is bounded too, so a slow MySQL slows claiming.
+        const free = Math.min(config.workerConcurrency - this.active.size, this.recordBacklog - this.recorder.pending);
         if (free <= 0) {
           await new Promise<void>((resolve) => (this.slotFreed = resolve));
           continue;
@@ -99,6 +106,7 @@ export class Worker {
     const policy = runPolicy(run.config);
     const active: Active = { run, abort: new AbortController() };
     this.active.set(run.tiId, active);
+    this.held.add(run.tiId);
     this.events.onTaskStarted?.(run);
     const t0 = performance.now();
     const timer = setTimeout(() => active.abort.abort(new Error(`timed out after ${policy.timeoutMs} ms`)), policy.timeoutMs);
@@ -123,6 +131,9 @@ export class Worker {
       result = { status: retry ? 'PENDING' : 'FAILED', output: err?.output ?? null, error: err?.message ?? String(e) };
     } finally {
       clearTimeout(timer);
+      // The slot is free once the executor is done; recording happens in batches behind it.
+      this.active.delete(run.tiId);
+      this.freeSlot();
     }
 
     try {
@@ -137,11 +148,15 @@ export class Worker {
       // The row is the truth: whatever did not reach Redis is redone by the reaper and the reconciler.
       log.error({ err: e, tiId: run.tiId }, 'recording a task result failed');
     } finally {
-      this.active.delete(run.tiId);
-      const wake = this.slotFreed;
-      this.slotFreed = null;
-      wake?.();
+      this.held.delete(run.tiId);
+      this.freeSlot();
     }
+  }
+
+  private freeSlot(): void {
+    const wake = this.slotFreed;
+    this.slotFreed = null;
+    wake?.();
   }
 
   /**
@@ -187,7 +202,7 @@ export class Worker {
   }
 
   private async extendLeases(): Promise<void> {
-    const ids = [...this.active.keys()];
+    const ids = [...this.held];
     if (ids.length === 0) return;
     try {
       const lost = await this.s.queue.extend(ids, this.s.memberId, this.s.config.leaseMs);
