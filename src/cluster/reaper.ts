@@ -13,12 +13,11 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Logger } from '../infra/logger.js';
 import { readTaskConfig, runPolicy } from '../definitions/taskConfig.js';
-import { forEachLimit } from './util.js';
+import { advanceAll } from './advance.js';
 
 const BATCH = 200;
 /** Per pass; what is left is taken on the next pass, a few hundred ms later. */
 const MAX_PER_PASS = 2_000;
-const ADVANCE_CONCURRENCY = 8;
 export const WORKER_LOST = 'worker lost';
 
 export interface ReapReport {
@@ -95,9 +94,7 @@ export class Reaper {
     const pending = after.filter((r) => r.exec_status === 'PENDING').map((r) => ({ tiId: r.ti_id }));
     await this.s.queue.enqueue(pending);
     const ended = new Set(after.filter((r) => r.fi_id && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(r.exec_status)).map((r) => r.fi_id!));
-    await forEachLimit([...ended], ADVANCE_CONCURRENCY, (fiId) => this.engine.advance(fiId), (e, fiId) =>
-      this.log.error({ err: e, fiId }, 'advance after reaping failed; the reconciler will retry it'),
-    );
+    await advanceAll(this.engine, [...ended], this.log, 'reaper');
     return { requeued, failed, advanced: ended.size };
   }
 }

@@ -21,13 +21,12 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Logger } from '../infra/logger.js';
 import type { ReconcileReport } from './types.js';
-import { forEachLimit } from './util.js';
+import { advanceAll } from './advance.js';
 
 const PAGE = 500;
 /** Rows looked at per kind per pass. */
 const MAX_ROWS_PER_PASS = 20_000;
 const MAX_ADVANCES_PER_PASS = 500;
-const ADVANCE_CONCURRENCY = 8;
 const STUCK_GRACE_MS = 3_000;
 
 type Kind = 'pending' | 'running' | 'flows';
@@ -67,9 +66,7 @@ export class Reconciler {
       return rows.map((r) => ({ id: r.fi_id }));
     }, () => stuck.length >= MAX_ADVANCES_PER_PASS);
     const toAdvance = stuck.slice(0, MAX_ADVANCES_PER_PASS);
-    await forEachLimit(toAdvance, ADVANCE_CONCURRENCY, (fiId) => this.engine.advance(fiId), (e, fiId) =>
-      this.log.error({ err: e, fiId }, 'reconciler: advance failed; next pass retries it'),
-    );
+    await advanceAll(this.engine, toAdvance, this.log, 'reconciler');
     report.advanced = toAdvance.length;
 
     const detail = { ...report, scanned, ms: Math.round(performance.now() - t0) };
