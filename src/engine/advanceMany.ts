@@ -88,14 +88,20 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
   if (!running.length) return out;
   const runningIds = running.map((f) => f.fi_id);
 
-  const lasts: NiView[] = await trx('task_node_ins')
-    .select('ni_id', 'fi_id', 'node_id', 'status', 'error_msg')
-    .whereIn('ni_id', trx('task_node_ins').max('ni_id').whereIn('fi_id', runningIds).groupBy('fi_id'));
-  const lastByFi = new Map(lasts.map((n) => [n.fi_id, n]));
-  const openNis = lasts.filter((n) => n.status === 'RUNNING').map((n) => n.ni_id!);
-  const tis: { ti_id: number; ni_id: number; exec_status: string; error_msg: string | null }[] = openNis.length
-    ? await trx('task_ins').select('ti_id', 'ni_id', 'exec_status', 'error_msg').whereIn('ni_id', openNis).orderBy('ti_id')
-    : [];
+  // Each instance's last node instance, with the task instances of those still RUNNING, in one query.
+  const rows: (NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null })[] = await trx('task_node_ins as ni')
+    .leftJoin('task_ins as ti', function () {
+      this.on('ti.ni_id', '=', 'ni.ni_id').andOnVal('ni.status', '=', 'RUNNING');
+    })
+    .select('ni.ni_id', 'ni.fi_id', 'ni.node_id', 'ni.status', 'ni.error_msg', 'ti.ti_id', 'ti.exec_status', 'ti.error_msg as ti_error')
+    .whereIn('ni.ni_id', trx('task_node_ins').max('ni_id').whereIn('fi_id', runningIds).groupBy('fi_id'))
+    .orderBy([{ column: 'ni.ni_id' }, { column: 'ti.ti_id' }]);
+  const lastByFi = new Map<number, NiView>();
+  const tis: { ti_id: number; ni_id: number; exec_status: string; error_msg: string | null }[] = [];
+  for (const r of rows) {
+    if (!lastByFi.has(r.fi_id)) lastByFi.set(r.fi_id, { ni_id: r.ni_id, fi_id: r.fi_id, node_id: r.node_id, status: r.status, error_msg: r.error_msg });
+    if (r.ti_id !== null) tis.push({ ti_id: r.ti_id, ni_id: r.ni_id!, exec_status: r.exec_status!, error_msg: r.ti_error });
+  }
   const tisByNi = groupBy(tis, (t) => String(t.ni_id));
 
   // Walk each instance in memory, collecting the writes.

@@ -29,23 +29,19 @@ export interface SkippedClaim {
  */
 export async function startRuns(knex: Knex, tiIds: number[], workerId: string): Promise<{ runs: TaskRun[]; skipped: SkippedClaim[] }> {
   const now = new Date();
-  await knex('task_ins')
-    .whereIn('ti_id', tiIds)
-    .where('exec_status', 'PENDING')
-    .update({
-      exec_status: 'RUNNING',
-      attempt: knex.raw('attempt + 1'),
-      start_time: now,
-      end_time: null,
-      error_msg: null,
-      worker_id: workerId,
-      version: knex.raw('version + 1'),
-      update_time: now,
-    });
-  const rows = await knex('task_ins as ti')
-    .join('task as t', 't.task_id', 'ti.task_id')
-    .select('ti.ti_id', 'ti.fi_id', 'ti.ni_id', 'ti.task_id', 'ti.exec_status', 'ti.attempt', 'ti.version', 'ti.worker_id', 'ti.start_time', 't.task_type', 't.task_content', 't.task_config')
-    .whereIn('ti.ti_id', tiIds);
+  // One round trip: the UPDATE (autocommit: RUNNING is durable before anything runs) and the read-back.
+  const marks = tiIds.map(() => '?').join(',');
+  const [results] = await knex.raw(
+    `UPDATE task_ins SET exec_status = 'RUNNING', attempt = attempt + 1, start_time = ?, end_time = NULL, error_msg = NULL,
+        worker_id = ?, version = version + 1, update_time = ?
+      WHERE ti_id IN (${marks}) AND exec_status = 'PENDING';
+     SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.version, ti.worker_id, ti.start_time,
+        t.task_type, t.task_content, t.task_config
+       FROM task_ins ti JOIN task t ON t.task_id = ti.task_id
+      WHERE ti.ti_id IN (${marks})`,
+    [now, workerId, now, ...tiIds, ...tiIds],
+  );
+  const rows: Record<string, any>[] = results[1];
   const runs: TaskRun[] = [];
   const skipped: SkippedClaim[] = [];
   for (const r of rows) {

@@ -37,6 +37,8 @@ export class Worker {
   private active = new Map<number, Active>();
   /** Everything claimed and not yet acked (executing, or waiting to be recorded): its leases are kept alive. */
   private held = new Set<number>();
+  /** Claimed ids whose RUNNING mark is being committed: they hold slots too. */
+  private starting = 0;
   private stopping = false;
   private stopCtl = new AbortController();
   private slotFreed: (() => void) | null = null;
@@ -68,7 +70,7 @@ export class Worker {
     while (!this.stopping) {
       try {
         // Slots bound the executors; the recording backlog is bounded too, so a slow MySQL slows claiming.
-        const free = Math.min(config.workerConcurrency - this.active.size, this.recordBacklog - this.recorder.pending);
+        const free = Math.min(config.workerConcurrency - this.active.size - this.starting, this.recordBacklog - this.recorder.pending);
         if (free <= 0) {
           await new Promise<void>((resolve) => (this.slotFreed = resolve));
           continue;
@@ -78,14 +80,34 @@ export class Worker {
           await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
           continue;
         }
-        const { runs, skipped } = await startRuns(this.s.knex, ids, memberId);
-        for (const run of runs) this.track(this.execute(run));
-        if (skipped.length) this.track(this.dropSkipped(skipped));
+        // Marking RUNNING commits in MySQL before anything runs; the loop claims on meanwhile, so several
+        // such commits can be in flight (and share an fsync) while the claimed ids hold their slots.
+        this.starting += ids.length;
+        for (const id of ids) this.held.add(id);
+        this.track(this.startBatch(ids));
       } catch (e) {
         if (this.stopping) break;
         log.error({ err: e }, 'worker loop error, backing off');
         await new Promise((r) => setTimeout(r, 500));
       }
+    }
+  }
+
+  private async startBatch(ids: number[]): Promise<void> {
+    try {
+      const { runs, skipped } = await startRuns(this.s.knex, ids, this.s.memberId);
+      for (const run of runs) this.track(this.execute(run));
+      if (skipped.length) {
+        for (const sk of skipped) this.held.delete(sk.tiId);
+        this.track(this.dropSkipped(skipped));
+      }
+    } catch (e) {
+      // Nothing ran: the leases run out and the reaper hands the ids to someone else.
+      for (const id of ids) this.held.delete(id);
+      this.s.log.error({ err: e, tiIds: ids }, 'marking claimed task instances RUNNING failed');
+    } finally {
+      this.starting -= ids.length;
+      this.freeSlot();
     }
   }
 
