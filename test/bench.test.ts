@@ -1,0 +1,31 @@
+// A small `npm run bench` in the suite, so the command cannot rot: it must build, start a member the
+// way `npm start` does, run every flow to SUCCESS and print its JSON line of figures.
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+
+describe('npm run bench (smoke)', function () {
+  this.timeout(180_000);
+
+  it('runs 20 flows × 3 steps and prints one JSON line of figures', async () => {
+    const child = spawn('npm', ['run', '--silent', 'bench', '--', '--flows', '20', '--steps', '3', '--tasks-per-node', '2'], {
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, err).to.equal(0);
+    const last = out.trim().split('\n').pop()!;
+    const r = JSON.parse(last);
+    for (const k of ['flows', 'steps', 'wall_s', 'flows_per_s', 'tasks_per_s', 'transition_p50_ms', 'transition_p99_ms', 'start_api_p50_ms', 'rss_mb']) {
+      expect(r, k).to.have.property(k).that.is.a('number');
+    }
+    expect(r.flows).to.equal(20);
+    expect(r.steps).to.equal(3);
+    expect(r.tasks_per_s).to.be.greaterThan(0);
+    expect(r.transition_p50_ms).to.be.at.least(0);
+    expect(err).to.match(/started 20\/20/); // the progress line
+  });
+});
