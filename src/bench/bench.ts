@@ -1,6 +1,8 @@
-// `npm run bench -- --flows N --steps K [--tasks-per-node M] [--members P] [--concurrency C]`
+// `npm run bench -- --flows N --steps K [--tasks-per-node M] [--members P] [--concurrency C]
+//                  [--worker-concurrency W] [--wait-ms T]`
 // Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
-// and Redis prefix, creates an ECHO task and a flow of K sequential TASK nodes (M tasks each, ALL),
+// and Redis prefix, creates an ECHO task (a WAIT task of T ms with --wait-ms, to hold many instances
+// in flight at once) and a flow of K sequential TASK nodes (M tasks each, ALL),
 // starts N instances at once through the REST API, waits until every one has ended (a progress line
 // a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -15,7 +17,7 @@ import { Redis } from 'ioredis';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function args(): Record<string, number> {
-  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0 };
+  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a[i]);
@@ -121,7 +123,10 @@ async function main(): Promise<void> {
     }
     log(`${urls.length} member(s) ready; database ts_bench_${runId}, prefix ${prefix}`);
 
-    const taskId = (await api(urls[0], 'POST', '/task', { taskName: 'bench echo', taskType: 'ECHO', taskContent: 'ok' })).taskId;
+    const task = o['wait-ms']
+      ? { taskName: 'bench wait', taskType: 'WAIT', taskConfig: { waitMs: o['wait-ms'] } }
+      : { taskName: 'bench echo', taskType: 'ECHO', taskContent: 'ok' };
+    const taskId = (await api(urls[0], 'POST', '/task', task)).taskId;
     const taskIds = Array.from({ length: Math.max(1, o['tasks-per-node']) }, () => taskId);
     const flowNodes = [{ nodeType: 'START' }, ...Array.from({ length: o.steps }, () => ({ nodeType: 'TASK', taskIds, completion: 'ALL' })), { nodeType: 'END' }];
     const flowId = (await api(urls[0], 'POST', '/flow', { flowName: 'bench', flowNodes })).flowId;
@@ -141,11 +146,13 @@ async function main(): Promise<void> {
     const starting = Promise.all(Array.from({ length: Math.min(o.concurrency, o.flows) }, (_, w) => starter(w)));
     let lastLog = 0;
     let running = o.flows;
+    let maxInFlight = 0;
     for (;;) {
       await new Promise((r) => setTimeout(r, 100));
       const [{ n }] = await knex('task_flow_ins').where('status', 'RUNNING').count({ n: '*' });
       const [{ ended }] = await knex('task_flow_ins').whereNot('status', 'RUNNING').count({ ended: '*' });
       running = Number(n);
+      maxInFlight = Math.max(maxInFlight, running);
       if (performance.now() - lastLog > 1000) {
         lastLog = performance.now();
         log(`${((performance.now() - t0) / 1000).toFixed(1)} s: started ${startLatencies.length}/${o.flows}, ended ${ended}, running ${running}`);
@@ -187,6 +194,7 @@ async function main(): Promise<void> {
       transition_p99_ms: pct(transitions, 99),
       start_api_p50_ms: round(pct(startLatencies, 50)),
       rss_mb: Math.round(rss),
+      max_in_flight: maxInFlight,
     };
     console.log(JSON.stringify(result));
   } finally {
