@@ -29,6 +29,8 @@ export interface Config {
   bodyLimit: string;
   dbPoolMax: number;
   memberId: string | null;
+  /** A member without the web role serves /metrics and /healthz on this port when it is set. */
+  metricsPort: number | null;
 }
 
 export class ConfigError extends Error {}
@@ -104,5 +106,6 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimit: env.BODY_LIMIT || '1mb',
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
     memberId: env.MEMBER_ID || null,
+    metricsPort: env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : null,
   };
 }

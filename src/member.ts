@@ -9,7 +9,7 @@ import { bindModels, createKnex, ensureDatabase, migrateLatest } from './infra/d
 import { createRedis } from './infra/redis.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
-import { createApp } from './api/app.js';
+import { createApp, createOpsApp } from './api/app.js';
 import type { Services } from './services.js';
 import { Engine } from './engine/engine.js';
 import { startCluster } from './cluster/index.js';
@@ -21,7 +21,7 @@ export interface Member {
   services: Services;
   engine: Engine;
   cluster: Cluster;
-  /** Base URL of the API when this member has the web role. */
+  /** Base URL of the API when this member has the web role (of /metrics and /healthz with METRICS_PORT). */
   url: string | null;
   /** Stops serving and claiming; running tasks get `graceMs` to finish, then are handed back. */
   stop(graceMs?: number): Promise<void>;
@@ -61,17 +61,20 @@ export async function startMember(config: Config, log = createLogger(config.logL
 
   let server: http.Server | null = null;
   let url: string | null = null;
-  if (config.roles.has('web')) {
-    const app = createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster)]);
+  const web = config.roles.has('web');
+  if (web || config.metricsPort !== null) {
+    const app = web
+      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster)])
+      : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
     server = http.createServer(app.callback());
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
-      server!.listen(config.port, resolve);
+      server!.listen(web ? config.port : config.metricsPort!, resolve);
     });
     const port = (server.address() as AddressInfo).port;
     url = `http://127.0.0.1:${port}`;
-    log.info({ port }, 'web role listening');
+    log.info({ port }, web ? 'web role listening' : 'metrics listening');
   }
 
   return {

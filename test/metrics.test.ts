@@ -134,6 +134,26 @@ describe('metrics', function () {
     }
   });
 
+  it('a worker-only member serves /metrics and /healthz on METRICS_PORT, and nothing of the API', async () => {
+    const worker = await startTestMember({ REDIS_PREFIX: freshPrefix(), ROLES: 'worker', METRICS_PORT: '0' });
+    try {
+      expect(worker.url).to.be.a('string');
+      const res = await fetch(`${worker.url}/metrics`);
+      expect(res.status).to.equal(200);
+      expect(parseMetrics(await res.text()).has('task_schedule_worker_running')).to.equal(true);
+      expect((await worker.api('GET', '/healthz')).status).to.equal(200);
+      expect((await worker.api('POST', '/task', { taskName: 'x', taskType: 'ECHO' })).status).to.equal(404);
+    } finally {
+      await worker.stop(500);
+    }
+    const silent = await startTestMember({ REDIS_PREFIX: freshPrefix(), ROLES: 'worker' });
+    try {
+      expect(silent.url).to.equal(null); // no METRICS_PORT: no listener at all
+    } finally {
+      await silent.stop(500);
+    }
+  });
+
   it('GET /metrics is in the OpenAPI document', async () => {
     const doc = (await m.api('GET', '/openapi.json')).body as any;
     expect(doc.paths['/metrics'].get).to.be.an('object');

@@ -32,3 +32,14 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
   }
   return app;
 }
+
+/** What a member without the web role serves when METRICS_PORT is set: liveness and its metrics. */
+export function createOpsApp(s: Services, modules: RouteModule[]): Koa {
+  const app = new Koa();
+  app.use(errorEnvelope(s.log));
+  for (const m of [healthRoutes(s), ...modules]) {
+    app.use(m.router.routes());
+    app.use(m.router.allowedMethods());
+  }
+  return app;
+}
