@@ -2,7 +2,7 @@
 // a flow runs. Assertions on members/leader hold for any Cluster implementation, lone or real.
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
-import { freshPrefix } from './helpers/env.js';
+import { freshPrefix, isolated } from './helpers/env.js';
 import { createFlow, createTask, detail, flowRow, startFlow } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -49,7 +49,7 @@ describe('admin endpoints', function () {
     });
 
     it('without ADMIN_TOKEN the endpoints are off: 404 saying so, whatever the header', async () => {
-      const off = await startTestMember({ REDIS_PREFIX: freshPrefix(), ROLES: 'web' });
+      const off = await startTestMember({ ...isolated(), ROLES: 'web' });
       try {
         for (const [method, path] of ENDPOINTS) {
           for (const headers of [{}, auth] as Record<string, string>[]) {

@@ -1,7 +1,7 @@
 // The execution engine's contract, against real MariaDB and Redis, through the REST API.
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
-import { freshPrefix } from './helpers/env.js';
+import { isolated } from './helpers/env.js';
 import { createFlow, createTask, detail, startFlow, waitForEnd, flowRow } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -12,7 +12,7 @@ describe('execution engine', function () {
   let fail: number;
 
   before(async () => {
-    m = await startTestMember({ REDIS_PREFIX: freshPrefix(), WORKER_CONCURRENCY: '32', SHELL_TASKS_ENABLED: 'true' });
+    m = await startTestMember({ ...isolated(), WORKER_CONCURRENCY: '32', SHELL_TASKS_ENABLED: 'true' });
     echo = await createTask(m.api, 'ECHO', 'hello');
     fail = await createTask(m.api, 'EXCEPTION', 'boom');
   });

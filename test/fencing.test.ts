@@ -1,7 +1,7 @@
 // The optimistic lock (row `version`) fences writers that lost their lock or lease.
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
-import { freshPrefix } from './helpers/env.js';
+import { isolated } from './helpers/env.js';
 import { createFlow, createTask, detail } from './helpers/flows.js';
 import { finishRun, type TaskRun } from '../src/engine/taskRuns.js';
 import { advanceMany } from '../src/engine/advanceMany.js';
@@ -9,7 +9,7 @@ import { inTransaction } from '../src/engine/coordinator.js';
 
 describe('fencing by version', () => {
   let m: TestMember;
-  before(async () => { m = await startTestMember({ REDIS_PREFIX: freshPrefix(), ROLES: 'web' }); });
+  before(async () => { m = await startTestMember({ ...isolated(), ROLES: 'web' }); });
   after(async () => { await m.stop(); });
 
   it('a task result from a run whose version moved on is refused and changes nothing', async () => {

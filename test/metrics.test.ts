@@ -3,7 +3,7 @@
 // holds whatever else the member did before.
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
-import { freshPrefix } from './helpers/env.js';
+import { isolated } from './helpers/env.js';
 import { createFlow, createTask, startFlow, waitForEnd } from './helpers/flows.js';
 
 /** Parses the text format into `name{labels}` → value (labels as written, in order). */
@@ -31,7 +31,7 @@ describe('metrics', function () {
   }
 
   before(async () => {
-    m = await startTestMember({ REDIS_PREFIX: freshPrefix(), WORKER_CONCURRENCY: '4' });
+    m = await startTestMember({ ...isolated(), WORKER_CONCURRENCY: '4' });
   });
   after(async () => { await m?.stop(1000); });
 
@@ -122,7 +122,7 @@ describe('metrics', function () {
   });
 
   it('each member has its own registry: a second member in the same process starts at zero', async () => {
-    const other = await startTestMember({ REDIS_PREFIX: freshPrefix(), ROLES: 'web' });
+    const other = await startTestMember({ ...isolated(), ROLES: 'web' });
     try {
       const res = await fetch(`${other.url}/metrics`);
       expect(res.status).to.equal(200);
@@ -135,7 +135,7 @@ describe('metrics', function () {
   });
 
   it('a worker-only member serves /metrics and /healthz on METRICS_PORT, and nothing of the API', async () => {
-    const worker = await startTestMember({ REDIS_PREFIX: freshPrefix(), ROLES: 'worker', METRICS_PORT: '0' });
+    const worker = await startTestMember({ ...isolated(), ROLES: 'worker', METRICS_PORT: '0' });
     try {
       expect(worker.url).to.be.a('string');
       const res = await fetch(`${worker.url}/metrics`);
@@ -146,7 +146,7 @@ describe('metrics', function () {
     } finally {
       await worker.stop(500);
     }
-    const silent = await startTestMember({ REDIS_PREFIX: freshPrefix(), ROLES: 'worker' });
+    const silent = await startTestMember({ ...isolated(), ROLES: 'worker' });
     try {
       expect(silent.url).to.equal(null); // no METRICS_PORT: no listener at all
     } finally {

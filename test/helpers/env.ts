@@ -21,6 +21,17 @@ export function freshPrefix(): string {
   return `${testRun.redisPrefix}${n}:`;
 }
 
+let dbs = 0;
+/**
+ * A database and a Redis prefix of its own, for members that must not see other tests' rows: a leader's
+ * reconciler takes up every PENDING/RUNNING row of its database, whatever prefix wrote it.
+ * Removed with the run's database at the end (hooks.ts drops every `ts_test_<run>…` database).
+ */
+export function isolated(): { DATABASE_URL: string; REDIS_PREFIX: string } {
+  dbs += 1;
+  return { DATABASE_URL: `${testRun.databaseUrl}_${dbs}`, REDIS_PREFIX: freshPrefix() };
+}
+
 /** Environment for a member under test (in-process or child). */
 export function baseEnv(overrides: Record<string, string> = {}): Record<string, string> {
   return {

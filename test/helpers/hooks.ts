@@ -1,5 +1,6 @@
 // Root hooks: create this run's database once, and remove it and every Redis key of the run at the end.
 import { Redis } from 'ioredis';
+import knexFactory from 'knex';
 import { dropDatabase } from '../../src/infra/db.js';
 import { prepareDatabase } from '../../src/member.js';
 import { loadConfig } from '../../config/index.js';
@@ -22,6 +23,19 @@ export async function deleteKeys(redisUrl: string, prefix: string): Promise<numb
   return deleted;
 }
 
+/** The run's extra databases (isolated()), as URLs. */
+async function runDatabases(): Promise<string[]> {
+  const url = new URL(testRun.databaseUrl);
+  const name = url.pathname.slice(1);
+  const admin = knexFactory({ client: 'mysql2', connection: `${url.protocol}//${url.username || 'root'}${url.password ? ':' + url.password : ''}@${url.host}/`, pool: { min: 0, max: 1 } });
+  try {
+    const [rows] = await admin.raw('SHOW DATABASES LIKE ?', [`${name}\\_%`]);
+    return (rows as Record<string, string>[]).map((r) => `${testRun.databaseUrl.slice(0, -name.length)}${Object.values(r)[0]}`);
+  } finally {
+    await admin.destroy();
+  }
+}
+
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(60_000);
@@ -32,6 +46,7 @@ export const mochaHooks = {
     this.timeout(60_000);
     if (process.env.TEST_KEEP) return;
     await dropDatabase(testRun.databaseUrl);
+    for (const extra of await runDatabases()) await dropDatabase(extra);
     await deleteKeys(testRun.redisUrl, testRun.redisPrefix);
   },
 };
