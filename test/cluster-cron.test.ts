@@ -91,7 +91,7 @@ describe('cluster: cron', function () {
     // Every other second now (saved through the API like a user would).
     const r = await m.api('POST', '/flow', { flowId, flowName: 'every 2 s', cron: '*/2 * * * * *', flowNodes: [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: String(echo) }, { nodeType: 'END' }] });
     expect(r.status, r.text).to.equal(200);
-    const changedAt = Date.now() + 2_500; // one reload (2 s) later at most, with slack
+    const changedAt = Date.now() + 4_000; // one reload (every 2 s) later, with slack for a busy machine
     await waitFor('ticks on the new schedule', async () => (await instances(flowId)).filter((i) => i.t > changedAt).length >= 2, 15_000, 100);
     expect((await instances(flowId)).filter((i) => i.t > changedAt).every((i) => (i.t / 1000) % 2 === 0)).to.equal(true);
     await knex()('task_flow').where('flow_id', flowId).update({ cron_enabled: false, update_time: new Date() });

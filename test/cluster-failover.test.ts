@@ -78,6 +78,34 @@ describe('cluster: failover (real processes)', function () {
     expect(web.output()).to.match(/"msg":"reaped expired worker leases"/);
   });
 
+  it('SIGTERM the leading worker mid-task: it hands the task back within its grace, gives up the lease at once and exits 0', async () => {
+    const grace = 1_000;
+    const x = await procs.start({ id: 'gt-x', roles: 'worker', env: { SHUTDOWN_GRACE_MS: String(grace) } });
+    await waitFor('gt-x to lead', async () => (await procs.leader()) === 'gt-x', 10_000);
+    const web = await procs.start({ id: 'gt-web', roles: 'web' });
+    const wait = await createTask(web.api, 'WAIT', null, { waitMs: 4_000 });
+    const flowId = await createFlow(web.api, [[wait]]);
+    flows.push(flowId);
+    const fiId = await startFlow(web.api, flowId);
+    await waitFor('the task to run on gt-x', async () => knex('task_ins').where({ fi_id: fiId, exec_status: 'RUNNING', worker_id: 'gt-x' }).first());
+
+    const t0 = Date.now();
+    x.kill('SIGTERM');
+    const { code } = await x.exited;
+    const took = Date.now() - t0;
+    expect(code, x.output().slice(-3000)).to.equal(0);
+    expect(took).to.be.within(grace, grace + 5_000);
+    // Handed back, not failed (its only attempt was interrupted by the shutdown, not by the task).
+    const row = await knex('task_ins').select('exec_status', 'attempt').where('fi_id', fiId).first();
+    expect(row).to.deep.equal({ exec_status: 'PENDING', attempt: 1 });
+    // The lease was released, not left to expire: the web member leads within one try (TTL/3), not a TTL.
+    await waitFor('gt-web to lead', async () => (await procs.leader()) === 'gt-web', TTL, 20);
+    // Another worker picks the task up and the flow ends.
+    await procs.start({ id: 'gt-y', roles: 'worker' });
+    await waitFor('the flow to end', async () => (await knex('task_flow_ins').select('status').where('fi_id', fiId).first()).status !== 'RUNNING', 20_000, 100);
+    expect(await knex('task_ins').select('exec_status', 'attempt', 'worker_id').where('fi_id', fiId).first()).to.deep.equal({ exec_status: 'SUCCESS', attempt: 2, worker_id: 'gt-y' });
+  });
+
   it('SIGKILL the leader: another leads within 2 × TTL and a per-second cron fires once per tick across the change', async () => {
     const first = await procs.start({ id: 'kl-1', roles: 'worker' });
     await waitFor('kl-1 to lead', async () => (await procs.leader()) === 'kl-1', 10_000);

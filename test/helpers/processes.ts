@@ -14,7 +14,7 @@ const MAX_OUTPUT = 2 * 1024 * 1024;
 
 /** Short timings so failures are detected in seconds (see config/index.ts for what each one does). */
 export const FAST = {
-  LEASE_MS: '2000',
+  LEASE_MS: '3000',
   LEADER_TTL_MS: '1500',
   REAP_INTERVAL_MS: '200',
   RECONCILE_INTERVAL_MS: '1000',
