@@ -63,7 +63,12 @@ export async function startCluster(s: Services, engine: Engine): Promise<Cluster
     members: async () => membership.list((await lease.current()).memberId),
     leader: () => lease.current(),
     reconcileNow: () => exclusive(() => reconcile(true)),
-    stats: () => ({ ...stats, cron: { ...cron.counts, scheduled: cron.size } }),
+    stats: () => ({
+      elections: stats.elections,
+      reaper: { ...stats.reaper },
+      reconciler: { ...stats.reconciler },
+      cron: { ...cron.counts, scheduled: cron.size },
+    }),
     stop() {
       // Duties first (no new work is started under a lease about to go), then the lease is released so
       // another member takes over on its next try, then the heartbeat key goes.
