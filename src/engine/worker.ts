@@ -192,9 +192,10 @@ export class Worker {
     const acks: number[] = [];
     for (const [i, it] of items.entries()) {
       if (!written[i]) {
+        // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis;
+        // the id may be leased again by now, even to this member, so it is not ours to ack.
         log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
         this.events.onStale?.('worker');
-        acks.push(it.run.tiId);
         continue;
       }
       this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
