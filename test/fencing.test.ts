@@ -4,7 +4,7 @@ import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createFlow, createTask, detail } from './helpers/flows.js';
 import { finishRun, type TaskRun } from '../src/engine/taskRuns.js';
-import { advanceMany } from '../src/engine/advanceMany.js';
+import { advanceMany, StaleWriteError } from '../src/engine/advanceMany.js';
 import { inTransaction } from '../src/engine/coordinator.js';
 
 describe('fencing by version', () => {
@@ -36,15 +36,54 @@ describe('fencing by version', () => {
     await knex('task_ins').where('fi_id', fiId).update({ exec_status: 'SUCCESS' });
     const versionBefore = (await knex('task_flow_ins').where('fi_id', fiId).first()).version;
     // Five coordinators that all believe they hold the lock (e.g. one paused past its TTL).
-    const outs = await Promise.all(
+    const outs = await Promise.allSettled(
       Array.from({ length: 5 }, () => inTransaction(knex, (trx) => advanceMany(trx, m.engine.coordinator.plans, [fiId], { user: 'race', now: new Date() }))),
     );
-    expect(outs.filter((o) => o.changed.length > 0)).to.have.length(1);
+    // One wins; each other one is refused by the version fence, or (if it read after the winner
+    // committed) finds nothing left to do.
+    const changedSomething = outs.filter((o) => o.status === 'fulfilled' && o.value.changed.length > 0);
+    expect(changedSomething).to.have.length(1);
+    for (const o of outs) {
+      if (o.status === 'rejected') expect(o.reason).to.be.instanceOf(StaleWriteError);
+    }
     const after = await detail(m.api, fiId);
     expect(after.map((n) => n.status)).to.deep.equal(['SUCCESS', 'SUCCESS', 'RUNNING']);
     expect(after[2].tasks).to.have.length(1);
     const fi = await knex('task_flow_ins').where('fi_id', fiId).first();
     expect(fi.version).to.equal(versionBefore + 1); // bumped once, by the one pass that changed something
+  });
+
+  it('a coordinator paused between its reads and its writes blocks nobody, and is refused when it wakes', async () => {
+    const knex = m.services.knex;
+    const t = await createTask(m.api, 'ECHO', 'z');
+    const fiId = (await m.engine.startFlow(await createFlow(m.api, [[t], [t]])))!;
+    await knex('task_ins').where('fi_id', fiId).update({ exec_status: 'SUCCESS' });
+    let paused!: () => void;
+    const reachedPause = new Promise<void>((r) => (paused = r));
+    let wake!: () => void;
+    const wakeUp = new Promise<void>((r) => (wake = r));
+    // The paused coordinator: it has read the instance and decided, then stops (as under SIGSTOP,
+    // after its Redis lock expired).
+    const pausedPass = inTransaction(knex, (trx) =>
+      advanceMany(trx, m.engine.coordinator.plans, [fiId], { user: 'paused', now: new Date(), beforeWrites: async () => { paused(); await wakeUp; } }),
+    );
+    await reachedPause;
+    // Meanwhile another member advances the instance: nothing of the paused one's is in its way.
+    await m.engine.advance(fiId);
+    expect((await detail(m.api, fiId)).map((n) => n.status)).to.deep.equal(['SUCCESS', 'SUCCESS', 'RUNNING']);
+    wake();
+    let err: unknown;
+    try {
+      await pausedPass;
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(StaleWriteError);
+    expect((err as StaleWriteError).fiIds).to.deep.equal([fiId]);
+    const after = await detail(m.api, fiId);
+    expect(after.map((n) => n.status)).to.deep.equal(['SUCCESS', 'SUCCESS', 'RUNNING']); // nothing of the paused pass
+    expect(after.every((n) => n.createTime)).to.equal(true);
+    expect(await knex('task_node_ins').where({ fi_id: fiId, create_user: 'paused' }).count({ n: '*' })).to.deep.equal([{ n: 0 }]);
   });
 
   it('a retry is refused once the instance has moved on (409), and changes nothing', async () => {

@@ -5,15 +5,20 @@
 // node fails the flow with its error; END succeeds it.
 //
 // A fixed number of statements per batch, whatever its size (graphile-worker's batch twins): the
-// flow instances are read FOR UPDATE (so two coordinators of one instance serialise in MySQL even if
-// the Redis lock was lost to a pause), then their last node instances, then those nodes' task
-// instances; all writes are grouped into multi-row statements. Every changed flow instance has its
-// `version` bumped: the fencing token that API actions (cancel, retry) check.
+// flow instances are read, then their last node instances with those nodes' task instances; all writes
+// are grouped into multi-row statements. The first write bumps each changed instance's `version`,
+// checked against the version read (optimistic lock): the fencing token that refuses a coordinator
+// that lost its Redis lock while paused, and that cancel and retry check too.
 import type { Knex } from '../infra/db.js';
 import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
 
-export class StaleWriteError extends Error {}
+/** A write found its rows moved on since they were read; `fiIds` names the instances, when known. */
+export class StaleWriteError extends Error {
+  constructor(message: string, readonly fiIds: number[] = []) {
+    super(message);
+  }
+}
 
 export interface BatchOutcome {
   /**
@@ -54,6 +59,8 @@ interface FiRow {
 export interface AdvanceOptions {
   user: string;
   now: Date;
+  /** Called between the reads and the first write (tests use it to stand in for a paused process). */
+  beforeWrites?: () => Promise<void>;
   /** Retry: re-enter this node (by node id) for the instance before walking on. */
   resume?: Map<number, number>;
 }
@@ -82,8 +89,7 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
   const fis: FiRow[] = await trx('task_flow_ins')
     .select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time')
     .whereIn('fi_id', ids)
-    .orderBy('fi_id')
-    .forUpdate();
+    .orderBy('fi_id');
   const running = fis.filter((f) => f.status === 'RUNNING');
   if (!running.length) return out;
   const runningIds = running.map((f) => f.fi_id);
@@ -167,7 +173,18 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
 
   // Writes, a handful of statements for the whole batch.
   out.changed = [...changed];
-  await trx('task_flow_ins').whereIn('fi_id', out.changed).update({ version: trx.raw('version + 1'), ...stamp });
+  await opts.beforeWrites?.();
+  // The fence, and the first write: each changed instance must still be at the version we read. The
+  // reads above took no locks, so a coordinator paused between them and here (its Redis lock expired)
+  // blocks nobody meanwhile, and is refused here when it wakes up: the whole transaction rolls back.
+  const versionOf = new Map(running.map((f) => [f.fi_id, f.version]));
+  const [res] = await trx.raw(
+    out.changed.map(() => 'UPDATE task_flow_ins SET version = version + 1, update_time = ?, update_user = ? WHERE fi_id = ? AND version = ?').join(';\n'),
+    out.changed.flatMap((id) => [now, user, id, versionOf.get(id)!]),
+  );
+  const headers: { affectedRows: number }[] = Array.isArray(res) ? res : [res];
+  const stale = out.changed.filter((_, i) => headers[i].affectedRows !== 1);
+  if (stale.length) throw new StaleWriteError(`flow instances ${stale.join(',')} moved on since they were read`, stale);
 
   for (const group of groupBy(niUpdates, (u) => `${u.status}\u0000${u.error ?? ''}`).values()) {
     const niIds = group.map((u) => u.ni.ni_id!);

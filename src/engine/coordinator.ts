@@ -57,7 +57,7 @@ export class Coordinator {
       let out = emptyOutcome();
       let dirty: number[] = [];
       try {
-        out = await this.pass(got, null);
+        out = await this.pass(got);
       } finally {
         dirty = await this.locks.unlockMany(got);
       }
@@ -106,21 +106,29 @@ export class Coordinator {
     return res;
   }
 
-  /** One coordinator pass over locked instances; a stale view is logged and changes nothing. */
-  private async pass(fiIds: number[], resume: Map<number, number> | null): Promise<BatchOutcome> {
-    const t0 = performance.now();
-    try {
-      const out = await inTransaction(this.s.knex, (trx) => advanceMany(trx, this.plans, fiIds, { user: 'system', now: new Date(), resume: resume ?? undefined }));
-      if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
-      return out;
-    } catch (e) {
-      if (e instanceof StaleWriteError) {
-        this.s.log.warn({ fiIds, reason: e.message }, 'stale coordinator write refused');
+  /**
+   * One coordinator pass over locked instances. Instances found moved on (we lost their lock while
+   * paused, and someone else advanced them) are logged, left to their new coordinator, and the pass is
+   * made again for the others.
+   */
+  private async pass(fiIds: number[]): Promise<BatchOutcome> {
+    let todo = fiIds;
+    while (todo.length) {
+      const t0 = performance.now();
+      try {
+        const out = await inTransaction(this.s.knex, (trx) => advanceMany(trx, this.plans, todo, { user: 'system', now: new Date() }));
+        if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
+        return out;
+      } catch (e) {
+        if (!(e instanceof StaleWriteError)) throw e;
+        this.s.log.warn({ fiIds: e.fiIds.length ? e.fiIds : todo, reason: e.message }, 'stale coordinator write refused');
         this.events.onStale?.('coordinator');
-        return emptyOutcome();
+        if (!e.fiIds.length) break;
+        const stale = new Set(e.fiIds);
+        todo = todo.filter((id) => !stale.has(id));
       }
-      throw e;
     }
+    return emptyOutcome();
   }
 
   /** What a committed transition asks of Redis: enqueue new work, drop and abort cancelled work. */

@@ -36,8 +36,8 @@ export function createKnex(databaseUrl: string, poolMax = 10): Knex {
     pool: {
       min: 0,
       max: poolMax,
-      // READ COMMITTED for every session: the engine's reads that matter are locking reads (FOR UPDATE)
-      // or fenced writes, and it saves a SET TRANSACTION round trip per transaction.
+      // READ COMMITTED for every session: the engine checks what it read with version-fenced writes
+      // (no reliance on a snapshot), and it saves a SET TRANSACTION round trip per transaction.
       afterCreate: (conn: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, conn: unknown) => void) => {
         conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
       },
