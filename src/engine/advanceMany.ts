@@ -12,6 +12,7 @@
 import type { Knex } from '../infra/db.js';
 import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
+import { sendTogether } from './multiStatement.js';
 
 /** A write found its rows moved on since they were read; `fiIds` names the instances, when known. */
 export class StaleWriteError extends Error {
@@ -86,22 +87,20 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
   const { now, user } = opts;
   const stamp = { update_time: now, update_user: user };
 
-  const fis: FiRow[] = await trx('task_flow_ins')
-    .select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time')
-    .whereIn('fi_id', ids)
-    .orderBy('fi_id');
+  // Round trip 1, the reads: the instances, and each one's last node instance with the task instances
+  // of those still RUNNING.
+  const [fis, rows] = (await sendTogether(trx, [
+    trx('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time').whereIn('fi_id', ids).orderBy('fi_id'),
+    trx('task_node_ins as ni')
+      .leftJoin('task_ins as ti', function () {
+        this.on('ti.ni_id', '=', 'ni.ni_id').andOnVal('ni.status', '=', 'RUNNING');
+      })
+      .select('ni.ni_id', 'ni.fi_id', 'ni.node_id', 'ni.status', 'ni.error_msg', 'ti.ti_id', 'ti.exec_status', 'ti.error_msg as ti_error')
+      .whereIn('ni.ni_id', trx('task_node_ins').max('ni_id').whereIn('fi_id', ids).groupBy('fi_id'))
+      .orderBy([{ column: 'ni.ni_id' }, { column: 'ti.ti_id' }]),
+  ])) as [FiRow[], (NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null })[]];
   const running = fis.filter((f) => f.status === 'RUNNING');
   if (!running.length) return out;
-  const runningIds = running.map((f) => f.fi_id);
-
-  // Each instance's last node instance, with the task instances of those still RUNNING, in one query.
-  const rows: (NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null })[] = await trx('task_node_ins as ni')
-    .leftJoin('task_ins as ti', function () {
-      this.on('ti.ni_id', '=', 'ni.ni_id').andOnVal('ni.status', '=', 'RUNNING');
-    })
-    .select('ni.ni_id', 'ni.fi_id', 'ni.node_id', 'ni.status', 'ni.error_msg', 'ti.ti_id', 'ti.exec_status', 'ti.error_msg as ti_error')
-    .whereIn('ni.ni_id', trx('task_node_ins').max('ni_id').whereIn('fi_id', runningIds).groupBy('fi_id'))
-    .orderBy([{ column: 'ni.ni_id' }, { column: 'ti.ti_id' }]);
   const lastByFi = new Map<number, NiView>();
   const tis: { ti_id: number; ni_id: number; exec_status: string; error_msg: string | null }[] = [];
   for (const r of rows) {
@@ -171,83 +170,96 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
   }
   if (!changed.size) return out;
 
-  // Writes, a handful of statements for the whole batch.
+  // The writes: a handful of statements for the whole batch, sent together.
   out.changed = [...changed];
   await opts.beforeWrites?.();
-  // The fence, and the first write: each changed instance must still be at the version we read. The
-  // reads above took no locks, so a coordinator paused between them and here (its Redis lock expired)
-  // blocks nobody meanwhile, and is refused here when it wakes up: the whole transaction rolls back.
   const versionOf = new Map(running.map((f) => [f.fi_id, f.version]));
-  const [res] = await trx.raw(
-    out.changed.map(() => 'UPDATE task_flow_ins SET version = version + 1, update_time = ?, update_user = ? WHERE fi_id = ? AND version = ?').join(';\n'),
-    out.changed.flatMap((id) => [now, user, id, versionOf.get(id)!]),
-  );
-  const headers: { affectedRows: number }[] = Array.isArray(res) ? res : [res];
-  const stale = out.changed.filter((_, i) => headers[i].affectedRows !== 1);
+  const niGroups = [...groupBy(niUpdates, (u) => `${u.status}\u0000${u.error ?? ''}`).values()];
+  const cancelGroups = [...groupBy(cancels, (c) => c.why).values()];
+  const finishGroups = [...groupBy(finishes, (f) => `${f.status}\u0000${f.error ?? ''}`).values()];
+  const insertFis = [...new Set(niInserts.map((x) => x.ni.fi_id))];
+
+  // Round trip 2, the writes. The fence comes first: each changed instance must still be at the
+  // version read. The reads took no locks, so a coordinator paused between them and here (its Redis
+  // lock expired) blocks nobody meanwhile, and is refused when it wakes up: the transaction rolls back.
+  const results = await sendTogether(trx, [
+    ...out.changed.map((id) => ({
+      sql: 'UPDATE task_flow_ins SET version = version + 1, update_time = ?, update_user = ? WHERE fi_id = ? AND version = ?',
+      bindings: [now, user, id, versionOf.get(id)!],
+    })),
+    ...niGroups.map((g) =>
+      trx('task_node_ins')
+        .whereIn('ni_id', g.map((u) => u.ni.ni_id!))
+        .where('status', 'RUNNING')
+        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, version: trx.raw('version + 1'), ...stamp }),
+    ),
+    ...cancelGroups.map((g) =>
+      trx('task_ins')
+        .whereIn('ti_id', g.map((c) => c.tiId))
+        .whereIn('exec_status', OPEN)
+        .update({ exec_status: 'CANCELLED', end_time: now, error_msg: g[0].why, version: trx.raw('version + 1'), ...stamp }),
+    ),
+    ...finishGroups.map((g) =>
+      trx('task_flow_ins')
+        .whereIn('fi_id', g.map((f) => f.fiId))
+        .where('status', 'RUNNING')
+        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, ...stamp }),
+    ),
+    ...(niInserts.length
+      ? [
+          trx('task_node_ins').insert(
+            niInserts.map(({ ni }) => ({
+              fi_id: ni.fi_id,
+              node_id: ni.node_id,
+              start_time: now,
+              end_time: ni.status === 'SUCCESS' ? now : null,
+              status: ni.status,
+              version: 0,
+              create_time: now,
+              create_user: user,
+              ...stamp,
+            })),
+          ),
+          // A multi-row insert's ids need not be consecutive (MySQL 8's interleaved auto-increment), but
+          // they are ≥ the first (LAST_INSERT_ID()), and these instances' rows are ours until commit.
+          trx('task_node_ins').select('ni_id', 'fi_id', 'node_id').whereIn('fi_id', insertFis).where('ni_id', '>=', trx.raw('LAST_INSERT_ID()')),
+        ]
+      : []),
+  ]);
+  let at = 0;
+  const take = (n: number) => results.slice(at, (at += n));
+  const stale = take(out.changed.length).flatMap((r, i) => (r.affectedRows === 1 ? [] : [out.changed[i]]));
   if (stale.length) throw new StaleWriteError(`flow instances ${stale.join(',')} moved on since they were read`, stale);
+  take(niGroups.length).forEach((r, i) => {
+    if (r.affectedRows !== niGroups[i].length) throw new StaleWriteError(`node instances ${niGroups[i].map((u) => u.ni.ni_id).join(',')} were no longer all RUNNING`);
+  });
+  take(cancelGroups.length);
+  cancelGroups.forEach((g) => out.cancelled.push(...g.map((c) => c.tiId)));
+  take(finishGroups.length);
+  finishGroups.forEach((g) => g.forEach((f) => out.finished.set(f.fiId, f.status)));
+  if (!niInserts.length) return out;
+  const made = take(2)[1] as { ni_id: number; fi_id: number; node_id: number }[];
 
-  for (const group of groupBy(niUpdates, (u) => `${u.status}\u0000${u.error ?? ''}`).values()) {
-    const niIds = group.map((u) => u.ni.ni_id!);
-    const n = await trx('task_node_ins')
-      .whereIn('ni_id', niIds)
-      .where('status', 'RUNNING')
-      .update({ status: group[0].status, end_time: now, error_msg: group[0].error, version: trx.raw('version + 1'), ...stamp });
-    if (n !== niIds.length) throw new StaleWriteError(`node instances ${niIds.join(',')} were no longer all RUNNING`);
-  }
-
-  for (const group of groupBy(cancels, (c) => c.why).values()) {
-    const tiIds = group.map((c) => c.tiId);
-    await trx('task_ins')
-      .whereIn('ti_id', tiIds)
-      .whereIn('exec_status', OPEN)
-      .update({ exec_status: 'CANCELLED', end_time: now, error_msg: group[0].why, version: trx.raw('version + 1'), ...stamp });
-    out.cancelled.push(...tiIds);
-  }
-
-  if (niInserts.length) {
-    const [firstId] = await trx('task_node_ins').insert(
-      niInserts.map(({ ni }) => ({
-        fi_id: ni.fi_id,
-        node_id: ni.node_id,
-        start_time: now,
-        end_time: ni.status === 'SUCCESS' ? now : null,
-        status: ni.status,
-        version: 0,
-        create_time: now,
-        create_user: user,
-        ...stamp,
-      })),
-    );
-    // A multi-row insert need not get consecutive ids (MySQL 8's interleaved auto-increment), but they
-    // are ≥ the first, and nobody else inserts for these instances while we hold their rows: read them back.
-    const made: { ni_id: number; fi_id: number; node_id: number }[] = await trx('task_node_ins')
-      .select('ni_id', 'fi_id', 'node_id')
-      .whereIn('fi_id', [...new Set(niInserts.map((x) => x.ni.fi_id))])
-      .where('ni_id', '>=', firstId);
-    const idOf = new Map(made.map((r) => [`${r.fi_id}:${r.node_id}`, r.ni_id]));
-    const taskRows: Record<string, unknown>[] = [];
-    const taskNis: number[] = [];
-    for (const { ni, node } of niInserts) {
-      ni.ni_id = idOf.get(`${ni.fi_id}:${ni.node_id}`) ?? null;
-      if (ni.ni_id === null) throw new StaleWriteError(`node instance for flow instance ${ni.fi_id} node ${ni.node_id} not found after insert`);
-      if (ni.status !== 'RUNNING') continue;
-      taskNis.push(ni.ni_id);
-      for (const taskId of node.taskIds) {
-        taskRows.push({ ni_id: ni.ni_id, fi_id: ni.fi_id, task_id: taskId, exec_status: 'PENDING', attempt: 0, version: 0, create_time: now, create_user: user, ...stamp });
-      }
-    }
-    if (taskRows.length) {
-      await trx('task_ins').insert(taskRows);
-      const newTis: { ti_id: number; fi_id: number }[] = await trx('task_ins').select('ti_id', 'fi_id').whereIn('ni_id', taskNis).orderBy('ti_id');
-      const startOf = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
-      for (const r of newTis) out.enqueue.push({ tiId: r.ti_id, delayMs: Math.min(0, (startOf.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
+  const idOf = new Map(made.map((r) => [`${r.fi_id}:${r.node_id}`, r.ni_id]));
+  const taskRows: Record<string, unknown>[] = [];
+  const taskNis: number[] = [];
+  for (const { ni, node } of niInserts) {
+    ni.ni_id = idOf.get(`${ni.fi_id}:${ni.node_id}`) ?? null;
+    if (ni.ni_id === null) throw new StaleWriteError(`node instance for flow instance ${ni.fi_id} node ${ni.node_id} not found after insert`);
+    if (ni.status !== 'RUNNING') continue;
+    taskNis.push(ni.ni_id);
+    for (const taskId of node.taskIds) {
+      taskRows.push({ ni_id: ni.ni_id, fi_id: ni.fi_id, task_id: taskId, exec_status: 'PENDING', attempt: 0, version: 0, create_time: now, create_user: user, ...stamp });
     }
   }
-
-  for (const group of groupBy(finishes, (f) => `${f.status}\u0000${f.error ?? ''}`).values()) {
-    const fiIdsDone = group.map((f) => f.fiId);
-    await trx('task_flow_ins').whereIn('fi_id', fiIdsDone).where('status', 'RUNNING').update({ status: group[0].status, end_time: now, error_msg: group[0].error, ...stamp });
-    for (const f of group) out.finished.set(f.fiId, f.status);
+  if (taskRows.length) {
+    // Round trip 3: the new node instances' task instances, and their ids.
+    const [, newTis] = (await sendTogether(trx, [
+      trx('task_ins').insert(taskRows),
+      trx('task_ins').select('ti_id', 'fi_id').whereIn('ni_id', taskNis).orderBy('ti_id'),
+    ])) as [unknown, { ti_id: number; fi_id: number }[]];
+    const startOf = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
+    for (const r of newTis) out.enqueue.push({ tiId: r.ti_id, delayMs: Math.min(0, (startOf.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
   }
   return out;
 }
