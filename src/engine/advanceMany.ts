@@ -12,7 +12,7 @@
 import type { Knex } from '../infra/db.js';
 import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
-import { sendTogether } from './multiStatement.js';
+import { sendTogether, type Statement } from './multiStatement.js';
 
 /** A write found its rows moved on since they were read; `fiIds` names the instances, when known. */
 export class StaleWriteError extends Error {
@@ -35,9 +35,11 @@ export interface BatchOutcome {
   finished: Map<number, 'SUCCESS' | 'FAILED'>;
   /** Flow instances that changed. */
   changed: number[];
+  /** Results of the caller's `prelude` statements, one per statement. */
+  prelude: any[];
 }
 
-export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], cancelled: [], finished: new Map(), changed: [] });
+export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], cancelled: [], finished: new Map(), changed: [], prelude: [] });
 
 interface NiView {
   ni_id: number | null; // null until inserted
@@ -60,6 +62,8 @@ interface FiRow {
 export interface AdvanceOptions {
   user: string;
   now: Date;
+  /** Statements of the caller's (e.g. recording task results), sent ahead of the reads, in the same round trip. */
+  prelude?: Statement[];
   /** Called between the reads and the first write (tests use it to stand in for a paused process). */
   beforeWrites?: () => Promise<void>;
   /** Retry: re-enter this node (by node id) for the instance before walking on. */
@@ -83,13 +87,18 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
 export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds: number[], opts: AdvanceOptions): Promise<BatchOutcome> {
   const out = emptyOutcome();
   const ids = [...new Set(fiIds)].sort((a, b) => a - b); // one lock order: no deadlocks between batches
-  if (!ids.length) return out;
+  const prelude = opts.prelude ?? [];
+  if (!ids.length) {
+    out.prelude = await sendTogether(trx, prelude);
+    return out;
+  }
   const { now, user } = opts;
   const stamp = { update_time: now, update_user: user };
 
-  // Round trip 1, the reads: the instances, and each one's last node instance with the task instances
+  // Round trip 1, the reads (after the caller's prelude): the instances, and each one's last node instance with the task instances
   // of those still RUNNING.
-  const [fis, rows] = (await sendTogether(trx, [
+  const read = await sendTogether(trx, [
+    ...prelude,
     trx('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time').whereIn('fi_id', ids).orderBy('fi_id'),
     trx('task_node_ins as ni')
       .leftJoin('task_ins as ti', function () {
@@ -98,7 +107,9 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
       .select('ni.ni_id', 'ni.fi_id', 'ni.node_id', 'ni.status', 'ni.error_msg', 'ti.ti_id', 'ti.exec_status', 'ti.error_msg as ti_error')
       .whereIn('ni.ni_id', trx('task_node_ins').max('ni_id').whereIn('fi_id', ids).groupBy('fi_id'))
       .orderBy([{ column: 'ni.ni_id' }, { column: 'ti.ti_id' }]),
-  ])) as [FiRow[], (NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null })[]];
+  ]);
+  out.prelude = read.slice(0, prelude.length);
+  const [fis, rows] = read.slice(prelude.length) as [FiRow[], (NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null })[]];
   const running = fis.filter((f) => f.status === 'RUNNING');
   if (!running.length) return out;
   const lastByFi = new Map<number, NiView>();

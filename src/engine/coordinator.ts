@@ -11,6 +11,7 @@ import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type BatchOutcome } from './advanceMany.js';
+import { sendTogether, type Statement } from './multiStatement.js';
 
 /** Hooks for metrics; all optional. */
 export interface EngineEvents {
@@ -67,43 +68,44 @@ export class Coordinator {
   }
 
   /**
-   * Runs `work` (e.g. recording task results) and advances the instances it concerns in the same
+   * Sends `prelude` (e.g. recording task results) and advances the instances it concerns in the same
    * transaction, for those whose lock is free; the others are advanced by their holder (dirty mark).
+   * Once committed, `onCommitted` (e.g. acks) runs alongside the lock release and the enqueueing, so
+   * their Redis commands share one pipeline. Returns the prelude's results, one per statement.
    */
-  async commitAndAdvance<T>(fiIds: number[], work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  async commitAndAdvance(fiIds: number[], prelude: Statement[], onCommitted: (results: any[]) => Promise<void>): Promise<any[]> {
     const unique = [...new Set(fiIds)];
     const got = await this.locks.tryLockMany(unique, false);
-    let result!: T;
     let out = emptyOutcome();
-    let dirty: number[] = [];
     let advanced = got;
     try {
-      try {
-        [result, out] = await this.passWith(got, work);
-      } catch (e) {
-        if (!(e instanceof StaleWriteError)) throw e;
-        // Keep the work, leave the advancing to a fresh pass below.
-        result = await inTransaction(this.s.knex, work);
-        advanced = [];
+      out = await this.passWith(got, prelude);
+    } catch (e) {
+      if (!(e instanceof StaleWriteError)) {
+        await this.locks.unlockMany(got);
+        throw e;
       }
-    } finally {
-      dirty = await this.locks.unlockMany(got);
+      // Keep the prelude, leave the advancing to a fresh pass below.
+      try {
+        out = { ...emptyOutcome(), prelude: await inTransaction(this.s.knex, (trx) => sendTogether(trx, prelude)) };
+      } catch (e2) {
+        await this.locks.unlockMany(got);
+        throw e2;
+      }
+      advanced = [];
     }
-    await this.afterCommit(out);
+    const [dirty] = await Promise.all([this.locks.unlockMany(got), this.afterCommit(out), onCommitted(out.prelude)]);
     const again = new Set(dirty);
     for (const id of unique) if (!advanced.includes(id)) again.add(id);
     if (again.size) await this.advance([...again]);
-    return result;
+    return out.prelude;
   }
 
-  private async passWith<T>(fiIds: number[], work: (trx: Knex.Transaction) => Promise<T>): Promise<[T, BatchOutcome]> {
+  private async passWith(fiIds: number[], prelude: Statement[]): Promise<BatchOutcome> {
     const t0 = performance.now();
-    const res = await inTransaction(this.s.knex, async (trx) => {
-      const r = await work(trx);
-      return [r, await advanceMany(trx, this.plans, fiIds, { user: 'system', now: new Date() })] as [T, BatchOutcome];
-    });
-    if (res[1].changed.length) this.events.onAdvance?.(res[1].changed.length, performance.now() - t0);
-    return res;
+    const out = await inTransaction(this.s.knex, (trx) => advanceMany(trx, this.plans, fiIds, { user: 'system', now: new Date(), prelude }));
+    if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
+    return out;
   }
 
   /**

@@ -3,6 +3,7 @@
 // written only if the row still has it (a reaped, cancelled or re-run attempt has moved it on).
 import type { Knex } from '../infra/db.js';
 import { readTaskConfig, type TaskConfig } from '../definitions/taskConfig.js';
+import { sendTogether, type Statement } from './multiStatement.js';
 
 export interface TaskRun {
   tiId: number;
@@ -92,20 +93,19 @@ export async function finishRun(knex: Knex, run: TaskRun, result: RunResult): Pr
   return n === 1;
 }
 
-/**
- * finishRun's batch twin: one round trip for many results (one fenced UPDATE each, sent together),
- * inside the caller's transaction. Returns, per result, whether it was written (false = stale).
- */
-export async function finishRuns(trx: Knex | Knex.Transaction, items: { run: TaskRun; result: RunResult }[]): Promise<boolean[]> {
-  if (!items.length) return [];
+/** finishRun's batch twin, as statements to send (one fenced UPDATE per result). */
+export function finishRunStatements(items: { run: TaskRun; result: RunResult }[]): Statement[] {
   const now = new Date();
-  const sql: string[] = [];
-  const bindings: unknown[] = [];
-  for (const { run, result } of items) {
-    sql.push('UPDATE task_ins SET exec_status = ?, end_time = ?, output = ?, error_msg = ?, version = ?, update_time = ? WHERE ti_id = ? AND version = ?');
-    bindings.push(result.status, now, result.output, result.error, run.version + 1, now, run.tiId, run.version);
-  }
-  const [res] = await trx.raw(sql.join(';\n'), bindings as Knex.RawBinding[]);
-  const headers: { affectedRows: number }[] = Array.isArray(res) ? res : [res];
-  return headers.map((h) => h.affectedRows === 1);
+  return items.map(({ run, result }) => ({
+    sql: 'UPDATE task_ins SET exec_status = ?, end_time = ?, output = ?, error_msg = ?, version = ?, update_time = ? WHERE ti_id = ? AND version = ?',
+    bindings: [result.status, now, result.output, result.error, run.version + 1, now, run.tiId, run.version],
+  }));
+}
+
+/** Per result of finishRunStatements: was it written (false = refused as stale)? */
+export const writtenOf = (results: { affectedRows: number }[]): boolean[] => results.map((r) => r.affectedRows === 1);
+
+/** finishRun's batch twin: one round trip for many results. */
+export async function finishRuns(trx: Knex | Knex.Transaction, items: { run: TaskRun; result: RunResult }[]): Promise<boolean[]> {
+  return writtenOf(await sendTogether(trx, finishRunStatements(items)));
 }

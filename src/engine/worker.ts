@@ -5,7 +5,7 @@
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
-import { startRuns, finishRuns, type TaskRun, type RunResult } from './taskRuns.js';
+import { startRuns, finishRunStatements, writtenOf, type TaskRun, type RunResult } from './taskRuns.js';
 import { Batcher } from './batcher.js';
 import { getExecutor } from '../executors/registry.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
@@ -188,21 +188,25 @@ export class Worker {
   private async record(items: Finished[]): Promise<boolean[]> {
     const { queue, memberId, log } = this.s;
     const fiIds = items.filter((i) => i.run.fiId && i.result.status !== 'PENDING').map((i) => i.run.fiId!);
-    const written = await this.coord.commitAndAdvance(fiIds, (trx) => finishRuns(trx, items));
-    const acks: number[] = [];
-    for (const [i, it] of items.entries()) {
-      if (!written[i]) {
-        // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis;
-        // the id may be leased again by now, even to this member, so it is not ours to ack.
-        log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
-        this.events.onStale?.('worker');
-        continue;
+    let written: boolean[] = [];
+    await this.coord.commitAndAdvance(fiIds, finishRunStatements(items), async (results) => {
+      written = writtenOf(results);
+      const acks: number[] = [];
+      const requeues: Promise<unknown>[] = [];
+      for (const [i, it] of items.entries()) {
+        if (!written[i]) {
+          // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis;
+          // the id may be leased again by now, even to this member, so it is not ours to ack.
+          log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
+          this.events.onStale?.('worker');
+          continue;
+        }
+        this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
+        if (it.result.status === 'PENDING') requeues.push(queue.ackAndRequeue(it.run.tiId, memberId, it.retryDelayMs));
+        else acks.push(it.run.tiId);
       }
-      this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
-      if (it.result.status === 'PENDING') await queue.ackAndRequeue(it.run.tiId, memberId, it.retryDelayMs);
-      else acks.push(it.run.tiId);
-    }
-    await queue.ackMany(acks, memberId);
+      await Promise.all([queue.ackMany(acks, memberId), ...requeues]);
+    });
     return written;
   }
 
