@@ -55,14 +55,14 @@ export class Coordinator {
       const got = await this.locks.tryLockMany(todo, true);
       if (got.length < todo.length) for (const id of todo) if (!got.includes(id)) this.events.onLockBusy?.(id);
       if (!got.length) return; // the holders will see our dirty marks when they release
-      let out = emptyOutcome();
-      let dirty: number[] = [];
+      let out: BatchOutcome;
       try {
         out = await this.pass(got);
-      } finally {
-        dirty = await this.locks.unlockMany(got);
+      } catch (e) {
+        await this.locks.unlockMany(got);
+        throw e;
       }
-      await this.afterCommit(out);
+      const [dirty] = await Promise.all([this.locks.unlockMany(got), this.afterCommit(out)]);
       todo = dirty;
     }
   }
