@@ -1,7 +1,9 @@
-// Per-flow-instance coordinator locks (`lock:flow-ins:{fiId}`) through Redlock. Locks are held for
-// one advance only (milliseconds), well inside the TTL, so redlock's automatic extension is never
-// needed. The lock value starts with the holder's member id, so /admin/locks can say who holds what.
-// Redlock alone is not safety: every write made under it is also fenced by a row `version`.
+// Per-flow-instance coordinator locks (`lock:flow-ins:{fiId}`). The hot path takes many at once in
+// one Lua round trip (Redlock's single-instance semantics: SET NX PX, released by value); API actions
+// (cancel, retry) wait for one through Redlock itself. Locks are held for one coordinator pass
+// (milliseconds), well inside the TTL, so no automatic extension is needed. Values start with the
+// holder's member id, so /admin/locks can say who holds what. A lock alone is not safety: every write
+// made under it is also fenced by a row `version`.
 import { randomBytes } from 'node:crypto';
 import Redlock, { type Lock } from 'redlock';
 import type { Redis } from '../infra/redis.js';
@@ -59,15 +61,6 @@ export class FlowLocks {
     if (!fiIds.length) return [];
     const dirty = await this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), this.batchValue);
     return dirty.map((i) => fiIds[i - 1]);
-  }
-
-  /** One attempt; null when another member holds the lock. */
-  async tryAcquire(fiId: number): Promise<Lock | null> {
-    try {
-      return await this.redlock.acquire([this.key(fiId)], this.ttlMs);
-    } catch {
-      return null;
-    }
   }
 
   /** Waits up to `waitMs` for the lock (used by API actions such as cancel and retry). */

@@ -3,7 +3,7 @@
 // written only if the row still has it (a reaped, cancelled or re-run attempt has moved it on).
 import type { Knex } from '../infra/db.js';
 import { readTaskConfig, type TaskConfig } from '../definitions/taskConfig.js';
-import { sendTogether, type Statement } from './multiStatement.js';
+import type { Statement } from './multiStatement.js';
 
 export interface TaskRun {
   tiId: number;
@@ -93,7 +93,10 @@ export async function finishRun(knex: Knex, run: TaskRun, result: RunResult): Pr
   return n === 1;
 }
 
-/** finishRun's batch twin, as statements to send (one fenced UPDATE per result). */
+/**
+ * finishRun's batch twin, as statements (one fenced UPDATE per result): the worker sends them in the
+ * first round trip of the transaction that also advances their flow instances.
+ */
 export function finishRunStatements(items: { run: TaskRun; result: RunResult }[]): Statement[] {
   const now = new Date();
   return items.map(({ run, result }) => ({
@@ -104,8 +107,3 @@ export function finishRunStatements(items: { run: TaskRun; result: RunResult }[]
 
 /** Per result of finishRunStatements: was it written (false = refused as stale)? */
 export const writtenOf = (results: { affectedRows: number }[]): boolean[] => results.map((r) => r.affectedRows === 1);
-
-/** finishRun's batch twin: one round trip for many results. */
-export async function finishRuns(trx: Knex | Knex.Transaction, items: { run: TaskRun; result: RunResult }[]): Promise<boolean[]> {
-  return writtenOf(await sendTogether(trx, finishRunStatements(items)));
-}
