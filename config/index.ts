@@ -69,6 +69,12 @@ function url(env: Env, name: string, def: string, protocols: string[]): string {
   return raw;
 }
 
+function size(env: Env, name: string, def: string): string {
+  const raw = (env[name] || def).trim().toLowerCase();
+  if (!/^\d+(b|kb|mb|gb)?$/.test(raw)) throw new ConfigError(`${name} must be a size like 512kb or 1mb, got "${env[name]}"`);
+  return raw;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const rolesRaw = (env.ROLES || 'web,worker').split(',').map((r) => r.trim()).filter(Boolean);
   for (const r of rolesRaw) {
@@ -103,7 +109,7 @@ export function loadConfig(env: Env = process.env): Config {
     reapIntervalMs: int(env, 'REAP_INTERVAL_MS', 1_000, 50),
     reconcileIntervalMs: int(env, 'RECONCILE_INTERVAL_MS', 15_000, 100),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0),
-    bodyLimit: env.BODY_LIMIT || '1mb',
+    bodyLimit: size(env, 'BODY_LIMIT', '1mb'),
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
     memberId: env.MEMBER_ID || null,
     metricsPort: env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : null,

@@ -45,7 +45,7 @@ describe('configuration', () => {
     expect([...c.roles]).to.deep.equal(['web', 'worker']);
   });
 
-  for (const [name, value] of [['PORT', 'eighty'], ['ROLES', 'web,chef'], ['DATABASE_URL', 'postgres://x/y'], ['REDIS_URL', 'nope'], ['LOG_LEVEL', 'loud'], ['WORKER_CONCURRENCY', '0'], ['SHELL_TASKS_ENABLED', 'maybe']]) {
+  for (const [name, value] of [['PORT', 'eighty'], ['ROLES', 'web,chef'], ['DATABASE_URL', 'postgres://x/y'], ['REDIS_URL', 'nope'], ['LOG_LEVEL', 'loud'], ['WORKER_CONCURRENCY', '0'], ['SHELL_TASKS_ENABLED', 'maybe'], ['BODY_LIMIT', 'huge'], ['METRICS_PORT', '-1'], ['LEASE_MS', '10']]) {
     it(`a bad ${name} is one clear error naming it`, () => {
       expect(() => loadConfig({ [name]: value })).to.throw(ConfigError, new RegExp(`^${name} `));
     });
