@@ -5,7 +5,7 @@ import { isolated } from './helpers/env.js';
 import { createFlow, createTask, detail } from './helpers/flows.js';
 import { finishRun, type TaskRun } from '../src/engine/taskRuns.js';
 import { advanceMany, StaleWriteError } from '../src/engine/advanceMany.js';
-import { inTransaction } from '../src/engine/coordinator.js';
+import { inTx } from '../src/engine/multiStatement.js';
 
 describe('fencing by version', () => {
   let m: TestMember;
@@ -37,7 +37,7 @@ describe('fencing by version', () => {
     const versionBefore = (await knex('task_flow_ins').where('fi_id', fiId).first()).version;
     // Five coordinators that all believe they hold the lock (e.g. one paused past its TTL).
     const outs = await Promise.allSettled(
-      Array.from({ length: 5 }, () => inTransaction(knex, (trx) => advanceMany(trx, m.engine.coordinator.plans, [fiId], { user: 'race', now: new Date() }))),
+      Array.from({ length: 5 }, () => inTx(knex, (tx) => advanceMany(tx, m.engine.coordinator.plans, [fiId], { user: 'race', now: new Date() }))),
     );
     // One wins; each other one is refused by the version fence, or (if it read after the winner
     // committed) finds nothing left to do.
@@ -64,8 +64,8 @@ describe('fencing by version', () => {
     const wakeUp = new Promise<void>((r) => (wake = r));
     // The paused coordinator: it has read the instance and decided, then stops (as under SIGSTOP,
     // after its Redis lock expired).
-    const pausedPass = inTransaction(knex, (trx) =>
-      advanceMany(trx, m.engine.coordinator.plans, [fiId], { user: 'paused', now: new Date(), beforeWrites: async () => { paused(); await wakeUp; } }),
+    const pausedPass = inTx(knex, (tx) =>
+      advanceMany(tx, m.engine.coordinator.plans, [fiId], { user: 'paused', now: new Date(), beforeWrites: async () => { paused(); await wakeUp; } }),
     );
     await reachedPause;
     // Meanwhile another member advances the instance: nothing of the paused one's is in its way.

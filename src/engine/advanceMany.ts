@@ -9,10 +9,9 @@
 // are grouped into multi-row statements. The first write bumps each changed instance's `version`,
 // checked against the version read (optimistic lock): the fencing token that refuses a coordinator
 // that lost its Redis lock while paused, and that cancel and retry check too.
-import type { Knex } from '../infra/db.js';
 import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
-import { sendTogether, type Statement } from './multiStatement.js';
+import type { Statement, Tx } from './multiStatement.js';
 
 /** A write found its rows moved on since they were read; `fiIds` names the instances, when known. */
 export class StaleWriteError extends Error {
@@ -84,12 +83,12 @@ function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   return m;
 }
 
-export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds: number[], opts: AdvanceOptions): Promise<BatchOutcome> {
+export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opts: AdvanceOptions): Promise<BatchOutcome> {
   const out = emptyOutcome();
   const ids = [...new Set(fiIds)].sort((a, b) => a - b); // one lock order: no deadlocks between batches
   const prelude = opts.prelude ?? [];
   if (!ids.length) {
-    out.prelude = await sendTogether(trx, prelude);
+    out.prelude = await tx.send(prelude);
     return out;
   }
   const { now, user } = opts;
@@ -97,15 +96,15 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
 
   // Round trip 1, the reads (after the caller's prelude): the instances, and each one's last node instance with the task instances
   // of those still RUNNING.
-  const read = await sendTogether(trx, [
+  const read = await tx.send([
     ...prelude,
-    trx('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time').whereIn('fi_id', ids).orderBy('fi_id'),
-    trx('task_node_ins as ni')
+    tx.q('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time').whereIn('fi_id', ids).orderBy('fi_id'),
+    tx.q('task_node_ins as ni')
       .leftJoin('task_ins as ti', function () {
         this.on('ti.ni_id', '=', 'ni.ni_id').andOnVal('ni.status', '=', 'RUNNING');
       })
       .select('ni.ni_id', 'ni.fi_id', 'ni.node_id', 'ni.status', 'ni.error_msg', 'ti.ti_id', 'ti.exec_status', 'ti.error_msg as ti_error')
-      .whereIn('ni.ni_id', trx('task_node_ins').max('ni_id').whereIn('fi_id', ids).groupBy('fi_id'))
+      .whereIn('ni.ni_id', tx.q('task_node_ins').max('ni_id').whereIn('fi_id', ids).groupBy('fi_id'))
       .orderBy([{ column: 'ni.ni_id' }, { column: 'ti.ti_id' }]),
   ]);
   out.prelude = read.slice(0, prelude.length);
@@ -193,32 +192,32 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
   // Round trip 2, the writes. The fence comes first: each changed instance must still be at the
   // version read. The reads took no locks, so a coordinator paused between them and here (its Redis
   // lock expired) blocks nobody meanwhile, and is refused when it wakes up: the transaction rolls back.
-  const results = await sendTogether(trx, [
+  const results = await tx.send([
     ...out.changed.map((id) => ({
       sql: 'UPDATE task_flow_ins SET version = version + 1, update_time = ?, update_user = ? WHERE fi_id = ? AND version = ?',
       bindings: [now, user, id, versionOf.get(id)!],
     })),
     ...niGroups.map((g) =>
-      trx('task_node_ins')
+      tx.q('task_node_ins')
         .whereIn('ni_id', g.map((u) => u.ni.ni_id!))
         .where('status', 'RUNNING')
-        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, version: trx.raw('version + 1'), ...stamp }),
+        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, version: tx.q.raw('version + 1'), ...stamp }),
     ),
     ...cancelGroups.map((g) =>
-      trx('task_ins')
+      tx.q('task_ins')
         .whereIn('ti_id', g.map((c) => c.tiId))
         .whereIn('exec_status', OPEN)
-        .update({ exec_status: 'CANCELLED', end_time: now, error_msg: g[0].why, version: trx.raw('version + 1'), ...stamp }),
+        .update({ exec_status: 'CANCELLED', end_time: now, error_msg: g[0].why, version: tx.q.raw('version + 1'), ...stamp }),
     ),
     ...finishGroups.map((g) =>
-      trx('task_flow_ins')
+      tx.q('task_flow_ins')
         .whereIn('fi_id', g.map((f) => f.fiId))
         .where('status', 'RUNNING')
         .update({ status: g[0].status, end_time: now, error_msg: g[0].error, ...stamp }),
     ),
     ...(niInserts.length
       ? [
-          trx('task_node_ins').insert(
+          tx.q('task_node_ins').insert(
             niInserts.map(({ ni }) => ({
               fi_id: ni.fi_id,
               node_id: ni.node_id,
@@ -233,7 +232,7 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
           ),
           // A multi-row insert's ids need not be consecutive (MySQL 8's interleaved auto-increment), but
           // they are ≥ the first (LAST_INSERT_ID()), and these instances' rows are ours until commit.
-          trx('task_node_ins').select('ni_id', 'fi_id', 'node_id').whereIn('fi_id', insertFis).where('ni_id', '>=', trx.raw('LAST_INSERT_ID()')),
+          tx.q('task_node_ins').select('ni_id', 'fi_id', 'node_id').whereIn('fi_id', insertFis).where('ni_id', '>=', tx.q.raw('LAST_INSERT_ID()')),
         ]
       : []),
   ]);
@@ -265,10 +264,11 @@ export async function advanceMany(trx: Knex.Transaction, plans: FlowPlans, fiIds
   }
   if (taskRows.length) {
     // Round trip 3: the new node instances' task instances, and their ids.
-    const [, newTis] = (await sendTogether(trx, [
-      trx('task_ins').insert(taskRows),
-      trx('task_ins').select('ti_id', 'fi_id').whereIn('ni_id', taskNis).orderBy('ti_id'),
-    ])) as [unknown, { ti_id: number; fi_id: number }[]];
+    // Everything that could refuse the transaction has been checked: COMMIT rides along.
+    const [, newTis] = (await tx.send(
+      [tx.q('task_ins').insert(taskRows), tx.q('task_ins').select('ti_id', 'fi_id').whereIn('ni_id', taskNis).orderBy('ti_id')],
+      { commit: true },
+    )) as [unknown, { ti_id: number; fi_id: number }[]];
     const startOf = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
     for (const r of newTis) out.enqueue.push({ tiId: r.ti_id, delayMs: Math.min(0, (startOf.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
   }

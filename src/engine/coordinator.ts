@@ -11,7 +11,7 @@ import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type BatchOutcome } from './advanceMany.js';
-import { sendTogether, type Statement } from './multiStatement.js';
+import { inTx, type Statement } from './multiStatement.js';
 
 /** Hooks for metrics; all optional. */
 export interface EngineEvents {
@@ -87,7 +87,7 @@ export class Coordinator {
       }
       // Keep the prelude, leave the advancing to a fresh pass below.
       try {
-        out = { ...emptyOutcome(), prelude: await inTransaction(this.s.knex, (trx) => sendTogether(trx, prelude)) };
+        out = { ...emptyOutcome(), prelude: await inTx(this.s.knex, (tx) => tx.send(prelude)) };
       } catch (e2) {
         await this.locks.unlockMany(got);
         throw e2;
@@ -103,7 +103,7 @@ export class Coordinator {
 
   private async passWith(fiIds: number[], prelude: Statement[]): Promise<BatchOutcome> {
     const t0 = performance.now();
-    const out = await inTransaction(this.s.knex, (trx) => advanceMany(trx, this.plans, fiIds, { user: 'system', now: new Date(), prelude }));
+    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), prelude }));
     if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
     return out;
   }
@@ -118,7 +118,7 @@ export class Coordinator {
     while (todo.length) {
       const t0 = performance.now();
       try {
-        const out = await inTransaction(this.s.knex, (trx) => advanceMany(trx, this.plans, todo, { user: 'system', now: new Date() }));
+        const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, todo, { user: 'system', now: new Date() }));
         if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
         return out;
       } catch (e) {

@@ -5,7 +5,7 @@
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
-import { inTransaction } from './coordinator.js';
+import { inTx } from './multiStatement.js';
 import { conflict, HttpError, notFound } from '../api/http.js';
 
 export async function retryFlow(s: Services, coord: Coordinator, flowId: number, fiId: number, niId: number, user = 'system'): Promise<number> {
@@ -24,13 +24,15 @@ export async function retryFlow(s: Services, coord: Coordinator, flowId: number,
   if (!lock) throw new HttpError(409, `flow instance ${fiId} is busy, try again`);
   try {
     const now = new Date();
-    const out = await inTransaction(s.knex, async (trx) => {
-      const n = await trx('task_flow_ins')
-        .where({ fi_id: fiId, version: fi.version })
-        .whereIn('status', ['FAILED', 'CANCELLED'])
-        .update({ status: 'RUNNING', error_msg: null, end_time: null, version: fi.version + 1, update_time: now, update_user: user });
-      if (n !== 1) throw conflict(`flow instance ${fiId} changed meanwhile, try again`);
-      return advanceMany(trx, coord.plans, [fiId], { user, now, resume: new Map([[fiId, node.nodeId]]) });
+    const out = await inTx(s.knex, async (tx) => {
+      const [res] = await tx.send([
+        tx.q('task_flow_ins')
+          .where({ fi_id: fiId, version: fi.version })
+          .whereIn('status', ['FAILED', 'CANCELLED'])
+          .update({ status: 'RUNNING', error_msg: null, end_time: null, version: fi.version + 1, update_time: now, update_user: user }),
+      ]);
+      if (res.affectedRows !== 1) throw conflict(`flow instance ${fiId} changed meanwhile, try again`);
+      return advanceMany(tx, coord.plans, [fiId], { user, now, resume: new Map([[fiId, node.nodeId]]) });
     });
     await coord.afterCommit(out);
   } finally {

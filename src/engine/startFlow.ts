@@ -6,7 +6,7 @@
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
-import { inTransaction } from './coordinator.js';
+import { inTx } from './multiStatement.js';
 import { HttpError, notFound } from '../api/http.js';
 
 export interface StartOptions {
@@ -33,18 +33,19 @@ export async function startFlows(s: Services, coord: Coordinator, reqs: StartReq
   if (!valid.length) return results;
 
   const now = new Date();
-  const [ids, out] = await inTransaction(s.knex, async (trx) => {
+  const [ids, out] = await inTx(s.knex, async (tx) => {
     // One INSERT per instance, sent together: each result carries its own insert id.
-    const sql = valid.map(() =>
-      'INSERT INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)');
-    const bindings = valid.flatMap(({ r }) => {
-      const user = r.user ?? 'system';
-      return [r.flowId, versionOf.get(r.flowId)!, now, 'RUNNING', r.trigger ?? 'API', r.scheduledTime ?? null, now, user, now, user];
-    });
-    const [res] = await trx.raw(sql.join(';\n'), bindings);
-    const headers: { insertId: number }[] = Array.isArray(res) ? res : [res];
-    const newIds = headers.map((h) => Number(h.insertId));
-    return [newIds, await advanceMany(trx, coord.plans, newIds, { user: 'system', now })] as const;
+    const inserted = await tx.send(
+      valid.map(({ r }) => {
+        const user = r.user ?? 'system';
+        return {
+          sql: 'INSERT INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)',
+          bindings: [r.flowId, versionOf.get(r.flowId)!, now, 'RUNNING', r.trigger ?? 'API', r.scheduledTime ?? null, now, user, now, user],
+        };
+      }),
+    );
+    const newIds = inserted.map((h: { insertId: number }) => Number(h.insertId));
+    return [newIds, await advanceMany(tx, coord.plans, newIds, { user: 'system', now })] as const;
   });
   valid.forEach(({ i }, k) => (results[i] = ids[k]));
   await coord.afterCommit(out);
