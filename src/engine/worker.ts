@@ -1,7 +1,8 @@
 // The worker role: WORKER_CONCURRENCY actors fed by one dispatcher loop. It reads top to bottom:
-// claim a batch from Redis → mark it RUNNING in MySQL → run each with its executor under a timeout
-// and an AbortSignal (leases extended while it runs) → record SUCCESS / FAILED / retry-later, fenced
-// by `version` → ack in Redis → ask the coordinator to advance the flow instance.
+// claim a batch from Redis → mark it RUNNING in MySQL (committed before anything runs) → run each
+// with its executor under a timeout and an AbortSignal (leases extended while it runs) → record
+// SUCCESS / FAILED / retry-later, fenced by `version`, in batches, in the same transaction that
+// advances their flow instances → ack in Redis.
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
