@@ -29,6 +29,12 @@ export interface Config {
   bodyLimit: string;
   dbPoolMax: number;
   memberId: string | null;
+  /**
+   * Attempts a task may lose with its worker (crash, kill, stall) beyond its own maxRetries before the
+   * reaper fails it "worker lost": a dead worker is not the task's fault, but a task that keeps killing
+   * its workers must stop somewhere.
+   */
+  workerLostRetries: number;
   /** A member without the web role serves /metrics and /healthz on this port when it is set. */
   metricsPort: number | null;
 }
@@ -112,6 +118,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimit: size(env, 'BODY_LIMIT', '1mb'),
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
     memberId: env.MEMBER_ID || null,
+    workerLostRetries: int(env, 'WORKER_LOST_RETRIES', 2, 0, 100),
     metricsPort: env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : null,
   };
 }

@@ -31,7 +31,8 @@ describe('cluster: failover (real processes)', function () {
     const web = await procs.start({ id: 'kw-web', roles: 'web' });
     const [a, b] = await Promise.all([procs.start({ id: 'kw-a', roles: 'worker' }), procs.start({ id: 'kw-b', roles: 'worker' })]);
     expect(await procs.leader()).to.equal('kw-web');
-    const wait = await createTask(web.api, 'WAIT', null, { waitMs: 1500, maxRetries: 2, retryBackoffMs: 0 });
+    // No maxRetries: a run lost with its worker is put back all the same (WORKER_LOST_RETRIES).
+    const wait = await createTask(web.api, 'WAIT', null, { waitMs: 1500 });
     const flowId = await createFlow(web.api, [[wait]]);
     flows.push(flowId);
     const fiIds = await Promise.all(Array.from({ length: 40 }, () => startFlow(web.api, flowId)));

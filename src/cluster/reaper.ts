@@ -1,6 +1,7 @@
 // The reaper (leader only, every REAP_INTERVAL_MS): task instances whose worker lease ran out — the
 // worker died, stalled or lost Redis — are taken out of `inflight` and decided from their MySQL row:
-//   RUNNING, attempts left   → PENDING with version + 1, queued again. The version bump is the fence:
+//   RUNNING, attempts left   → PENDING with version + 1, queued again (attempts: the task's maxRetries + 1,
+//                              plus WORKER_LOST_RETRIES for runs lost with their worker). The version bump is the fence:
 //                              the lost worker's late result (finishRun … WHERE version = its version)
 //                              is refused, so a task never records two results.
 //   RUNNING, attempts used   → FAILED "worker lost" (version-checked), and its flow is advanced.
@@ -67,7 +68,7 @@ export class Reaper {
     for (const r of rows) {
       if (r.exec_status !== 'RUNNING') continue;
       const { maxAttempts } = runPolicy(readTaskConfig(r.task_config));
-      (r.attempt < maxAttempts ? retry : fail).push([r.ti_id, r.version]);
+      (r.attempt < maxAttempts + this.s.config.workerLostRetries ? retry : fail).push([r.ti_id, r.version]);
     }
     const now = new Date();
     let requeued = 0;
