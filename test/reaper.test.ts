@@ -33,7 +33,8 @@ describe('reaper', function () {
       return r.exec_status === 'PENDING' ? r : null;
     });
     expect(row).to.include({ attempt: 1, version: 4 }); // version + 1 fences the ghost's late result
-    expect((await m.services.queue.known([back])).has(back)).to.equal(true);
+    // …and queued again (the reaper writes the row first, then enqueues).
+    await waitFor('the lost run to be queued again', async () => (await m.services.queue.known([back])).has(back));
 
     const spent = await lostRun(once, 2);
     const failed = await waitFor('the spent run to fail', async () => {
