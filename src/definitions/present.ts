@@ -61,12 +61,7 @@ export function completionOf(stored: string | null): 'ANY' | 'ALL' | number | nu
 
 /** A task as POST/GET /task answer it. */
 export function presentTask(r: TaskRow): Wire {
-  const o: Wire = {};
-  put(o, 'createTime', formatTime(r.create_time));
-  put(o, 'updateTime', formatTime(r.update_time));
-  put(o, 'taskId', r.task_id);
-  put(o, 'taskName', r.task_name);
-  put(o, 'taskType', r.task_type);
+  const o = presentNodeTask(r); // the seed's first five keys, in its order
   put(o, 'taskContent', r.task_content);
   // Beyond the seed:
   put(o, 'taskDescription', r.task_description);

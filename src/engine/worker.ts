@@ -125,7 +125,7 @@ export class Worker {
   }
 
   private async execute(run: TaskRun): Promise<void> {
-    const { log, memberId, queue } = this.s;
+    const { log } = this.s;
     const policy = runPolicy(run.config);
     const active: Active = { run, abort: new AbortController() };
     this.active.set(run.tiId, active);

@@ -22,7 +22,7 @@ export class WorkQueue implements Queue {
   private closed = false;
   private waiters = new Set<() => void>();
 
-  constructor(private redis: Redis, private prefix: string) {
+  constructor(private redis: Redis, prefix: string) {
     this.r = defineQueueCommands(redis);
     this.keys = {
       ready: `${prefix}ready`,
