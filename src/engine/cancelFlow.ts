@@ -5,7 +5,7 @@ import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { conflict, HttpError, notFound } from '../api/http.js';
 import { emptyOutcome } from './advanceMany.js';
-import { inTransaction } from './coordinator.js';
+import { inTx } from './multiStatement.js';
 
 export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, user = 'system'): Promise<void> {
   const exists = await s.knex('task_flow_ins').select('status').where('fi_id', fiId).first();
@@ -18,27 +18,30 @@ export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, 
   try {
     const now = new Date();
     const stamp = { end_time: now, update_time: now, update_user: user };
-    await inTransaction(s.knex,
-      async (trx) => {
-        const fi = await trx('task_flow_ins').select('status', 'version').where('fi_id', fiId).first();
-        if (fi.status !== 'RUNNING') throw conflict(`flow instance ${fiId} is ${fi.status}: only a RUNNING instance can be cancelled`);
-        const n = await trx('task_flow_ins')
+    await inTx(s.knex, async (tx) => {
+      const [[fi]] = await tx.send([tx.q('task_flow_ins').select('status', 'version').where('fi_id', fiId)]);
+      if (fi.status !== 'RUNNING') throw conflict(`flow instance ${fiId} is ${fi.status}: only a RUNNING instance can be cancelled`);
+      // The fenced instance update, the node instance, and the open task instances read back, together.
+      const [done, , open] = await tx.send([
+        tx.q('task_flow_ins')
           .where({ fi_id: fiId, version: fi.version })
-          .update({ ...stamp, status: 'CANCELLED', error_msg: `cancelled by ${user}`, version: fi.version + 1 });
-        if (n !== 1) throw conflict(`flow instance ${fiId} changed meanwhile, try again`);
-        await trx('task_node_ins')
+          .update({ ...stamp, status: 'CANCELLED', error_msg: `cancelled by ${user}`, version: fi.version + 1 }),
+        tx.q('task_node_ins')
           .where({ fi_id: fiId, status: 'RUNNING' })
-          .update({ ...stamp, status: 'CANCELLED', error_msg: 'flow cancelled', version: trx.raw('version + 1') });
-        const open: { ti_id: number }[] = await trx('task_ins').select('ti_id').where('fi_id', fiId).whereIn('exec_status', ['PENDING', 'RUNNING']);
-        cancelled = open.map((r) => r.ti_id);
-        if (cancelled.length) {
-          await trx('task_ins')
+          .update({ ...stamp, status: 'CANCELLED', error_msg: 'flow cancelled', version: tx.q.raw('version + 1') }),
+        tx.q('task_ins').select('ti_id').where('fi_id', fiId).whereIn('exec_status', ['PENDING', 'RUNNING']),
+      ]);
+      if (done.affectedRows !== 1) throw conflict(`flow instance ${fiId} changed meanwhile, try again`);
+      cancelled = (open as { ti_id: number }[]).map((r) => r.ti_id);
+      if (cancelled.length) {
+        await tx.send([
+          tx.q('task_ins')
             .whereIn('ti_id', cancelled)
             .whereIn('exec_status', ['PENDING', 'RUNNING'])
-            .update({ ...stamp, exec_status: 'CANCELLED', error_msg: 'flow cancelled', version: trx.raw('version + 1') });
-        }
-      },
-    );
+            .update({ ...stamp, exec_status: 'CANCELLED', error_msg: 'flow cancelled', version: tx.q.raw('version + 1') }),
+        ]);
+      }
+    });
   } finally {
     await coord.locks.release(lock);
   }

@@ -6,7 +6,6 @@
 // Each run commits its transitions in MySQL first, then enqueues the new task instances in Redis; a
 // crash in between leaves PENDING rows that the reconciler enqueues again.
 import type { Services } from '../services.js';
-import type { Knex } from '../infra/db.js';
 import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
@@ -21,20 +20,6 @@ export interface EngineEvents {
   onLockBusy?(fiId: number): void;
   /** One coordinator pass that changed `count` instances took `ms`. */
   onAdvance?(count: number, ms: number): void;
-}
-
-const RETRIABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
-
-/** A transaction (READ COMMITTED: the pool's session default), retried when InnoDB picks it as a deadlock victim. */
-export async function inTransaction<T>(knex: Knex, work: (trx: Knex.Transaction) => Promise<T>, attempts = 4): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await knex.transaction(work);
-    } catch (e) {
-      if (i >= attempts || !RETRIABLE.has((e as { code?: string }).code ?? '')) throw e;
-      await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
-    }
-  }
 }
 
 export class Coordinator {
