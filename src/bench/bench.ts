@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import net from 'node:net';
+import http from 'node:http';
 import knexFactory from 'knex';
 import { Redis } from 'ioredis';
 
@@ -43,11 +44,40 @@ const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(so
 const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
-async function api(base: string, method: string, p: string, body?: unknown): Promise<any> {
-  const res = await fetch(base + p, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
-  const json = (await res.json()) as { code: string; data: any; message: string };
-  if (res.status !== 200) throw new Error(`${method} ${p}: ${res.status} ${json.message}`);
-  return json.data;
+// node:http with kept-alive connections rather than fetch: the client shares the machine with what it
+// measures, and fetch (undici) costs it several times the CPU per request.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+function api(base: string, method: string, p: string, body?: unknown): Promise<any> {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(base + p, { method, agent, headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        try {
+          const json = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code: string; data: any; message: string };
+          if (res.statusCode !== 200) reject(new Error(`${method} ${p}: ${res.statusCode} ${json.message}`));
+          else resolve(json.data);
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** CPU seconds a process has used so far (user + system), from /proc; 0 where that cannot be read. */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
 }
 
 function rssMb(pid: number): number {
@@ -134,6 +164,7 @@ async function main(): Promise<void> {
     const knex = knexFactory({ client: 'mysql2', connection: databaseUrl, pool: { min: 0, max: 2 } });
     const startLatencies: number[] = [];
     const t0 = performance.now();
+    const cpu0 = { members: children.reduce((a, c) => a + cpuSeconds(c.pid!), 0), client: process.cpuUsage() };
     let next = 0;
     const starter = async (w: number) => {
       while (next < o.flows) {
@@ -162,6 +193,8 @@ async function main(): Promise<void> {
     await starting;
     const wall = (performance.now() - t0) / 1000;
     const rss = Math.max(...children.map((c) => rssMb(c.pid!)));
+    const memberCpu = children.reduce((a, c) => a + cpuSeconds(c.pid!), 0) - cpu0.members;
+    const clientCpu = process.cpuUsage(cpu0.client);
 
     const statuses = await knex('task_flow_ins').select('status').count({ n: '*' }).groupBy('status');
     const notOk = statuses.filter((r: any) => r.status !== 'SUCCESS');
@@ -195,6 +228,9 @@ async function main(): Promise<void> {
       start_api_p50_ms: round(pct(startLatencies, 50)),
       rss_mb: Math.round(rss),
       max_in_flight: maxInFlight,
+      // Where the machine's CPU went during the run: the members, and this process (HTTP client, polling).
+      member_cpu_s: round(memberCpu),
+      client_cpu_s: round((clientCpu.user + clientCpu.system) / 1e6),
     };
     console.log(JSON.stringify(result));
   } finally {

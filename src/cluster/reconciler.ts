@@ -13,6 +13,9 @@
 //     a worker still finishing the old run is fenced by the version bump (its result is refused).
 //     The task's attempt counter still goes up (every run is counted), but Redis losing the lease is
 //     not treated as a failure: it is requeued even when its attempts are used up.
+//     Only rows untouched for STUCK_GRACE_MS: a worker leases the next task of a flow it created
+//     RUNNING for itself just after the commit (createTaskIns.ts), so a fresh RUNNING row may not be
+//     in Redis yet.
 //  3. RUNNING flow instances with no open task instance Redis knows (none open at all — a crash between a
 //     task's result and the advance, or a lost dirty mark — or all of them unknown) → advanced. Only
 //     instances untouched for STUCK_GRACE_MS: a flow just started or just moved on is being handled.
@@ -55,7 +58,7 @@ export class Reconciler {
       return rows;
     });
     await this.sweep('running', cursors, scanned, async (lastId) => {
-      const rows = await this.openTasks('RUNNING', lastId);
+      const rows = await this.openTasks('RUNNING', lastId, new Date(Date.now() - STUCK_GRACE_MS));
       report.released += await this.releaseRunning(rows);
       return rows;
     });
@@ -94,14 +97,18 @@ export class Reconciler {
     }
   }
 
-  /** Open task instances of one status that still matter: single tasks, or of a RUNNING flow instance. */
-  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number): Promise<{ id: number; version: number }[]> {
+  /**
+   * Open task instances of one status that still matter: single tasks, or of a RUNNING flow instance;
+   * with `untouchedSince`, only rows not updated since then.
+   */
+  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number, untouchedSince?: Date): Promise<{ id: number; version: number }[]> {
     return this.s.knex('task_ins as ti')
       .leftJoin('task_flow_ins as fi', 'fi.fi_id', 'ti.fi_id')
       .select('ti.ti_id as id', 'ti.version')
       .where('ti.exec_status', status)
       .where('ti.ti_id', '>', afterId)
       .where((q) => q.whereNull('ti.fi_id').orWhere('fi.status', 'RUNNING'))
+      .modify((q) => { if (untouchedSince) q.where('ti.update_time', '<', untouchedSince); })
       .orderBy('ti.ti_id')
       .limit(PAGE);
   }

@@ -12,6 +12,8 @@
 import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
 import type { Statement, Tx } from './multiStatement.js';
+import type { TaskRun } from './taskRuns.js';
+import { createTaskIns, type EnteredNode, type RunHere } from './createTaskIns.js';
 
 /** A write found its rows moved on since they were read; `fiIds` names the instances, when known. */
 export class StaleWriteError extends Error {
@@ -28,6 +30,8 @@ export interface BatchOutcome {
    * flow started after it.
    */
   enqueue: { tiId: number; delayMs: number }[];
+  /** New task instances created RUNNING for `runHere.owner` (see createTaskIns.ts): to lease and run. */
+  started: TaskRun[];
   /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */
   cancelled: number[];
   /** Flow instances that reached an end state. */
@@ -38,7 +42,7 @@ export interface BatchOutcome {
   prelude: any[];
 }
 
-export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], cancelled: [], finished: new Map(), changed: [], prelude: [] });
+export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), changed: [], prelude: [] });
 
 interface NiView {
   ni_id: number | null; // null until inserted
@@ -67,6 +71,8 @@ export interface AdvanceOptions {
   beforeWrites?: () => Promise<void>;
   /** Retry: re-enter this node (by node id) for the instance before walking on. */
   resume?: Map<number, number>;
+  /** A worker that runs (some of) the new task instances itself: they are created RUNNING for it. */
+  runHere?: RunHere;
 }
 
 const OPEN = ['PENDING', 'RUNNING'];
@@ -251,26 +257,16 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const made = take(2)[1] as { ni_id: number; fi_id: number; node_id: number }[];
 
   const idOf = new Map(made.map((r) => [`${r.fi_id}:${r.node_id}`, r.ni_id]));
-  const taskRows: Record<string, unknown>[] = [];
-  const taskNis: number[] = [];
+  const entered: EnteredNode[] = [];
   for (const { ni, node } of niInserts) {
     ni.ni_id = idOf.get(`${ni.fi_id}:${ni.node_id}`) ?? null;
     if (ni.ni_id === null) throw new StaleWriteError(`node instance for flow instance ${ni.fi_id} node ${ni.node_id} not found after insert`);
-    if (ni.status !== 'RUNNING') continue;
-    taskNis.push(ni.ni_id);
-    for (const taskId of node.taskIds) {
-      taskRows.push({ ni_id: ni.ni_id, fi_id: ni.fi_id, task_id: taskId, exec_status: 'PENDING', attempt: 0, version: 0, create_time: now, create_user: user, ...stamp });
-    }
+    if (ni.status === 'RUNNING') entered.push({ niId: ni.ni_id, fiId: ni.fi_id, taskIds: node.taskIds });
   }
-  if (taskRows.length) {
-    // Round trip 3: the new node instances' task instances, and their ids.
-    // Everything that could refuse the transaction has been checked: COMMIT rides along.
-    const [, newTis] = (await tx.send(
-      [tx.q('task_ins').insert(taskRows), tx.q('task_ins').select('ti_id', 'fi_id').whereIn('ni_id', taskNis).orderBy('ti_id')],
-      { commit: true },
-    )) as [unknown, { ti_id: number; fi_id: number }[]];
-    const startOf = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
-    for (const r of newTis) out.enqueue.push({ tiId: r.ti_id, delayMs: Math.min(0, (startOf.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
-  }
+  // Round trip 3: the entered nodes' task instances (and COMMIT).
+  const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
+  const made3 = await createTaskIns(tx, entered, flowStart, user, opts.runHere);
+  out.enqueue = made3.enqueue;
+  out.started = made3.started;
   return out;
 }

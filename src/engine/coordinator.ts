@@ -11,6 +11,8 @@ import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type BatchOutcome } from './advanceMany.js';
 import { inTx, type Statement } from './multiStatement.js';
+import type { TaskRun } from './taskRuns.js';
+import type { RunHere } from './createTaskIns.js';
 
 /** Hooks for metrics; all optional. */
 export interface EngineEvents {
@@ -55,16 +57,23 @@ export class Coordinator {
   /**
    * Sends `prelude` (e.g. recording task results) and advances the instances it concerns in the same
    * transaction, for those whose lock is free; the others are advanced by their holder (dirty mark).
-   * Once committed, `onCommitted` (e.g. acks) runs alongside the lock release and the enqueueing, so
-   * their Redis commands share one pipeline. Returns the prelude's results, one per statement.
+   * With `runHere`, up to its `max` new task instances are created RUNNING for that worker instead of
+   * being enqueued (createTaskIns.ts). Once committed, `onCommitted` (e.g. acks, and leasing and running
+   * the `started` ones) runs alongside the lock release and the enqueueing, so their Redis commands
+   * share one pipeline. Returns the prelude's results, one per statement.
    */
-  async commitAndAdvance(fiIds: number[], prelude: Statement[], onCommitted: (results: any[]) => Promise<void>): Promise<any[]> {
+  async commitAndAdvance(
+    fiIds: number[],
+    prelude: Statement[],
+    onCommitted: (results: any[], started: TaskRun[]) => Promise<void>,
+    runHere?: RunHere,
+  ): Promise<any[]> {
     const unique = [...new Set(fiIds)];
     const got = await this.locks.tryLockMany(unique, false);
     let out = emptyOutcome();
     let advanced = got;
     try {
-      out = await this.passWith(got, prelude);
+      out = await this.passWith(got, prelude, runHere);
     } catch (e) {
       if (!(e instanceof StaleWriteError)) {
         await this.locks.unlockMany(got);
@@ -79,16 +88,16 @@ export class Coordinator {
       }
       advanced = [];
     }
-    const [dirty] = await Promise.all([this.locks.unlockMany(got), this.afterCommit(out), onCommitted(out.prelude)]);
+    const [dirty] = await Promise.all([this.locks.unlockMany(got), this.afterCommit(out), onCommitted(out.prelude, out.started)]);
     const again = new Set(dirty);
     for (const id of unique) if (!advanced.includes(id)) again.add(id);
     if (again.size) await this.advance([...again]);
     return out.prelude;
   }
 
-  private async passWith(fiIds: number[], prelude: Statement[]): Promise<BatchOutcome> {
+  private async passWith(fiIds: number[], prelude: Statement[], runHere?: RunHere): Promise<BatchOutcome> {
     const t0 = performance.now();
-    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), prelude }));
+    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), prelude, runHere }));
     if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
     return out;
   }

@@ -52,22 +52,27 @@ export async function startRuns(knex: Knex, tiIds: number[], workerId: string): 
       skipped.push({ tiId: r.ti_id, fiId: r.fi_id, status: r.exec_status });
       continue;
     }
-    runs.push({
-      tiId: r.ti_id,
-      fiId: r.fi_id,
-      niId: r.ni_id,
-      taskId: r.task_id,
-      taskType: r.task_type,
-      content: r.task_content,
-      config: readTaskConfig(r.task_config),
-      attempt: r.attempt,
-      version: r.version,
-      startedAt: now,
-    });
+    runs.push(runOf(r, now));
   }
   const seen = new Set(rows.map((r) => r.ti_id));
   for (const id of tiIds) if (!seen.has(id)) skipped.push({ tiId: id, fiId: null, status: 'MISSING' });
   return { runs, skipped };
+}
+
+/** A task instance row joined with its task (ti.*, t.task_type, t.task_content, t.task_config) as a run. */
+export function runOf(r: Record<string, any>, startedAt: Date): TaskRun {
+  return {
+    tiId: r.ti_id,
+    fiId: r.fi_id,
+    niId: r.ni_id,
+    taskId: r.task_id,
+    taskType: r.task_type,
+    content: r.task_content,
+    config: readTaskConfig(r.task_config),
+    attempt: r.attempt,
+    version: r.version,
+    startedAt,
+  };
 }
 
 export interface RunResult {
@@ -95,13 +100,14 @@ export async function finishRun(knex: Knex, run: TaskRun, result: RunResult): Pr
 
 /**
  * finishRun's batch twin, as statements (one fenced UPDATE per result): the worker sends them in the
- * first round trip of the transaction that also advances their flow instances.
+ * first round trip of the transaction that also advances their flow instances. `endedAt` is when the
+ * executor returned (the task's end, whatever the batch waited for); the row's update_time is now.
  */
-export function finishRunStatements(items: { run: TaskRun; result: RunResult }[]): Statement[] {
+export function finishRunStatements(items: { run: TaskRun; result: RunResult; endedAt?: Date }[]): Statement[] {
   const now = new Date();
-  return items.map(({ run, result }) => ({
+  return items.map(({ run, result, endedAt }) => ({
     sql: 'UPDATE task_ins SET exec_status = ?, end_time = ?, output = ?, error_msg = ?, version = ?, update_time = ? WHERE ti_id = ? AND version = ?',
-    bindings: [result.status, now, result.output, result.error, run.version + 1, now, run.tiId, run.version],
+    bindings: [result.status, endedAt ?? now, result.output, result.error, run.version + 1, now, run.tiId, run.version],
   }));
 }
 

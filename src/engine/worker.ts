@@ -1,8 +1,12 @@
-// The worker role: WORKER_CONCURRENCY actors fed by one dispatcher loop. It reads top to bottom:
+// The worker role: WORKER_CONCURRENCY slots fed by one dispatcher loop. It reads top to bottom:
 // claim a batch from Redis → mark it RUNNING in MySQL (committed before anything runs) → run each
 // with its executor under a timeout and an AbortSignal (leases extended while it runs) → record
 // SUCCESS / FAILED / retry-later, fenced by `version`, in batches, in the same transaction that
 // advances their flow instances → ack in Redis.
+// A slot is held from claim until the result is recorded. The slots a batch of results frees go to
+// their flows' next tasks first: the recording transaction creates them RUNNING for this worker
+// (createTaskIns.ts), which leases and runs them at once. So a flow in progress moves on without a
+// second commit or a trip through the queue, and new flows are claimed only into slots left over.
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
@@ -24,6 +28,8 @@ interface Finished {
   result: RunResult;
   retryDelayMs: number;
   ms: number;
+  /** When the executor returned: the task's end_time. */
+  endedAt: Date;
 }
 
 interface Active {
@@ -34,12 +40,15 @@ interface Active {
 }
 
 export class Worker {
-  /** Runs executing now: these take the WORKER_CONCURRENCY slots. */
+  /** Runs executing now. */
   private active = new Map<number, Active>();
-  /** Everything claimed and not yet acked (executing, or waiting to be recorded): its leases are kept alive. */
+  /**
+   * Everything claimed and not yet acked (being marked RUNNING, executing, or waiting to be recorded):
+   * these take the WORKER_CONCURRENCY slots, and their leases are kept alive.
+   */
   private held = new Set<number>();
-  /** Claimed ids whose RUNNING mark is being committed: they hold slots too. */
-  private starting = 0;
+  /** Slots set aside for the next tasks of flows whose results are being recorded. */
+  private reserved = 0;
   private stopping = false;
   private stopCtl = new AbortController();
   private slotFreed: (() => void) | null = null;
@@ -51,10 +60,7 @@ export class Worker {
 
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
     this.recorder = new Batcher((items) => this.record(items), 2, 1000);
-    this.recordBacklog = Math.max(256, 4 * s.config.workerConcurrency);
   }
-
-  private recordBacklog: number;
 
   get running(): number {
     return this.active.size;
@@ -70,8 +76,8 @@ export class Worker {
     const { config, queue, memberId, log } = this.s;
     while (!this.stopping) {
       try {
-        // Slots bound the executors; the recording backlog is bounded too, so a slow MySQL slows claiming.
-        const free = Math.min(config.workerConcurrency - this.active.size - this.starting, this.recordBacklog - this.recorder.pending);
+        // A slow MySQL keeps results waiting to be recorded, which keeps their slots: it slows claiming.
+        const free = config.workerConcurrency - this.held.size - this.reserved;
         if (free <= 0) {
           await new Promise<void>((resolve) => (this.slotFreed = resolve));
           continue;
@@ -83,7 +89,6 @@ export class Worker {
         }
         // Marking RUNNING commits in MySQL before anything runs; the loop claims on meanwhile, so several
         // such commits can be in flight (and share an fsync) while the claimed ids hold their slots.
-        this.starting += ids.length;
         for (const id of ids) this.held.add(id);
         this.track(this.startBatch(ids));
       } catch (e) {
@@ -107,7 +112,6 @@ export class Worker {
       for (const id of ids) this.held.delete(id);
       this.s.log.error({ err: e, tiIds: ids }, 'marking claimed task instances RUNNING failed');
     } finally {
-      this.starting -= ids.length;
       this.freeSlot();
     }
   }
@@ -134,6 +138,7 @@ export class Worker {
     const t0 = performance.now();
     const timer = setTimeout(() => active.abort.abort(new Error(`timed out after ${policy.timeoutMs} ms`)), policy.timeoutMs);
     let result: RunResult;
+    let endedAt = new Date();
     try {
       const executor = getExecutor(run.taskType);
       if (!executor) throw new Error(`no executor for task type ${run.taskType}`);
@@ -154,9 +159,8 @@ export class Worker {
       result = { status: retry ? 'PENDING' : 'FAILED', output: err?.output ?? null, error: err?.message ?? String(e) };
     } finally {
       clearTimeout(timer);
-      // The slot is free once the executor is done; recording happens in batches behind it.
+      endedAt = new Date();
       this.active.delete(run.tiId);
-      this.freeSlot();
     }
 
     try {
@@ -166,7 +170,7 @@ export class Worker {
         return;
       }
       const retryDelayMs = active.handBack === 'shutdown' ? 0 : backoffMs(policy.retryBackoffMs, run.attempt + 1);
-      await this.recorder.add({ run, result, retryDelayMs, ms: performance.now() - t0 });
+      await this.recorder.add({ run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
     } catch (e) {
       // The row is the truth: whatever did not reach Redis is redone by the reaper and the reconciler.
       log.error({ err: e, tiId: run.tiId }, 'recording a task result failed');
@@ -185,12 +189,26 @@ export class Worker {
   /**
    * Writes a batch of results (each fenced by its run's version) and advances their flow instances in
    * the same transaction, then acks them in Redis (a retry goes back to ready after its back-off).
+   * The next tasks of those flows are created RUNNING for this worker, into the slots these results
+   * free and any left over, and run as soon as their leases are in Redis.
    */
   private async record(items: Finished[]): Promise<boolean[]> {
-    const { queue, memberId, log } = this.s;
+    const { config } = this.s;
     const fiIds = items.filter((i) => i.run.fiId && i.result.status !== 'PENDING').map((i) => i.run.fiId!);
+    const room = this.stopping ? 0 : items.length + Math.max(0, config.workerConcurrency - this.held.size - this.reserved);
+    this.reserved += room;
+    try {
+      return await this.recordAndContinue(items, fiIds, room);
+    } finally {
+      this.reserved -= room;
+      this.freeSlot();
+    }
+  }
+
+  private async recordAndContinue(items: Finished[], fiIds: number[], room: number): Promise<boolean[]> {
+    const { queue, memberId, log } = this.s;
     let written: boolean[] = [];
-    await this.coord.commitAndAdvance(fiIds, finishRunStatements(items), async (results) => {
+    await this.coord.commitAndAdvance(fiIds, finishRunStatements(items), async (results, started) => {
       written = writtenOf(results);
       const acks: number[] = [];
       const requeues: Promise<unknown>[] = [];
@@ -206,9 +224,22 @@ export class Worker {
         if (it.result.status === 'PENDING') requeues.push(queue.ackAndRequeue(it.run.tiId, memberId, it.retryDelayMs));
         else acks.push(it.run.tiId);
       }
-      await Promise.all([queue.ackMany(acks, memberId), ...requeues]);
-    });
+      await Promise.all([queue.ackMany(acks, memberId), ...requeues, this.runStarted(started)]);
+    }, { owner: memberId, max: room });
     return written;
+  }
+
+  /** Leases task instances created RUNNING for us, then runs them. */
+  private async runStarted(runs: TaskRun[]): Promise<void> {
+    if (!runs.length) return;
+    try {
+      await this.s.queue.lease(runs.map((r) => r.tiId), this.s.memberId, this.s.config.leaseMs);
+    } catch (e) {
+      // Not run: RUNNING rows with no lease, which the reconciler sets PENDING and enqueues again.
+      this.s.log.error({ err: e, tiIds: runs.map((r) => r.tiId) }, 'leasing new task instances failed');
+      return;
+    }
+    for (const run of runs) this.track(this.execute(run));
   }
 
   private async advance(fiIds: number[]): Promise<void> {

@@ -18,6 +18,7 @@ const SCRIPTS = {
   stats: 2,
   inflight: 3,
   ackMany: 3,
+  lease: 3,
   lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
   unlockFlows: -1,
 } as const;
@@ -37,6 +38,7 @@ export interface QueueCommands {
   tsqStats(ready: string, inflight: string): Promise<[number, number, number, number]>;
   tsqInflight(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
   tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqLease(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   /** numberOfKeys first, then the keys, then ARGV. */
   tsqLockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
   tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;

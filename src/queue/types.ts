@@ -37,6 +37,11 @@ export interface Queue {
   ack(tiId: number, owner: string): Promise<boolean>;
   /** ack for many ids in one round trip; returns how many were still held by `owner`. */
   ackMany(tiIds: number[], owner: string): Promise<number>;
+  /**
+   * Leases ids that were never queued to `owner` until now + leaseMs: task instances it created RUNNING
+   * for itself. Returns how many it leased (an id someone else holds is left alone).
+   */
+  lease(tiIds: number[], owner: string, leaseMs: number): Promise<number>;
   /** As ack, then puts the id back in ready, due after delayMs (a retry with back-off). */
   ackAndRequeue(tiId: number, owner: string, delayMs: number): Promise<boolean>;
   /** Pushes the lease deadline of the ids `owner` still holds to now + leaseMs; returns those it no longer holds. */

@@ -61,6 +61,12 @@ export class WorkQueue implements Queue {
     return this.r.tsqAckMany(k.inflight, k.owner, k.since, owner, ...tiIds.map(idOf));
   }
 
+  async lease(tiIds: number[], owner: string, leaseMs: number): Promise<number> {
+    if (!tiIds.length) return 0;
+    const k = this.keys;
+    return this.r.tsqLease(k.inflight, k.owner, k.since, owner, Math.round(leaseMs), ...tiIds.map(idOf));
+  }
+
   async ackAndRequeue(tiId: number, owner: string, delayMs: number): Promise<boolean> {
     const k = this.keys;
     return (await this.r.tsqAck(k.ready, k.inflight, k.owner, k.since, idOf(tiId), owner, Math.round(delayMs), k.wake)) === 1;
