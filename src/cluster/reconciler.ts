@@ -14,7 +14,7 @@
 //     The task's attempt counter still goes up (every run is counted), but Redis losing the lease is
 //     not treated as a failure: it is requeued even when its attempts are used up.
 //     Only rows untouched for STUCK_GRACE_MS: a worker leases the next task of a flow it created
-//     RUNNING for itself just after the commit (createTaskIns.ts), so a fresh RUNNING row may not be
+//     RUNNING for itself just after the commit (passWrites.ts), so a fresh RUNNING row may not be
 //     in Redis yet.
 //  3. RUNNING flow instances with no open task instance Redis knows (none open at all — a crash between a
 //     task's result and the advance, or a lost dirty mark — or all of them unknown) → advanced. Only

@@ -4,23 +4,18 @@
 // completion condition holds or can no longer hold (tasks it no longer needs are cancelled); a failed
 // node fails the flow with its error; END succeeds it.
 //
-// A fixed number of statements per batch, whatever its size (graphile-worker's batch twins): the
-// flow instances are read, then their last node instances with those nodes' task instances; all writes
-// are grouped into multi-row statements. The first write bumps each changed instance's `version`,
-// checked against the version read (optimistic lock): the fencing token that refuses a coordinator
-// that lost its Redis lock while paused, and that cancel and retry check too.
+// Two round trips per batch, whatever its size (graphile-worker's batch twins): the reads (the flow
+// instances, their last node instances with those nodes' task instances), then every write in grouped
+// multi-row statements with COMMIT (passWrites.ts). The first write bumps each changed instance's
+// `version`, checked against the version read (optimistic lock): the fencing token that refuses a
+// coordinator that lost its Redis lock while paused, and that cancel and retry check too.
 import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
 import type { Statement, Tx } from './multiStatement.js';
 import type { TaskRun } from './taskRuns.js';
-import { createTaskIns, type EnteredNode, type RunHere } from './createTaskIns.js';
+import { writePass, StaleWriteError, type PassWrites, type RunHere } from './passWrites.js';
 
-/** A write found its rows moved on since they were read; `fiIds` names the instances, when known. */
-export class StaleWriteError extends Error {
-  constructor(message: string, readonly fiIds: number[] = []) {
-    super(message);
-  }
-}
+export { StaleWriteError };
 
 export interface BatchOutcome {
   /**
@@ -30,7 +25,7 @@ export interface BatchOutcome {
    * flow started after it.
    */
   enqueue: { tiId: number; delayMs: number }[];
-  /** New task instances created RUNNING for `runHere.owner` (see createTaskIns.ts): to lease and run. */
+  /** New task instances created RUNNING for `runHere.owner` (see passWrites.ts): to lease and run. */
   started: TaskRun[];
   /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */
   cancelled: number[];
@@ -71,6 +66,11 @@ export interface AdvanceOptions {
   beforeWrites?: () => Promise<void>;
   /** Retry: re-enter this node (by node id) for the instance before walking on. */
   resume?: Map<number, number>;
+  /**
+   * The instances whose coordinator lock the caller got, when it asked for the locks alongside the first
+   * round trip: awaited after the reads, and only those are advanced.
+   */
+  locked?: Promise<number[]>;
   /** A worker that runs (some of) the new task instances itself: they are created RUNNING for it. */
   runHere?: RunHere;
 }
@@ -98,7 +98,6 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
     return out;
   }
   const { now, user } = opts;
-  const stamp = { update_time: now, update_user: user };
 
   // Round trip 1, the reads (after the caller's prelude): the instances, and each one's last node instance with the task instances
   // of those still RUNNING.
@@ -115,7 +114,8 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   ]);
   out.prelude = read.slice(0, prelude.length);
   const [fis, rows] = read.slice(prelude.length) as [FiRow[], (NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null })[]];
-  const running = fis.filter((f) => f.status === 'RUNNING');
+  const mine = opts.locked ? new Set(await opts.locked) : null;
+  const running = fis.filter((f) => f.status === 'RUNNING' && (!mine || mine.has(f.fi_id)));
   if (!running.length) return out;
   const lastByFi = new Map<number, NiView>();
   const tis: { ti_id: number; ni_id: number; exec_status: string; error_msg: string | null }[] = [];
@@ -126,23 +126,19 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const tisByNi = groupBy(tis, (t) => String(t.ni_id));
 
   // Walk each instance in memory, collecting the writes.
-  const niUpdates: { ni: NiView; status: string; error: string | null }[] = [];
-  const cancels: { tiId: number; why: string }[] = [];
-  const niInserts: { ni: NiView; node: PlanNode }[] = [];
-  const finishes: { fiId: number; status: 'SUCCESS' | 'FAILED'; error: string | null }[] = [];
+  const w: PassWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [] };
   const changed = new Set<number>();
 
   for (const fi of running) {
     const plan: FlowPlan = await plans.get(fi.flow_id, fi.flow_version);
     const enter = (node: PlanNode): NiView => {
-      const immediate = node.type !== 'TASK' || node.taskIds.length === 0;
-      const ni: NiView = { ni_id: null, fi_id: fi.fi_id, node_id: node.nodeId, status: immediate ? 'SUCCESS' : 'RUNNING', error_msg: null, isNew: true };
-      niInserts.push({ ni, node });
+      const status = node.type !== 'TASK' || node.taskIds.length === 0 ? 'SUCCESS' : 'RUNNING';
+      w.entered.push({ fiId: fi.fi_id, nodeId: node.nodeId, status, taskIds: node.taskIds });
       changed.add(fi.fi_id);
-      return ni;
+      return { ni_id: null, fi_id: fi.fi_id, node_id: node.nodeId, status, error_msg: null, isNew: true };
     };
     const finish = (status: 'SUCCESS' | 'FAILED', error: string | null) => {
-      finishes.push({ fiId: fi.fi_id, status, error });
+      w.flowEnds.push({ fiId: fi.fi_id, status, error });
       changed.add(fi.fi_id);
     };
 
@@ -164,9 +160,9 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
         const outcome = node.type === 'TASK' ? nodeOutcome(node.completion, nodeTis.map((t) => t.exec_status)) : 'SUCCESS';
         if (outcome === 'RUNNING') break;
         const error = outcome === 'FAILED' ? (nodeTis.find((t) => t.exec_status === 'FAILED')?.error_msg ?? 'task failed') : null;
-        niUpdates.push({ ni: last, status: outcome, error });
+        w.nodeEnds.push({ niId: last.ni_id!, status: outcome, error });
         const why = `not needed: node ${outcome === 'SUCCESS' ? 'succeeded' : 'failed'}`;
-        for (const t of nodeTis) if (OPEN.includes(t.exec_status)) cancels.push({ tiId: t.ti_id, why });
+        for (const t of nodeTis) if (OPEN.includes(t.exec_status)) w.cancels.push({ tiId: t.ti_id, why });
         changed.add(fi.fi_id);
         last = { ...last, status: outcome, error_msg: error };
         continue;
@@ -186,87 +182,16 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   }
   if (!changed.size) return out;
 
-  // The writes: a handful of statements for the whole batch, sent together.
+  // Round trip 2, the writes and COMMIT, behind the version fence.
   out.changed = [...changed];
   await opts.beforeWrites?.();
   const versionOf = new Map(running.map((f) => [f.fi_id, f.version]));
-  const niGroups = [...groupBy(niUpdates, (u) => `${u.status}\u0000${u.error ?? ''}`).values()];
-  const cancelGroups = [...groupBy(cancels, (c) => c.why).values()];
-  const finishGroups = [...groupBy(finishes, (f) => `${f.status}\u0000${f.error ?? ''}`).values()];
-  const insertFis = [...new Set(niInserts.map((x) => x.ni.fi_id))];
-
-  // Round trip 2, the writes. The fence comes first: each changed instance must still be at the
-  // version read. The reads took no locks, so a coordinator paused between them and here (its Redis
-  // lock expired) blocks nobody meanwhile, and is refused when it wakes up: the transaction rolls back.
-  const results = await tx.send([
-    ...out.changed.map((id) => ({
-      sql: 'UPDATE task_flow_ins SET version = version + 1, update_time = ?, update_user = ? WHERE fi_id = ? AND version = ?',
-      bindings: [now, user, id, versionOf.get(id)!],
-    })),
-    ...niGroups.map((g) =>
-      tx.q('task_node_ins')
-        .whereIn('ni_id', g.map((u) => u.ni.ni_id!))
-        .where('status', 'RUNNING')
-        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, version: tx.q.raw('version + 1'), ...stamp }),
-    ),
-    ...cancelGroups.map((g) =>
-      tx.q('task_ins')
-        .whereIn('ti_id', g.map((c) => c.tiId))
-        .whereIn('exec_status', OPEN)
-        .update({ exec_status: 'CANCELLED', end_time: now, error_msg: g[0].why, version: tx.q.raw('version + 1'), ...stamp }),
-    ),
-    ...finishGroups.map((g) =>
-      tx.q('task_flow_ins')
-        .whereIn('fi_id', g.map((f) => f.fiId))
-        .where('status', 'RUNNING')
-        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, ...stamp }),
-    ),
-    ...(niInserts.length
-      ? [
-          tx.q('task_node_ins').insert(
-            niInserts.map(({ ni }) => ({
-              fi_id: ni.fi_id,
-              node_id: ni.node_id,
-              start_time: now,
-              end_time: ni.status === 'SUCCESS' ? now : null,
-              status: ni.status,
-              version: 0,
-              create_time: now,
-              create_user: user,
-              ...stamp,
-            })),
-          ),
-          // A multi-row insert's ids need not be consecutive (MySQL 8's interleaved auto-increment), but
-          // they are ≥ the first (LAST_INSERT_ID()), and these instances' rows are ours until commit.
-          tx.q('task_node_ins').select('ni_id', 'fi_id', 'node_id').whereIn('fi_id', insertFis).where('ni_id', '>=', tx.q.raw('LAST_INSERT_ID()')),
-        ]
-      : []),
-  ]);
-  let at = 0;
-  const take = (n: number) => results.slice(at, (at += n));
-  const stale = take(out.changed.length).flatMap((r, i) => (r.affectedRows === 1 ? [] : [out.changed[i]]));
-  if (stale.length) throw new StaleWriteError(`flow instances ${stale.join(',')} moved on since they were read`, stale);
-  take(niGroups.length).forEach((r, i) => {
-    if (r.affectedRows !== niGroups[i].length) throw new StaleWriteError(`node instances ${niGroups[i].map((u) => u.ni.ni_id).join(',')} were no longer all RUNNING`);
-  });
-  take(cancelGroups.length);
-  cancelGroups.forEach((g) => out.cancelled.push(...g.map((c) => c.tiId)));
-  take(finishGroups.length);
-  finishGroups.forEach((g) => g.forEach((f) => out.finished.set(f.fiId, f.status)));
-  if (!niInserts.length) return out;
-  const made = take(2)[1] as { ni_id: number; fi_id: number; node_id: number }[];
-
-  const idOf = new Map(made.map((r) => [`${r.fi_id}:${r.node_id}`, r.ni_id]));
-  const entered: EnteredNode[] = [];
-  for (const { ni, node } of niInserts) {
-    ni.ni_id = idOf.get(`${ni.fi_id}:${ni.node_id}`) ?? null;
-    if (ni.ni_id === null) throw new StaleWriteError(`node instance for flow instance ${ni.fi_id} node ${ni.node_id} not found after insert`);
-    if (ni.status === 'RUNNING') entered.push({ niId: ni.ni_id, fiId: ni.fi_id, taskIds: node.taskIds });
-  }
-  // Round trip 3: the entered nodes' task instances (and COMMIT).
+  w.fences = out.changed.map((fiId) => ({ fiId, version: versionOf.get(fiId)! }));
   const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
-  const made3 = await createTaskIns(tx, entered, flowStart, user, opts.runHere);
-  out.enqueue = made3.enqueue;
-  out.started = made3.started;
+  const written = await writePass(tx, w, { now: new Date(), user, flowStart, runHere: opts.runHere });
+  out.enqueue = written.enqueue;
+  out.started = written.started;
+  out.cancelled = w.cancels.map((c) => c.tiId);
+  for (const f of w.flowEnds) out.finished.set(f.fiId, f.status);
   return out;
 }

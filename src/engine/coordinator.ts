@@ -12,7 +12,7 @@ import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type BatchOutcome } from './advanceMany.js';
 import { inTx, type Statement } from './multiStatement.js';
 import type { TaskRun } from './taskRuns.js';
-import type { RunHere } from './createTaskIns.js';
+import type { RunHere } from './passWrites.js';
 
 /** Hooks for metrics; all optional. */
 export interface EngineEvents {
@@ -58,7 +58,7 @@ export class Coordinator {
    * Sends `prelude` (e.g. recording task results) and advances the instances it concerns in the same
    * transaction, for those whose lock is free; the others are advanced by their holder (dirty mark).
    * With `runHere`, up to its `max` new task instances are created RUNNING for that worker instead of
-   * being enqueued (createTaskIns.ts). Once committed, `onCommitted` (e.g. acks, and leasing and running
+   * being enqueued (passWrites.ts). Once committed, `onCommitted` (e.g. acks, and leasing and running
    * the `started` ones) runs alongside the lock release and the enqueueing, so their Redis commands
    * share one pipeline. Returns the prelude's results, one per statement.
    */
@@ -69,35 +69,39 @@ export class Coordinator {
     runHere?: RunHere,
   ): Promise<any[]> {
     const unique = [...new Set(fiIds)];
-    const got = await this.locks.tryLockMany(unique, false);
+    // The locks are asked for while the transaction's first round trip (the prelude, and reads that take
+    // no locks) is on its way; the pass then leaves alone the instances whose lock is not ours. Reads
+    // that raced a holder's last commit are refused by the version fence, as reads by a paused pass are.
+    const locking = this.locks.tryLockMany(unique, false);
+    const release = async () => this.locks.unlockMany(await locking.catch(() => []));
     let out = emptyOutcome();
-    let advanced = got;
+    let advanced: number[] = [];
     try {
-      out = await this.passWith(got, prelude, runHere);
+      out = await this.passWith(unique, prelude, runHere, locking);
+      advanced = await locking; // settled: the pass waited for it
     } catch (e) {
       if (!(e instanceof StaleWriteError)) {
-        await this.locks.unlockMany(got);
+        await release();
         throw e;
       }
       // Keep the prelude, leave the advancing to a fresh pass below.
       try {
         out = { ...emptyOutcome(), prelude: await inTx(this.s.knex, (tx) => tx.send(prelude)) };
       } catch (e2) {
-        await this.locks.unlockMany(got);
+        await release();
         throw e2;
       }
-      advanced = [];
     }
-    const [dirty] = await Promise.all([this.locks.unlockMany(got), this.afterCommit(out), onCommitted(out.prelude, out.started)]);
+    const [dirty] = await Promise.all([release(), this.afterCommit(out), onCommitted(out.prelude, out.started)]);
     const again = new Set(dirty);
     for (const id of unique) if (!advanced.includes(id)) again.add(id);
     if (again.size) await this.advance([...again]);
     return out.prelude;
   }
 
-  private async passWith(fiIds: number[], prelude: Statement[], runHere?: RunHere): Promise<BatchOutcome> {
+  private async passWith(fiIds: number[], prelude: Statement[], runHere: RunHere | undefined, locked: Promise<number[]>): Promise<BatchOutcome> {
     const t0 = performance.now();
-    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), prelude, runHere }));
+    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), prelude, runHere, locked }));
     if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
     return out;
   }

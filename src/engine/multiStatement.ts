@@ -23,6 +23,8 @@ export async function sendTogether(trx: Knex | Knex.Transaction, statements: Sta
 export interface Tx {
   q: Knex;
   send(statements: Statement[], opts?: { commit?: boolean }): Promise<any[]>;
+  /** Rolls back what was sent so far (a failed `send` included); a later `send` begins afresh. */
+  rollback(): Promise<void>;
 }
 
 const RETRIABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
@@ -49,6 +51,10 @@ export async function inTx<T>(knex: Knex, work: (tx: Tx) => Promise<T>, attempts
         at.state = opts.commit ? 'done' : 'open';
         const res = await run(parts);
         return res.slice(lead, lead + statements.length);
+      },
+      async rollback() {
+        await run([{ sql: 'ROLLBACK', bindings: [] }]);
+        at.state = 'idle';
       },
     };
     try {

@@ -5,7 +5,7 @@
 // advances their flow instances → ack in Redis.
 // A slot is held from claim until the result is recorded. The slots a batch of results frees go to
 // their flows' next tasks first: the recording transaction creates them RUNNING for this worker
-// (createTaskIns.ts), which leases and runs them at once. So a flow in progress moves on without a
+// (passWrites.ts), which leases and runs them at once. So a flow in progress moves on without a
 // second commit or a trip through the queue, and new flows are claimed only into slots left over.
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
 import type { Services } from '../services.js';
@@ -229,17 +229,19 @@ export class Worker {
     return written;
   }
 
-  /** Leases task instances created RUNNING for us, then runs them. */
-  private async runStarted(runs: TaskRun[]): Promise<void> {
-    if (!runs.length) return;
-    try {
-      await this.s.queue.lease(runs.map((r) => r.tiId), this.s.memberId, this.s.config.leaseMs);
-    } catch (e) {
-      // Not run: RUNNING rows with no lease, which the reconciler sets PENDING and enqueues again.
+  /**
+   * Runs task instances created RUNNING for us (committed: they may run now) and leases them. The lease
+   * is sent, not waited for: commands on the queue's connection arrive in order, so it lands before any
+   * extension or ack of these runs, and a lease that fails is found missing by the next extension,
+   * which aborts the run (its row is left to the reconciler).
+   */
+  private runStarted(runs: TaskRun[]): Promise<void> {
+    if (!runs.length) return Promise.resolve();
+    const leased = this.s.queue.lease(runs.map((r) => r.tiId), this.s.memberId, this.s.config.leaseMs).catch((e) => {
       this.s.log.error({ err: e, tiIds: runs.map((r) => r.tiId) }, 'leasing new task instances failed');
-      return;
-    }
+    });
     for (const run of runs) this.track(this.execute(run));
+    return leased.then(() => {});
   }
 
   private async advance(fiIds: number[]): Promise<void> {

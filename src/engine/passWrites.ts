@@ -1,0 +1,196 @@
+// The write half of a coordinator pass (advanceMany.ts decides, this writes): one round trip, COMMIT
+// included, whatever the batch's size.
+//
+// The fence comes first: every changed flow instance must still be at the version the pass read
+// (`UPDATE … WHERE fi_id = ? AND version = ?`, the optimistic lock). The reads took no locks, so a pass
+// paused between them and here (its Redis lock expired) blocks nobody meanwhile, and is refused when it
+// wakes. The check is made by the server, not by us between round trips: right after the fence, a guard
+// statement fails the multi-statement query ("Result consisted of more than one row", a `SELECT … INTO`
+// that finds two rows) unless the fence changed every row, so nothing after it runs, COMMIT included,
+// and the transaction is rolled back. Only then, on that rare path, do we look which instances moved on.
+//
+// New node instances' task instances are inserted in the same round trip with INSERT … SELECT, joining
+// the node instances just inserted (ids from LAST_INSERT_ID() on). Most are created PENDING and enqueued
+// after commit. With `runHere`, up to `max` are created already RUNNING for that worker (attempt 1, its
+// worker_id, started now): the worker that has just finished a flow's task runs the flow's next one
+// itself, its RUNNING mark committed by the transaction that recorded the previous result. Safety is as
+// for a claimed run: the row is RUNNING (committed) before anything runs; the worker leases the id in
+// Redis after the commit; a worker that dies in between leaves a RUNNING row with no lease, which the
+// reconciler sets PENDING again after a grace period.
+import type { Statement, Tx } from './multiStatement.js';
+import { runOf, type TaskRun } from './taskRuns.js';
+
+/** A worker taking new task instances for itself, and how many it has room for. */
+export interface RunHere {
+  owner: string;
+  max: number;
+}
+
+export interface PassWrites {
+  /** Every flow instance the pass changes, at the version it read. */
+  fences: { fiId: number; version: number }[];
+  /** RUNNING node instances that end. */
+  nodeEnds: { niId: number; status: string; error: string | null }[];
+  /** Open task instances no longer needed. */
+  cancels: { tiId: number; why: string }[];
+  /** Flow instances that end. */
+  flowEnds: { fiId: number; status: 'SUCCESS' | 'FAILED'; error: string | null }[];
+  /** Node instances entered, in order; a RUNNING one gets one task instance per task. */
+  entered: { fiId: number; nodeId: number; status: 'RUNNING' | 'SUCCESS'; taskIds: number[] }[];
+}
+
+export interface WriteContext {
+  now: Date;
+  user: string;
+  /** Each flow instance's start (epoch ms), to back-date its new queue entries. */
+  flowStart: Map<number, number>;
+  runHere?: RunHere;
+}
+
+export interface Written {
+  enqueue: { tiId: number; delayMs: number }[];
+  started: TaskRun[];
+}
+
+/** A write found its rows moved on since they were read; `fiIds` names the instances, when known. */
+export class StaleWriteError extends Error {
+  constructor(message: string, readonly fiIds: number[] = []) {
+    super(message);
+  }
+}
+
+const OPEN = ['PENDING', 'RUNNING'];
+
+/** A statement that fails the multi-statement query unless the SQL condition `ok` holds. */
+const guard = (ok: string, bindings: unknown[]): Statement => ({
+  sql: `SELECT 1 INTO @tsq_tripped FROM (SELECT 1 AS n UNION ALL SELECT 2) AS two WHERE NOT (${ok})`,
+  bindings,
+});
+
+function groupBy<T>(items: T[], key: (t: T) => string): T[][] {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    const list = m.get(k);
+    if (list) list.push(it);
+    else m.set(k, [it]);
+  }
+  return [...m.values()];
+}
+
+export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promise<Written> {
+  const { now, user } = ctx;
+  const stamp = { update_time: now, update_user: user };
+  const fiIds = w.fences.map((f) => f.fiId);
+  const statements: Statement[] = [
+    tx.q('task_flow_ins')
+      .whereIn('fi_id', fiIds)
+      .whereIn(['fi_id', 'version'], w.fences.map((f) => [f.fiId, f.version]))
+      .update({ version: tx.q.raw('version + 1'), ...stamp }),
+    { sql: 'SET @tsq_fenced = ROW_COUNT()', bindings: [] },
+    guard('@tsq_fenced = ?', [fiIds.length]),
+    // Every writer of a node instance's status bumps its flow instance's version, so past the fence the
+    // node instances read RUNNING are still RUNNING.
+    ...groupBy(w.nodeEnds, (u) => `${u.status}\u0000${u.error ?? ''}`).map((g) =>
+      tx.q('task_node_ins')
+        .whereIn('ni_id', g.map((u) => u.niId))
+        .where('status', 'RUNNING')
+        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, version: tx.q.raw('version + 1'), ...stamp }),
+    ),
+    ...groupBy(w.cancels, (c) => c.why).map((g) =>
+      tx.q('task_ins')
+        .whereIn('ti_id', g.map((c) => c.tiId))
+        .whereIn('exec_status', OPEN)
+        .update({ exec_status: 'CANCELLED', end_time: now, error_msg: g[0].why, version: tx.q.raw('version + 1'), ...stamp }),
+    ),
+    ...groupBy(w.flowEnds, (f) => `${f.status}\u0000${f.error ?? ''}`).map((g) =>
+      tx.q('task_flow_ins')
+        .whereIn('fi_id', g.map((f) => f.fiId))
+        .where('status', 'RUNNING')
+        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, ...stamp }),
+    ),
+  ];
+  const taskRows = w.entered.some((e) => e.status === 'RUNNING' && e.taskIds.length);
+  if (w.entered.length) {
+    statements.push(
+      tx.q('task_node_ins').insert(
+        w.entered.map((e) => ({
+          fi_id: e.fiId,
+          node_id: e.nodeId,
+          start_time: now,
+          end_time: e.status === 'SUCCESS' ? now : null,
+          status: e.status,
+          version: 0,
+          create_time: now,
+          create_user: user,
+          ...stamp,
+        })),
+      ),
+      // A multi-row insert's ids need not be consecutive (MySQL 8's interleaved auto-increment), but they
+      // are ≥ the first (LAST_INSERT_ID()), and these instances' rows are ours until commit.
+      { sql: 'SET @tsq_first_ni = LAST_INSERT_ID()', bindings: [] },
+    );
+  }
+  if (taskRows) statements.push(...taskInserts(tx, w.entered, ctx));
+  const results = await sendFenced(tx, statements, w.fences);
+  const out: Written = { enqueue: [], started: [] };
+  if (!taskRows) return out;
+  for (const r of results[results.length - 1] as Record<string, any>[]) {
+    if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
+    else out.enqueue.push({ tiId: r.ti_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
+  }
+  return out;
+}
+
+/** INSERT … SELECT of the entered nodes' task instances, checked by count, and read back with their tasks. */
+function taskInserts(tx: Tx, entered: PassWrites['entered'], ctx: WriteContext): Statement[] {
+  const { now, user, runHere } = ctx;
+  let local = runHere ? Math.max(0, runHere.max) : 0;
+  const rows: unknown[][] = [];
+  for (const e of entered) {
+    if (e.status !== 'RUNNING') continue;
+    for (const taskId of e.taskIds) {
+      const mine = local-- > 0;
+      // fi_id, node_id, task_id, exec_status, attempt, version, start_time, worker_id, ord
+      rows.push([e.fiId, e.nodeId, taskId, mine ? 'RUNNING' : 'PENDING', mine ? 1 : 0, mine ? 1 : 0, mine ? now : null, mine ? runHere!.owner : null, rows.length]);
+    }
+  }
+  const cols = 'fi_id, node_id, task_id, exec_status, attempt, version, start_time, worker_id, ord';
+  const values = rows.map((_, i) => (i === 0 ? `SELECT ${cols.split(', ').map((c) => `? AS ${c}`).join(', ')}` : `SELECT ${cols.split(', ').map(() => '?').join(', ')}`)).join(' UNION ALL ');
+  const fiIds = [...new Set(entered.map((e) => e.fiId))];
+  return [
+    {
+      sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, create_time, create_user, update_time, update_user)
+            SELECT ni.ni_id, v.fi_id, v.task_id, v.exec_status, v.attempt, v.version, v.start_time, v.worker_id, ?, ?, ?, ?
+              FROM (${values}) AS v
+              JOIN task_node_ins ni ON ni.fi_id = v.fi_id AND ni.node_id = v.node_id AND ni.ni_id >= @tsq_first_ni
+             ORDER BY v.ord`,
+      bindings: [now, user, now, user, ...rows.flat()],
+    },
+    { sql: 'SET @tsq_made = ROW_COUNT()', bindings: [] },
+    guard('@tsq_made = ?', [rows.length]),
+    tx.q('task_ins as ti')
+      .leftJoin('task as t', 't.task_id', 'ti.task_id')
+      .select('ti.ti_id', 'ti.fi_id', 'ti.ni_id', 'ti.task_id', 'ti.exec_status', 'ti.attempt', 'ti.version', 't.task_type', 't.task_content', 't.task_config')
+      .whereIn('ti.fi_id', fiIds)
+      .where('ti.ti_id', '>=', tx.q.raw('LAST_INSERT_ID()'))
+      .orderBy('ti.ti_id'),
+  ];
+}
+
+/**
+ * Sends the writes with COMMIT; if a guard trips, rolls back and finds the instances whose version is no
+ * longer the one read (after the rollback, only others' changes are left to see).
+ */
+async function sendFenced(tx: Tx, statements: Statement[], fences: PassWrites['fences']): Promise<any[]> {
+  try {
+    return await tx.send(statements, { commit: true });
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ER_TOO_MANY_ROWS') throw e;
+    await tx.rollback();
+    const [rows] = (await tx.send([tx.q('task_flow_ins').select('fi_id', 'version').whereIn('fi_id', fences.map((f) => f.fiId))])) as [{ fi_id: number; version: number }[]];
+    const versionNow = new Map(rows.map((r) => [r.fi_id, r.version]));
+    const stale = fences.filter((f) => versionNow.get(f.fiId) !== f.version).map((f) => f.fiId);
+    throw new StaleWriteError(stale.length ? `flow instances ${stale.join(',')} moved on since they were read` : 'a pass found its rows moved on', stale);
+  }
+}
