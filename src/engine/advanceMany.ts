@@ -48,7 +48,7 @@ interface NiView {
   isNew?: boolean;
 }
 
-interface FiRow {
+export interface FiRow {
   fi_id: number;
   flow_id: number;
   flow_version: number;
@@ -73,6 +73,11 @@ export interface AdvanceOptions {
   locked?: Promise<number[]>;
   /** A worker that runs (some of) the new task instances itself: they are created RUNNING for it. */
   runHere?: RunHere;
+  /**
+   * The instances were inserted by this very transaction (a start): their state is known (these rows,
+   * no node instance yet), so the reads are skipped.
+   */
+  fresh?: FiRow[];
 }
 
 const OPEN = ['PENDING', 'RUNNING'];
@@ -101,19 +106,26 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
 
   // Round trip 1, the reads (after the caller's prelude): the instances, and each one's last node instance with the task instances
   // of those still RUNNING.
-  const read = await tx.send([
-    ...prelude,
-    tx.q('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time').whereIn('fi_id', ids).orderBy('fi_id'),
-    tx.q('task_node_ins as ni')
-      .leftJoin('task_ins as ti', function () {
-        this.on('ti.ni_id', '=', 'ni.ni_id').andOnVal('ni.status', '=', 'RUNNING');
-      })
-      .select('ni.ni_id', 'ni.fi_id', 'ni.node_id', 'ni.status', 'ni.error_msg', 'ti.ti_id', 'ti.exec_status', 'ti.error_msg as ti_error')
-      .whereIn('ni.ni_id', tx.q('task_node_ins').max('ni_id').whereIn('fi_id', ids).groupBy('fi_id'))
-      .orderBy([{ column: 'ni.ni_id' }, { column: 'ti.ti_id' }]),
-  ]);
-  out.prelude = read.slice(0, prelude.length);
-  const [fis, rows] = read.slice(prelude.length) as [FiRow[], (NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null })[]];
+  type NiRow = NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null };
+  let fis: FiRow[] = opts.fresh ?? [];
+  let rows: NiRow[] = [];
+  if (!opts.fresh) {
+    const read = await tx.send([
+      ...prelude,
+      tx.q('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time').whereIn('fi_id', ids).orderBy('fi_id'),
+      tx.q('task_node_ins as ni')
+        .leftJoin('task_ins as ti', function () {
+          this.on('ti.ni_id', '=', 'ni.ni_id').andOnVal('ni.status', '=', 'RUNNING');
+        })
+        .select('ni.ni_id', 'ni.fi_id', 'ni.node_id', 'ni.status', 'ni.error_msg', 'ti.ti_id', 'ti.exec_status', 'ti.error_msg as ti_error')
+        .whereIn('ni.ni_id', tx.q('task_node_ins').max('ni_id').whereIn('fi_id', ids).groupBy('fi_id'))
+        .orderBy([{ column: 'ni.ni_id' }, { column: 'ti.ti_id' }]),
+    ]);
+    out.prelude = read.slice(0, prelude.length);
+    [fis, rows] = read.slice(prelude.length) as [FiRow[], NiRow[]];
+  } else if (prelude.length) {
+    out.prelude = await tx.send(prelude);
+  }
   const mine = opts.locked ? new Set(await opts.locked) : null;
   const running = fis.filter((f) => f.status === 'RUNNING' && (!mine || mine.has(f.fi_id)));
   if (!running.length) return out;

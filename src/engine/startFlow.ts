@@ -1,7 +1,7 @@
 // Starts flows: inserts each flow instance (RUNNING, pinned to its flow's current version) and makes
 // its first transitions (START, the first TASK node and its task instances) in the same transaction,
 // so a started instance is never seen half-made. Nobody else knows the new instances yet, so this
-// needs no lock; later transitions go through Coordinator.advance. Starts that arrive together
+// needs no lock, and the pass need not read them back; later transitions go through Coordinator.advance. Starts that arrive together
 // (the API batches them) share one transaction: a fixed number of round trips per batch.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
@@ -45,7 +45,8 @@ export async function startFlows(s: Services, coord: Coordinator, reqs: StartReq
       }),
     );
     const newIds = inserted.map((h: { insertId: number }) => Number(h.insertId));
-    return [newIds, await advanceMany(tx, coord.plans, newIds, { user: 'system', now })] as const;
+    const fresh = valid.map(({ r }, k) => ({ fi_id: newIds[k], flow_id: r.flowId, flow_version: versionOf.get(r.flowId)!, status: 'RUNNING', version: 0, start_time: now }));
+    return [newIds, await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh })] as const;
   });
   valid.forEach(({ i }, k) => (results[i] = ids[k]));
   await coord.afterCommit(out);
