@@ -3,7 +3,8 @@ import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createFlow, createTask, detail } from './helpers/flows.js';
-import { finishRun, type TaskRun } from '../src/engine/taskRuns.js';
+import { finishRun, finishRunsStatements, writtenOf, type TaskRun } from '../src/engine/taskRuns.js';
+import { sendTogether } from '../src/engine/multiStatement.js';
 import { advanceMany, StaleWriteError } from '../src/engine/advanceMany.js';
 import { inTx } from '../src/engine/multiStatement.js';
 
@@ -23,6 +24,28 @@ describe('fencing by version', () => {
     expect(row).to.include({ exec_status: 'RUNNING', version: 5, output: null });
     expect(await finishRun(knex, { ...stale, version: 5 }, { status: 'SUCCESS', output: 'ok', error: null })).to.equal(true);
     expect(await knex('task_ins').where('ti_id', tiId).first()).to.include({ exec_status: 'SUCCESS', version: 6, output: 'ok' });
+  });
+
+  it('a batch of results is written in one statement: the stale ones are refused and told apart, the others written', async () => {
+    const knex = m.services.knex;
+    const taskId = await createTask(m.api, 'ECHO', 'x');
+    const now = new Date();
+    const ids: number[] = [];
+    for (const v of [1, 7, 1]) ids.push((await knex('task_ins').insert({ task_id: taskId, exec_status: 'RUNNING', attempt: 1, version: v, create_time: now, update_time: now }))[0]);
+    const run = (tiId: number, version: number): TaskRun => ({ tiId, fiId: null, niId: null, taskId, taskType: 'ECHO', content: 'x', config: {}, attempt: 1, version, startedAt: now });
+    const endedAt = new Date(now.getTime() + 5);
+    // The second run started at version 6: the row moved on to 7 since (a reaper, say).
+    const items = [
+      { run: run(ids[0], 1), result: { status: 'SUCCESS' as const, output: 'a', error: null }, endedAt },
+      { run: run(ids[1], 6), result: { status: 'SUCCESS' as const, output: 'late', error: null }, endedAt },
+      { run: run(ids[2], 1), result: { status: 'FAILED' as const, output: null, error: 'boom' }, endedAt },
+    ];
+    const at = new Date();
+    const results = await sendTogether(knex, finishRunsStatements(items, at));
+    expect(await writtenOf(knex, items, at, results)).to.deep.equal([true, false, true]);
+    const rows = await knex('task_ins').select('ti_id', 'exec_status', 'version', 'output', 'error_msg', 'end_time').whereIn('ti_id', ids).orderBy('ti_id');
+    expect(rows.map((r: any) => [r.exec_status, r.version, r.output, r.error_msg])).to.deep.equal([['SUCCESS', 2, 'a', null], ['RUNNING', 7, null, null], ['FAILED', 2, null, 'boom']]);
+    expect(rows[0].end_time.getTime()).to.equal(endedAt.getTime());
   });
 
   it('coordinators racing on one instance without their Redis lock still make each transition once', async () => {

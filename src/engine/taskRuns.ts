@@ -98,18 +98,47 @@ export async function finishRun(knex: Knex, run: TaskRun, result: RunResult): Pr
   return n === 1;
 }
 
-/**
- * finishRun's batch twin, as statements (one fenced UPDATE per result): the worker sends them in the
- * first round trip of the transaction that also advances their flow instances. `endedAt` is when the
- * executor returned (the task's end, whatever the batch waited for); the row's update_time is now.
- */
-export function finishRunStatements(items: { run: TaskRun; result: RunResult; endedAt?: Date }[]): Statement[] {
-  const now = new Date();
-  return items.map(({ run, result, endedAt }) => ({
-    sql: 'UPDATE task_ins SET exec_status = ?, end_time = ?, output = ?, error_msg = ?, version = ?, update_time = ? WHERE ti_id = ? AND version = ?',
-    bindings: [result.status, endedAt ?? now, result.output, result.error, run.version + 1, now, run.tiId, run.version],
-  }));
+export interface FinishedRun {
+  run: TaskRun;
+  result: RunResult;
+  /** When the executor returned: the task's end_time. */
+  endedAt: Date;
 }
 
-/** Per result of finishRunStatements: was it written (false = refused as stale)? */
-export const writtenOf = (results: { affectedRows: number }[]): boolean[] => results.map((r) => r.affectedRows === 1);
+/**
+ * finishRun's batch twin, as statements: one UPDATE for the whole batch, joined with the results as a
+ * derived table, each row fenced by its run's version, then the count it changed. The worker sends
+ * them in the first round trip of the transaction that also advances their flow instances. `now` is
+ * the rows' update_time (and tells our writes apart in writtenOf).
+ */
+export function finishRunsStatements(items: FinishedRun[], now: Date): Statement[] {
+  const cols = ['ti_id', 'version', 'exec_status', 'end_time', 'output', 'error_msg'];
+  // The first row names the derived table's columns; the others follow them.
+  const rows = items.map((_, i) => `SELECT ${cols.map((c) => (i === 0 ? `? AS ${c}` : '?')).join(', ')}`);
+  return [
+    {
+      sql: `UPDATE task_ins ti JOIN (${rows.join(' UNION ALL ')}) AS r ON ti.ti_id = r.ti_id AND ti.version = r.version
+               SET ti.exec_status = r.exec_status, ti.end_time = r.end_time, ti.output = r.output, ti.error_msg = r.error_msg,
+                   ti.version = r.version + 1, ti.update_time = ?`,
+      bindings: [...items.flatMap(({ run, result, endedAt }) => [run.tiId, run.version, result.status, endedAt, result.output, result.error]), now],
+    },
+    { sql: 'SELECT ROW_COUNT() AS n', bindings: [] },
+  ];
+}
+
+/**
+ * Per item of finishRunsStatements, given its results: was it written (false = refused as stale)?
+ * All of them when the count says so. Otherwise (rare: a reaper, a cancel or the reconciler moved a row
+ * on) the rows are read back: ours are those that hold exactly what we wrote, at the version we wrote.
+ */
+export async function writtenOf(knex: Knex, items: FinishedRun[], now: Date, results: any[]): Promise<boolean[]> {
+  if (Number(results[1]?.[0]?.n) === items.length) return items.map(() => true);
+  const rows: { ti_id: number; version: number; exec_status: string; end_time: Date | null; update_time: Date | null }[] = await knex('task_ins')
+    .select('ti_id', 'version', 'exec_status', 'end_time', 'update_time')
+    .whereIn('ti_id', items.map((it) => it.run.tiId));
+  const byId = new Map(rows.map((r) => [r.ti_id, r]));
+  return items.map(({ run, result, endedAt }) => {
+    const r = byId.get(run.tiId);
+    return !!r && r.version === run.version + 1 && r.exec_status === result.status && r.end_time?.getTime() === endedAt.getTime() && r.update_time?.getTime() === now.getTime();
+  });
+}

@@ -10,7 +10,7 @@
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
-import { startRuns, finishRunStatements, writtenOf, type TaskRun, type RunResult } from './taskRuns.js';
+import { startRuns, finishRunsStatements, writtenOf, type TaskRun, type RunResult, type FinishedRun } from './taskRuns.js';
 import { Batcher } from './batcher.js';
 import { getExecutor } from '../executors/registry.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
@@ -23,13 +23,9 @@ export interface WorkerEvents {
   onStale?(what: string): void;
 }
 
-interface Finished {
-  run: TaskRun;
-  result: RunResult;
+interface Finished extends FinishedRun {
   retryDelayMs: number;
   ms: number;
-  /** When the executor returned: the task's end_time. */
-  endedAt: Date;
 }
 
 interface Active {
@@ -208,8 +204,9 @@ export class Worker {
   private async recordAndContinue(items: Finished[], fiIds: number[], room: number): Promise<boolean[]> {
     const { queue, memberId, log } = this.s;
     let written: boolean[] = [];
-    await this.coord.commitAndAdvance(fiIds, finishRunStatements(items), async (results, started) => {
-      written = writtenOf(results);
+    const now = new Date();
+    await this.coord.commitAndAdvance(fiIds, finishRunsStatements(items, now), async (results, started) => {
+      written = await writtenOf(this.s.knex, items, now, results);
       const acks: number[] = [];
       const requeues: Promise<unknown>[] = [];
       for (const [i, it] of items.entries()) {
