@@ -105,7 +105,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisPrefix,
     roles: new Set(rolesRaw as Role[]),
     logLevel: logLevel as Config['logLevel'],
-    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 16, 1, 10_000),
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 32, 1, 10_000),
     shellTasksEnabled: bool(env, 'SHELL_TASKS_ENABLED', false),
     adminToken: env.ADMIN_TOKEN ? env.ADMIN_TOKEN : null,
     leaseMs,

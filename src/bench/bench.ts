@@ -224,6 +224,7 @@ async function main(): Promise<void> {
       flows_per_s: round(o.flows / wall, 1),
       tasks_per_s: round(Number(tasks) / wall, 1),
       transition_p50_ms: pct(transitions, 50),
+      transition_p90_ms: pct(transitions, 90),
       transition_p99_ms: pct(transitions, 99),
       start_api_p50_ms: round(pct(startLatencies, 50)),
       rss_mb: Math.round(rss),
