@@ -26,10 +26,11 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
   app.use(requestLog(s.log));
   app.use(errorEnvelope(s.log));
   for (const mw of jsonBody(s.config.bodyLimit)) app.use(mw);
-  for (const m of [...modules, { router: docRouter }]) {
-    app.use(m.router.routes());
-    app.use(m.router.allowedMethods());
-  }
+  // One router holding every module's routes: a request is matched once, not once per module.
+  const root = new Router();
+  for (const m of [...modules, { router: docRouter }]) root.use(m.router.routes());
+  app.use(root.routes());
+  app.use(root.allowedMethods());
   return app;
 }
 

@@ -5,12 +5,18 @@ import type { Middleware } from 'koa';
 import { HttpError } from '../http.js';
 
 export function jsonBody(limit: string): Middleware[] {
-  const requireJson: Middleware = async (ctx, next) => {
+  const parse = bodyParser({ enableTypes: ['json'], jsonLimit: limit, strict: true });
+  const json: Middleware = async (ctx, next) => {
     const hasBody = Number(ctx.get('content-length') || 0) > 0 || ctx.get('transfer-encoding') !== '';
-    if (hasBody && !ctx.is('application/json', 'application/*+json')) {
+    if (!hasBody) {
+      // Nothing to read (e.g. a start): skip the parser, and give routes what it would have, {}.
+      ctx.request.body = {};
+      return next();
+    }
+    if (!ctx.is('application/json', 'application/*+json')) {
       throw new HttpError(415, `request body must be application/json, got "${ctx.get('content-type') || 'none'}"`);
     }
-    await next();
+    return parse(ctx, next);
   };
-  return [requireJson, bodyParser({ enableTypes: ['json'], jsonLimit: limit, strict: true })];
+  return [json];
 }
