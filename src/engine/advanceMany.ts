@@ -112,14 +112,18 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   if (!opts.fresh) {
     const read = await tx.send([
       ...prelude,
-      tx.q('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version', 'start_time').whereIn('fi_id', ids).orderBy('fi_id'),
-      tx.q('task_node_ins as ni')
-        .leftJoin('task_ins as ti', function () {
-          this.on('ti.ni_id', '=', 'ni.ni_id').andOnVal('ni.status', '=', 'RUNNING');
-        })
-        .select('ni.ni_id', 'ni.fi_id', 'ni.node_id', 'ni.status', 'ni.error_msg', 'ti.ti_id', 'ti.exec_status', 'ti.error_msg as ti_error')
-        .whereIn('ni.ni_id', tx.q('task_node_ins').max('ni_id').whereIn('fi_id', ids).groupBy('fi_id'))
-        .orderBy([{ column: 'ni.ni_id' }, { column: 'ti.ti_id' }]),
+      {
+        sql: 'SELECT fi_id, flow_id, flow_version, status, version, start_time FROM task_flow_ins WHERE fi_id IN (?) ORDER BY fi_id',
+        bindings: [ids],
+      },
+      {
+        sql: `SELECT ni.ni_id, ni.fi_id, ni.node_id, ni.status, ni.error_msg, ti.ti_id, ti.exec_status, ti.error_msg AS ti_error
+                FROM task_node_ins ni
+                LEFT JOIN task_ins ti ON ti.ni_id = ni.ni_id AND ni.status = 'RUNNING'
+               WHERE ni.ni_id IN (SELECT MAX(ni_id) FROM task_node_ins WHERE fi_id IN (?) GROUP BY fi_id)
+               ORDER BY ni.ni_id, ti.ti_id`,
+        bindings: [ids],
+      },
     ]);
     out.prelude = read.slice(0, prelude.length);
     [fis, rows] = read.slice(prelude.length) as [FiRow[], NiRow[]];

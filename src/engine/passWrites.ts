@@ -59,8 +59,6 @@ export class StaleWriteError extends Error {
   }
 }
 
-const OPEN = ['PENDING', 'RUNNING'];
-
 /** A statement that fails the multi-statement query unless the SQL condition `ok` holds. */
 const guard = (ok: string, bindings: unknown[]): Statement => ({
   sql: `SELECT 1 INTO @tsq_tripped FROM (SELECT 1 AS n UNION ALL SELECT 2) AS two WHERE NOT (${ok})`,
@@ -80,58 +78,47 @@ function groupBy<T>(items: T[], key: (t: T) => string): T[][] {
 
 export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promise<Written> {
   const { now, user } = ctx;
-  const stamp = { update_time: now, update_user: user };
   const fiIds = w.fences.map((f) => f.fiId);
+  // (An array value is a list, `IN (?)`; an array of arrays a list of tuples: see multiStatement.ts.)
   const statements: Statement[] = [
-    tx.q('task_flow_ins')
-      .whereIn('fi_id', fiIds)
-      .whereIn(['fi_id', 'version'], w.fences.map((f) => [f.fiId, f.version]))
-      .update({ version: tx.q.raw('version + 1'), ...stamp }),
+    {
+      sql: 'UPDATE task_flow_ins SET version = version + 1, update_time = ?, update_user = ? WHERE fi_id IN (?) AND (fi_id, version) IN (?)',
+      bindings: [now, user, fiIds, w.fences.map((f) => [f.fiId, f.version])],
+    },
     { sql: 'SET @tsq_fenced = ROW_COUNT()', bindings: [] },
     guard('@tsq_fenced = ?', [fiIds.length]),
     // Every writer of a node instance's status bumps its flow instance's version, so past the fence the
     // node instances read RUNNING are still RUNNING.
-    ...groupBy(w.nodeEnds, (u) => `${u.status}\u0000${u.error ?? ''}`).map((g) =>
-      tx.q('task_node_ins')
-        .whereIn('ni_id', g.map((u) => u.niId))
-        .where('status', 'RUNNING')
-        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, version: tx.q.raw('version + 1'), ...stamp }),
-    ),
-    ...groupBy(w.cancels, (c) => c.why).map((g) =>
-      tx.q('task_ins')
-        .whereIn('ti_id', g.map((c) => c.tiId))
-        .whereIn('exec_status', OPEN)
-        .update({ exec_status: 'CANCELLED', end_time: now, error_msg: g[0].why, version: tx.q.raw('version + 1'), ...stamp }),
-    ),
-    ...groupBy(w.flowEnds, (f) => `${f.status}\u0000${f.error ?? ''}`).map((g) =>
-      tx.q('task_flow_ins')
-        .whereIn('fi_id', g.map((f) => f.fiId))
-        .where('status', 'RUNNING')
-        .update({ status: g[0].status, end_time: now, error_msg: g[0].error, ...stamp }),
-    ),
+    ...groupBy(w.nodeEnds, (u) => `${u.status}\u0000${u.error ?? ''}`).map((g) => ({
+      sql: `UPDATE task_node_ins SET status = ?, end_time = ?, error_msg = ?, version = version + 1, update_time = ?, update_user = ?
+             WHERE ni_id IN (?) AND status = 'RUNNING'`,
+      bindings: [g[0].status, now, g[0].error, now, user, g.map((u) => u.niId)],
+    })),
+    ...groupBy(w.cancels, (c) => c.why).map((g) => ({
+      sql: `UPDATE task_ins SET exec_status = 'CANCELLED', end_time = ?, error_msg = ?, version = version + 1, update_time = ?, update_user = ?
+             WHERE ti_id IN (?) AND exec_status IN ('PENDING', 'RUNNING')`,
+      bindings: [now, g[0].why, now, user, g.map((c) => c.tiId)],
+    })),
+    ...groupBy(w.flowEnds, (f) => `${f.status}\u0000${f.error ?? ''}`).map((g) => ({
+      sql: `UPDATE task_flow_ins SET status = ?, end_time = ?, error_msg = ?, update_time = ?, update_user = ?
+             WHERE fi_id IN (?) AND status = 'RUNNING'`,
+      bindings: [g[0].status, now, g[0].error, now, user, g.map((f) => f.fiId)],
+    })),
   ];
   const taskRows = w.entered.some((e) => e.status === 'RUNNING' && e.taskIds.length);
   if (w.entered.length) {
     statements.push(
-      tx.q('task_node_ins').insert(
-        w.entered.map((e) => ({
-          fi_id: e.fiId,
-          node_id: e.nodeId,
-          start_time: now,
-          end_time: e.status === 'SUCCESS' ? now : null,
-          status: e.status,
-          version: 0,
-          create_time: now,
-          create_user: user,
-          ...stamp,
-        })),
-      ),
+      {
+        sql: `INSERT INTO task_node_ins (fi_id, node_id, start_time, end_time, status, version, create_time, create_user, update_time, update_user)
+              VALUES ?`,
+        bindings: [w.entered.map((e) => [e.fiId, e.nodeId, now, e.status === 'SUCCESS' ? now : null, e.status, 0, now, user, now, user])],
+      },
       // A multi-row insert's ids need not be consecutive (MySQL 8's interleaved auto-increment), but they
       // are ≥ the first (LAST_INSERT_ID()), and these instances' rows are ours until commit.
       { sql: 'SET @tsq_first_ni = LAST_INSERT_ID()', bindings: [] },
     );
   }
-  if (taskRows) statements.push(...taskInserts(tx, w.entered, ctx));
+  if (taskRows) statements.push(...taskInserts(w.entered, ctx));
   const results = await sendFenced(tx, statements, w.fences);
   const out: Written = { enqueue: [], started: [] };
   if (!taskRows) return out;
@@ -143,7 +130,7 @@ export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promi
 }
 
 /** INSERT … SELECT of the entered nodes' task instances, checked by count, and read back with their tasks. */
-function taskInserts(tx: Tx, entered: PassWrites['entered'], ctx: WriteContext): Statement[] {
+function taskInserts(entered: PassWrites['entered'], ctx: WriteContext): Statement[] {
   const { now, user, runHere } = ctx;
   let local = runHere ? Math.max(0, runHere.max) : 0;
   const rows: unknown[][] = [];
@@ -169,12 +156,13 @@ function taskInserts(tx: Tx, entered: PassWrites['entered'], ctx: WriteContext):
     },
     { sql: 'SET @tsq_made = ROW_COUNT()', bindings: [] },
     guard('@tsq_made = ?', [rows.length]),
-    tx.q('task_ins as ti')
-      .leftJoin('task as t', 't.task_id', 'ti.task_id')
-      .select('ti.ti_id', 'ti.fi_id', 'ti.ni_id', 'ti.task_id', 'ti.exec_status', 'ti.attempt', 'ti.version', 't.task_type', 't.task_content', 't.task_config')
-      .whereIn('ti.fi_id', fiIds)
-      .where('ti.ti_id', '>=', tx.q.raw('LAST_INSERT_ID()'))
-      .orderBy('ti.ti_id'),
+    {
+      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.version, t.task_type, t.task_content, t.task_config
+              FROM task_ins ti LEFT JOIN task t ON t.task_id = ti.task_id
+             WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID()
+             ORDER BY ti.ti_id`,
+      bindings: [fiIds],
+    },
   ];
 }
 
