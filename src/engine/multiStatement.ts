@@ -10,11 +10,16 @@ export type Statement = Knex.QueryBuilder | Knex.Raw | { sql: string; bindings: 
 
 const native = (st: Statement): { sql: string; bindings: readonly unknown[] } => ('toSQL' in st ? st.toSQL().toNative() : st);
 
-export async function sendTogether(trx: Knex | Knex.Transaction, statements: Statement[]): Promise<any[]> {
+/** Sends statements together outside a transaction (each commits on its own), on a connection of the pool. */
+export async function sendTogether(knex: Knex, statements: Statement[]): Promise<any[]> {
   if (!statements.length) return [];
-  const parts = statements.map(native);
-  const [res] = await trx.raw(parts.map((p) => p.sql).join(';\n'), parts.flatMap((p) => p.bindings) as Knex.RawBinding[]);
-  return parts.length === 1 ? [res] : (res as any[]);
+  const client = poolOf(knex);
+  const conn = await client.acquireConnection();
+  try {
+    return await runOn(conn, statements.map(native));
+  } finally {
+    await client.releaseConnection(conn);
+  }
 }
 
 /**
@@ -39,22 +44,31 @@ interface DriverConnection {
  * which the driver formats (as the query builder's runner would have it do), so the runner's own work
  * per query is skipped on the engine's hot path.
  */
-const query = (conn: DriverConnection, sql: string, values: readonly unknown[]): Promise<any> =>
-  new Promise((resolve, reject) => conn.query({ sql, values }, (err, res) => (err ? reject(err) : resolve(res))));
+async function runOn(conn: unknown, parts: { sql: string; bindings: readonly unknown[] }[]): Promise<any[]> {
+  const sql = parts.map((p) => p.sql).join(';\n');
+  const values = parts.flatMap((p) => p.bindings);
+  const res = await new Promise<any>((resolve, reject) =>
+    (conn as DriverConnection).query({ sql, values }, (err, r) => (err ? reject(err) : resolve(r))),
+  );
+  return parts.length === 1 ? [res] : (res as any[]);
+}
+
+interface Pool {
+  acquireConnection(): Promise<unknown>;
+  releaseConnection(conn: unknown): Promise<void>;
+}
+const poolOf = (knex: Knex) => knex.client as Pool;
 
 const RETRIABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 
 /** Runs `work` in a Tx; rolled back if it throws, and retried when InnoDB picks it as a deadlock victim. */
 export async function inTx<T>(knex: Knex, work: (tx: Tx) => Promise<T>, attempts = 4): Promise<T> {
-  const client = knex.client as { acquireConnection(): Promise<unknown>; releaseConnection(conn: unknown): Promise<void> };
+  const client = poolOf(knex);
   for (let i = 1; ; i++) {
     const conn = await client.acquireConnection();
     // Where the transaction stands (a property, as `send` changes it from inside a closure).
     const at: { state: 'idle' | 'open' | 'done' } = { state: 'idle' };
-    const run = async (parts: { sql: string; bindings: readonly unknown[] }[]): Promise<any[]> => {
-      const res = await query(conn as DriverConnection, parts.map((p) => p.sql).join(';\n'), parts.flatMap((p) => p.bindings));
-      return parts.length === 1 ? [res] : (res as any[]);
-    };
+    const run = (parts: { sql: string; bindings: readonly unknown[] }[]) => runOn(conn, parts);
     const tx: Tx = {
       q: knex,
       async send(statements, opts = {}) {
@@ -77,7 +91,7 @@ export async function inTx<T>(knex: Knex, work: (tx: Tx) => Promise<T>, attempts
       if (at.state === 'open') await run([{ sql: 'COMMIT', bindings: [] }]);
       return result;
     } catch (e) {
-      if (at.state !== 'idle') await knex.raw('ROLLBACK').connection(conn).catch(() => {});
+      if (at.state !== 'idle') await run([{ sql: 'ROLLBACK', bindings: [] }]).catch(() => {});
       if (i >= attempts || !RETRIABLE.has((e as { code?: string }).code ?? '')) throw e;
       await new Promise((r) => setTimeout(r, 5 * i + Math.random() * 10));
     } finally {

@@ -6,7 +6,7 @@
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
-import { inTx } from './multiStatement.js';
+import { inTx, sendTogether } from './multiStatement.js';
 import { HttpError, notFound } from '../api/http.js';
 
 export interface StartOptions {
@@ -23,10 +23,9 @@ export interface StartRequest extends StartOptions {
 /** Per request: the new fiId, or the HttpError (404) for a flow that does not exist. */
 export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[]): Promise<(number | HttpError)[]> {
   const flowIds = [...new Set(reqs.map((r) => r.flowId))];
-  const flows: { flow_id: number; flow_version: number }[] = await s.knex('task_flow')
-    .select('flow_id', 'flow_version')
-    .whereIn('flow_id', flowIds)
-    .whereNull('deleted_time');
+  const [flows] = (await sendTogether(s.knex, [
+    { sql: 'SELECT flow_id, flow_version FROM task_flow WHERE flow_id IN (?) AND deleted_time IS NULL', bindings: [flowIds] },
+  ])) as [{ flow_id: number; flow_version: number }[]];
   const versionOf = new Map(flows.map((f) => [Number(f.flow_id), f.flow_version]));
   const results: (number | HttpError)[] = reqs.map((r) => (versionOf.has(r.flowId) ? 0 : notFound(`flow ${r.flowId} does not exist`)));
   const valid = reqs.map((r, i) => ({ r, i })).filter(({ r }) => versionOf.has(r.flowId));

@@ -3,7 +3,7 @@
 // written only if the row still has it (a reaped, cancelled or re-run attempt has moved it on).
 import type { Knex } from '../infra/db.js';
 import { readTaskConfig, type TaskConfig } from '../definitions/taskConfig.js';
-import type { Statement } from './multiStatement.js';
+import { sendTogether, type Statement } from './multiStatement.js';
 
 export interface TaskRun {
   tiId: number;
@@ -31,17 +31,21 @@ export interface SkippedClaim {
 export async function startRuns(knex: Knex, tiIds: number[], workerId: string): Promise<{ runs: TaskRun[]; skipped: SkippedClaim[] }> {
   const now = new Date();
   // One round trip: the UPDATE (autocommit: RUNNING is durable before anything runs) and the read-back.
-  const marks = tiIds.map(() => '?').join(',');
-  const [results] = await knex.raw(
-    `UPDATE task_ins SET exec_status = 'RUNNING', attempt = attempt + 1, start_time = ?, end_time = NULL, error_msg = NULL,
-        worker_id = ?, version = version + 1, update_time = ?
-      WHERE ti_id IN (${marks}) AND exec_status = 'PENDING';
-     SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.version, ti.worker_id, ti.start_time,
-        t.task_type, t.task_content, t.task_config
-       FROM task_ins ti JOIN task t ON t.task_id = ti.task_id
-      WHERE ti.ti_id IN (${marks})`,
-    [now, workerId, now, ...tiIds, ...tiIds],
-  );
+  const results = await sendTogether(knex, [
+    {
+      sql: `UPDATE task_ins SET exec_status = 'RUNNING', attempt = attempt + 1, start_time = ?, end_time = NULL, error_msg = NULL,
+                   worker_id = ?, version = version + 1, update_time = ?
+             WHERE ti_id IN (?) AND exec_status = 'PENDING'`,
+      bindings: [now, workerId, now, tiIds],
+    },
+    {
+      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.version, ti.worker_id, ti.start_time,
+                   t.task_type, t.task_content, t.task_config
+              FROM task_ins ti JOIN task t ON t.task_id = ti.task_id
+             WHERE ti.ti_id IN (?)`,
+      bindings: [tiIds],
+    },
+  ]);
   const rows: Record<string, any>[] = results[1];
   const runs: TaskRun[] = [];
   const skipped: SkippedClaim[] = [];
