@@ -182,7 +182,7 @@ export function adminRoutes(s: Services, _engine: Engine, cluster: Cluster): Rou
         }),
       },
       '/admin/reconcile': {
-        post: secured('Run the reconciler now (Redis rebuilt from MySQL): PENDING work requeued, RUNNING work re-leased, idle RUNNING flows advanced', {
+        post: secured('Run the reconciler now (Redis rebuilt from MySQL): PENDING work requeued, RUNNING work Redis lost set PENDING and requeued, idle RUNNING flows advanced', {
           requeued: 0, released: 0, advanced: 1,
         }),
       },
