@@ -13,7 +13,7 @@ import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
 import type { Statement, Tx } from './multiStatement.js';
 import type { TaskRun } from './taskRuns.js';
-import { writePass, StaleWriteError, type PassWrites, type RunHere } from './passWrites.js';
+import { writePass, groupBy, StaleWriteError, type PassWrites, type RunHere } from './passWrites.js';
 
 export { StaleWriteError };
 
@@ -82,17 +82,6 @@ export interface AdvanceOptions {
 
 const OPEN = ['PENDING', 'RUNNING'];
 
-/** Groups ids by a key, so one UPDATE serves every row that gets the same values. */
-function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const it of items) {
-    const k = key(it);
-    const list = m.get(k);
-    if (list) list.push(it);
-    else m.set(k, [it]);
-  }
-  return m;
-}
 
 export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opts: AdvanceOptions): Promise<BatchOutcome> {
   const out = emptyOutcome();

@@ -65,7 +65,8 @@ const guard = (ok: string, bindings: unknown[]): Statement => ({
   bindings,
 });
 
-function groupBy<T>(items: T[], key: (t: T) => string): T[][] {
+/** Groups items by a key, so one statement serves every row that gets the same values. */
+export function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();
   for (const it of items) {
     const k = key(it);
@@ -73,7 +74,7 @@ function groupBy<T>(items: T[], key: (t: T) => string): T[][] {
     if (list) list.push(it);
     else m.set(k, [it]);
   }
-  return [...m.values()];
+  return m;
 }
 
 export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promise<Written> {
@@ -89,17 +90,17 @@ export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promi
     guard('@tsq_fenced = ?', [fiIds.length]),
     // Every writer of a node instance's status bumps its flow instance's version, so past the fence the
     // node instances read RUNNING are still RUNNING.
-    ...groupBy(w.nodeEnds, (u) => `${u.status}\u0000${u.error ?? ''}`).map((g) => ({
+    ...[...groupBy(w.nodeEnds, (u) => `${u.status}\u0000${u.error ?? ''}`).values()].map((g) => ({
       sql: `UPDATE task_node_ins SET status = ?, end_time = ?, error_msg = ?, version = version + 1, update_time = ?, update_user = ?
              WHERE ni_id IN (?) AND status = 'RUNNING'`,
       bindings: [g[0].status, now, g[0].error, now, user, g.map((u) => u.niId)],
     })),
-    ...groupBy(w.cancels, (c) => c.why).map((g) => ({
+    ...[...groupBy(w.cancels, (c) => c.why).values()].map((g) => ({
       sql: `UPDATE task_ins SET exec_status = 'CANCELLED', end_time = ?, error_msg = ?, version = version + 1, update_time = ?, update_user = ?
              WHERE ti_id IN (?) AND exec_status IN ('PENDING', 'RUNNING')`,
       bindings: [now, g[0].why, now, user, g.map((c) => c.tiId)],
     })),
-    ...groupBy(w.flowEnds, (f) => `${f.status}\u0000${f.error ?? ''}`).map((g) => ({
+    ...[...groupBy(w.flowEnds, (f) => `${f.status}\u0000${f.error ?? ''}`).values()].map((g) => ({
       sql: `UPDATE task_flow_ins SET status = ?, end_time = ?, error_msg = ?, update_time = ?, update_user = ?
              WHERE fi_id IN (?) AND status = 'RUNNING'`,
       bindings: [g[0].status, now, g[0].error, now, user, g.map((f) => f.fiId)],
