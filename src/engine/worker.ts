@@ -5,7 +5,7 @@
 // advances their flow instances → ack in Redis.
 // A slot is held from claim until the result is recorded. The slots a batch of results frees go to
 // their flows' next tasks first: the recording transaction creates them RUNNING for this worker
-// (passWrites.ts), which leases and runs them at once. So a flow in progress moves on without a
+// (passWrites.ts), which runs them at once and leases them. So a flow in progress moves on without a
 // second commit or a trip through the queue, and new flows are claimed only into slots left over.
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
 import type { Services } from '../services.js';
@@ -186,7 +186,7 @@ export class Worker {
    * Writes a batch of results (each fenced by its run's version) and advances their flow instances in
    * the same transaction, then acks them in Redis (a retry goes back to ready after its back-off).
    * The next tasks of those flows are created RUNNING for this worker, into the slots these results
-   * free and any left over, and run as soon as their leases are in Redis.
+   * free and any left over, and run as soon as that transaction has committed.
    */
   private async record(items: Finished[]): Promise<boolean[]> {
     const { config } = this.s;
