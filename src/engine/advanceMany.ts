@@ -59,6 +59,7 @@ export interface FiRow {
 
 export interface AdvanceOptions {
   user: string;
+  /** When the pass began. Its writes are stamped with the time they are sent (after the reads). */
   now: Date;
   /** Statements of the caller's (e.g. recording task results), sent ahead of the reads, in the same round trip. */
   prelude?: Statement[];
@@ -81,7 +82,6 @@ export interface AdvanceOptions {
 }
 
 const OPEN = ['PENDING', 'RUNNING'];
-
 
 export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opts: AdvanceOptions): Promise<BatchOutcome> {
   const out = emptyOutcome();
