@@ -10,6 +10,17 @@ export type Statement = Knex.QueryBuilder | Knex.Raw | { sql: string; bindings: 
 
 const native = (st: Statement): { sql: string; bindings: readonly unknown[] } => ('toSQL' in st ? st.toSQL().toNative() : st);
 
+/**
+ * A derived table of `n` rows of bound values, for joining a batch into one statement:
+ * `SELECT ? AS a, ? AS b UNION ALL SELECT ?, ? …` (the first row names the columns). Portable where
+ * `VALUES` row constructors are not (MariaDB and MySQL 8 spell them differently).
+ */
+export function boundRows(columns: string[], n: number): string {
+  const first = `SELECT ${columns.map((c) => `? AS ${c}`).join(', ')}`;
+  const next = ` UNION ALL SELECT ${columns.map(() => '?').join(', ')}`;
+  return first + next.repeat(Math.max(0, n - 1));
+}
+
 /** Sends statements together outside a transaction (each commits on its own), on a connection of the pool. */
 export async function sendTogether(knex: Knex, statements: Statement[]): Promise<any[]> {
   if (!statements.length) return [];

@@ -17,7 +17,7 @@
 // for a claimed run: the row is RUNNING (committed) before anything runs; the worker leases the id in
 // Redis after the commit; a worker that dies in between leaves a RUNNING row with no lease, which the
 // reconciler sets PENDING again after a grace period.
-import type { Statement, Tx } from './multiStatement.js';
+import { boundRows, type Statement, type Tx } from './multiStatement.js';
 import { runOf, type TaskRun } from './taskRuns.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
@@ -130,21 +130,21 @@ export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promi
   return out;
 }
 
+const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'ord'];
+
 /** INSERT … SELECT of the entered nodes' task instances, checked by count, and read back with their tasks. */
 function taskInserts(entered: PassWrites['entered'], ctx: WriteContext): Statement[] {
   const { now, user, runHere } = ctx;
   let local = runHere ? Math.max(0, runHere.max) : 0;
-  const rows: unknown[][] = [];
+  const rows: unknown[][] = []; // in COLUMNS' order
   for (const e of entered) {
     if (e.status !== 'RUNNING') continue;
     for (const taskId of e.taskIds) {
       const mine = local-- > 0;
-      // fi_id, node_id, task_id, exec_status, attempt, version, start_time, worker_id, ord
       rows.push([e.fiId, e.nodeId, taskId, mine ? 'RUNNING' : 'PENDING', mine ? 1 : 0, mine ? 1 : 0, mine ? now : null, mine ? runHere!.owner : null, rows.length]);
     }
   }
-  const cols = 'fi_id, node_id, task_id, exec_status, attempt, version, start_time, worker_id, ord';
-  const values = rows.map((_, i) => (i === 0 ? `SELECT ${cols.split(', ').map((c) => `? AS ${c}`).join(', ')}` : `SELECT ${cols.split(', ').map(() => '?').join(', ')}`)).join(' UNION ALL ');
+  const values = boundRows(COLUMNS, rows.length);
   const fiIds = [...new Set(entered.map((e) => e.fiId))];
   return [
     {

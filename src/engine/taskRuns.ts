@@ -3,7 +3,7 @@
 // written only if the row still has it (a reaped, cancelled or re-run attempt has moved it on).
 import type { Knex } from '../infra/db.js';
 import { readTaskConfig, type TaskConfig } from '../definitions/taskConfig.js';
-import { sendTogether, type Statement } from './multiStatement.js';
+import { boundRows, sendTogether, type Statement } from './multiStatement.js';
 
 export interface TaskRun {
   tiId: number;
@@ -116,12 +116,10 @@ export interface FinishedRun {
  * the rows' update_time (and tells our writes apart in writtenOf).
  */
 export function finishRunsStatements(items: FinishedRun[], now: Date): Statement[] {
-  const cols = ['ti_id', 'version', 'exec_status', 'end_time', 'output', 'error_msg'];
-  // The first row names the derived table's columns; the others follow them.
-  const rows = items.map((_, i) => `SELECT ${cols.map((c) => (i === 0 ? `? AS ${c}` : '?')).join(', ')}`);
+  const rows = boundRows(['ti_id', 'version', 'exec_status', 'end_time', 'output', 'error_msg'], items.length);
   return [
     {
-      sql: `UPDATE task_ins ti JOIN (${rows.join(' UNION ALL ')}) AS r ON ti.ti_id = r.ti_id AND ti.version = r.version
+      sql: `UPDATE task_ins ti JOIN (${rows}) AS r ON ti.ti_id = r.ti_id AND ti.version = r.version
                SET ti.exec_status = r.exec_status, ti.end_time = r.end_time, ti.output = r.output, ti.error_msg = r.error_msg,
                    ti.version = r.version + 1, ti.update_time = ?`,
       bindings: [...items.flatMap(({ run, result, endedAt }) => [run.tiId, run.version, result.status, endedAt, result.output, result.error]), now],
