@@ -1,8 +1,9 @@
 // Starts flows: inserts each flow instance (RUNNING, pinned to its flow's current version) and makes
 // its first transitions (START, the first TASK node and its task instances) in the same transaction,
 // so a started instance is never seen half-made. Nobody else knows the new instances yet, so this
-// needs no lock, and the pass need not read them back; later transitions go through Coordinator.advance. Starts that arrive together
-// (the API batches them) share one transaction: a fixed number of round trips per batch.
+// needs no lock, and the pass need not read them back; later transitions go through
+// Coordinator.advance. Starts that arrive together (the API batches them) share one transaction: a
+// fixed number of round trips per batch.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
