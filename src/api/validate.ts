@@ -2,12 +2,9 @@
 // `flowNodes[2].taskIds: task 7 does not exist`.
 import type { z } from 'zod';
 import { badRequest } from './http.js';
+import { fieldPath } from '../errors.js';
 
-export function fieldPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out;
-}
+export { fieldPath };
 
 export function parse<S extends z.ZodType>(schema: S, value: unknown, what = 'body'): z.infer<S> {
   const r = schema.safeParse(value);

@@ -1,7 +1,7 @@
 // DELETE /flow/{flowId}: soft delete. The flow and all its versions' nodes stay for the instances
 // that ran on them; a deleted flow is a 404 to GET and cannot be started (getStartableFlow).
 import type { Knex } from 'knex';
-import { notFound } from '../api/http.js';
+import { NotFoundError } from '../errors.js';
 
 export async function deleteFlow(knex: Knex, flowId: number, user: string): Promise<{ flowId: number }> {
   const now = new Date();
@@ -13,6 +13,6 @@ export async function deleteFlow(knex: Knex, flowId: number, user: string): Prom
     .where('flow_id', flowId)
     .whereNull('deleted_time')
     .update({ deleted_time: now, cron_enabled: false, update_time: now, update_user: user });
-  if (n === 0) throw notFound(`flow ${flowId} does not exist`);
+  if (n === 0) throw new NotFoundError(`flow ${flowId} does not exist`);
   return { flowId };
 }

@@ -2,7 +2,7 @@
 // a live flow uses the task. Older versions may keep naming it: instances that ran on them still
 // show it, since the row stays.
 import type { Knex } from 'knex';
-import { conflict, notFound } from '../api/http.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import { findLiveTask } from './getTask.js';
 
 /** Live flows whose current version has a TASK node naming the task (at most `limit`). */
@@ -26,11 +26,11 @@ export async function deleteTask(knex: Knex, taskId: number, user: string): Prom
     // The row lock orders this against a flow save naming the task (saveFlow share-locks the tasks it
     // names): either the save sees the task deleted, or this sees the save's new version. The usage
     // query below is this transaction's first plain read, so its snapshot is taken after the lock.
-    if (!(await findLiveTask(trx, taskId, true))) throw notFound(`task ${taskId} does not exist`);
+    if (!(await findLiveTask(trx, taskId, true))) throw new NotFoundError(`task ${taskId} does not exist`);
     const users = await flowsUsingTask(trx, taskId);
     if (users.length) {
       const names = users.map((f) => `flow ${f.flow_id} "${f.flow_name}"`).join(', ');
-      throw conflict(`task ${taskId} is used by the current version of ${names}; save a new version of the flow without it (or delete the flow) first`);
+      throw new ConflictError(`task ${taskId} is used by the current version of ${names}; save a new version of the flow without it (or delete the flow) first`);
     }
     const now = new Date();
     // UPDATE task SET deleted_time = ?, update_time = ?, update_user = ? WHERE task_id = ?

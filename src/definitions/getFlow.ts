@@ -1,7 +1,7 @@
 // GET /flow/{flowId}[?version=N]: a live flow with the nodes of its current (or the asked) version,
 // each TASK node's tasks expanded.
 import type { Knex } from 'knex';
-import { notFound } from '../api/http.js';
+import { NotFoundError } from '../errors.js';
 import { FLOW_COLUMNS, NODE_COLUMNS, presentFlow, splitTaskIds, TASK_COLUMNS, type FlowRow, type NodeRow, type TaskRow } from './present.js';
 
 export async function findLiveFlow(db: Knex, flowId: number): Promise<FlowRow | undefined> {
@@ -26,9 +26,9 @@ export async function nodeTasks(db: Knex, nodes: NodeRow[]): Promise<Map<number,
 
 export async function getFlow(db: Knex, flowId: number, version?: number): Promise<Record<string, unknown>> {
   const flow = await findLiveFlow(db, flowId);
-  if (!flow) throw notFound(`flow ${flowId} does not exist`);
+  if (!flow) throw new NotFoundError(`flow ${flowId} does not exist`);
   const v = version ?? flow.flow_version;
   const rows = v <= flow.flow_version ? await flowNodes(db, flowId, v) : [];
-  if (rows.length === 0) throw notFound(`flow ${flowId} has no version ${v} (its current version is ${flow.flow_version})`);
+  if (rows.length === 0) throw new NotFoundError(`flow ${flowId} has no version ${v} (its current version is ${flow.flow_version})`);
   return presentFlow(flow, { version: v, rows, tasks: await nodeTasks(db, rows) });
 }

@@ -1,6 +1,6 @@
 // GET /task/{taskId}: a live (not deleted) task.
 import type { Knex } from 'knex';
-import { notFound } from '../api/http.js';
+import { NotFoundError } from '../errors.js';
 import { presentTask, TASK_COLUMNS, type TaskRow } from './present.js';
 
 /** The live task row, or undefined. `lock` takes the row for the rest of the caller's transaction. */
@@ -12,6 +12,6 @@ export async function findLiveTask(db: Knex, taskId: number, lock = false): Prom
 
 export async function getTask(db: Knex, taskId: number): Promise<Record<string, unknown>> {
   const row = await findLiveTask(db, taskId);
-  if (!row) throw notFound(`task ${taskId} does not exist`);
+  if (!row) throw new NotFoundError(`task ${taskId} does not exist`);
   return presentTask(row);
 }

@@ -10,7 +10,7 @@
 // the body keep their stored values on a new version (so re-posting the seed's body does not turn
 // a schedule off); sent as null they are cleared.
 import type { Knex } from 'knex';
-import { badRequest, notFound } from '../api/http.js';
+import { InvalidInputError, NotFoundError } from '../errors.js';
 import { getFlow } from './getFlow.js';
 import type { SaveFlowInput } from './schemas.js';
 
@@ -28,7 +28,7 @@ async function checkTasks(trx: Knex.Transaction, nodes: NodeInput[]): Promise<vo
   const live = new Set(rows.map((r) => Number(r.task_id)));
   nodes.forEach((n, i) => {
     for (const id of n.taskIds ?? []) {
-      if (!live.has(id)) throw badRequest(`flowNodes[${i}].taskIds: task ${id} does not exist`);
+      if (!live.has(id)) throw new InvalidInputError(`flowNodes[${i}].taskIds: task ${id} does not exist`);
     }
   });
 }
@@ -58,7 +58,7 @@ async function insertNodes(trx: Knex.Transaction, flowId: number, version: numbe
 
 /** cronEnabled needs a cron expression to run on: checked on the values the flow will have. */
 function checkCron(cron: string | null, cronEnabled: boolean): void {
-  if (cronEnabled && !cron) throw badRequest('cronEnabled: is true but the flow has no cron expression; send cron, or cronEnabled false');
+  if (cronEnabled && !cron) throw new InvalidInputError('cronEnabled: is true but the flow has no cron expression; send cron, or cronEnabled false');
 }
 
 export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): Promise<Record<string, unknown>> {
@@ -73,7 +73,7 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
         .whereNull('deleted_time')
         .forUpdate()
         .first()) as { flow_version: number; cron: string | null; cron_enabled: number } | undefined;
-      if (!stored) throw notFound(`flow ${input.flowId} does not exist; omit flowId to create a new flow`);
+      if (!stored) throw new NotFoundError(`flow ${input.flowId} does not exist; omit flowId to create a new flow`);
       flowId = input.flowId;
       const cron = input.cron !== undefined ? input.cron : stored.cron;
       const cronEnabled = input.cronEnabled !== undefined ? Boolean(input.cronEnabled) : Boolean(stored.cron_enabled);

@@ -3,8 +3,7 @@
 // it; taskName and taskType are always required. The config is checked against the type it will
 // run with, including a stored config kept across a change of type.
 import type { Knex } from 'knex';
-import { badRequest, notFound } from '../api/http.js';
-import { fieldPath } from '../api/validate.js';
+import { fieldPath, InvalidInputError, NotFoundError } from '../errors.js';
 import type { TaskType } from '../models/definitions.js';
 import { findLiveTask } from './getTask.js';
 import { presentTask } from './present.js';
@@ -18,7 +17,7 @@ export function checkTaskConfig(type: TaskType, cfg: Record<string, unknown> | n
   const issue = r.error.issues[0];
   const where = ['taskConfig', ...issue.path];
   const hint = stored ? ` (the stored taskConfig does not fit taskType ${type}; send a new taskConfig)` : '';
-  throw badRequest(`${fieldPath(where)}: ${issue.message}${hint}`);
+  throw new InvalidInputError(`${fieldPath(where)}: ${issue.message}${hint}`);
 }
 
 export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): Promise<Record<string, unknown>> {
@@ -29,7 +28,7 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): 
     if (input.taskId != null) {
       // Locked so a concurrent DELETE /task cannot slip between this check and the update.
       const stored = await findLiveTask(trx, input.taskId, true);
-      if (!stored) throw notFound(`task ${input.taskId} does not exist; omit taskId to create a new task`);
+      if (!stored) throw new NotFoundError(`task ${input.taskId} does not exist; omit taskId to create a new task`);
       const kept = input.taskConfig === undefined;
       const cfg = kept ? parseStored(stored.task_config) : input.taskConfig ?? null;
       checkTaskConfig(type, cfg, kept);

@@ -35,9 +35,25 @@ export interface BatchOutcome {
   changed: number[];
   /** Results of the caller's `prelude` statements, one per statement. */
   prelude: any[];
+  /** What changed status, for whoever watches (the dashboard's live events); told after commit. */
+  changes: StatusChange[];
 }
 
-export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), changed: [], prelude: [] });
+/**
+ * One status change of a flow, node or task instance. `niId` is null for a node instance just entered
+ * (its id is not read back); `flowId` is known to the coordinator, not always to others.
+ */
+export interface StatusChange {
+  kind: 'flow' | 'node' | 'task';
+  fiId: number | null;
+  flowId?: number;
+  niId?: number | null;
+  nodeId?: number;
+  tiId?: number;
+  status: string;
+}
+
+export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), changed: [], prelude: [], changes: [] });
 
 interface NiView {
   ni_id: number | null; // null until inserted
@@ -82,6 +98,19 @@ export interface AdvanceOptions {
 }
 
 const OPEN = ['PENDING', 'RUNNING'];
+
+/** The status changes a pass wrote, in the order they happened. */
+function changesOf(w: PassWrites, written: { enqueue: { tiId: number; fiId?: number; niId?: number }[]; started: TaskRun[] }, flowOf: Map<number, number>): StatusChange[] {
+  const flowId = (fiId: number) => flowOf.get(fiId);
+  const out: StatusChange[] = [];
+  for (const e of w.nodeEnds) out.push({ kind: 'node', fiId: e.fiId, flowId: flowId(e.fiId), niId: e.niId, status: e.status });
+  for (const c of w.cancels) out.push({ kind: 'task', fiId: c.fiId, flowId: flowId(c.fiId), tiId: c.tiId, niId: c.niId, status: 'CANCELLED' });
+  for (const e of w.entered) out.push({ kind: 'node', fiId: e.fiId, flowId: flowId(e.fiId), niId: null, nodeId: e.nodeId, status: e.status });
+  for (const r of written.started) out.push({ kind: 'task', fiId: r.fiId, flowId: r.fiId === null ? undefined : flowId(r.fiId), niId: r.niId, tiId: r.tiId, status: 'RUNNING' });
+  for (const q of written.enqueue) out.push({ kind: 'task', fiId: q.fiId ?? null, flowId: q.fiId === undefined ? undefined : flowId(q.fiId), niId: q.niId ?? null, tiId: q.tiId, status: 'PENDING' });
+  for (const f of w.flowEnds) out.push({ kind: 'flow', fiId: f.fiId, flowId: flowId(f.fiId), status: f.status });
+  return out;
+}
 
 export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opts: AdvanceOptions): Promise<BatchOutcome> {
   const out = emptyOutcome();
@@ -165,9 +194,9 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
         const outcome = node.type === 'TASK' ? nodeOutcome(node.completion, nodeTis.map((t) => t.exec_status)) : 'SUCCESS';
         if (outcome === 'RUNNING') break;
         const error = outcome === 'FAILED' ? (nodeTis.find((t) => t.exec_status === 'FAILED')?.error_msg ?? 'task failed') : null;
-        w.nodeEnds.push({ niId: last.ni_id!, status: outcome, error });
+        w.nodeEnds.push({ fiId: fi.fi_id, niId: last.ni_id!, status: outcome, error });
         const why = `not needed: node ${outcome === 'SUCCESS' ? 'succeeded' : 'failed'}`;
-        for (const t of nodeTis) if (OPEN.includes(t.exec_status)) w.cancels.push({ tiId: t.ti_id, why });
+        for (const t of nodeTis) if (OPEN.includes(t.exec_status)) w.cancels.push({ fiId: fi.fi_id, niId: t.ni_id, tiId: t.ti_id, why });
         changed.add(fi.fi_id);
         last = { ...last, status: outcome, error_msg: error };
         continue;
@@ -198,5 +227,6 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   out.started = written.started;
   out.cancelled = w.cancels.map((c) => c.tiId);
   for (const f of w.flowEnds) out.finished.set(f.fiId, f.status);
+  out.changes = changesOf(w, written, new Map(running.map((f) => [f.fi_id, f.flow_id])));
   return out;
 }

@@ -3,24 +3,24 @@
 // refused), are dropped from the queue, and runners are told to abort.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
-import { conflict, HttpError, notFound } from '../api/http.js';
-import { emptyOutcome } from './advanceMany.js';
+import { ConflictError, NotFoundError } from '../errors.js';
+import { emptyOutcome, type StatusChange } from './advanceMany.js';
 import { inTx } from './multiStatement.js';
 
 export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, user = 'system'): Promise<void> {
-  const exists = await s.knex('task_flow_ins').select('status').where('fi_id', fiId).first();
-  if (!exists) throw notFound(`flow instance ${fiId} does not exist`);
-  if (exists.status !== 'RUNNING') throw conflict(`flow instance ${fiId} is ${exists.status}: only a RUNNING instance can be cancelled`);
+  const exists = await s.knex('task_flow_ins').select('status', 'flow_id').where('fi_id', fiId).first();
+  if (!exists) throw new NotFoundError(`flow instance ${fiId} does not exist`);
+  if (exists.status !== 'RUNNING') throw new ConflictError(`flow instance ${fiId} is ${exists.status}: only a RUNNING instance can be cancelled`);
 
   const lock = await coord.locks.acquire(fiId);
-  if (!lock) throw new HttpError(409, `flow instance ${fiId} is busy, try again`);
+  if (!lock) throw new ConflictError(`flow instance ${fiId} is busy, try again`);
   let cancelled: number[] = [];
   try {
     const now = new Date();
     const stamp = { end_time: now, update_time: now, update_user: user };
     await inTx(s.knex, async (tx) => {
       const [[fi]] = await tx.send([tx.q('task_flow_ins').select('status', 'version').where('fi_id', fiId)]);
-      if (fi.status !== 'RUNNING') throw conflict(`flow instance ${fiId} is ${fi.status}: only a RUNNING instance can be cancelled`);
+      if (fi.status !== 'RUNNING') throw new ConflictError(`flow instance ${fiId} is ${fi.status}: only a RUNNING instance can be cancelled`);
       // The fenced instance update, the node instance, and the open task instances read back, together.
       const [done, , open] = await tx.send([
         tx.q('task_flow_ins')
@@ -31,7 +31,7 @@ export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, 
           .update({ ...stamp, status: 'CANCELLED', error_msg: 'flow cancelled', version: tx.q.raw('version + 1') }),
         tx.q('task_ins').select('ti_id').where('fi_id', fiId).whereIn('exec_status', ['PENDING', 'RUNNING']),
       ]);
-      if (done.affectedRows !== 1) throw conflict(`flow instance ${fiId} changed meanwhile, try again`);
+      if (done.affectedRows !== 1) throw new ConflictError(`flow instance ${fiId} changed meanwhile, try again`);
       cancelled = (open as { ti_id: number }[]).map((r) => r.ti_id);
       if (cancelled.length) {
         await tx.send([
@@ -45,5 +45,9 @@ export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, 
   } finally {
     await coord.locks.release(lock);
   }
-  await coord.afterCommit({ ...emptyOutcome(), cancelled });
+  const changes: StatusChange[] = [
+    { kind: 'flow', fiId, flowId: Number(exists.flow_id), status: 'CANCELLED' },
+    ...cancelled.map((tiId): StatusChange => ({ kind: 'task', fiId, flowId: Number(exists.flow_id), tiId, status: 'CANCELLED' })),
+  ];
+  await coord.afterCommit({ ...emptyOutcome(), cancelled, changes });
 }

@@ -9,7 +9,7 @@ import type { Services } from '../services.js';
 import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
-import { advanceMany, emptyOutcome, StaleWriteError, type BatchOutcome } from './advanceMany.js';
+import { advanceMany, emptyOutcome, StaleWriteError, type BatchOutcome, type StatusChange } from './advanceMany.js';
 import { inTx, type Statement } from './multiStatement.js';
 import type { TaskRun } from './taskRuns.js';
 import type { RunHere } from './passWrites.js';
@@ -22,6 +22,8 @@ export interface EngineEvents {
   onLockBusy?(fiId: number): void;
   /** One coordinator pass that changed `count` instances took `ms`. */
   onAdvance?(count: number, ms: number): void;
+  /** Status changes of flow, node and task instances, once committed (the dashboard's live events). */
+  onStatusChanges?(changes: StatusChange[]): void;
 }
 
 export class Coordinator {
@@ -142,6 +144,7 @@ export class Coordinator {
       this.s.log.debug({ fiId, status }, 'flow instance finished');
       this.events.onFinished?.(fiId, status);
     }
+    if (out.changes.length) this.events.onStatusChanges?.(out.changes);
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,7 @@ import { Coordinator } from './coordinator.js';
 import { Worker } from './worker.js';
 import { startFlow, startFlows, type StartOptions, type StartRequest } from './startFlow.js';
 import { Batcher } from './batcher.js';
-import { HttpError } from '../api/http.js';
+import { NotFoundError } from '../errors.js';
 import { retryFlow } from './retryFlow.js';
 import { cancelFlow } from './cancelFlow.js';
 import { startTask } from './startTask.js';
@@ -18,7 +18,7 @@ export class Engine {
    * burst of starts queues here (in larger batches) rather than crowding the transactions that record
    * results and move running flows on, which are what step-to-step latency is made of.
    */
-  private starts: Batcher<StartRequest, number | HttpError>;
+  private starts: Batcher<StartRequest, number | NotFoundError>;
 
   constructor(private s: Services) {
     this.coordinator = new Coordinator(s);
@@ -36,7 +36,7 @@ export class Engine {
     // A cron start must fail alone on its unique key, so it never shares a batch.
     if (opts.scheduledTime) return startFlow(this.s, this.coordinator, flowId, opts);
     const res = await this.starts.add({ flowId, ...opts });
-    if (res instanceof HttpError) throw res;
+    if (res instanceof NotFoundError) throw res;
     return res;
   }
 

@@ -30,9 +30,9 @@ export interface PassWrites {
   /** Every flow instance the pass changes, at the version it read. */
   fences: { fiId: number; version: number }[];
   /** RUNNING node instances that end. */
-  nodeEnds: { niId: number; status: string; error: string | null }[];
+  nodeEnds: { fiId: number; niId: number; status: string; error: string | null }[];
   /** Open task instances no longer needed. */
-  cancels: { tiId: number; why: string }[];
+  cancels: { fiId: number; niId: number; tiId: number; why: string }[];
   /** Flow instances that end. */
   flowEnds: { fiId: number; status: 'SUCCESS' | 'FAILED'; error: string | null }[];
   /** Node instances entered, in order; a RUNNING one gets one task instance per task. */
@@ -48,7 +48,7 @@ export interface WriteContext {
 }
 
 export interface Written {
-  enqueue: { tiId: number; delayMs: number }[];
+  enqueue: { tiId: number; delayMs: number; fiId: number; niId: number }[];
   started: TaskRun[];
 }
 
@@ -125,7 +125,7 @@ export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promi
   if (!taskRows) return out;
   for (const r of results[results.length - 1] as Record<string, any>[]) {
     if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
-    else out.enqueue.push({ tiId: r.ti_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
+    else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
   }
   return out;
 }

@@ -8,7 +8,7 @@ import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
 import { inTx, sendTogether } from './multiStatement.js';
-import { HttpError, notFound } from '../api/http.js';
+import { NotFoundError } from '../errors.js';
 
 export interface StartOptions {
   user?: string;
@@ -21,14 +21,14 @@ export interface StartRequest extends StartOptions {
   flowId: number;
 }
 
-/** Per request: the new fiId, or the HttpError (404) for a flow that does not exist. */
-export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[]): Promise<(number | HttpError)[]> {
+/** Per request: the new fiId, or the NotFoundError (404) for a flow that does not exist. */
+export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[]): Promise<(number | NotFoundError)[]> {
   const flowIds = [...new Set(reqs.map((r) => r.flowId))];
   const [flows] = (await sendTogether(s.knex, [
     { sql: 'SELECT flow_id, flow_version FROM task_flow WHERE flow_id IN (?) AND deleted_time IS NULL', bindings: [flowIds] },
   ])) as [{ flow_id: number; flow_version: number }[]];
   const versionOf = new Map(flows.map((f) => [Number(f.flow_id), f.flow_version]));
-  const results: (number | HttpError)[] = reqs.map((r) => (versionOf.has(r.flowId) ? 0 : notFound(`flow ${r.flowId} does not exist`)));
+  const results: (number | NotFoundError)[] = reqs.map((r) => (versionOf.has(r.flowId) ? 0 : new NotFoundError(`flow ${r.flowId} does not exist`)));
   const valid = reqs.map((r, i) => ({ r, i })).filter(({ r }) => versionOf.has(r.flowId));
   if (!valid.length) return results;
 
@@ -49,19 +49,20 @@ export async function startFlows(s: Services, coord: Coordinator, reqs: StartReq
     return [newIds, await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh })] as const;
   });
   valid.forEach(({ i }, k) => (results[i] = ids[k]));
+  out.changes.unshift(...valid.map(({ r }, k) => ({ kind: 'flow' as const, fiId: ids[k], flowId: r.flowId, status: 'RUNNING' })));
   await coord.afterCommit(out);
   return results;
 }
 
 /** One start on its own. Returns the new fiId, or null when a cron tick already started this flow. */
 export async function startFlow(s: Services, coord: Coordinator, flowId: number, opts: StartOptions = {}): Promise<number | null> {
-  let res: number | HttpError;
+  let res: number | NotFoundError;
   try {
     [res] = await startFlows(s, coord, [{ flowId, ...opts }]);
   } catch (e) {
     if (opts.scheduledTime && (e as { code?: string }).code === 'ER_DUP_ENTRY') return null;
     throw e;
   }
-  if (res instanceof HttpError) throw res;
+  if (res instanceof NotFoundError) throw res;
   return res;
 }

@@ -1,9 +1,21 @@
 // Every answer that is not a success leaves in the seed's envelope with the HTTP status as `code`.
-// Client errors raised by Koa's own layers (malformed JSON 400, body too large 413) keep their status;
-// anything unexpected is logged and answered 500 without internals.
+// The program's own errors (src/errors.ts) are mapped to their statuses here, and only here; a
+// dependency that is down (MySQL, Redis) is a 503 that says which; client errors raised by Koa's own
+// layers (malformed JSON 400, body too large 413) keep their status; anything unexpected is logged
+// and answered 500 without internals.
 import type { Middleware } from 'koa';
 import type { Logger } from '../../infra/logger.js';
 import { envelope, HttpError } from '../http.js';
+import { ConflictError, dependencyDown, InvalidInputError, NotFoundError, StaleVersionError } from '../../errors.js';
+
+/** The status of one of the program's own errors, or null for anything else. */
+function statusOf(e: unknown): number | null {
+  if (e instanceof HttpError) return e.status;
+  if (e instanceof InvalidInputError) return 400;
+  if (e instanceof NotFoundError) return 404;
+  if (e instanceof ConflictError || e instanceof StaleVersionError) return 409;
+  return null;
+}
 
 export function errorEnvelope(log: Logger): Middleware {
   return async (ctx, next) => {
@@ -17,9 +29,18 @@ export function errorEnvelope(log: Logger): Middleware {
       }
     } catch (err) {
       const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; type?: string };
-      if (e instanceof HttpError) {
-        ctx.status = e.status;
-        ctx.body = envelope(e.status, e.message, null);
+      const own = statusOf(e);
+      if (own !== null) {
+        ctx.status = own;
+        ctx.body = envelope(own, e.message, null);
+        return;
+      }
+      const down = dependencyDown(e);
+      if (down) {
+        log.warn({ err: e, method: ctx.method, path: ctx.path }, `request refused: ${down} unavailable`);
+        ctx.status = 503;
+        ctx.set('Retry-After', '1');
+        ctx.body = envelope(503, `${down === 'mysql' ? 'MySQL' : 'Redis'} is not answering; try again shortly`, null);
         return;
       }
       const status = e.status ?? e.statusCode;
