@@ -81,6 +81,14 @@ function size(env: Env, name: string, def: string): string {
   return raw;
 }
 
+/** MEMBER_ID names the member in leases (`memberId|claimToken`) and heartbeat keys: no `|`, no spaces. */
+function memberIdOf(env: Env): string | null {
+  const raw = env.MEMBER_ID;
+  if (!raw) return null;
+  if (!/^[A-Za-z0-9_.:@-]{1,100}$/.test(raw)) throw new ConfigError(`MEMBER_ID must be 1-100 characters of letters, digits and _.:@-, got "${raw}"`);
+  return raw;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const rolesRaw = (env.ROLES || 'web,worker').split(',').map((r) => r.trim()).filter(Boolean);
   for (const r of rolesRaw) {
@@ -117,7 +125,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 25_000, 0),
     bodyLimit: size(env, 'BODY_LIMIT', '1mb'),
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
-    memberId: env.MEMBER_ID || null,
+    memberId: memberIdOf(env),
     workerLostRetries: int(env, 'WORKER_LOST_RETRIES', 2, 0, 100),
     metricsPort: env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : null,
   };

@@ -32,6 +32,28 @@ export class UnavailableError extends DomainError {
   override name = 'UnavailableError';
 }
 
+/**
+ * A member cannot start (a dependency not reachable, a Redis prefix of another database…): main prints
+ * the message as one line and exits with `exitCode`.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+  constructor(message: string, readonly exitCode = 3) {
+    super(message);
+  }
+}
+
+/** A URL as it may be shown: without its password. */
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@]*@/, '//$1:***@');
+  }
+}
+
 /** `a.b[2].c` from a validation issue's path. */
 export function fieldPath(path: readonly PropertyKey[]): string {
   let out = '';

@@ -2,6 +2,7 @@
 // `node dist/src/main.js migrate` creates the database if needed, applies migrations and exits
 // (the Procfile's release phase).
 import { ConfigError, loadConfig } from '../config/index.js';
+import { StartupError } from './errors.js';
 import { createLogger } from './infra/logger.js';
 import { prepareDatabase, startMember } from './member.js';
 
@@ -17,12 +18,21 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger(config.logLevel);
-  if (process.argv[2] === 'migrate') {
-    await prepareDatabase(config, log);
-    log.info('database ready');
-    return;
+  let member;
+  try {
+    if (process.argv[2] === 'migrate') {
+      await prepareDatabase(config, log);
+      log.info('database ready');
+      return;
+    }
+    member = await startMember(config, log);
+  } catch (e) {
+    if (e instanceof StartupError) {
+      console.error(`cannot start: ${e.message}`);
+      process.exit(e.exitCode);
+    }
+    throw e;
   }
-  const member = await startMember(config, log);
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -6,7 +6,10 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.js';
 import { bindModels, createKnex, ensureDatabase, migrateLatest } from './infra/db.js';
-import { createRedis } from './infra/redis.js';
+import { createRedis, redisVersion, type Redis } from './infra/redis.js';
+import { withTimeout } from './infra/timeout.js';
+import { safeUrl, StartupError } from './errors.js';
+import { bindPrefix, databaseClusterId } from './cluster/identity.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
 import { createApp, createOpsApp } from './api/app.js';
@@ -31,8 +34,20 @@ export function newMemberId(): string {
   return `${os.hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
+/** Connection errors that mean "MySQL is not there (or will not let us in)": a start-up error, one line. */
+const UNREACHABLE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ER_ACCESS_DENIED|ER_DBACCESS_DENIED|PROTOCOL_CONNECTION_LOST|ECONNRESET/;
+
 export async function prepareDatabase(config: Config, log: Logger): Promise<void> {
-  await ensureDatabase(config.databaseUrl);
+  try {
+    await ensureDatabase(config.databaseUrl);
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    if (!UNREACHABLE.test(`${err.code ?? ''} ${err.message ?? ''}`)) throw e;
+    throw new StartupError(
+      `cannot reach MySQL at DATABASE_URL=${safeUrl(config.databaseUrl)} (${err.code ?? err.message}): ` +
+        'start MySQL 8 or MariaDB 10.11 there (or set DATABASE_URL to one that runs), or run `docker compose up`',
+    );
+  }
   const knex = createKnex(config.databaseUrl, 1);
   try {
     const applied = await migrateLatest(knex);
@@ -42,22 +57,47 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
   }
 }
 
+/** Redis answers within a few seconds and is 7 or later (the queue's scripts use Redis 7's script flags). */
+async function checkRedis(redis: Redis, url: string): Promise<void> {
+  let version: [number, number];
+  try {
+    version = await withTimeout(redisVersion(redis), 5_000, 'connecting to Redis');
+  } catch (e) {
+    throw new StartupError(
+      `cannot reach Redis at REDIS_URL=${safeUrl(url)} (${(e as Error).message}): start Redis 7 there ` +
+        '(redis-server), or set REDIS_URL to one that runs, or run `docker compose up`',
+    );
+  }
+  if (version[0] < 7) throw new StartupError(`Redis at REDIS_URL=${safeUrl(url)} is version ${version.join('.')}: task-schedule needs Redis 7 or later`);
+}
+
 export async function startMember(config: Config, log = createLogger(config.logLevel)): Promise<Member> {
   const memberId = config.memberId ?? newMemberId();
   log = log.child({ memberId });
   await prepareDatabase(config, log);
   const knex = createKnex(config.databaseUrl, config.dbPoolMax);
   bindModels(knex);
-  const redis = createRedis(config.redisUrl, memberId);
+  const redis = createRedis(config.redisUrl, memberId, log);
+  let clusterId: string;
+  try {
+    await checkRedis(redis, config.redisUrl);
+    clusterId = await databaseClusterId(knex);
+    await bindPrefix(redis, config.redisPrefix, clusterId, safeUrl(config.redisUrl));
+  } catch (e) {
+    redis.disconnect();
+    await knex.destroy();
+    throw e;
+  }
   const queue = new WorkQueue(redis, config.redisPrefix);
   const services: Services = { config, knex, redis, log, memberId, queue };
   const engine = new Engine(services);
+  // Membership and leadership: every member takes part, whatever its roles. The first heartbeat is
+  // written before the worker claims anything: a lease whose member has no heartbeat is an orphan's.
+  const cluster = await startCluster(services, engine, clusterId);
   if (config.roles.has('worker')) {
     await engine.startWorker();
     log.info({ concurrency: config.workerConcurrency }, 'worker role started');
   }
-  // Membership and leadership: every member takes part, whatever its roles.
-  const cluster = await startCluster(services, engine);
 
   let server: http.Server | null = null;
   let url: string | null = null;

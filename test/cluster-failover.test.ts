@@ -96,15 +96,15 @@ describe('cluster: failover (real processes)', function () {
     const took = Date.now() - t0;
     expect(code, x.output().slice(-3000)).to.equal(0);
     expect(took).to.be.within(grace, grace + 5_000);
-    // Handed back, not failed (its only attempt was interrupted by the shutdown, not by the task).
+    // Handed back, not failed, and not counted: its only attempt was interrupted by the shutdown, not by the task.
     const row = await knex('task_ins').select('exec_status', 'attempt').where('fi_id', fiId).first();
-    expect(row).to.deep.equal({ exec_status: 'PENDING', attempt: 1 });
+    expect(row).to.deep.equal({ exec_status: 'PENDING', attempt: 0 });
     // The lease was released, not left to expire: the web member leads within one try (TTL/3), not a TTL.
     await waitFor('gt-web to lead', async () => (await procs.leader()) === 'gt-web', TTL, 20);
     // Another worker picks the task up and the flow ends.
     await procs.start({ id: 'gt-y', roles: 'worker' });
     await waitFor('the flow to end', async () => (await knex('task_flow_ins').select('status').where('fi_id', fiId).first()).status !== 'RUNNING', 20_000, 100);
-    expect(await knex('task_ins').select('exec_status', 'attempt', 'worker_id').where('fi_id', fiId).first()).to.deep.equal({ exec_status: 'SUCCESS', attempt: 2, worker_id: 'gt-y' });
+    expect(await knex('task_ins').select('exec_status', 'attempt', 'worker_id').where('fi_id', fiId).first()).to.deep.equal({ exec_status: 'SUCCESS', attempt: 1, worker_id: 'gt-y' });
   });
 
   it('SIGKILL the leader: another leads within 2 × TTL and a per-second cron fires once per tick across the change', async () => {

@@ -18,7 +18,7 @@ describe('fencing by version', () => {
     const taskId = await createTask(m.api, 'ECHO', 'x');
     const now = new Date();
     const [tiId] = await knex('task_ins').insert({ task_id: taskId, exec_status: 'RUNNING', attempt: 1, version: 5, create_time: now, update_time: now });
-    const stale: TaskRun = { tiId, fiId: null, niId: null, taskId, taskType: 'ECHO', content: 'x', config: {}, attempt: 1, version: 4, startedAt: now };
+    const stale: TaskRun = { tiId, fiId: null, niId: null, taskId, taskType: 'ECHO', content: 'x', config: {}, attempt: 1, lostAttempts: 0, version: 4, startedAt: now };
     expect(await finishRun(knex, stale, { status: 'SUCCESS', output: 'late', error: null })).to.equal(false);
     const row = await knex('task_ins').where('ti_id', tiId).first();
     expect(row).to.include({ exec_status: 'RUNNING', version: 5, output: null });
@@ -32,7 +32,7 @@ describe('fencing by version', () => {
     const now = new Date();
     const ids: number[] = [];
     for (const v of [1, 7, 1]) ids.push((await knex('task_ins').insert({ task_id: taskId, exec_status: 'RUNNING', attempt: 1, version: v, create_time: now, update_time: now }))[0]);
-    const run = (tiId: number, version: number): TaskRun => ({ tiId, fiId: null, niId: null, taskId, taskType: 'ECHO', content: 'x', config: {}, attempt: 1, version, startedAt: now });
+    const run = (tiId: number, version: number): TaskRun => ({ tiId, fiId: null, niId: null, taskId, taskType: 'ECHO', content: 'x', config: {}, attempt: 1, lostAttempts: 0, version, startedAt: now });
     const endedAt = new Date(now.getTime() + 5);
     // The second run started at version 6: the row moved on to 7 since (a reaper, say).
     const items = [

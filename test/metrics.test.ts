@@ -97,7 +97,7 @@ describe('metrics', function () {
     expect(d('task_schedule_tasks_started_total{type="EXCEPTION"}')).to.equal(2);
     expect(d('task_schedule_tasks_retried_total{type="EXCEPTION"}')).to.equal(1);
     expect(d('task_schedule_tasks_failed_total{type="EXCEPTION"}')).to.equal(1);
-    expect(d('task_schedule_task_duration_seconds_count{type="EXCEPTION",status="PENDING"}')).to.equal(1);
+    expect(d('task_schedule_task_duration_seconds_count{type="EXCEPTION",status="RETRY"}')).to.equal(1);
   });
 
   it('queue gauges are read on scrape: delayed ids show as delayed and ready, then go', async () => {

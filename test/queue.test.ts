@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { WorkQueue } from '../src/queue/workQueue.js';
+import { NotLeaderError } from '../src/queue/types.js';
 import { freshPrefix, testRun } from './helpers/env.js';
 
 describe('work queue (Redis)', () => {
@@ -84,13 +85,13 @@ describe('work queue (Redis)', () => {
     got.forEach((mine, i) => mine.forEach((id) => expect(byId.get(id)).to.equal(`w${i}`)));
   });
 
-  it('refuses an ack by anyone but the owner, and acks for the owner', async () => {
+  it('acks a lease only for the owner that holds it', async () => {
     await q.enqueue([{ tiId: 5 }]);
     expect((await q.claim('owner-a', 1, 30_000)).ids).to.deep.equal([5]);
-    expect(await q.ack(5, 'owner-b')).to.equal(false);
+    expect(await q.ackMany([{ tiId: 5, owner: 'owner-b' }])).to.equal(0);
     expect((await q.stats()).inflight).to.equal(1);
-    expect(await q.ack(5, 'owner-a')).to.equal(true);
-    expect(await q.ack(5, 'owner-a')).to.equal(false);
+    expect(await q.ackMany([{ tiId: 5, owner: 'owner-a' }])).to.equal(1);
+    expect(await q.ackMany([{ tiId: 5, owner: 'owner-a' }])).to.equal(0);
     const s = await q.stats();
     expect(s.inflight).to.equal(0);
     expect(s.ready).to.equal(0);
@@ -98,62 +99,140 @@ describe('work queue (Redis)', () => {
     expect(await redis.hlen(`${prefix}inflight:since`)).to.equal(0);
   });
 
-  it('ackAndRequeue releases the lease and puts the id back after the delay', async () => {
+  it('two claims of one member are two owners: one cannot ack or extend the other\'s lease', async () => {
+    await q.enqueue([{ tiId: 9 }]);
+    await q.claim('m|first', 1, 300);
+    await new Promise((r) => setTimeout(r, 350)); // expired: the reaper would hand it out again
+    await q.remove([9]);
+    await q.enqueue([{ tiId: 9 }]);
+    await q.claim('m|second', 1, 30_000);
+    expect(await q.extend([{ tiId: 9, owner: 'm|first' }], 30_000)).to.deep.equal([{ tiId: 9, owner: 'm|first' }]);
+    expect(await q.ackMany([{ tiId: 9, owner: 'm|first' }])).to.equal(0);
+    expect((await q.inflight(10)).map((e) => e.owner)).to.deep.equal(['m|second']);
+  });
+
+  it('requeue releases the lease and puts the id back after the delay', async () => {
     await q.enqueue([{ tiId: 6 }]);
     await q.claim('a', 1, 30_000);
-    expect(await q.ackAndRequeue(6, 'b', 0)).to.equal(false);
+    expect(await q.requeue([{ tiId: 6, owner: 'b', delayMs: 0 }])).to.equal(0);
     const before = await redisNow();
-    expect(await q.ackAndRequeue(6, 'a', 5_000)).to.equal(true);
+    expect(await q.requeue([{ tiId: 6, owner: 'a', delayMs: 5_000 }])).to.equal(1);
     expect((await q.stats()).inflight).to.equal(0);
     const score = Number(await redis.zscore(`${prefix}ready`, '6'));
     expect(score).to.be.within(before + 5_000, before + 5_000 + 1_000);
     const c = await q.claim('a', 1, 30_000);
     expect(c.ids).to.deep.equal([]);
     expect(c.nextDueInMs).to.be.within(4_000, 5_000);
-    await q.claim('a', 1, 30_000);
-    expect(await q.ackAndRequeue(6, 'a', 0)).to.equal(false); // not held any more
+    expect(await q.requeue([{ tiId: 6, owner: 'a', delayMs: 0 }])).to.equal(0); // not held any more
   });
 
-  it('extend keeps a lease alive and reports the ones the owner lost', async () => {
-    await q.enqueue([{ tiId: 1 }, { tiId: 2 }, { tiId: 3 }]);
+  it('extend keeps a lease alive, reports the ones the owner lost, and never revives an expired lease', async () => {
+    await q.enqueue([{ tiId: 1 }, { tiId: 2 }, { tiId: 3 }, { tiId: 4 }]);
     await q.claim('a', 2, 300); // 1 and 2
     await q.claim('b', 1, 300); // 3
-    await q.ack(2, 'a');
-    const lost = await q.extend([1, 2, 3], 'a', 60_000);
-    expect(lost.sort()).to.deep.equal([2, 3]);
-    await new Promise((r) => setTimeout(r, 400));
-    const expired = await q.takeExpired(10);
-    expect(expired.map((e) => e.tiId)).to.deep.equal([3]);
+    await q.claim('a', 1, 100); // 4
+    await q.ackMany([{ tiId: 2, owner: 'a' }]);
+    await new Promise((r) => setTimeout(r, 150)); // 4's lease is over
+    const leases = [1, 2, 3, 4].map((tiId) => ({ tiId, owner: 'a' }));
+    const lost = await q.extend(leases, 60_000);
+    expect(lost.map((l) => l.tiId)).to.deep.equal([2, 3, 4]);
     const left = await q.inflight(10);
-    expect(left.map((e) => e.tiId)).to.deep.equal([1]);
-    expect(left[0].leaseDeadline).to.be.greaterThan((await redisNow()) + 55_000);
+    expect(left.map((e) => e.tiId)).to.deep.equal([4, 3, 1]);
+    expect(left[2].leaseDeadline).to.be.greaterThan((await redisNow()) + 55_000);
   });
 
-  it('takeExpired returns only expired leases, with owner, claimed-at and deadline, and removes them', async () => {
-    await q.enqueue([{ tiId: 1 }, { tiId: 2 }]);
-    const t0 = await redisNow();
-    await q.claim('short', 1, 50);
-    await q.claim('long', 1, 60_000);
-    expect(await q.takeExpired(10)).to.deep.equal([]);
-    await new Promise((r) => setTimeout(r, 100));
-    const expired = await q.takeExpired(10);
-    expect(expired).to.have.length(1);
-    expect(expired[0].tiId).to.equal(1);
-    expect(expired[0].owner).to.equal('short');
-    expect(expired[0].claimedAt).to.be.within(t0, t0 + 1_000);
-    expect(expired[0].leaseDeadline).to.equal(expired[0].claimedAt + 50);
-    expect(await q.takeExpired(10)).to.deep.equal([]);
-    expect(await q.ack(1, 'short')).to.equal(false);
-    expect((await q.inflight(10)).map((e) => e.tiId)).to.deep.equal([2]);
-    expect(await redis.hexists(`${prefix}inflight:owner`, '1')).to.equal(0);
+  describe('leader-only operations (the reaper\'s), fenced by the leader lease', () => {
+    const lead = async (value: string) => redis.set(`${prefix}leader`, value, 'PX', 60_000);
+
+    it('expiredLeases lists expired leases without taking them; settleExpired takes them only if unchanged', async () => {
+      await lead('me|1');
+      await q.enqueue([{ tiId: 1 }, { tiId: 2 }, { tiId: 3 }]);
+      const t0 = await redisNow();
+      await q.claim('short', 2, 50); // 1, 2
+      await q.claim('long', 1, 60_000); // 3
+      expect(await q.expiredLeases('me|1', 10)).to.deep.equal([]);
+      await new Promise((r) => setTimeout(r, 100));
+      const expired = await q.expiredLeases('me|1', 10);
+      expect(expired.map((e) => e.tiId)).to.deep.equal([1, 2]);
+      expect(expired[0].owner).to.equal('short');
+      expect(expired[0].claimedAt).to.be.within(t0, t0 + 1_000);
+      expect(expired[0].leaseDeadline).to.equal(expired[0].claimedAt + 50);
+      expect((await q.expiredLeases('me|1', 1)).length).to.equal(1);
+      expect((await q.stats()).inflight).to.equal(3); // still there until settled
+
+      // 2 changed hands since it was listed: settling leaves the new lease alone.
+      await q.ackMany([{ tiId: 2, owner: 'short' }]);
+      await q.enqueue([{ tiId: 2 }]);
+      await q.claim('other', 1, 60_000);
+      expect(await q.settleExpired('me|1', expired.map((entry) => ({ entry, requeue: true })))).to.equal(1);
+      expect((await q.inflight(10)).map((e) => [e.tiId, e.owner])).to.deep.equal([[3, 'long'], [2, 'other']]);
+      expect((await q.claim('next', 10, 1000)).ids).to.deep.equal([1]); // requeued
+      expect(await redis.hexists(`${prefix}inflight:owner`, '1')).to.equal(1); // now next's
+    });
+
+    it('a caller that does not hold the leader lease gets NotLeaderError and changes nothing', async () => {
+      await lead('someone-else|9');
+      await q.enqueue([{ tiId: 1 }]);
+      await q.claim('short', 1, 10);
+      await new Promise((r) => setTimeout(r, 50));
+      for (const call of [
+        () => q.expiredLeases('me|1', 10),
+        () => q.settleExpired('me|1', [{ entry: { tiId: 1, owner: 'short', claimedAt: 0, leaseDeadline: 0 }, requeue: true }]),
+        () => q.expireOrphans('me|1', 0),
+      ]) {
+        let err: unknown;
+        try {
+          await call();
+        } catch (e) {
+          err = e;
+        }
+        expect(err).to.be.instanceOf(NotLeaderError);
+      }
+      expect((await q.inflight(10)).map((e) => e.tiId)).to.deep.equal([1]);
+    });
+
+    it('expireOrphans makes the leases of members without a heartbeat expire now, and leaves live members\' alone', async () => {
+      await lead('me|1');
+      await redis.set(`${prefix}member:alive`, '{}', 'PX', 60_000);
+      await q.enqueue([1, 2, 3].map((tiId) => ({ tiId })));
+      await q.claim('alive|t1', 1, 60_000); // 1
+      await q.claim('dead|t2', 2, 60_000); // 2, 3
+      expect((await q.expireOrphans('me|1', 60_000)).expired).to.equal(0); // too young to judge
+      const r = await q.expireOrphans('me|1', 0);
+      expect(r).to.deep.equal({ expired: 2, goneMembers: ['dead'] });
+      expect((await q.expiredLeases('me|1', 10)).map((e) => e.tiId).sort()).to.deep.equal([2, 3]);
+    });
   });
 
-  it('takeExpired honours max', async () => {
-    await q.enqueue([1, 2, 3, 4].map((tiId) => ({ tiId })));
-    await q.claim('x', 4, 10);
-    await new Promise((r) => setTimeout(r, 50));
-    expect(await q.takeExpired(3)).to.have.length(3);
-    expect(await q.takeExpired(3)).to.have.length(1);
+  it('under maxmemory (noeviction), scripts that only move or delete still run and those that add refuse whole', async function () {
+    // A private Redis: a full shared one would hurt everyone else.
+    const { startPrivateRedis } = await import('./helpers/privateRedis.js');
+    const priv = await startPrivateRedis();
+    try {
+      const r = new Redis(priv.url);
+      conns.push(r);
+      const pq = queue(r, 'oom:');
+      await pq.enqueue([1, 2, 3, 4].map((tiId) => ({ tiId })));
+      await pq.claim('w|1', 1, 60_000); // 1
+      const used = Number(/used_memory:(\d+)/.exec(await r.info('memory'))![1]);
+      await r.config('SET', 'maxmemory-policy', 'noeviction');
+      await r.config('SET', 'maxmemory', String(used - 1024 * 64));
+      let refused: unknown;
+      try {
+        await pq.enqueue([{ tiId: 99 }]);
+      } catch (e) {
+        refused = e;
+      }
+      expect(String(refused)).to.match(/OOM/);
+      expect(await pq.known([99])).to.deep.equal(new Set()); // nothing half-written
+      expect((await pq.claim('w|2', 1, 60_000)).ids).to.deep.equal([2]); // moves are allowed
+      expect(await pq.extend([{ tiId: 1, owner: 'w|1' }], 60_000)).to.deep.equal([]); // leases are kept
+      expect(await pq.ackMany([{ tiId: 1, owner: 'w|1' }])).to.equal(1);
+      expect(await pq.requeue([{ tiId: 2, owner: 'w|2', delayMs: 0 }])).to.equal(1);
+      await r.config('SET', 'maxmemory', '0');
+    } finally {
+      await priv.stop();
+    }
   });
 
   it('does not duplicate an id that is already in flight or already ready', async () => {
@@ -163,7 +242,7 @@ describe('work queue (Redis)', () => {
     const s = await q.stats();
     expect(s).to.include({ ready: 1, inflight: 1, dueNow: 0, delayed: 1 });
     expect((await q.claim('b', 10, 30_000)).ids).to.deep.equal([]);
-    expect(await q.ack(7, 'a')).to.equal(true);
+    expect(await q.ackMany([{ tiId: 7, owner: 'a' }])).to.equal(1);
   });
 
   it('remove drops ids from ready and inflight', async () => {
@@ -171,7 +250,7 @@ describe('work queue (Redis)', () => {
     await q.claim('a', 1, 30_000); // 1 (equal scores: by member)
     await q.remove([1, 2, 99]);
     expect([...(await q.known([1, 2, 3, 99]))]).to.deep.equal([3]);
-    expect(await q.ack(1, 'a')).to.equal(false);
+    expect(await q.ackMany([{ tiId: 1, owner: 'a' }])).to.equal(0);
     expect(await q.stats()).to.include({ ready: 1, inflight: 0 });
   });
 

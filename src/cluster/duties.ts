@@ -1,12 +1,15 @@
 // The leader's duties, started on election and stopped on loss or stop(): the reaper, the reconciler
 // (one pass at once — a member coming back after Redis restarted finds MySQL's open work — then on its
-// interval) and cron. Reaper and reconciler passes run one at a time through `exclusive`, so the two
-// never decide about the same row at once. Start and stop are chained, so a quick lose-and-win cannot
-// leave two sets of timers running.
+// interval, and again as soon as MySQL and Redis both answer after either was away) and cron. Reaper and
+// reconciler passes run one at a time through `exclusive`, so the two never decide about the same row at
+// once. Start and stop are chained, so a quick lose-and-win cannot leave two sets of timers running.
 import type { Services } from '../services.js';
 import type { Logger } from '../infra/logger.js';
 import type { CronDuty } from './cron.js';
-import { every, type Loop } from './util.js';
+import { every, withTimeout, type Loop } from './util.js';
+
+/** How often the leader looks whether MySQL and Redis answer, to reconcile as soon as both are back. */
+const PROBE_MS = 500;
 
 export class LeaderDuties {
   private loops: Loop[] = [];
@@ -30,9 +33,26 @@ export class LeaderDuties {
       const guarded = (job: () => Promise<unknown>) => async () => {
         if (this.stillLeader()) await this.exclusive(job);
       };
+      let down: string | null = null;
+      const probe = async () => {
+        const [mysql, redis] = await Promise.allSettled([
+          withTimeout(this.s.knex.raw('select 1'), PROBE_MS * 2, 'MySQL probe'),
+          withTimeout(this.s.redis.ping(), PROBE_MS * 2, 'Redis probe'),
+        ]);
+        const now = mysql.status === 'rejected' ? 'MySQL' : redis.status === 'rejected' ? 'Redis' : null;
+        if (now) {
+          if (!down) this.log.warn({ dependency: now }, 'leader: a dependency does not answer; reconciling as soon as it is back');
+          down = now;
+        } else if (down) {
+          down = null;
+          this.log.info('leader: MySQL and Redis answer again: reconciling now');
+          await guarded(reconcile)();
+        }
+      };
       this.loops.push(
         every(config.reapIntervalMs, guarded(reap), (e) => this.log.error({ err: e }, 'reaper pass failed')),
         every(config.reconcileIntervalMs, guarded(reconcile), (e) => this.log.error({ err: e }, 'reconcile pass failed'), { immediate: true }),
+        every(PROBE_MS, probe, (e) => this.log.error({ err: e }, 'reconcile after an outage failed')),
       );
       await cron.start();
       this.log.info('leader duties started');

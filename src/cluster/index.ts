@@ -12,7 +12,7 @@ import { Reconciler } from './reconciler.js';
 import { CronDuty } from './cron.js';
 import { serial, withTimeout } from './util.js';
 
-export async function startCluster(s: Services, engine: Engine): Promise<Cluster> {
+export async function startCluster(s: Services, engine: Engine, clusterId: string): Promise<Cluster> {
   const log = s.log.child({ component: 'cluster' });
   const stats: ClusterStats = {
     elections: 0,
@@ -22,7 +22,9 @@ export async function startCluster(s: Services, engine: Engine): Promise<Cluster
   };
   const exclusive = serial();
 
-  const reaper = new Reaper(s, engine, log.child({ duty: 'reaper' }));
+  // `lease` is read lazily by the callbacks below, once it exists.
+  let lease: LeaderLease;
+  const reaper = new Reaper(s, engine, log.child({ duty: 'reaper' }), () => lease.fence());
   const reap = async () => {
     const r = await reaper.pass();
     stats.reaper.taken += r.taken;
@@ -39,8 +41,6 @@ export async function startCluster(s: Services, engine: Engine): Promise<Cluster
     return { requeued: d.requeued, released: d.released, advanced: d.advanced };
   };
 
-  // `lease` is read lazily by the callbacks below, once it exists.
-  let lease: LeaderLease;
   const isLeader = () => lease.isLeader();
   const cron = new CronDuty(s, engine, log.child({ duty: 'cron' }), isLeader);
   const duties = new LeaderDuties(s, log, { reap, reconcile: () => reconcile(false), cron }, exclusive, isLeader);
@@ -51,7 +51,7 @@ export async function startCluster(s: Services, engine: Engine): Promise<Cluster
     },
     onLost: () => void duties.stop(),
   });
-  const membership = new Membership(s, engine);
+  const membership = new Membership(s, engine, clusterId);
 
   await membership.start();
   await lease.start();

@@ -46,6 +46,14 @@ export class LeaderLease {
     return this.lock !== null && this.lock.expiration > Date.now();
   }
 
+  /**
+   * The lease's value while this member leads, else null: leader-only Redis operations pass it, and the
+   * scripts check it against the lease atomically (a stale leader's late command does nothing).
+   */
+  fence(): string | null {
+    return this.isLeader() ? this.lock!.value : null;
+  }
+
   /** Who holds the lease now (from Redis, so any member can answer) and how long it has left. */
   async current(): Promise<{ memberId: string | null; ttlMs: number }> {
     const res = await this.s.redis.multi().get(this.key).pttl(this.key).exec();

@@ -1,18 +1,24 @@
 // Membership: every member, whatever its roles, keeps `{prefix}member:{memberId}` alive with a TTL of
-// three heartbeats. A member that dies (or stalls) simply ages out; a member that stops deletes its key
-// so it disappears at once. The key is written whole on each beat (SET … PX), not just re-armed, so it
-// comes back by itself after Redis lost it (restart, flush).
+// three heartbeats. A member that dies (or stalls) simply ages out — and the leader then hands its leased
+// tasks out at once (reaper.ts, expireOrphans.lua); a member that stops deletes its key so it disappears
+// at once. The key is written whole on each beat (heartbeat.lua), not just re-armed, so it comes back by
+// itself after Redis lost it (restart, flush); the beat is allowed while Redis is out of memory, so a live
+// member never looks dead for that. Each beat also checks that the prefix still belongs to this database.
 import os from 'node:os';
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { MemberInfo } from './types.js';
+import { defineQueueCommands } from '../queue/scripts.js';
+import { clusterKey } from './identity.js';
 import { every, withTimeout, type Loop } from './util.js';
 
 export class Membership {
   private loop: Loop | null = null;
   private readonly started = new Date().toISOString();
 
-  constructor(private s: Services, private engine: Engine) {}
+  private wrongPrefixLogged = 0;
+
+  constructor(private s: Services, private engine: Engine, private clusterId: string) {}
 
   key(memberId = this.s.memberId): string {
     return `${this.s.config.redisPrefix}member:${memberId}`;
@@ -38,7 +44,12 @@ export class Membership {
       lastBeat: new Date().toISOString(),
       running: this.engine.worker?.running ?? 0,
     };
-    await this.s.redis.set(this.key(), JSON.stringify(info), 'PX', this.ttlMs);
+    const prefix = this.s.config.redisPrefix;
+    const other = await defineQueueCommands(this.s.redis).tsqHeartbeat(this.key(), clusterKey(prefix), JSON.stringify(info), this.ttlMs, this.clusterId);
+    if (other && Date.now() - this.wrongPrefixLogged > 60_000) {
+      this.wrongPrefixLogged = Date.now();
+      this.s.log.error({ prefix, otherCluster: other, thisCluster: this.clusterId }, 'REDIS_PREFIX is now bound to another database: this member stopped beating; give each database its own prefix');
+    }
   }
 
   /** Every member whose heartbeat is alive, by id; `leaderId` is marked. */

@@ -1,19 +1,26 @@
 // The reaper (leader only, every REAP_INTERVAL_MS): task instances whose worker lease ran out — the
-// worker died, stalled or lost Redis — are taken out of `inflight` and decided from their MySQL row:
-//   RUNNING, attempts left   → PENDING with version + 1, queued again (attempts: the task's maxRetries + 1,
-//                              plus WORKER_LOST_RETRIES for runs lost with their worker). The version bump is the fence:
-//                              the lost worker's late result (finishRun … WHERE version = its version)
-//                              is refused, so a task never records two results.
-//   RUNNING, attempts used   → FAILED "worker lost" (version-checked), and its flow is advanced.
-//   PENDING                  → queued again as it is (claimed but never started, or a retry whose
-//                              worker died before handing it back): nothing ran, nothing to fence.
-//   SUCCESS/FAILED/CANCELLED → the worker wrote its result but died before its ack/advance: the flow
-//                              is advanced so it moves on.
-// Every step is one statement for the whole batch.
+// worker died, stalled or lost Redis — are decided from their MySQL row:
+//   RUNNING, worker-lost budget left → PENDING with version + 1 and lost_attempts + 1, queued again. The
+//                              version bump is the fence: the lost worker's late result is refused, so a
+//                              task never records two results. Runs lost with a worker do not count
+//                              against the task's own maxRetries (they have WORKER_LOST_RETRIES of their own).
+//   RUNNING, budget used     → FAILED "worker lost" (version-checked), and its flow is advanced.
+//   PENDING                  → queued again as it is (claimed but never started): nothing ran, nothing to fence.
+//   SUCCESS/FAILED/CANCELLED → the worker wrote its result but its ack or advance did not happen (it died,
+//                              or Redis refused): the lease is dropped and the flow advanced; nothing runs again.
+// Order, so an error anywhere loses nothing: the expired leases are listed (left in place), MySQL decides,
+// then each lease is settled in Redis — taken out of `inflight` (and requeued when PENDING) only if it is
+// still the very lease that was listed. A MySQL error before settling leaves the leases where they were,
+// for the next pass.
+// Dead members: a member whose heartbeat key is gone no longer extends anything, so its leases are made
+// expired at once (expireOrphans.lua) instead of after a whole lease: its tasks are handed out within a
+// few heartbeats. The lease stays the backstop for a member that is alive but stuck.
+// Fenced: every Redis step checks atomically that the caller still holds the leader lease, so a pass
+// queued on a frozen Redis that runs after another member was elected does nothing.
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Logger } from '../infra/logger.js';
-import { readTaskConfig, runPolicy } from '../definitions/taskConfig.js';
+import type { InflightEntry, LeaderFence } from '../queue/types.js';
 import { advanceAll } from './advance.js';
 
 const BATCH = 200;
@@ -26,49 +33,60 @@ export interface ReapReport {
   requeued: number;
   failed: number;
   advanced: number;
+  /** Leases of gone members made expired by this pass. */
+  orphaned: number;
 }
 
 interface Row {
   ti_id: number;
   fi_id: number | null;
   exec_status: string;
-  attempt: number;
+  lost_attempts: number;
   version: number;
-  task_config: string | null;
 }
 
 export class Reaper {
-  constructor(private s: Services, private engine: Engine, private log: Logger) {}
+  private nextOrphanCheck = 0;
+
+  /** `fence` is the leader lease's value while this member leads, else null. */
+  constructor(private s: Services, private engine: Engine, private log: Logger, private fence: () => LeaderFence | null) {}
 
   async pass(): Promise<ReapReport> {
-    const total: ReapReport = { taken: 0, requeued: 0, failed: 0, advanced: 0 };
+    const total: ReapReport = { taken: 0, requeued: 0, failed: 0, advanced: 0, orphaned: 0 };
+    const fence = this.fence();
+    if (!fence) return total;
+    const { queue, config } = this.s;
+    if (Date.now() >= this.nextOrphanCheck) {
+      this.nextOrphanCheck = Date.now() + config.heartbeatMs;
+      // A member beats before it claims, so a lease younger than a heartbeat TTL is never an orphan's.
+      const o = await queue.expireOrphans(fence, config.heartbeatMs * 3);
+      total.orphaned = o.expired;
+      if (o.expired) this.log.info({ members: o.goneMembers, leases: o.expired }, 'members gone: their leases expire now');
+    }
     while (total.taken < MAX_PER_PASS) {
-      const expired = await this.s.queue.takeExpired(BATCH);
+      const expired = await queue.expiredLeases(fence, BATCH);
       if (!expired.length) break;
-      const r = await this.handle(expired.map((e) => e.tiId));
-      total.taken += expired.length;
+      const r = await this.handle(fence, expired);
+      total.taken += r.settled;
       total.requeued += r.requeued;
       total.failed += r.failed;
       total.advanced += r.advanced;
-      if (expired.length < BATCH) break;
+      if (expired.length < BATCH || r.settled === 0) break;
     }
     if (total.taken) this.log.info(total, 'reaped expired worker leases');
     return total;
   }
 
-  /** Decides a batch of ids just taken out of `inflight`. */
-  async handle(ids: number[]): Promise<Omit<ReapReport, 'taken'>> {
-    const { knex } = this.s;
-    const rows: Row[] = await knex('task_ins as ti')
-      .leftJoin('task as t', 't.task_id', 'ti.task_id')
-      .select('ti.ti_id', 'ti.fi_id', 'ti.exec_status', 'ti.attempt', 'ti.version', 't.task_config')
-      .whereIn('ti.ti_id', ids);
+  /** Decides a batch of expired leases in MySQL, then settles them in Redis. */
+  private async handle(fence: LeaderFence, expired: InflightEntry[]): Promise<{ settled: number; requeued: number; failed: number; advanced: number }> {
+    const { knex, queue, config } = this.s;
+    const ids = [...new Set(expired.map((e) => e.tiId))];
+    const rows: Row[] = await knex('task_ins').select('ti_id', 'fi_id', 'exec_status', 'lost_attempts', 'version').whereIn('ti_id', ids);
     const retry: [number, number][] = [];
     const fail: [number, number][] = [];
     for (const r of rows) {
       if (r.exec_status !== 'RUNNING') continue;
-      const { maxAttempts } = runPolicy(readTaskConfig(r.task_config));
-      (r.attempt < maxAttempts + this.s.config.workerLostRetries ? retry : fail).push([r.ti_id, r.version]);
+      (r.lost_attempts < config.workerLostRetries ? retry : fail).push([r.ti_id, r.version]);
     }
     const now = new Date();
     let requeued = 0;
@@ -78,24 +96,31 @@ export class Reaper {
         .whereIn('ti_id', retry.map(([id]) => id))
         .whereIn(['ti_id', 'version'], retry)
         .where('exec_status', 'RUNNING')
-        .update({ exec_status: 'PENDING', error_msg: `${WORKER_LOST}; trying again`, version: knex.raw('version + 1'), update_time: now });
+        .update({
+          exec_status: 'PENDING',
+          error_msg: `${WORKER_LOST}; trying again`,
+          lost_attempts: knex.raw('lost_attempts + 1'),
+          version: knex.raw('version + 1'),
+          update_time: now,
+        });
     }
     if (fail.length) {
       failed = await knex('task_ins')
         .whereIn('ti_id', fail.map(([id]) => id))
         .whereIn(['ti_id', 'version'], fail)
         .where('exec_status', 'RUNNING')
-        .update({ exec_status: 'FAILED', error_msg: WORKER_LOST, end_time: now, version: knex.raw('version + 1'), update_time: now });
+        .update({ exec_status: 'FAILED', error_msg: WORKER_LOST, end_time: now, lost_attempts: knex.raw('lost_attempts + 1'), version: knex.raw('version + 1'), update_time: now });
     }
     // Act on where the rows stand now (whoever wrote last): PENDING is queued, an ended one is advanced.
-    // A row refused above (it moved on meanwhile) is handled by the same rule.
+    // A row refused above (it moved on meanwhile) is handled by the same rule; a RUNNING one (a worker
+    // marked it meanwhile under a new lease) keeps its lease — ours, the expired one, is dropped.
     const after: { ti_id: number; fi_id: number | null; exec_status: string }[] = await knex('task_ins')
       .select('ti_id', 'fi_id', 'exec_status')
       .whereIn('ti_id', ids);
-    const pending = after.filter((r) => r.exec_status === 'PENDING').map((r) => ({ tiId: r.ti_id }));
-    await this.s.queue.enqueue(pending);
+    const statusOf = new Map(after.map((r) => [r.ti_id, r.exec_status]));
+    const settled = await queue.settleExpired(fence, expired.map((entry) => ({ entry, requeue: statusOf.get(entry.tiId) === 'PENDING' })));
     const ended = new Set(after.filter((r) => r.fi_id && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(r.exec_status)).map((r) => r.fi_id!));
     await advanceAll(this.engine, [...ended], this.log, 'reaper');
-    return { requeued, failed, advanced: ended.size };
+    return { settled, requeued, failed, advanced: ended.size };
   }
 }

@@ -11,8 +11,8 @@
 //     lease would only sit there until it expires and then cost the task one of its attempts through
 //     the reaper ("worker lost" for a task that did nothing wrong). Requeueing runs it again at once;
 //     a worker still finishing the old run is fenced by the version bump (its result is refused).
-//     The task's attempt counter still goes up (every run is counted), but Redis losing the lease is
-//     not treated as a failure: it is requeued even when its attempts are used up.
+//     The interrupted run is not counted (attempt - 1): Redis losing the lease is no fault of the task's,
+//     nor a worker lost, so it eats neither budget.
 //     Only rows untouched for STUCK_GRACE_MS: a worker leases the next task of a flow it created
 //     RUNNING for itself just after the commit (passWrites.ts), so a fresh RUNNING row may not be
 //     in Redis yet.
@@ -134,7 +134,13 @@ export class Reconciler {
       .whereIn('ti_id', ids)
       .whereIn(['ti_id', 'version'], lost.map((r) => [r.id, r.version]))
       .where('exec_status', 'RUNNING')
-      .update({ exec_status: 'PENDING', error_msg: 'lease lost with Redis; trying again', version: knex.raw('version + 1'), update_time: new Date() });
+      .update({
+        exec_status: 'PENDING',
+        error_msg: 'lease lost with Redis; trying again',
+        attempt: knex.raw('GREATEST(attempt, 1) - 1'),
+        version: knex.raw('version + 1'),
+        update_time: new Date(),
+      });
     // Queue those PENDING now, whoever made them so (a row that moved on to RUNNING or an end is left).
     const pending: { ti_id: number }[] = await knex('task_ins').select('ti_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
     await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id })));

@@ -1,4 +1,7 @@
 // Small timing helpers shared by the cluster duties.
+import { withTimeout } from '../infra/timeout.js';
+
+export { withTimeout };
 
 /** A repeating async job. Runs never overlap: the next one is scheduled when the previous one ends. */
 export interface Loop {
@@ -43,17 +46,6 @@ export function serial(): <T>(job: () => Promise<T>) => Promise<T> {
     tail = next.catch(() => {});
     return next;
   };
-}
-
-/** Rejects when `p` has not settled within `ms` (used where a dead Redis would otherwise hang a stop). */
-export function withTimeout<T>(p: Promise<T>, ms: number, what = 'operation'): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Calls `fn` for every item, at most `limit` at a time; errors go to `onError` and do not stop the rest. */

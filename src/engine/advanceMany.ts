@@ -25,7 +25,7 @@ export interface BatchOutcome {
    * flow started after it.
    */
   enqueue: { tiId: number; delayMs: number }[];
-  /** New task instances created RUNNING for `runHere.owner` (see passWrites.ts): to lease and run. */
+  /** New task instances created RUNNING for `runHere.workerId` (see passWrites.ts): to lease and run. */
   started: TaskRun[];
   /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */
   cancelled: number[];

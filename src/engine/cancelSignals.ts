@@ -1,12 +1,13 @@
 // Tells every member to abort task instances that were cancelled while running (flow cancel, or a
 // node decided without them). Pub/sub is a hint only: a runner that misses it finds its result
 // refused by the version fence anyway.
-import type { Redis } from '../infra/redis.js';
+import { duplicateRedis, type Redis } from '../infra/redis.js';
+import type { Logger } from '../infra/logger.js';
 
 export class CancelSignals {
   private sub: Redis | null = null;
 
-  constructor(private redis: Redis, private prefix: string) {}
+  constructor(private redis: Redis, private prefix: string, private log: Logger) {}
 
   private get channel(): string {
     return `${this.prefix}cancel`;
@@ -16,10 +17,12 @@ export class CancelSignals {
     if (tiIds.length) await this.redis.publish(this.channel, tiIds.join(','));
   }
 
+  /** Subscribes on a connection of its own (re-subscribed by ioredis after a reconnect). */
   async subscribe(onCancel: (tiIds: number[]) => void): Promise<void> {
-    this.sub = this.redis.duplicate();
-    this.sub.on('message', (_ch: string, msg: string) => onCancel(msg.split(',').map(Number)));
-    await this.sub.subscribe(this.channel);
+    const sub = duplicateRedis(this.redis, this.log, 'Redis (cancel subscriber)');
+    this.sub = sub;
+    sub.on('message', (_ch: string, msg: string) => onCancel(msg.split(',').map(Number).filter(Number.isSafeInteger)));
+    await sub.subscribe(this.channel);
   }
 
   async close(): Promise<void> {

@@ -1,20 +1,22 @@
-// advance(fiIds): the per-instance coordinator. Whoever finishes a task (or the reaper, the
-// reconciler, a retry) calls it; the Redis lock `lock:flow-ins:{fiId}` elects one coordinator per
+// advance(fiIds): the per-instance coordinator's lock protocol. Whoever finishes a task (or the reaper,
+// the reconciler, a retry) calls it; the Redis lock `lock:flow-ins:{fiId}` elects one coordinator per
 // instance at a time. A caller that finds the lock taken leaves a "dirty" mark instead of waiting; the
 // holder checks the marks when it releases and runs again, so no completion is missed and nobody
-// queues on a lock. Many instances are locked in one round trip and advanced in one transaction.
-// Each run commits its transitions in MySQL first, then enqueues the new task instances in Redis; a
-// crash in between leaves PENDING rows that the reconciler enqueues again.
+// queues on a lock. A holder whose lock expired mid-pass runs again too (the release reports it), since
+// whoever took the lock meanwhile may have looked before our commit. Many instances are locked in one
+// round trip and advanced in one transaction (advanceMany.ts decides, passWrites.ts writes).
+// Each pass commits its transitions in MySQL first, then tells Redis (enqueue new task instances, drop
+// and abort cancelled ones): MySQL is the record, so Redis trouble after a commit is logged, never
+// thrown — the reconciler rebuilds whatever Redis missed.
 import type { Services } from '../services.js';
+import { UnavailableError } from '../errors.js';
 import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
-import { advanceMany, emptyOutcome, StaleWriteError, type BatchOutcome, type StatusChange } from './advanceMany.js';
-import { inTx, type Statement } from './multiStatement.js';
-import type { TaskRun } from './taskRuns.js';
-import type { RunHere } from './passWrites.js';
+import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome, type StatusChange } from './advanceMany.js';
+import { inTx } from './multiStatement.js';
 
-/** Hooks for metrics; all optional. */
+/** Hooks for metrics and live events; all optional. */
 export interface EngineEvents {
   onStale?(what: string): void;
   onFinished?(fiId: number, status: string): void;
@@ -33,98 +35,62 @@ export class Coordinator {
 
   constructor(private s: Services, public events: EngineEvents = {}) {
     this.plans = new FlowPlans(s.knex);
-    this.locks = new FlowLocks(s.redis, s.config.redisPrefix, s.memberId, s.config.lockTtlMs);
-    this.cancels = new CancelSignals(s.redis, s.config.redisPrefix);
+    this.locks = new FlowLocks(s.redis, s.config.redisPrefix, s.memberId, s.config.lockTtlMs, s.log);
+    this.cancels = new CancelSignals(s.redis, s.config.redisPrefix, s.log);
   }
 
-  /** Makes every transition that is due now for these instances. Safe to call any number of times. */
+  /** How long a pass waits for Redis to answer a lock request before it goes on without the locks. */
+  get lockWaitMs(): number {
+    return Math.max(50, Math.min(1000, Math.floor(this.s.config.lockTtlMs / 4)));
+  }
+
+  /**
+   * Makes every transition that is due now for these instances. Safe to call any number of times.
+   * Throws UnavailableError when Redis cannot give the locks (nothing was changed then).
+   */
   async advance(fiIds: number | number[]): Promise<void> {
     let todo = [...new Set(Array.isArray(fiIds) ? fiIds : [fiIds])];
     while (todo.length) {
-      const got = await this.locks.tryLockMany(todo, true);
+      const locks = this.locks.request(todo, { markBusy: true, waitMs: this.lockWaitMs });
+      const got = await locks.granted;
+      if (locks.error()) throw new UnavailableError(`Redis could not give the flow locks: ${(locks.error() as Error).message}`);
       if (got.length < todo.length) for (const id of todo) if (!got.includes(id)) this.events.onLockBusy?.(id);
       if (!got.length) return; // the holders will see our dirty marks when they release
       let out: BatchOutcome;
       try {
-        out = await this.pass(got);
+        out = await this.transition(got);
       } catch (e) {
-        await this.locks.unlockMany(got);
+        await locks.release();
         throw e;
       }
-      const [dirty] = await Promise.all([this.locks.unlockMany(got), this.afterCommit(out)]);
-      todo = dirty;
+      const [again] = await Promise.all([locks.release(), this.afterCommit(out)]);
+      todo = again;
     }
   }
 
   /**
-   * Sends `prelude` (e.g. recording task results) and advances the instances it concerns in the same
-   * transaction, for those whose lock is free; the others are advanced by their holder (dirty mark).
-   * With `runHere`, up to its `max` new task instances are created RUNNING for that worker instead of
-   * being enqueued (passWrites.ts). Once committed, `onCommitted` (e.g. acks, and leasing and running
-   * the `started` ones) runs alongside the lock release and the enqueueing, so their Redis commands
-   * share one pipeline. Returns the prelude's results, one per statement.
+   * One advanceMany transaction, timed for the metrics. With `locked`, only the instances it resolves to
+   * are advanced (the caller asked for their locks alongside the transaction's first round trip).
    */
-  async commitAndAdvance(
-    fiIds: number[],
-    prelude: Statement[],
-    onCommitted: (results: any[], started: TaskRun[]) => Promise<void>,
-    runHere?: RunHere,
-  ): Promise<any[]> {
-    const unique = [...new Set(fiIds)];
-    // The locks are asked for while the transaction's first round trip (the prelude, and reads that take
-    // no locks) is on its way; the pass then leaves alone the instances whose lock is not ours. Reads
-    // that raced a holder's last commit are refused by the version fence, as reads by a paused pass are.
-    const locking = this.locks.tryLockMany(unique, false);
-    const release = async () => this.locks.unlockMany(await locking.catch(() => []));
-    let out = emptyOutcome();
-    let advanced: number[] = [];
-    try {
-      out = await this.passWith(unique, prelude, runHere, locking);
-      advanced = await locking; // settled: the pass waited for it
-    } catch (e) {
-      if (!(e instanceof StaleWriteError)) {
-        await release();
-        throw e;
-      }
-      // Keep the prelude, leave the advancing to a fresh pass below.
-      try {
-        out = { ...emptyOutcome(), prelude: await inTx(this.s.knex, (tx) => tx.send(prelude)) };
-      } catch (e2) {
-        await release();
-        throw e2;
-      }
-    }
-    const [dirty] = await Promise.all([release(), this.afterCommit(out), onCommitted(out.prelude, out.started)]);
-    const again = new Set(dirty);
-    for (const id of unique) if (!advanced.includes(id)) again.add(id);
-    if (again.size) await this.advance([...again]);
-    return out.prelude;
-  }
-
-  private async passWith(fiIds: number[], prelude: Statement[], runHere: RunHere | undefined, locked: Promise<number[]>): Promise<BatchOutcome> {
+  async runPass(fiIds: number[], opts: Omit<AdvanceOptions, 'user' | 'now'>): Promise<BatchOutcome> {
     const t0 = performance.now();
-    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), prelude, runHere, locked }));
+    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), ...opts }));
     if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
     return out;
   }
 
   /**
-   * One coordinator pass over locked instances. Instances found moved on (we lost their lock while
-   * paused, and someone else advanced them) are logged, left to their new coordinator, and the pass is
-   * made again for the others.
+   * A pass over locked instances. Instances found moved on (we lost their lock while paused, and someone
+   * else advanced them) are logged, left to their new coordinator, and the pass is made again for the others.
    */
-  private async pass(fiIds: number[]): Promise<BatchOutcome> {
+  private async transition(fiIds: number[]): Promise<BatchOutcome> {
     let todo = fiIds;
     while (todo.length) {
-      const t0 = performance.now();
       try {
-        const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, todo, { user: 'system', now: new Date() }));
-        if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
-        return out;
+        return await this.runPass(todo, {});
       } catch (e) {
         if (!(e instanceof StaleWriteError)) throw e;
-        this.s.log.warn({ fiIds: e.fiIds.length ? e.fiIds : todo, reason: e.message }, 'stale coordinator write refused');
-        this.events.onStale?.('coordinator');
+        this.staleRefused(e, todo);
         if (!e.fiIds.length) break;
         const stale = new Set(e.fiIds);
         todo = todo.filter((id) => !stale.has(id));
@@ -133,18 +99,37 @@ export class Coordinator {
     return emptyOutcome();
   }
 
-  /** What a committed transition asks of Redis: enqueue new work, drop and abort cancelled work. */
+  staleRefused(e: StaleWriteError, fiIds: number[]): void {
+    this.s.log.warn({ fiIds: e.fiIds.length ? e.fiIds : fiIds, reason: e.message }, 'stale coordinator write refused');
+    this.events.onStale?.('coordinator');
+  }
+
+  /**
+   * What a committed transition asks of Redis: enqueue new work, drop and abort cancelled work. Never
+   * throws: the transition is committed, and what Redis missed the reconciler rebuilds (PENDING rows are
+   * enqueued again; a cancelled id left in the queue is skipped when claimed; a run that misses its abort
+   * has its result refused by the version fence).
+   */
   async afterCommit(out: BatchOutcome): Promise<void> {
-    if (out.enqueue.length) await this.s.queue.enqueue(out.enqueue);
+    const { queue, log } = this.s;
+    const redisWork: Promise<unknown>[] = [];
+    if (out.enqueue.length) redisWork.push(queue.enqueue(out.enqueue).catch((e) => log.warn({ err: e, tiIds: out.enqueue.length }, 'enqueue after commit failed; the reconciler enqueues them')));
     if (out.cancelled.length) {
-      await this.s.queue.remove(out.cancelled);
-      await this.cancels.publish(out.cancelled);
+      redisWork.push(
+        queue.remove(out.cancelled).catch((e) => log.warn({ err: e }, 'dropping cancelled task instances from the queue failed; they are skipped when claimed')),
+        this.cancels.publish(out.cancelled).catch((e) => log.warn({ err: e }, 'cancel signal failed; the runs\' results will be refused')),
+      );
     }
-    for (const [fiId, status] of out.finished) {
-      this.s.log.debug({ fiId, status }, 'flow instance finished');
-      this.events.onFinished?.(fiId, status);
+    await Promise.all(redisWork);
+    try {
+      for (const [fiId, status] of out.finished) {
+        log.debug({ fiId, status }, 'flow instance finished');
+        this.events.onFinished?.(fiId, status);
+      }
+      if (out.changes.length) this.events.onStatusChanges?.(out.changes);
+    } catch (e) {
+      log.warn({ err: e }, 'an engine event hook failed'); // watchers must never break the engine
     }
-    if (out.changes.length) this.events.onStatusChanges?.(out.changes);
   }
 
   async close(): Promise<void> {

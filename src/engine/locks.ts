@@ -1,17 +1,45 @@
 // Per-flow-instance coordinator locks (`lock:flow-ins:{fiId}`). The hot path takes many at once in
 // one Lua round trip (Redlock's single-instance semantics: SET NX PX, released by value); API actions
 // (cancel, retry) wait for one through Redlock itself. Locks are held for one coordinator pass
-// (milliseconds), well inside the TTL, so no automatic extension is needed. Values start with the
-// holder's member id, so /admin/locks can say who holds what. A lock alone is not safety: every write
-// made under it is also fenced by a row `version`.
+// (milliseconds), well inside the TTL, so no automatic extension is needed. A lock alone is not safety:
+// every write made under it is also fenced by a row `version`.
+//
+// Every pass takes its locks with a value of its own (`memberId|random`, so /admin/locks can say who
+// holds what), which makes three things safe: a release frees only the locks of that pass; a release
+// that finds a lock no longer carrying its value (it expired mid-pass) reports the instance as one to
+// advance again, since whoever took the lock meanwhile may have looked before our commit; and a lock
+// request Redis answers after we stopped waiting (a slow or frozen Redis) is released as soon as the
+// answer comes, instead of blocking the instance until its TTL.
 import { randomBytes } from 'node:crypto';
 import Redlock, { type Lock } from 'redlock';
 import type { Redis } from '../infra/redis.js';
+import type { Logger } from '../infra/logger.js';
+import { withTimeout } from '../infra/timeout.js';
 import { defineQueueCommands, type QueueCommands } from '../queue/scripts.js';
 
 const DIRTY_TTL_MS = 60_000;
 
 export type { Lock };
+
+/** Locks asked for, for one pass. Nothing here rejects: Redis trouble means "no locks" and is logged. */
+export interface LockRequest {
+  /** The instances whose lock the pass got ([] when Redis failed or did not answer in time). */
+  granted: Promise<number[]>;
+  /** After `granted` settled: why the request failed, or null when Redis answered. */
+  error(): unknown;
+  /** Releases what was granted; resolves to the instances to advance again (marked dirty, or lock lost). */
+  release(): Promise<number[]>;
+}
+
+export interface LockOptions {
+  /**
+   * Leave a dirty mark where the lock is taken: its holder sees it on release and advances again. Only
+   * once the change that needs an advance is committed.
+   */
+  markBusy: boolean;
+  /** How long to wait for Redis's answer before going on without locks. */
+  waitMs: number;
+}
 
 function namedRedlock(client: Redis, holder: string): Redlock {
   const r = new Redlock([client], { retryCount: 0, retryDelay: 25, retryJitter: 25, driftFactor: 0.01 });
@@ -23,14 +51,11 @@ function namedRedlock(client: Redis, holder: string): Redlock {
 export class FlowLocks {
   private redlock: Redlock;
   private r: Redis & QueueCommands;
-  /** This process's value for the locks it takes in batches (released by value, like Redlock's). */
-  private batchValue: string;
 
-  constructor(redis: Redis, private prefix: string, memberId: string, private ttlMs: number) {
+  constructor(redis: Redis, private prefix: string, private memberId: string, private ttlMs: number, private log: Logger) {
     this.redlock = namedRedlock(redis, memberId);
     this.redlock.on('error', () => {}); // failed attempts are reported to the caller, not as events
     this.r = defineQueueCommands(redis);
-    this.batchValue = `${memberId}|${randomBytes(8).toString('hex')}`;
   }
 
   key(fiId: number): string {
@@ -45,39 +70,66 @@ export class FlowLocks {
     return [...fiIds.map((id) => this.key(id)), ...fiIds.map((id) => this.dirtyKey(id))];
   }
 
-  /**
-   * The hot path's lock: many flow instances in one round trip (lockFlows.lua, Redlock's semantics).
-   * With `markBusy`, an instance whose lock is taken gets a dirty mark, which its holder sees on release
-   * and acts on: use it only once the change that needs an advance is committed.
-   */
-  async tryLockMany(fiIds: number[], markBusy: boolean): Promise<number[]> {
-    if (!fiIds.length) return [];
-    const got = await this.r.tsqLockFlows(fiIds.length * 2, ...this.keysOf(fiIds), this.batchValue, this.ttlMs, markBusy ? '1' : '0', DIRTY_TTL_MS);
-    return fiIds.filter((_, i) => got[i] === 1);
+  /** The hot path's locks: many flow instances in one round trip (lockFlows.lua). */
+  request(fiIds: number[], opts: LockOptions): LockRequest {
+    if (!fiIds.length) return { granted: Promise.resolve([]), error: () => null, release: async () => [] };
+    const value = `${this.memberId}|${randomBytes(8).toString('hex')}`;
+    let failure: unknown = null;
+    let gaveUp = false;
+    const call = this.r
+      .tsqLockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value, this.ttlMs, opts.markBusy ? '1' : '0', DIRTY_TTL_MS)
+      .then((got) => fiIds.filter((_, i) => got[i] === 1));
+    const granted = withTimeout(call, opts.waitMs, 'taking flow-instance locks').catch((e: unknown) => {
+      failure = e;
+      gaveUp = true;
+      this.log.warn({ err: e, fiIds: fiIds.length > 20 ? `${fiIds.length} instances` : fiIds }, 'flow locks unavailable: going on without them');
+      return [] as number[];
+    });
+    // An answer that comes after we gave up: free what it got at once.
+    call.then((got) => (gaveUp && got.length ? this.unlock(got, value) : []), () => []).catch(() => {});
+    return {
+      granted,
+      error: () => failure,
+      release: async () => {
+        const got = await granted;
+        if (!got.length) return [];
+        try {
+          return await this.unlock(got, value);
+        } catch (e) {
+          // The locks expire by themselves; advancing again is what makes sure nothing is missed.
+          this.log.warn({ err: e }, 'releasing flow locks failed; they expire on their own');
+          return got;
+        }
+      },
+    };
   }
 
-  /** Releases locks taken with tryLockMany; returns the instances marked dirty meanwhile. */
-  async unlockMany(fiIds: number[]): Promise<number[]> {
-    if (!fiIds.length) return [];
-    const dirty = await this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), this.batchValue);
-    return dirty.map((i) => fiIds[i - 1]);
+  private async unlock(fiIds: number[], value: string): Promise<number[]> {
+    const again = await this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value);
+    return again.map((i) => fiIds[i - 1]);
   }
 
-  /** Waits up to `waitMs` for the lock (used by API actions such as cancel and retry). */
+  /** Waits up to `waitMs` for the lock (API actions such as cancel and retry); null when it is busy. */
   async acquire(fiId: number, waitMs = 3000): Promise<Lock | null> {
     const attempts = Math.max(1, Math.ceil(waitMs / 40));
     try {
-      return await this.redlock.acquire([this.key(fiId)], this.ttlMs, { retryCount: attempts, retryDelay: 30, retryJitter: 20 });
-    } catch {
+      // The bound also covers a Redis that does not answer at all (Redlock has no timeout of its own).
+      return await withTimeout(
+        this.redlock.acquire([this.key(fiId)], this.ttlMs, { retryCount: attempts, retryDelay: 30, retryJitter: 20 }),
+        waitMs + 1000,
+        'taking a flow-instance lock',
+      );
+    } catch (e) {
+      if (e instanceof Error && /took longer than/.test(e.message)) throw e;
       return null;
     }
   }
 
   async release(lock: Lock): Promise<void> {
     try {
-      await lock.release();
+      await withTimeout(lock.release(), 2000, 'releasing a flow-instance lock');
     } catch {
-      // Already expired: someone else may hold it now, and the version fence protects the data.
+      // Already expired, or Redis is away: the lock expires by itself, and the version fence protects the data.
     }
   }
 }

@@ -22,7 +22,8 @@ import { runOf, type TaskRun } from './taskRuns.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
 export interface RunHere {
-  owner: string;
+  /** Recorded as the rows' worker_id (the member id). */
+  workerId: string;
   max: number;
 }
 
@@ -141,7 +142,7 @@ function taskInserts(entered: PassWrites['entered'], ctx: WriteContext): Stateme
     if (e.status !== 'RUNNING') continue;
     for (const taskId of e.taskIds) {
       const mine = local-- > 0;
-      rows.push([e.fiId, e.nodeId, taskId, mine ? 'RUNNING' : 'PENDING', mine ? 1 : 0, mine ? 1 : 0, mine ? now : null, mine ? runHere!.owner : null, rows.length]);
+      rows.push([e.fiId, e.nodeId, taskId, mine ? 'RUNNING' : 'PENDING', mine ? 1 : 0, mine ? 1 : 0, mine ? now : null, mine ? runHere!.workerId : null, rows.length]);
     }
   }
   const values = boundRows(COLUMNS, rows.length);
@@ -158,7 +159,7 @@ function taskInserts(entered: PassWrites['entered'], ctx: WriteContext): Stateme
     { sql: 'SET @tsq_made = ROW_COUNT()', bindings: [] },
     guard('@tsq_made = ?', [rows.length]),
     {
-      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.version, t.task_type, t.task_content, t.task_config
+      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, t.task_type, t.task_content, t.task_config
               FROM task_ins ti LEFT JOIN task t ON t.task_id = ti.task_id
              WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID()
              ORDER BY ti.ti_id`,

@@ -13,7 +13,10 @@ export interface TaskRun {
   taskType: string;
   content: string | null;
   config: TaskConfig;
+  /** Runs started (this one included). */
   attempt: number;
+  /** Of those, runs lost with their worker (reaped): they do not count against the task's maxRetries. */
+  lostAttempts: number;
   version: number;
   startedAt: Date;
 }
@@ -39,7 +42,7 @@ export async function startRuns(knex: Knex, tiIds: number[], workerId: string): 
       bindings: [now, workerId, now, tiIds],
     },
     {
-      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.version, ti.worker_id, ti.start_time,
+      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.worker_id, ti.start_time,
                    t.task_type, t.task_content, t.task_config
               FROM task_ins ti JOIN task t ON t.task_id = ti.task_id
              WHERE ti.ti_id IN (?)`,
@@ -74,17 +77,26 @@ export function runOf(r: Record<string, any>, startedAt: Date): TaskRun {
     content: r.task_content,
     config: readTaskConfig(r.task_config),
     attempt: r.attempt,
+    lostAttempts: r.lost_attempts ?? 0,
     version: r.version,
     startedAt,
   };
 }
 
 export interface RunResult {
-  /** PENDING = failed, with attempts left: it will run again after its back-off. */
-  status: 'SUCCESS' | 'FAILED' | 'PENDING';
+  /** RETRY = not done, to run again after its back-off: the row goes back to PENDING. */
+  status: 'SUCCESS' | 'FAILED' | 'RETRY';
   output: string | null;
   error: string | null;
+  /**
+   * The run is not counted as an attempt (attempt - 1): it was handed back at shutdown, through no fault
+   * of the task's.
+   */
+  notCounted?: boolean;
 }
+
+/** The task_ins.exec_status a result leaves its row in. */
+export const statusOf = (r: RunResult): string => (r.status === 'RETRY' ? 'PENDING' : r.status);
 
 /** Records one run's result if the row is still at the run's version; false = refused (stale). */
 export async function finishRun(knex: Knex, run: TaskRun, result: RunResult): Promise<boolean> {
@@ -92,7 +104,7 @@ export async function finishRun(knex: Knex, run: TaskRun, result: RunResult): Pr
   const n = await knex('task_ins')
     .where({ ti_id: run.tiId, version: run.version })
     .update({
-      exec_status: result.status,
+      exec_status: statusOf(result),
       end_time: now,
       output: result.output,
       error_msg: result.error,
@@ -116,13 +128,16 @@ export interface FinishedRun {
  * the rows' update_time (and tells our writes apart in writtenOf).
  */
 export function finishRunsStatements(items: FinishedRun[], now: Date): Statement[] {
-  const rows = boundRows(['ti_id', 'version', 'exec_status', 'end_time', 'output', 'error_msg'], items.length);
+  const rows = boundRows(['ti_id', 'version', 'exec_status', 'end_time', 'output', 'error_msg', 'uncount'], items.length);
   return [
     {
       sql: `UPDATE task_ins ti JOIN (${rows}) AS r ON ti.ti_id = r.ti_id AND ti.version = r.version
                SET ti.exec_status = r.exec_status, ti.end_time = r.end_time, ti.output = r.output, ti.error_msg = r.error_msg,
-                   ti.version = r.version + 1, ti.update_time = ?`,
-      bindings: [...items.flatMap(({ run, result, endedAt }) => [run.tiId, run.version, result.status, endedAt, result.output, result.error]), now],
+                   ti.attempt = ti.attempt - r.uncount, ti.version = r.version + 1, ti.update_time = ?`,
+      bindings: [
+        ...items.flatMap(({ run, result, endedAt }) => [run.tiId, run.version, statusOf(result), endedAt, result.output, result.error, result.notCounted ? 1 : 0]),
+        now,
+      ],
     },
     { sql: 'SELECT ROW_COUNT() AS n', bindings: [] },
   ];
@@ -141,6 +156,6 @@ export async function writtenOf(knex: Knex, items: FinishedRun[], now: Date, res
   const byId = new Map(rows.map((r) => [r.ti_id, r]));
   return items.map(({ run, result, endedAt }) => {
     const r = byId.get(run.tiId);
-    return !!r && r.version === run.version + 1 && r.exec_status === result.status && r.end_time?.getTime() === endedAt.getTime() && r.update_time?.getTime() === now.getTime();
+    return !!r && r.version === run.version + 1 && r.exec_status === statusOf(result) && r.end_time?.getTime() === endedAt.getTime() && r.update_time?.getTime() === now.getTime();
   });
 }

@@ -1,21 +1,32 @@
-// The worker role: WORKER_CONCURRENCY slots fed by one dispatcher loop. It reads top to bottom:
-// claim a batch from Redis → mark it RUNNING in MySQL (committed before anything runs) → run each
-// with its executor under a timeout and an AbortSignal (leases extended while it runs) → record
-// SUCCESS / FAILED / retry-later, fenced by `version`, in batches, in the same transaction that
-// advances their flow instances → ack in Redis.
+// The worker role: WORKER_CONCURRENCY slots (runSlots.ts) fed by one dispatcher loop. It reads top to
+// bottom: claim a batch from Redis under a fresh owner token → mark it RUNNING in MySQL (committed before
+// anything runs) → run each with its executor (executeRun.ts; leases extended while it runs) → record
+// SUCCESS / FAILED / RETRY, fenced by `version`, in batches, in the transaction that advances their flow
+// instances (commitAndAdvance.ts) → ack in Redis.
 // A slot is held from claim until the result is recorded. The slots a batch of results frees go to
 // their flows' next tasks first: the recording transaction creates them RUNNING for this worker
 // (passWrites.ts), which runs them at once and leases them. So a flow in progress moves on without a
 // second commit or a trip through the queue, and new flows are claimed only into slots left over.
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
+//
+// Staying up: a result is recorded in MySQL even while Redis refuses writes (the Redis side is repaired
+// later); while MySQL does not answer, a finished run keeps its slot and its lease and its result is
+// recorded again until MySQL is back (or the lease is lost). Claimed ids that cannot be marked RUNNING are
+// handed back to the queue at once, not left to expire.
+import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
+import type { Lease } from '../queue/types.js';
+import { dependencyDown } from '../errors.js';
 import type { Coordinator } from './coordinator.js';
-import { startRuns, finishRunsStatements, writtenOf, type TaskRun, type RunResult, type FinishedRun } from './taskRuns.js';
+import { commitAndAdvance } from './commitAndAdvance.js';
+import { startRuns, finishRunsStatements, writtenOf, type SkippedClaim, type TaskRun, type RunResult, type FinishedRun } from './taskRuns.js';
 import { Batcher } from './batcher.js';
-import { getExecutor } from '../executors/registry.js';
+import { RunSlots, type Slot } from './runSlots.js';
+import { executeRun } from './executeRun.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 
 const IDLE_WAIT_MS = 5_000;
+const ERROR_BACKOFF_MS = 500;
 
 export interface WorkerEvents {
   onTaskStarted?(run: TaskRun): void;
@@ -24,162 +35,156 @@ export interface WorkerEvents {
 }
 
 interface Finished extends FinishedRun {
+  slot: Slot;
   retryDelayMs: number;
   ms: number;
 }
 
-interface Active {
-  run: TaskRun;
-  abort: AbortController;
-  /** Why it was aborted by us (not by its timeout): then its result is not a task failure. */
-  handBack?: 'shutdown' | 'lease lost' | 'cancelled';
-}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Worker {
-  /** Runs executing now. */
-  private active = new Map<number, Active>();
-  /**
-   * Everything claimed and not yet acked (being marked RUNNING, executing, or waiting to be recorded):
-   * these take the WORKER_CONCURRENCY slots, and their leases are kept alive.
-   */
-  private held = new Set<number>();
-  /** Slots set aside for the next tasks of flows whose results are being recorded. */
-  private reserved = 0;
+  private slots: RunSlots;
   private stopping = false;
   private stopCtl = new AbortController();
-  private slotFreed: (() => void) | null = null;
   private loopDone: Promise<void> | null = null;
-  private leaseTimer: NodeJS.Timeout | null = null;
-  private runsDone = new Set<Promise<void>>();
+  /** Every claim being started and every run until its result is recorded: what stop() drains. */
+  private tracked = new Set<Promise<void>>();
   /** Results are recorded in batches: one transaction writes them and advances their flows. */
   private recorder: Batcher<Finished, boolean>;
 
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
+    this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
     this.recorder = new Batcher((items) => this.record(items), 2, 1000);
   }
 
+  /** Runs executing now. */
   get running(): number {
-    return this.active.size;
+    return this.slots.executing;
   }
 
   async start(): Promise<void> {
-    await this.coord.cancels.subscribe((ids) => this.abortRuns(ids, 'cancelled'));
-    this.leaseTimer = setInterval(() => void this.extendLeases(), Math.max(200, Math.floor(this.s.config.leaseMs / 3)));
+    await this.coord.cancels.subscribe((ids) => this.slots.abortTasks(ids, 'cancelled'));
+    this.slots.startExtending();
     this.loopDone = this.loop();
   }
 
+  /** A new lease owner: this member, and a token naming one claim (or one batch of continued runs). */
+  private newOwner(): string {
+    return `${this.s.memberId}|${randomBytes(6).toString('hex')}`;
+  }
+
   private async loop(): Promise<void> {
-    const { config, queue, memberId, log } = this.s;
+    const { config, queue, log } = this.s;
     while (!this.stopping) {
       try {
         // A slow MySQL keeps results waiting to be recorded, which keeps their slots: it slows claiming.
-        const free = config.workerConcurrency - this.held.size - this.reserved;
+        const free = this.slots.free;
         if (free <= 0) {
-          await new Promise<void>((resolve) => (this.slotFreed = resolve));
+          await this.slots.whenFree();
           continue;
         }
-        const { ids, nextDueInMs } = await queue.claim(memberId, free, config.leaseMs);
+        const owner = this.newOwner();
+        const { ids, nextDueInMs } = await queue.claim(owner, free, config.leaseMs);
         if (ids.length === 0) {
           await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
           continue;
         }
         // Marking RUNNING commits in MySQL before anything runs; the loop claims on meanwhile, so several
         // such commits can be in flight (and share an fsync) while the claimed ids hold their slots.
-        for (const id of ids) this.held.add(id);
-        this.track(this.startBatch(ids));
+        this.track(this.startClaimed(this.slots.hold(ids.map((tiId) => ({ tiId, owner })))));
       } catch (e) {
         if (this.stopping) break;
         log.error({ err: e }, 'worker loop error, backing off');
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(ERROR_BACKOFF_MS);
       }
     }
   }
 
-  private async startBatch(ids: number[]): Promise<void> {
+  private async startClaimed(slots: Slot[]): Promise<void> {
+    const { s } = this;
+    let started: Awaited<ReturnType<typeof startRuns>>;
     try {
-      const { runs, skipped } = await startRuns(this.s.knex, ids, this.s.memberId);
-      for (const run of runs) this.track(this.execute(run));
-      if (skipped.length) {
-        for (const sk of skipped) this.held.delete(sk.tiId);
-        this.track(this.dropSkipped(skipped));
-      }
+      started = await startRuns(s.knex, slots.map((sl) => sl.lease.tiId), s.memberId);
     } catch (e) {
-      // Nothing ran: the leases run out and the reaper hands the ids to someone else.
-      for (const id of ids) this.held.delete(id);
-      this.s.log.error({ err: e, tiIds: ids }, 'marking claimed task instances RUNNING failed');
-    } finally {
-      this.freeSlot();
+      // Nothing ran: give the ids back now rather than leave them leased until the lease runs out.
+      s.log.error({ err: e, tiIds: slots.map((sl) => sl.lease.tiId) }, 'marking claimed task instances RUNNING failed; handing them back');
+      for (const sl of slots) this.slots.release(sl);
+      await s.queue.requeue(slots.map((sl) => ({ ...sl.lease, delayMs: ERROR_BACKOFF_MS }))).catch((e2) =>
+        s.log.warn({ err: e2 }, 'handing claimed ids back failed; the reaper does it when their leases expire'),
+      );
+      return;
     }
+    const byId = new Map(slots.map((sl) => [sl.lease.tiId, sl]));
+    for (const run of started.runs) {
+      const slot = byId.get(run.tiId)!;
+      slot.run = run;
+      this.track(this.execute(slot));
+    }
+    if (started.skipped.length) await this.dropSkipped(started.skipped.map((sk) => ({ ...sk, slot: byId.get(sk.tiId)! })));
   }
 
   private track(p: Promise<void>): void {
-    this.runsDone.add(p);
-    p.finally(() => this.runsDone.delete(p));
+    const t = p.catch((e) => this.s.log.error({ err: e }, 'worker: unexpected error')).finally(() => this.tracked.delete(t));
+    this.tracked.add(t);
   }
 
   /** Claimed ids whose rows were not PENDING: release them, and make sure their flow moved on. */
-  private async dropSkipped(skipped: { tiId: number; fiId: number | null; status: string }[]): Promise<void> {
-    await this.s.queue.ackMany(skipped.map((sk) => sk.tiId), this.s.memberId);
+  private async dropSkipped(skipped: (SkippedClaim & { slot: Slot })[]): Promise<void> {
+    for (const sk of skipped) this.slots.release(sk.slot);
+    await this.s.queue.ackMany(skipped.map((sk) => sk.slot.lease)).catch((e) => this.s.log.warn({ err: e }, 'ack of skipped claims failed; their leases expire'));
     const fiIds = skipped.filter((sk) => sk.fiId && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(sk.status)).map((sk) => sk.fiId!);
-    if (fiIds.length) await this.advance(fiIds);
+    if (fiIds.length) await this.coord.advance(fiIds).catch((e) => this.s.log.warn({ err: e, fiIds }, 'advance failed; the reconciler retries it'));
   }
 
-  private async execute(run: TaskRun): Promise<void> {
-    const { log } = this.s;
+  private async execute(slot: Slot): Promise<void> {
+    const run = slot.run!;
     const policy = runPolicy(run.config);
-    const active: Active = { run, abort: new AbortController() };
-    this.active.set(run.tiId, active);
-    this.held.add(run.tiId);
+    slot.abort = new AbortController();
     this.events.onTaskStarted?.(run);
     const t0 = performance.now();
-    const timer = setTimeout(() => active.abort.abort(new Error(`timed out after ${policy.timeoutMs} ms`)), policy.timeoutMs);
-    let result: RunResult;
-    let endedAt = new Date();
+    const done = await executeRun(run, slot.abort, policy.timeoutMs, this.s.config.shellTasksEnabled);
+    const endedAt = new Date();
+    slot.abort = undefined;
     try {
-      const executor = getExecutor(run.taskType);
-      if (!executor) throw new Error(`no executor for task type ${run.taskType}`);
-      const output = await executor.run({
-        tiId: run.tiId,
-        taskId: run.taskId,
-        content: run.content,
-        config: run.config,
-        attempt: run.attempt,
-        signal: active.abort.signal,
-        shellEnabled: this.s.config.shellTasksEnabled,
-      });
-      if (active.abort.signal.aborted) throw active.abort.signal.reason;
-      result = { status: 'SUCCESS', output: output ?? null, error: null };
-    } catch (e) {
-      const err = e as Error & { output?: string };
-      const retry = run.attempt < policy.maxAttempts || active.handBack === 'shutdown';
-      result = { status: retry ? 'PENDING' : 'FAILED', output: err?.output ?? null, error: err?.message ?? String(e) };
-    } finally {
-      clearTimeout(timer);
-      endedAt = new Date();
-      this.active.delete(run.tiId);
-    }
-
-    try {
-      if (active.handBack === 'cancelled' || active.handBack === 'lease lost') {
+      if (slot.abortedFor === 'cancelled' || slot.abortedFor === 'lease lost') {
         // Our row has moved on (its version changed): there is nothing of ours left to write.
-        log.debug({ tiId: run.tiId, why: active.handBack }, 'run abandoned');
+        this.s.log.debug({ tiId: run.tiId, why: slot.abortedFor }, 'run abandoned');
         return;
       }
-      const retryDelayMs = active.handBack === 'shutdown' ? 0 : backoffMs(policy.retryBackoffMs, run.attempt + 1);
-      await this.recorder.add({ run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
-    } catch (e) {
-      // The row is the truth: whatever did not reach Redis is redone by the reaper and the reconciler.
-      log.error({ err: e, tiId: run.tiId }, 'recording a task result failed');
+      const handedBack = slot.abortedFor === 'shutdown';
+      // Runs lost with a worker are not the task's failures: only its own count against maxRetries.
+      const retry = !done.ok && (handedBack || run.attempt - run.lostAttempts < policy.maxAttempts);
+      const result: RunResult = done.ok
+        ? { status: 'SUCCESS', output: done.output, error: null }
+        : { status: retry ? 'RETRY' : 'FAILED', output: done.output, error: done.error, notCounted: handedBack };
+      const retryDelayMs = handedBack ? 0 : backoffMs(policy.retryBackoffMs, run.attempt + 1);
+      await this.recordUntilWritten({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
     } finally {
-      this.held.delete(run.tiId);
-      this.freeSlot();
+      this.slots.release(slot);
     }
   }
 
-  private freeSlot(): void {
-    const wake = this.slotFreed;
-    this.slotFreed = null;
-    wake?.();
+  /**
+   * Records a result; while MySQL does not answer, tries again (keeping the slot and the lease) until it
+   * is back, the lease is lost (then the reaper or the reconciler runs the task again), or a lease's time
+   * has passed in all.
+   */
+  private async recordUntilWritten(item: Finished): Promise<void> {
+    const giveUpAt = Date.now() + this.s.config.leaseMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.recorder.add(item);
+        return;
+      } catch (e) {
+        const why = dependencyDown(e);
+        if (!why || item.slot.abortedFor === 'lease lost' || Date.now() > giveUpAt) {
+          this.s.log.error({ err: e, tiId: item.run.tiId }, 'recording a task result failed; the task will run again');
+          return;
+        }
+        if (attempt === 1) this.s.log.warn({ err: e, tiId: item.run.tiId }, `recording a task result failed (${why} unavailable); trying again`);
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
   }
 
   /**
@@ -189,104 +194,92 @@ export class Worker {
    * free and any left over, and run as soon as that transaction has committed.
    */
   private async record(items: Finished[]): Promise<boolean[]> {
-    const { config } = this.s;
-    const fiIds = items.filter((i) => i.run.fiId && i.result.status !== 'PENDING').map((i) => i.run.fiId!);
-    const room = this.stopping ? 0 : items.length + Math.max(0, config.workerConcurrency - this.held.size - this.reserved);
-    this.reserved += room;
+    const fiIds = items.filter((i) => i.run.fiId && i.result.status !== 'RETRY').map((i) => i.run.fiId!);
+    const room = this.stopping ? 0 : items.length + Math.max(0, this.slots.free);
+    this.slots.reserve(room);
     try {
-      return await this.recordAndContinue(items, fiIds, room);
+      const now = new Date();
+      let written: boolean[] = [];
+      await commitAndAdvance(this.s, this.coord, fiIds, finishRunsStatements(items, now), async (results, started) => {
+        written = await writtenOf(this.s.knex, items, now, results);
+        await this.afterRecorded(items, written, started);
+      }, { workerId: this.s.memberId, max: room });
+      return written;
     } finally {
-      this.reserved -= room;
-      this.freeSlot();
+      this.slots.unreserve(room);
     }
   }
 
-  private async recordAndContinue(items: Finished[], fiIds: number[], room: number): Promise<boolean[]> {
-    const { queue, memberId, log } = this.s;
-    let written: boolean[] = [];
-    const now = new Date();
-    await this.coord.commitAndAdvance(fiIds, finishRunsStatements(items, now), async (results, started) => {
-      written = await writtenOf(this.s.knex, items, now, results);
-      const acks: number[] = [];
-      const requeues: Promise<unknown>[] = [];
-      for (const [i, it] of items.entries()) {
-        if (!written[i]) {
-          // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis;
-          // the id may be leased again by now, even to this member, so it is not ours to ack.
-          log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
-          this.events.onStale?.('worker');
-          continue;
-        }
-        this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
-        if (it.result.status === 'PENDING') requeues.push(queue.ackAndRequeue(it.run.tiId, memberId, it.retryDelayMs));
-        else acks.push(it.run.tiId);
+  /** Once a batch of results is committed: ack or requeue them, and start the continued runs. */
+  private async afterRecorded(items: Finished[], written: boolean[], started: TaskRun[]): Promise<void> {
+    const { queue, log } = this.s;
+    const acks: Lease[] = [];
+    const requeues: (Lease & { delayMs: number })[] = [];
+    for (const [i, it] of items.entries()) {
+      if (!written[i]) {
+        // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis.
+        log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
+        this.events.onStale?.('worker');
+        continue;
       }
-      await Promise.all([queue.ackMany(acks, memberId), ...requeues, this.runStarted(started)]);
-    }, { owner: memberId, max: room });
-    return written;
+      this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
+      if (it.result.status === 'RETRY') requeues.push({ ...it.slot.lease, delayMs: it.retryDelayMs });
+      else acks.push(it.slot.lease);
+    }
+    // Leases left behind by a failure here expire; the reaper then finds the rows finished (nothing runs
+    // again) or PENDING (queued again).
+    await Promise.all([
+      queue.ackMany(acks).catch((e) => log.warn({ err: e, n: acks.length }, 'ack failed; the reaper settles those leases')),
+      queue.requeue(requeues).catch((e) => log.warn({ err: e, n: requeues.length }, 'requeue failed; the reaper requeues them when their leases expire')),
+      this.runContinued(started),
+    ]);
   }
 
   /**
    * Runs task instances created RUNNING for us (committed: they may run now) and leases them. The lease
    * is sent, not waited for: commands on the queue's connection arrive in order, so it lands before any
-   * extension or ack of these runs, and a lease that fails is found missing by the next extension,
-   * which aborts the run (its row is left to the reconciler).
+   * extension or ack of these runs. A lease Redis refuses is written again on the next extension round.
    */
-  private runStarted(runs: TaskRun[]): Promise<void> {
+  private runContinued(runs: TaskRun[]): Promise<void> {
     if (!runs.length) return Promise.resolve();
-    const leased = this.s.queue.lease(runs.map((r) => r.tiId), this.s.memberId, this.s.config.leaseMs).catch((e) => {
-      this.s.log.error({ err: e, tiIds: runs.map((r) => r.tiId) }, 'leasing new task instances failed');
+    const owner = this.newOwner();
+    const slots = this.slots.hold(runs.map((r) => ({ tiId: r.tiId, owner })));
+    const leased = this.s.queue.lease(runs.map((r) => r.tiId), owner, this.s.config.leaseMs).then(
+      () => {},
+      (e) => {
+        for (const sl of slots) sl.leased = false;
+        this.s.log.warn({ err: e, tiIds: runs.map((r) => r.tiId) }, 'leasing continued task instances failed; trying again on the next extension');
+      },
+    );
+    runs.forEach((run, i) => {
+      slots[i].run = run;
+      this.track(this.execute(slots[i]));
     });
-    for (const run of runs) this.track(this.execute(run));
-    return leased.then(() => {});
+    return leased;
   }
 
-  private async advance(fiIds: number[]): Promise<void> {
-    try {
-      await this.coord.advance(fiIds);
-    } catch (e) {
-      this.s.log.error({ err: e, fiIds }, 'advance failed; the reconciler will retry it');
-    }
-  }
-
-  private abortRuns(tiIds: number[], why: Active['handBack']): void {
-    for (const id of tiIds) {
-      const a = this.active.get(id);
-      if (a && !a.abort.signal.aborted) {
-        a.handBack = why;
-        a.abort.abort(new Error(why));
-      }
-    }
-  }
-
-  private async extendLeases(): Promise<void> {
-    const ids = [...this.held];
-    if (ids.length === 0) return;
-    try {
-      const lost = await this.s.queue.extend(ids, this.s.memberId, this.s.config.leaseMs);
-      if (lost.length) {
-        this.s.log.warn({ tiIds: lost }, 'leases lost: aborting those runs');
-        this.abortRuns(lost, 'lease lost');
-      }
-    } catch (e) {
-      this.s.log.warn({ err: e }, 'lease extension failed');
-    }
-  }
-
-  /** Stops claiming; running tasks get `graceMs` to finish, then are handed back to the queue. */
+  /** Stops claiming; every run (continued ones included) gets `graceMs` to finish, then is handed back. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
     this.stopCtl.abort();
-    this.slotFreed?.();
+    this.slots.wake();
     await this.loopDone;
-    const all = Promise.allSettled([...this.runsDone]);
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'grace'>((r) => (timer = setTimeout(() => r('grace'), graceMs)));
-    if ((await Promise.race([all, graceOver])) === 'grace') {
-      this.abortRuns([...this.active.keys()], 'shutdown');
-      await all;
+    const graceOver = Date.now() + graceMs;
+    let handedBack = false;
+    while (this.tracked.size) {
+      const left = graceOver - Date.now();
+      if (left <= 0 && !handedBack) {
+        this.slots.abortAll('shutdown');
+        handedBack = true;
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled([...this.tracked]),
+        new Promise<void>((r) => (timer = setTimeout(r, handedBack ? 1000 : Math.max(0, left)))),
+      ]);
+      clearTimeout(timer);
+      if (handedBack) this.slots.abortAll('shutdown'); // runs continued meanwhile
     }
-    clearTimeout(timer);
-    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.slots.stopExtending();
   }
 }

@@ -16,6 +16,7 @@ function connectionFromUrl(databaseUrl: string, withDatabase: boolean): Knex.MyS
     database: withDatabase ? databaseName(databaseUrl) : undefined,
     // Times are stored in UTC and turned into local time only on the wire.
     timezone: 'Z',
+    connectTimeout: 5_000,
     supportBigNumbers: true,
     bigNumberStrings: false,
     dateStrings: false,
@@ -42,6 +43,8 @@ export function createKnex(databaseUrl: string, poolMax = 10): Knex {
         conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
       },
     },
+    // A MySQL that is down answers requests with a 503 within a few seconds, not after a minute.
+    acquireConnectionTimeout: 5_000,
     migrations: { migrationSource, tableName: 'knex_migrations' },
   });
   return knex;

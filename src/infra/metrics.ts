@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Cluster } from '../cluster/types.js';
+import { withTimeout } from './timeout.js';
 
 const P = 'task_schedule_';
 /** A scrape never waits longer than this for Redis; the process metrics are served regardless. */
@@ -30,14 +31,6 @@ function chain<A extends unknown[]>(prev: ((...a: A) => void) | undefined, add: 
   };
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p,
-    new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: no answer in ${ms} ms`)), ms); }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 export function createMetrics(s: Services, engine: Engine, cluster: Cluster): MemberMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -49,7 +42,7 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
   const retried = new Counter({ name: `${P}tasks_retried_total`, help: 'Failed task attempts put back for another attempt, by task type', labelNames: ['type'], registers });
   const duration = new Histogram({
     name: `${P}task_duration_seconds`,
-    help: 'Run time of one task attempt, by task type and result (SUCCESS, FAILED, PENDING = will retry)',
+    help: 'Run time of one task attempt, by task type and result (SUCCESS, FAILED, RETRY = will run again)',
     labelNames: ['type', 'status'],
     buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
     registers,

@@ -10,15 +10,18 @@ import type { Redis } from '../infra/redis.js';
 const SCRIPTS = {
   enqueue: 2,
   claim: 4,
-  ack: 4,
+  ackMany: 3,
+  requeue: 4,
   extend: 2,
-  takeExpired: 3,
+  lease: 3,
   remove: 4,
   known: 2,
   stats: 2,
   inflight: 3,
-  ackMany: 3,
-  lease: 3,
+  expiredLeases: 4,
+  settleExpired: 5,
+  expireOrphans: 4,
+  heartbeat: 2,
   lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
   unlockFlows: -1,
 } as const;
@@ -30,15 +33,18 @@ type Arg = string | number;
 export interface QueueCommands {
   tsqEnqueue(ready: string, inflight: string, ...argv: Arg[]): Promise<number>;
   tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[]]>;
-  tsqAck(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
-  tsqExtend(inflight: string, owner: string, ...argv: Arg[]): Promise<string[]>;
-  tsqTakeExpired(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
+  tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqRequeue(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqExtend(inflight: string, owner: string, ...argv: Arg[]): Promise<number[]>;
+  tsqLease(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqRemove(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqKnown(ready: string, inflight: string, ...argv: Arg[]): Promise<string[]>;
   tsqStats(ready: string, inflight: string): Promise<[number, number, number, number]>;
   tsqInflight(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
-  tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
-  tsqLease(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqExpiredLeases(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<string[]>;
+  tsqSettleExpired(ready: string, inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<number>;
+  tsqExpireOrphans(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<[number, string[]]>;
+  tsqHeartbeat(member: string, cluster: string, ...argv: Arg[]): Promise<string>;
   /** numberOfKeys first, then the keys, then ARGV. */
   tsqLockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
   tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;

@@ -25,6 +25,20 @@ export interface QueueStats {
   oldestWaitingMs: number;
 }
 
+/** A lease on a task instance: who holds it. The owner is `memberId|claimToken`, new for each claim. */
+export interface Lease {
+  tiId: number;
+  owner: string;
+}
+
+/** The leader's fence: the value of the leader lease it holds; leader-only operations check it atomically. */
+export type LeaderFence = string;
+
+/** A leader-only operation found that the caller no longer holds the leader lease: it did nothing. */
+export class NotLeaderError extends Error {
+  override name = 'NotLeaderError';
+}
+
 export interface Queue {
   /**
    * Adds ids to `ready`, due after `delayMs` (default 0) by the Redis server's clock, and wakes idle
@@ -33,21 +47,23 @@ export interface Queue {
   enqueue(items: { tiId: number; delayMs?: number }[]): Promise<void>;
   /** Atomically moves up to `max` due ids from ready to inflight, leased to `owner` until now + leaseMs. */
   claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult>;
-  /** Removes the id from inflight if `owner` still holds it; false otherwise (lease lost). */
-  ack(tiId: number, owner: string): Promise<boolean>;
-  /** ack for many ids in one round trip; returns how many were still held by `owner`. */
-  ackMany(tiIds: number[], owner: string): Promise<number>;
+  /** Releases leases their owners still hold; returns how many. */
+  ackMany(leases: Lease[]): Promise<number>;
+  /**
+   * Gives leases back to ready, due after their delay (a retry's back-off, or 0 for claims that could not
+   * be started); only those their owner still holds. Returns how many.
+   */
+  requeue(items: (Lease & { delayMs: number })[]): Promise<number>;
   /**
    * Leases ids that were never queued to `owner` until now + leaseMs: task instances it created RUNNING
-   * for itself. Returns how many it leased (an id someone else holds is left alone).
+   * for itself. Returns how many it leased (an id already leased is left alone).
    */
   lease(tiIds: number[], owner: string, leaseMs: number): Promise<number>;
-  /** As ack, then puts the id back in ready, due after delayMs (a retry with back-off). */
-  ackAndRequeue(tiId: number, owner: string, delayMs: number): Promise<boolean>;
-  /** Pushes the lease deadline of the ids `owner` still holds to now + leaseMs; returns those it no longer holds. */
-  extend(tiIds: number[], owner: string, leaseMs: number): Promise<number[]>;
-  /** Moves up to `max` ids whose lease deadline passed out of inflight and returns them (the caller decides: requeue or fail). */
-  takeExpired(max: number): Promise<InflightEntry[]>;
+  /**
+   * Pushes the deadline of leases their owners still hold to now + leaseMs; returns the leases that are
+   * lost (expired, reaped, acked, or held by another owner). An expired lease is never revived.
+   */
+  extend(leases: Lease[], leaseMs: number): Promise<Lease[]>;
   /** Drops ids from ready and inflight (cancel). */
   remove(tiIds: number[]): Promise<void>;
   /**
@@ -59,5 +75,14 @@ export interface Queue {
   known(tiIds: number[]): Promise<Set<number>>;
   stats(): Promise<QueueStats>;
   inflight(limit: number): Promise<InflightEntry[]>;
+  /** Leader only: up to `max` expired leases, left in place (NotLeaderError unless `fence` holds the lease). */
+  expiredLeases(fence: LeaderFence, max: number): Promise<InflightEntry[]>;
+  /**
+   * Leader only: takes listed expired leases out of inflight — each only if unchanged since it was listed —
+   * and requeues those marked so. Returns how many were settled.
+   */
+  settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean }[]): Promise<number>;
+  /** Leader only: makes the leases of members whose heartbeat is gone expire now (those older than minAgeMs). */
+  expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }>;
   close(): Promise<void>;
 }

@@ -4,17 +4,19 @@
 // Keys, all under the configured prefix:
 //   {prefix}ready           sorted set  id → epoch ms (Redis clock) it may run
 //   {prefix}inflight        sorted set  id → lease deadline, epoch ms
-//   {prefix}inflight:owner  hash        id → owner (member id holding the lease)
+//   {prefix}inflight:owner  hash        id → owner (`memberId|claimToken`: who holds the lease, and which claim)
 //   {prefix}inflight:since  hash        id → claimed-at, epoch ms
 //   {prefix}wake            pub/sub channel, published to when ids are added to ready
+//   {prefix}leader          the leader lease: the reaper's operations are fenced by its value
+//   {prefix}member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
 import type { Redis } from '../infra/redis.js';
 import { defineQueueCommands, type QueueCommands } from './scripts.js';
-import type { ClaimResult, InflightEntry, Queue, QueueStats } from './types.js';
+import { NotLeaderError, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class WorkQueue implements Queue {
-  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string };
+  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string };
   private r: Redis & QueueCommands;
   private sub: Redis | null = null;
   /** A wake-up arrived (or work may have been missed) since the last claim. */
@@ -30,6 +32,8 @@ export class WorkQueue implements Queue {
       owner: `${prefix}inflight:owner`,
       since: `${prefix}inflight:since`,
       wake: `${prefix}wake`,
+      leader: `${prefix}leader`,
+      memberPrefix: `${prefix}member:`,
     };
   }
 
@@ -50,15 +54,16 @@ export class WorkQueue implements Queue {
     return { ids: ids.map(Number), nextDueInMs: nextDue < 0 ? null : nextDue };
   }
 
-  async ack(tiId: number, owner: string): Promise<boolean> {
+  async ackMany(leases: Lease[]): Promise<number> {
+    if (!leases.length) return 0;
     const k = this.keys;
-    return (await this.r.tsqAck(k.ready, k.inflight, k.owner, k.since, idOf(tiId), owner, '', k.wake)) === 1;
+    return this.r.tsqAckMany(k.inflight, k.owner, k.since, ...leases.flatMap((l) => [idOf(l.tiId), l.owner]));
   }
 
-  async ackMany(tiIds: number[], owner: string): Promise<number> {
-    if (!tiIds.length) return 0;
+  async requeue(items: (Lease & { delayMs: number })[]): Promise<number> {
+    if (!items.length) return 0;
     const k = this.keys;
-    return this.r.tsqAckMany(k.inflight, k.owner, k.since, owner, ...tiIds.map(idOf));
+    return this.r.tsqRequeue(k.ready, k.inflight, k.owner, k.since, k.wake, ...items.flatMap((i) => [idOf(i.tiId), i.owner, Math.round(i.delayMs)]));
   }
 
   async lease(tiIds: number[], owner: string, leaseMs: number): Promise<number> {
@@ -67,21 +72,29 @@ export class WorkQueue implements Queue {
     return this.r.tsqLease(k.inflight, k.owner, k.since, owner, Math.round(leaseMs), ...tiIds.map(idOf));
   }
 
-  async ackAndRequeue(tiId: number, owner: string, delayMs: number): Promise<boolean> {
-    const k = this.keys;
-    return (await this.r.tsqAck(k.ready, k.inflight, k.owner, k.since, idOf(tiId), owner, Math.round(delayMs), k.wake)) === 1;
+  async extend(leases: Lease[], leaseMs: number): Promise<Lease[]> {
+    if (!leases.length) return [];
+    const lost = await this.r.tsqExtend(this.keys.inflight, this.keys.owner, Math.round(leaseMs), ...leases.flatMap((l) => [idOf(l.tiId), l.owner]));
+    return lost.map((pos) => leases[pos - 1]);
   }
 
-  async extend(tiIds: number[], owner: string, leaseMs: number): Promise<number[]> {
-    if (!tiIds.length) return [];
-    const lost = await this.r.tsqExtend(this.keys.inflight, this.keys.owner, owner, Math.round(leaseMs), ...tiIds.map(idOf));
-    return lost.map(Number);
-  }
-
-  async takeExpired(max: number): Promise<InflightEntry[]> {
+  async expiredLeases(fence: LeaderFence, max: number): Promise<InflightEntry[]> {
     if (max < 1) return [];
-    const flat = await this.r.tsqTakeExpired(this.keys.inflight, this.keys.owner, this.keys.since, Math.floor(max));
-    return entries(flat);
+    const k = this.keys;
+    return entries(await fenced(this.r.tsqExpiredLeases(k.inflight, k.owner, k.since, k.leader, fence, Math.floor(max))));
+  }
+
+  async settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean }[]): Promise<number> {
+    if (!items.length) return 0;
+    const k = this.keys;
+    const argv = items.flatMap(({ entry, requeue }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0']);
+    return fenced(this.r.tsqSettleExpired(k.ready, k.inflight, k.owner, k.since, k.leader, fence, k.wake, ...argv));
+  }
+
+  async expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }> {
+    const k = this.keys;
+    const [expired, goneMembers] = await fenced(this.r.tsqExpireOrphans(k.inflight, k.owner, k.since, k.leader, fence, k.memberPrefix, Math.round(minAgeMs)));
+    return { expired, goneMembers };
   }
 
   async remove(tiIds: number[]): Promise<void> {
@@ -173,6 +186,16 @@ export class WorkQueue implements Queue {
   }
 }
 
+/** A leader-only script's NOTLEADER error as a NotLeaderError. */
+async function fenced<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    if (/^NOTLEADER/.test((e as Error).message ?? '')) throw new NotLeaderError('not the leader: the leader lease is held by another member, or lost');
+    throw e;
+  }
+}
+
 function idOf(tiId: number): string {
   if (!Number.isSafeInteger(tiId)) throw new TypeError(`task-instance id must be an integer, got ${tiId}`);
   return String(tiId);
@@ -183,8 +206,8 @@ function entries(flat: (string | null)[]): InflightEntry[] {
   for (let i = 0; i + 3 < flat.length; i += 4) {
     out.push({
       tiId: Number(flat[i]),
-      owner: flat[i + 1] ?? '',
-      claimedAt: Number(flat[i + 2] ?? 0),
+      owner: flat[i + 1] || '',
+      claimedAt: Number(flat[i + 2] || 0),
       leaseDeadline: Number(flat[i + 3]),
     });
   }

@@ -90,7 +90,7 @@ export async function listInflight(s: Services, limit: number): Promise<Inflight
       tiId: e.tiId,
       fiId: r?.fi_id == null ? null : Number(r.fi_id),
       taskId: r ? Number(r.task_id) : null,
-      worker: e.owner,
+      worker: e.owner.split('|')[0],
       attempt: r ? r.attempt : null,
       leaseDeadline: formatTime(new Date(e.leaseDeadline)),
       leaseMsLeft: Math.max(0, e.leaseDeadline - now),

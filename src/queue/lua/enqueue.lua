@@ -1,3 +1,4 @@
+#!lua
 --[[
   enqueue: add task-instance ids to `ready`, each due after its own delay, and wake idle workers.
 
@@ -8,6 +9,8 @@
 
   An id already in ready (ZADD NX) or in inflight is left where it is.
   Returns: the number of ids added.
+  OOM: refused as a whole (new entries); the rows stay PENDING in MySQL and the reconciler enqueues them.
+  Safe to run twice.
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

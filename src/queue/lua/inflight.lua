@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 --[[
   inflight: list up to `limit` leased ids, earliest lease deadline first.
 

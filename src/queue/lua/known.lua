@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 --[[
   known: which of the given ids are in ready or inflight (one consistent read, so an id moving
   from ready to inflight at the same moment is not missed).

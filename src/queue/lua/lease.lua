@@ -1,8 +1,8 @@
+#!lua
 --[[
   lease: record in inflight ids that were never in ready: task instances a worker created already
   RUNNING for itself (the continuation of a flow whose previous task it just finished; see
-  src/engine/worker.ts). Same entries as claim.lua makes; the ids are new, so nothing is overwritten
-  that another owner holds.
+  src/engine/worker.ts). Same entries as claim.lua makes; an id already leased is left alone.
 
   KEYS[1] inflight        sorted set, score = lease deadline epoch ms
   KEYS[2] inflight:owner  hash id -> owner
@@ -11,7 +11,8 @@
   ARGV[2] leaseMs
   ARGV[3..] ids
 
-  Returns: the number of ids leased (an id already leased to someone else is left alone).
+  Returns: the number of ids leased.
+  OOM: refused as a whole (new entries). Safe to run twice (ZADD NX).
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 --[[
   remove: drop ids from ready and inflight (cancel), with their owner/claimed-at entries.
 
@@ -8,6 +9,7 @@
   ARGV[1..] ids
 
   Returns: the number of ids that were present in ready or inflight.
+  OOM: allowed (it only deletes).
 ]]
 local removed = 0
 for _, id in ipairs(ARGV) do

@@ -1,3 +1,4 @@
+#!lua flags=no-writes
 --[[
   stats: queue sizes, read at one instant of the Redis clock.
 

@@ -1,0 +1,31 @@
+// Runs one attempt of one task instance with its executor, under the task's timeout and the worker's
+// AbortSignal (cancel, lost lease, shutdown). Says what the executor did; what that means for the task
+// instance (success, another attempt, failure) is decided by the worker.
+import { getExecutor } from '../executors/registry.js';
+import type { TaskRun } from './taskRuns.js';
+
+export type ExecOutcome = { ok: true; output: string | null } | { ok: false; error: string; output: string | null };
+
+export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs: number, shellEnabled: boolean): Promise<ExecOutcome> {
+  const timer = setTimeout(() => abort.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+  try {
+    const executor = getExecutor(run.taskType);
+    if (!executor) throw new Error(`no executor for task type ${run.taskType}`);
+    const output = await executor.run({
+      tiId: run.tiId,
+      taskId: run.taskId,
+      content: run.content,
+      config: run.config,
+      attempt: run.attempt,
+      signal: abort.signal,
+      shellEnabled,
+    });
+    if (abort.signal.aborted) throw abort.signal.reason;
+    return { ok: true, output: output ?? null };
+  } catch (e) {
+    const err = e as Error & { output?: string };
+    return { ok: false, error: err?.message ?? String(e), output: err?.output ?? null };
+  } finally {
+    clearTimeout(timer);
+  }
+}

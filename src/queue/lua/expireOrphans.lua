@@ -1,0 +1,47 @@
+#!lua flags=allow-oom
+--[[
+  expireOrphans: the leases of members that are gone (their heartbeat key expired, or they left) are
+  made expired now, so the reaper hands their tasks out at once instead of after a whole lease.
+  Leases younger than `minAgeMs` are left alone (a member claims only after its first heartbeat, but a
+  key lost with a Redis restart comes back only with the member's next beat).
+  Fenced: only the holder of the leader lease may do it.
+
+  KEYS[1] inflight        sorted set, score = lease deadline
+  KEYS[2] inflight:owner  hash id -> owner (`memberId|token`)
+  KEYS[3] inflight:since  hash id -> claimed-at epoch ms
+  KEYS[4] leader          the leader lease
+  ARGV[1] the caller's leader lock value
+  ARGV[2] prefix of the heartbeat keys (`{prefix}member:`), followed by the member id
+  ARGV[3] minAgeMs
+
+  Returns: { number of leases expired, { member ids found gone, ... } }; an error NOTLEADER when the
+  caller does not hold the lease.
+  OOM: allowed (only scores change). Safe to run twice.
+]]
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then
+  return redis.error_reply('NOTLEADER the leader lease is not held by the caller')
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local oldest = now - tonumber(ARGV[3])
+local alive = {}
+local gone = {}
+local n = 0
+local owners = redis.call('HGETALL', KEYS[2])
+for i = 1, #owners, 2 do
+  local id = owners[i]
+  local member = string.match(owners[i + 1], '^(.*)|') or owners[i + 1]
+  if alive[member] == nil then
+    alive[member] = redis.call('EXISTS', ARGV[2] .. member) == 1
+    if not alive[member] then gone[#gone + 1] = member end
+  end
+  if not alive[member] then
+    local since = tonumber(redis.call('HGET', KEYS[3], id) or '0')
+    local score = redis.call('ZSCORE', KEYS[1], id)
+    if since <= oldest and score and tonumber(score) >= now then
+      redis.call('ZADD', KEYS[1], 'XX', now - 1, id)
+      n = n + 1
+    end
+  end
+end
+return { n, gone }

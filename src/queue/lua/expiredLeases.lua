@@ -1,0 +1,32 @@
+#!lua flags=no-writes
+--[[
+  expiredLeases: list up to `max` leases whose deadline has passed, for the leader's reaper. Nothing is
+  removed here: the reaper decides each one in MySQL first and then settles it (settleExpired.lua), so a
+  MySQL error in between leaves the lease where it was, to be found again by the next pass.
+  Fenced: only the holder of the leader lease gets an answer.
+
+  KEYS[1] inflight        sorted set, score = lease deadline
+  KEYS[2] inflight:owner  hash id -> owner
+  KEYS[3] inflight:since  hash id -> claimed-at epoch ms
+  KEYS[4] leader          the leader lease (value = holder's lock value)
+  ARGV[1] the caller's leader lock value
+  ARGV[2] max (> 0)
+
+  Returns: flat list id, owner, claimedAt, leaseDeadline, ... earliest deadline first (owner and
+  claimedAt are '' when the hashes lost them); an error NOTLEADER when the caller does not hold the lease.
+]]
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then
+  return redis.error_reply('NOTLEADER the leader lease is not held by the caller')
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for i = 1, #expired, 2 do
+  local id = expired[i]
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+  out[#out + 1] = expired[i + 1]
+end
+return out

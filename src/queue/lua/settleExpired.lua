@@ -1,0 +1,44 @@
+#!lua flags=allow-oom
+--[[
+  settleExpired: after the reaper has decided expired leases in MySQL, take them out of `inflight` —
+  each only if it is still the very lease that was listed (same owner, same deadline: an expired lease
+  is never extended, see extend.lua) — and put the ones to run again back in `ready`.
+  Fenced: only the holder of the leader lease may settle.
+
+  KEYS[1] ready           sorted set, score = epoch ms the id may run
+  KEYS[2] inflight        sorted set, score = lease deadline
+  KEYS[3] inflight:owner  hash id -> owner
+  KEYS[4] inflight:since  hash id -> claimed-at epoch ms
+  KEYS[5] leader          the leader lease
+  ARGV[1] the caller's leader lock value
+  ARGV[2] wake channel, PUBLISHed to when anything was requeued
+  ARGV[3..] quadruples: id, owner ('' if unknown), leaseDeadline, '1' to requeue or '0' to drop
+
+  Returns: the number of leases settled; an error NOTLEADER when the caller does not hold the lease.
+  OOM: allowed (ids move or go). Safe to run twice (the second run finds the leases gone).
+]]
+if redis.call('GET', KEYS[5]) ~= ARGV[1] then
+  return redis.error_reply('NOTLEADER the leader lease is not held by the caller')
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = 0
+local requeued = 0
+for i = 3, #ARGV, 4 do
+  local id = ARGV[i]
+  local score = redis.call('ZSCORE', KEYS[2], id)
+  if score and tonumber(score) == tonumber(ARGV[i + 2]) and (redis.call('HGET', KEYS[3], id) or '') == ARGV[i + 1] then
+    if ARGV[i + 3] == '1' then
+      redis.call('ZADD', KEYS[1], 'NX', now, id)
+      requeued = requeued + 1
+    end
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    n = n + 1
+  end
+end
+if requeued > 0 then
+  redis.call('PUBLISH', ARGV[2], 'requeue')
+end
+return n
