@@ -37,6 +37,8 @@ export interface Config {
   workerLostRetries: number;
   /** A member without the web role serves /metrics and /healthz on this port when it is set. */
   metricsPort: number | null;
+  /** How long a start's Idempotency-Key answers with the instance it made. */
+  idempotencyTtlMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -73,6 +75,18 @@ function url(env: Env, name: string, def: string, protocols: string[]): string {
     throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${u.protocol}"`);
   }
   return raw;
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration like `90s`, `30m`, `24h`, `7d`, `500ms`, or a number of milliseconds. */
+function duration(env: Env, name: string, def: string, minMs: number, maxMs: number): number {
+  const raw = (env[name] || def).trim().toLowerCase();
+  const m = /^(\d{1,12})(ms|s|m|h|d)?$/.exec(raw);
+  if (!m) throw new ConfigError(`${name} must be a duration like 30m, 24h or 7d (or milliseconds), got "${env[name]}"`);
+  const ms = Number(m[1]) * UNITS[m[2] ?? 'ms'];
+  if (ms < minMs || ms > maxMs) throw new ConfigError(`${name} must be between ${minMs / 1000} s and ${maxMs / 86_400_000} days, got "${env[name]}"`);
+  return ms;
 }
 
 function size(env: Env, name: string, def: string): string {
@@ -128,5 +142,6 @@ export function loadConfig(env: Env = process.env): Config {
     memberId: memberIdOf(env),
     workerLostRetries: int(env, 'WORKER_LOST_RETRIES', 2, 0, 100),
     metricsPort: env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : null,
+    idempotencyTtlMs: duration(env, 'IDEMPOTENCY_TTL', '24h', 1_000, 30 * 86_400_000),
   };
 }

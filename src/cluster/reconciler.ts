@@ -25,6 +25,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Logger } from '../infra/logger.js';
 import type { ReconcileReport } from './types.js';
 import { advanceAll } from './advance.js';
+import { deleteExpiredKeys } from '../engine/idempotency.js';
 
 const PAGE = 500;
 /** Rows looked at per kind per pass. */
@@ -69,6 +70,7 @@ export class Reconciler {
       return rows.map((r) => ({ id: r.fi_id }));
     }, () => stuck.length >= MAX_ADVANCES_PER_PASS);
     const toAdvance = stuck.slice(0, MAX_ADVANCES_PER_PASS);
+    await deleteExpiredKeys(this.s.knex, this.s.config.idempotencyTtlMs);
     await advanceAll(this.engine, toAdvance, this.log, 'reconciler');
     report.advanced = toAdvance.length;
 

@@ -15,6 +15,10 @@ import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome, type StatusChange } from './advanceMany.js';
 import { inTx } from './multiStatement.js';
+import { withTimeout } from '../infra/timeout.js';
+
+/** Past this, a Redis call after a commit is given up (it may still land later; each is idempotent). */
+const REDIS_WAIT_MS = 2_000;
 
 /** Hooks for metrics and live events; all optional. */
 export interface EngineEvents {
@@ -113,11 +117,15 @@ export class Coordinator {
   async afterCommit(out: BatchOutcome): Promise<void> {
     const { queue, log } = this.s;
     const redisWork: Promise<unknown>[] = [];
-    if (out.enqueue.length) redisWork.push(queue.enqueue(out.enqueue).catch((e) => log.warn({ err: e, tiIds: out.enqueue.length }, 'enqueue after commit failed; the reconciler enqueues them')));
+    // Bounded: a Redis that does not answer must not hold up the caller (an API request, a worker's
+    // slots); a command given up on may still land later, and each of these is idempotent.
+    const bounded = (p: Promise<unknown>, what: string, then: string) =>
+      withTimeout(p, REDIS_WAIT_MS, what).catch((e) => log.warn({ err: e }, `${what} failed after commit; ${then}`));
+    if (out.enqueue.length) redisWork.push(bounded(queue.enqueue(out.enqueue), 'enqueueing new task instances', 'the reconciler enqueues them'));
     if (out.cancelled.length) {
       redisWork.push(
-        queue.remove(out.cancelled).catch((e) => log.warn({ err: e }, 'dropping cancelled task instances from the queue failed; they are skipped when claimed')),
-        this.cancels.publish(out.cancelled).catch((e) => log.warn({ err: e }, 'cancel signal failed; the runs\' results will be refused')),
+        bounded(queue.remove(out.cancelled), 'dropping cancelled task instances from the queue', 'they are skipped when claimed'),
+        bounded(this.cancels.publish(out.cancelled), 'the cancel signal', "the runs' results will be refused by the version fence"),
       );
     }
     await Promise.all(redisWork);

@@ -33,8 +33,9 @@ export class Engine {
 
   /** Starts an instance; null when a cron tick (opts.scheduledTime) already started this flow. */
   async startFlow(flowId: number, opts: StartOptions = {}): Promise<number | null> {
-    // A cron start must fail alone on its unique key, so it never shares a batch.
-    if (opts.scheduledTime) return startFlow(this.s, this.coordinator, flowId, opts);
+    // A cron start must fail alone on its unique key, and a keyed start record its key in its own
+    // transaction, so neither shares a batch.
+    if (opts.scheduledTime || opts.idempotencyKey) return startFlow(this.s, this.coordinator, flowId, opts);
     const res = await this.starts.add({ flowId, ...opts });
     if (res instanceof NotFoundError) throw res;
     return res;
@@ -48,8 +49,8 @@ export class Engine {
     return cancelFlow(this.s, this.coordinator, fiId, user);
   }
 
-  startTask(taskId: number, user?: string): Promise<number> {
-    return startTask(this.s, taskId, user);
+  startTask(taskId: number, user?: string, idempotencyKey?: string): Promise<number> {
+    return startTask(this.s, taskId, user, idempotencyKey);
   }
 
   advance(fiId: number): Promise<void> {

@@ -14,10 +14,12 @@ import { randomBytes } from 'node:crypto';
 import Redlock, { type Lock } from 'redlock';
 import type { Redis } from '../infra/redis.js';
 import type { Logger } from '../infra/logger.js';
-import { withTimeout } from '../infra/timeout.js';
+import { redisInTime, withTimeout } from '../infra/timeout.js';
 import { defineQueueCommands, type QueueCommands } from '../queue/scripts.js';
 
 const DIRTY_TTL_MS = 60_000;
+/** Past this, a Redis call after a commit is given up (it may still land; every one here is idempotent). */
+const REDIS_WAIT_MS = 2_000;
 
 export type { Lock };
 
@@ -105,24 +107,20 @@ export class FlowLocks {
   }
 
   private async unlock(fiIds: number[], value: string): Promise<number[]> {
-    const again = await this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value);
+    const again = await withTimeout(this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value), REDIS_WAIT_MS, 'releasing flow locks');
     return again.map((i) => fiIds[i - 1]);
   }
 
   /** Waits up to `waitMs` for the lock (API actions such as cancel and retry); null when it is busy. */
   async acquire(fiId: number, waitMs = 3000): Promise<Lock | null> {
     const attempts = Math.max(1, Math.ceil(waitMs / 40));
-    try {
-      // The bound also covers a Redis that does not answer at all (Redlock has no timeout of its own).
-      return await withTimeout(
-        this.redlock.acquire([this.key(fiId)], this.ttlMs, { retryCount: attempts, retryDelay: 30, retryJitter: 20 }),
-        waitMs + 1000,
-        'taking a flow-instance lock',
-      );
-    } catch (e) {
-      if (e instanceof Error && /took longer than/.test(e.message)) throw e;
-      return null;
-    }
+    // The bound also covers a Redis that does not answer at all (Redlock has no timeout of its own):
+    // then this throws UnavailableError (a 503 for the API's caller).
+    const attempt = this.redlock.acquire([this.key(fiId)], this.ttlMs, { retryCount: attempts, retryDelay: 30, retryJitter: 20 }).then(
+      (lock) => lock,
+      () => null, // busy all along
+    );
+    return redisInTime(attempt, waitMs + 1000, 'taking a flow-instance lock');
   }
 
   async release(lock: Lock): Promise<void> {

@@ -9,20 +9,26 @@ import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
 import { inTx, sendTogether } from './multiStatement.js';
 import { NotFoundError } from '../errors.js';
+import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
 
 export interface StartOptions {
   user?: string;
   trigger?: 'API' | 'CRON';
   /** For cron starts: the tick. (flow_id, scheduled_time) is unique, so a tick starts one instance. */
   scheduledTime?: Date;
+  /** The client's Idempotency-Key: a start sent again with it answers the first start's instance. */
+  idempotencyKey?: string;
 }
 
 export interface StartRequest extends StartOptions {
   flowId: number;
 }
 
-/** Per request: the new fiId, or the NotFoundError (404) for a flow that does not exist. */
-export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[]): Promise<(number | NotFoundError)[]> {
+/**
+ * Per request: the new fiId, or the NotFoundError (404) for a flow that does not exist. With `idem` (a
+ * batch of one), the key is recorded in the same transaction.
+ */
+export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[], idem?: Idempotency): Promise<(number | NotFoundError)[]> {
   const flowIds = [...new Set(reqs.map((r) => r.flowId))];
   const [flows] = (await sendTogether(s.knex, [
     { sql: 'SELECT flow_id, flow_version FROM task_flow WHERE flow_id IN (?) AND deleted_time IS NULL', bindings: [flowIds] },
@@ -45,6 +51,7 @@ export async function startFlows(s: Services, coord: Coordinator, reqs: StartReq
       }),
     );
     const newIds = inserted.map((h: { insertId: number }) => Number(h.insertId));
+    if (idem) await tx.send(recordKeyStatements(idem, now));
     const fresh = valid.map(({ r }, k) => ({ fi_id: newIds[k], flow_id: r.flowId, flow_version: versionOf.get(r.flowId)!, status: 'RUNNING', version: 0, start_time: now }));
     return [newIds, await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh })] as const;
   });
@@ -54,8 +61,19 @@ export async function startFlows(s: Services, coord: Coordinator, reqs: StartReq
   return results;
 }
 
-/** One start on its own. Returns the new fiId, or null when a cron tick already started this flow. */
+/**
+ * One start on its own (a cron tick, or a start with an Idempotency-Key). Returns the new fiId (or the
+ * keyed start's earlier one), or null when a cron tick already started this flow.
+ */
 export async function startFlow(s: Services, coord: Coordinator, flowId: number, opts: StartOptions = {}): Promise<number | null> {
+  if (opts.idempotencyKey) {
+    const idem = { key: opts.idempotencyKey, target: `flow:${flowId}`, ttlMs: s.config.idempotencyTtlMs };
+    return startOnce(s.knex, idem, async () => {
+      const [res] = await startFlows(s, coord, [{ flowId, ...opts }], idem);
+      if (res instanceof NotFoundError) throw res;
+      return res;
+    });
+  }
   let res: number | NotFoundError;
   try {
     [res] = await startFlows(s, coord, [{ flowId, ...opts }]);

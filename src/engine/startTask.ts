@@ -1,23 +1,38 @@
 // A single task run: a task instance with no node or flow instance, queued at once.
 import type { Services } from '../services.js';
 import { NotFoundError } from '../errors.js';
+import { withTimeout } from '../infra/timeout.js';
+import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
 
-export async function startTask(s: Services, taskId: number, user = 'system'): Promise<number> {
+export async function startTask(s: Services, taskId: number, user = 'system', idempotencyKey?: string): Promise<number> {
+  if (!idempotencyKey) return insertAndEnqueue(s, taskId, user);
+  const idem = { key: idempotencyKey, target: `task:${taskId}`, ttlMs: s.config.idempotencyTtlMs };
+  return startOnce(s.knex, idem, () => insertAndEnqueue(s, taskId, user, idem));
+}
+
+async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?: Idempotency): Promise<number> {
   const task = await s.knex('task').select('task_id').where('task_id', taskId).whereNull('deleted_time').first();
   if (!task) throw new NotFoundError(`task ${taskId} does not exist`);
   const now = new Date();
-  const [tiId] = await s.knex('task_ins').insert({
-    ni_id: null,
-    fi_id: null,
-    task_id: taskId,
-    exec_status: 'PENDING',
-    attempt: 0,
-    version: 0,
-    create_time: now,
-    create_user: user,
-    update_time: now,
-    update_user: user,
+  const tiId = await s.knex.transaction(async (trx) => {
+    const [id] = await trx('task_ins').insert({
+      ni_id: null,
+      fi_id: null,
+      task_id: taskId,
+      exec_status: 'PENDING',
+      attempt: 0,
+      version: 0,
+      create_time: now,
+      create_user: user,
+      update_time: now,
+      update_user: user,
+    });
+    if (idem) for (const st of recordKeyStatements(idem, now)) await trx.raw(st.sql, st.bindings);
+    return id;
   });
-  await s.queue.enqueue([{ tiId }]);
+  // Committed: the start stands even if Redis does not take it now (the reconciler enqueues PENDING rows).
+  await withTimeout(s.queue.enqueue([{ tiId }]), 2_000, 'enqueueing a single task').catch((e) =>
+    s.log.warn({ err: e, tiId }, 'enqueue after a committed start failed; the reconciler enqueues it'),
+  );
   return tiId;
 }

@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
 import type { Lease } from '../queue/types.js';
 import { dependencyDown } from '../errors.js';
+import { withTimeout } from '../infra/timeout.js';
 import type { Coordinator } from './coordinator.js';
 import { commitAndAdvance } from './commitAndAdvance.js';
 import { startRuns, finishRunsStatements, writtenOf, type SkippedClaim, type TaskRun, type RunResult, type FinishedRun } from './taskRuns.js';
@@ -228,9 +229,11 @@ export class Worker {
     }
     // Leases left behind by a failure here expire; the reaper then finds the rows finished (nothing runs
     // again) or PENDING (queued again).
+    // Bounded, so a Redis that does not answer does not hold the recorder up; a given-up ack may land later.
+    const bounded = (p: Promise<unknown>) => withTimeout(p, this.s.config.leaseMs / 3, 'acking recorded results');
     await Promise.all([
-      queue.ackMany(acks).catch((e) => log.warn({ err: e, n: acks.length }, 'ack failed; the reaper settles those leases')),
-      queue.requeue(requeues).catch((e) => log.warn({ err: e, n: requeues.length }, 'requeue failed; the reaper requeues them when their leases expire')),
+      bounded(queue.ackMany(acks)).catch((e) => log.warn({ err: e, n: acks.length }, 'ack failed; the reaper settles those leases')),
+      bounded(queue.requeue(requeues)).catch((e) => log.warn({ err: e, n: requeues.length }, 'requeue failed; the reaper requeues them when their leases expire')),
       this.runContinued(started),
     ]);
   }
@@ -244,7 +247,8 @@ export class Worker {
     if (!runs.length) return Promise.resolve();
     const owner = this.newOwner();
     const slots = this.slots.hold(runs.map((r) => ({ tiId: r.tiId, owner })));
-    const leased = this.s.queue.lease(runs.map((r) => r.tiId), owner, this.s.config.leaseMs).then(
+    const leasing = this.s.queue.lease(runs.map((r) => r.tiId), owner, this.s.config.leaseMs);
+    const leased = withTimeout(leasing, this.s.config.leaseMs / 3, 'leasing continued runs').then(
       () => {},
       (e) => {
         for (const sl of slots) sl.leased = false;

@@ -13,8 +13,10 @@ import { ok } from '../http.js';
 import { parse } from '../validate.js';
 import { adminAuth } from '../middleware/adminAuth.js';
 import { formatTime } from '../../infra/time.js';
+import { redisInTime } from '../../infra/timeout.js';
 
 const MAX_LIMIT = 1000;
+const REDIS_WAIT_MS = 3_000;
 const limitQuery = (def: number) =>
   z.object({
     limit: z
@@ -128,24 +130,27 @@ export function adminRoutes(s: Services, _engine: Engine, cluster: Cluster): Rou
   const router = new Router();
   const auth = adminAuth(s.config.adminToken);
 
-  router.get('/admin/members', auth, async (ctx) => ok(ctx, (await cluster.members()).map(presentMember)));
+  // Every answer here reads Redis: one that does not answer is a 503 within a few seconds, not a hang.
+  const inTime = <T>(p: Promise<T>, what: string) => redisInTime(p, REDIS_WAIT_MS, what);
+
+  router.get('/admin/members', auth, async (ctx) => ok(ctx, (await inTime(cluster.members(), 'listing members')).map(presentMember)));
 
   router.get('/admin/leader', auth, async (ctx) => {
-    const l = await cluster.leader();
+    const l = await inTime(cluster.leader(), 'reading the leader lease');
     ok(ctx, { memberId: l.memberId, ttlMs: l.ttlMs, self: l.memberId !== null && l.memberId === cluster.memberId });
   });
 
   router.get('/admin/locks', auth, async (ctx) => {
     const { limit } = parse(limitQuery(MAX_LIMIT), ctx.query, 'query');
-    ok(ctx, await listLocks(s, limit));
+    ok(ctx, await inTime(listLocks(s, limit), 'listing locks'));
   });
 
   router.get('/admin/inflight', auth, async (ctx) => {
     const { limit } = parse(limitQuery(100), ctx.query, 'query');
-    ok(ctx, await listInflight(s, limit));
+    ok(ctx, await inTime(listInflight(s, limit), 'listing leases'));
   });
 
-  router.get('/admin/queue', auth, async (ctx) => ok(ctx, await s.queue.stats()));
+  router.get('/admin/queue', auth, async (ctx) => ok(ctx, await inTime(s.queue.stats(), 'reading queue stats')));
 
   router.post('/admin/reconcile', auth, async (ctx) => ok(ctx, await cluster.reconcileNow()));
 

@@ -1,6 +1,7 @@
 // Execution API (the seed's paths): start a flow, retry a failed instance from a node instance,
 // cancel an instance, run a single task.
 import Router from '@koa/router';
+import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
 import type { Engine } from '../../engine/engine.js';
@@ -10,6 +11,14 @@ import type { RouteModule } from '../routeModule.js';
 
 const positiveId = z.number().int().positive();
 const retryBody = z.object({ fiId: positiveId.optional(), niId: positiveId.optional() }).loose();
+
+/** The Idempotency-Key header: 1-128 printable ASCII characters, or absent. */
+function idempotencyKey(ctx: Context): string | undefined {
+  const raw = ctx.get('Idempotency-Key');
+  if (raw === '') return undefined;
+  if (!/^[\x21-\x7e]{1,128}$/.test(raw)) throw badRequest('Idempotency-Key: must be 1-128 printable ASCII characters without spaces');
+  return raw;
+}
 
 const env = (data: unknown) => ({ description: 'envelope', content: { 'application/json': { example: { code: '200', message: 'SUCCESS', data } } } });
 const err = (d: string) => ({ description: d });
@@ -21,7 +30,7 @@ export function execRoutes(_s: Services, engine: Engine): RouteModule {
     const flowId = idParam(ctx, 'flowId');
     const body = parse(retryBody, ctx.request.body ?? {});
     if (body.fiId === undefined && body.niId === undefined) {
-      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx) }) });
+      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx), idempotencyKey: idempotencyKey(ctx) }) });
       return;
     }
     if (body.fiId === undefined || body.niId === undefined) throw badRequest('a retry needs both fiId and niId');
@@ -36,7 +45,7 @@ export function execRoutes(_s: Services, engine: Engine): RouteModule {
 
   router.post('/exec/task/:taskId', async (ctx) => {
     const taskId = idParam(ctx, 'taskId');
-    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx)) });
+    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx), idempotencyKey(ctx)) });
   });
 
   return {

@@ -11,8 +11,8 @@
   ARGV[2] leaseMs
   ARGV[3..] ids
 
-  Returns: the number of ids leased.
-  OOM: refused as a whole (new entries). Safe to run twice (ZADD NX).
+  Returns: the number of ids leased to the owner (an id it already holds counts).
+  OOM: refused as a whole (new entries). Safe to run twice.
 ]]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -23,6 +23,8 @@ for i = 3, #ARGV do
   if redis.call('ZADD', KEYS[1], 'NX', deadline, id) == 1 then
     redis.call('HSET', KEYS[2], id, ARGV[1])
     redis.call('HSET', KEYS[3], id, now)
+    n = n + 1
+  elseif redis.call('HGET', KEYS[2], id) == ARGV[1] then
     n = n + 1
   end
 end
