@@ -5,7 +5,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.js';
-import { bindModels, createKnex, ensureDatabase, migrateLatest } from './infra/db.js';
+import { createKnex, ensureDatabase, migrateLatest } from './infra/db.js';
 import { createRedis, redisVersion, type Redis } from './infra/redis.js';
 import { withTimeout } from './infra/timeout.js';
 import { safeUrl, StartupError } from './errors.js';
@@ -76,7 +76,6 @@ export async function startMember(config: Config, log = createLogger(config.logL
   log = log.child({ memberId });
   await prepareDatabase(config, log);
   const knex = createKnex(config.databaseUrl, config.dbPoolMax);
-  bindModels(knex);
   const redis = createRedis(config.redisUrl, memberId, log);
   let clusterId: string;
   try {

@@ -1,5 +1,6 @@
 // What every part of a member shares: its configuration, pools, logger and identity.
-// Built once in member.ts and passed down explicitly (no globals besides Objection's bound knex).
+// Built once in member.ts and passed down explicitly (no globals: Objection's models are given the
+// pool, `Model.query(s.knex)`, on every query).
 import type { Config } from '../config/index.js';
 import type { Knex } from './infra/db.js';
 import type { Redis } from './infra/redis.js';

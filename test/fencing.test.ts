@@ -3,26 +3,33 @@ import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createFlow, createTask, detail } from './helpers/flows.js';
-import { finishRun, finishRunsStatements, writtenOf, type TaskRun } from '../src/engine/taskRuns.js';
-import { sendTogether } from '../src/engine/multiStatement.js';
+import { finishRunsStatements, writtenOf } from '../src/engine/sql/finishRuns.js';
+import type { TaskRun } from '../src/engine/taskRun.js';
+import { inTx, sendTogether } from '../src/engine/sql/multiStatement.js';
 import { advanceMany, StaleWriteError } from '../src/engine/advanceMany.js';
-import { inTx } from '../src/engine/multiStatement.js';
+import { TaskIns } from '../src/models/index.js';
+import { StaleVersionError } from '../src/errors.js';
 
 describe('fencing by version', () => {
   let m: TestMember;
   before(async () => { m = await startTestMember({ ...isolated(), ROLES: 'web' }); });
   after(async () => { await m.stop(); });
 
-  it('a task result from a run whose version moved on is refused and changes nothing', async () => {
+  it('a task result from a run whose version moved on is refused (StaleVersionError) and changes nothing', async () => {
     const knex = m.services.knex;
     const taskId = await createTask(m.api, 'ECHO', 'x');
     const now = new Date();
     const [tiId] = await knex('task_ins').insert({ task_id: taskId, exec_status: 'RUNNING', attempt: 1, version: 5, create_time: now, update_time: now });
-    const stale: TaskRun = { tiId, fiId: null, niId: null, taskId, taskType: 'ECHO', content: 'x', config: {}, attempt: 1, lostAttempts: 0, version: 4, startedAt: now };
-    expect(await finishRun(knex, stale, { status: 'SUCCESS', output: 'late', error: null })).to.equal(false);
-    const row = await knex('task_ins').where('ti_id', tiId).first();
-    expect(row).to.include({ exec_status: 'RUNNING', version: 5, output: null });
-    expect(await finishRun(knex, { ...stale, version: 5 }, { status: 'SUCCESS', output: 'ok', error: null })).to.equal(true);
+    const end = { exec_status: 'SUCCESS' as const, end_time: now, output: 'late', error_msg: null };
+    let err: unknown;
+    try {
+      await TaskIns.finishRun(tiId, 4, end, now, knex);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(StaleVersionError);
+    expect(await knex('task_ins').where('ti_id', tiId).first()).to.include({ exec_status: 'RUNNING', version: 5, output: null });
+    await TaskIns.finishRun(tiId, 5, { ...end, output: 'ok' }, now, knex);
     expect(await knex('task_ins').where('ti_id', tiId).first()).to.include({ exec_status: 'SUCCESS', version: 6, output: 'ok' });
   });
 

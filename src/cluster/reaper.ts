@@ -22,6 +22,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Logger } from '../infra/logger.js';
 import type { InflightEntry, LeaderFence } from '../queue/types.js';
 import { advanceAll } from './advance.js';
+import { TaskIns } from '../models/index.js';
 
 const BATCH = 200;
 /** Per pass; what is left is taken on the next pass, a few hundred ms later. */
@@ -81,7 +82,7 @@ export class Reaper {
   private async handle(fence: LeaderFence, expired: InflightEntry[]): Promise<{ settled: number; requeued: number; failed: number; advanced: number }> {
     const { knex, queue, config } = this.s;
     const ids = [...new Set(expired.map((e) => e.tiId))];
-    const rows: Row[] = await knex('task_ins').select('ti_id', 'fi_id', 'exec_status', 'lost_attempts', 'version').whereIn('ti_id', ids);
+    const rows: Row[] = await TaskIns.query(knex).select('ti_id', 'fi_id', 'exec_status', 'lost_attempts', 'version').whereIn('ti_id', ids);
     const retry: [number, number][] = [];
     const fail: [number, number][] = [];
     for (const r of rows) {
@@ -89,34 +90,13 @@ export class Reaper {
       (r.lost_attempts < config.workerLostRetries ? retry : fail).push([r.ti_id, r.version]);
     }
     const now = new Date();
-    let requeued = 0;
-    let failed = 0;
-    if (retry.length) {
-      requeued = await knex('task_ins')
-        .whereIn('ti_id', retry.map(([id]) => id))
-        .whereIn(['ti_id', 'version'], retry)
-        .where('exec_status', 'RUNNING')
-        .update({
-          exec_status: 'PENDING',
-          error_msg: `${WORKER_LOST}; trying again`,
-          lost_attempts: knex.raw('lost_attempts + 1'),
-          version: knex.raw('version + 1'),
-          update_time: now,
-        });
-    }
-    if (fail.length) {
-      failed = await knex('task_ins')
-        .whereIn('ti_id', fail.map(([id]) => id))
-        .whereIn(['ti_id', 'version'], fail)
-        .where('exec_status', 'RUNNING')
-        .update({ exec_status: 'FAILED', error_msg: WORKER_LOST, end_time: now, lost_attempts: knex.raw('lost_attempts + 1'), version: knex.raw('version + 1'), update_time: now });
-    }
+    const lost = { lost_attempts: TaskIns.raw('lost_attempts + 1'), update_time: now };
+    const requeued = await TaskIns.patchEachIfVersion<TaskIns>(retry, { ...lost, exec_status: 'PENDING', error_msg: `${WORKER_LOST}; trying again` }, knex);
+    const failed = await TaskIns.patchEachIfVersion<TaskIns>(fail, { ...lost, exec_status: 'FAILED', error_msg: WORKER_LOST, end_time: now }, knex);
     // Act on where the rows stand now (whoever wrote last): PENDING is queued, an ended one is advanced.
     // A row refused above (it moved on meanwhile) is handled by the same rule; a RUNNING one (a worker
     // marked it meanwhile under a new lease) keeps its lease — ours, the expired one, is dropped.
-    const after: { ti_id: number; fi_id: number | null; exec_status: string }[] = await knex('task_ins')
-      .select('ti_id', 'fi_id', 'exec_status')
-      .whereIn('ti_id', ids);
+    const after = await TaskIns.query(knex).select('ti_id', 'fi_id', 'exec_status').whereIn('ti_id', ids);
     const statusOf = new Map(after.map((r) => [r.ti_id, r.exec_status]));
     const settled = await queue.settleExpired(fence, expired.map((entry) => ({ entry, requeue: statusOf.get(entry.tiId) === 'PENDING' })));
     const ended = new Set(after.filter((r) => r.fi_id && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(r.exec_status)).map((r) => r.fi_id!));

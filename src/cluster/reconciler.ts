@@ -14,7 +14,7 @@
 //     The interrupted run is not counted (attempt - 1): Redis losing the lease is no fault of the task's,
 //     nor a worker lost, so it eats neither budget.
 //     Only rows untouched for STUCK_GRACE_MS: a worker leases the next task of a flow it created
-//     RUNNING for itself just after the commit (passWrites.ts), so a fresh RUNNING row may not be
+//     RUNNING for itself just after the commit (sql/transitionWrites.ts), so a fresh RUNNING row may not be
 //     in Redis yet.
 //  3. RUNNING flow instances with no open task instance Redis knows (none open at all — a crash between a
 //     task's result and the advance, or a lost dirty mark — or all of them unknown) → advanced. Only
@@ -25,6 +25,7 @@ import type { Engine } from '../engine/engine.js';
 import type { Logger } from '../infra/logger.js';
 import type { ReconcileReport } from './types.js';
 import { advanceAll } from './advance.js';
+import { FlowIns, TaskIns } from '../models/index.js';
 import { deleteExpiredKeys } from '../engine/idempotency.js';
 
 const PAGE = 500;
@@ -104,15 +105,17 @@ export class Reconciler {
    * with `untouchedSince`, only rows not updated since then.
    */
   private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number, untouchedSince?: Date): Promise<{ id: number; version: number }[]> {
-    return this.s.knex('task_ins as ti')
+    const rows = await TaskIns.query(this.s.knex)
+      .alias('ti')
       .leftJoin('task_flow_ins as fi', 'fi.fi_id', 'ti.fi_id')
-      .select('ti.ti_id as id', 'ti.version')
+      .select('ti.ti_id', 'ti.version')
       .where('ti.exec_status', status)
       .where('ti.ti_id', '>', afterId)
       .where((q) => q.whereNull('ti.fi_id').orWhere('fi.status', 'RUNNING'))
       .modify((q) => { if (untouchedSince) q.where('ti.update_time', '<', untouchedSince); })
       .orderBy('ti.ti_id')
       .limit(PAGE);
+    return rows.map((r) => ({ id: r.ti_id, version: r.version }));
   }
 
   private async unknown<T extends { id: number }>(rows: T[]): Promise<T[]> {
@@ -132,25 +135,20 @@ export class Reconciler {
     if (!lost.length) return 0;
     const { knex } = this.s;
     const ids = lost.map((r) => r.id);
-    const n = await knex('task_ins')
-      .whereIn('ti_id', ids)
-      .whereIn(['ti_id', 'version'], lost.map((r) => [r.id, r.version]))
-      .where('exec_status', 'RUNNING')
-      .update({
-        exec_status: 'PENDING',
-        error_msg: 'lease lost with Redis; trying again',
-        attempt: knex.raw('GREATEST(attempt, 1) - 1'),
-        version: knex.raw('version + 1'),
-        update_time: new Date(),
-      });
+    const n = await TaskIns.patchEachIfVersion<TaskIns>(lost.map((r) => [r.id, r.version]), {
+      exec_status: 'PENDING',
+      error_msg: 'lease lost with Redis; trying again',
+      attempt: TaskIns.raw('GREATEST(attempt, 1) - 1'),
+      update_time: new Date(),
+    }, knex);
     // Queue those PENDING now, whoever made them so (a row that moved on to RUNNING or an end is left).
-    const pending: { ti_id: number }[] = await knex('task_ins').select('ti_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
+    const pending = await TaskIns.query(knex).select('ti_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
     await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id })));
     return n;
   }
 
   private async runningFlows(afterId: number): Promise<{ fi_id: number; update_time: Date }[]> {
-    return this.s.knex('task_flow_ins')
+    return FlowIns.query(this.s.knex)
       .select('fi_id', 'update_time')
       .where('status', 'RUNNING')
       .where('fi_id', '>', afterId)
@@ -162,12 +160,12 @@ export class Reconciler {
   private async stuckFlows(flows: { fi_id: number; update_time: Date }[]): Promise<number[]> {
     const settled = flows.filter((f) => Date.now() - new Date(f.update_time).getTime() > STUCK_GRACE_MS).map((f) => f.fi_id);
     if (!settled.length) return [];
-    const open: { ti_id: number; fi_id: number }[] = await this.s.knex('task_ins')
+    const open = await TaskIns.query(this.s.knex)
       .select('ti_id', 'fi_id')
       .whereIn('fi_id', settled)
       .whereIn('exec_status', ['PENDING', 'RUNNING']);
     const known = open.length ? await this.s.queue.known(open.map((r) => r.ti_id)) : new Set<number>();
-    const alive = new Set(open.filter((r) => known.has(r.ti_id)).map((r) => r.fi_id));
+    const alive = new Set(open.filter((r) => known.has(r.ti_id)).map((r) => r.fi_id!));
     return settled.filter((fiId) => !alive.has(fiId));
   }
 }

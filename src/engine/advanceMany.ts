@@ -6,14 +6,14 @@
 //
 // Two round trips per batch, whatever its size (graphile-worker's batch twins): the reads (the flow
 // instances, their last node instances with those nodes' task instances), then every write in grouped
-// multi-row statements with COMMIT (passWrites.ts). The first write bumps each changed instance's
+// multi-row statements with COMMIT (sql/transitionWrites.ts). The first write bumps each changed instance's
 // `version`, checked against the version read (optimistic lock): the fencing token that refuses a
 // coordinator that lost its Redis lock while paused, and that cancel and retry check too.
 import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
-import type { Statement, Tx } from './multiStatement.js';
-import type { TaskRun } from './taskRuns.js';
-import { writePass, groupBy, StaleWriteError, type PassWrites, type RunHere } from './passWrites.js';
+import type { Statement, Tx } from './sql/multiStatement.js';
+import type { TaskRun } from './taskRun.js';
+import { writeTransitions, groupBy, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
 
 export { StaleWriteError };
 
@@ -25,7 +25,7 @@ export interface BatchOutcome {
    * flow started after it.
    */
   enqueue: { tiId: number; delayMs: number }[];
-  /** New task instances created RUNNING for `runHere.workerId` (see passWrites.ts): to lease and run. */
+  /** New task instances created RUNNING for `runHere.workerId` (see sql/transitionWrites.ts): to lease and run. */
   started: TaskRun[];
   /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */
   cancelled: number[];
@@ -100,7 +100,7 @@ export interface AdvanceOptions {
 const OPEN = ['PENDING', 'RUNNING'];
 
 /** The status changes a pass wrote, in the order they happened. */
-function changesOf(w: PassWrites, written: { enqueue: { tiId: number; fiId?: number; niId?: number }[]; started: TaskRun[] }, flowOf: Map<number, number>): StatusChange[] {
+function changesOf(w: TransitionWrites, written: { enqueue: { tiId: number; fiId?: number; niId?: number }[]; started: TaskRun[] }, flowOf: Map<number, number>): StatusChange[] {
   const flowId = (fiId: number) => flowOf.get(fiId);
   const out: StatusChange[] = [];
   for (const e of w.nodeEnds) out.push({ kind: 'node', fiId: e.fiId, flowId: flowId(e.fiId), niId: e.niId, status: e.status });
@@ -160,7 +160,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const tisByNi = groupBy(tis, (t) => String(t.ni_id));
 
   // Walk each instance in memory, collecting the writes.
-  const w: PassWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [] };
+  const w: TransitionWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [] };
   const changed = new Set<number>();
 
   for (const fi of running) {
@@ -222,7 +222,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const versionOf = new Map(running.map((f) => [f.fi_id, f.version]));
   w.fences = out.changed.map((fiId) => ({ fiId, version: versionOf.get(fiId)! }));
   const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
-  const written = await writePass(tx, w, { now: new Date(), user, flowStart, runHere: opts.runHere });
+  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, runHere: opts.runHere });
   out.enqueue = written.enqueue;
   out.started = written.started;
   out.cancelled = w.cancels.map((c) => c.tiId);

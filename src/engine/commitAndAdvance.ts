@@ -14,14 +14,14 @@
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { emptyOutcome, StaleWriteError, type BatchOutcome } from './advanceMany.js';
-import { inTx, type Statement } from './multiStatement.js';
-import type { TaskRun } from './taskRuns.js';
-import type { RunHere } from './passWrites.js';
+import { inTx, type Statement } from './sql/multiStatement.js';
+import type { TaskRun } from './taskRun.js';
+import type { RunHere } from './sql/transitionWrites.js';
 
 /**
  * Sends `statements` and advances the instances they concern in the same transaction. With `runHere`, up
  * to its `max` new task instances are created RUNNING for that worker instead of being enqueued
- * (passWrites.ts). Once committed, `onCommitted` (acks, and leasing and running the `started` ones) runs
+ * (sql/transitionWrites.ts). Once committed, `onCommitted` (acks, and leasing and running the `started` ones) runs
  * alongside the lock release and the enqueueing, so their Redis commands share one pipeline. Returns the
  * statements' results, one per statement. Rejects only when nothing was committed.
  */

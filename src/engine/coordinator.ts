@@ -4,7 +4,7 @@
 // holder checks the marks when it releases and runs again, so no completion is missed and nobody
 // queues on a lock. A holder whose lock expired mid-pass runs again too (the release reports it), since
 // whoever took the lock meanwhile may have looked before our commit. Many instances are locked in one
-// round trip and advanced in one transaction (advanceMany.ts decides, passWrites.ts writes).
+// round trip and advanced in one transaction (advanceMany.ts decides, sql/transitionWrites.ts writes).
 // Each pass commits its transitions in MySQL first, then tells Redis (enqueue new task instances, drop
 // and abort cancelled ones): MySQL is the record, so Redis trouble after a commit is logged, never
 // thrown — the reconciler rebuilds whatever Redis missed.
@@ -14,7 +14,7 @@ import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome, type StatusChange } from './advanceMany.js';
-import { inTx } from './multiStatement.js';
+import { inTx } from './sql/multiStatement.js';
 import { withTimeout } from '../infra/timeout.js';
 
 /** Past this, a Redis call after a commit is given up (it may still land later; each is idempotent). */

@@ -2,7 +2,7 @@
 // AbortSignal (cancel, lost lease, shutdown). Says what the executor did; what that means for the task
 // instance (success, another attempt, failure) is decided by the worker.
 import { getExecutor } from '../executors/registry.js';
-import type { TaskRun } from './taskRuns.js';
+import type { TaskRun } from './taskRun.js';
 
 export type ExecOutcome = { ok: true; output: string | null } | { ok: false; error: string; output: string | null };
 

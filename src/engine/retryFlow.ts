@@ -1,17 +1,18 @@
-// Retry: a FAILED or CANCELLED flow instance resumes from one of its node instances. The instance
-// goes back to RUNNING (on the flow version it was pinned to), a fresh node instance is made for that
-// node, and the chain goes on from there. Tasks are not versioned: a task fixed since the failure
-// runs with its new definition.
+// Retry: a FAILED or CANCELLED flow instance resumes from one of its node instances. The instance goes
+// back to RUNNING (a fenced update: it must still be at the version read), a fresh node instance is made
+// for that node, and the flow goes on from there — in one transaction. Tasks are not versioned: a task
+// fixed since the failure runs with its new definition.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
-import { inTx } from './multiStatement.js';
-import { ConflictError, NotFoundError } from '../errors.js';
+import { txOn } from './sql/multiStatement.js';
+import { ConflictError, NotFoundError, StaleVersionError } from '../errors.js';
+import { FlowIns, NodeIns } from '../models/index.js';
 
 export async function retryFlow(s: Services, coord: Coordinator, flowId: number, fiId: number, niId: number, user = 'system'): Promise<number> {
-  const fi = await s.knex('task_flow_ins').select('fi_id', 'flow_id', 'flow_version', 'status', 'version').where('fi_id', fiId).first();
+  const fi = await FlowIns.query(s.knex).findById(fiId).select('fi_id', 'flow_id', 'flow_version', 'status', 'version');
   if (!fi || Number(fi.flow_id) !== flowId) throw new NotFoundError(`flow instance ${fiId} of flow ${flowId} does not exist`);
-  const ni = await s.knex('task_node_ins').select('ni_id', 'fi_id', 'node_id').where('ni_id', niId).first();
+  const ni = await NodeIns.query(s.knex).findById(niId).select('ni_id', 'fi_id', 'node_id');
   if (!ni || Number(ni.fi_id) !== fiId) throw new NotFoundError(`node instance ${niId} is not part of flow instance ${fiId}`);
   if (fi.status !== 'FAILED' && fi.status !== 'CANCELLED') {
     throw new ConflictError(`flow instance ${fiId} is ${fi.status}: only a FAILED or CANCELLED instance can be retried`);
@@ -24,15 +25,14 @@ export async function retryFlow(s: Services, coord: Coordinator, flowId: number,
   if (!lock) throw new ConflictError(`flow instance ${fiId} is busy, try again`);
   try {
     const now = new Date();
-    const out = await inTx(s.knex, async (tx) => {
-      const [res] = await tx.send([
-        tx.q('task_flow_ins')
-          .where({ fi_id: fiId, version: fi.version })
-          .whereIn('status', ['FAILED', 'CANCELLED'])
-          .update({ status: 'RUNNING', error_msg: null, end_time: null, version: fi.version + 1, update_time: now, update_user: user }),
-      ]);
-      if (res.affectedRows !== 1) throw new ConflictError(`flow instance ${fiId} changed meanwhile, try again`);
-      return advanceMany(tx, coord.plans, [fiId], { user, now, resume: new Map([[fiId, node.nodeId]]) });
+    const out = await s.knex.transaction(async (trx) => {
+      try {
+        await fi.patchIfVersion({ status: 'RUNNING', error_msg: null, end_time: null, update_time: now, update_user: user }, trx);
+      } catch (e) {
+        if (e instanceof StaleVersionError) throw new ConflictError(`flow instance ${fiId} changed meanwhile, try again`);
+        throw e;
+      }
+      return advanceMany(await txOn(trx), coord.plans, [fiId], { user, now, resume: new Map([[fiId, node.nodeId]]) });
     });
     out.changes.unshift({ kind: 'flow', fiId, flowId, status: 'RUNNING' });
     await coord.afterCommit(out);

@@ -7,7 +7,7 @@
 // written (a continuation whose lease Redis refused) is tried again on the next tick.
 import type { Logger } from '../infra/logger.js';
 import type { Lease, Queue } from '../queue/types.js';
-import type { TaskRun } from './taskRuns.js';
+import type { TaskRun } from './taskRun.js';
 
 /** Why a run was aborted by the worker (not by its own timeout). */
 export type AbortReason = 'shutdown' | 'lease lost' | 'cancelled';

@@ -7,7 +7,7 @@
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
-import { inTx, sendTogether } from './multiStatement.js';
+import { inTx, sendTogether } from './sql/multiStatement.js';
 import { NotFoundError } from '../errors.js';
 import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
 

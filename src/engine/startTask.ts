@@ -1,6 +1,7 @@
 // A single task run: a task instance with no node or flow instance, queued at once.
 import type { Services } from '../services.js';
 import { NotFoundError } from '../errors.js';
+import { Task, TaskIns } from '../models/index.js';
 import { withTimeout } from '../infra/timeout.js';
 import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
 
@@ -11,11 +12,11 @@ export async function startTask(s: Services, taskId: number, user = 'system', id
 }
 
 async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?: Idempotency): Promise<number> {
-  const task = await s.knex('task').select('task_id').where('task_id', taskId).whereNull('deleted_time').first();
+  const task = await Task.query(s.knex).findById(taskId).select('task_id').whereNull('deleted_time');
   if (!task) throw new NotFoundError(`task ${taskId} does not exist`);
   const now = new Date();
   const tiId = await s.knex.transaction(async (trx) => {
-    const [id] = await trx('task_ins').insert({
+    const ti = await TaskIns.query(trx).insert({
       ni_id: null,
       fi_id: null,
       task_id: taskId,
@@ -28,7 +29,7 @@ async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?
       update_user: user,
     });
     if (idem) for (const st of recordKeyStatements(idem, now)) await trx.raw(st.sql, st.bindings);
-    return id;
+    return ti.ti_id;
   });
   // Committed: the start stands even if Redis does not take it now (the reconciler enqueues PENDING rows).
   await withTimeout(s.queue.enqueue([{ tiId }]), 2_000, 'enqueueing a single task').catch((e) =>

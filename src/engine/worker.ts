@@ -5,7 +5,7 @@
 // instances (commitAndAdvance.ts) → ack in Redis.
 // A slot is held from claim until the result is recorded. The slots a batch of results frees go to
 // their flows' next tasks first: the recording transaction creates them RUNNING for this worker
-// (passWrites.ts), which runs them at once and leases them. So a flow in progress moves on without a
+// (sql/transitionWrites.ts), which runs them at once and leases them. So a flow in progress moves on without a
 // second commit or a trip through the queue, and new flows are claimed only into slots left over.
 // Idle, it blocks on the queue's wake-up (no polling); a full house waits for a free slot.
 //
@@ -20,7 +20,9 @@ import { dependencyDown } from '../errors.js';
 import { withTimeout } from '../infra/timeout.js';
 import type { Coordinator } from './coordinator.js';
 import { commitAndAdvance } from './commitAndAdvance.js';
-import { startRuns, finishRunsStatements, writtenOf, type SkippedClaim, type TaskRun, type RunResult, type FinishedRun } from './taskRuns.js';
+import type { SkippedClaim, TaskRun, RunResult, FinishedRun } from './taskRun.js';
+import { startRuns } from './sql/startRuns.js';
+import { finishRunsStatements, writtenOf } from './sql/finishRuns.js';
 import { Batcher } from './batcher.js';
 import { RunSlots, type Slot } from './runSlots.js';
 import { executeRun } from './executeRun.js';

@@ -1,7 +1,6 @@
 // The MySQL connection: one knex pool per process, the database created on first start,
 // migrations applied from db/migrations through a static list (works under tsx and from dist/).
 import knexFactory, { type Knex } from 'knex';
-import { Model } from 'objection';
 import { migrationSource } from '../../db/migrations/index.js';
 
 export type { Knex };
@@ -74,9 +73,4 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
 export async function migrateLatest(knex: Knex): Promise<string[]> {
   const [, applied] = await knex.migrate.latest();
   return applied as string[];
-}
-
-/** Binds the Objection models of this process to its pool. */
-export function bindModels(knex: Knex): void {
-  Model.knex(knex);
 }

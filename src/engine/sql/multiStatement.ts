@@ -4,7 +4,7 @@
 // the SQL is visible and nothing is compiled per call — or a query builder's query. In written-out SQL
 // an array value is a list (`IN (?)`) and an array of arrays a list of tuples (`VALUES ?`,
 // `(a, b) IN (?)`): the driver's formatting.
-import type { Knex } from '../infra/db.js';
+import type { Knex } from '../../infra/db.js';
 
 export type Statement = Knex.QueryBuilder | Knex.Raw | { sql: string; bindings: readonly unknown[] };
 
@@ -69,6 +69,23 @@ interface Pool {
   releaseConnection(conn: unknown): Promise<void>;
 }
 const poolOf = (knex: Knex) => knex.client as Pool;
+
+/**
+ * A Tx on a knex transaction, for an operation that writes through the models and sends hand-written
+ * statements in one transaction (a retry: the model's fenced update, then the coordinator's pass). The
+ * statements go straight to the transaction's own connection; BEGIN and COMMIT are knex's, so a failed
+ * statement aborts the whole transaction (there is no partial rollback here).
+ */
+export async function txOn(trx: Knex.Transaction): Promise<Tx> {
+  const conn = await poolOf(trx).acquireConnection();
+  return {
+    q: trx,
+    send: (statements) => (statements.length ? runOn(conn, statements.map(native)) : Promise.resolve([])),
+    rollback: async () => {
+      throw new Error('a knex transaction is rolled back as a whole');
+    },
+  };
+}
 
 const RETRIABLE = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
 

@@ -18,7 +18,7 @@
 // Redis after the commit; a worker that dies in between leaves a RUNNING row with no lease, which the
 // reconciler sets PENDING again after a grace period.
 import { boundRows, type Statement, type Tx } from './multiStatement.js';
-import { runOf, type TaskRun } from './taskRuns.js';
+import { runOf, type TaskRun } from '../taskRun.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
 export interface RunHere {
@@ -27,7 +27,7 @@ export interface RunHere {
   max: number;
 }
 
-export interface PassWrites {
+export interface TransitionWrites {
   /** Every flow instance the pass changes, at the version it read. */
   fences: { fiId: number; version: number }[];
   /** RUNNING node instances that end. */
@@ -78,7 +78,7 @@ export function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> 
   return m;
 }
 
-export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promise<Written> {
+export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteContext): Promise<Written> {
   const { now, user } = ctx;
   const fiIds = w.fences.map((f) => f.fiId);
   // (An array value is a list, `IN (?)`; an array of arrays a list of tuples: see multiStatement.ts.)
@@ -134,7 +134,7 @@ export async function writePass(tx: Tx, w: PassWrites, ctx: WriteContext): Promi
 const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'ord'];
 
 /** INSERT … SELECT of the entered nodes' task instances, checked by count, and read back with their tasks. */
-function taskInserts(entered: PassWrites['entered'], ctx: WriteContext): Statement[] {
+function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): Statement[] {
   const { now, user, runHere } = ctx;
   let local = runHere ? Math.max(0, runHere.max) : 0;
   const rows: unknown[][] = []; // in COLUMNS' order
@@ -172,12 +172,16 @@ function taskInserts(entered: PassWrites['entered'], ctx: WriteContext): Stateme
  * Sends the writes with COMMIT; if a guard trips, rolls back and finds the instances whose version is no
  * longer the one read (after the rollback, only others' changes are left to see).
  */
-async function sendFenced(tx: Tx, statements: Statement[], fences: PassWrites['fences']): Promise<any[]> {
+async function sendFenced(tx: Tx, statements: Statement[], fences: TransitionWrites['fences']): Promise<any[]> {
   try {
     return await tx.send(statements, { commit: true });
   } catch (e) {
     if ((e as { code?: string }).code !== 'ER_TOO_MANY_ROWS') throw e;
-    await tx.rollback();
+    try {
+      await tx.rollback();
+    } catch {
+      throw new StaleWriteError('a pass found its rows moved on'); // a transaction that cannot roll back in part
+    }
     const [rows] = (await tx.send([tx.q('task_flow_ins').select('fi_id', 'version').whereIn('fi_id', fences.map((f) => f.fiId))])) as [{ fi_id: number; version: number }[]];
     const versionNow = new Map(rows.map((r) => [r.fi_id, r.version]));
     const stale = fences.filter((f) => versionNow.get(f.fiId) !== f.version).map((f) => f.fiId);

@@ -1,0 +1,66 @@
+// A run: one attempt of one task instance, as the worker holds it, and what it ended with.
+// `version` is the fencing token: a run remembers the version it started at, and its result is written
+// only if the row still has it (a reaped, cancelled or re-run attempt has moved it on).
+import { readTaskConfig, type TaskConfig } from '../definitions/taskConfig.js';
+
+export interface TaskRun {
+  tiId: number;
+  fiId: number | null;
+  niId: number | null;
+  taskId: number;
+  taskType: string;
+  content: string | null;
+  config: TaskConfig;
+  /** Runs started (this one included). */
+  attempt: number;
+  /** Of those, runs lost with their worker (reaped): they do not count against the task's maxRetries. */
+  lostAttempts: number;
+  version: number;
+  startedAt: Date;
+}
+
+/** A claimed id whose row was not PENDING any more (cancelled, finished, gone): nothing to run. */
+export interface SkippedClaim {
+  tiId: number;
+  fiId: number | null;
+  status: string;
+}
+
+/** A task instance row joined with its task (ti.*, t.task_type, t.task_content, t.task_config) as a run. */
+export function runOf(r: Record<string, any>, startedAt: Date): TaskRun {
+  return {
+    tiId: r.ti_id,
+    fiId: r.fi_id,
+    niId: r.ni_id,
+    taskId: r.task_id,
+    taskType: r.task_type,
+    content: r.task_content,
+    config: readTaskConfig(r.task_config),
+    attempt: r.attempt,
+    lostAttempts: r.lost_attempts ?? 0,
+    version: r.version,
+    startedAt,
+  };
+}
+
+export interface RunResult {
+  /** RETRY = not done, to run again after its back-off: the row goes back to PENDING. */
+  status: 'SUCCESS' | 'FAILED' | 'RETRY';
+  output: string | null;
+  error: string | null;
+  /**
+   * The run is not counted as an attempt (attempt - 1): it was handed back at shutdown, through no fault
+   * of the task's.
+   */
+  notCounted?: boolean;
+}
+
+/** The task_ins.exec_status a result leaves its row in. */
+export const statusOf = (r: RunResult): 'SUCCESS' | 'FAILED' | 'PENDING' => (r.status === 'RETRY' ? 'PENDING' : r.status);
+
+export interface FinishedRun {
+  run: TaskRun;
+  result: RunResult;
+  /** When the executor returned: the task's end_time. */
+  endedAt: Date;
+}
