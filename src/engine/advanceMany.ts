@@ -148,8 +148,8 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   } else if (prelude.length) {
     out.prelude = await tx.send(prelude);
   }
-  const mine = opts.locked ? new Set(await opts.locked) : null;
-  const running = fis.filter((f) => f.status === 'RUNNING' && (!mine || mine.has(f.fi_id)));
+  const lockedByUs = opts.locked ? new Set(await opts.locked) : null;
+  const running = fis.filter((f) => f.status === 'RUNNING' && (!lockedByUs || lockedByUs.has(f.fi_id)));
   if (!running.length) return out;
   const lastByFi = new Map<number, NiView>();
   const tis: { ti_id: number; ni_id: number; exec_status: string; error_msg: string | null }[] = [];

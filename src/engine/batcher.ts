@@ -12,7 +12,6 @@ export class Batcher<T, R> {
   private buf: Pending<T, R>[] = [];
   private inflight = 0;
   private scheduled = false;
-  private idle: (() => void)[] = [];
 
   constructor(
     private flush: (items: T[]) => Promise<R[]>,
@@ -29,12 +28,6 @@ export class Batcher<T, R> {
 
   get pending(): number {
     return this.buf.length + this.inflight;
-  }
-
-  /** Resolves once nothing is buffered or being flushed. */
-  drained(): Promise<void> {
-    if (!this.pending) return Promise.resolve();
-    return new Promise((r) => this.idle.push(r));
   }
 
   private kick(): void {
@@ -57,7 +50,6 @@ export class Batcher<T, R> {
         )
         .finally(() => {
           this.inflight--;
-          if (!this.pending) for (const r of this.idle.splice(0)) r();
           this.kick();
         });
     }

@@ -1,5 +1,7 @@
 // The write half of a coordinator pass (advanceMany.ts decides, this writes): one round trip, COMMIT
-// included, whatever the batch's size.
+// included, whatever the batch's size. Batch twin of the models' single-row transitions
+// (src/models/instances.ts): FlowIns#patchIfVersion (the fence), NodeIns ends, TaskIns#cancel, and
+// NodeIns.enter (a node instance with its task instances).
 //
 // The fence comes first: every changed flow instance must still be at the version the pass read
 // (`UPDATE … WHERE fi_id = ? AND version = ?`, the optimistic lock). The reads took no locks, so a pass
@@ -141,8 +143,8 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
   for (const e of entered) {
     if (e.status !== 'RUNNING') continue;
     for (const taskId of e.taskIds) {
-      const mine = local-- > 0;
-      rows.push([e.fiId, e.nodeId, taskId, mine ? 'RUNNING' : 'PENDING', mine ? 1 : 0, mine ? 1 : 0, mine ? now : null, mine ? runHere!.workerId : null, rows.length]);
+      const runsHere = local-- > 0;
+      rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, rows.length]);
     }
   }
   const values = boundRows(COLUMNS, rows.length);
