@@ -21,6 +21,7 @@
 // reconciler sets PENDING again after a grace period.
 import { boundRows, type Statement, type Tx } from './multiStatement.js';
 import { runOf, type TaskRun } from '../taskRun.js';
+import { StaleVersionError } from '../../errors.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
 export interface RunHere {
@@ -55,8 +56,9 @@ export interface Written {
   started: TaskRun[];
 }
 
-/** A write found its rows moved on since they were read; `fiIds` names the instances, when known. */
-export class StaleWriteError extends Error {
+/** The fence refused a pass: flow instances moved on since they were read (`fiIds`, when known). */
+export class StaleWriteError extends StaleVersionError {
+  override name = 'StaleWriteError';
   constructor(message: string, readonly fiIds: number[] = []) {
     super(message);
   }
