@@ -2,6 +2,7 @@
 // run from TypeScript sources (tests) and from the compiled dist/ (production).
 import type { Knex } from 'knex';
 import * as init from './20261127_001_init.js';
+import * as cronMisfire from './20261130_002_cron_misfire.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -10,6 +11,7 @@ interface Migration {
 
 const migrations: Record<string, Migration> = {
   '20261127_001_init': init,
+  '20261130_002_cron_misfire': cronMisfire,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -123,6 +123,7 @@ const flowProps = (withNodes: boolean): Schema => ({
   flowVersion: { type: 'integer', minimum: 1, description: withNodes ? 'The version flowNodes belong to' : 'The current version' },
   cron: { type: 'string', description: 'node-cron expression (5 fields, or 6 with seconds)' },
   cronEnabled: { type: 'boolean' },
+  cronMisfire: { type: 'string', enum: ['FIRE_ONCE', 'SKIP'], description: 'Present only when the flow has a cron. What happens to ticks missed while no member led' },
 });
 
 export const flowSchema: Schema = {
@@ -144,7 +145,7 @@ export const flowSaveSchema: Schema = {
   required: ['flowName', 'flowNodes'],
   description:
     'Without flowId: creates a flow (version 1). With the flowId of a live flow: saves a new version (flowVersion + 1, new nodes; ' +
-    'the old version\'s nodes are kept). flowDescription, cron and cronEnabled left out keep their stored values; sent as null they ' +
+    'the old version\'s nodes are kept). flowDescription, cron, cronEnabled and cronMisfire left out keep their stored values; sent as null they ' +
     'are cleared. The save is one transaction: a rejected body leaves nothing behind.',
   properties: {
     flowId: { ...id, description: 'Omit to create' },
@@ -166,8 +167,23 @@ export const flowSaveSchema: Schema = {
         },
       },
     },
-    cron: { type: 'string', maxLength: 128, nullable: true, description: 'node-cron expression, e.g. "*/5 * * * *"' },
+    cron: {
+      type: 'string',
+      maxLength: 128,
+      nullable: true,
+      description:
+        'node-cron expression, e.g. "*/5 * * * *": 5 fields (minute hour day month weekday) or 6 (second first), each a comma list of ' +
+        '*, n, a-b, with optional /step, every value within its field\'s range (see the README); a bad one is a 400 naming cron and the field',
+    },
     cronEnabled: { type: 'boolean', nullable: true, description: 'Start the flow on its cron schedule; true needs a cron' },
+    cronMisfire: {
+      type: 'string',
+      enum: ['FIRE_ONCE', 'SKIP'],
+      nullable: true,
+      description:
+        'Ticks that fell while no member led (checked when a leader starts and when the cron is saved or enabled, looking back at most 24 h): ' +
+        'FIRE_ONCE (default, also for null) starts one catch-up run for the latest missed tick; SKIP starts none. Left out: the stored value is kept',
+    },
   },
   example: {
     flowName: 'first flow',

@@ -3,7 +3,7 @@
 // Unknown keys are dropped rather than refused, so a client may send back what GET answered
 // (createTime, nodeId, tasks…) without an error.
 import { z } from 'zod';
-import { validateDetailed } from 'node-cron';
+import { CRON_MAX_LENGTH, CronSyntaxError, parseCron } from './cronExpression.js';
 import { TASK_TYPES, type TaskType } from '../models/definitions.js';
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
@@ -112,21 +112,30 @@ const flowNode = z.object(
   { error: 'must be a JSON object' },
 );
 
-/** A cron expression node-cron accepts (5 fields, or 6 with seconds); blank counts as null. */
+/**
+ * A cron expression (node-cron syntax, 5 fields or 6 with seconds); blank counts as null. Checked field
+ * by field against its ranges before node-cron sees it (cronExpression.ts): node-cron expands ranges
+ * eagerly, so an unchecked `1-99999999999` would take the process down.
+ */
 const cron = z
   .string({ error: 'must be a string' })
-  .max(128, 'must be at most 128 characters')
+  .max(CRON_MAX_LENGTH, `must be at most ${CRON_MAX_LENGTH} characters`)
   .transform((v, ctx) => {
     const c = v.trim();
     if (c === '') return null;
-    const check = validateDetailed(c);
-    if (!check.valid) {
-      ctx.addIssue({ code: 'custom', message: `is not a valid cron expression: ${check.errors.map((e) => e.message).join('; ')}` });
+    try {
+      parseCron(c);
+    } catch (e) {
+      if (!(e instanceof CronSyntaxError)) throw e;
+      ctx.addIssue({ code: 'custom', message: `is not a valid cron expression: ${e.message}` });
       return z.NEVER;
     }
     return c;
   })
   .nullish();
+
+export const CRON_MISFIRE = ['FIRE_ONCE', 'SKIP'] as const;
+export type CronMisfire = (typeof CRON_MISFIRE)[number];
 
 export const saveFlowBody = z
   .object(
@@ -137,6 +146,8 @@ export const saveFlowBody = z
       flowNodes: z.array(flowNode, { error: 'is required and must be an array of nodes' }).max(1000, 'must have at most 1000 nodes'),
       cron,
       cronEnabled: z.boolean({ error: 'must be true or false' }).nullish(),
+      /** Ticks missed while no member led: one catch-up run (FIRE_ONCE, the default) or none (SKIP). */
+      cronMisfire: z.enum(CRON_MISFIRE, { error: 'must be "FIRE_ONCE" or "SKIP"' }).nullish(),
     },
     { error: 'must be a JSON object' },
   )
