@@ -27,9 +27,12 @@ export function envelopeOf(data: Schema, description: string): Schema {
 export const errorResponse = (description: string): Schema => envelopeOf({ nullable: true, example: null }, `${description} (envelope with the HTTP status as code, data null)`);
 
 export const commonErrors = {
-  '400': errorResponse('Invalid input; the message names the field, e.g. "flowNodes[2].taskIds: task 99 does not exist". Also malformed JSON'),
-  '413': errorResponse('Body larger than BODY_LIMIT (1mb by default)'),
-  '415': errorResponse('Body is not application/json'),
+  '400': errorResponse(
+    'Invalid input; the message names the field, e.g. "flowNodes[2].taskIds: task 99 does not exist". Also a body that is not a JSON object, ' +
+      'not UTF-8, nested deeper than 64 levels, or does not decompress',
+  ),
+  '413': errorResponse('Body larger than BODY_LIMIT (1mb by default), as sent or once decompressed'),
+  '415': errorResponse('Body is not application/json, or its Content-Encoding is not gzip, deflate, br or identity'),
 };
 
 export const jsonBody = (schema: Schema, description: string): Schema => ({ required: true, description, content: { 'application/json': { schema } } });
@@ -85,7 +88,7 @@ export const taskSaveSchema: Schema = {
     taskType: { type: 'string', enum: TASK_TYPES },
     taskContent: { type: 'string', nullable: true, description: 'What the task runs: ECHO the text, WAIT the milliseconds, SHELL the command…' },
     taskDescription: { type: 'string', maxLength: 1024, nullable: true },
-    taskConfig: { ...taskConfig, nullable: true },
+    taskConfig: { ...taskConfig, nullable: true, description: `${String(taskConfig.description)} At most 65,535 bytes as stored JSON.` },
   },
   example: { taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' },
 };
@@ -153,7 +156,8 @@ export const flowSaveSchema: Schema = {
     flowDescription: { type: 'string', maxLength: 1024, nullable: true },
     flowNodes: {
       type: 'array',
-      description: 'Exactly one START (first), one END (last), at least one TASK node between them',
+      maxItems: 1000,
+      description: 'Exactly one START (first), one END (last), at least one TASK node between them; at most 1,000 nodes naming at most 2,000 tasks in all',
       items: {
         type: 'object',
         required: ['nodeType'],
