@@ -1,9 +1,10 @@
-// The cron expression check (src/definitions/cronExpression.ts) as a unit: every field against its real
+// The cron expression check (src/definitions/cronExpression.ts) and its ticks (cronTicks.ts) as a unit: every field against its real
 // range before anything expands it, node-cron 4's syntax and nothing more, and ticks computed from the
 // parsed sets that agree with node-cron's own schedule.
 import { expect } from 'chai';
 import cron from 'node-cron';
-import { CronSyntaxError, latestTick, nextTick, parseCron } from '../src/definitions/cronExpression.js';
+import { CronSyntaxError, parseCron } from '../src/definitions/cronExpression.js';
+import { latestTick, nextTick } from '../src/definitions/cronTicks.js';
 
 const refused = (expr: string): string => {
   try {

@@ -22,7 +22,8 @@ import cron, { type ScheduledTask, type Logger as CronLogger } from 'node-cron';
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Logger } from '../infra/logger.js';
-import { latestTick, parseCron, type CronSchedule } from '../definitions/cronExpression.js';
+import { parseCron, type CronSchedule } from '../definitions/cronExpression.js';
+import { latestTick } from '../definitions/cronTicks.js';
 import { every, type Loop } from './util.js';
 
 const CRON_RELOAD_MS = 2_000;
@@ -52,7 +53,7 @@ interface CronFlowRow {
 
 export class CronDuty {
   private scheduled = new Map<number, Scheduled>();
-  /** Expressions node-cron refused, by flow, so each is logged once and not retried every reload. */
+  /** Expressions refused (by parseCron or node-cron), by flow, so each is logged once and not retried every reload. */
   private refused = new Map<number, string>();
   private loop: Loop | null = null;
   private stopped = true;
