@@ -13,6 +13,7 @@ import { bindPrefix, databaseClusterId } from './cluster/identity.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
 import { createApp, createOpsApp } from './api/app.js';
+import { answerClientError } from './api/clientError.js';
 import type { Services } from './services.js';
 import { Engine } from './engine/engine.js';
 import { startCluster } from './cluster/index.js';
@@ -106,6 +107,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
       ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster)])
       : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
     server = http.createServer(app.callback());
+    server.on('clientError', answerClientError);
     server.keepAliveTimeout = 65_000;
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);

@@ -32,8 +32,8 @@ describe('cluster: cron', function () {
   const instances = async (flowId: number): Promise<{ t: number; fiId: number }[]> =>
     (await knex()('task_flow_ins').select('fi_id', 'scheduled_time').where('flow_id', flowId).orderBy('scheduled_time'))
       .map((r: any) => ({ t: new Date(r.scheduled_time).getTime(), fiId: r.fi_id }));
-  const cronFlow = async (cron: string, cronEnabled = true) => {
-    const id = await createFlow(m.api, [[echo]], { cron, cronEnabled });
+  const cronFlow = async (cron: string, cronEnabled = true, cronMisfire?: 'FIRE_ONCE' | 'SKIP') => {
+    const id = await createFlow(m.api, [[echo]], { cron, cronEnabled, ...(cronMisfire ? { cronMisfire } : {}) });
     flows.push(id);
     return id;
   };
@@ -102,7 +102,8 @@ describe('cluster: cron', function () {
   });
 
   it('a leader whose lease is taken stops its duties at once (no cron ticks) and leads again once the lease is free', async () => {
-    const flowId = await cronFlow('* * * * * *');
+    // SKIP: this is about silence while not leading; the FIRE_ONCE catch-up on return is cron-misfire.test.ts's.
+    const flowId = await cronFlow('* * * * * *', true, 'SKIP');
     await waitFor('ticks', async () => (await instances(flowId)).length >= 2, 15_000, 100);
     const elections = m.cluster.stats!().elections;
     // Someone else's lease, for 3 s: the next extension (within TTL/3) finds the value is not ours.

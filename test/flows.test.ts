@@ -217,8 +217,9 @@ describe('flow definitions API', () => {
   describe('cron', () => {
     it('stores cron and cronEnabled; a new version leaving them out keeps them; null clears', async () => {
       const f = await saveFlow({ cron: ' */5 * * * * ', cronEnabled: true, flowNodes: chain(String(echo)) });
-      expect(Object.keys(f)).to.deep.equal(['flowId', 'flowName', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled']);
-      expect(f).to.deep.include({ cron: '*/5 * * * *', cronEnabled: true });
+      // cronMisfire is shown with a cron only (a flow without one answers the keys it always did).
+      expect(Object.keys(f)).to.deep.equal(['flowId', 'flowName', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled', 'cronMisfire']);
+      expect(f).to.deep.include({ cron: '*/5 * * * *', cronEnabled: true, cronMisfire: 'FIRE_ONCE' });
       const row = await db()('task_flow').where('flow_id', f.flowId).first();
       expect([row.cron, row.cron_enabled]).to.deep.equal(['*/5 * * * *', 1]);
 
@@ -229,10 +230,30 @@ describe('flow definitions API', () => {
 
       const off = await saveFlow({ flowId: f.flowId, cron: null, cronEnabled: false, flowNodes: chain(String(wait)) });
       expect(off).not.to.have.property('cron');
+      expect(off).not.to.have.property('cronMisfire');
       expect(off.cronEnabled).to.equal(false);
       // Clearing the cron of an enabled flow without turning it off is refused.
       const on = await saveFlow({ cron: '0 * * * *', cronEnabled: true, flowNodes: chain(String(echo)) });
       await expect400({ flowId: on.flowId, flowName: 'x', cron: null, flowNodes: chain(String(echo)) }, 'cronEnabled');
+    });
+
+    it('stores cronMisfire (FIRE_ONCE by default, or SKIP); a new version leaving it out keeps it; null is the default again', async () => {
+      const f = await saveFlow({ cron: '0 0 * * *', cronMisfire: 'SKIP', flowNodes: chain(String(echo)) });
+      expect(f.cronMisfire).to.equal('SKIP');
+      expect((await db()('task_flow').where('flow_id', f.flowId).first()).cron_misfire).to.equal('SKIP');
+      expect((await saveFlow({ flowId: f.flowId, flowNodes: chain(String(echo)) })).cronMisfire).to.equal('SKIP');
+      const g = await m.api('GET', `/flow/${f.flowId}`);
+      expect(g.body.data.cronMisfire).to.equal('SKIP');
+      const list = await m.api('GET', '/flow?pageSize=200');
+      expect(list.body.data.list.find((x: any) => x.flowId === f.flowId).cronMisfire).to.equal('SKIP');
+      const back = await saveFlow({ flowId: f.flowId, cronMisfire: null, flowNodes: chain(String(echo)) });
+      expect(back.cronMisfire).to.equal('FIRE_ONCE');
+      expect((await db()('task_flow').where('flow_id', f.flowId).first()).cron_misfire).to.equal(null);
+      const before = await counts();
+      for (const bad of ['NEVER', 'skip', 1, true]) {
+        expect(await expect400({ flowName: 'x', cron: '0 0 * * *', cronMisfire: bad, flowNodes: chain(String(echo)) }, 'cronMisfire')).to.contain('"FIRE_ONCE" or "SKIP"');
+      }
+      expect(await counts()).to.deep.equal(before);
     });
   });
 

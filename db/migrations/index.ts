@@ -2,6 +2,7 @@
 // run from TypeScript sources (tests) and from the compiled dist/ (production).
 import type { Knex } from 'knex';
 import * as init from './20261127_001_init.js';
+import * as cronMisfire from './20261130_002_cron_misfire.js';
 import * as stayUp from './20261130_003_stay_up.js';
 
 interface Migration {
@@ -11,6 +12,7 @@ interface Migration {
 
 const migrations: Record<string, Migration> = {
   '20261127_001_init': init,
+  '20261130_002_cron_misfire': cronMisfire,
   '20261130_003_stay_up': stayUp,
 };
 

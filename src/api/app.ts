@@ -6,6 +6,7 @@ import type { Services } from '../services.js';
 import { errorEnvelope } from './middleware/errors.js';
 import { jsonBody } from './middleware/body.js';
 import { requestLog } from './middleware/log.js';
+import { methodEnvelope } from './middleware/methods.js';
 import { openApiDocument } from './openapi.js';
 import type { RouteModule } from './routeModule.js';
 import { healthRoutes } from './routes/health.js';
@@ -29,8 +30,8 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
   // One router holding every module's routes: a request is matched once, not once per module.
   const root = new Router();
   for (const m of [...modules, { router: docRouter }]) root.use(m.router.routes());
+  app.use(methodEnvelope());
   app.use(root.routes());
-  app.use(root.allowedMethods());
   return app;
 }
 
@@ -38,9 +39,9 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
 export function createOpsApp(s: Services, modules: RouteModule[]): Koa {
   const app = new Koa();
   app.use(errorEnvelope(s.log));
-  for (const m of [healthRoutes(s), ...modules]) {
-    app.use(m.router.routes());
-    app.use(m.router.allowedMethods());
-  }
+  app.use(methodEnvelope());
+  const root = new Router();
+  for (const m of [healthRoutes(s), ...modules]) root.use(m.router.routes());
+  app.use(root.routes());
   return app;
 }

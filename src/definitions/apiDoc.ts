@@ -27,9 +27,12 @@ export function envelopeOf(data: Schema, description: string): Schema {
 export const errorResponse = (description: string): Schema => envelopeOf({ nullable: true, example: null }, `${description} (envelope with the HTTP status as code, data null)`);
 
 export const commonErrors = {
-  '400': errorResponse('Invalid input; the message names the field, e.g. "flowNodes[2].taskIds: task 99 does not exist". Also malformed JSON'),
-  '413': errorResponse('Body larger than BODY_LIMIT (1mb by default)'),
-  '415': errorResponse('Body is not application/json'),
+  '400': errorResponse(
+    'Invalid input; the message names the field, e.g. "flowNodes[2].taskIds: task 99 does not exist". Also a body that is not a JSON object, ' +
+      'not UTF-8, nested deeper than 64 levels, or does not decompress',
+  ),
+  '413': errorResponse('Body larger than BODY_LIMIT (1mb by default), as sent or once decompressed'),
+  '415': errorResponse('Body is not application/json, or its Content-Encoding is not gzip, deflate, br or identity'),
 };
 
 export const jsonBody = (schema: Schema, description: string): Schema => ({ required: true, description, content: { 'application/json': { schema } } });
@@ -85,7 +88,7 @@ export const taskSaveSchema: Schema = {
     taskType: { type: 'string', enum: TASK_TYPES },
     taskContent: { type: 'string', nullable: true, description: 'What the task runs: ECHO the text, WAIT the milliseconds, SHELL the command…' },
     taskDescription: { type: 'string', maxLength: 1024, nullable: true },
-    taskConfig: { ...taskConfig, nullable: true },
+    taskConfig: { ...taskConfig, nullable: true, description: `${String(taskConfig.description)} At most 65,535 bytes as stored JSON.` },
   },
   example: { taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' },
 };
@@ -123,6 +126,7 @@ const flowProps = (withNodes: boolean): Schema => ({
   flowVersion: { type: 'integer', minimum: 1, description: withNodes ? 'The version flowNodes belong to' : 'The current version' },
   cron: { type: 'string', description: 'node-cron expression (5 fields, or 6 with seconds)' },
   cronEnabled: { type: 'boolean' },
+  cronMisfire: { type: 'string', enum: ['FIRE_ONCE', 'SKIP'], description: 'Present only when the flow has a cron. What happens to ticks missed while no member led' },
 });
 
 export const flowSchema: Schema = {
@@ -144,7 +148,7 @@ export const flowSaveSchema: Schema = {
   required: ['flowName', 'flowNodes'],
   description:
     'Without flowId: creates a flow (version 1). With the flowId of a live flow: saves a new version (flowVersion + 1, new nodes; ' +
-    'the old version\'s nodes are kept). flowDescription, cron and cronEnabled left out keep their stored values; sent as null they ' +
+    'the old version\'s nodes are kept). flowDescription, cron, cronEnabled and cronMisfire left out keep their stored values; sent as null they ' +
     'are cleared. The save is one transaction: a rejected body leaves nothing behind.',
   properties: {
     flowId: { ...id, description: 'Omit to create' },
@@ -152,7 +156,8 @@ export const flowSaveSchema: Schema = {
     flowDescription: { type: 'string', maxLength: 1024, nullable: true },
     flowNodes: {
       type: 'array',
-      description: 'Exactly one START (first), one END (last), at least one TASK node between them',
+      maxItems: 1000,
+      description: 'Exactly one START (first), one END (last), at least one TASK node between them; at most 1,000 nodes naming at most 2,000 tasks in all',
       items: {
         type: 'object',
         required: ['nodeType'],
@@ -166,8 +171,23 @@ export const flowSaveSchema: Schema = {
         },
       },
     },
-    cron: { type: 'string', maxLength: 128, nullable: true, description: 'node-cron expression, e.g. "*/5 * * * *"' },
+    cron: {
+      type: 'string',
+      maxLength: 128,
+      nullable: true,
+      description:
+        'node-cron expression, e.g. "*/5 * * * *": 5 fields (minute hour day month weekday) or 6 (second first), each a comma list of ' +
+        '*, n, a-b, with optional /step, every value within its field\'s range (see the README); a bad one is a 400 naming cron and the field',
+    },
     cronEnabled: { type: 'boolean', nullable: true, description: 'Start the flow on its cron schedule; true needs a cron' },
+    cronMisfire: {
+      type: 'string',
+      enum: ['FIRE_ONCE', 'SKIP'],
+      nullable: true,
+      description:
+        'Ticks that fell while no member led (checked when a leader starts and when the cron is saved or enabled, looking back at most 24 h): ' +
+        'FIRE_ONCE (default, also for null) starts one catch-up run for the latest missed tick; SKIP starts none. Left out: the stored value is kept',
+    },
   },
   example: {
     flowName: 'first flow',

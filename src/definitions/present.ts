@@ -23,10 +23,12 @@ export interface FlowRow {
   flow_version: number;
   cron: string | null;
   cron_enabled: number | boolean;
+  /** FIRE_ONCE | SKIP; NULL = FIRE_ONCE. */
+  cron_misfire: string | null;
   create_time: Date;
   update_time: Date;
 }
-export const FLOW_COLUMNS = ['flow_id', 'flow_name', 'flow_description', 'flow_version', 'cron', 'cron_enabled', 'create_time', 'update_time'];
+export const FLOW_COLUMNS = ['flow_id', 'flow_name', 'flow_description', 'flow_version', 'cron', 'cron_enabled', 'cron_misfire', 'create_time', 'update_time'];
 
 export interface NodeRow {
   node_id: number;
@@ -116,5 +118,7 @@ export function presentFlow(f: FlowRow, nodes?: { version: number; rows: NodeRow
   put(o, 'flowVersion', nodes ? nodes.version : f.flow_version);
   put(o, 'cron', f.cron);
   put(o, 'cronEnabled', Boolean(f.cron_enabled));
+  // Only with a cron, so a flow without one answers exactly the keys it always did.
+  if (f.cron !== null) put(o, 'cronMisfire', f.cron_misfire ?? 'FIRE_ONCE');
   return o;
 }

@@ -6,9 +6,9 @@
 // behind. Concurrent saves of one flow are serialised by locking its row (SELECT … FOR UPDATE)
 // before version + 1 is computed: each gets its own whole version.
 //
-// flowName and flowNodes are required on every save. flowDescription, cron and cronEnabled left out of
-// the body keep their stored values on a new version (so re-posting the seed's body does not turn
-// a schedule off); sent as null they are cleared.
+// flowName and flowNodes are required on every save. flowDescription, cron, cronEnabled and
+// cronMisfire left out of the body keep their stored values on a new version (so re-posting the seed's
+// body does not turn a schedule off); sent as null they are cleared (cronMisfire null = FIRE_ONCE).
 import type { Knex } from 'knex';
 import { InvalidInputError, NotFoundError } from '../errors.js';
 import { getFlow } from './getFlow.js';
@@ -89,6 +89,7 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
         update_user: user,
       };
       if (input.flowDescription !== undefined) changes.flow_description = input.flowDescription;
+      if (input.cronMisfire !== undefined) changes.cron_misfire = input.cronMisfire;
       // UPDATE task_flow SET flow_version = ?, … WHERE flow_id = ?
       await trx('task_flow').where('flow_id', flowId).update(changes);
       await insertNodes(trx, flowId, version, input.flowNodes, user, now);
@@ -104,6 +105,7 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
         flow_version: 1,
         cron,
         cron_enabled: cronEnabled,
+        cron_misfire: input.cronMisfire ?? null,
         create_time: now,
         create_user: user,
         update_time: now,

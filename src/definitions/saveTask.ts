@@ -7,7 +7,7 @@ import { fieldPath, InvalidInputError, NotFoundError } from '../errors.js';
 import type { TaskType } from '../models/definitions.js';
 import { findLiveTask } from './getTask.js';
 import { presentTask } from './present.js';
-import type { SaveTaskInput } from './schemas.js';
+import { ERROR_MSG_MAX_BYTES, type SaveTaskInput } from './schemas.js';
 import { taskConfigSchemas } from './taskConfig.js';
 
 /** Throws a 400 naming the field (e.g. `taskConfig.url: …`) unless `cfg` fits the type's schema. */
@@ -18,6 +18,16 @@ export function checkTaskConfig(type: TaskType, cfg: Record<string, unknown> | n
   const where = ['taskConfig', ...issue.path];
   const hint = stored ? ` (the stored taskConfig does not fit taskType ${type}; send a new taskConfig)` : '';
   throw new InvalidInputError(`${fieldPath(where)}: ${issue.message}${hint}`);
+}
+
+/**
+ * An EXCEPTION task fails with its content as the error message, which the engine stores in
+ * error_msg columns (TEXT, 65,535 bytes): a longer content would not fit there.
+ */
+function checkContentFitsType(type: TaskType, content: string | null | undefined): void {
+  if (type === 'EXCEPTION' && content && Buffer.byteLength(content, 'utf8') > ERROR_MSG_MAX_BYTES) {
+    throw new InvalidInputError(`taskContent: an EXCEPTION task's content is its error message: at most ${ERROR_MSG_MAX_BYTES} bytes (UTF-8)`);
+  }
 }
 
 export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): Promise<Record<string, unknown>> {
@@ -32,6 +42,7 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): 
       const kept = input.taskConfig === undefined;
       const cfg = kept ? parseStored(stored.task_config) : input.taskConfig ?? null;
       checkTaskConfig(type, cfg, kept);
+      checkContentFitsType(type, input.taskContent !== undefined ? input.taskContent : stored.task_content);
       const changes: Record<string, unknown> = { task_name: input.taskName, task_type: type, update_time: now, update_user: user };
       if (input.taskContent !== undefined) changes.task_content = input.taskContent;
       if (input.taskDescription !== undefined) changes.task_description = input.taskDescription;
@@ -42,6 +53,7 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): 
     } else {
       const cfg = input.taskConfig ?? null;
       checkTaskConfig(type, cfg);
+      checkContentFitsType(type, input.taskContent);
       // INSERT INTO task (…) VALUES (…)
       [taskId] = await trx('task').insert({
         task_name: input.taskName,

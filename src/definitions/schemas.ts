@@ -3,10 +3,28 @@
 // Unknown keys are dropped rather than refused, so a client may send back what GET answered
 // (createTime, nodeId, tasks…) without an error.
 import { z } from 'zod';
-import { validateDetailed } from 'node-cron';
+import { CRON_MAX_LENGTH, CronSyntaxError, parseCron } from './cronExpression.js';
+import { jsonShapeProblem } from '../infra/jsonShape.js';
 import { TASK_TYPES, type TaskType } from '../models/definitions.js';
 
 const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+// Limits (README: Limits). Text columns hold bytes (utf8mb4), VARCHARs characters.
+/** task.task_config is TEXT: 65,535 bytes of stored JSON. */
+export const TASK_CONFIG_MAX_BYTES = 65_535;
+/** task.task_content is MEDIUMTEXT (BODY_LIMIT usually refuses such a body first). */
+export const TASK_CONTENT_MAX_BYTES = 16_777_215;
+/** error_msg columns are TEXT: an EXCEPTION task's content (its error message) must fit. */
+export const ERROR_MSG_MAX_BYTES = 65_535;
+export const MAX_FLOW_NODES = 1000;
+/**
+ * Task ids named by all of a version's TASK nodes together. Each one is a task instance per run and a
+ * task object in every GET /flow/{flowId} answer: 1,000 nodes × 200 ids was 25 MB per GET; 2,000
+ * references keep that answer under half a megabyte and a run under 2,000 task instances.
+ */
+export const MAX_FLOW_TASK_REFS = 2000;
+
+const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 /** An id in a body: a positive integer, or a string of digits (the seed's Jackson accepted both). */
 const bodyId = z
@@ -47,6 +65,18 @@ const taskConfig = z.unknown().transform((v, ctx): Record<string, unknown> | nul
     ctx.addIssue({ code: 'custom', message: 'must be a JSON object (or a string holding one)' });
     return z.NEVER;
   }
+  // The body's shape was checked as a whole; a string's content was not (stringify must not overflow).
+  const problem = typeof v === 'string' ? jsonShapeProblem(o) : null;
+  if (problem) {
+    ctx.addIssue({ code: 'custom', message: problem });
+    return z.NEVER;
+  }
+  // Stored as JSON text in task.task_config (TEXT): what does not fit is refused here, not by MySQL.
+  const bytes = utf8Bytes(JSON.stringify(o));
+  if (bytes > TASK_CONFIG_MAX_BYTES) {
+    ctx.addIssue({ code: 'custom', message: `is ${bytes} bytes as stored JSON; at most ${TASK_CONFIG_MAX_BYTES} bytes fit` });
+    return z.NEVER;
+  }
   return o as Record<string, unknown>;
 });
 
@@ -56,7 +86,10 @@ export const saveTaskBody = z.object(
     taskName: nonBlank(255),
     taskType: z.enum(TASK_TYPES as unknown as [TaskType, ...TaskType[]], { error: `must be one of ${TASK_TYPES.join(', ')}` }),
     // The seed's field is a string; a number (e.g. WAIT's 1000) is taken as its text.
-    taskContent: z.union([z.string(), z.number().transform(String)], { error: 'must be a string' }).nullish(),
+    taskContent: z
+      .union([z.string(), z.number().transform(String)], { error: 'must be a string' })
+      .refine((c) => utf8Bytes(c) <= TASK_CONTENT_MAX_BYTES, `must be at most ${TASK_CONTENT_MAX_BYTES} bytes (UTF-8)`)
+      .nullish(),
     taskDescription: optionalText(1024),
     taskConfig: taskConfig.optional(),
   },
@@ -112,21 +145,30 @@ const flowNode = z.object(
   { error: 'must be a JSON object' },
 );
 
-/** A cron expression node-cron accepts (5 fields, or 6 with seconds); blank counts as null. */
+/**
+ * A cron expression (node-cron syntax, 5 fields or 6 with seconds); blank counts as null. Checked field
+ * by field against its ranges before node-cron sees it (cronExpression.ts): node-cron expands ranges
+ * eagerly, so an unchecked `1-99999999999` would take the process down.
+ */
 const cron = z
   .string({ error: 'must be a string' })
-  .max(128, 'must be at most 128 characters')
+  .max(CRON_MAX_LENGTH, `must be at most ${CRON_MAX_LENGTH} characters`)
   .transform((v, ctx) => {
     const c = v.trim();
     if (c === '') return null;
-    const check = validateDetailed(c);
-    if (!check.valid) {
-      ctx.addIssue({ code: 'custom', message: `is not a valid cron expression: ${check.errors.map((e) => e.message).join('; ')}` });
+    try {
+      parseCron(c);
+    } catch (e) {
+      if (!(e instanceof CronSyntaxError)) throw e;
+      ctx.addIssue({ code: 'custom', message: `is not a valid cron expression: ${e.message}` });
       return z.NEVER;
     }
     return c;
   })
   .nullish();
+
+export const CRON_MISFIRE = ['FIRE_ONCE', 'SKIP'] as const;
+export type CronMisfire = (typeof CRON_MISFIRE)[number];
 
 export const saveFlowBody = z
   .object(
@@ -134,9 +176,11 @@ export const saveFlowBody = z
       flowId: bodyId,
       flowName: nonBlank(255),
       flowDescription: optionalText(1024),
-      flowNodes: z.array(flowNode, { error: 'is required and must be an array of nodes' }).max(1000, 'must have at most 1000 nodes'),
+      flowNodes: z.array(flowNode, { error: 'is required and must be an array of nodes' }).max(MAX_FLOW_NODES, `must have at most ${MAX_FLOW_NODES} nodes`),
       cron,
       cronEnabled: z.boolean({ error: 'must be true or false' }).nullish(),
+      /** Ticks missed while no member led: one catch-up run (FIRE_ONCE, the default) or none (SKIP). */
+      cronMisfire: z.enum(CRON_MISFIRE, { error: 'must be "FIRE_ONCE" or "SKIP"' }).nullish(),
     },
     { error: 'must be a JSON object' },
   )
@@ -166,6 +210,10 @@ export const saveFlowBody = z
     if (nodes[nodes.length - 1].nodeType !== 'END') at(nodes.length - 1, 'nodeType', 'the last node must be END');
     if (!nodes.some((n) => n.nodeType === 'TASK')) {
       ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: 'needs at least one TASK node between START and END' });
+    }
+    const refs = nodes.reduce((sum, n) => sum + (n.taskIds?.length ?? 0), 0);
+    if (refs > MAX_FLOW_TASK_REFS) {
+      ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: `name at most ${MAX_FLOW_TASK_REFS} tasks in all (each is a task instance per run), got ${refs}` });
     }
   });
 export type SaveFlowInput = z.infer<typeof saveFlowBody>;

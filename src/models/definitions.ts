@@ -36,6 +36,8 @@ export class Flow extends BaseModel {
   flow_version!: number;
   cron!: string | null;
   cron_enabled!: boolean | number;
+  /** FIRE_ONCE | SKIP; NULL = FIRE_ONCE. */
+  cron_misfire!: string | null;
   deleted_time!: Date | null;
   create_time!: Date;
   create_user!: string;

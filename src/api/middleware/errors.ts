@@ -1,8 +1,9 @@
 // Every answer that is not a success leaves in the seed's envelope with the HTTP status as `code`.
 // The program's own errors (src/errors.ts) are mapped to their statuses here, and only here; a
 // dependency that is down (MySQL, Redis) is a 503 that says which; client errors raised by Koa's own
-// layers (malformed JSON 400, body too large 413) keep their status; anything unexpected is logged
-// and answered 500 without internals.
+// layers keep their status; anything unexpected is logged and answered 500 without internals.
+// The body reader (body.ts) and the method check (methods.ts) throw HttpErrors with their own
+// statuses (400, 405, 413, 415); a path no route knows is the 404 here.
 import type { Middleware } from 'koa';
 import type { Logger } from '../../infra/logger.js';
 import { envelope, HttpError } from '../http.js';
@@ -24,8 +25,6 @@ export function errorEnvelope(log: Logger): Middleware {
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
         ctx.body = envelope(404, `no route for ${ctx.method} ${ctx.path}`, null);
-      } else if (ctx.status === 405 || ctx.status === 501) {
-        ctx.body = envelope(ctx.status, `${ctx.method} is not allowed on ${ctx.path}`, null);
       }
     } catch (err) {
       const e = err as Error & { status?: number; statusCode?: number; expose?: boolean; type?: string };
@@ -47,7 +46,7 @@ export function errorEnvelope(log: Logger): Middleware {
       if (status && status >= 400 && status < 500) {
         ctx.status = status;
         const message =
-          e instanceof SyntaxError || e.type === 'entity.parse.failed' ? `request body is not valid JSON: ${e.message}`
+          e instanceof SyntaxError ? `request body is not valid JSON: ${e.message}`
           : status === 413 ? 'request body is too large'
           : e.message;
         ctx.body = envelope(status, message, null);
