@@ -186,11 +186,13 @@ async function main(): Promise<void> {
       const [{ ended }] = await knex('task_flow_ins').whereNot('status', 'RUNNING').count({ ended: '*' });
       running = Number(n);
       maxInFlight = Math.max(maxInFlight, running);
-      if (performance.now() - lastLog > 1000) {
+      const done = startLatencies.length === o.flows && Number(ended) >= o.flows;
+      // A line a second, and the last one when everything has ended.
+      if (done || performance.now() - lastLog > 1000) {
         lastLog = performance.now();
         log(`${((performance.now() - t0) / 1000).toFixed(1)} s: started ${startLatencies.length}/${o.flows}, ended ${ended}, running ${running}`);
       }
-      if (startLatencies.length === o.flows && Number(ended) >= o.flows) break;
+      if (done) break;
     }
     await starting;
     const wall = (performance.now() - t0) / 1000;
