@@ -6,6 +6,18 @@ import type { TaskRun } from './taskRun.js';
 
 export type ExecOutcome = { ok: true; output: string | null } | { ok: false; error: string; output: string | null };
 
+/** The longest error message kept (UTF-8 bytes): it is copied to the node and flow instance too. */
+export const MAX_ERROR_BYTES = 8 * 1024;
+
+/** `text` cut to at most `maxBytes` UTF-8 bytes, never inside a character, marked when cut. */
+export function clipUtf8(text: string, maxBytes: number): string {
+  const b = Buffer.from(text, 'utf8');
+  if (b.length <= maxBytes) return text;
+  let end = maxBytes - 3;
+  while (end > 0 && (b[end] & 0xc0) === 0x80) end--; // back to the start of a character
+  return `${b.subarray(0, end).toString('utf8')}…`;
+}
+
 export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs: number, shellEnabled: boolean): Promise<ExecOutcome> {
   const timer = setTimeout(() => abort.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
   try {
@@ -24,7 +36,7 @@ export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs
     return { ok: true, output: output ?? null };
   } catch (e) {
     const err = e as Error & { output?: string };
-    return { ok: false, error: err?.message ?? String(e), output: err?.output ?? null };
+    return { ok: false, error: clipUtf8(err?.message ?? String(e), MAX_ERROR_BYTES), output: err?.output ?? null };
   } finally {
     clearTimeout(timer);
   }
