@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import * as init from './20261127_001_init.js';
 import * as cronMisfire from './20261130_002_cron_misfire.js';
 import * as stayUp from './20261130_003_stay_up.js';
+import * as graphs from './20261130_004_graphs_and_data.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '20261127_001_init': init,
   '20261130_002_cron_misfire': cronMisfire,
   '20261130_003_stay_up': stayUp,
+  '20261130_004_graphs_and_data': graphs,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,19 +1,19 @@
 // The coordinator's transitions for a batch of flow instances, inside one MySQL transaction.
-// Level-triggered: it reads where each instance stands and makes every transition that is due now:
-// START succeeds at once; a TASK node instance gets one task instance per task; a node ends when its
-// completion condition holds or can no longer hold (tasks it no longer needs are cancelled); a failed
-// node fails the flow with its error; END succeeds it.
+// Level-triggered: it reads where each instance stands and makes every transition that is due now
+// (decide.ts says which: nodes end by their completion condition, a failed node fails the flow, a node
+// starts once all the nodes it follows have succeeded, END succeeds the flow).
 //
 // Two round trips per batch, whatever its size (graphile-worker's batch twins): the reads (the flow
-// instances, their last node instances with those nodes' task instances), then every write in grouped
+// instances, the latest instance of each of their nodes with the task instances of those still
+// RUNNING), then every write in grouped
 // multi-row statements with COMMIT (sql/transitionWrites.ts). The first write bumps each changed instance's
 // `version`, checked against the version read (optimistic lock): the fencing token that refuses a
 // coordinator that lost its Redis lock while paused, and that cancel and retry check too.
-import type { FlowPlan, FlowPlans, PlanNode } from './flowPlan.js';
-import { nodeOutcome } from './completion.js';
+import type { FlowPlans } from './flowPlan.js';
+import { decide, type NodeInsView, type TaskInsView } from './decide.js';
 import type { Statement, Tx } from './sql/multiStatement.js';
 import type { TaskRun } from './taskRun.js';
-import { writeTransitions, groupBy, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
+import { writeTransitions, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
 
 export { StaleWriteError };
 
@@ -55,15 +55,6 @@ export interface StatusChange {
 
 export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), changed: [], prelude: [], changes: [] });
 
-interface NiView {
-  ni_id: number | null; // null until inserted
-  fi_id: number;
-  node_id: number;
-  status: string;
-  error_msg: string | null;
-  isNew?: boolean;
-}
-
 export interface FiRow {
   fi_id: number;
   flow_id: number;
@@ -81,7 +72,7 @@ export interface AdvanceOptions {
   prelude?: Statement[];
   /** Called between the reads and the first write (tests use it to stand in for a paused process). */
   beforeWrites?: () => Promise<void>;
-  /** Retry: re-enter this node (by node id) for the instance before walking on. */
+  /** Retry: re-enter this node (by node id) for the instance, and what decide.ts says goes with it. */
   resume?: Map<number, number>;
   /**
    * The instances whose coordinator lock the caller got, when it asked for the locks alongside the first
@@ -97,7 +88,6 @@ export interface AdvanceOptions {
   fresh?: FiRow[];
 }
 
-const OPEN = ['PENDING', 'RUNNING'];
 
 /** The status changes a pass wrote, in the order they happened. */
 function changesOf(w: TransitionWrites, written: { enqueue: { tiId: number; fiId?: number; niId?: number }[]; started: TaskRun[] }, flowOf: Map<number, number>): StatusChange[] {
@@ -122,9 +112,9 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   }
   const { now, user } = opts;
 
-  // Round trip 1, the reads (after the caller's prelude): the instances, and each one's last node instance with the task instances
-  // of those still RUNNING.
-  type NiRow = NiView & { ti_id: number | null; exec_status: string | null; ti_error: string | null };
+  // Round trip 1, the reads (after the caller's prelude): the instances, the latest instance of each of
+  // their nodes, and the task instances of those still RUNNING.
+  type NiRow = NodeInsView & { fi_id: number; ti_id: number | null; exec_status: string | null; ti_error: string | null };
   let fis: FiRow[] = opts.fresh ?? [];
   let rows: NiRow[] = [];
   if (!opts.fresh) {
@@ -138,7 +128,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
         sql: `SELECT ni.ni_id, ni.fi_id, ni.node_id, ni.status, ni.error_msg, ti.ti_id, ti.exec_status, ti.error_msg AS ti_error
                 FROM task_node_ins ni
                 LEFT JOIN task_ins ti ON ti.ni_id = ni.ni_id AND ni.status = 'RUNNING'
-               WHERE ni.ni_id IN (SELECT MAX(ni_id) FROM task_node_ins WHERE fi_id IN (?) GROUP BY fi_id)
+               WHERE ni.ni_id IN (SELECT MAX(ni_id) FROM task_node_ins WHERE fi_id IN (?) GROUP BY fi_id, node_id)
                ORDER BY ni.ni_id, ti.ti_id`,
         bindings: [ids],
       },
@@ -151,68 +141,31 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const lockedByUs = opts.locked ? new Set(await opts.locked) : null;
   const running = fis.filter((f) => f.status === 'RUNNING' && (!lockedByUs || lockedByUs.has(f.fi_id)));
   if (!running.length) return out;
-  const lastByFi = new Map<number, NiView>();
-  const tis: { ti_id: number; ni_id: number; exec_status: string; error_msg: string | null }[] = [];
+  const nodesByFi = new Map<number, NodeInsView[]>();
+  const tasksByNi = new Map<number, TaskInsView[]>();
   for (const r of rows) {
-    if (!lastByFi.has(r.fi_id)) lastByFi.set(r.fi_id, { ni_id: r.ni_id, fi_id: r.fi_id, node_id: r.node_id, status: r.status, error_msg: r.error_msg });
-    if (r.ti_id !== null) tis.push({ ti_id: r.ti_id, ni_id: r.ni_id!, exec_status: r.exec_status!, error_msg: r.ti_error });
+    const list = nodesByFi.get(r.fi_id) ?? [];
+    if (list[list.length - 1]?.ni_id !== r.ni_id) list.push({ ni_id: r.ni_id, node_id: r.node_id, status: r.status, error_msg: r.error_msg });
+    nodesByFi.set(r.fi_id, list);
+    if (r.ti_id !== null) {
+      const tl = tasksByNi.get(r.ni_id!) ?? [];
+      tl.push({ ti_id: r.ti_id, ni_id: r.ni_id!, exec_status: r.exec_status!, error_msg: r.ti_error });
+      tasksByNi.set(r.ni_id!, tl);
+    }
   }
-  const tisByNi = groupBy(tis, (t) => String(t.ni_id));
 
-  // Walk each instance in memory, collecting the writes.
+  // Decide each instance in memory (decide.ts), collecting the writes.
   const w: TransitionWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [] };
   const changed = new Set<number>();
-
   for (const fi of running) {
-    const plan: FlowPlan = await plans.get(fi.flow_id, fi.flow_version);
-    const enter = (node: PlanNode): NiView => {
-      const status = node.type !== 'TASK' || node.taskIds.length === 0 ? 'SUCCESS' : 'RUNNING';
-      w.entered.push({ fiId: fi.fi_id, nodeId: node.nodeId, status, taskIds: node.taskIds });
-      changed.add(fi.fi_id);
-      return { ni_id: null, fi_id: fi.fi_id, node_id: node.nodeId, status, error_msg: null, isNew: true };
-    };
-    const finish = (status: 'SUCCESS' | 'FAILED', error: string | null) => {
-      w.flowEnds.push({ fiId: fi.fi_id, status, error });
-      changed.add(fi.fi_id);
-    };
-
-    const resumeNode = opts.resume?.get(fi.fi_id);
-    let last: NiView | undefined = resumeNode !== undefined ? enter(plan.byId.get(resumeNode)!) : lastByFi.get(fi.fi_id);
-    for (;;) {
-      if (!last) {
-        last = enter(plan.nodes[0]);
-        continue;
-      }
-      const node = plan.byId.get(last.node_id);
-      if (!node) {
-        finish('FAILED', `node ${last.node_id} is not part of flow version ${plan.version}`);
-        break;
-      }
-      if (last.status === 'RUNNING') {
-        if (last.isNew) break; // its task instances are about to be created
-        const nodeTis = tisByNi.get(String(last.ni_id)) ?? [];
-        const outcome = node.type === 'TASK' ? nodeOutcome(node.completion, nodeTis.map((t) => t.exec_status)) : 'SUCCESS';
-        if (outcome === 'RUNNING') break;
-        const error = outcome === 'FAILED' ? (nodeTis.find((t) => t.exec_status === 'FAILED')?.error_msg ?? 'task failed') : null;
-        w.nodeEnds.push({ fiId: fi.fi_id, niId: last.ni_id!, status: outcome, error });
-        const why = `not needed: node ${outcome === 'SUCCESS' ? 'succeeded' : 'failed'}`;
-        for (const t of nodeTis) if (OPEN.includes(t.exec_status)) w.cancels.push({ fiId: fi.fi_id, niId: t.ni_id, tiId: t.ti_id, why });
-        changed.add(fi.fi_id);
-        last = { ...last, status: outcome, error_msg: error };
-        continue;
-      }
-      if (last.status === 'SUCCESS') {
-        const next = plan.nodes[plan.nodes.indexOf(node) + 1];
-        if (!next) {
-          finish('SUCCESS', null);
-          break;
-        }
-        last = enter(next);
-        continue;
-      }
-      finish('FAILED', last.error_msg || `node ${node.nodeId} ${last.status.toLowerCase()}`);
-      break;
-    }
+    const plan = await plans.get(fi.flow_id, fi.flow_version);
+    const d = decide(plan, nodesByFi.get(fi.fi_id) ?? [], (niId) => tasksByNi.get(niId) ?? [], opts.resume?.get(fi.fi_id));
+    const fiId = fi.fi_id;
+    for (const e of d.nodeEnds) w.nodeEnds.push({ fiId, ...e });
+    for (const c of d.cancels) w.cancels.push({ fiId, ...c });
+    for (const e of d.entered) w.entered.push({ fiId, ...e });
+    if (d.flowEnd) w.flowEnds.push({ fiId, ...d.flowEnd });
+    if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd) changed.add(fiId);
   }
   if (!changed.size) return out;
 

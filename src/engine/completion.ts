@@ -2,15 +2,10 @@
 // ANY (the seed's behaviour): one success lets the flow go on. ALL: every task must succeed.
 // N: at least N successes. The node fails as soon as the condition can no longer hold.
 
-export type Completion = { kind: 'ANY' } | { kind: 'ALL' } | { kind: 'N'; n: number };
-export type NodeOutcome = 'RUNNING' | 'SUCCESS' | 'FAILED';
+import type { Completion } from '../models/index.js';
 
-export function parseCompletion(raw: string | null | undefined): Completion {
-  if (!raw || raw === 'ANY') return { kind: 'ANY' };
-  if (raw === 'ALL') return { kind: 'ALL' };
-  const n = Number(raw);
-  return Number.isInteger(n) && n > 0 ? { kind: 'N', n } : { kind: 'ANY' };
-}
+export type { Completion };
+export type NodeOutcome = 'RUNNING' | 'SUCCESS' | 'FAILED';
 
 export function required(c: Completion, taskCount: number): number {
   if (c.kind === 'ANY') return Math.min(1, taskCount);

@@ -1,22 +1,32 @@
-// A flow version's chain of nodes, as the coordinator walks it. A saved version never changes
-// (a new save makes a new version), so plans are cached per (flow, version) for the life of the process.
+// A flow version's nodes as the coordinator walks them: a graph of START → TASK nodes → END, each node
+// with the nodes it follows (a chain flow is the graph where each follows the one before). A saved
+// version never changes (a new save makes a new version), so plans are cached per (flow, version) for
+// the life of the process.
 import type { Knex } from '../infra/db.js';
-import type { NodeType } from '../models/definitions.js';
-import { parseCompletion, type Completion } from './completion.js';
+import { FlowNode, nodeKeyOf, parseCompletion, parseIdList, predecessorsOf, type Completion, type NodeType } from '../models/index.js';
 
 export interface PlanNode {
   nodeId: number;
   seq: number;
+  key: string;
   type: NodeType;
   taskIds: number[];
   completion: Completion;
+  /** The node ids it follows: it starts once each of them has succeeded (AND-join). */
+  preds: number[];
+  /** The node ids that follow it. */
+  succs: number[];
 }
 
 export interface FlowPlan {
   flowId: number;
   version: number;
+  /** In topological order: every node after the nodes it follows (START first, END last). */
   nodes: PlanNode[];
   byId: Map<number, PlanNode>;
+  byKey: Map<string, PlanNode>;
+  start: PlanNode;
+  end: PlanNode;
 }
 
 const MAX_CACHED = 2000;
@@ -39,19 +49,49 @@ export class FlowPlans {
   }
 
   private async load(flowId: number, version: number): Promise<FlowPlan> {
-    const rows: { node_id: number; seq: number; node_type: NodeType; task_ids: string | null; completion: string | null }[] =
-      await this.knex('task_node')
-        .select('node_id', 'seq', 'node_type', 'task_ids', 'completion')
-        .where({ flow_id: flowId, flow_version: version })
-        .orderBy('seq');
+    const rows = await FlowNode.query(this.knex)
+      .select('node_id', 'seq', 'node_type', 'task_ids', 'completion', 'prev_node', 'prev_nodes', 'node_key')
+      .where({ flow_id: flowId, flow_version: version })
+      .orderBy('seq');
     if (rows.length === 0) throw new Error(`flow ${flowId} has no nodes at version ${version}`);
-    const nodes = rows.map((r) => ({
-      nodeId: Number(r.node_id),
-      seq: r.seq,
-      type: r.node_type,
-      taskIds: (r.task_ids ?? '').split(',').map((x) => x.trim()).filter(Boolean).map(Number),
-      completion: parseCompletion(r.completion),
-    }));
-    return { flowId, version, nodes, byId: new Map(nodes.map((n) => [n.nodeId, n])) };
+    return planOf(flowId, version, rows);
   }
+}
+
+/** The plan of one version's node rows (in seq order). */
+export function planOf(flowId: number, version: number, rows: Pick<FlowNode, 'node_id' | 'seq' | 'node_type' | 'task_ids' | 'completion' | 'prev_node' | 'prev_nodes' | 'node_key'>[]): FlowPlan {
+  const nodes: PlanNode[] = rows.map((r) => ({
+    nodeId: Number(r.node_id),
+    seq: r.seq,
+    key: nodeKeyOf(r),
+    type: r.node_type,
+    taskIds: parseIdList(r.task_ids),
+    completion: parseCompletion(r.completion),
+    preds: predecessorsOf(r),
+    succs: [],
+  }));
+  const byId = new Map(nodes.map((n) => [n.nodeId, n]));
+  for (const n of nodes) for (const p of n.preds) byId.get(p)?.succs.push(n.nodeId);
+  const start = nodes.find((n) => n.type === 'START');
+  const end = nodes.find((n) => n.type === 'END');
+  if (!start || !end) throw new Error(`flow ${flowId} version ${version} has no START or END node`);
+  return { flowId, version, nodes: topological(nodes, byId), byId, byKey: new Map(nodes.map((n) => [n.key, n])), start, end };
+}
+
+/** Kahn's order (ties by seq). A saved flow has no cycle; were there one, its nodes would be left out. */
+function topological(nodes: PlanNode[], byId: Map<number, PlanNode>): PlanNode[] {
+  const waiting = new Map(nodes.map((n) => [n.nodeId, n.preds.filter((p) => byId.has(p)).length]));
+  const ready = nodes.filter((n) => waiting.get(n.nodeId) === 0);
+  const out: PlanNode[] = [];
+  while (ready.length) {
+    ready.sort((a, b) => a.seq - b.seq);
+    const n = ready.shift()!;
+    out.push(n);
+    for (const s of n.succs) {
+      const left = waiting.get(s)! - 1;
+      waiting.set(s, left);
+      if (left === 0) ready.push(byId.get(s)!);
+    }
+  }
+  return out;
 }

@@ -66,9 +66,46 @@ export class FlowNode extends BaseModel {
   node_type!: NodeType;
   task_ids!: string | null;
   prev_node!: number | null;
+  /** The node ids it follows, "12,13" (graph flows); NULL: it follows prev_node (chain flows). */
+  prev_nodes!: string | null;
+  /** Its key as the author named it; NULL: the default `n<seq>`. */
+  node_key!: string | null;
   completion!: string | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
   update_user!: string;
+}
+
+// How task_node's columns are read, in one place (the engine's plans and the API's answers both use it).
+
+/** A TASK node's completion condition: ANY one task (the seed's), ALL, or at least N. */
+export type Completion = { kind: 'ANY' } | { kind: 'ALL' } | { kind: 'N'; n: number };
+
+/** task_ids "1,2" → [1, 2]; also prev_nodes. */
+export function parseIdList(text: string | null | undefined): number[] {
+  if (!text) return [];
+  return text.split(',').map((p) => Number(p.trim())).filter((n) => Number.isSafeInteger(n) && n > 0);
+}
+
+/** completion as stored ("ANY" | "ALL" | "3", NULL = ANY) → Completion. */
+export function parseCompletion(stored: string | null | undefined): Completion {
+  if (!stored || stored === 'ANY') return { kind: 'ANY' };
+  if (stored === 'ALL') return { kind: 'ALL' };
+  const n = Number(stored);
+  return Number.isInteger(n) && n > 0 ? { kind: 'N', n } : { kind: 'ANY' };
+}
+
+/** Completion → the wire's "ANY" | "ALL" | N (and what is stored, as text). */
+export function completionOnWire(c: Completion): 'ANY' | 'ALL' | number {
+  return c.kind === 'N' ? c.n : c.kind;
+}
+
+/** A node's key: as named, or `n<seq>` (its position in the flow's node list). */
+export const nodeKeyOf = (n: { node_key: string | null; seq: number }): string => n.node_key ?? `n${n.seq}`;
+
+/** The node ids a node follows: prev_nodes on a graph flow, else prev_node (none for START). */
+export function predecessorsOf(n: { prev_nodes: string | null; prev_node: number | null }): number[] {
+  if (n.prev_nodes !== null && n.prev_nodes !== undefined) return parseIdList(n.prev_nodes);
+  return n.prev_node ? [Number(n.prev_node)] : [];
 }

@@ -33,8 +33,8 @@ export interface RunHere {
 export interface TransitionWrites {
   /** Every flow instance the pass changes, at the version it read. */
   fences: { fiId: number; version: number }[];
-  /** RUNNING node instances that end. */
-  nodeEnds: { fiId: number; niId: number; status: string; error: string | null }[];
+  /** RUNNING node instances that end (CANCELLED: a sibling failed). */
+  nodeEnds: { fiId: number; niId: number; status: 'SUCCESS' | 'FAILED' | 'CANCELLED'; error: string | null }[];
   /** Open task instances no longer needed. */
   cancels: { fiId: number; niId: number; tiId: number; why: string }[];
   /** Flow instances that end. */
