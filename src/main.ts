@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders);
   if (process.argv[2] === 'migrate') {
     await prepareDatabase(config, log);
     log.info('database ready');

@@ -42,7 +42,7 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
   }
 }
 
-export async function startMember(config: Config, log = createLogger(config.logLevel)): Promise<Member> {
+export async function startMember(config: Config, log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders)): Promise<Member> {
   const memberId = config.memberId ?? newMemberId();
   log = log.child({ memberId });
   await prepareDatabase(config, log);
