@@ -16,6 +16,7 @@ import { startCluster } from './cluster/index.js';
 import type { Cluster } from './cluster/types.js';
 import { adminRoutes } from './api/routes/admin.js';
 import { metricsRoutes } from './api/routes/metrics.js';
+import { reapOrphanGroups } from './executors/shellGroups.js';
 
 export interface Member {
   services: Services;
@@ -52,6 +53,9 @@ export async function startMember(config: Config, log = createLogger(config.logL
   const queue = new WorkQueue(redis, config.redisPrefix);
   const services: Services = { config, knex, redis, log, memberId, queue };
   const engine = new Engine(services);
+  // SHELL process groups a SIGKILLed member on this machine left running.
+  const orphans = reapOrphanGroups(config.shellStateDir);
+  if (orphans.length) log.warn({ pgids: orphans, dir: config.shellStateDir }, 'killed SHELL process groups left by a member that is gone');
   if (config.roles.has('worker')) {
     await engine.startWorker();
     log.info({ concurrency: config.workerConcurrency }, 'worker role started');

@@ -13,6 +13,7 @@ import type { Coordinator } from './coordinator.js';
 import { startRuns, finishRunsStatements, writtenOf, type TaskRun, type RunResult, type FinishedRun } from './taskRuns.js';
 import { Batcher } from './batcher.js';
 import { getExecutor } from '../executors/registry.js';
+import { executorSettings } from '../executors/settings.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 
 const IDLE_WAIT_MS = 5_000;
@@ -145,7 +146,7 @@ export class Worker {
         config: run.config,
         attempt: run.attempt,
         signal: active.abort.signal,
-        shellEnabled: this.s.config.shellTasksEnabled,
+        settings: executorSettings(this.s.config),
       });
       if (active.abort.signal.aborted) throw active.abort.signal.reason;
       result = { status: 'SUCCESS', output: output ?? null, error: null };
