@@ -25,12 +25,12 @@ export function resolveEnvRefs(text: string, env: TaskEnv, where: string): strin
   });
 }
 
-/** Every string inside a JSON value resolved (keys too), the structure kept. */
+/** Every string inside a JSON value resolved (not the keys), the structure kept. */
 export function resolveEnvRefsDeep(value: unknown, env: TaskEnv, where: string): unknown {
   if (typeof value === 'string') return resolveEnvRefs(value, env, where);
   if (Array.isArray(value)) return value.map((v, i) => resolveEnvRefsDeep(v, env, `${where}[${i}]`));
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [resolveEnvRefs(k, env, where), resolveEnvRefsDeep(v, env, `${where}.${k}`)]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveEnvRefsDeep(v, env, `${where}.${k}`)]));
   }
   return value;
 }
