@@ -98,6 +98,12 @@ describe('security: secrets in task configs', function () {
     expect(r.body).to.deep.equal({ code: '400', message: 'taskConfig.headers.X-Api-Key: "***" stands for the stored value, and none is stored; send the value itself', data: null });
   });
 
+  it('credentials in the url are refused: they would be shown to every reader', async () => {
+    const r = await api('POST', '/task', { taskName: 'x', taskType: 'HTTP', taskConfig: { url: 'https://user:pw@example.com/' } });
+    expect(r.status).to.equal(400);
+    expect(r.body.message).to.equal('taskConfig.url: must not carry user:password@; send an Authorization header instead (its value is never shown)');
+  });
+
   it('a header that only references the environment is shown as written, and resolved when the task runs', async () => {
     const r = await api('POST', '/task', {
       taskName: 'env ref',

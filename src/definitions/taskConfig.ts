@@ -36,7 +36,8 @@ export const taskConfigSchemas = {
   HTTP: z.strictObject({
     ...policy,
     method: httpMethod.optional(),
-    url: z.url({ protocol: /^https?$/ }),
+    // Credentials in the URL would be answered to every reader: they go in a header (secrets.ts).
+    url: z.url({ protocol: /^https?$/ }).refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'must not carry user:password@; send an Authorization header instead (its value is never shown)'),
     headers: z.record(z.string(), z.string()).optional(),
     body: z.unknown().optional(),
   }),

@@ -106,8 +106,12 @@ async function exchange(req: Request, settings: ExecutorSettings, signal: AbortS
       signal.removeEventListener('abort', onAbort);
       f();
     };
-    const fail = (e: Error) => settle(() => reject(signal.aborted ? signal.reason : e instanceof TaskFailure ? e : new TaskFailure(`${hop}${host}: ${e.message}`)));
-    let cr: http.ClientRequest;
+    const fail = (e: Error) =>
+      settle(() => {
+        cr?.destroy();
+        reject(signal.aborted ? signal.reason : e instanceof TaskFailure ? e : new TaskFailure(`${hop}${host}: ${e.message}`));
+      });
+    let cr: http.ClientRequest | undefined;
     try {
       cr = lib.request({
         protocol: req.url.protocol,
@@ -174,6 +178,7 @@ function parseUrl(text: string, what: string): URL {
     throw new TaskFailure(`${what} is not a valid URL`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TaskFailure(`${what} must be http or https, got ${u.protocol}`);
+  if (u.username || u.password) throw new TaskFailure(`${what} must not carry user:password@; send an Authorization header instead`);
   return u;
 }
 
