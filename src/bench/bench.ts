@@ -194,7 +194,11 @@ async function main(): Promise<void> {
         lastLog = performance.now();
         log(`${((performance.now() - t0) / 1000).toFixed(1)} s: started ${startLatencies.length}/${o.flows}, ended ${ended}, running ${running}`);
       }
-      if (startLatencies.length === o.flows && Number(ended) >= o.flows) break;
+      if (startLatencies.length === o.flows && Number(ended) >= o.flows) {
+        // A last progress line, so even a run shorter than a second reports every start.
+        log(`${((performance.now() - t0) / 1000).toFixed(1)} s: started ${startLatencies.length}/${o.flows}, ended ${ended}, running ${running}`);
+        break;
+      }
     }
     await starting;
     const wall = (performance.now() - t0) / 1000;
