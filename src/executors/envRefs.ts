@@ -3,14 +3,8 @@
 // secret can live in the member's environment instead of the task's stored config. The substitution is
 // plain text, never evaluated. It runs in the executor, after any templating of the task instance
 // (`${input.x}`…), which leaves `${env:…}` alone.
+import type { TaskEnv } from './settings.js';
 import { TaskFailure } from './types.js';
-
-export interface TaskEnv {
-  /** TASK_ENV_ALLOW. */
-  allow: ReadonlySet<string>;
-  /** The allowed names' values in the member's environment (names that are unset are absent). */
-  values: Readonly<Record<string, string>>;
-}
 
 const REF = /\$\{env:([^}]*)\}/g;
 

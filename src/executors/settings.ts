@@ -5,8 +5,14 @@
 import type { Config } from '../../config/index.js';
 import { secretHeaderNames } from '../infra/secrets.js';
 import { AddressPolicy } from './addressPolicy.js';
-import type { TaskEnv } from './envRefs.js';
 import { ShellGroups } from './shellGroups.js';
+
+export interface TaskEnv {
+  /** TASK_ENV_ALLOW. */
+  allow: ReadonlySet<string>;
+  /** The allowed names' values in the member's environment (names that are unset are absent). */
+  values: Readonly<Record<string, string>>;
+}
 
 export interface ExecutorSettings {
   shell: {
