@@ -14,9 +14,10 @@ import { TASK_TYPES } from '../src/models/definitions.js';
 import { executorSettings, type ExecutorSettings } from '../src/executors/settings.js';
 import { loadConfig } from '../config/index.js';
 
+const shellState = join(tmpdir(), `ts-exec-state-${process.pid}`);
 /** Settings as a member with this environment would hand them to executors. */
 function settingsFor(env: Record<string, string> = {}): ExecutorSettings {
-  return executorSettings(loadConfig({ SHELL_STATE_DIR: join(tmpdir(), `ts-exec-state-${process.pid}`), ...env }));
+  return executorSettings(loadConfig({ SHELL_STATE_DIR: shellState, ...env }));
 }
 const closed = settingsFor();
 const shellOn = settingsFor({ SHELL_TASKS_ENABLED: 'true' });
@@ -39,6 +40,7 @@ async function rejection(p: Promise<unknown>): Promise<any> {
 }
 
 describe('executors', () => {
+  after(() => rm(shellState, { recursive: true, force: true }));
   it('has one executor per task type, and none for an unknown type', () => {
     for (const t of TASK_TYPES) expect(getExecutor(t)?.type).to.equal(t);
     expect([...executors.keys()].sort()).to.deep.equal([...TASK_TYPES].sort());
