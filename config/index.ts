@@ -1,5 +1,8 @@
 // Configuration comes from the environment only (Heroku style). Every variable is read and
 // validated here, once, so a bad value stops start-up with one line that names the variable.
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 
 export type Role = 'web' | 'worker';
 const ROLES: readonly Role[] = ['web', 'worker'];
@@ -39,6 +42,34 @@ export interface Config {
   metricsPort: number | null;
   /** How long a start's Idempotency-Key answers with the instance it made. */
   idempotencyTtlMs: number;
+  /** API_TOKENS: null = the API is open (today's behaviour, warned about at start-up). */
+  apiTokens: ApiToken[] | null;
+  /** METRICS_TOKEN: when set, /metrics needs it (and only it). */
+  metricsToken: string | null;
+  /** HTTP_TASK_ALLOW: host names, addresses and CIDRs HTTP tasks may reach although they are private. */
+  httpTaskAllow: string[];
+  /** HTTP_TASK_SECRET_HEADERS, lower-cased: header names hidden like Authorization, beyond the built-in ones. */
+  httpTaskSecretHeaders: string[];
+  /** HTTP_TASK_MAX_RESPONSE_BYTES: an HTTP task stops reading its response after this many bytes. */
+  httpTaskMaxResponseBytes: number;
+  /** TASK_ENV_ALLOW: names of this member's environment that tasks may use (`${env:NAME}`, SHELL env). */
+  taskEnvAllow: string[];
+  /** The values of the TASK_ENV_ALLOW names that are set, read once from the environment. */
+  taskEnv: Record<string, string>;
+  /** START_RATE_LIMIT: starts per second per token (per client IP when the API is open); 0 = no limit. */
+  startRateLimit: number;
+  /** START_RATE_BURST: starts a caller may make at once before the rate applies. */
+  startRateBurst: number;
+  /** SHELL_STATE_DIR: where running SHELL process groups are recorded, so a restarted member can end orphans. */
+  shellStateDir: string;
+}
+
+export interface ApiToken {
+  /** Recorded as create_user/update_user of what the token's holder writes. */
+  name: string;
+  secret: string;
+  /** `name:secret:read`: GET/HEAD and POST /monitor/* only. */
+  readOnly: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -103,6 +134,60 @@ function memberIdOf(env: Env): string | null {
   return raw;
 }
 
+const MIN_SECRET = 16;
+const list = (raw: string | undefined) => (raw ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+
+/** API_TOKENS: comma-separated `name:secret`, `name:secret:read`, or a bare secret (named `default`). */
+function apiTokens(env: Env): ApiToken[] | null {
+  const entries = list(env.API_TOKENS);
+  if (entries.length === 0) return null;
+  const tokens: ApiToken[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const parts = entry.split(':');
+    const where = `API_TOKENS entry ${i + 1}`;
+    if (parts.length > 3 || (parts.length === 3 && parts[2] !== 'read')) {
+      throw new ConfigError(`API_TOKENS entries must be name:secret, name:secret:read or a bare secret; ${where} is not`);
+    }
+    const [name, secret] = parts.length === 1 ? ['default', parts[0]!] : [parts[0]!, parts[1]!];
+    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new ConfigError(`API_TOKENS names must be 1-64 letters, digits or _.@-; ${where} is "${name}"`);
+    if (secret.length < MIN_SECRET || /\s/.test(secret)) throw new ConfigError(`API_TOKENS secrets must be at least ${MIN_SECRET} characters without spaces; ${where} (${name}) is not`);
+    if (tokens.some((t) => t.name === name)) throw new ConfigError(`API_TOKENS names must be unique; "${name}" is given twice`);
+    if (tokens.some((t) => t.secret === secret)) throw new ConfigError(`API_TOKENS secrets must be unique; ${where} (${name}) repeats one`);
+    tokens.push({ name, secret, readOnly: parts.length === 3 });
+  }
+  return tokens;
+}
+
+/** HTTP_TASK_ALLOW: host names, IP addresses and CIDRs (10.0.0.0/8, fd00::/8). */
+function allowList(env: Env): string[] {
+  const out: string[] = [];
+  for (const raw of list(env.HTTP_TASK_ALLOW)) {
+    const entry = raw.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+    const cidr = /^(.+)\/(\d{1,3})$/.exec(entry);
+    if (cidr) {
+      const family = net.isIP(cidr[1]!);
+      if (!family || Number(cidr[2]) > (family === 4 ? 32 : 128)) throw new ConfigError(`HTTP_TASK_ALLOW has a bad CIDR "${raw}"`);
+    } else if (!net.isIP(entry) && !/^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*\.?$/.test(entry)) {
+      throw new ConfigError(`HTTP_TASK_ALLOW entries must be host names, IP addresses or CIDRs, got "${raw}"`);
+    }
+    out.push(entry);
+  }
+  return out;
+}
+
+function names(env: Env, name: string, pattern: RegExp, what: string): string[] {
+  const out = list(env[name]);
+  for (const n of out) if (!pattern.test(n)) throw new ConfigError(`${name} must be a comma list of ${what}, got "${n}"`);
+  return out;
+}
+
+function metricsToken(env: Env): string | null {
+  const t = env.METRICS_TOKEN;
+  if (t === undefined || t === '') return null;
+  if (t.length < MIN_SECRET || /\s/.test(t)) throw new ConfigError(`METRICS_TOKEN must be at least ${MIN_SECRET} characters without spaces`);
+  return t;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const rolesRaw = (env.ROLES || 'web,worker').split(',').map((r) => r.trim()).filter(Boolean);
   for (const r of rolesRaw) {
@@ -118,6 +203,8 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(`REDIS_PREFIX must be 1-64 characters of letters, digits and _:.{}-, got "${redisPrefix}"`);
   }
   const leaseMs = int(env, 'LEASE_MS', 30_000, 1_000);
+  const taskEnvAllow = names(env, 'TASK_ENV_ALLOW', /^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names');
+  const startRateLimit = int(env, 'START_RATE_LIMIT', 0, 0, 1_000_000);
   const databaseUrl = url(env, 'DATABASE_URL', 'mysql://root@127.0.0.1:3306/task_schedule', ['mysql:', 'mysql2:']);
   if (!new URL(databaseUrl).pathname.replace(/^\//, '')) throw new ConfigError('DATABASE_URL must name a database, e.g. mysql://root@127.0.0.1:3306/task_schedule');
   return {
@@ -143,5 +230,15 @@ export function loadConfig(env: Env = process.env): Config {
     workerLostRetries: int(env, 'WORKER_LOST_RETRIES', 2, 0, 100),
     metricsPort: env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : null,
     idempotencyTtlMs: duration(env, 'IDEMPOTENCY_TTL', '24h', 1_000, 30 * 86_400_000),
+    apiTokens: apiTokens(env),
+    metricsToken: metricsToken(env),
+    httpTaskAllow: allowList(env),
+    httpTaskSecretHeaders: names(env, 'HTTP_TASK_SECRET_HEADERS', /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, 'header names').map((h) => h.toLowerCase()),
+    httpTaskMaxResponseBytes: int(env, 'HTTP_TASK_MAX_RESPONSE_BYTES', 1024 * 1024, 1, 1024 ** 3),
+    taskEnvAllow,
+    taskEnv: Object.fromEntries(taskEnvAllow.filter((n) => env[n] !== undefined).map((n) => [n, env[n]!])),
+    startRateLimit,
+    startRateBurst: int(env, 'START_RATE_BURST', Math.max(1, Math.ceil(startRateLimit)), 1, 1_000_000),
+    shellStateDir: env.SHELL_STATE_DIR ? path.resolve(env.SHELL_STATE_DIR) : path.join(os.tmpdir(), `task-schedule-shell-${process.getuid?.() ?? 'user'}`),
   };
 }

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders);
   let member;
   try {
     if (process.argv[2] === 'migrate') {

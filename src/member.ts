@@ -20,6 +20,7 @@ import { startCluster } from './cluster/index.js';
 import type { Cluster } from './cluster/types.js';
 import { adminRoutes } from './api/routes/admin.js';
 import { metricsRoutes } from './api/routes/metrics.js';
+import { reapOrphanGroups } from './executors/shellGroups.js';
 
 export interface Member {
   services: Services;
@@ -72,7 +73,7 @@ async function checkRedis(redis: Redis, url: string): Promise<void> {
   if (version[0] < 7) throw new StartupError(`Redis at REDIS_URL=${safeUrl(url)} is version ${version.join('.')}: task-schedule needs Redis 7 or later`);
 }
 
-export async function startMember(config: Config, log = createLogger(config.logLevel)): Promise<Member> {
+export async function startMember(config: Config, log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders)): Promise<Member> {
   const memberId = config.memberId ?? newMemberId();
   log = log.child({ memberId });
   await prepareDatabase(config, log);
@@ -91,6 +92,9 @@ export async function startMember(config: Config, log = createLogger(config.logL
   const queue = new WorkQueue(redis, config.redisPrefix);
   const services: Services = { config, knex, redis, log, memberId, queue };
   const engine = new Engine(services);
+  // SHELL process groups a SIGKILLed member on this machine left running.
+  const orphans = reapOrphanGroups(config.shellStateDir);
+  if (orphans.length) log.warn({ pgids: orphans, dir: config.shellStateDir }, 'killed SHELL process groups left by a member that is gone');
   // Membership and leadership: every member takes part, whatever its roles. The first heartbeat is
   // written before the worker claims anything: a lease whose member has no heartbeat is an orphan's.
   const cluster = await startCluster(services, engine, clusterId);

@@ -11,9 +11,20 @@ import { SHELL_DISABLED_MESSAGE } from '../src/executors/shell.js';
 import { TaskFailure, type ExecContext } from '../src/executors/types.js';
 import type { TaskConfig } from '../src/definitions/taskConfig.js';
 import { TASK_TYPES } from '../src/models/definitions.js';
+import { executorSettings, type ExecutorSettings } from '../src/executors/settings.js';
+import { loadConfig } from '../config/index.js';
+
+const shellState = join(tmpdir(), `ts-exec-state-${process.pid}`);
+/** Settings as a member with this environment would hand them to executors. */
+function settingsFor(env: Record<string, string> = {}): ExecutorSettings {
+  return executorSettings(loadConfig({ SHELL_STATE_DIR: shellState, ...env }));
+}
+const closed = settingsFor();
+const shellOn = settingsFor({ SHELL_TASKS_ENABLED: 'true' });
+const loopbackAllowed = settingsFor({ HTTP_TASK_ALLOW: '127.0.0.1' });
 
 function ctx(over: Partial<ExecContext> = {}): ExecContext {
-  return { tiId: 1, taskId: 1, content: null, config: {}, attempt: 1, signal: new AbortController().signal, shellEnabled: false, ...over };
+  return { tiId: 1, taskId: 1, content: null, config: {}, attempt: 1, signal: new AbortController().signal, settings: closed, ...over };
 }
 function run(type: string, over: Partial<ExecContext> = {}) {
   return getExecutor(type)!.run(ctx(over));
@@ -29,6 +40,7 @@ async function rejection(p: Promise<unknown>): Promise<any> {
 }
 
 describe('executors', () => {
+  after(() => rm(shellState, { recursive: true, force: true }));
   it('has one executor per task type, and none for an unknown type', () => {
     for (const t of TASK_TYPES) expect(getExecutor(t)?.type).to.equal(t);
     expect([...executors.keys()].sort()).to.deep.equal([...TASK_TYPES].sort());
@@ -87,10 +99,10 @@ describe('executors', () => {
   });
 
   describe('SHELL', () => {
-    const sh = (content: string, signal?: AbortSignal) => run('SHELL', { content, shellEnabled: true, ...(signal ? { signal } : {}) });
+    const sh = (content: string, signal?: AbortSignal) => run('SHELL', { content, settings: shellOn, ...(signal ? { signal } : {}) });
 
     it('is refused unless enabled', async () => {
-      const e = await rejection(run('SHELL', { content: 'echo hi', shellEnabled: false }));
+      const e = await rejection(run('SHELL', { content: 'echo hi', settings: closed }));
       expect(e.message).to.equal(SHELL_DISABLED_MESSAGE);
       expect(e.message).to.equal('SHELL tasks are disabled: set SHELL_TASKS_ENABLED=true');
     });
@@ -193,7 +205,8 @@ describe('executors', () => {
     beforeEach(() => {
       seen.length = 0;
     });
-    const call = (config: TaskConfig, signal?: AbortSignal) => run('HTTP', { config, ...(signal ? { signal } : {}) });
+    // The test server is on loopback, which HTTP tasks may reach only when allowed.
+    const call = (config: TaskConfig, signal?: AbortSignal) => run('HTTP', { config, settings: loopbackAllowed, ...(signal ? { signal } : {}) });
 
     it('GETs by default; a 2xx is success with status and body', async () => {
       const out = JSON.parse((await call({ url: `${base}/ok` }))!);

@@ -1,5 +1,6 @@
-// The Koa app: a tiny core with cross-cutting concerns as middleware (logging, error envelope, JSON
-// bodies) and one router per area. Stateless: any number of web members can serve it.
+// The Koa app: a tiny core with cross-cutting concerns as middleware (logging, error envelope,
+// authentication, the start rate limit, JSON bodies) and one router per area. Stateless: any number of
+// web members can serve it.
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Services } from '../services.js';
@@ -7,6 +8,8 @@ import { errorEnvelope } from './middleware/errors.js';
 import { jsonBody } from './middleware/body.js';
 import { requestLog } from './middleware/log.js';
 import { methodEnvelope } from './middleware/methods.js';
+import { apiAccess } from './middleware/access.js';
+import { startRateLimit } from './middleware/rateLimit.js';
 import { openApiDocument } from './openapi.js';
 import type { RouteModule } from './routeModule.js';
 import { healthRoutes } from './routes/health.js';
@@ -20,12 +23,17 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
   const app = new Koa();
   app.proxy = true;
   const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(s, engine), monitorRoutes(s), ...extra];
-  const doc = openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)));
+  const doc = openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)), s.config);
   const docRouter = new Router();
   docRouter.get('/openapi.json', (ctx) => { ctx.body = doc; });
 
+  if (!s.config.apiTokens) s.log.warn('API_TOKENS is not set: anyone who reaches this port can define and run tasks (see README, Security)');
+
   app.use(requestLog(s.log));
   app.use(errorEnvelope(s.log));
+  // Before the body is read: a caller without a token costs no parsing.
+  app.use(apiAccess(s.config));
+  if (s.config.startRateLimit > 0) app.use(startRateLimit(s.config.startRateLimit, s.config.startRateBurst));
   for (const mw of jsonBody(s.config.bodyLimit)) app.use(mw);
   // One router holding every module's routes: a request is matched once, not once per module.
   const root = new Router();
@@ -40,6 +48,7 @@ export function createOpsApp(s: Services, modules: RouteModule[]): Koa {
   const app = new Koa();
   app.use(errorEnvelope(s.log));
   app.use(methodEnvelope());
+  app.use(apiAccess(s.config)); // METRICS_TOKEN (or an API token) for /metrics, as on a web member
   const root = new Router();
   for (const m of [healthRoutes(s), ...modules]) root.use(m.router.routes());
   app.use(root.routes());

@@ -28,8 +28,19 @@ export function idParam(ctx: Context, name: string): number {
   return Number(raw);
 }
 
-/** The acting user for create_user/update_user: the X-User header, default `system`. */
+/** Who is calling, when API_TOKENS is set: the matched token (middleware/access.ts puts it on ctx.state). */
+export interface Principal {
+  name: string;
+  readOnly: boolean;
+}
+
+/**
+ * The acting user for create_user/update_user: the API token's name when API_TOKENS is set; otherwise
+ * the X-User header (anyone can claim any name then), default `system`.
+ */
 export function actor(ctx: Context): string {
+  const p = ctx.state.principal as Principal | undefined;
+  if (p) return p.name;
   const u = ctx.get('X-User').trim();
   return u ? u.slice(0, 64) : 'system';
 }

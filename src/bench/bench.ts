@@ -135,6 +135,10 @@ async function main(): Promise<void> {
         PORT: String(port),
         ROLES: 'web,worker',
         LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
+        // The bench's client sends no token and starts thousands of flows at once: an open API without
+        // a start limit, whatever the caller's environment says.
+        API_TOKENS: '',
+        START_RATE_LIMIT: '0',
       };
       if (o['worker-concurrency']) env.WORKER_CONCURRENCY = String(o['worker-concurrency']);
       const child = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), path.join(root, 'dist/src/main.js')], { env, stdio: ['ignore', 'inherit', 'inherit'] });

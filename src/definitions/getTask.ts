@@ -2,6 +2,7 @@
 import type { Knex } from 'knex';
 import { NotFoundError } from '../errors.js';
 import { presentTask, TASK_COLUMNS, type TaskRow } from './present.js';
+import type { SecretNames } from './secrets.js';
 
 /** The live task row, or undefined. `lock` takes the row for the rest of the caller's transaction. */
 export async function findLiveTask(db: Knex, taskId: number, lock = false): Promise<TaskRow | undefined> {
@@ -10,8 +11,8 @@ export async function findLiveTask(db: Knex, taskId: number, lock = false): Prom
   return (await (lock ? q.forUpdate() : q)) as TaskRow | undefined;
 }
 
-export async function getTask(db: Knex, taskId: number): Promise<Record<string, unknown>> {
+export async function getTask(db: Knex, taskId: number, secrets?: SecretNames): Promise<Record<string, unknown>> {
   const row = await findLiveTask(db, taskId);
   if (!row) throw new NotFoundError(`task ${taskId} does not exist`);
-  return presentTask(row);
+  return presentTask(row, secrets);
 }

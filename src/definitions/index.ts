@@ -11,3 +11,4 @@ export { getStartableFlow, type StartableFlow } from './getStartableFlow.js';
 export { splitTaskIds, completionOf, type TaskRow, type FlowRow, type NodeRow } from './present.js';
 export { saveTaskBody, saveFlowBody, pageQuery, flowVersionQuery, MAX_PAGE_SIZE, type Completion } from './schemas.js';
 export { taskConfigSchemas, readTaskConfig, runPolicy, backoffMs, type TaskConfig } from './taskConfig.js';
+export { redactTaskConfig, restoreMasked, DEFAULT_SECRET_HEADERS, type SecretNames } from './secrets.js';

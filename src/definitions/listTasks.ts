@@ -3,6 +3,7 @@
 import type { Knex } from 'knex';
 import { presentTask, TASK_COLUMNS, type TaskRow } from './present.js';
 import type { PageQuery } from './schemas.js';
+import type { SecretNames } from './secrets.js';
 
 export interface Page<T> {
   total: number;
@@ -11,7 +12,7 @@ export interface Page<T> {
   list: T[];
 }
 
-export async function listTasks(db: Knex, { page, pageSize }: PageQuery): Promise<Page<Record<string, unknown>>> {
+export async function listTasks(db: Knex, { page, pageSize }: PageQuery, secrets?: SecretNames): Promise<Page<Record<string, unknown>>> {
   // SELECT COUNT(*) FROM task WHERE deleted_time IS NULL
   const [{ total }] = (await db('task').whereNull('deleted_time').count({ total: '*' })) as { total: number | string }[];
   // SELECT … FROM task WHERE deleted_time IS NULL ORDER BY task_id DESC LIMIT ? OFFSET ?
@@ -21,5 +22,5 @@ export async function listTasks(db: Knex, { page, pageSize }: PageQuery): Promis
     .orderBy('task_id', 'desc')
     .limit(pageSize)
     .offset((page - 1) * pageSize)) as TaskRow[];
-  return { total: Number(total), page, pageSize, list: rows.map(presentTask) };
+  return { total: Number(total), page, pageSize, list: rows.map((r) => presentTask(r, secrets)) };
 }

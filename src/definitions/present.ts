@@ -3,6 +3,7 @@
 // Rows are read with explicit column lists (the *_COLUMNS below) so every query selects what these need.
 import { formatTime } from '../infra/time.js';
 import { readTaskConfig } from './taskConfig.js';
+import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from './secrets.js';
 
 export interface TaskRow {
   task_id: number;
@@ -61,13 +62,13 @@ export function completionOf(stored: string | null): 'ANY' | 'ALL' | number | nu
   return stored === 'ALL' ? 'ALL' : 'ANY';
 }
 
-/** A task as POST/GET /task answer it. */
-export function presentTask(r: TaskRow): Wire {
+/** A task as POST/GET /task answer it; secret header values shown as "***" (secrets.ts). */
+export function presentTask(r: TaskRow, secrets: SecretNames = DEFAULT_SECRET_HEADERS): Wire {
   const o = presentNodeTask(r); // the seed's first five keys, in its order
   put(o, 'taskContent', r.task_content);
   // Beyond the seed:
   put(o, 'taskDescription', r.task_description);
-  put(o, 'taskConfig', r.task_config === null ? null : readTaskConfig(r.task_config));
+  put(o, 'taskConfig', r.task_config === null ? null : redactTaskConfig(readTaskConfig(r.task_config), secrets));
   return o;
 }
 

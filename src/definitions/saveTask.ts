@@ -9,6 +9,7 @@ import { findLiveTask } from './getTask.js';
 import { presentTask } from './present.js';
 import { ERROR_MSG_MAX_BYTES, type SaveTaskInput } from './schemas.js';
 import { taskConfigSchemas } from './taskConfig.js';
+import { restoreMasked, type SecretNames } from './secrets.js';
 
 /** Throws a 400 naming the field (e.g. `taskConfig.url: …`) unless `cfg` fits the type's schema. */
 export function checkTaskConfig(type: TaskType, cfg: Record<string, unknown> | null, stored = false): void {
@@ -30,7 +31,8 @@ function checkContentFitsType(type: TaskType, content: string | null | undefined
   }
 }
 
-export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): Promise<Record<string, unknown>> {
+/** Secret values (secrets.ts) are answered as "***"; one sent back as "***" keeps what is stored. */
+export async function saveTask(knex: Knex, input: SaveTaskInput, user: string, secrets?: SecretNames): Promise<Record<string, unknown>> {
   const type = input.taskType as TaskType;
   return knex.transaction(async (trx) => {
     const now = new Date();
@@ -40,7 +42,7 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): 
       const stored = await findLiveTask(trx, input.taskId, true);
       if (!stored) throw new NotFoundError(`task ${input.taskId} does not exist; omit taskId to create a new task`);
       const kept = input.taskConfig === undefined;
-      const cfg = kept ? parseStored(stored.task_config) : input.taskConfig ?? null;
+      const cfg = kept ? parseStored(stored.task_config) : restoreMasked(input.taskConfig ?? null, parseStored(stored.task_config), secrets);
       checkTaskConfig(type, cfg, kept);
       checkContentFitsType(type, input.taskContent !== undefined ? input.taskContent : stored.task_content);
       const changes: Record<string, unknown> = { task_name: input.taskName, task_type: type, update_time: now, update_user: user };
@@ -51,7 +53,7 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): 
       await trx('task').where('task_id', input.taskId).update(changes);
       taskId = input.taskId;
     } else {
-      const cfg = input.taskConfig ?? null;
+      const cfg = restoreMasked(input.taskConfig ?? null, null, secrets);
       checkTaskConfig(type, cfg);
       checkContentFitsType(type, input.taskContent);
       // INSERT INTO task (…) VALUES (…)
@@ -67,7 +69,7 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string): 
         update_user: user,
       });
     }
-    return presentTask((await findLiveTask(trx, taskId))!);
+    return presentTask((await findLiveTask(trx, taskId))!, secrets);
   });
 }
 

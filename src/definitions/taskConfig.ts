@@ -1,5 +1,5 @@
 // `taskConfig` is JSON, validated per task type. Every type shares the run policy (timeout, retries,
-// back-off); WAIT and HTTP add their own fields. Unknown fields are refused so a typo is not ignored.
+// back-off); WAIT, SHELL and HTTP add their own fields. Unknown fields are refused so a typo is not ignored.
 import { z } from 'zod';
 import type { TaskType } from '../models/definitions.js';
 
@@ -12,17 +12,32 @@ const policy = {
   retryBackoffMs: z.number().int().min(0).max(24 * 3600 * 1000).optional(),
 };
 
+const MAX_ENV_VARS = 64;
+const MAX_ENV_VALUE = 8192;
+
+/**
+ * SHELL `env`: variables added to the task's scrubbed environment. Names as POSIX shells take them;
+ * values may use `${env:NAME}` (resolved when the task runs, for TASK_ENV_ALLOW names).
+ */
+const shellEnv = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'names must be letters, digits and _, not starting with a digit (at most 128)'),
+    z.string({ error: 'values must be strings' }).max(MAX_ENV_VALUE, `values must be at most ${MAX_ENV_VALUE} characters`),
+  )
+  .refine((e) => Object.keys(e).length <= MAX_ENV_VARS, `must have at most ${MAX_ENV_VARS} variables`);
+
 const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 
 export const taskConfigSchemas = {
   ECHO: z.strictObject({ ...policy }),
   EXCEPTION: z.strictObject({ ...policy }),
   WAIT: z.strictObject({ ...policy, waitMs: z.number().int().min(0).max(24 * 3600 * 1000).optional() }),
-  SHELL: z.strictObject({ ...policy }),
+  SHELL: z.strictObject({ ...policy, env: shellEnv.optional() }),
   HTTP: z.strictObject({
     ...policy,
     method: httpMethod.optional(),
-    url: z.url({ protocol: /^https?$/ }),
+    // Credentials in the URL would be answered to every reader: they go in a header (secrets.ts).
+    url: z.url({ protocol: /^https?$/ }).refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'must not carry user:password@; send an Authorization header instead (its value is never shown)'),
     headers: z.record(z.string(), z.string()).optional(),
     body: z.unknown().optional(),
   }),
@@ -37,6 +52,8 @@ export type TaskConfig = {
   url?: string;
   headers?: Record<string, string>;
   body?: unknown;
+  /** SHELL: variables added to its environment. */
+  env?: Record<string, string>;
 };
 
 export const DEFAULT_TIMEOUT_MS = 3600_000;

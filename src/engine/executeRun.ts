@@ -2,6 +2,7 @@
 // AbortSignal (cancel, lost lease, shutdown). Says what the executor did; what that means for the task
 // instance (success, another attempt, failure) is decided by the worker.
 import { getExecutor } from '../executors/registry.js';
+import type { ExecutorSettings } from '../executors/settings.js';
 import type { TaskRun } from './taskRun.js';
 
 export type ExecOutcome = { ok: true; output: string | null } | { ok: false; error: string; output: string | null };
@@ -18,7 +19,7 @@ export function clipUtf8(text: string, maxBytes: number): string {
   return `${b.subarray(0, end).toString('utf8')}…`;
 }
 
-export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs: number, shellEnabled: boolean): Promise<ExecOutcome> {
+export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs: number, settings: ExecutorSettings): Promise<ExecOutcome> {
   const timer = setTimeout(() => abort.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
   try {
     const executor = getExecutor(run.taskType);
@@ -30,7 +31,7 @@ export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs
       config: run.config,
       attempt: run.attempt,
       signal: abort.signal,
-      shellEnabled,
+      settings,
     });
     if (abort.signal.aborted) throw abort.signal.reason;
     return { ok: true, output: output ?? null };

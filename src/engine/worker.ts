@@ -26,6 +26,7 @@ import { finishRunsStatements, writtenOf } from './sql/finishRuns.js';
 import { Batcher } from './batcher.js';
 import { RunSlots, type Slot } from './runSlots.js';
 import { executeRun } from './executeRun.js';
+import { executorSettings, type ExecutorSettings } from '../executors/settings.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 
 const IDLE_WAIT_MS = 5_000;
@@ -54,10 +55,13 @@ export class Worker {
   private tracked = new Set<Promise<void>>();
   /** Results are recorded in batches: one transaction writes them and advances their flows. */
   private recorder: Batcher<Finished, boolean>;
+  /** What the executors may do and use, from the configuration (built once). */
+  private settings: ExecutorSettings;
 
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
     this.recorder = new Batcher((items) => this.record(items), 2, 1000);
+    this.settings = executorSettings(s.config);
   }
 
   /** Runs executing now. */
@@ -145,7 +149,7 @@ export class Worker {
     slot.abort = new AbortController();
     this.events.onTaskStarted?.(run);
     const t0 = performance.now();
-    const done = await executeRun(run, slot.abort, policy.timeoutMs, this.s.config.shellTasksEnabled);
+    const done = await executeRun(run, slot.abort, policy.timeoutMs, this.settings);
     const endedAt = new Date();
     slot.abort = undefined;
     try {

@@ -2,20 +2,19 @@
 // allows it. Output: JSON text {exitCode, signal, stdout, stderr} with the last 4 KiB of each stream.
 // A non-zero exit is a TaskFailure carrying that output. On abort the whole group gets SIGTERM, then
 // SIGKILL after a short grace, and the run rejects with the abort reason.
+// The environment is scrubbed: the member's PATH, HOME, LANG and TZ, the TASK_ENV_ALLOW names, then
+// `taskConfig.env` (its values may use `${env:NAME}`); nothing else of the member's (its DATABASE_URL,
+// ADMIN_TOKEN…). Nothing the task started outlives it: when the shell ends, what is left of its group
+// is killed, and the group is recorded (shellGroups.ts) so that not even a killed member leaves it behind.
 import { spawn } from 'node:child_process';
-import { Tail, TaskFailure, throwIfAborted, type Executor } from './types.js';
+import { randomBytes } from 'node:crypto';
+import { resolveEnvRefs } from './envRefs.js';
+import { killGroup, MARKER_VAR } from './shellGroups.js';
+import type { ExecutorSettings } from './settings.js';
+import { Tail, TaskFailure, throwIfAborted, type ExecContext, type Executor } from './types.js';
 
 export const SHELL_DISABLED_MESSAGE = 'SHELL tasks are disabled: set SHELL_TASKS_ENABLED=true';
 const KILL_GRACE_MS = 1000;
-
-function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // already gone
-  }
-}
 
 /** The first lines of the stderr tail, short enough for an error message. */
 function stderrSummary(stderr: string): string {
@@ -24,20 +23,39 @@ function stderrSummary(stderr: string): string {
   return text.length > 500 ? `${text.slice(0, 497)}...` : text;
 }
 
+/** The task's environment: base, allowed names, its own `env` (resolved), and the run marker. */
+export function shellEnv(config: ExecContext['config'], settings: ExecutorSettings, marker: string): Record<string, string> {
+  const own = Object.fromEntries(
+    Object.entries(config.env ?? {}).map(([k, v]) => [k, resolveEnvRefs(String(v), settings.env, `taskConfig.env.${k}`)]),
+  );
+  return { ...settings.shell.baseEnv, ...settings.env.values, ...own, [MARKER_VAR]: marker };
+}
+
 export const shellExecutor: Executor = {
   type: 'SHELL',
-  run({ content, signal, shellEnabled }) {
+  run({ content, config, signal, settings }) {
     return new Promise<string | null>((resolve, reject) => {
-      if (!shellEnabled) return reject(new TaskFailure(SHELL_DISABLED_MESSAGE));
+      if (!settings.shell.enabled) return reject(new TaskFailure(SHELL_DISABLED_MESSAGE));
+      let env: Record<string, string>;
       try {
         throwIfAborted(signal);
+        env = shellEnv(config, settings, randomBytes(12).toString('hex'));
       } catch (e) {
         return reject(e);
       }
       const command = content ?? '';
       if (!command.trim()) return reject(new TaskFailure('SHELL task has no command (its content is empty)'));
 
-      const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
+      let record: string | null = null;
+      if (child.pid) {
+        try {
+          record = settings.shell.groups.add(child.pid, env[MARKER_VAR]!);
+        } catch (e) {
+          killGroup(child.pid, 'SIGKILL');
+          return reject(new TaskFailure(`could not record the SHELL process group in SHELL_STATE_DIR: ${(e as Error).message}`));
+        }
+      }
       const stdout = new Tail();
       const stderr = new Tail();
       child.stdout.on('data', (b: Buffer) => stdout.push(b));
@@ -52,11 +70,14 @@ export const shellExecutor: Executor = {
         signal.removeEventListener('abort', onAbort);
         clearTimeout(killTimer);
         clearTimeout(giveUpTimer);
+        // Whatever the task left running in its group (a background job) ends with it.
+        if (child.pid) killGroup(child.pid, 'SIGKILL');
+        if (record) settings.shell.groups.remove(record);
         f();
       };
       const onAbort = () => {
-        killGroup(child.pid, 'SIGTERM');
-        killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+        if (child.pid) killGroup(child.pid, 'SIGTERM');
+        killTimer = setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
         // Settle even if a stray grandchild keeps the pipes open after the group was killed.
         giveUpTimer = setTimeout(() => finish(() => reject(signal.reason)), KILL_GRACE_MS + 500);
       };
@@ -64,11 +85,7 @@ export const shellExecutor: Executor = {
 
       child.on('error', (err) => finish(() => reject(new TaskFailure(`could not start /bin/sh: ${err.message}`))));
       child.on('exit', () => {
-        // The shell is gone; make sure nothing it started lingers in its group.
-        if (signal.aborted) {
-          killGroup(child.pid, 'SIGKILL');
-          finish(() => reject(signal.reason));
-        }
+        if (signal.aborted) finish(() => reject(signal.reason));
       });
       child.on('close', (code, sig) => {
         if (signal.aborted) return finish(() => reject(signal.reason));

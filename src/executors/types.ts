@@ -3,6 +3,7 @@
 // Timeouts and cancellation reach it through `signal`; it must stop promptly when the signal aborts.
 import type { TaskConfig } from '../definitions/taskConfig.js';
 import type { TaskType } from '../models/definitions.js';
+import type { ExecutorSettings } from './settings.js';
 
 export interface ExecContext {
   tiId: number;
@@ -12,8 +13,8 @@ export interface ExecContext {
   /** 1 for the first attempt. */
   attempt: number;
   signal: AbortSignal;
-  /** SHELL tasks run only when the configuration allows them (SHELL_TASKS_ENABLED=true). */
-  shellEnabled: boolean;
+  /** What the member's configuration allows and provides (settings.ts: executorSettings(config)). */
+  settings: ExecutorSettings;
 }
 
 export interface Executor {

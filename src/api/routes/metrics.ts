@@ -1,5 +1,6 @@
-// GET /metrics: Prometheus text format (not the envelope), no auth — scrape it from inside the
-// network. The metrics and the engine hooks that feed them are in infra/metrics.ts.
+// GET /metrics: Prometheus text format (not the envelope). Behind METRICS_TOKEN when it is set (else
+// an API token when API_TOKENS is set): middleware/access.ts. The metrics and the engine hooks that
+// feed them are in infra/metrics.ts.
 import Router from '@koa/router';
 import type { Services } from '../../services.js';
 import type { Engine } from '../../engine/engine.js';

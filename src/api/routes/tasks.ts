@@ -5,14 +5,16 @@ import type { Services } from '../../services.js';
 import { actor, idParam, ok } from '../http.js';
 import { parse } from '../validate.js';
 import type { RouteModule } from '../routeModule.js';
+import { secretHeaderNames } from '../../infra/secrets.js';
 import { deleteTask, getTask, listTasks, pageQuery, saveTask, saveTaskBody } from '../../definitions/index.js';
 import { commonErrors, envelopeOf, errorResponse, idPath, jsonBody, pageOf, pageParams, taskSaveSchema, taskSchema } from '../../definitions/apiDoc.js';
 
 export function taskRoutes(s: Services): RouteModule {
   const router = new Router();
-  router.post('/task', async (ctx) => ok(ctx, await saveTask(s.knex, parse(saveTaskBody, ctx.request.body), actor(ctx))));
-  router.get('/task', async (ctx) => ok(ctx, await listTasks(s.knex, parse(pageQuery, ctx.query, 'query'))));
-  router.get('/task/:taskId', async (ctx) => ok(ctx, await getTask(s.knex, idParam(ctx, 'taskId'))));
+  const secrets = secretHeaderNames(s.config.httpTaskSecretHeaders); // answered as "***"
+  router.post('/task', async (ctx) => ok(ctx, await saveTask(s.knex, parse(saveTaskBody, ctx.request.body), actor(ctx), secrets)));
+  router.get('/task', async (ctx) => ok(ctx, await listTasks(s.knex, parse(pageQuery, ctx.query, 'query'), secrets)));
+  router.get('/task/:taskId', async (ctx) => ok(ctx, await getTask(s.knex, idParam(ctx, 'taskId'), secrets)));
   router.delete('/task/:taskId', async (ctx) => ok(ctx, await deleteTask(s.knex, idParam(ctx, 'taskId'), actor(ctx))));
 
   const user = { name: 'X-User', in: 'header', required: false, schema: { type: 'string', maxLength: 64 }, description: 'Recorded as create_user/update_user (default "system")' };

@@ -1,0 +1,148 @@
+// Secrets in task configs are written, never read back: every read path shows them as "***", an
+// update sending "***" keeps the stored value (the task still sends it), and a database error that
+// quotes the statement does not put them in the log.
+import { expect } from 'chai';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { startTestMember, type TestMember } from './helpers/member.js';
+import { isolated } from './helpers/env.js';
+import { runTask } from './helpers/tasks.js';
+import { startHttpTarget, type HttpTarget } from './helpers/httpTarget.js';
+import { createLogger } from '../src/infra/logger.js';
+
+const SECRET = 'Bearer sk-live-0123456789abcdef';
+const COOKIE = 'session=very-secret-cookie';
+const VAULT = 'hvs.vault-token-secret';
+
+describe('security: secrets in task configs', function () {
+  this.timeout(60_000);
+  let m: TestMember;
+  let target: HttpTarget;
+  let taskId: number;
+  const api = (method: string, path: string, body?: unknown) => m.api(method, path, body);
+
+  before(async () => {
+    target = await startHttpTarget();
+    m = await startTestMember({
+      ...isolated(),
+      WORKER_CONCURRENCY: '4',
+      HTTP_TASK_ALLOW: '127.0.0.1',
+      HTTP_TASK_SECRET_HEADERS: 'X-Vault-Token',
+      TASK_ENV_ALLOW: 'UPSTREAM_TOKEN',
+      UPSTREAM_TOKEN: 'from-the-environment',
+      SHELL_TASKS_ENABLED: 'true',
+    });
+    const r = await api('POST', '/task', {
+      taskName: 'with secrets',
+      taskType: 'HTTP',
+      taskConfig: {
+        url: `http://127.0.0.1:${target.port}/ok`,
+        headers: { Authorization: SECRET, cookie: COOKIE, 'x-vault-token': VAULT, 'X-Trace': 'visible' },
+      },
+    });
+    expect(r.status, r.text).to.equal(200);
+    taskId = r.body.data.taskId;
+  });
+  after(async () => {
+    await m?.stop(500);
+    await target?.close();
+  });
+
+  const leaks = (text: string) => [SECRET, 'sk-live', COOKIE, VAULT].filter((s) => text.includes(s));
+
+  it('POST /task, GET /task/{id} and the unauthenticated GET /task show "***"', async () => {
+    const created = await api('GET', `/task/${taskId}`);
+    expect(created.body.data.taskConfig.headers).to.deep.equal({ Authorization: '***', cookie: '***', 'x-vault-token': '***', 'X-Trace': 'visible' });
+    const list = await api('GET', '/task?pageSize=200');
+    expect(list.body.data.list.find((t: any) => t.taskId === taskId).taskConfig.headers.Authorization).to.equal('***');
+    for (const r of [created, list]) expect(leaks(r.text)).to.deep.equal([]);
+    // It is stored, though: the task sends it.
+    const row = await m.services.knex('task').where('task_id', taskId).first();
+    expect(JSON.parse(row.task_config).headers.Authorization).to.equal(SECRET);
+  });
+
+  it('neither the task instance nor a flow using the task shows it', async () => {
+    const ti = await runTask(m.api, taskId);
+    expect(ti.status, ti.errorMsg).to.equal('SUCCESS');
+    expect(JSON.parse(JSON.parse(ti.output).body).authorization).to.equal(SECRET); // what the server got
+    const flow = await api('POST', '/flow', { flowName: 'f', flowNodes: [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: String(taskId) }, { nodeType: 'END' }] });
+    const reads = [
+      await api('GET', `/monitor/task/${ti.tiId}`),
+      await api('GET', `/flow/${flow.body.data.flowId}`),
+      await api('GET', '/flow'),
+      flow,
+    ];
+    // The task instance's output is the server's answer (this test server echoes the header back, so
+    // it is there): what the member itself adds to these answers never includes the config.
+    for (const r of reads.slice(1)) expect(leaks(r.text), r.text.slice(0, 300)).to.deep.equal([]);
+    expect(reads[0]!.body.data).to.not.have.property('taskConfig');
+  });
+
+  it('an update that sends "***" back keeps the stored values; a new value replaces one', async () => {
+    const shown = (await api('GET', `/task/${taskId}`)).body.data;
+    const upd = await api('POST', '/task', { ...shown, taskConfig: { ...shown.taskConfig, headers: { ...shown.taskConfig.headers, COOKIE: 'fresh=1', Authorization: '***' } } });
+    expect(upd.status, upd.text).to.equal(200);
+    expect(leaks(upd.text)).to.deep.equal([]);
+    const stored = JSON.parse((await m.services.knex('task').where('task_id', taskId).first()).task_config).headers;
+    expect(stored.Authorization).to.equal(SECRET);
+    expect(stored['x-vault-token']).to.equal(VAULT);
+    expect(stored.COOKIE).to.equal('fresh=1');
+    const ti = await runTask(m.api, taskId);
+    const got = JSON.parse(JSON.parse(ti.output).body);
+    expect(got.authorization).to.equal(SECRET);
+  });
+
+  it('"***" with nothing stored behind it is a 400 naming the header', async () => {
+    const r = await api('POST', '/task', { taskName: 'x', taskType: 'HTTP', taskConfig: { url: 'http://example.com/', headers: { 'X-Api-Key': '***' } } });
+    expect(r.status).to.equal(400);
+    expect(r.body).to.deep.equal({ code: '400', message: 'taskConfig.headers.X-Api-Key: "***" stands for the stored value, and none is stored; send the value itself', data: null });
+  });
+
+  it('credentials in the url are refused: they would be shown to every reader', async () => {
+    const r = await api('POST', '/task', { taskName: 'x', taskType: 'HTTP', taskConfig: { url: 'https://user:pw@example.com/' } });
+    expect(r.status).to.equal(400);
+    expect(r.body.message).to.equal('taskConfig.url: must not carry user:password@; send an Authorization header instead (its value is never shown)');
+  });
+
+  it('a header that only references the environment is shown as written, and resolved when the task runs', async () => {
+    const r = await api('POST', '/task', {
+      taskName: 'env ref',
+      taskType: 'HTTP',
+      taskConfig: { url: `http://127.0.0.1:${target.port}/ok`, headers: { Authorization: 'Bearer ${env:UPSTREAM_TOKEN}' } },
+    });
+    expect(r.body.data.taskConfig.headers.Authorization).to.equal('Bearer ${env:UPSTREAM_TOKEN}');
+    const ti = await runTask(m.api, r.body.data.taskId);
+    expect(JSON.parse(JSON.parse(ti.output).body).authorization).to.equal('Bearer from-the-environment');
+  });
+
+  it('SHELL env values with secret-looking names are hidden the same way', async () => {
+    const r = await api('POST', '/task', { taskName: 'sh', taskType: 'SHELL', taskContent: 'echo "$DB_PASSWORD $REGION"', taskConfig: { env: { DB_PASSWORD: 'hunter2-secret', REGION: 'eu' } } });
+    expect(r.status, r.text).to.equal(200);
+    expect(r.body.data.taskConfig.env).to.deep.equal({ DB_PASSWORD: '***', REGION: 'eu' });
+    const kept = await api('POST', '/task', { ...r.body.data, taskContent: 'echo "$DB_PASSWORD $REGION!"' });
+    expect(kept.status, kept.text).to.equal(200);
+    const ti = await runTask(m.api, r.body.data.taskId);
+    expect(JSON.parse(ti.output).stdout).to.equal('hunter2-secret eu!\n');
+  });
+
+  it('a database error quoting the statement is logged with the secrets masked', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const log = createLogger('error', {}, ['X-Vault-Token'], sink as unknown as pino.DestinationStream);
+    // A config too long for its TEXT column: MariaDB refuses it, and knex's error quotes the values.
+    const cfg = JSON.stringify({ url: 'http://example.com/', headers: { Authorization: SECRET, 'X-Vault-Token': VAULT }, body: 'x'.repeat(70_000) });
+    let err: unknown;
+    try {
+      await m.services.knex('task').insert({ task_name: 'too long', task_type: 'HTTP', task_config: cfg, create_time: new Date(), update_time: new Date() });
+    } catch (e) {
+      err = e;
+    }
+    expect(err, 'the insert must fail').to.be.instanceOf(Error);
+    expect((err as Error).message).to.include(SECRET); // what would have been logged
+    log.error({ err }, 'request failed');
+    const out = lines.join('');
+    expect(out).to.include('request failed');
+    expect(leaks(out)).to.deep.equal([]);
+    expect(out).to.include('***');
+  });
+});
