@@ -16,6 +16,9 @@ import { startCluster } from './cluster/index.js';
 import type { Cluster } from './cluster/types.js';
 import { adminRoutes } from './api/routes/admin.js';
 import { metricsRoutes } from './api/routes/metrics.js';
+import { eventsRoutes } from './api/routes/events.js';
+import { LiveHub } from './api/liveHub.js';
+import { publishLiveEvents } from './infra/liveEvents.js';
 
 export interface Member {
   services: Services;
@@ -56,15 +59,22 @@ export async function startMember(config: Config, log = createLogger(config.logL
     await engine.startWorker();
     log.info({ concurrency: config.workerConcurrency }, 'worker role started');
   }
+  // Every member publishes the status changes it commits; web members stream them (GET /events).
+  const live = publishLiveEvents(services, engine);
   // Membership and leadership: every member takes part, whatever its roles.
   const cluster = await startCluster(services, engine);
 
   let server: http.Server | null = null;
   let url: string | null = null;
   const web = config.roles.has('web');
+  let hub: LiveHub | null = null;
+  if (web) {
+    hub = new LiveHub(services);
+    await hub.start();
+  }
   if (web || config.metricsPort !== null) {
-    const app = web
-      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster)])
+    const app = hub
+      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(services, hub)])
       : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
     server = http.createServer(app.callback());
     server.keepAliveTimeout = 65_000;
@@ -83,12 +93,15 @@ export async function startMember(config: Config, log = createLogger(config.logL
     cluster,
     url,
     async stop(graceMs = config.shutdownGraceMs) {
+      // Event streams end first: the server cannot close while they are open.
+      await hub?.close();
       if (server) {
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
       await engine.stop(graceMs);
       await cluster.stop();
+      live.stop();
       await queue.close();
       redis.disconnect();
       await knex.destroy();
