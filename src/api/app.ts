@@ -13,12 +13,13 @@ import { taskRoutes } from './routes/tasks.js';
 import { flowRoutes } from './routes/flows.js';
 import { execRoutes } from './routes/exec.js';
 import { monitorRoutes } from './routes/monitor.js';
+import { uiRoutes } from './routes/ui.js';
 import type { Engine } from '../engine/engine.js';
 
 export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []): Koa {
   const app = new Koa();
   app.proxy = true;
-  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(s, engine), monitorRoutes(s), ...extra];
+  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(s, engine), monitorRoutes(s), uiRoutes(), ...extra];
   const doc = openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)));
   const docRouter = new Router();
   docRouter.get('/openapi.json', (ctx) => { ctx.body = doc; });
