@@ -39,18 +39,22 @@ export function eventsRoutes(_s: Services, hub: LiveHub): RouteModule {
     const q = parse(eventsQuery, ctx.query, 'query');
     const lastEventId = ctx.get('Last-Event-ID') || q.lastEventId;
     const stream = hub.open({ fiId: q.fiId, flowId: q.flowId, kinds: q.kind }, lastEventId || undefined);
+    // Written to the response directly, not through Koa: a client going away is the normal end of a
+    // stream, not an error to report.
+    ctx.respond = false;
+    ctx.status = 200;
+    const res = ctx.res;
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
-    ctx.req.once('close', () => stream.destroy());
-    ctx.set({
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',
       'X-Accel-Buffering': 'no',
       // A stream is not reused for another request: when it ends (this member stopping), the socket goes.
       Connection: 'close',
     });
-    ctx.type = 'text/event-stream; charset=utf-8';
-    ctx.status = 200;
-    ctx.body = stream;
+    res.on('close', () => stream.destroy());
+    stream.pipe(res);
   });
 
   const event = (name: string, data: unknown) => `id: 1a2b3c4d.42\nevent: ${name}\ndata: ${JSON.stringify(data)}`;
