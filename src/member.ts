@@ -24,6 +24,8 @@ export interface Member {
   services: Services;
   engine: Engine;
   cluster: Cluster;
+  /** The live events hub behind GET /events (web role only). */
+  hub: LiveHub | null;
   /** Base URL of the API when this member has the web role (of /metrics and /healthz with METRICS_PORT). */
   url: string | null;
   /** Stops serving and claiming; running tasks get `graceMs` to finish, then are handed back. */
@@ -91,6 +93,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
     services,
     engine,
     cluster,
+    hub,
     url,
     async stop(graceMs = config.shutdownGraceMs) {
       // Event streams end first: the server cannot close while they are open.

@@ -7,6 +7,7 @@ import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createFlow, createTask, startFlow, waitForEnd } from './helpers/flows.js';
 import { SseClient } from './helpers/sse.js';
+import { waitFor } from './helpers/wait.js';
 import { MAX_CLIENTS } from '../src/api/liveHub.js';
 
 describe('live events (GET /events)', function () {
@@ -86,6 +87,8 @@ describe('live events (GET /events)', function () {
 
   it('replays what a reconnecting client missed (Last-Event-ID); an id it cannot replay gets `reset`', async () => {
     const flowId = await createFlow(a.api, [[echo]]);
+    // Another client stays connected meanwhile (a member nobody watches keeps nothing: see below).
+    await (await open(b, '?kind=flow')).waitForMessage('ready');
     const first = await open(b, `?flowId=${flowId}`);
     const ready = await first.waitForMessage('ready');
     await first.close();
@@ -110,6 +113,20 @@ describe('live events (GET /events)', function () {
     const idOfA = (await onA.waitForMessage('ready')).id!;
     const crossed = await open(b, '', { 'Last-Event-ID': idOfA });
     await crossed.waitForMessage('reset');
+  });
+
+  it('a member nobody watches neither parses nor keeps events: a client coming back gets `reset`', async () => {
+    const flowId = await createFlow(a.api, [[echo]]);
+    const lone = await open(b, `?flowId=${flowId}`);
+    const ready = await lone.waitForMessage('ready');
+    await lone.close();
+    await waitFor('member B to see the client go', async () => b.hub!.clientCount === 0);
+    await waitForEnd(a.api, await startFlow(a.api, flowId));
+    const back = await open(b, `?flowId=${flowId}`, { 'Last-Event-ID': ready.id! });
+    await back.waitForMessage('reset');
+    // From then on it is followed again.
+    const fiId = await startFlow(a.api, flowId);
+    await back.waitForEvent('the new instance to end', (e) => e.kind === 'flow' && e.fiId === fiId && e.status === 'SUCCESS');
   });
 
   it('refuses bad filters with a 400 naming the parameter', async () => {

@@ -6,7 +6,9 @@
 //   (fed by the coordinator's events, which carry it) and one MySQL query per message with misses.
 // - Messages are numbered per member (`<boot>.<seq>`, boot random per start) and the last RING_SIZE
 //   are kept, so a client reconnecting with Last-Event-ID gets what it missed; an id this member cannot
-//   replay (another member's, from before a restart, too old) gets a `reset` event: refetch.
+//   replay (another member's, from before a restart, too old) gets a `reset` event: refetch. While
+//   the member has no client at all, messages are counted but neither parsed nor kept (a web member
+//   nobody watches pays next to nothing), so a lone client that comes back gets `reset`.
 // - At most MAX_CLIENTS clients per member (503 beyond); a client that does not read (over
 //   MAX_BUFFERED bytes waiting) is dropped and reconnects; a comment every HEARTBEAT_MS keeps
 //   proxies from closing idle streams.
@@ -125,6 +127,13 @@ export class LiveHub {
   }
 
   private receive(raw: string): void {
+    if (this.clients.size === 0 && !this.draining) {
+      // Nobody to send it to: not even parsed. The number goes, so an id from before this gap cannot
+      // be replayed (reset) rather than be resumed with a hole.
+      this.seq += 1;
+      this.ring = [];
+      return;
+    }
     if (this.backlog.length >= MAX_BACKLOG) {
       this.backlog = [];
       this.resetAll('events arrived faster than they could be sent');

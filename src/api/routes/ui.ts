@@ -84,12 +84,14 @@ export function uiRoutes(): RouteModule {
   return {
     router,
     paths: {
-      '/': { get: { tags: ['dashboard'], summary: 'Redirects (302) to the dashboard, /ui/', responses: { '302': { description: 'to /ui/' } } } },
-      '/ui/{page}': {
+      '/ui/': {
         get: {
           tags: ['dashboard'],
-          summary: 'The dashboard (HTML): /ui/, /ui/flows[/{flowId}], /ui/instances[/{fiId}], /ui/tasks, /ui/cluster; assets under /ui/assets/',
-          parameters: [{ name: 'page', in: 'path', required: true, schema: { type: 'string' } }],
+          summary: 'The dashboard (HTML; `/` redirects here)',
+          description:
+            'A single-page app: /ui/flows, /ui/flows/{flowId}[?version=N], /ui/flows/new, /ui/flows/{flowId}/edit, /ui/instances, /ui/instances/{fiId}, ' +
+            '/ui/tasks, /ui/tasks/new, /ui/tasks/{taskId} and /ui/cluster all answer this page (no-cache); its assets are under /ui/assets/ (hashed names, cached for a year). ' +
+            'Other paths under /ui are 404; 503 when the dashboard was not built (`npm run build`).',
           responses: { '200': { description: 'index.html', content: { 'text/html': {} } }, '404': { description: 'no such page or asset' }, '503': { description: 'the dashboard is not built' } },
         },
       },

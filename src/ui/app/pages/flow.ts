@@ -19,7 +19,7 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
   // The current version, for the picker, when an older one is shown.
   const current = useLoad(() => (version ? get<Flow>(`/flow/${flowId}`).then((a) => a.data.flowVersion) : Promise.resolve(null)), [flowId, version]);
   const recent = useLoad(() => post<FlowIns[]>('/monitor/flow', { flowId, page: 1, pageSize: 10 }).then((a) => a.data), [flowId]);
-  useLiveRefresh({ flowId, kind: 'flow' }, recent.reload);
+  useLiveRefresh({ flowId, kind: 'flow' }, recent.reload, undefined, 1000);
   const f = flow.data;
   useTitle(f ? `Flow ${f.flowId} · ${f.flowName}` : `Flow ${flowId}`);
 

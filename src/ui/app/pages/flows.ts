@@ -26,7 +26,7 @@ export function FlowsPage({ loc }: { loc: Location }) {
     return { page: data, last: new Map(last.map((l) => [l.flowId, l])) };
   }, [page]);
   const shown = new Set(flows.data?.page.list.map((f) => f.flowId) ?? []);
-  useLiveRefresh({ kind: 'flow' }, flows.reload, (e) => e.flowId === undefined || shown.has(e.flowId));
+  useLiveRefresh({ kind: 'flow' }, flows.reload, (e) => e.flowId === undefined || shown.has(e.flowId), 1000);
 
   return html`<section>
     <header class="page-head">

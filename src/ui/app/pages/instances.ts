@@ -55,7 +55,7 @@ export function InstancesPage({ loc }: { loc: Location }) {
     const a = await post<FlowIns[]>('/monitor/flow', { flowId, status, from: epoch(from), to: epoch(to), page, pageSize: PAGE_SIZE });
     return { rows: a.data, total: a.total ?? a.data.length };
   }, [flowId, status, from, to, page]);
-  useLiveRefresh({ kind: 'flow', flowId }, list.reload);
+  useLiveRefresh({ kind: 'flow', flowId }, list.reload, undefined, 1000);
 
   // The form edits a draft; Apply (or Enter) puts it in the URL.
   const [draft, setDraft] = useState({ flowId: flowId ? String(flowId) : '', status: status ?? '', from, to });

@@ -76,8 +76,8 @@ function configOf(d: Draft): { config: Record<string, unknown> | null; errors: R
 }
 
 export function TaskForm({ taskId }: { taskId: number | null }) {
-  useTitle(taskId ? `Task ${taskId}` : 'New task');
   const loaded = useLoad(() => (taskId ? get<Task>(`/task/${taskId}`).then((a) => a.data) : Promise.resolve(null)), [taskId]);
+  useTitle(taskId ? `Task ${taskId}${loaded.data ? ` · ${loaded.data.taskName}` : ''}` : 'New task');
   const [d, setD] = useState<Draft>(empty);
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<Notice | null>(null);
