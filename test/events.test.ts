@@ -1,10 +1,12 @@
 // GET /events at the HTTP level, with two real members on one database and Redis prefix: what member
 // A commits reaches member B's stream (through Redis pub/sub), flowId filled in for the worker's task
-// events; the fiId / flowId / kind filters; replay with Last-Event-ID and `reset` when it cannot;
-// bad filters; the per-member stream limit; streams ended when a member stops.
+// events; the fiId / flowId / kind filters; replay with Last-Event-ID and `reset` when it cannot (also
+// after its Redis subscription was cut); bad filters; the per-member stream limit; streams ended when a
+// member stops.
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
-import { isolated } from './helpers/env.js';
+import { Redis } from 'ioredis';
+import { isolated, testRun } from './helpers/env.js';
 import { createFlow, createTask, startFlow, waitForEnd } from './helpers/flows.js';
 import { SseClient } from './helpers/sse.js';
 import { waitFor } from './helpers/wait.js';
@@ -127,6 +129,25 @@ describe('live events (GET /events)', function () {
     // From then on it is followed again.
     const fiId = await startFlow(a.api, flowId);
     await back.waitForEvent('the new instance to end', (e) => e.kind === 'flow' && e.fiId === fiId && e.status === 'SUCCESS');
+  });
+
+  it('when its Redis subscription is cut and comes back, a member tells its clients to refetch, then streams again', async () => {
+    const c = await open(b);
+    await c.waitForMessage('ready');
+    const admin = new Redis(testRun.redisUrl);
+    try {
+      const name = `task-schedule:${b.services.memberId}:events`;
+      const line = String(await admin.client('LIST')).split('\n').find((l) => l.includes(` name=${name} `));
+      expect(line, name).to.be.a('string');
+      await admin.client('KILL', 'ID', /\bid=(\d+)/.exec(line!)![1]!);
+    } finally {
+      admin.disconnect();
+    }
+    const reset = await c.waitForMessage('reset');
+    expect(JSON.parse(reset.data).reason).to.match(/reconnected/);
+    const flowId = await createFlow(a.api, [[echo]]);
+    const fiId = await startFlow(a.api, flowId);
+    await c.waitForEvent('events after the reconnection', (e) => e.kind === 'flow' && e.fiId === fiId && e.status === 'SUCCESS');
   });
 
   it('refuses bad filters with a 400 naming the parameter', async () => {

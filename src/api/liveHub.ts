@@ -121,9 +121,9 @@ export class LiveHub {
     if (this.heartbeat) clearInterval(this.heartbeat);
     for (const c of this.clients) c.stream.end();
     this.clients.clear();
-    const sub = this.sub;
+    // disconnect, not quit: quit would wait for a Redis that may be down; a subscriber has nothing to flush.
+    this.sub?.disconnect();
     this.sub = null;
-    if (sub) await sub.quit().catch(() => sub.disconnect());
   }
 
   private receive(raw: string): void {

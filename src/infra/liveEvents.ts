@@ -60,6 +60,9 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
     if (stopped || !pending.length) return;
     const batch = pending;
     pending = [];
+    // Not queued for a Redis that is away (ioredis would hold it until it is back): the web members'
+    // subscribers reconnect too, and tell their clients to refetch.
+    if (s.redis.status !== 'ready') return;
     s.redis.publish(channel, JSON.stringify(batch)).catch((e: unknown) => {
       const now = Date.now();
       if (now - lastWarn < WARN_EVERY_MS) return;
