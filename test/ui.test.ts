@@ -12,6 +12,8 @@ import { gzipSync } from 'node:zlib';
 import { readFileSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
 import { buildUi, JS_BUDGET_GZIP_BYTES, type UiBuild } from '../src/ui/build.js';
+import { edgesOf, layoutGraph } from '../src/ui/app/components/graph.js';
+import type { FlowNode } from '../src/ui/app/types.js';
 import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createFlow, createTask, detail, flowRow, startFlow, waitForEnd } from './helpers/flows.js';
@@ -77,6 +79,38 @@ describe('dashboard', function () {
         expect(x.status, p).to.equal(404);
         expect(await x.json(), p).to.include({ code: '404', data: null });
       }
+    });
+  });
+
+  describe('flow graph layout (the page draws what this lays out)', () => {
+    const task = (nodeId: number, extra: Partial<FlowNode> = {}): FlowNode => ({ nodeId, nodeType: 'TASK', tasks: [{ taskId: 1, taskName: 't', taskType: 'ECHO' }], completion: 'ANY', ...extra });
+    const xOf = (d: ReturnType<typeof layoutGraph>, id: number) => d.boxes.find((b) => b.node.nodeId === id)!.x;
+
+    it('a chain: edges from prevNode (or the order when there is none), left to right', () => {
+      const chain: FlowNode[] = [{ nodeId: 1, nodeType: 'START' }, task(2, { prevNode: 1 }), task(3, { prevNode: 2 }), { nodeId: 4, nodeType: 'END', prevNode: 3 }];
+      expect(edgesOf(chain)).to.deep.equal([[1, 2], [2, 3], [3, 4]]);
+      const noPrev = chain.map(({ prevNode: _p, ...n }) => n);
+      expect(edgesOf(noPrev)).to.deep.equal([[1, 2], [2, 3], [3, 4]]);
+      const d = layoutGraph(chain, (id) => (id === 3 ? 'FAILED' : undefined));
+      expect([1, 2, 3, 4].map((id) => xOf(d, id))).to.satisfy((xs: number[]) => xs.every((x, i) => i === 0 || x > xs[i - 1]!));
+      expect(d.paths).to.have.length(3);
+      expect(d.boxes.find((b) => b.node.nodeId === 3)!.lines.map((l) => l.text)).to.include('FAILED');
+    });
+
+    it('a node with several predecessors (prevNodes) draws: the branches side by side, the join after both', () => {
+      const diamond: FlowNode[] = [
+        { nodeId: 1, nodeType: 'START' },
+        task(2, { prevNode: 1, prevNodes: [1], nodeKey: 'a' }),
+        task(3, { prevNode: 1, prevNodes: [1], nodeKey: 'b' }),
+        task(4, { prevNode: 2, prevNodes: [2, 3], nodeKey: 'join' }),
+        { nodeId: 5, nodeType: 'END', prevNode: 4, prevNodes: [4] },
+      ];
+      expect(edgesOf(diamond)).to.deep.equal([[1, 2], [1, 3], [2, 4], [3, 4], [4, 5]]);
+      const d = layoutGraph(diamond);
+      expect(xOf(d, 2)).to.equal(xOf(d, 3));
+      expect(xOf(d, 4)).to.be.above(xOf(d, 2));
+      expect(d.paths.every((p) => /^M[\d.]+,[\d.]+( L[\d.]+,[\d.]+)+$/.test(p.d))).to.equal(true);
+      expect(d.boxes.find((b) => b.node.nodeId === 4)!.lines[0]!.text).to.equal('TASK #4 · join');
     });
   });
 

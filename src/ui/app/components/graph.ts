@@ -13,7 +13,7 @@ const PAD = 8;
 const MAX_TASK_LINES = 4;
 const CHAR_W = 7;
 
-interface Box {
+export interface Box {
   node: FlowNode;
   lines: { text: string; cls: string }[];
   width: number;
@@ -50,35 +50,45 @@ export function edgesOf(nodes: FlowNode[]): [number, number][] {
   return edges;
 }
 
+export interface Drawn {
+  boxes: Box[];
+  paths: { key: string; d: string }[];
+  width: number;
+  height: number;
+}
+
+/** Where each node's box and each edge go (dagre, left to right). */
+export function layoutGraph(nodes: FlowNode[], statusOf?: (nodeId: number) => string | undefined): Drawn {
+  const g = new Graph();
+  g.setGraph({ rankdir: 'LR', nodesep: 20, ranksep: 36, marginx: 4, marginy: 4 });
+  g.setDefaultEdgeLabel(() => ({}));
+  const boxes = new Map<number, Box>();
+  for (const n of nodes) {
+    const lines = linesOf(n, statusOf?.(n.nodeId));
+    const width = Math.max(90, Math.min(260, Math.max(...lines.map((l) => l.text.length)) * CHAR_W + 2 * PAD));
+    const height = lines.length * LINE + 2 * PAD - 2;
+    boxes.set(n.nodeId, { node: n, lines, width, height, x: 0, y: 0 });
+    g.setNode(String(n.nodeId), { width, height });
+  }
+  const edges = edgesOf(nodes);
+  for (const [a, b] of edges) g.setEdge(String(a), String(b));
+  layout(g);
+  for (const b of boxes.values()) {
+    const p = g.node(String(b.node.nodeId));
+    b.x = p.x! - b.width / 2;
+    b.y = p.y! - b.height / 2;
+  }
+  const paths = edges.map(([a, b]) => {
+    const pts = (g.edge(String(a), String(b))?.points ?? []) as { x: number; y: number }[];
+    return { key: `${a}-${b}`, d: pts.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ') };
+  });
+  const gl = g.graph();
+  return { boxes: [...boxes.values()], paths, width: Math.ceil(gl.width ?? 100), height: Math.ceil(gl.height ?? 50) };
+}
+
 export function FlowGraph({ nodes, statusOf, label }: { nodes: FlowNode[]; statusOf?: (nodeId: number) => string | undefined; label: string }) {
   const statuses = nodes.map((n) => statusOf?.(n.nodeId) ?? '').join(',');
-  const drawn = useMemo(() => {
-    const g = new Graph();
-    g.setGraph({ rankdir: 'LR', nodesep: 20, ranksep: 36, marginx: 4, marginy: 4 });
-    g.setDefaultEdgeLabel(() => ({}));
-    const boxes = new Map<number, Box>();
-    for (const n of nodes) {
-      const lines = linesOf(n, statusOf?.(n.nodeId));
-      const width = Math.max(90, Math.min(260, Math.max(...lines.map((l) => l.text.length)) * CHAR_W + 2 * PAD));
-      const height = lines.length * LINE + 2 * PAD - 2;
-      boxes.set(n.nodeId, { node: n, lines, width, height, x: 0, y: 0 });
-      g.setNode(String(n.nodeId), { width, height });
-    }
-    const edges = edgesOf(nodes);
-    for (const [a, b] of edges) g.setEdge(String(a), String(b));
-    layout(g);
-    for (const b of boxes.values()) {
-      const p = g.node(String(b.node.nodeId));
-      b.x = p.x! - b.width / 2;
-      b.y = p.y! - b.height / 2;
-    }
-    const paths = edges.map(([a, b]) => {
-      const pts = (g.edge(String(a), String(b))?.points ?? []) as { x: number; y: number }[];
-      return { key: `${a}-${b}`, d: pts.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ') };
-    });
-    const gl = g.graph();
-    return { boxes: [...boxes.values()], paths, width: Math.ceil(gl.width ?? 100), height: Math.ceil(gl.height ?? 50) };
-  }, [nodes, statuses]);
+  const drawn = useMemo(() => layoutGraph(nodes, statusOf), [nodes, statuses]);
 
   return html`<figure class="graph" data-testid="flow-graph">
     <div class="graph-scroll">
