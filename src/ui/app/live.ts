@@ -34,6 +34,8 @@ export interface LiveHandlers {
 export function subscribe(filter: LiveFilter, h: LiveHandlers): () => void {
   const ctl = new AbortController();
   let lastId: string | null = null;
+  /** Whether the current connection was asked to resume from lastId. */
+  let resumed = false;
   let delay = 1000;
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== '') q.set(k, String(v));
@@ -56,7 +58,6 @@ export function subscribe(filter: LiveFilter, h: LiveHandlers): () => void {
     }
   };
 
-  let resumed = false;
   const run = async () => {
     while (!ctl.signal.aborted) {
       try {
@@ -72,9 +73,8 @@ export function subscribe(filter: LiveFilter, h: LiveHandlers): () => void {
         }
         if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
         await read(res.body, dispatch);
-      } catch (e) {
-        if (ctl.signal.aborted) return;
-        void e;
+      } catch {
+        // A refused or broken stream (503 when the member is full, a network error): try again below.
       }
       if (ctl.signal.aborted) return;
       await new Promise((r) => setTimeout(r, delay));
