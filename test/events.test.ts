@@ -170,14 +170,7 @@ describe('live events (GET /events)', function () {
     expect((await open(a)).status).to.equal(200);
     // A stream that goes frees its place.
     await many[0]!.close();
-    await (async () => {
-      for (let i = 0; i < 200; i++) {
-        const c = await open(b);
-        if (c.status === 200) return;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error('the closed stream did not free its place');
-    })();
+    await waitFor('the closed stream to free its place', async () => (await open(b)).status === 200, 5_000);
   });
 
   it('a stopping member ends its streams (and stops)', async () => {
