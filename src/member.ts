@@ -21,11 +21,16 @@ import type { Cluster } from './cluster/types.js';
 import { adminRoutes } from './api/routes/admin.js';
 import { metricsRoutes } from './api/routes/metrics.js';
 import { reapOrphanGroups } from './executors/shellGroups.js';
+import { eventsRoutes } from './api/routes/events.js';
+import { LiveHub } from './api/liveHub.js';
+import { publishLiveEvents } from './infra/liveEvents.js';
 
 export interface Member {
   services: Services;
   engine: Engine;
   cluster: Cluster;
+  /** The live events hub behind GET /events (web role only). */
+  hub: LiveHub | null;
   /** Base URL of the API when this member has the web role (of /metrics and /healthz with METRICS_PORT). */
   url: string | null;
   /** Stops serving and claiming; running tasks get `graceMs` to finish, then are handed back. */
@@ -102,13 +107,20 @@ export async function startMember(config: Config, log = createLogger(config.logL
     await engine.startWorker();
     log.info({ concurrency: config.workerConcurrency }, 'worker role started');
   }
+  // Every member publishes the status changes it commits; web members stream them (GET /events).
+  const live = publishLiveEvents(services, engine);
 
   let server: http.Server | null = null;
   let url: string | null = null;
   const web = config.roles.has('web');
+  let hub: LiveHub | null = null;
+  if (web) {
+    hub = new LiveHub(services);
+    await hub.start();
+  }
   if (web || config.metricsPort !== null) {
-    const app = web
-      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster)])
+    const app = hub
+      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(services, hub)])
       : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
     server = http.createServer(app.callback());
     server.on('clientError', answerClientError);
@@ -126,14 +138,18 @@ export async function startMember(config: Config, log = createLogger(config.logL
     services,
     engine,
     cluster,
+    hub,
     url,
     async stop(graceMs = config.shutdownGraceMs) {
+      // Event streams end first: the server cannot close while they are open.
+      await hub?.close();
       if (server) {
         server.closeIdleConnections();
         await new Promise<void>((resolve) => server!.close(() => resolve()));
       }
       await engine.stop(graceMs);
       await cluster.stop();
+      live.stop();
       await queue.close();
       redis.disconnect();
       await knex.destroy();

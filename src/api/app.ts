@@ -17,12 +17,20 @@ import { taskRoutes } from './routes/tasks.js';
 import { flowRoutes } from './routes/flows.js';
 import { execRoutes } from './routes/exec.js';
 import { monitorRoutes } from './routes/monitor.js';
+import { uiRoutes } from './routes/ui.js';
 import type { Engine } from '../engine/engine.js';
 
 export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []): Koa {
   const app = new Koa();
   app.proxy = true;
-  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(s, engine), monitorRoutes(s), ...extra];
+  // What Koa reports itself (errorEnvelope answers everything else): failures after the answer began,
+  // mostly a client that went away mid-request (a dashboard page closed or navigated). Logged, never
+  // printed to stderr.
+  app.on('error', (err: NodeJS.ErrnoException) => {
+    if (['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(err.code ?? '')) s.log.debug({ err }, 'client went away');
+    else s.log.warn({ err }, 'response failed');
+  });
+  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(s, engine), monitorRoutes(s), uiRoutes(), ...extra];
   const doc = openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)), s.config);
   const docRouter = new Router();
   docRouter.get('/openapi.json', (ctx) => { ctx.body = doc; });

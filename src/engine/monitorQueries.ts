@@ -7,6 +7,9 @@ export interface FlowInsFilter {
   flowId?: number;
   fiId?: number;
   status?: string;
+  /** Start time bounds (inclusive), for the dashboard's instance list. */
+  from?: Date;
+  to?: Date;
   page: number;
   pageSize: number;
 }
@@ -16,6 +19,8 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
   if (f.flowId) base.where('fi.flow_id', f.flowId);
   if (f.fiId) base.where('fi.fi_id', f.fiId);
   if (f.status) base.where('fi.status', f.status);
+  if (f.from) base.where('fi.start_time', '>=', f.from);
+  if (f.to) base.where('fi.start_time', '<=', f.to);
   const [{ n }] = await base.clone().count({ n: '*' });
   const rows = await base
     .select('fi.*', 'f.flow_name')
@@ -41,6 +46,8 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
   };
 }
 
+const epochMs = (d: Date | null | undefined): number | null => (d ? d.getTime() : null);
+
 function taskInsRow(r: Record<string, any>) {
   return {
     tiId: r.ti_id,
@@ -65,7 +72,8 @@ export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Reco
   const byNi = new Map<number, Record<string, unknown>[]>();
   for (const t of tis) {
     const list = byNi.get(t.ni_id) ?? [];
-    list.push(taskInsRow(t));
+    // Beyond the seed's keys: who ran it, and exact times for the dashboard's timeline.
+    list.push({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time) });
     byNi.set(t.ni_id, list);
   }
   return nis.map((r) => ({
@@ -80,7 +88,17 @@ export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Reco
     nodeId: r.node_id,
     nodeType: r.node_type,
     tasks: byNi.get(r.ni_id) ?? [],
+    startMs: epochMs(r.start_time),
+    endMs: epochMs(r.end_time),
   }));
+}
+
+/** The newest instance of each of these flows (the dashboard's "last run"), in one query. */
+export async function latestFlowInstances(knex: Knex, flowIds: number[]): Promise<Record<string, unknown>[]> {
+  if (!flowIds.length) return [];
+  const newest = knex('task_flow_ins').max({ fi_id: 'fi_id' }).whereIn('flow_id', flowIds).groupBy('flow_id');
+  const rows = await knex('task_flow_ins').select('fi_id', 'flow_id', 'status', 'start_time', 'end_time').whereIn('fi_id', newest).orderBy('flow_id');
+  return rows.map((r) => ({ flowId: r.flow_id, fiId: r.fi_id, status: r.status, startTime: formatTime(r.start_time), endTime: formatTime(r.end_time) }));
 }
 
 export async function taskInstance(knex: Knex, tiId: number): Promise<Record<string, unknown> | null> {

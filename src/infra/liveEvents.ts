@@ -1,0 +1,108 @@
+// Live status events, publishing side (every member, whatever its roles). The engine reports what it
+// committed through its hooks: the coordinator's status changes of flow, node and task instances, and
+// the worker's task starts and results. They are collected as they come and sent as ONE Redis PUBLISH
+// on `${REDIS_PREFIX}events` per turn of the event loop (a JSON array), so the hot path pays one
+// message per batch and nothing per event beyond building the JSON. Web members subscribe and fan the
+// events out to their /events clients (src/api/liveHub.ts). Hooks are chained, never replaced (as in
+// metrics.ts); an event that cannot be published is lost (the dashboard refetches on reconnect).
+import type { Services } from '../services.js';
+import type { Engine } from '../engine/engine.js';
+import type { StatusChange } from '../engine/advanceMany.js';
+import type { TaskRun } from '../engine/taskRun.js';
+
+/**
+ * One status change as it travels (the wire format of /events, documented in the README).
+ * `flowId` is missing on the worker's task events: the web member fills it in.
+ */
+export interface LiveEvent {
+  kind: 'flow' | 'node' | 'task';
+  fiId: number | null;
+  flowId?: number;
+  niId?: number | null;
+  nodeId?: number;
+  tiId?: number;
+  taskId?: number;
+  /** PENDING on a task event from the worker: the attempt failed and the task will be retried. */
+  status: string;
+  attempt?: number;
+}
+
+export const eventsChannel = (prefix: string) => `${prefix}events`;
+
+/** Failures to publish are logged at most this often. */
+const WARN_EVERY_MS = 10_000;
+
+function chain<A extends unknown[]>(prev: ((...a: A) => void) | undefined, add: (...a: A) => void): (...a: A) => void {
+  return (...a: A) => {
+    prev?.(...a);
+    try {
+      add(...a);
+    } catch {
+      // an event must never break the engine
+    }
+  };
+}
+
+export interface LivePublisher {
+  /** Stops publishing (what is pending is dropped); the hooks stay chained but do nothing. */
+  stop(): void;
+}
+
+export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
+  const channel = eventsChannel(s.config.redisPrefix);
+  let pending: (StatusChange | LiveEvent)[] = [];
+  let scheduled = false;
+  let stopped = false;
+  let lastWarn = 0;
+
+  const flush = () => {
+    scheduled = false;
+    if (stopped || !pending.length) return;
+    const batch = pending;
+    pending = [];
+    // Not queued for a Redis that is away (ioredis would hold it until it is back): the web members'
+    // subscribers reconnect too, and tell their clients to refetch.
+    if (s.redis.status !== 'ready') return;
+    s.redis.publish(channel, JSON.stringify(batch)).catch((e: unknown) => {
+      const now = Date.now();
+      if (now - lastWarn < WARN_EVERY_MS) return;
+      lastWarn = now;
+      s.log.warn({ err: e }, 'live events: publish failed (dashboards will refetch)');
+    });
+  };
+  const later = () => {
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+
+  const ev = engine.coordinator.events;
+  ev.onStatusChanges = chain(ev.onStatusChanges, (changes: StatusChange[]) => {
+    if (stopped || !changes.length) return;
+    for (const c of changes) pending.push(c);
+    later();
+  });
+
+  const w = engine.worker;
+  if (w) {
+    const task = (run: TaskRun, status: string): LiveEvent => ({ kind: 'task', fiId: run.fiId, niId: run.niId, tiId: run.tiId, taskId: run.taskId, status, attempt: run.attempt });
+    w.events.onTaskStarted = chain(w.events.onTaskStarted, (run: TaskRun) => {
+      if (stopped) return;
+      pending.push(task(run, 'RUNNING'));
+      later();
+    });
+    w.events.onTaskFinished = chain(w.events.onTaskFinished, (run: TaskRun, status: string) => {
+      if (stopped) return;
+      pending.push(task(run, status === 'RETRY' ? 'PENDING' : status)); // the row's status: back to PENDING
+      later();
+    });
+  }
+
+  return {
+    stop() {
+      stopped = true;
+      pending = [];
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// /ui/flows/{flowId}[?version=N]: one flow — its nodes drawn as a graph, a version picker, the start
+// button (with an optional JSON input), and its latest instances, live.
+import { html } from 'htm/preact';
+import { useState } from 'preact/hooks';
+import { get, post } from '../api.js';
+import { ErrorBox, Extras, Loading, NoticeLine, noticeOf, useFlash, useLoad, useTitle, type Notice } from '../components/common.js';
+import { FlowGraph } from '../components/graph.js';
+import { InstanceTable } from './instances.js';
+import { navigate, withQuery, type Location } from '../router.js';
+import type { Flow, FlowIns } from '../types.js';
+import { useLiveRefresh } from '../live.js';
+import { completionText } from '../format.js';
+
+const KNOWN = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled'];
+
+export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
+  const version = Number(loc.query.get('version')) || undefined;
+  const flow = useLoad(() => get<Flow>(withQuery(`/flow/${flowId}`, { version })).then((a) => a.data), [flowId, version]);
+  // The current version, for the picker, when an older one is shown.
+  const current = useLoad(() => (version ? get<Flow>(`/flow/${flowId}`).then((a) => a.data.flowVersion) : Promise.resolve(null)), [flowId, version]);
+  const recent = useLoad(() => post<FlowIns[]>('/monitor/flow', { flowId, page: 1, pageSize: 10 }).then((a) => a.data), [flowId]);
+  useLiveRefresh({ flowId, kind: 'flow' }, recent.reload, undefined, 1000);
+  const f = flow.data;
+  useTitle(f ? `Flow ${f.flowId} · ${f.flowName}` : `Flow ${flowId}`);
+
+  const [input, setInput] = useState('');
+  const [inputError, setInputError] = useState<string | null>(null);
+  const flash = useFlash();
+  const [notice, setNotice] = useState<Notice | null>(flash);
+  const [busy, setBusy] = useState(false);
+
+  const start = async () => {
+    let body: unknown;
+    setInputError(null);
+    if (input.trim()) {
+      try {
+        body = { input: JSON.parse(input) };
+      } catch (e) {
+        setInputError(`not valid JSON: ${(e as Error).message}`);
+        return;
+      }
+      if (typeof (body as { input: unknown }).input !== 'object' || (body as { input: unknown }).input === null || Array.isArray((body as { input: unknown }).input)) {
+        setInputError('must be a JSON object, like {"name": "value"}');
+        return;
+      }
+    }
+    setBusy(true);
+    try {
+      const a = await post<{ fiId: number }>(`/exec/flow/${flowId}`, body);
+      setNotice({ ok: true, text: `${a.status} ${a.message}: started instance ${a.data.fiId}` });
+      navigate(`/ui/instances/${a.data.fiId}`);
+    } catch (e) {
+      setNotice(noticeOf(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const latest = current.data ?? f?.flowVersion ?? 1;
+  return html`<section>
+    <p class="crumbs"><a href="/ui/flows">Flows</a> ›</p>
+    <${ErrorBox} error=${flow.error} what="Could not load the flow" />
+    ${!f ? html`<${Loading} loading=${flow.loading} />` : html`
+      <header class="page-head">
+        <h1>${f.flowName} <span class="muted">#${f.flowId}</span></h1>
+        <div class="actions">
+          <a class="button" href=${`/ui/flows/${f.flowId}/edit`}>Edit</a>
+          <button class="primary" onClick=${start} disabled=${busy}>Start</button>
+        </div>
+      </header>
+      ${f.flowDescription ? html`<p>${f.flowDescription}</p>` : null}
+      <div class="row">
+        <div class="field inline">
+          <label for="version">Version</label>
+          <select id="version" value=${String(f.flowVersion)} onChange=${(e: Event) => navigate(withQuery(`/ui/flows/${flowId}`, { version: (e.target as HTMLSelectElement).value }), true)}>
+            ${Array.from({ length: latest }, (_, i) => latest - i).map((v) => html`<option value=${String(v)}>${v}${v === latest ? ' (current)' : ''}</option>`)}
+          </select>
+        </div>
+        <p class="muted">${f.cron ? html`Cron <code>${f.cron}</code> ${f.cronEnabled ? 'on' : 'off'}` : 'No schedule'} · updated ${f.updateTime}${version && version !== latest ? ' · a start runs the current version' : ''}</p>
+      </div>
+      <details class="start-input">
+        <summary>Start with an input (JSON)</summary>
+        <div class=${`field ${inputError ? 'has-error' : ''}`}>
+          <label for="start-input">Flow-instance input</label>
+          <textarea id="start-input" rows="3" placeholder='{"key": "value"}' aria-describedby=${inputError ? 'start-input-error' : undefined} value=${input} onInput=${(e: Event) => setInput((e.target as HTMLTextAreaElement).value)}></textarea>
+          ${inputError ? html`<span class="field-error" id="start-input-error" role="alert">${inputError}</span>` : null}
+          <span class="hint">Sent as {"input": …} when not empty; the tasks see it once the server supports flow inputs.</span>
+        </div>
+      </details>
+      <${NoticeLine} notice=${notice} />
+      <h2>Graph</h2>
+      <${FlowGraph} nodes=${f.flowNodes ?? []} label=${`Nodes of ${f.flowName}, version ${f.flowVersion}`} />
+      <h2>Nodes</h2>
+      <ol class="nodes">
+        ${(f.flowNodes ?? []).map((n) => html`<li key=${n.nodeId}>
+          <strong>${n.nodeType}</strong> #${n.nodeId}${n.nodeKey ? ` (${n.nodeKey})` : ''}
+          ${n.nodeType === 'TASK' ? html`: ${(n.tasks ?? []).map((t, i) => html`${i ? ', ' : ''}<a href=${`/ui/tasks/${t.taskId}`}>${t.taskName}</a> <span class="muted">(${t.taskType})</span>`)} — ${completionText(n.completion)}` : null}
+        </li>`)}
+      </ol>
+      <${Extras} obj=${f as unknown as Record<string, unknown>} known=${KNOWN} />
+      <h2>Latest instances</h2>
+      <${ErrorBox} error=${recent.error} />
+      ${recent.data ? html`<${InstanceTable} rows=${recent.data} showFlow=${false} />` : html`<${Loading} loading=${recent.loading} />`}
+      <p><a href=${withQuery('/ui/instances', { flowId })}>All instances of this flow</a></p>
+    `}
+  </section>`;
+}

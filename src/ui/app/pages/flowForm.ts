@@ -1,0 +1,220 @@
+// /ui/flows/new and /ui/flows/{flowId}/edit: a flow in a form — name, description, schedule, and its
+// TASK nodes between START and END, each with its tasks (picked from the task list) and completion
+// rule, plus an optional key and predecessors ("after") for flows as graphs, sent only when filled.
+// Saved through POST /flow (an edit saves a new version); a 400 is shown next to the field it names.
+import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, get, getAll, post } from '../api.js';
+import { ErrorBox, Field, FieldError, Loading, NoticeLine, noticeOf, setFlash, useLoad, useTitle, type Notice } from '../components/common.js';
+import { navigate } from '../router.js';
+import type { Flow, FlowNode, Task } from '../types.js';
+
+interface NodeDraft {
+  uid: number;
+  taskIds: number[];
+  completion: 'ANY' | 'ALL' | 'N';
+  n: string;
+  key: string;
+  after: string;
+  pick: string;
+}
+
+interface Draft {
+  flowName: string;
+  flowDescription: string;
+  cron: string;
+  cronEnabled: boolean;
+  nodes: NodeDraft[];
+}
+
+let uids = 0;
+const newNode = (): NodeDraft => ({ uid: ++uids, taskIds: [], completion: 'ANY', n: '1', key: '', after: '', pick: '' });
+
+function draftOf(f: Flow): Draft {
+  const all = f.flowNodes ?? [];
+  const keyOf = new Map(all.filter((n) => n.nodeKey).map((n) => [n.nodeId, n.nodeKey!]));
+  const nodes = all
+    .filter((n) => n.nodeType === 'TASK')
+    .map((n: FlowNode): NodeDraft => {
+      const prev = n.prevNodes ?? [];
+      const afterKeys = prev.map((p) => keyOf.get(p));
+      return {
+        ...newNode(),
+        taskIds: (n.tasks ?? []).map((t) => t.taskId),
+        completion: typeof n.completion === 'number' ? 'N' : n.completion === 'ALL' ? 'ALL' : 'ANY',
+        n: typeof n.completion === 'number' ? String(n.completion) : '1',
+        key: n.nodeKey ?? '',
+        after: afterKeys.length && afterKeys.every(Boolean) ? afterKeys.join(', ') : '',
+      };
+    });
+  return { flowName: f.flowName, flowDescription: f.flowDescription ?? '', cron: f.cron ?? '', cronEnabled: Boolean(f.cronEnabled), nodes };
+}
+
+function bodyOf(d: Draft, flowId: number | null): Record<string, unknown> {
+  const flowNodes = [
+    { nodeType: 'START' },
+    ...d.nodes.map((n) => {
+      const node: Record<string, unknown> = { nodeType: 'TASK', taskIds: n.taskIds };
+      node.completion = n.completion === 'N' ? (/^\d+$/.test(n.n.trim()) ? Number(n.n.trim()) : n.n) : n.completion;
+      if (n.key.trim()) node.nodeKey = n.key.trim();
+      if (n.after.trim()) node.prevNodes = n.after.split(',').map((k) => k.trim()).filter(Boolean);
+      return node;
+    }),
+    { nodeType: 'END' },
+  ];
+  const body: Record<string, unknown> = {
+    flowName: d.flowName,
+    flowDescription: d.flowDescription.trim() ? d.flowDescription : null,
+    cron: d.cron.trim() || null,
+    cronEnabled: d.cronEnabled,
+    flowNodes,
+  };
+  if (flowId) body.flowId = flowId;
+  return body;
+}
+
+export function FlowForm({ flowId }: { flowId: number | null }) {
+  useTitle(flowId ? `Edit flow ${flowId}` : 'New flow');
+  const loaded = useLoad(async () => {
+    const [tasks, flow] = await Promise.all([getAll<Task>('/task'), flowId ? get<Flow>(`/flow/${flowId}`).then((a) => a.data) : Promise.resolve(null)]);
+    return { tasks, flow };
+  }, [flowId]);
+  const [d, setD] = useState<Draft>(() => ({ flowName: '', flowDescription: '', cron: '', cronEnabled: false, nodes: [newNode()] }));
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    if (loaded.data?.flow) setD(draftOf(loaded.data.flow));
+  }, [loaded.data]);
+
+  if (!loaded.data) return html`<section><p class="crumbs"><a href="/ui/flows">Flows</a> ›</p><${ErrorBox} error=${loaded.error} what="Could not load the form" /><${Loading} loading=${loaded.loading} /></section>`;
+  const tasks = loaded.data.tasks;
+  const taskById = new Map(tasks.map((t) => [t.taskId, t]));
+
+  const set = (k: 'flowName' | 'flowDescription' | 'cron') => (e: Event) => setD({ ...d, [k]: (e.target as HTMLInputElement).value });
+  const setNode = (i: number, patch: Partial<NodeDraft>) => setD({ ...d, nodes: d.nodes.map((n, j) => (j === i ? { ...n, ...patch } : n)) });
+  const move = (i: number, by: number) => {
+    const nodes = [...d.nodes];
+    const [n] = nodes.splice(i, 1);
+    nodes.splice(i + by, 0, n!);
+    setD({ ...d, nodes });
+  };
+  const err = (path: string) => errors[path];
+  const described = (id: string, path: string) => (errors[path] ? `${id}-error` : undefined);
+
+  const save = async (e: Event) => {
+    e.preventDefault();
+    setNotice(null);
+    setErrors({});
+    setBusy(true);
+    try {
+      const a = await post<Flow>('/flow', bodyOf(d, flowId));
+      setFlash({ ok: true, text: `${a.status} ${a.message}: saved flow ${a.data.flowId} version ${a.data.flowVersion}` });
+      navigate(`/ui/flows/${a.data.flowId}`);
+    } catch (x) {
+      if (x instanceof ApiError && x.status === 400 && x.field) setErrors({ [x.field]: x.detail });
+      setNotice(noticeOf(x));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  // Errors the form has no field for (e.g. about START or END) are shown above the nodes.
+  const shown = (path: string) => ['flowName', 'flowDescription', 'cron', 'cronEnabled'].includes(path) || d.nodes.some((_, i) => path.startsWith(`flowNodes[${i + 1}].`));
+  const loose = Object.entries(errors).filter(([k]) => !shown(k));
+
+  return html`<section>
+    <p class="crumbs"><a href="/ui/flows">Flows</a> ›${flowId ? html` <a href=${`/ui/flows/${flowId}`}>${loaded.data.flow?.flowName}</a> ›` : null}</p>
+    <h1>${flowId ? `Edit flow ${flowId}` : 'New flow'}</h1>
+    ${flowId ? html`<p class="muted">Saving makes version ${(loaded.data.flow?.flowVersion ?? 0) + 1}; running instances keep the version they started with.</p>` : null}
+    <form class="form" onSubmit=${save} novalidate data-testid="flow-form">
+      <${Field} id="flowName" label="Name" error=${err('flowName')}>
+        <input id="flowName" value=${d.flowName} onInput=${set('flowName')} aria-describedby=${described('flowName', 'flowName')} />
+      </${Field}>
+      <${Field} id="flowDescription" label="Description (optional)" error=${err('flowDescription')}>
+        <input id="flowDescription" value=${d.flowDescription} onInput=${set('flowDescription')} />
+      </${Field}>
+      <div class="row">
+        <${Field} id="cron" label="Cron (optional)" hint="node-cron syntax, seconds allowed: */30 * * * * *" error=${err('cron')}>
+          <input id="cron" value=${d.cron} onInput=${set('cron')} aria-describedby=${described('cron', 'cron')} />
+        </${Field}>
+        <div class=${`field check ${err('cronEnabled') ? 'has-error' : ''}`}>
+          <label><input id="cronEnabled" type="checkbox" checked=${d.cronEnabled} onChange=${(e: Event) => setD({ ...d, cronEnabled: (e.target as HTMLInputElement).checked })} /> Schedule on</label>
+          <${FieldError} id="cronEnabled" error=${err('cronEnabled')} />
+        </div>
+      </div>
+
+      <fieldset class="flow-nodes">
+        <legend>Nodes</legend>
+        ${loose.map(([k, v]) => html`<p class="field-error" role="alert">${k}: ${v}</p>`)}
+        <p class="node-fixed">START</p>
+        <ol class="node-list">
+          ${d.nodes.map((n, i) => {
+            const at = `flowNodes[${i + 1}]`;
+            const id = `node-${i + 1}`;
+            return html`<li key=${n.uid}>
+              <fieldset class="node" data-testid=${id}>
+                <legend>TASK node ${i + 1}</legend>
+                <div class=${`field ${err(`${at}.taskIds`) ? 'has-error' : ''}`}>
+                  <span class="label" id=${`${id}-tasks-label`}>Tasks</span>
+                  <ul class="chips" aria-labelledby=${`${id}-tasks-label`}>
+                    ${n.taskIds.length === 0 ? html`<li class="muted">none yet</li>` : null}
+                    ${n.taskIds.map((tid, k) => {
+                      const t = taskById.get(tid);
+                      const name = t ? `${t.taskName} (${t.taskType})` : `task ${tid}`;
+                      return html`<li class="chip">${name} <button type="button" class="icon" aria-label=${`Remove ${name} from node ${i + 1}`} onClick=${() => setNode(i, { taskIds: n.taskIds.filter((_, m) => m !== k) })}>×</button></li>`;
+                    })}
+                  </ul>
+                  <div class="row">
+                    <label class="sr-only" for=${`${id}-pick`}>Task to add to node ${i + 1}</label>
+                    <select id=${`${id}-pick`} value=${n.pick} onChange=${(e: Event) => setNode(i, { pick: (e.target as HTMLSelectElement).value })} aria-describedby=${described(`${id}-tasks`, `${at}.taskIds`)}>
+                      <option value="">Choose a task…</option>
+                      ${tasks.map((t) => html`<option value=${String(t.taskId)}>${t.taskName} (${t.taskType}, #${t.taskId})</option>`)}
+                    </select>
+                    <button type="button" disabled=${!n.pick} onClick=${() => setNode(i, { taskIds: [...n.taskIds, Number(n.pick)], pick: '' })}>Add task</button>
+                  </div>
+                  <${FieldError} id=${`${id}-tasks`} error=${err(`${at}.taskIds`)} />
+                </div>
+                <div class="row">
+                  <div class=${`field inline ${err(`${at}.completion`) ? 'has-error' : ''}`}>
+                    <label for=${`${id}-completion`}>Completion</label>
+                    <select id=${`${id}-completion`} value=${n.completion} onChange=${(e: Event) => setNode(i, { completion: (e.target as HTMLSelectElement).value as NodeDraft['completion'] })} aria-describedby=${described(`${id}-completion`, `${at}.completion`)}>
+                      <option value="ANY">ANY: one success is enough</option>
+                      <option value="ALL">ALL: every task must succeed</option>
+                      <option value="N">At least N successes</option>
+                    </select>
+                    ${n.completion === 'N' ? html`<label class="sr-only" for=${`${id}-n`}>N</label><input id=${`${id}-n`} class="short" inputmode="numeric" value=${n.n} onInput=${(e: Event) => setNode(i, { n: (e.target as HTMLInputElement).value })} />` : null}
+                    <${FieldError} id=${`${id}-completion`} error=${err(`${at}.completion`)} />
+                  </div>
+                  <div class=${`field inline ${err(`${at}.nodeKey`) ? 'has-error' : ''}`}>
+                    <label for=${`${id}-key`}>Key (optional)</label>
+                    <input id=${`${id}-key`} class="short" value=${n.key} onInput=${(e: Event) => setNode(i, { key: (e.target as HTMLInputElement).value })} />
+                    <${FieldError} id=${`${id}-key`} error=${err(`${at}.nodeKey`)} />
+                  </div>
+                  <div class=${`field inline ${err(`${at}.prevNodes`) ? 'has-error' : ''}`}>
+                    <label for=${`${id}-after`}>After (keys, optional)</label>
+                    <input id=${`${id}-after`} class="short" value=${n.after} placeholder="a, b" onInput=${(e: Event) => setNode(i, { after: (e.target as HTMLInputElement).value })} />
+                    <${FieldError} id=${`${id}-after`} error=${err(`${at}.prevNodes`)} />
+                  </div>
+                </div>
+                ${Object.entries(errors).filter(([k]) => k.startsWith(`${at}.`) && !['taskIds', 'completion', 'nodeKey', 'prevNodes'].some((f) => k === `${at}.${f}`)).map(([k, v]) => html`<p class="field-error" role="alert">${k}: ${v}</p>`)}
+                <div class="actions">
+                  <button type="button" disabled=${i === 0} onClick=${() => move(i, -1)} aria-label=${`Move node ${i + 1} up`}>↑ Up</button>
+                  <button type="button" disabled=${i === d.nodes.length - 1} onClick=${() => move(i, 1)} aria-label=${`Move node ${i + 1} down`}>↓ Down</button>
+                  <button type="button" class="danger" disabled=${d.nodes.length === 1} onClick=${() => setD({ ...d, nodes: d.nodes.filter((_, j) => j !== i) })} aria-label=${`Remove node ${i + 1}`}>Remove</button>
+                </div>
+              </fieldset>
+            </li>`;
+          })}
+        </ol>
+        <button type="button" onClick=${() => setD({ ...d, nodes: [...d.nodes, newNode()] })}>Add TASK node</button>
+        <p class="node-fixed">END</p>
+      </fieldset>
+      <${NoticeLine} notice=${notice} />
+      <div class="actions">
+        <button type="submit" class="primary" disabled=${busy}>${flowId ? 'Save new version' : 'Create flow'}</button>
+        <a class="button" href=${flowId ? `/ui/flows/${flowId}` : '/ui/flows'}>Cancel</a>
+      </div>
+    </form>
+  </section>`;
+}

@@ -1,0 +1,154 @@
+// /ui/instances/{fiId}: one flow instance — its graph coloured by node status, the timeline of its
+// task instances, and each node instance's task instances (status, attempt, times, worker, error,
+// output). Cancel while RUNNING; "retry from this node" on a FAILED/CANCELLED node of a FAILED or
+// CANCELLED instance. Live: any event of this instance refetches it.
+import { html } from 'htm/preact';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, get, post } from '../api.js';
+import { ErrorBox, Extras, LongText, Loading, NoticeLine, noticeOf, Status, useLoad, useTitle, type Notice } from '../components/common.js';
+import { FlowGraph } from '../components/graph.js';
+import { Gantt, rowsOf } from '../components/gantt.js';
+import { useLiveRefresh } from '../live.js';
+import { between, duration } from '../format.js';
+import type { Flow, FlowIns, FlowNode, NodeIns, TaskIns } from '../types.js';
+
+const FI_KNOWN = ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime'];
+const NI_KNOWN = ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'tasks', 'startMs', 'endMs'];
+const TI_KNOWN = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'workerId', 'startMs', 'endMs'];
+
+interface View {
+  fi: FlowIns;
+  nis: NodeIns[];
+  flow: Flow | null;
+}
+
+async function loadView(fiId: number): Promise<View> {
+  const [list, detail] = await Promise.all([post<FlowIns[]>('/monitor/flow', { fiId }), post<NodeIns[]>(`/monitor/flow/detail/${fiId}`)]);
+  const fi = list.data[0];
+  if (!fi) throw new ApiError(404, `flow instance ${fiId} does not exist`);
+  let flow: Flow | null = null;
+  try {
+    flow = (await get<Flow>(`/flow/${fi.flowId}?version=${fi.flowVersion}`)).data;
+  } catch {
+    flow = null; // deleted flow: the graph is drawn from the node instances
+  }
+  return { fi, nis: detail.data, flow };
+}
+
+/** The graph's nodes: the flow version's, or (flow deleted) a chain made of the node instances. */
+function graphNodes(v: View): FlowNode[] {
+  if (v.flow?.flowNodes?.length) return v.flow.flowNodes;
+  const seen = new Map<number, FlowNode>();
+  for (const ni of v.nis) if (!seen.has(ni.nodeId)) seen.set(ni.nodeId, { nodeId: ni.nodeId, nodeType: ni.nodeType as FlowNode['nodeType'] });
+  return [...seen.values()];
+}
+
+export function InstancePage({ fiId }: { fiId: number }) {
+  const view = useLoad(() => loadView(fiId), [fiId]);
+  useLiveRefresh({ fiId }, view.reload);
+  const v = view.data;
+  useTitle(v ? `Instance ${fiId} · ${v.fi.flowName ?? `flow ${v.fi.flowId}`}` : `Instance ${fiId}`);
+  const [notice, setNotice] = useState<Notice | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  // Running bars and durations grow while the instance runs.
+  const [now, setNow] = useState(Date.now());
+  const running = v?.fi.status === 'RUNNING';
+  useEffect(() => {
+    if (!running) return;
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, [running]);
+
+  const act = async (question: string, doIt: () => Promise<{ status: number; message: string; data: unknown }>) => {
+    if (!window.confirm(question)) return;
+    setBusy(true);
+    try {
+      const a = await doIt();
+      setNotice({ ok: true, text: `${a.status} ${a.message}: ${JSON.stringify(a.data)}` });
+      await view.reload();
+    } catch (e) {
+      setNotice(noticeOf(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const cancel = () => act(`Cancel instance ${fiId}? Queued tasks are dropped and running ones aborted.`, () => post(`/exec/flow-ins/${fiId}/cancel`));
+  const retry = (ni: NodeIns) =>
+    act(`Retry instance ${fiId} from node #${ni.nodeId}? It runs again from there with the tasks' current definitions.`, () => post(`/exec/flow/${v!.fi.flowId}`, { fiId, niId: ni.niId }));
+
+  if (!v) return html`<section><p class="crumbs"><a href="/ui/instances">Instances</a> ›</p><${ErrorBox} error=${view.error} what="Could not load the instance" /><${Loading} loading=${view.loading} /></section>`;
+
+  const taskNames = new Map<number, string>();
+  for (const n of v.flow?.flowNodes ?? []) for (const t of n.tasks ?? []) taskNames.set(t.taskId, t.taskName ?? `task ${t.taskId}`);
+  const taskName = (id: number) => taskNames.get(id) ?? `task ${id}`;
+  // The latest node instance of each node decides its colour (a retry makes a new one).
+  const nodeStatus = new Map<number, string>();
+  for (const ni of v.nis) nodeStatus.set(ni.nodeId, ni.status);
+  const ended = v.fi.status === 'FAILED' || v.fi.status === 'CANCELLED';
+  const fi = v.fi;
+
+  return html`<section>
+    <p class="crumbs"><a href="/ui/instances">Instances</a> › <a href=${`/ui/flows/${fi.flowId}`}>${fi.flowName ?? `flow ${fi.flowId}`}</a> ›</p>
+    <header class="page-head">
+      <h1>Instance ${fiId} <span class="muted">· ${fi.flowName ?? `flow ${fi.flowId}`}</span></h1>
+      <div class="actions">
+        <${Status} status=${fi.status} testid="fi-status" />
+        ${running ? html`<button class="danger" onClick=${cancel} disabled=${busy}>Cancel</button>` : null}
+      </div>
+    </header>
+    <${ErrorBox} error=${view.error} what="Could not refresh" />
+    <dl class="meta">
+      <div><dt>Flow</dt><dd><a href=${`/ui/flows/${fi.flowId}?version=${fi.flowVersion}`}>#${fi.flowId}, version ${fi.flowVersion}</a></dd></div>
+      <div><dt>Started</dt><dd>${fi.startTime}</dd></div>
+      <div><dt>Ended</dt><dd>${fi.endTime ?? '—'}</dd></div>
+      <div><dt>Took</dt><dd>${fi.endTime ? duration(between(fi.startTime, fi.endTime)) : 'running'}</dd></div>
+      ${fi.trigger ? html`<div><dt>Trigger</dt><dd>${fi.trigger}${fi.scheduledTime ? ` (${fi.scheduledTime})` : ''}</dd></div>` : null}
+      ${fi.errorMsg ? html`<div><dt>Error</dt><dd class="error-text" data-testid="fi-error">${fi.errorMsg}</dd></div>` : null}
+    </dl>
+    <${Extras} obj=${fi} known=${FI_KNOWN} />
+    <${NoticeLine} notice=${notice} />
+
+    <h2>Graph</h2>
+    <${FlowGraph} nodes=${graphNodes(v)} statusOf=${(id: number) => nodeStatus.get(id)} label=${`Nodes of instance ${fiId} with their status`} />
+
+    <h2>Timeline</h2>
+    <${Gantt} rows=${rowsOf(v.nis, taskName)} now=${now} />
+
+    <h2>Node instances</h2>
+    ${v.nis.map((ni) => html`<article class="node-ins" id=${`ni-${ni.niId}`} key=${ni.niId} data-node-id=${ni.nodeId} data-ni-id=${ni.niId}>
+      <header class="page-head">
+        <h3>${ni.nodeType} #${ni.nodeId} <span class="muted small">node instance ${ni.niId}</span></h3>
+        <div class="actions">
+          <${Status} status=${ni.status} />
+          ${ended && (ni.status === 'FAILED' || ni.status === 'CANCELLED')
+            ? html`<button onClick=${() => retry(ni)} disabled=${busy}>Retry from this node</button>`
+            : null}
+        </div>
+      </header>
+      <p class="muted small">${ni.startTime ?? ''}${ni.endTime ? ` → ${ni.endTime}` : ''}</p>
+      ${ni.errorMsg ? html`<p class="error-text" data-testid="ni-error">${ni.errorMsg}</p>` : null}
+      <${Extras} obj=${ni} known=${NI_KNOWN} />
+      ${ni.tasks.length ? html`<${TaskInsTable} tasks=${ni.tasks} taskName=${taskName} now=${now} />` : null}
+    </article>`)}
+  </section>`;
+}
+
+function TaskInsTable({ tasks, taskName, now }: { tasks: TaskIns[]; taskName: (id: number) => string; now: number }) {
+  return html`<table class="list tasks-ins">
+    <thead><tr><th scope="col">Task instance</th><th scope="col">Task</th><th scope="col">Status</th><th scope="col">Attempt</th><th scope="col">Started</th><th scope="col">Took</th><th scope="col">Worker</th><th scope="col">Error</th><th scope="col">Output</th></tr></thead>
+    <tbody>
+      ${tasks.map((t) => html`<tr key=${t.tiId} data-ti-id=${t.tiId}>
+        <td>${t.tiId}</td>
+        <td><a href=${`/ui/tasks/${t.taskId}`}>${taskName(t.taskId)}</a></td>
+        <td><${Status} status=${t.status} /></td>
+        <td>${t.attempt}</td>
+        <td>${t.startTime ?? '—'}</td>
+        <td>${typeof t.startMs === 'number' ? duration((t.endMs ?? now) - t.startMs) : ''}</td>
+        <td class="wrap small">${t.workerId ?? ''}</td>
+        <td class="wrap error-text">${t.errorMsg}</td>
+        <td><${LongText} text=${t.output} />${html`<${Extras} obj=${t} known=${TI_KNOWN} />`}</td>
+      </tr>`)}
+    </tbody>
+  </table>`;
+}

@@ -1,0 +1,100 @@
+// The API's shapes as the dashboard reads them (see /openapi.json). Fields the API may add later are
+// shown generically (components/common.ts Extras), so these list only what the pages rely on.
+
+export type Completion = 'ANY' | 'ALL' | number;
+
+export interface NodeTask {
+  taskId: number;
+  taskName?: string;
+  taskType?: string;
+}
+
+export interface FlowNode {
+  nodeId: number;
+  nodeType: 'START' | 'TASK' | 'END';
+  tasks?: NodeTask[];
+  prevNode?: number;
+  /** Flows as graphs (coming): this node's predecessors' node ids, and its key. */
+  prevNodes?: number[];
+  nodeKey?: string;
+  completion?: Completion;
+}
+
+export interface Flow {
+  flowId: number;
+  flowName: string;
+  flowDescription?: string;
+  flowNodes?: FlowNode[];
+  flowVersion: number;
+  cron?: string;
+  cronEnabled?: boolean;
+  createTime?: string;
+  updateTime?: string;
+}
+
+export interface FlowIns {
+  fiId: number;
+  flowId: number;
+  flowName: string | null;
+  startTime: string | null;
+  endTime: string | null;
+  status: string;
+  errorMsg: string;
+  flowVersion: number;
+  trigger?: string;
+  scheduledTime?: string | null;
+  [more: string]: unknown;
+}
+
+export interface TaskIns {
+  tiId: number;
+  taskId: number;
+  status: string;
+  attempt: number;
+  startTime: string | null;
+  endTime: string | null;
+  errorMsg: string;
+  output: string | null;
+  workerId?: string | null;
+  startMs?: number | null;
+  endMs?: number | null;
+  [more: string]: unknown;
+}
+
+export interface NodeIns {
+  niId: number;
+  fiId: number;
+  startTime: string | null;
+  endTime: string | null;
+  status: string;
+  errorMsg: string;
+  nodeId: number;
+  nodeType: string;
+  tasks: TaskIns[];
+  startMs?: number | null;
+  endMs?: number | null;
+  [more: string]: unknown;
+}
+
+export const TASK_TYPES = ['ECHO', 'WAIT', 'EXCEPTION', 'SHELL', 'HTTP'] as const;
+export type TaskType = (typeof TASK_TYPES)[number];
+
+export interface Task {
+  taskId: number;
+  taskName: string;
+  taskType: TaskType;
+  taskContent?: string;
+  taskDescription?: string;
+  taskConfig?: Record<string, unknown>;
+  createTime?: string;
+  updateTime?: string;
+}
+
+export interface Page<T> {
+  total: number;
+  page: number;
+  pageSize: number;
+  list: T[];
+}
+
+export const FLOW_STATUSES = ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] as const;
