@@ -23,7 +23,9 @@ export class RunLog {
     if (!/^[\w-]+$/.test(key)) throw new Error(`bad key ${key}`);
     const f = path.join(this.dir, key);
     const s = (ms / 1000).toFixed(3);
-    return `sleep ${s} && n=$(( $(cat '${f}' 2>/dev/null | wc -l) + 1 )) && t=$(date +%s%3N) && echo "$n $t" >> '${f}' && echo "run $n of ${key} ended $t"`;
+    // The line is the shell's last act, so a run aborted before it wrote nothing, and one that wrote
+    // it has nothing left to do but exit.
+    return `sleep ${s} && n=$(( $(cat '${f}' 2>/dev/null | wc -l) + 1 )) && t=$(date +%s%3N) && echo "run $n of ${key} ended $t" && echo "$n $t" >> '${f}'`;
   }
 
   /** Every finished run, by key. */
