@@ -41,9 +41,10 @@ describe('faults: MariaDB (private mariadbd, real member processes)', function (
   });
 
   it('d. SIGKILL mid-run, restarted on its datadir after 1.5 s: every flow ends SUCCESS, nothing twice, no member exits', async () => {
-    // The reconciler on its production interval: the issue asks that the leader reconcile as soon as
-    // MySQL and Redis both answer again, not on its next round (11–12 s observed).
-    const env = { WORKER_CONCURRENCY: '8', RECONCILE_INTERVAL_MS: '15000' };
+    // Leases and the reconciler on their production settings, so the printed recovery time is the one a
+    // user would see: the issue asks that the cluster settle within seconds of MariaDB's return (11–12 s
+    // observed), not when leases run out or the reconciler's next round comes.
+    const env = { WORKER_CONCURRENCY: '8', LEASE_MS: '30000', RECONCILE_INTERVAL_MS: '15000' };
     const web = await procs.start({ id: 'mk-a', roles: 'web,worker', env });
     await procs.start({ id: 'mk-b', roles: 'worker', env });
     const wait = await createTask(web.api, 'WAIT', null, { waitMs: STEP_MS });
