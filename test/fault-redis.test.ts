@@ -89,7 +89,7 @@ describe('faults: Redis (private redis-server, real member processes)', function
 
   it('c. out of memory (maxmemory below used, noeviction) for 10 s, then lifted: every flow ends SUCCESS, nothing twice, no member exits, and no run that finished in the window ran again', async () => {
     // Runs are recorded outside the program (helpers/runLog.ts): SHELL steps, a task of its own per step
-    // of each flow, so a key is one task instance and a second line for it is a second run.
+    // of each flow, so a key is one task instance, and a start logged after its end is a second run.
     const runLog = new RunLog();
     try {
       const flows = 40;
