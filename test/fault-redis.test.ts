@@ -3,7 +3,6 @@
 // and frozen while the API is asked for work. MySQL is the run's own database (isolated()). What every
 // case must show (issue 9, "Stay up"): every flow ends SUCCESS, no task is recorded SUCCESS twice, no
 // member exits; during an outage the API answers 503 at once; after it, the cluster serves again.
-import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { isolated } from './helpers/env.js';
 import { createKnex } from '../src/infra/db.js';
@@ -21,6 +20,15 @@ const STEP_MS = 300;
 const SETTLE_MS = 60_000;
 /** An API call that has not answered in this long is hanging (the issue: 503 quickly, never a hang). */
 const API_DEADLINE_MS = 6_000;
+
+/** The stdout a SHELL task's output (JSON text) holds, or null. */
+function stdoutOf(output: string | null): string | null {
+  try {
+    return output ? JSON.parse(output).stdout ?? null : null;
+  } catch {
+    return null;
+  }
+}
 
 describe('faults: Redis (private redis-server, real member processes)', function () {
   this.timeout(180_000);
@@ -140,12 +148,11 @@ describe('faults: Redis (private redis-server, real member processes)', function
         'task instances started more than once (whole test)': String([...runs.values()].filter((k) => k.starts.length > 1).length),
         'lifted → all settled': settledAt - oomTo,
       });
-      // The fault really happened and caught runs finishing (else this test proves nothing).
-      expect(oomReplies, 'Redis never answered OOM: the window did not bite').to.be.above(0);
-      expect(inWindow.length, 'no run finished inside the OOM window').to.be.at.least(3);
-
       const problems: string[] = [];
       await checkOutcome(knex, fiIds, procs, { tasksPerFlow: STEPS }).catch((e) => problems.push((e as Error).message));
+      // The fault really happened and caught runs finishing (else this test proves nothing).
+      if (oomReplies === 0) problems.push('Redis never answered OOM: the window did not bite');
+      if (inWindow.length < 3) problems.push(`only ${inWindow.length} runs finished inside the OOM window (at least 3 are needed to test anything)`);
       if (rerun.length) {
         problems.push(`${rerun.length} of the ${inWindow.length} runs that finished in the OOM window ran again (their result was not kept), e.g. ` +
           rerun.slice(0, 5).map((r) => `${r.key}: finished at +${r.at - oomFrom} ms, started again at ${startsAfter(r).map((t) => `+${t - oomFrom}`).join(', ')} ms`).join('; '));
@@ -154,7 +161,7 @@ describe('faults: Redis (private redis-server, real member processes)', function
       const wrong: string[] = [];
       for (const r of inWindow.filter((x) => !rerun.includes(x))) {
         const row = end.get(r.key);
-        const stdout = row?.output ? JSON.parse(row.output).stdout : null;
+        const stdout = stdoutOf(row?.output ?? null);
         const endedAt = row?.end_time ? new Date(row.end_time).getTime() : NaN;
         if (!row || row.exec_status !== 'SUCCESS' || stdout !== RunLog.printed(r) || !(endedAt >= r.at - 1_000 && endedAt <= r.at + 5_000) || row.attempt !== atLift.get(r.key)?.attempt) {
           wrong.push(`${r.key}: run ${r.n} ended at +${r.at - oomFrom} ms; row ${JSON.stringify({ status: row?.exec_status, attempt: row?.attempt, attemptAtLift: atLift.get(r.key)?.attempt, stdout, endedAt: endedAt - oomFrom })}`);
