@@ -1,4 +1,5 @@
-// Root hooks: create this run's database once, and remove it and every Redis key of the run at the end.
+// Root hooks: create this run's database once, and remove it and every Redis key of the run at the end;
+// and fail any test during which a promise was rejected with nobody to handle it (rejectionGuard.ts).
 import { Redis } from 'ioredis';
 import knexFactory from 'knex';
 import { dropDatabase } from '../../src/infra/db.js';
@@ -6,6 +7,7 @@ import { prepareDatabase } from '../../src/member.js';
 import { loadConfig } from '../../config/index.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { baseEnv, testRun } from './env.js';
+import { mochaHooks as rejectionGuard } from './rejectionGuard.js';
 
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
   const r = new Redis(redisUrl);
@@ -37,6 +39,8 @@ async function runDatabases(): Promise<string[]> {
 }
 
 export const mochaHooks = {
+  beforeEach: rejectionGuard.beforeEach,
+  afterEach: rejectionGuard.afterEach,
   async beforeAll(this: Mocha.Context) {
     this.timeout(60_000);
     const config = loadConfig(baseEnv());
@@ -44,9 +48,11 @@ export const mochaHooks = {
   },
   async afterAll(this: Mocha.Context) {
     this.timeout(60_000);
-    if (process.env.TEST_KEEP) return;
-    await dropDatabase(testRun.databaseUrl);
-    for (const extra of await runDatabases()) await dropDatabase(extra);
-    await deleteKeys(testRun.redisUrl, testRun.redisPrefix);
+    if (!process.env.TEST_KEEP) {
+      await dropDatabase(testRun.databaseUrl);
+      for (const extra of await runDatabases()) await dropDatabase(extra);
+      await deleteKeys(testRun.redisUrl, testRun.redisPrefix);
+    }
+    await rejectionGuard.afterAll();
   },
 };

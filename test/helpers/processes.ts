@@ -33,6 +33,10 @@ export interface MemberProc {
   child: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   alive(): boolean;
+  /** How it ended ({code, signal}), or null while it runs. */
+  exitStatus(): { code: number | null; signal: NodeJS.Signals | null } | null;
+  /** The test sent it SIGKILL, SIGTERM or SIGINT: its exit is expected, not a crash. */
+  killedByTest: boolean;
   output(): string;
   kill(signal: NodeJS.Signals): void;
 }
@@ -44,41 +48,77 @@ export interface StartOptions {
   readyTimeoutMs?: number;
 }
 
+export interface ProcessesOptions {
+  /** Environment every member of this set gets (e.g. DATABASE_URL and REDIS_URL of private servers). */
+  env?: Record<string, string>;
+}
+
 export class Processes {
   readonly procs: MemberProc[] = [];
   private redis: Redis | null = null;
+  private readonly env: Record<string, string>;
 
-  constructor(readonly prefix: string) {}
+  constructor(readonly prefix: string, opts: ProcessesOptions = {}) {
+    this.env = opts.env ?? {};
+  }
+
+  /** The Redis the members use (REDIS_URL of this set, else the run's). */
+  get redisUrl(): string {
+    return this.env.REDIS_URL ?? testRun.redisUrl;
+  }
 
   private get r(): Redis {
-    this.redis ??= new Redis(testRun.redisUrl);
+    if (!this.redis) {
+      // A few retries, not forever: a test that froze or killed this Redis must not hang on it.
+      this.redis = new Redis(this.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
+      this.redis.on('error', () => {});
+    }
     return this.redis;
   }
 
   /** Starts a member and waits until it serves (web) or beats (worker-only). */
   async start(opts: StartOptions): Promise<MemberProc> {
+    const proc = this.spawn(opts);
+    const timeout = opts.readyTimeoutMs ?? 30_000;
+    let port: number | null = null;
+    await waitFor(`member ${opts.id} to be ready`, async () => {
+      if (!proc.alive()) throw new Error(`member ${opts.id} exited during start-up:\n${proc.output().slice(-4000)}`);
+      if (opts.roles.includes('web')) {
+        port ??= listeningPort(proc.output());
+        if (port === null) return false;
+        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+        return res.ok;
+      }
+      return (await this.r.exists(`${this.prefix}member:${opts.id}`)) === 1;
+    }, timeout, 50).catch((e) => {
+      throw new Error(`${(e as Error).message}\n--- output of ${opts.id} ---\n${proc.output().slice(-4000)}`);
+    });
+    if (port !== null) {
+      proc.url = `http://127.0.0.1:${port}`;
+      proc.api = apiClient(proc.url);
+    }
+    return proc;
+  }
+
+  /** Starts a member process and returns at once (start() waits for it to be ready; a start-up test does not). */
+  spawn(opts: Omit<StartOptions, 'readyTimeoutMs'>): MemberProc {
     const env = {
       ...process.env,
-      ...baseEnv({ REDIS_PREFIX: this.prefix, ROLES: opts.roles, MEMBER_ID: opts.id, PORT: '0', LOG_LEVEL: 'info', ...FAST, ...opts.env }),
+      ...baseEnv({ REDIS_PREFIX: this.prefix, ROLES: opts.roles, MEMBER_ID: opts.id, PORT: '0', LOG_LEVEL: 'info', ...FAST, ...this.env, ...opts.env }),
     };
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    let port: number | null = null;
     const append = (chunk: Buffer) => {
       out += chunk.toString();
       if (out.length > MAX_OUTPUT) out = out.slice(-MAX_OUTPUT / 2);
-      if (port === null) {
-        const m = /"port":(\d+)[^\n]*"msg":"web role listening"/.exec(out);
-        if (m) port = Number(m[1]);
-      }
     };
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
-    let done = false;
+    let status: { code: number | null; signal: NodeJS.Signals | null } | null = null;
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once('exit', (code, signal) => {
-        done = true;
-        resolve({ code, signal });
+        status = { code, signal };
+        resolve(status);
       }),
     );
     const proc: MemberProc = {
@@ -89,30 +129,23 @@ export class Processes {
       api: apiClient('http://127.0.0.1:1'),
       child,
       exited,
-      alive: () => !done,
+      alive: () => status === null,
+      exitStatus: () => status,
+      killedByTest: false,
       output: () => out,
       kill: (signal) => {
-        if (!done) child.kill(signal);
+        if (status !== null) return;
+        if (signal === 'SIGKILL' || signal === 'SIGTERM' || signal === 'SIGINT') proc.killedByTest = true;
+        child.kill(signal);
       },
     };
     this.procs.push(proc);
-    const timeout = opts.readyTimeoutMs ?? 30_000;
-    await waitFor(`member ${opts.id} to be ready`, async () => {
-      if (done) throw new Error(`member ${opts.id} exited during start-up:\n${out.slice(-4000)}`);
-      if (opts.roles.includes('web')) {
-        if (port === null) return false;
-        const res = await fetch(`http://127.0.0.1:${port}/healthz`);
-        return res.ok;
-      }
-      return (await this.r.exists(`${this.prefix}member:${opts.id}`)) === 1;
-    }, timeout, 50).catch((e) => {
-      throw new Error(`${(e as Error).message}\n--- output of ${opts.id} ---\n${out.slice(-4000)}`);
-    });
-    if (port !== null) {
-      proc.url = `http://127.0.0.1:${port}`;
-      proc.api = apiClient(proc.url);
-    }
     return proc;
+  }
+
+  /** Members that exited without the test killing them (a crash, or an exit the test did not ask for). */
+  unexpectedExits(): MemberProc[] {
+    return this.procs.filter((p) => !p.alive() && !p.killedByTest);
   }
 
   /** Who holds the leader lease now (the value starts with the holder's member id). */
@@ -123,16 +156,32 @@ export class Processes {
 
   /** Output of every member, for a failed test's report. */
   dump(): string {
-    return this.procs.map((p) => `--- ${p.id} (pid ${p.pid}, ${p.alive() ? 'alive' : 'exited'}) ---\n${p.output().slice(-6000)}`).join('\n');
+    return this.procs.map((p) => `--- ${p.id} (pid ${p.pid}, ${describeExit(p)}) ---\n${p.output().slice(-6000)}`).join('\n');
   }
 
   /** SIGKILLs every member still running (a SIGSTOPped one too) and waits for them to go. */
   async killAll(): Promise<void> {
-    for (const p of this.procs) p.kill('SIGKILL');
+    for (const p of this.procs) {
+      p.kill('SIGCONT');
+      p.kill('SIGKILL');
+    }
     await Promise.all(this.procs.map((p) => p.exited));
     this.redis?.disconnect();
     this.redis = null;
   }
+}
+
+/** The port a web member logged it listens on, or null before that line. */
+function listeningPort(out: string): number | null {
+  const m = /"port":(\d+)[^\n]*"msg":"web role listening"/.exec(out);
+  return m ? Number(m[1]) : null;
+}
+
+/** "alive", or how the member ended and whether the test asked for it. */
+export function describeExit(p: MemberProc): string {
+  const st = p.exitStatus();
+  if (!st) return 'alive';
+  return `exited ${st.signal ? `on ${st.signal}` : `with code ${st.code}`}${p.killedByTest ? ', killed by the test' : ''}`;
 }
 
 /** A small pool of the test's own on this run's database, for looking at rows directly. */
