@@ -55,7 +55,7 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
         'start MySQL 8 or MariaDB 10.11 there (or set DATABASE_URL to one that runs), or run `docker compose up`',
     );
   }
-  const knex = createKnex(config.databaseUrl, 1);
+  const knex = createKnex(config.databaseUrl, 1, log);
   try {
     const applied = await migrateLatest(knex);
     if (applied.length) log.info({ applied }, 'migrations applied');
@@ -82,7 +82,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
   const memberId = config.memberId ?? newMemberId();
   log = log.child({ memberId });
   await prepareDatabase(config, log);
-  const knex = createKnex(config.databaseUrl, config.dbPoolMax);
+  const knex = createKnex(config.databaseUrl, config.dbPoolMax, log);
   const redis = createRedis(config.redisUrl, memberId, log);
   let clusterId: string;
   try {

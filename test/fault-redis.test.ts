@@ -174,7 +174,7 @@ describe('faults: Redis (private redis-server, real member processes)', function
     }
   });
 
-  it('g. while Redis is frozen, /readyz and the API calls that need it answer 503 in the envelope at once, and all serves again once it is back', async () => {
+  it('g. while Redis is frozen, /readyz and the API calls that need it answer 503 in the envelope at once (a start, committed, answers 200 and runs once Redis is back), and all serves again once it is back', async () => {
     const m = await procs.start({ id: 'ra-web', roles: 'web,worker' });
     const echo = await createTask(m.api, 'ECHO', 'hello');
     const longWait = await createTask(m.api, 'WAIT', null, { waitMs: 60_000 });
@@ -200,11 +200,15 @@ describe('faults: Redis (private redis-server, real member processes)', function
     const stoppedAt = Date.now();
     const problems: string[] = [];
     const figures: Record<string, number> = {};
+    // A start is committed in MySQL before Redis is asked to queue it: committed work is never a 503 —
+    // it answers 200 and the reconciler queues it once Redis is back (checked below).
+    let startedWhileFrozen: number | null = null;
     for (const [method, path] of [['GET', '/readyz'], ['POST', `/exec/task/${echo}`], ['POST', `/exec/flow-ins/${fiId}/cancel`]] as const) {
       try {
         const r = await timed(method, path);
         figures[`${method} ${path}`] = r.ms;
-        if (r.status !== 503 || r.body?.code !== '503') problems.push(`${method} ${path} answered ${r.status}: ${r.text.slice(0, 300)}`);
+        if (path.startsWith('/exec/task/') && r.status === 200) startedWhileFrozen = r.body.data.tiId;
+        else if (r.status !== 503 || r.body?.code !== '503') problems.push(`${method} ${path} answered ${r.status}: ${r.text.slice(0, 300)}`);
         else if (path === '/readyz') {
           if (r.body.data?.redis === 'ok' || r.body.data?.mysql !== 'ok') problems.push(`/readyz says ${JSON.stringify(r.body.data)}`);
         } else if (r.body.data !== null || !/redis/i.test(r.body.message)) problems.push(`${method} ${path}: not the envelope naming Redis: ${r.text.slice(0, 300)}`);
@@ -229,6 +233,13 @@ describe('faults: Redis (private redis-server, real member processes)', function
         return ['SUCCESS', 'FAILED', 'CANCELLED'].includes(t.body?.data?.status) ? t.body.data : null;
       }, 20_000, 100);
       if (done.status !== 'SUCCESS') throw new Error(`the task started after the outage ended ${done.status}: ${JSON.stringify(done)}`);
+      if (startedWhileFrozen !== null) {
+        const frozenStart = await waitFor('the task started while Redis was frozen to end', async () => {
+          const t = await api('GET', `/monitor/task/${startedWhileFrozen}`);
+          return ['SUCCESS', 'FAILED', 'CANCELLED'].includes(t.body?.data?.status) ? t.body.data : null;
+        }, 30_000, 100);
+        if (frozenStart.status !== 'SUCCESS') throw new Error(`the task started while Redis was frozen ended ${frozenStart.status}`);
+      }
       report('Redis frozen, then back', { 'frozen for': backAt - stoppedAt, 'SIGCONT → /readyz 200': readyIn });
     } catch (e) {
       problems.push(`after Redis came back: ${(e as Error).message}`);

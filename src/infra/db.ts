@@ -29,9 +29,10 @@ export function databaseName(databaseUrl: string): string {
   return decodeURIComponent(new URL(databaseUrl).pathname.replace(/^\//, ''));
 }
 
-export function createKnex(databaseUrl: string, poolMax = 10): Knex {
+export function createKnex(databaseUrl: string, poolMax = 10, log?: { debug: (o: object, m: string) => void }): Knex {
   const knex = knexFactory({
     client: 'mysql2',
+    log: knexLog(log),
     connection: connectionFromUrl(databaseUrl, true),
     pool: {
       min: 0,
@@ -50,8 +51,17 @@ export function createKnex(databaseUrl: string, poolMax = 10): Knex {
 }
 
 /** Creates the database named in the URL if it does not exist yet. */
+/**
+ * Knex prints some trouble (a failed connection attempt) to the console itself; the program reports what
+ * matters on its own (one line at start-up, a 503, a logged error), so those go to debug logs.
+ */
+const knexLog = (log?: { debug: (o: object, m: string) => void }) => {
+  const to = (level: string) => (message: unknown) => log?.debug({ knex: level, message: String(message) }, 'knex');
+  return { warn: to('warn'), error: to('error'), deprecate: to('deprecate'), debug: to('debug') };
+};
+
 export async function ensureDatabase(databaseUrl: string): Promise<void> {
-  const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 } });
+  const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 }, log: knexLog() });
   try {
     const name = databaseName(databaseUrl).replace(/`/g, '``');
     await admin.raw(`CREATE DATABASE IF NOT EXISTS \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
@@ -61,7 +71,7 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
 }
 
 export async function dropDatabase(databaseUrl: string): Promise<void> {
-  const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 } });
+  const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 }, log: knexLog() });
   try {
     const name = databaseName(databaseUrl).replace(/`/g, '``');
     await admin.raw(`DROP DATABASE IF EXISTS \`${name}\``);
