@@ -4,6 +4,7 @@
 import type { Knex } from 'knex';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { findLiveTask } from './getTask.js';
+import { Flow, Task } from '../models/index.js';
 
 /** Live flows whose current version has a TASK node naming the task (at most `limit`). */
 export async function flowsUsingTask(db: Knex, taskId: number, limit = 5): Promise<{ flow_id: number; flow_name: string }[]> {
@@ -11,9 +12,10 @@ export async function flowsUsingTask(db: Knex, taskId: number, limit = 5): Promi
   //   JOIN task_node n ON n.flow_id = f.flow_id AND n.flow_version = f.flow_version
   //  WHERE f.deleted_time IS NULL AND n.node_type = 'TASK' AND FIND_IN_SET(?, n.task_ids) > 0
   //  ORDER BY f.flow_id LIMIT ?
-  return db('task_flow as f')
+  return Flow.query(db)
+    .alias('f')
     .distinct('f.flow_id', 'f.flow_name')
-    .join('task_node as n', (j) => j.on('n.flow_id', 'f.flow_id').andOn('n.flow_version', 'f.flow_version'))
+    .joinRelated('nodes', { alias: 'n' })
     .whereNull('f.deleted_time')
     .where('n.node_type', 'TASK')
     .whereRaw('FIND_IN_SET(?, n.task_ids) > 0', [String(taskId)])
@@ -34,7 +36,7 @@ export async function deleteTask(knex: Knex, taskId: number, user: string): Prom
     }
     const now = new Date();
     // UPDATE task SET deleted_time = ?, update_time = ?, update_user = ? WHERE task_id = ?
-    await trx('task').where('task_id', taskId).update({ deleted_time: now, update_time: now, update_user: user });
+    await Task.query(trx).findById(taskId).patch({ deleted_time: now, update_time: now, update_user: user });
     return { taskId };
   });
 }

@@ -1,65 +1,25 @@
 // The wire shapes of tasks and flows, byte-compatible with the seed: its keys in its order, a key whose
-// value is null left out (as its Jackson did), and our additions after the seed's keys.
-// Rows are read with explicit column lists (the *_COLUMNS below) so every query selects what these need.
+// value is null left out (as its Jackson did), and our additions after the seed's keys. Made from the
+// models' rows (src/models/definitions.ts); a flow saved as a chain answers exactly as the seed did.
 import { formatTime } from '../infra/time.js';
+import { completionOnWire, nodeKeyOf, parseCompletion, parseIdList, predecessorsOf, type Flow, type FlowNode, type Task } from '../models/index.js';
 import { readTaskConfig } from './taskConfig.js';
 import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from './secrets.js';
 
-export interface TaskRow {
-  task_id: number;
-  task_name: string;
-  task_description: string | null;
-  task_type: string;
-  task_config: string | null;
-  task_content: string | null;
-  create_time: Date;
-  update_time: Date;
-}
+export type TaskRow = Pick<Task, 'task_id' | 'task_name' | 'task_description' | 'task_type' | 'task_config' | 'task_content' | 'create_time' | 'update_time'>;
 export const TASK_COLUMNS = ['task_id', 'task_name', 'task_description', 'task_type', 'task_config', 'task_content', 'create_time', 'update_time'];
 
-export interface FlowRow {
-  flow_id: number;
-  flow_name: string;
-  flow_description: string | null;
-  flow_version: number;
-  cron: string | null;
-  cron_enabled: number | boolean;
-  /** FIRE_ONCE | SKIP; NULL = FIRE_ONCE. */
-  cron_misfire: string | null;
-  create_time: Date;
-  update_time: Date;
-}
+export type FlowRow = Pick<Flow, 'flow_id' | 'flow_name' | 'flow_description' | 'flow_version' | 'cron' | 'cron_enabled' | 'cron_misfire' | 'create_time' | 'update_time'>;
 export const FLOW_COLUMNS = ['flow_id', 'flow_name', 'flow_description', 'flow_version', 'cron', 'cron_enabled', 'cron_misfire', 'create_time', 'update_time'];
 
-export interface NodeRow {
-  node_id: number;
-  node_type: string;
-  task_ids: string | null;
-  prev_node: number | null;
-  completion: string | null;
-  create_time: Date;
-  update_time: Date;
-}
-export const NODE_COLUMNS = ['node_id', 'node_type', 'task_ids', 'prev_node', 'completion', 'create_time', 'update_time'];
+export type NodeRow = Pick<FlowNode, 'node_id' | 'seq' | 'node_type' | 'task_ids' | 'prev_node' | 'prev_nodes' | 'node_key' | 'completion' | 'create_time' | 'update_time'>;
+export const NODE_COLUMNS = ['node_id', 'seq', 'node_type', 'task_ids', 'prev_node', 'prev_nodes', 'node_key', 'completion', 'create_time', 'update_time'];
 
 type Wire = Record<string, unknown>;
 
 /** Sets `key` unless the value is null/undefined: the seed never sent a null field. */
 function put(o: Wire, key: string, value: unknown): void {
   if (value !== null && value !== undefined) o[key] = value;
-}
-
-/** task_node.task_ids "1,2" → [1, 2]. */
-export function splitTaskIds(text: string | null): number[] {
-  if (!text) return [];
-  return text.split(',').map((p) => Number(p.trim())).filter((n) => Number.isSafeInteger(n) && n > 0);
-}
-
-/** task_node.completion as stored ("ANY" | "ALL" | "3") → the wire's "ANY" | "ALL" | 3. */
-export function completionOf(stored: string | null): 'ANY' | 'ALL' | number | null {
-  if (stored === null) return null;
-  if (/^\d+$/.test(stored)) return Number(stored);
-  return stored === 'ALL' ? 'ALL' : 'ANY';
 }
 
 /** A task as POST/GET /task answer it; secret header values shown as "***" (secrets.ts). */
@@ -73,7 +33,7 @@ export function presentTask(r: TaskRow, secrets: SecretNames = DEFAULT_SECRET_HE
 }
 
 /** A task inside a flow node: the seed sent only these five fields there. */
-export function presentNodeTask(r: TaskRow): Wire {
+export function presentNodeTask(r: Pick<TaskRow, 'task_id' | 'task_name' | 'task_type' | 'create_time' | 'update_time'>): Wire {
   const o: Wire = {};
   put(o, 'createTime', formatTime(r.create_time));
   put(o, 'updateTime', formatTime(r.update_time));
@@ -83,12 +43,16 @@ export function presentNodeTask(r: TaskRow): Wire {
   return o;
 }
 
-export function presentNode(n: NodeRow, tasks: Map<number, TaskRow>): Wire {
+/**
+ * A node. On a graph flow (`graph`) every node also shows its key and the node ids it follows; on a chain
+ * only a node given a key shows it, so a seed-shaped flow answers exactly as before.
+ */
+export function presentNode(n: NodeRow, tasks: Map<number, TaskRow>, graph: boolean): Wire {
   const o: Wire = {};
   put(o, 'nodeId', n.node_id);
   if (n.node_type === 'TASK') {
     // In the node's own order; a task row can only be missing if removed by hand from the database.
-    const list = splitTaskIds(n.task_ids).flatMap((id) => {
+    const list = parseIdList(n.task_ids).flatMap((id) => {
       const t = tasks.get(id);
       return t ? [presentNodeTask(t)] : [];
     });
@@ -99,7 +63,9 @@ export function presentNode(n: NodeRow, tasks: Map<number, TaskRow>): Wire {
   put(o, 'createTime', formatTime(n.create_time));
   put(o, 'updateTime', formatTime(n.update_time));
   // Beyond the seed:
-  if (n.node_type === 'TASK') put(o, 'completion', completionOf(n.completion) ?? 'ANY');
+  if (n.node_type === 'TASK') put(o, 'completion', completionOnWire(parseCompletion(n.completion)));
+  if (graph || n.node_key !== null) put(o, 'nodeKey', nodeKeyOf(n));
+  if (graph && n.node_type !== 'START') put(o, 'prevNodes', predecessorsOf(n));
   return o;
 }
 
@@ -112,7 +78,10 @@ export function presentFlow(f: FlowRow, nodes?: { version: number; rows: NodeRow
   put(o, 'flowId', f.flow_id);
   put(o, 'flowName', f.flow_name);
   put(o, 'flowDescription', f.flow_description);
-  if (nodes) put(o, 'flowNodes', nodes.rows.map((n) => presentNode(n, nodes.tasks)));
+  if (nodes) {
+    const graph = nodes.rows.some((n) => n.prev_nodes !== null);
+    put(o, 'flowNodes', nodes.rows.map((n) => presentNode(n, nodes.tasks, graph)));
+  }
   put(o, 'createTime', formatTime(f.create_time));
   put(o, 'updateTime', formatTime(f.update_time));
   // Beyond the seed:

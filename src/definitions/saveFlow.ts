@@ -1,6 +1,6 @@
 // POST /flow: creates a flow (version 1), or saves a new version of the live flow named by `flowId`:
-// flow_version + 1 and a fresh set of task_node rows. Old node rows are never touched: the instances
-// that ran on them keep pointing at them.
+// flow_version + 1 and a fresh set of task_node rows, inserted as one graph. Old node rows are never
+// touched: the instances that ran on them keep pointing at them.
 //
 // The whole save is one transaction, so bad input (e.g. a task that does not exist) leaves nothing
 // behind. Concurrent saves of one flow are serialised by locking its row (SELECT … FOR UPDATE)
@@ -9,9 +9,16 @@
 // flowName and flowNodes are required on every save. flowDescription, cron, cronEnabled and
 // cronMisfire left out of the body keep their stored values on a new version (so re-posting the seed's
 // body does not turn a schedule off); sent as null they are cleared (cronMisfire null = FIRE_ONCE).
+//
+// Which node follows which (flowGraph.ts) is stored on each node: `prev_node`, its first predecessor
+// (the seed's column), and on a graph flow `prev_nodes`, all of them. The ids are filled in by the
+// graph insert itself (Objection's #id / #ref), in an order where every node comes after those it follows.
 import type { Knex } from 'knex';
+import type { PartialModelObject } from 'objection';
 import { InvalidInputError, NotFoundError } from '../errors.js';
+import { Flow, FlowNode, Task } from '../models/index.js';
 import { getFlow } from './getFlow.js';
+import { flowGraph } from './flowGraph.js';
 import type { SaveFlowInput } from './schemas.js';
 
 type NodeInput = SaveFlowInput['flowNodes'][number];
@@ -24,7 +31,7 @@ type NodeInput = SaveFlowInput['flowNodes'][number];
 async function checkTasks(trx: Knex.Transaction, nodes: NodeInput[]): Promise<void> {
   const ids = [...new Set(nodes.flatMap((n) => n.taskIds ?? []))];
   // SELECT task_id FROM task WHERE task_id IN (…) AND deleted_time IS NULL LOCK IN SHARE MODE
-  const rows = (await trx('task').select('task_id').whereIn('task_id', ids).whereNull('deleted_time').forShare()) as { task_id: number }[];
+  const rows = await Task.query(trx).select('task_id').whereIn('task_id', ids).whereNull('deleted_time').forShare();
   const live = new Set(rows.map((r) => Number(r.task_id)));
   nodes.forEach((n, i) => {
     for (const id of n.taskIds ?? []) {
@@ -33,27 +40,30 @@ async function checkTasks(trx: Knex.Transaction, nodes: NodeInput[]): Promise<vo
   });
 }
 
-/** Inserts the chain of one version: seq 0..n-1, each node's prev_node the node inserted before it. */
-async function insertNodes(trx: Knex.Transaction, flowId: number, version: number, nodes: NodeInput[], user: string, now: Date): Promise<void> {
-  let prev: number | null = null;
-  for (const [seq, n] of nodes.entries()) {
+/** The node rows of one version, as one graph to insert: each refers to the nodes it follows. */
+function nodeGraph(flowId: number | null, version: number, nodes: NodeInput[], user: string, now: Date): PartialModelObject<FlowNode>[] {
+  const shape = flowGraph(nodes);
+  if (!shape.ok) throw new InvalidInputError(`flowNodes[${shape.issues[0].index}].${shape.issues[0].field}: ${shape.issues[0].message}`);
+  const { graph, preds } = shape.value;
+  const ref = (i: number) => `#ref{node${i}.node_id}`;
+  return nodes.map((n, seq) => {
     const isTask = n.nodeType === 'TASK';
-    // INSERT INTO task_node (flow_id, flow_version, seq, node_type, task_ids, prev_node, completion, …)
-    const [nodeId]: number[] = await trx('task_node').insert({
-      flow_id: flowId,
-      flow_version: version,
+    return {
+      '#id': `node${seq}`,
+      ...(flowId !== null ? { flow_id: flowId, flow_version: version } : {}),
       seq,
       node_type: n.nodeType,
       task_ids: isTask ? n.taskIds!.join(',') : null,
-      prev_node: prev,
+      prev_node: preds[seq].length ? ref(preds[seq][0]) : null,
+      prev_nodes: graph ? preds[seq].map(ref).join(',') : null,
+      node_key: n.nodeKey ?? null,
       completion: isTask ? String(n.completion ?? 'ANY') : null,
       create_time: now,
       create_user: user,
       update_time: now,
       update_user: user,
-    });
-    prev = nodeId;
-  }
+    } as PartialModelObject<FlowNode>;
+  });
 }
 
 /** cronEnabled needs a cron expression to run on: checked on the values the flow will have. */
@@ -67,12 +77,7 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
     let flowId: number;
     if (input.flowId != null) {
       // SELECT flow_version, cron, cron_enabled FROM task_flow WHERE flow_id = ? AND deleted_time IS NULL FOR UPDATE
-      const stored = (await trx('task_flow')
-        .select('flow_version', 'cron', 'cron_enabled')
-        .where('flow_id', input.flowId)
-        .whereNull('deleted_time')
-        .forUpdate()
-        .first()) as { flow_version: number; cron: string | null; cron_enabled: number } | undefined;
+      const stored = await Flow.query(trx).select('flow_version', 'cron', 'cron_enabled').findById(input.flowId).whereNull('deleted_time').forUpdate();
       if (!stored) throw new NotFoundError(`flow ${input.flowId} does not exist; omit flowId to create a new flow`);
       flowId = input.flowId;
       const cron = input.cron !== undefined ? input.cron : stored.cron;
@@ -80,38 +85,35 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
       checkCron(cron, cronEnabled);
       await checkTasks(trx, input.flowNodes);
       const version = stored.flow_version + 1;
-      const changes: Record<string, unknown> = {
-        flow_name: input.flowName,
-        flow_version: version,
-        cron,
-        cron_enabled: cronEnabled,
-        update_time: now,
-        update_user: user,
-      };
+      const changes: PartialModelObject<Flow> = { flow_name: input.flowName, flow_version: version, cron, cron_enabled: cronEnabled, update_time: now, update_user: user };
       if (input.flowDescription !== undefined) changes.flow_description = input.flowDescription;
       if (input.cronMisfire !== undefined) changes.cron_misfire = input.cronMisfire;
-      // UPDATE task_flow SET flow_version = ?, … WHERE flow_id = ?
-      await trx('task_flow').where('flow_id', flowId).update(changes);
-      await insertNodes(trx, flowId, version, input.flowNodes, user, now);
+      // UPDATE task_flow SET flow_version = ?, … WHERE flow_id = ?; then the new version's nodes, one graph
+      await Flow.query(trx).findById(flowId).patch(changes);
+      await FlowNode.query(trx).insertGraph(nodeGraph(flowId, version, input.flowNodes, user, now), { allowRefs: true });
     } else {
       const cron = input.cron ?? null;
       const cronEnabled = Boolean(input.cronEnabled);
       checkCron(cron, cronEnabled);
       await checkTasks(trx, input.flowNodes);
-      // INSERT INTO task_flow (flow_name, flow_description, flow_version, cron, cron_enabled, …) VALUES (…, 1, …)
-      [flowId] = await trx('task_flow').insert({
-        flow_name: input.flowName,
-        flow_description: input.flowDescription ?? null,
-        flow_version: 1,
-        cron,
-        cron_enabled: cronEnabled,
-        cron_misfire: input.cronMisfire ?? null,
-        create_time: now,
-        create_user: user,
-        update_time: now,
-        update_user: user,
-      });
-      await insertNodes(trx, flowId, 1, input.flowNodes, user, now);
+      // The flow (version 1) with its nodes, one graph: INSERT INTO task_flow …, then INSERT INTO task_node … per node
+      const flow = await Flow.query(trx).insertGraph(
+        {
+          flow_name: input.flowName,
+          flow_description: input.flowDescription ?? null,
+          flow_version: 1,
+          cron,
+          cron_enabled: cronEnabled,
+          cron_misfire: input.cronMisfire ?? null,
+          create_time: now,
+          create_user: user,
+          update_time: now,
+          update_user: user,
+          nodes: nodeGraph(null, 1, input.flowNodes, user, now),
+        } as PartialModelObject<Flow>,
+        { allowRefs: true },
+      );
+      flowId = flow.flow_id;
     }
     return getFlow(trx, flowId);
   });

@@ -5,6 +5,8 @@
 import type { Knex } from 'knex';
 import { fieldPath, InvalidInputError, NotFoundError } from '../errors.js';
 import type { TaskType } from '../models/definitions.js';
+import type { PartialModelObject } from 'objection';
+import { Task } from '../models/index.js';
 import { findLiveTask } from './getTask.js';
 import { presentTask } from './present.js';
 import { ERROR_MSG_MAX_BYTES, type SaveTaskInput } from './schemas.js';
@@ -42,44 +44,48 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string, s
       const stored = await findLiveTask(trx, input.taskId, true);
       if (!stored) throw new NotFoundError(`task ${input.taskId} does not exist; omit taskId to create a new task`);
       const kept = input.taskConfig === undefined;
-      const cfg = kept ? parseStored(stored.task_config) : restoreMasked(input.taskConfig ?? null, parseStored(stored.task_config), secrets);
+      const cfg = kept ? storedObject(stored.task_config) : restoreMasked(input.taskConfig ?? null, storedObject(stored.task_config), secrets);
       checkTaskConfig(type, cfg, kept);
       checkContentFitsType(type, input.taskContent !== undefined ? input.taskContent : stored.task_content);
-      const changes: Record<string, unknown> = { task_name: input.taskName, task_type: type, update_time: now, update_user: user };
+      const changes: PartialModelObject<Task> = { task_name: input.taskName, task_type: type, update_time: now, update_user: user };
       if (input.taskContent !== undefined) changes.task_content = input.taskContent;
       if (input.taskDescription !== undefined) changes.task_description = input.taskDescription;
-      if (!kept) changes.task_config = cfg === null ? null : JSON.stringify(cfg);
+      if (!kept) changes.task_config = cfg;
       // UPDATE task SET … WHERE task_id = ?
-      await trx('task').where('task_id', input.taskId).update(changes);
+      await Task.query(trx).findById(input.taskId).patch(changes);
       taskId = input.taskId;
     } else {
       const cfg = restoreMasked(input.taskConfig ?? null, null, secrets);
       checkTaskConfig(type, cfg);
       checkContentFitsType(type, input.taskContent);
       // INSERT INTO task (…) VALUES (…)
-      [taskId] = await trx('task').insert({
+      const task = await Task.query(trx).insert({
         task_name: input.taskName,
         task_description: input.taskDescription ?? null,
         task_type: type,
-        task_config: cfg === null ? null : JSON.stringify(cfg),
+        task_config: cfg,
         task_content: input.taskContent ?? null,
         create_time: now,
         create_user: user,
         update_time: now,
         update_user: user,
       });
+      taskId = task.task_id;
     }
     return presentTask((await findLiveTask(trx, taskId))!, secrets);
   });
 }
 
 /** The stored config as an object, or null when there is none (or it is not an object). */
-function parseStored(text: string | null): Record<string, unknown> | null {
-  if (!text) return null;
-  try {
-    const v = JSON.parse(text);
-    return v && typeof v === 'object' && !Array.isArray(v) ? v : null;
-  } catch {
-    return null;
+function storedObject(stored: unknown): Record<string, unknown> | null {
+  if (stored === null || stored === undefined) return null;
+  let v: unknown = stored;
+  if (typeof stored === 'string') {
+    try {
+      v = JSON.parse(stored);
+    } catch {
+      return null;
+    }
   }
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
 }

@@ -4,6 +4,7 @@
 // (createTime, nodeId, tasks…) without an error.
 import { z } from 'zod';
 import { CRON_MAX_LENGTH, CronSyntaxError, parseCron } from './cronExpression.js';
+import { flowGraph, NODE_KEY_PATTERN } from './flowGraph.js';
 import { jsonShapeProblem } from '../infra/jsonShape.js';
 import { TASK_TYPES, type TaskType } from '../models/definitions.js';
 
@@ -141,6 +142,16 @@ const flowNode = z.object(
     nodeType: z.enum(['START', 'TASK', 'END'], { error: 'must be one of START, TASK, END' }),
     taskIds: taskIds.nullish(),
     completion: completion.nullish(),
+    /** The node's name in prevNodes and in ${nodes.<key>.output} templates (default `n<position>`). */
+    nodeKey: z
+      .string({ error: 'must be a string' })
+      .regex(NODE_KEY_PATTERN, 'must start with a letter or _, then letters, digits, _ or -, at most 64 in all')
+      .nullish(),
+    /** The keys of the nodes this one follows (it starts once all of them have succeeded). */
+    prevNodes: z
+      .array(z.string({ error: 'must be node keys (strings)' }), { error: 'must be an array of node keys' })
+      .max(MAX_FLOW_NODES, `must name at most ${MAX_FLOW_NODES} nodes`)
+      .nullish(),
   },
   { error: 'must be a JSON object' },
 );
@@ -185,7 +196,7 @@ export const saveFlowBody = z
     { error: 'must be a JSON object' },
   )
   .superRefine((flow, ctx) => {
-    // The chain's shape: START first, END last, TASK nodes (each with its tasks) in between.
+    // START first, END last, TASK nodes (each with its tasks) in between.
     const nodes = flow.flowNodes;
     if (!Array.isArray(nodes)) return; // already reported by the field's own schema
     const at = (i: number, field: string, message: string) => ctx.addIssue({ code: 'custom', path: ['flowNodes', i, field], message });
@@ -211,6 +222,9 @@ export const saveFlowBody = z
     if (!nodes.some((n) => n.nodeType === 'TASK')) {
       ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: 'needs at least one TASK node between START and END' });
     }
+    // Which node follows which (flowGraph.ts): unknown or duplicate keys, a cycle, an unreachable node.
+    const shape = flowGraph(nodes);
+    if (!shape.ok) for (const issue of shape.issues) at(issue.index, issue.field, issue.message);
     const refs = nodes.reduce((sum, n) => sum + (n.taskIds?.length ?? 0), 0);
     if (refs > MAX_FLOW_TASK_REFS) {
       ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: `name at most ${MAX_FLOW_TASK_REFS} tasks in all (each is a task instance per run), got ${refs}` });

@@ -59,12 +59,13 @@ export type TaskConfig = {
 export const DEFAULT_TIMEOUT_MS = 3600_000;
 export const DEFAULT_RETRY_BACKOFF_MS = 1000;
 
-/** Parses the stored JSON text; a row written by an older version never breaks a run. */
-export function readTaskConfig(text: string | null): TaskConfig {
-  if (!text) return {};
+/** The stored config (JSON text, or the object the model parsed); a row written by an older version never breaks a run. */
+export function readTaskConfig(stored: unknown): TaskConfig {
+  if (!stored) return {};
+  if (typeof stored === 'object') return Array.isArray(stored) ? {} : (stored as TaskConfig); // the model parsed it
   try {
-    const v = JSON.parse(text);
-    return v && typeof v === 'object' ? (v as TaskConfig) : {};
+    const v = JSON.parse(String(stored));
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as TaskConfig) : {};
   } catch {
     return {};
   }

@@ -52,6 +52,17 @@ interface Instance extends NodeInsView {
   rank: number;
 }
 
+/** Each node's current instance (see the rules above), from the latest instance of each node. */
+export function currentInstances(plan: FlowPlan, latest: NodeInsView[]): Map<number, NodeInsView> {
+  const byNode = new Map(latest.map((n) => [n.node_id, n]));
+  const valid = new Map<number, NodeInsView>();
+  for (const n of plan.nodes) {
+    const i = byNode.get(n.nodeId);
+    if (i && n.preds.every((p) => valid.get(p)?.status === 'SUCCESS' && (valid.get(p)!.ni_id ?? 0) < (i.ni_id ?? 0))) valid.set(n.nodeId, i);
+  }
+  return valid;
+}
+
 export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: number) => TaskInsView[], resumeNodeId?: number): Decision {
   const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null };
   const inst = new Map<number, Instance>(latest.map((n) => [n.node_id, { ...n, rank: n.ni_id ?? 0 }]));

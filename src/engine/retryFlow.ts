@@ -5,6 +5,7 @@
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
+import { currentInstances } from './decide.js';
 import { txOn } from './sql/multiStatement.js';
 import { ConflictError, NotFoundError, StaleVersionError } from '../errors.js';
 import { FlowIns, NodeIns } from '../models/index.js';
@@ -20,6 +21,15 @@ export async function retryFlow(s: Services, coord: Coordinator, flowId: number,
   const plan = await coord.plans.get(fi.flow_id, fi.flow_version);
   const node = plan.byId.get(Number(ni.node_id));
   if (!node) throw new NotFoundError(`node ${ni.node_id} is not part of flow ${flowId} version ${fi.flow_version}`);
+  // A node can run again only once everything it follows has succeeded (on a chain: the node before it).
+  const latest = await NodeIns.query(s.knex)
+    .select('ni_id', 'node_id', 'status', 'error_msg')
+    .whereIn('ni_id', NodeIns.query(s.knex).max('ni_id').where('fi_id', fiId).groupBy('node_id'));
+  const current = currentInstances(plan, latest);
+  const waiting = node.preds.map((p) => plan.byId.get(p)!).filter((p) => current.get(p.nodeId)?.status !== 'SUCCESS');
+  if (waiting.length) {
+    throw new ConflictError(`node "${node.key}" follows ${waiting.map((p) => `"${p.key}"`).join(', ')}, which did not succeed: retry from there`);
+  }
 
   const lock = await coord.locks.acquire(fiId);
   if (!lock) throw new ConflictError(`flow instance ${fiId} is busy, try again`);

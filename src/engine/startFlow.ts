@@ -18,6 +18,8 @@ export interface StartOptions {
   scheduledTime?: Date;
   /** The client's Idempotency-Key: a start sent again with it answers the first start's instance. */
   idempotencyKey?: string;
+  /** What the start is given (a JSON object), for its tasks' `${input.…}` templates. */
+  input?: Record<string, unknown>;
 }
 
 export interface StartRequest extends StartOptions {
@@ -45,8 +47,8 @@ export async function startFlows(s: Services, coord: Coordinator, reqs: StartReq
       valid.map(({ r }) => {
         const user = r.user ?? 'system';
         return {
-          sql: 'INSERT INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)',
-          bindings: [r.flowId, versionOf.get(r.flowId)!, now, 'RUNNING', r.trigger ?? 'API', r.scheduledTime ?? null, now, user, now, user],
+          sql: 'INSERT INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, input, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)',
+          bindings: [r.flowId, versionOf.get(r.flowId)!, now, 'RUNNING', r.trigger ?? 'API', r.scheduledTime ?? null, r.input === undefined ? null : JSON.stringify(r.input), now, user, now, user],
         };
       }),
     );

@@ -17,6 +17,8 @@ export interface TaskRun {
   lostAttempts: number;
   version: number;
   startedAt: Date;
+  /** Content and config are the task instance's rendered ones (its templates filled in already). */
+  rendered?: boolean;
 }
 
 /** A claimed id whose row was not PENDING any more (cancelled, finished, gone): nothing to run. */
@@ -26,16 +28,21 @@ export interface SkippedClaim {
   status: string;
 }
 
-/** A task instance row joined with its task (ti.*, t.task_type, t.task_content, t.task_config) as a run. */
+/**
+ * A task instance row joined with its task (ti.*, t.task_type, t.task_content, t.task_config) as a run;
+ * the instance's rendered content and config, when it has them, stand for the task's.
+ */
 export function runOf(r: Record<string, any>, startedAt: Date): TaskRun {
+  const rendered = r.rendered_content != null || r.rendered_config != null;
   return {
     tiId: r.ti_id,
     fiId: r.fi_id,
     niId: r.ni_id,
     taskId: r.task_id,
     taskType: r.task_type,
-    content: r.task_content,
-    config: readTaskConfig(r.task_config),
+    content: rendered ? r.rendered_content : r.task_content,
+    config: readTaskConfig(rendered ? r.rendered_config : r.task_config),
+    rendered,
     attempt: r.attempt,
     lostAttempts: r.lost_attempts ?? 0,
     version: r.version,

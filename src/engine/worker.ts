@@ -25,7 +25,9 @@ import { startRuns } from './sql/startRuns.js';
 import { finishRunsStatements, writtenOf } from './sql/finishRuns.js';
 import { Batcher } from './batcher.js';
 import { RunSlots, type Slot } from './runSlots.js';
-import { executeRun } from './executeRun.js';
+import { executeRun, type ExecOutcome } from './executeRun.js';
+import { renderRun } from './renderRun.js';
+import { TemplateError } from './templates.js';
 import { executorSettings, type ExecutorSettings } from '../executors/settings.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 
@@ -144,12 +146,26 @@ export class Worker {
   }
 
   private async execute(slot: Slot): Promise<void> {
-    const run = slot.run!;
+    let run = slot.run!;
     const policy = runPolicy(run.config);
     slot.abort = new AbortController();
     this.events.onTaskStarted?.(run);
     const t0 = performance.now();
-    const done = await executeRun(run, slot.abort, policy.timeoutMs, this.settings);
+    let done: ExecOutcome;
+    // The first run of a task instance fills in its templates (renderRun.ts): one that cannot be filled
+    // in fails the task at once — running it again would not change that.
+    let final = false;
+    let notCounted = false;
+    try {
+      run = await renderRun(this.s.knex, this.coord.plans, run);
+      slot.run = run;
+      done = await executeRun(run, slot.abort, runPolicy(run.config).timeoutMs, this.settings);
+    } catch (e) {
+      final = e instanceof TemplateError;
+      // MySQL away while reading what the templates need: the run did not start; it is given back.
+      notCounted = !final && dependencyDown(e) !== null;
+      done = { ok: false, error: final ? (e as Error).message : `could not fill in the task's templates: ${(e as Error).message}`, output: null };
+    }
     const endedAt = new Date();
     slot.abort = undefined;
     try {
@@ -158,13 +174,13 @@ export class Worker {
         this.s.log.debug({ tiId: run.tiId, why: slot.abortedFor }, 'run abandoned');
         return;
       }
-      const handedBack = slot.abortedFor === 'shutdown';
+      const handedBack = slot.abortedFor === 'shutdown' || notCounted;
       // Runs lost with a worker are not the task's failures: only its own count against maxRetries.
-      const retry = !done.ok && (handedBack || run.attempt - run.lostAttempts < policy.maxAttempts);
+      const retry = !done.ok && !final && (handedBack || run.attempt - run.lostAttempts < policy.maxAttempts);
       const result: RunResult = done.ok
         ? { status: 'SUCCESS', output: done.output, error: null }
         : { status: retry ? 'RETRY' : 'FAILED', output: done.output, error: done.error, notCounted: handedBack };
-      const retryDelayMs = handedBack ? 0 : backoffMs(policy.retryBackoffMs, run.attempt + 1);
+      const retryDelayMs = handedBack ? (notCounted ? ERROR_BACKOFF_MS : 0) : backoffMs(policy.retryBackoffMs, run.attempt + 1);
       await this.recordUntilWritten({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
     } finally {
       this.slots.release(slot);

@@ -23,6 +23,8 @@ export class FlowIns extends VersionedModel {
   error_msg!: string | null;
   trigger_type!: string;
   scheduled_time!: Date | null;
+  /** The start's input (a JSON object, as text), for `${input.…}` templates. */
+  input!: string | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
@@ -114,6 +116,9 @@ export class TaskIns extends VersionedModel {
   lost_attempts!: number;
   output!: string | null;
   worker_id!: string | null;
+  /** Content and config with templates filled in, as the run used them (NULL: no templates). */
+  rendered_content!: string | null;
+  rendered_config!: string | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;

@@ -10,7 +10,22 @@ import { parse } from '../validate.js';
 import type { RouteModule } from '../routeModule.js';
 
 const positiveId = z.number().int().positive();
-const retryBody = z.object({ fiId: positiveId.optional(), niId: positiveId.optional() }).loose();
+/** The most a start's input may hold, as JSON (it is stored in a TEXT column). */
+export const MAX_INPUT_BYTES = 65_535;
+/**
+ * A start (`input`, optional: a JSON object its tasks' templates read as `${input.…}`), or a retry
+ * (`fiId` and `niId`).
+ */
+const execBody = z
+  .object({
+    fiId: positiveId.optional(),
+    niId: positiveId.optional(),
+    input: z
+      .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+      .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= MAX_INPUT_BYTES, `must be at most ${MAX_INPUT_BYTES} bytes as JSON`)
+      .optional(),
+  })
+  .loose();
 
 /** The Idempotency-Key header: 1-128 printable ASCII characters, or absent. */
 function idempotencyKey(ctx: Context): string | undefined {
@@ -28,11 +43,12 @@ export function execRoutes(_s: Services, engine: Engine): RouteModule {
 
   router.post('/exec/flow/:flowId', async (ctx) => {
     const flowId = idParam(ctx, 'flowId');
-    const body = parse(retryBody, ctx.request.body ?? {});
+    const body = parse(execBody, ctx.request.body ?? {});
     if (body.fiId === undefined && body.niId === undefined) {
-      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx), idempotencyKey: idempotencyKey(ctx) }) });
+      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx), idempotencyKey: idempotencyKey(ctx), input: body.input }) });
       return;
     }
+    if (body.input !== undefined) throw badRequest('input: a retry runs with the input its instance was started with; leave input out');
     if (body.fiId === undefined || body.niId === undefined) throw badRequest('a retry needs both fiId and niId');
     ok(ctx, { fiId: await engine.retryFlow(flowId, body.fiId, body.niId, actor(ctx)) });
   });

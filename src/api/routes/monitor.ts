@@ -6,7 +6,7 @@ import type { Services } from '../../services.js';
 import { idParam, notFound, ok } from '../http.js';
 import { parse } from '../validate.js';
 import type { RouteModule } from '../routeModule.js';
-import { flowInstanceDetail, latestFlowInstances, listFlowInstances, taskInstance } from '../../engine/monitorQueries.js';
+import { flowInstanceDetail, latestFlowInstances, listFlowInstances, taskInstance } from '../../engine/monitor.js';
 
 /** A start-time bound: epoch milliseconds, or a time as the API writes them (server time zone) or ISO 8601. */
 const timeBound = z

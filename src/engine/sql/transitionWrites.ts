@@ -163,7 +163,7 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
     { sql: 'SET @tsq_made = ROW_COUNT()', bindings: [] },
     guard('@tsq_made = ?', [rows.length]),
     {
-      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, t.task_type, t.task_content, t.task_config
+      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.rendered_content, ti.rendered_config, t.task_type, t.task_content, t.task_config
               FROM task_ins ti LEFT JOIN task t ON t.task_id = ti.task_id
              WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID()
              ORDER BY ti.ti_id`,

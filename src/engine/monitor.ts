@@ -1,0 +1,165 @@
+// Read-side queries behind the monitor API, through the models' relations (a flow instance → its node
+// instances → their task instances), shaped as the seed's rows (camelCase, seed key order, times as
+// `YYYY-MM-DD HH:mm:ss`, our additions after the seed's keys). A detail page is a few queries, never
+// one per node.
+import type { Knex } from '../infra/db.js';
+import { formatTime } from '../infra/time.js';
+import { FlowIns, FlowNode, NodeIns, TaskIns } from '../models/index.js';
+import { planOf } from './flowPlan.js';
+
+export interface FlowInsFilter {
+  flowId?: number;
+  fiId?: number;
+  status?: string;
+  /** Start time bounds (inclusive), for the dashboard's instance list. */
+  from?: Date;
+  to?: Date;
+  page: number;
+  pageSize: number;
+}
+
+type Wire = Record<string, unknown>;
+const epochMs = (d: Date | null | undefined): number | null => (d ? d.getTime() : null);
+
+/**
+ * Flow instances, newest first. Asked for one instance (`fiId`), its row also carries the start's
+ * `input` and, once it succeeded, its `result`: the outputs of the nodes END follows, by node key.
+ */
+export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{ total: number; rows: Wire[] }> {
+  const filtered = () => {
+    const q = FlowIns.query(knex);
+    if (f.flowId) q.where('flow_id', f.flowId);
+    if (f.fiId) q.where('fi_id', f.fiId);
+    if (f.status) q.where('status', f.status);
+    if (f.from) q.where('start_time', '>=', f.from);
+    if (f.to) q.where('start_time', '<=', f.to);
+    return q;
+  };
+  const total = await filtered().resultSize();
+  const rows = await filtered()
+    .withGraphFetched('flow(name)')
+    .modifiers({ name: (q) => q.select('flow_id', 'flow_name') })
+    .orderBy('fi_id', 'desc')
+    .limit(f.pageSize)
+    .offset((f.page - 1) * f.pageSize);
+  const wire = rows.map((r) => ({
+    fiId: r.fi_id,
+    flowId: r.flow_id,
+    flowName: r.flow?.flow_name,
+    startTime: formatTime(r.start_time),
+    endTime: formatTime(r.end_time),
+    status: r.status,
+    errorMsg: r.error_msg ?? '',
+    createTime: formatTime(r.create_time),
+    updateTime: formatTime(r.update_time),
+    flowVersion: r.flow_version,
+    trigger: r.trigger_type,
+    scheduledTime: formatTime(r.scheduled_time),
+  }));
+  if (f.fiId && rows.length === 1) {
+    const r = rows[0];
+    const extra: Wire = {};
+    if (r.input !== null) extra.input = parseJson(r.input);
+    if (r.status === 'SUCCESS') extra.result = await flowResult(knex, r);
+    Object.assign(wire[0], extra);
+  }
+  return { total, rows: wire };
+}
+
+/** The outputs of the nodes END follows (each: its one task's output, or by task id), by node key. */
+async function flowResult(knex: Knex, fi: FlowIns): Promise<Wire> {
+  const nodes = await FlowNode.query(knex).where({ flow_id: fi.flow_id, flow_version: fi.flow_version }).orderBy('seq');
+  const plan = planOf(fi.flow_id, fi.flow_version, nodes);
+  const last = plan.end.preds.map((id) => plan.byId.get(id)!);
+  const latest = NodeIns.query(knex).max('ni_id').where('fi_id', fi.fi_id).whereIn('node_id', last.map((n) => n.nodeId)).groupBy('node_id');
+  const nis = await NodeIns.query(knex).whereIn('ni_id', latest).withGraphFetched('taskInstances');
+  const out: Wire = {};
+  for (const n of last) {
+    const ni = nis.find((x) => x.node_id === n.nodeId);
+    const done = (ni?.taskInstances ?? []).filter((t) => t.exec_status === 'SUCCESS');
+    out[n.key] = n.taskIds.length === 1 ? (done[0]?.output ?? null) : Object.fromEntries(done.map((t) => [String(t.task_id), t.output]));
+  }
+  return out;
+}
+
+function taskInsRow(t: TaskIns): Wire {
+  const o: Wire = {
+    tiId: t.ti_id,
+    taskId: t.task_id,
+    status: t.exec_status,
+    attempt: t.attempt,
+    startTime: formatTime(t.start_time),
+    endTime: formatTime(t.end_time),
+    errorMsg: t.error_msg ?? '',
+    output: t.output,
+  };
+  return o;
+}
+
+/** What the run used, when the task's templates were filled in (only then: a seed row keeps its keys). */
+function rendered(t: TaskIns): Wire {
+  const o: Wire = {};
+  if (t.rendered_content !== null) o.renderedContent = t.rendered_content;
+  if (t.rendered_config !== null) o.renderedConfig = parseJson(t.rendered_config);
+  return o;
+}
+
+/** The seed's node-instance rows of one flow instance, each listing its task instances; null if none. */
+export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Wire[] | null> {
+  const fi = await FlowIns.query(knex)
+    .findById(fiId)
+    .withGraphFetched('nodeInstances.[node(type), taskInstances]')
+    .modifiers({ type: (q) => q.select('node_id', 'node_type') });
+  if (!fi) return null;
+  return (fi.nodeInstances ?? []).map((ni) => ({
+    niId: ni.ni_id,
+    fiId: ni.fi_id,
+    startTime: formatTime(ni.start_time),
+    endTime: formatTime(ni.end_time),
+    status: ni.status,
+    errorMsg: ni.error_msg ?? '',
+    createTime: formatTime(ni.create_time),
+    updateTime: formatTime(ni.update_time),
+    nodeId: ni.node_id,
+    nodeType: ni.node?.node_type,
+    // Beyond the seed's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
+    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t) })),
+    startMs: epochMs(ni.start_time),
+    endMs: epochMs(ni.end_time),
+  }));
+}
+
+/** The newest instance of each of these flows (the dashboard's "last run"), in one query. */
+export async function latestFlowInstances(knex: Knex, flowIds: number[]): Promise<Wire[]> {
+  if (!flowIds.length) return [];
+  const newest = FlowIns.query(knex).max('fi_id').whereIn('flow_id', flowIds).groupBy('flow_id');
+  const rows = await FlowIns.query(knex).select('fi_id', 'flow_id', 'status', 'start_time', 'end_time').whereIn('fi_id', newest).orderBy('flow_id');
+  return rows.map((r) => ({ flowId: r.flow_id, fiId: r.fi_id, status: r.status, startTime: formatTime(r.start_time), endTime: formatTime(r.end_time) }));
+}
+
+export async function taskInstance(knex: Knex, tiId: number): Promise<Wire | null> {
+  const t = await TaskIns.query(knex)
+    .findById(tiId)
+    .withGraphFetched('task(name)')
+    .modifiers({ name: (q) => q.select('task_id', 'task_name', 'task_type') });
+  if (!t) return null;
+  return {
+    ...taskInsRow(t),
+    niId: t.ni_id,
+    fiId: t.fi_id,
+    taskName: t.task?.task_name,
+    taskType: t.task?.task_type,
+    workerId: t.worker_id,
+    createTime: formatTime(t.create_time),
+    updateTime: formatTime(t.update_time),
+    ...rendered(t),
+  };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,100 @@
+// Templates in a task's content and in the string values of its taskConfig, filled in with the data of
+// its flow instance: `${input.<path>}` (what the start was given) and `${nodes.<key>.output<.path>}` (what
+// an earlier node produced: its one task's output, or for several tasks an object by task id). A path
+// walks into JSON: a string that holds JSON is parsed on the way (`${nodes.a.output.body.id}` reads an
+// HTTP task's answer). Substitution is text only — nothing is evaluated — and `$${` writes a literal `${`.
+// Other `${…}` forms (a shell's `${HOME}`, `${env:NAME}` resolved by the HTTP and SHELL executors) are
+// left as they are.
+
+/** A template that cannot be filled in: the message names it. */
+export class TemplateError extends Error {
+  override name = 'TemplateError';
+}
+
+export interface TemplateData {
+  input: unknown;
+  /** The output of the node with this key, or undefined when it has none (it did not run or succeed). */
+  output(nodeKey: string): { value: unknown } | undefined;
+}
+
+const SEGMENT = '[A-Za-z0-9_-]+';
+const TEMPLATE = new RegExp(`\\$(\\$?)\\{((?:input|nodes\\.${SEGMENT}\\.output)(?:\\.${SEGMENT})*)\\}`, 'g');
+const ANY_TEMPLATE = new RegExp(`\\$\\{(?:input|nodes\\.${SEGMENT}\\.output)[.}]`);
+
+/** True when the text has a template to fill in. */
+export function hasTemplates(text: string | null | undefined): boolean {
+  return !!text && ANY_TEMPLATE.test(text);
+}
+
+/** True when any string value of the config (at any depth) has a template. */
+export function configHasTemplates(config: unknown): boolean {
+  if (typeof config === 'string') return hasTemplates(config);
+  if (Array.isArray(config)) return config.some(configHasTemplates);
+  if (config && typeof config === 'object') return Object.values(config).some(configHasTemplates);
+  return false;
+}
+
+/** The node keys the text's templates refer to. */
+export function referencedNodes(texts: string[]): string[] {
+  const keys = new Set<string>();
+  for (const t of texts) for (const m of t.matchAll(TEMPLATE)) if (!m[1] && m[2].startsWith('nodes.')) keys.add(m[2].split('.')[1]);
+  return [...keys];
+}
+
+/** Every string in the config, at any depth (to find the nodes its templates refer to). */
+export function stringsOf(config: unknown): string[] {
+  if (typeof config === 'string') return [config];
+  if (Array.isArray(config)) return config.flatMap(stringsOf);
+  if (config && typeof config === 'object') return Object.values(config).flatMap(stringsOf);
+  return [];
+}
+
+/** The text with its templates filled in; TemplateError names the first that cannot be. */
+export function render(text: string, data: TemplateData): string {
+  return text.replace(TEMPLATE, (whole, escaped: string, expr: string) => {
+    if (escaped) return whole.slice(1); // `$${…}` → `${…}`
+    const parts = expr.split('.');
+    let value: unknown;
+    let path: string[];
+    if (parts[0] === 'input') {
+      value = data.input;
+      path = parts.slice(1);
+    } else {
+      const out = data.output(parts[1]);
+      if (!out) throw new TemplateError(`template \${${expr}}: node "${parts[1]}" has no output (no such node, or it has not succeeded)`);
+      value = out.value;
+      path = parts.slice(3);
+    }
+    let at = parts[0] === 'input' ? 'input' : `nodes.${parts[1]}.output`;
+    for (const key of path) {
+      value = asJson(value);
+      if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, key)) {
+        throw new TemplateError(`template \${${expr}}: ${at} has no field "${key}"`);
+      }
+      value = (value as Record<string, unknown>)[key];
+      at = `${at}.${key}`;
+    }
+    if (value === undefined || value === null) throw new TemplateError(`template \${${expr}}: ${at} is ${value === null ? 'null' : 'missing'}`);
+    return typeof value === 'string' ? value : JSON.stringify(value);
+  });
+}
+
+/** The config with every string value rendered (keys and other values as they are). */
+export function renderConfig<T>(config: T, data: TemplateData): T {
+  if (typeof config === 'string') return render(config, data) as T;
+  if (Array.isArray(config)) return config.map((v) => renderConfig(v, data)) as T;
+  if (config && typeof config === 'object') return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, renderConfig(v, data)])) as T;
+  return config;
+}
+
+/** A string that holds a JSON object or array is read as that; anything else is itself. */
+function asJson(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  const t = v.trim();
+  if (!(t.startsWith('{') || t.startsWith('['))) return v;
+  try {
+    return JSON.parse(t);
+  } catch {
+    return v;
+  }
+}
