@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { WorkQueue } from '../src/queue/workQueue.js';
 import { NotLeaderError } from '../src/queue/types.js';
+import { PrivateRedis } from './helpers/privateServices.js';
 import { freshPrefix, testRun } from './helpers/env.js';
 
 describe('work queue (Redis)', () => {
@@ -206,8 +207,7 @@ describe('work queue (Redis)', () => {
 
   it('under maxmemory (noeviction), scripts that only move or delete still run and those that add refuse whole', async function () {
     // A private Redis: a full shared one would hurt everyone else.
-    const { startPrivateRedis } = await import('./helpers/privateRedis.js');
-    const priv = await startPrivateRedis();
+    const priv = await PrivateRedis.start();
     try {
       const r = new Redis(priv.url);
       conns.push(r);

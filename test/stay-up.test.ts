@@ -12,7 +12,7 @@ import { loadConfig } from '../config/index.js';
 import { startMember } from '../src/member.js';
 import { createLogger } from '../src/infra/logger.js';
 import { StartupError } from '../src/errors.js';
-import { startPrivateRedis } from './helpers/privateRedis.js';
+import { PrivateRedis } from './helpers/privateServices.js';
 
 describe('staying up', function () {
   this.timeout(60_000);
@@ -106,9 +106,9 @@ describe('staying up', function () {
   describe('coordinator locks', () => {
     // A Redis of its own: one test pauses it (CLIENT PAUSE), which must not stall anyone else.
     let m: TestMember;
-    let priv: Awaited<ReturnType<typeof startPrivateRedis>>;
+    let priv: PrivateRedis;
     before(async () => {
-      priv = await startPrivateRedis();
+      priv = await PrivateRedis.start();
       m = await startTestMember({ ...isolated(), REDIS_URL: priv.url, ROLES: 'web' });
     });
     after(async () => {
@@ -174,7 +174,7 @@ describe('staying up', function () {
 
   describe('Redis refusing writes while results come in', () => {
     it('results are committed to MySQL all the same, and the flows move on once Redis takes writes again', async () => {
-      const priv = await startPrivateRedis();
+      const priv = await PrivateRedis.start();
       let m: TestMember | null = null;
       const admin = new Redis(priv.url);
       admin.on('error', () => {});

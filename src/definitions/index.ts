@@ -8,6 +8,6 @@ export { getFlow, findLiveFlow, flowNodes, nodeTasks } from './getFlow.js';
 export { listFlows } from './listFlows.js';
 export { deleteFlow } from './deleteFlow.js';
 export { type TaskRow, type FlowRow, type NodeRow } from './present.js';
-export { saveTaskBody, saveFlowBody, pageQuery, flowVersionQuery, MAX_PAGE_SIZE, type Completion } from './schemas.js';
+export { saveTaskBody, saveFlowBody, pageQuery, flowVersionQuery, MAX_PAGE_SIZE, type CompletionInput } from './schemas.js';
 export { taskConfigSchemas, readTaskConfig, runPolicy, backoffMs, type TaskConfig } from './taskConfig.js';
 export { redactTaskConfig, restoreMasked, DEFAULT_SECRET_HEADERS, type SecretNames } from './secrets.js';

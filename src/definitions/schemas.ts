@@ -135,7 +135,7 @@ const taskIds = z
 const completion = z.union([z.literal('ANY'), z.literal('ALL'), z.number().int().min(1)], {
   error: 'must be "ANY", "ALL" or a whole number of at least 1',
 });
-export type Completion = z.infer<typeof completion>;
+export type CompletionInput = z.infer<typeof completion>;
 
 const flowNode = z.object(
   {

@@ -37,7 +37,7 @@ export async function commitAndAdvance(
   const locks = coord.locks.request(unique, { markBusy: false, waitMs: coord.lockWaitMs });
   let out: BatchOutcome;
   try {
-    out = await coord.runPass(unique, { prelude: statements, runHere, locked: locks.granted });
+    out = await coord.advanceInTx(unique, { prelude: statements, runHere, locked: locks.granted });
   } catch (e) {
     if (!(e instanceof StaleWriteError)) {
       await locks.release();

@@ -76,7 +76,7 @@ export class Coordinator {
    * One advanceMany transaction, timed for the metrics. With `locked`, only the instances it resolves to
    * are advanced (the caller asked for their locks alongside the transaction's first round trip).
    */
-  async runPass(fiIds: number[], opts: Omit<AdvanceOptions, 'user' | 'now'>): Promise<BatchOutcome> {
+  async advanceInTx(fiIds: number[], opts: Omit<AdvanceOptions, 'user' | 'now'>): Promise<BatchOutcome> {
     const t0 = performance.now();
     const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), ...opts }));
     if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
@@ -91,7 +91,7 @@ export class Coordinator {
     let todo = fiIds;
     while (todo.length) {
       try {
-        return await this.runPass(todo, {});
+        return await this.advanceInTx(todo, {});
       } catch (e) {
         if (!(e instanceof StaleWriteError)) throw e;
         this.staleRefused(e, todo);

@@ -3,7 +3,7 @@
 // and config are stored on the task instance (the monitor shows them; a later attempt runs the same
 // text). A task without templates costs nothing here.
 import type { Knex } from '../infra/db.js';
-import { FlowIns, NodeIns } from '../models/index.js';
+import { FlowIns, NodeIns, TaskIns } from '../models/index.js';
 import type { FlowPlans } from './flowPlan.js';
 import type { TaskRun } from './taskRun.js';
 import { configHasTemplates, hasTemplates, referencedNodes, render, renderConfig, stringsOf, TemplateError, type TemplateData } from './templates.js';
@@ -15,9 +15,9 @@ export async function renderRun(knex: Knex, plans: FlowPlans, run: TaskRun): Pro
   const content = run.content === null ? null : render(run.content, data);
   const config = renderConfig(run.config, data);
   // Not a status change: no version bump, but only while the row is still this run's.
-  await knex('task_ins')
-    .where({ ti_id: run.tiId, version: run.version })
-    .update({ rendered_content: content, rendered_config: JSON.stringify(config) });
+  await TaskIns.query(knex)
+    .patch({ rendered_content: content, rendered_config: JSON.stringify(config) })
+    .where({ ti_id: run.tiId, version: run.version });
   return { ...run, content, config, rendered: true };
 }
 

@@ -2,7 +2,7 @@
 // bottom: claim a batch from Redis under a fresh owner token → mark it RUNNING in MySQL (committed before
 // anything runs) → run each with its executor (executeRun.ts; leases extended while it runs) → record
 // SUCCESS / FAILED / RETRY, fenced by `version`, in batches, in the transaction that advances their flow
-// instances (commitAndAdvance.ts) → ack in Redis.
+// instances (resultRecorder.ts, commitAndAdvance.ts) → ack in Redis.
 // A slot is held from claim until the result is recorded. The slots a batch of results frees go to
 // their flows' next tasks first: the recording transaction creates them RUNNING for this worker
 // (sql/transitionWrites.ts), which runs them at once and leases them. So a flow in progress moves on without a
@@ -15,16 +15,13 @@
 // handed back to the queue at once, not left to expire.
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
-import type { Lease } from '../queue/types.js';
 import { dependencyDown } from '../errors.js';
 import { withTimeout } from '../infra/timeout.js';
 import type { Coordinator } from './coordinator.js';
-import { commitAndAdvance } from './commitAndAdvance.js';
-import type { SkippedClaim, TaskRun, RunResult, FinishedRun } from './taskRun.js';
+import type { SkippedClaim, TaskRun, RunResult } from './taskRun.js';
 import { startRuns } from './sql/startRuns.js';
-import { finishRunsStatements, writtenOf } from './sql/finishRuns.js';
-import { Batcher } from './batcher.js';
 import { RunSlots, type Slot } from './runSlots.js';
+import { ResultRecorder, type WorkerEvents } from './resultRecorder.js';
 import { executeRun, type ExecOutcome } from './executeRun.js';
 import { renderRun } from './renderRun.js';
 import { TemplateError } from './templates.js';
@@ -34,17 +31,7 @@ import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
 
-export interface WorkerEvents {
-  onTaskStarted?(run: TaskRun): void;
-  onTaskFinished?(run: TaskRun, status: RunResult['status'], ms: number): void;
-  onStale?(what: string): void;
-}
-
-interface Finished extends FinishedRun {
-  slot: Slot;
-  retryDelayMs: number;
-  ms: number;
-}
+export type { WorkerEvents };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -56,13 +43,13 @@ export class Worker {
   /** Every claim being started and every run until its result is recorded: what stop() drains. */
   private tracked = new Set<Promise<void>>();
   /** Results are recorded in batches: one transaction writes them and advances their flows. */
-  private recorder: Batcher<Finished, boolean>;
+  private recorder: ResultRecorder;
   /** What the executors may do and use, from the configuration (built once). */
   private settings: ExecutorSettings;
 
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
-    this.recorder = new Batcher((items) => this.record(items), 2, 1000);
+    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs));
     this.settings = executorSettings(s.config);
   }
 
@@ -181,83 +168,10 @@ export class Worker {
         ? { status: 'SUCCESS', output: done.output, error: null }
         : { status: retry ? 'RETRY' : 'FAILED', output: done.output, error: done.error, notCounted: handedBack };
       const retryDelayMs = handedBack ? (notCounted ? ERROR_BACKOFF_MS : 0) : backoffMs(policy.retryBackoffMs, run.attempt + 1);
-      await this.recordUntilWritten({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
+      await this.recorder.record({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
     } finally {
       this.slots.release(slot);
     }
-  }
-
-  /**
-   * Records a result; while MySQL does not answer, tries again (keeping the slot and the lease) until it
-   * is back, the lease is lost (then the reaper or the reconciler runs the task again), or a lease's time
-   * has passed in all.
-   */
-  private async recordUntilWritten(item: Finished): Promise<void> {
-    const giveUpAt = Date.now() + this.s.config.leaseMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.recorder.add(item);
-        return;
-      } catch (e) {
-        const why = dependencyDown(e);
-        if (!why || item.slot.abortedFor === 'lease lost' || Date.now() > giveUpAt) {
-          this.s.log.error({ err: e, tiId: item.run.tiId }, 'recording a task result failed; the task will run again');
-          return;
-        }
-        if (attempt === 1) this.s.log.warn({ err: e, tiId: item.run.tiId }, `recording a task result failed (${why} unavailable); trying again`);
-        await sleep(Math.min(2000, 100 * 2 ** attempt));
-      }
-    }
-  }
-
-  /**
-   * Writes a batch of results (each fenced by its run's version) and advances their flow instances in
-   * the same transaction, then acks them in Redis (a retry goes back to ready after its back-off).
-   * The next tasks of those flows are created RUNNING for this worker, into the slots these results
-   * free and any left over, and run as soon as that transaction has committed.
-   */
-  private async record(items: Finished[]): Promise<boolean[]> {
-    const fiIds = items.filter((i) => i.run.fiId && i.result.status !== 'RETRY').map((i) => i.run.fiId!);
-    const room = this.stopping ? 0 : items.length + Math.max(0, this.slots.free);
-    this.slots.reserve(room);
-    try {
-      const now = new Date();
-      let written: boolean[] = [];
-      await commitAndAdvance(this.s, this.coord, fiIds, finishRunsStatements(items, now), async (results, started) => {
-        written = await writtenOf(this.s.knex, items, now, results);
-        await this.afterRecorded(items, written, started);
-      }, { workerId: this.s.memberId, max: room });
-      return written;
-    } finally {
-      this.slots.unreserve(room);
-    }
-  }
-
-  /** Once a batch of results is committed: ack or requeue them, and start the continued runs. */
-  private async afterRecorded(items: Finished[], written: boolean[], started: TaskRun[]): Promise<void> {
-    const { queue, log } = this.s;
-    const acks: Lease[] = [];
-    const requeues: (Lease & { delayMs: number })[] = [];
-    for (const [i, it] of items.entries()) {
-      if (!written[i]) {
-        // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis.
-        log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
-        this.events.onStale?.('worker');
-        continue;
-      }
-      this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
-      if (it.result.status === 'RETRY') requeues.push({ ...it.slot.lease, delayMs: it.retryDelayMs });
-      else acks.push(it.slot.lease);
-    }
-    // Leases left behind by a failure here expire; the reaper then finds the rows finished (nothing runs
-    // again) or PENDING (queued again).
-    // Bounded, so a Redis that does not answer does not hold the recorder up; a given-up ack may land later.
-    const bounded = (p: Promise<unknown>) => withTimeout(p, this.s.config.leaseMs / 3, 'acking recorded results');
-    await Promise.all([
-      bounded(queue.ackMany(acks)).catch((e) => log.warn({ err: e, n: acks.length }, 'ack failed; the reaper settles those leases')),
-      bounded(queue.requeue(requeues)).catch((e) => log.warn({ err: e, n: requeues.length }, 'requeue failed; the reaper requeues them when their leases expire')),
-      this.runContinued(started),
-    ]);
   }
 
   /**

@@ -1,0 +1,122 @@
+// Recording what runs ended with: a batch of results written (each fenced by its run's version) in the
+// transaction that advances their flow instances (commitAndAdvance.ts), then acked or requeued in Redis,
+// and the flows' next task instances — created RUNNING for this worker in the same transaction — handed
+// to the worker to run. While MySQL does not answer, a result is recorded again (its run keeping its slot
+// and its lease) until MySQL is back, the lease is lost, or a lease's time has passed.
+import type { Services } from '../services.js';
+import type { Lease } from '../queue/types.js';
+import { dependencyDown } from '../errors.js';
+import { withTimeout } from '../infra/timeout.js';
+import type { Coordinator } from './coordinator.js';
+import { commitAndAdvance } from './commitAndAdvance.js';
+import type { TaskRun, RunResult, FinishedRun } from './taskRun.js';
+import { finishRunsStatements, writtenOf } from './sql/finishRuns.js';
+import { Batcher } from './batcher.js';
+import type { RunSlots, Slot } from './runSlots.js';
+
+/** The worker's hooks, for metrics and live events; all optional. */
+export interface WorkerEvents {
+  onTaskStarted?(run: TaskRun): void;
+  onTaskFinished?(run: TaskRun, status: RunResult['status'], ms: number): void;
+  onStale?(what: string): void;
+}
+
+/** A run's end, with what recording it needs. */
+export interface Finished extends FinishedRun {
+  slot: Slot;
+  retryDelayMs: number;
+  ms: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export class ResultRecorder {
+  /** Results that arrive while earlier batches are being written are written together. */
+  private batcher: Batcher<Finished, boolean>;
+
+  constructor(
+    private s: Services,
+    private coord: Coordinator,
+    private slots: RunSlots,
+    private events: WorkerEvents,
+    /** True once the worker stops: no new runs are taken on then. */
+    private stopping: () => boolean,
+    /** Runs the task instances a recording transaction created RUNNING for this worker. */
+    private runContinued: (runs: TaskRun[]) => Promise<void>,
+  ) {
+    this.batcher = new Batcher((items) => this.recordBatch(items), 2, 1000);
+  }
+
+  /**
+   * Records a result; while MySQL does not answer, tries again (keeping the slot and the lease) until it
+   * is back, the lease is lost (then the reaper or the reconciler runs the task again), or a lease's time
+   * has passed in all.
+   */
+  async record(item: Finished): Promise<void> {
+    const giveUpAt = Date.now() + this.s.config.leaseMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.batcher.add(item);
+        return;
+      } catch (e) {
+        const why = dependencyDown(e);
+        if (!why || item.slot.abortedFor === 'lease lost' || Date.now() > giveUpAt) {
+          this.s.log.error({ err: e, tiId: item.run.tiId }, 'recording a task result failed; the task will run again');
+          return;
+        }
+        if (attempt === 1) this.s.log.warn({ err: e, tiId: item.run.tiId }, `recording a task result failed (${why} unavailable); trying again`);
+        await sleep(Math.min(2000, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  /**
+   * Writes a batch of results (each fenced by its run's version) and advances their flow instances in
+   * the same transaction, then acks them in Redis (a retry goes back to ready after its back-off).
+   * The next tasks of those flows are created RUNNING for this worker, into the slots these results
+   * free and any left over, and run as soon as that transaction has committed.
+   */
+  private async recordBatch(items: Finished[]): Promise<boolean[]> {
+    const fiIds = items.filter((i) => i.run.fiId && i.result.status !== 'RETRY').map((i) => i.run.fiId!);
+    const room = this.stopping() ? 0 : items.length + Math.max(0, this.slots.free);
+    this.slots.reserve(room);
+    try {
+      const now = new Date();
+      let written: boolean[] = [];
+      await commitAndAdvance(this.s, this.coord, fiIds, finishRunsStatements(items, now), async (results, started) => {
+        written = await writtenOf(this.s.knex, items, now, results);
+        await this.afterRecorded(items, written, started);
+      }, { workerId: this.s.memberId, max: room });
+      return written;
+    } finally {
+      this.slots.unreserve(room);
+    }
+  }
+
+  /** Once a batch of results is committed: ack or requeue them, and start the continued runs. */
+  private async afterRecorded(items: Finished[], written: boolean[], started: TaskRun[]): Promise<void> {
+    const { queue, log } = this.s;
+    const acks: Lease[] = [];
+    const requeues: (Lease & { delayMs: number })[] = [];
+    for (const [i, it] of items.entries()) {
+      if (!written[i]) {
+        // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis.
+        log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
+        this.events.onStale?.('worker');
+        continue;
+      }
+      this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
+      if (it.result.status === 'RETRY') requeues.push({ ...it.slot.lease, delayMs: it.retryDelayMs });
+      else acks.push(it.slot.lease);
+    }
+    // Leases left behind by a failure here expire; the reaper then finds the rows finished (nothing runs
+    // again) or PENDING (queued again).
+    // Bounded, so a Redis that does not answer does not hold the recorder up; a given-up ack may land later.
+    const bounded = (p: Promise<unknown>) => withTimeout(p, this.s.config.leaseMs / 3, 'acking recorded results');
+    await Promise.all([
+      bounded(queue.ackMany(acks)).catch((e) => log.warn({ err: e, n: acks.length }, 'ack failed; the reaper settles those leases')),
+      bounded(queue.requeue(requeues)).catch((e) => log.warn({ err: e, n: requeues.length }, 'requeue failed; the reaper requeues them when their leases expire')),
+      this.runContinued(started),
+    ]);
+  }
+}
