@@ -9,21 +9,15 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { StatusChange } from '../engine/advanceMany.js';
 import type { TaskRun } from '../engine/taskRun.js';
+import { chainHook } from './hooks.js';
 
 /**
  * One status change as it travels (the wire format of /events, documented in the README).
  * `flowId` is missing on the worker's task events: the web member fills it in.
  */
-export interface LiveEvent {
-  kind: 'flow' | 'node' | 'task';
-  fiId: number | null;
-  flowId?: number;
-  niId?: number | null;
-  nodeId?: number;
-  tiId?: number;
+export interface LiveEvent extends StatusChange {
   taskId?: number;
-  /** PENDING on a task event from the worker: the attempt failed and the task will be retried. */
-  status: string;
+  /** With status PENDING on a task event from the worker: that attempt failed and the task will be retried. */
   attempt?: number;
 }
 
@@ -32,16 +26,6 @@ export const eventsChannel = (prefix: string) => `${prefix}events`;
 /** Failures to publish are logged at most this often. */
 const WARN_EVERY_MS = 10_000;
 
-function chain<A extends unknown[]>(prev: ((...a: A) => void) | undefined, add: (...a: A) => void): (...a: A) => void {
-  return (...a: A) => {
-    prev?.(...a);
-    try {
-      add(...a);
-    } catch {
-      // an event must never break the engine
-    }
-  };
-}
 
 export interface LivePublisher {
   /** Stops publishing (what is pending is dropped); the hooks stay chained but do nothing. */
@@ -78,7 +62,7 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
   };
 
   const ev = engine.coordinator.events;
-  ev.onStatusChanges = chain(ev.onStatusChanges, (changes: StatusChange[]) => {
+  ev.onStatusChanges = chainHook(ev.onStatusChanges, (changes: StatusChange[]) => {
     if (stopped || !changes.length) return;
     for (const c of changes) pending.push(c);
     later();
@@ -87,12 +71,12 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
   const w = engine.worker;
   if (w) {
     const task = (run: TaskRun, status: string): LiveEvent => ({ kind: 'task', fiId: run.fiId, niId: run.niId, tiId: run.tiId, taskId: run.taskId, status, attempt: run.attempt });
-    w.events.onTaskStarted = chain(w.events.onTaskStarted, (run: TaskRun) => {
+    w.events.onTaskStarted = chainHook(w.events.onTaskStarted, (run: TaskRun) => {
       if (stopped) return;
       pending.push(task(run, 'RUNNING'));
       later();
     });
-    w.events.onTaskFinished = chain(w.events.onTaskFinished, (run: TaskRun, status: string) => {
+    w.events.onTaskFinished = chainHook(w.events.onTaskFinished, (run: TaskRun, status: string) => {
       if (stopped) return;
       pending.push(task(run, status === 'RETRY' ? 'PENDING' : status)); // the row's status: back to PENDING
       later();

@@ -7,6 +7,7 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Cluster } from '../cluster/types.js';
 import { withTimeout } from './timeout.js';
+import { chainHook } from './hooks.js';
 
 const P = 'task_schedule_';
 /** A scrape never waits longer than this for Redis; the process metrics are served regardless. */
@@ -19,17 +20,6 @@ export interface MemberMetrics {
   render(): Promise<string>;
 }
 
-/** Calls `prev` (a hook someone else installed) and then `add`: hooks are chained, never replaced. */
-function chain<A extends unknown[]>(prev: ((...a: A) => void) | undefined, add: (...a: A) => void): (...a: A) => void {
-  return (...a: A) => {
-    prev?.(...a);
-    try {
-      add(...a);
-    } catch {
-      // a metric must never break the engine
-    }
-  };
-}
 
 export function createMetrics(s: Services, engine: Engine, cluster: Cluster): MemberMetrics {
   const registry = new Registry();
@@ -69,23 +59,23 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
   const statsUp = new Gauge({ name: `${P}queue_stats_up`, help: '1 when the last scrape could read the queue from Redis, else 0', registers });
 
   const ev = engine.coordinator.events;
-  ev.onAdvance = chain(ev.onAdvance, (_fiId: number, ms: number) => transition.observe(ms / 1000));
-  ev.onLockBusy = chain(ev.onLockBusy, () => lockBusy.inc());
-  ev.onStale = chain(ev.onStale, (who: string) => conflicts.inc({ who }));
-  ev.onFinished = chain(ev.onFinished, (_fiId: number, status: string) => flowsFinished.inc({ status }));
+  ev.onAdvance = chainHook(ev.onAdvance, (_fiId: number, ms: number) => transition.observe(ms / 1000));
+  ev.onLockBusy = chainHook(ev.onLockBusy, () => lockBusy.inc());
+  ev.onStale = chainHook(ev.onStale, (who: string) => conflicts.inc({ who }));
+  ev.onFinished = chainHook(ev.onFinished, (_fiId: number, status: string) => flowsFinished.inc({ status }));
 
   const w = engine.worker;
   if (w) {
     const wev = w.events;
-    wev.onTaskStarted = chain(wev.onTaskStarted, (run) => started.inc({ type: run.taskType }));
-    wev.onTaskFinished = chain(wev.onTaskFinished, (run, status, ms) => {
+    wev.onTaskStarted = chainHook(wev.onTaskStarted, (run) => started.inc({ type: run.taskType }));
+    wev.onTaskFinished = chainHook(wev.onTaskFinished, (run, status, ms) => {
       const type = run.taskType;
       duration.observe({ type, status }, ms / 1000);
       if (status === 'SUCCESS') succeeded.inc({ type });
       else if (status === 'FAILED') failed.inc({ type });
       else retried.inc({ type });
     });
-    wev.onStale = chain(wev.onStale, (who: string) => conflicts.inc({ who }));
+    wev.onStale = chainHook(wev.onStale, (who: string) => conflicts.inc({ who }));
   }
 
   async function refresh(): Promise<void> {

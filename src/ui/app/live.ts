@@ -6,17 +6,10 @@ import { useEffect, useRef } from 'preact/hooks';
 import { authHeader, tokens } from './api.js';
 import { askToken } from './tokens.js';
 
-export interface LiveEvent {
-  kind: 'flow' | 'node' | 'task';
-  fiId: number | null;
-  flowId?: number;
-  niId?: number | null;
-  nodeId?: number;
-  tiId?: number;
-  taskId?: number;
-  status: string;
-  attempt?: number;
-}
+// The server's event type (types only: nothing of the server is bundled).
+import type { LiveEvent } from '../../infra/liveEvents.js';
+
+export type { LiveEvent };
 
 export interface LiveFilter {
   fiId?: number;
