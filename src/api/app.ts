@@ -30,10 +30,9 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
     if (['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE'].includes(err.code ?? '')) s.log.debug({ err }, 'client went away');
     else s.log.warn({ err }, 'response failed');
   });
-  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(s, engine), monitorRoutes(s), uiRoutes(), ...extra];
-  const doc = openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)), s.config);
-  const docRouter = new Router();
-  docRouter.get('/openapi.json', (ctx) => { ctx.body = doc; });
+  const docs = documentRoute();
+  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(s, engine), monitorRoutes(s), uiRoutes(), ...extra, docs];
+  docs.serve(openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)), s.config, modules.flatMap((m) => m.tags ?? [])));
 
   if (!s.config.apiTokens) s.log.warn('API_TOKENS is not set: anyone who reaches this port can define and run tasks (see README, Security)');
 
@@ -45,10 +44,36 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
   for (const mw of jsonBody(s.config.bodyLimit)) app.use(mw);
   // One router holding every module's routes: a request is matched once, not once per module.
   const root = new Router();
-  for (const m of [...modules, { router: docRouter }]) root.use(m.router.routes());
+  for (const m of modules) root.use(m.router.routes());
   app.use(methodEnvelope());
   app.use(root.routes());
   return app;
+}
+
+/** GET /openapi.json: the document assembled from every module (this one included), given once they are known. */
+function documentRoute(): RouteModule & { serve(doc: Record<string, unknown>): void } {
+  let doc: Record<string, unknown> = {};
+  const router = new Router();
+  router.get('/openapi.json', (ctx) => {
+    ctx.body = doc;
+  });
+  return {
+    router,
+    serve: (d) => {
+      doc = d;
+    },
+    tags: [{ name: 'openapi', description: 'This document, as this member serves it (its security reflects this member\'s configuration); open without a token.' }],
+    paths: {
+      '/openapi.json': {
+        get: {
+          operationId: 'getOpenApiDocument',
+          tags: ['openapi'],
+          summary: 'This OpenAPI 3.0.3 document (not in the envelope)',
+          responses: { '200': { description: 'The document', content: { 'application/json': { schema: { type: 'object', required: ['openapi', 'info', 'paths'], properties: { openapi: { type: 'string', enum: ['3.0.3'] }, info: { type: 'object' }, paths: { type: 'object' } } } } } } },
+        },
+      },
+    },
+  };
 }
 
 /** What a member without the web role serves when METRICS_PORT is set: liveness and its metrics. */

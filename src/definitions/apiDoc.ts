@@ -1,79 +1,113 @@
-// OpenAPI 3 pieces for the definitions endpoints (used by src/api/routes/tasks.ts and flows.ts).
-// Kept next to schemas.ts and present.ts so a change of shape and its description sit side by side.
+// OpenAPI 3.0.3 schemas of tasks (what POST /task takes, what the task endpoints answer) and the
+// primitives every part of the document shares (times, ids). Kept next to schemas.ts and present.ts so a
+// change of shape and its description sit side by side; flows are in flowDoc.ts. Examples here are
+// validated against their schemas by the linter in the test suite (test/openapi-lint.test.ts).
 import { TASK_TYPES } from '../models/definitions.js';
-import { MAX_PAGE_SIZE } from './schemas.js';
+import { TASK_CONFIG_MAX_BYTES } from './schemas.js';
 
 type Schema = Record<string, unknown>;
 
-const time = { type: 'string', example: '2022-04-24 19:30:04', description: 'YYYY-MM-DD HH:mm:ss' };
-const id = { type: 'integer', minimum: 1 };
+/** A time as the API writes them: `YYYY-MM-DD HH:mm:ss` in the server's time zone. */
+export const time: Schema = { type: 'string', pattern: '^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}$', description: 'YYYY-MM-DD HH:mm:ss, server time zone', example: '2026-11-27 08:00:00' };
+export const nullableTime: Schema = { ...time, nullable: true, description: 'YYYY-MM-DD HH:mm:ss, server time zone; null until it happened' };
+/** An id as answered: a positive integer. */
+export const id: Schema = { type: 'integer', minimum: 1, example: 1 };
+export const nullableId: Schema = { type: 'integer', minimum: 1, nullable: true };
 
-/** The envelope around `data`. */
-export function envelopeOf(data: Schema, description: string): Schema {
-  return {
-    description,
-    content: {
-      'application/json': {
-        schema: {
-          type: 'object',
-          required: ['code', 'message', 'data'],
-          properties: { code: { type: 'string', example: '200' }, message: { type: 'string', example: 'SUCCESS' }, data },
-        },
-      },
-    },
-  };
-}
+export const TEMPLATES_NOTE =
+  'Templates, filled in when the task runs in a flow (and stored as renderedContent/renderedConfig of its task instance): ${input.<path>} reads ' +
+  'the start\'s input, ${nodes.<nodeKey>.output<.path>} the output of an earlier node (its one task\'s output, or an object by task id; a string ' +
+  'holding JSON is read into). Plain text substitution, nothing is evaluated; $${ writes a literal ${. A template that cannot be filled in fails the task.';
 
-export const errorResponse = (description: string): Schema => envelopeOf({ nullable: true, example: null }, `${description} (envelope with the HTTP status as code, data null)`);
+const ms = (description: string, def?: number): Schema => ({ type: 'integer', minimum: 0, maximum: 86_400_000, ...(def === undefined ? {} : { default: def }), description });
 
-export const commonErrors = {
-  '400': errorResponse(
-    'Invalid input; the message names the field, e.g. "flowNodes[2].taskIds: task 99 does not exist". Also a body that is not a JSON object, ' +
-      'not UTF-8, nested deeper than 64 levels, or does not decompress',
-  ),
-  '413': errorResponse('Body larger than BODY_LIMIT (1mb by default), as sent or once decompressed'),
-  '415': errorResponse('Body is not application/json, or its Content-Encoding is not gzip, deflate, br or identity'),
-};
+const envRef = '${env:NAME} is replaced, when the task runs, by the member\'s variable NAME (only names in TASK_ENV_ALLOW; any other fails the task)';
 
-export const jsonBody = (schema: Schema, description: string): Schema => ({ required: true, description, content: { 'application/json': { schema } } });
-
-export const idPath = (name: string): Schema => ({ name, in: 'path', required: true, schema: id, description: 'A positive integer (400 otherwise)' });
-
-export const pageParams: Schema[] = [
-  { name: 'page', in: 'query', required: false, schema: { type: 'integer', minimum: 1, default: 1 }, description: 'Page number, from 1' },
-  { name: 'pageSize', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 }, description: `Items per page, at most ${MAX_PAGE_SIZE}` },
-];
-
-export function pageOf(item: Schema): Schema {
-  return {
+/** taskConfig as answered: secret values shown as "***" (secrets.ts). */
+const taskConfigProperties: Schema = {
+  timeoutMs: { type: 'integer', minimum: 1, maximum: 86_400_000, default: 3_600_000, description: 'Every type: the limit of one attempt in ms; the run is aborted past it' },
+  maxRetries: { type: 'integer', minimum: 0, maximum: 100, default: 0, description: 'Every type: attempts after the first one when it fails (or its worker is lost)' },
+  retryBackoffMs: ms('Every type: wait before the next attempt in ms, doubled on each further attempt (at most an hour)', 1000),
+  waitMs: ms('WAIT only: how long to wait in ms (else the content read as milliseconds, else 1000)'),
+  env: {
     type: 'object',
-    description: 'One page, newest first (highest id first)',
-    properties: { total: { type: 'integer', description: 'Live items in all pages' }, page: { type: 'integer' }, pageSize: { type: 'integer' }, list: { type: 'array', items: item } },
-  };
-}
-
-const taskConfig: Schema = {
-  type: 'object',
-  description:
-    'Per-type settings, checked against the task type. Every type: timeoutMs, maxRetries, retryBackoffMs. WAIT: waitMs. ' +
-    'HTTP: url (required), method, headers, body. Unknown fields are refused. May also be sent as a string holding a JSON object.',
-  additionalProperties: true,
-  example: { timeoutMs: 60000, maxRetries: 2, retryBackoffMs: 1000 },
+    maxProperties: 64,
+    description:
+      'SHELL only: variables added to the scrubbed environment; names [A-Za-z_][A-Za-z0-9_]* (at most 128 characters). ' +
+      `Values may use ${envRef}. A variable whose name contains SECRET, TOKEN, PASS, KEY, CREDENTIAL, AUTH or COOKIE is answered as "***" ` +
+      '(unless its value is only a ${env:NAME} reference); sending "***" back keeps the stored value.',
+    additionalProperties: { type: 'string', maxLength: 8192 },
+    example: { REPORT_DIR: '/var/reports', DB_PASSWORD: '${env:REPORT_DB_PASSWORD}' },
+  },
+  method: { type: 'string', enum: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'], default: 'GET', description: 'HTTP only' },
+  url: {
+    type: 'string',
+    pattern: '^[Hh][Tt][Tt][Pp][Ss]?://',
+    description: `HTTP only, required there: http(s), no user:password@ (send a header). Its path and query may use ${envRef}; private addresses are refused unless HTTP_TASK_ALLOW opens them`,
+    example: 'https://api.example.org/orders',
+  },
+  headers: {
+    type: 'object',
+    description:
+      `HTTP only. Values may use ${envRef}. Authorization, Proxy-Authorization, Cookie, X-Api-Key and HTTP_TASK_SECRET_HEADERS are answered as "***" ` +
+      '(unless the value is only a reference, optionally after a scheme word: "Bearer ${env:API_TOKEN}"); sending "***" back keeps the stored value.',
+    additionalProperties: { type: 'string' },
+    example: { Authorization: '***', 'Content-Type': 'application/json' },
+  },
+  body: { description: 'HTTP only: a string sent as it is, or any other JSON value sent as JSON (content-type application/json). Strings may use ${env:NAME}.' },
 };
 
+const taskConfigDescription =
+  'Per-type settings, checked against taskType; unknown fields are refused (400 naming them). Every type: timeoutMs, maxRetries, retryBackoffMs. ' +
+  `WAIT: waitMs. SHELL: env. HTTP: url (required), method, headers, body. At most ${TASK_CONFIG_MAX_BYTES.toLocaleString('en-US')} bytes as stored JSON. ${TEMPLATES_NOTE}`;
+
+export const taskConfigSchema: Schema = {
+  type: 'object',
+  additionalProperties: false,
+  description: taskConfigDescription,
+  properties: taskConfigProperties,
+  example: { url: 'https://api.example.org/orders/${input.orderId}', method: 'POST', headers: { Authorization: '***' }, body: { note: '${nodes.a.output}' }, maxRetries: 2 },
+};
+
+const taskTypeSchema: Schema = {
+  type: 'string',
+  enum: TASK_TYPES,
+  description: 'ECHO: output = content. WAIT: waits. EXCEPTION: fails with the content as message. SHELL: /bin/sh -c content (off unless SHELL_TASKS_ENABLED=true). HTTP: one request (taskConfig)',
+};
+
+const taskName: Schema = { type: 'string', minLength: 1, maxLength: 255, example: 'notify' };
+
+/** A task as POST /task and GET /task answer it (src/definitions/present.ts); a null key is left out. */
 export const taskSchema: Schema = {
   type: 'object',
   description: 'A task, in the seed\'s key order; a key whose value is null is left out.',
+  required: ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType'],
   properties: {
     createTime: time,
     updateTime: time,
     taskId: id,
-    taskName: { type: 'string' },
-    taskType: { type: 'string', enum: TASK_TYPES },
-    taskContent: { type: 'string' },
-    taskDescription: { type: 'string' },
-    taskConfig,
+    taskName,
+    taskType: taskTypeSchema,
+    taskContent: { type: 'string', description: 'What the task runs: ECHO the text, WAIT the milliseconds, EXCEPTION the error message, SHELL the command' },
+    taskDescription: { type: 'string', maxLength: 1024 },
+    taskConfig: taskConfigSchema,
   },
+};
+
+export const taskExample = {
+  createTime: '2026-11-27 08:00:00',
+  updateTime: '2026-11-27 08:00:00',
+  taskId: 2,
+  taskName: 'notify',
+  taskType: 'HTTP',
+  taskConfig: { url: 'https://api.example.org/orders/${input.orderId}', method: 'POST', headers: { Authorization: '***', 'X-Trace': 'on' }, body: { status: '${nodes.a.output}' } },
+};
+
+/** A task inside a flow node: the seed sent only these five fields there. */
+export const nodeTaskSchema: Schema = {
+  type: 'object',
+  required: ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType'],
+  properties: { createTime: time, updateTime: time, taskId: id, taskName, taskType: { type: 'string', enum: TASK_TYPES } },
 };
 
 export const taskSaveSchema: Schema = {
@@ -81,117 +115,37 @@ export const taskSaveSchema: Schema = {
   required: ['taskName', 'taskType'],
   description:
     'Without taskId: creates a task. With the taskId of a live task: updates it; a field left out keeps its stored value, ' +
-    'a field sent as null is cleared. An unknown taskId is a 404.',
+    'a field sent as null is cleared. An unknown taskId is a 404. Keys the API answers (createTime…) may be sent back and are ignored.',
   properties: {
-    taskId: { ...id, description: 'Omit to create' },
-    taskName: { type: 'string', minLength: 1, maxLength: 255 },
-    taskType: { type: 'string', enum: TASK_TYPES },
-    taskContent: { type: 'string', nullable: true, description: 'What the task runs: ECHO the text, WAIT the milliseconds, SHELL the command…' },
+    taskId: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, nullable: true, description: 'Omit to create; a string of digits is taken too' },
+    taskName: { ...taskName, description: 'Not blank' },
+    taskType: taskTypeSchema,
+    taskContent: {
+      type: 'string',
+      nullable: true,
+      description: `What the task runs (a number is taken as its text); at most 16,777,215 bytes, an EXCEPTION task's 65,535. ${TEMPLATES_NOTE}`,
+    },
     taskDescription: { type: 'string', maxLength: 1024, nullable: true },
-    taskConfig: { ...taskConfig, nullable: true, description: `${String(taskConfig.description)} At most 65,535 bytes as stored JSON.` },
-  },
-  example: { taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' },
-};
-
-const completion: Schema = {
-  description: 'When a TASK node succeeds: "ANY" (default, the seed\'s behaviour: one task succeeded), "ALL", or a whole number N (at least N of its tasks succeeded, 1 ≤ N ≤ task count).',
-  oneOf: [{ type: 'string', enum: ['ANY', 'ALL'] }, { type: 'integer', minimum: 1 }],
-};
-
-const nodeTaskSchema: Schema = {
-  type: 'object',
-  properties: { createTime: time, updateTime: time, taskId: id, taskName: { type: 'string' }, taskType: { type: 'string', enum: TASK_TYPES } },
-};
-
-const nodeSchema: Schema = {
-  type: 'object',
-  properties: {
-    nodeId: id,
-    tasks: { type: 'array', items: nodeTaskSchema, description: 'TASK nodes only: the node\'s tasks, in its order' },
-    nodeType: { type: 'string', enum: ['START', 'TASK', 'END'] },
-    prevNode: { ...id, description: 'The node before this one; absent on START' },
-    createTime: time,
-    updateTime: time,
-    completion: { ...completion, description: 'TASK nodes only. ' + String(completion.description) },
-  },
-};
-
-const flowProps = (withNodes: boolean): Schema => ({
-  flowId: id,
-  flowName: { type: 'string' },
-  flowDescription: { type: 'string' },
-  ...(withNodes ? { flowNodes: { type: 'array', items: nodeSchema, description: 'START, TASK nodes, END, in chain order' } } : {}),
-  createTime: time,
-  updateTime: time,
-  flowVersion: { type: 'integer', minimum: 1, description: withNodes ? 'The version flowNodes belong to' : 'The current version' },
-  cron: { type: 'string', description: 'node-cron expression (5 fields, or 6 with seconds)' },
-  cronEnabled: { type: 'boolean' },
-  cronMisfire: { type: 'string', enum: ['FIRE_ONCE', 'SKIP'], description: 'Present only when the flow has a cron. What happens to ticks missed while no member led' },
-});
-
-export const flowSchema: Schema = {
-  type: 'object',
-  description:
-    'A flow with the nodes of one version, in the seed\'s key order (null keys left out). flowName, flowDescription, cron and ' +
-    'cronEnabled are the flow\'s current ones; flowNodes and flowVersion those of the version answered.',
-  properties: flowProps(true),
-};
-
-export const flowSummarySchema: Schema = {
-  type: 'object',
-  description: 'A flow without its nodes (GET /flow/{flowId} gives them)',
-  properties: flowProps(false),
-};
-
-export const flowSaveSchema: Schema = {
-  type: 'object',
-  required: ['flowName', 'flowNodes'],
-  description:
-    'Without flowId: creates a flow (version 1). With the flowId of a live flow: saves a new version (flowVersion + 1, new nodes; ' +
-    'the old version\'s nodes are kept). flowDescription, cron, cronEnabled and cronMisfire left out keep their stored values; sent as null they ' +
-    'are cleared. The save is one transaction: a rejected body leaves nothing behind.',
-  properties: {
-    flowId: { ...id, description: 'Omit to create' },
-    flowName: { type: 'string', minLength: 1, maxLength: 255 },
-    flowDescription: { type: 'string', maxLength: 1024, nullable: true },
-    flowNodes: {
-      type: 'array',
-      maxItems: 1000,
-      description: 'Exactly one START (first), one END (last), at least one TASK node between them; at most 1,000 nodes naming at most 2,000 tasks in all',
-      items: {
-        type: 'object',
-        required: ['nodeType'],
-        properties: {
-          nodeType: { type: 'string', enum: ['START', 'TASK', 'END'] },
-          taskIds: {
-            description: 'TASK nodes only, required there: live task ids, as "1,2" (the seed\'s form) or [1,2]',
-            oneOf: [{ type: 'string', example: '1,2' }, { type: 'array', items: id }],
-          },
-          completion: { ...completion, description: 'TASK nodes only. ' + String(completion.description) },
-        },
-      },
-    },
-    cron: {
-      type: 'string',
-      maxLength: 128,
-      nullable: true,
-      description:
-        'node-cron expression, e.g. "*/5 * * * *": 5 fields (minute hour day month weekday) or 6 (second first), each a comma list of ' +
-        '*, n, a-b, with optional /step, every value within its field\'s range (see the README); a bad one is a 400 naming cron and the field',
-    },
-    cronEnabled: { type: 'boolean', nullable: true, description: 'Start the flow on its cron schedule; true needs a cron' },
-    cronMisfire: {
-      type: 'string',
-      enum: ['FIRE_ONCE', 'SKIP'],
-      nullable: true,
-      description:
-        'Ticks that fell while no member led (checked when a leader starts and when the cron is saved or enabled, looking back at most 24 h): ' +
-        'FIRE_ONCE (default, also for null) starts one catch-up run for the latest missed tick; SKIP starts none. Left out: the stored value is kept',
+    taskConfig: {
+      description: `${taskConfigDescription} May also be sent as a string holding the JSON object; a blank string or null clears it.`,
+      oneOf: [
+        { type: 'object', nullable: true, additionalProperties: false, properties: taskConfigProperties },
+        { type: 'string', description: 'The same object as JSON text' },
+      ],
     },
   },
-  example: {
-    flowName: 'first flow',
-    flowDescription: 'first flow for test1',
-    flowNodes: [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: '1' }, { nodeType: 'TASK', taskIds: '2' }, { nodeType: 'TASK', taskIds: '3' }, { nodeType: 'TASK', taskIds: '1' }, { nodeType: 'END' }],
+};
+
+export const taskSaveExamples: Schema = {
+  exception: { summary: 'The seed\'s EXCEPTION task', value: { taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' } },
+  echoTemplate: { summary: 'ECHO with a template reading the start\'s input', value: { taskName: 'greet', taskType: 'ECHO', taskContent: 'hello ${input.customer.name}' } },
+  http: {
+    summary: 'HTTP with a secret header taken from the member\'s environment and a body from node "a"',
+    value: {
+      taskName: 'notify',
+      taskType: 'HTTP',
+      taskConfig: { url: 'https://api.example.org/orders/${input.orderId}', method: 'POST', headers: { Authorization: 'Bearer ${env:ORDERS_TOKEN}' }, body: { status: '${nodes.a.output}' }, timeoutMs: 10000, maxRetries: 2 },
+    },
   },
+  update: { summary: 'Update task 2, keeping its stored secret header', value: { taskId: 2, taskName: 'notify', taskType: 'HTTP', taskConfig: { url: 'https://api.example.org/orders', headers: { Authorization: '***' } } } },
 };

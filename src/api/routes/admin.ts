@@ -14,6 +14,7 @@ import { parse } from '../validate.js';
 import { adminAuth } from '../middleware/adminAuth.js';
 import { formatTime } from '../../infra/time.js';
 import { redisInTime } from '../../infra/timeout.js';
+import { errorResponse, id, nullableId, okResponse, time, unavailable, type Schema } from '../openapiParts.js';
 
 const MAX_LIMIT = 1000;
 const REDIS_WAIT_MS = 3_000;
@@ -110,20 +111,54 @@ function presentMember(m: MemberInfo): MemberInfo {
   return { ...m, started: t(m.started), lastBeat: t(m.lastBeat) };
 }
 
-const env = (data: unknown) => ({ description: 'envelope', content: { 'application/json': { example: { code: '200', message: 'SUCCESS', data } } } });
-const secured = (summary: string, example: unknown, extra: Record<string, unknown> = {}) => ({
+const ADMIN_404 = 'admin endpoints are disabled (set ADMIN_TOKEN)';
+/** What every admin operation shares: its tag, security, 401 and the 404 of a member without ADMIN_TOKEN. */
+const secured = (operationId: string, summary: string, data: Schema, example: unknown, extra: { parameters?: Schema[]; errors?: Schema } = {}) => ({
+  operationId,
   tags: ['admin'],
   summary,
   security: [{ adminToken: [] }],
-  ...extra,
+  ...(extra.parameters ? { parameters: extra.parameters } : {}),
   responses: {
-    '200': env(example),
-    '401': { description: 'no or wrong Authorization: Bearer token' },
-    '404': { description: 'admin endpoints are disabled (ADMIN_TOKEN not set)' },
+    '200': okResponse(data, 'The answer', example),
+    '401': errorResponse(401, 'No or wrong Authorization: Bearer <ADMIN_TOKEN> (API tokens do not open /admin)', {
+      noToken: 'admin endpoints need Authorization: Bearer <ADMIN_TOKEN>',
+      wrongToken: 'admin token is wrong',
+    }, { 'WWW-Authenticate': { description: 'Bearer realm="admin"', schema: { type: 'string' } } }),
+    '404': errorResponse(404, 'The admin endpoints are off: ADMIN_TOKEN is not set on this member', { disabled: ADMIN_404 }),
+    ...extra.errors,
   },
 });
-const limitParam = (def: number) => ({
-  parameters: [{ name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: def } }],
+const limitParam = (def: number): Schema => ({
+  name: 'limit', in: 'query', required: false, description: `At most this many, 1 to ${MAX_LIMIT}; given once`, schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: def },
+});
+const badLimit = errorResponse(400, 'A bad limit', { badLimit: `limit: must be a whole number from 1 to ${MAX_LIMIT}` });
+const count = (description: string): Schema => ({ type: 'integer', minimum: 0, description });
+const object = (properties: Schema, description?: string): Schema => ({ type: 'object', ...(description ? { description } : {}), required: Object.keys(properties), properties });
+const memberSchema = object({
+  id: { type: 'string' },
+  roles: { type: 'array', items: { type: 'string', enum: ['web', 'worker'] } },
+  host: { type: 'string' },
+  pid: { type: 'integer', minimum: 1 },
+  started: time,
+  lastBeat: time,
+  running: count('Task instances it runs now'),
+  leader: { type: 'boolean' },
+});
+const lockSchema = object({
+  key: { type: 'string' },
+  holder: { type: 'string', nullable: true, description: 'The member id in the lock\'s value' },
+  ttlMs: { type: 'integer', minimum: 0, nullable: true, description: 'Milliseconds left; null: no expiry' },
+});
+const inflightSchema = object({
+  tiId: id,
+  fiId: { ...nullableId, description: 'null for a task run on its own (or an id MySQL does not know)' },
+  taskId: nullableId,
+  worker: { type: 'string', description: 'The member holding the lease' },
+  attempt: { type: 'integer', minimum: 0, nullable: true },
+  leaseDeadline: { ...time, nullable: true },
+  leaseMsLeft: count('Milliseconds until the lease expires (Redis clock)'),
+  runningForMs: count('Milliseconds since it was claimed (Redis clock)'),
 });
 
 export function adminRoutes(s: Services, _engine: Engine, cluster: Cluster): RouteModule {
@@ -154,42 +189,60 @@ export function adminRoutes(s: Services, _engine: Engine, cluster: Cluster): Rou
 
   router.post('/admin/reconcile', auth, async (ctx) => ok(ctx, await cluster.reconcileNow()));
 
+  const redis = { errors: { '503': unavailable('Redis') } };
   return {
     router,
+    tags: [{ name: 'admin', description: 'Cluster internals for operators, behind ADMIN_TOKEN (off, 404, without it): members, the leader, locks, leases, the queue, and the reconciler on demand.' }],
     paths: {
       '/admin/members': {
-        get: secured('Live members (heartbeat keys): id, roles, host, pid, started, lastBeat, running tasks, leader', [
+        get: secured('listMembers', 'Live members (heartbeat keys): id, roles, host, pid, started, lastBeat, running tasks, leader', { type: 'array', items: memberSchema }, [
           { id: 'host-4242-a1b2c3', roles: ['web', 'worker'], host: 'host', pid: 4242, started: '2026-11-27 08:00:00', lastBeat: '2026-11-27 08:05:12', running: 3, leader: true },
-        ]),
+        ], redis),
       },
       '/admin/leader': {
-        get: secured('Who holds the leader lease, its TTL left, and whether it is the member answering (memberId null: nobody leads now)', {
-          memberId: 'host-4242-a1b2c3', ttlMs: 4210, self: true,
-        }),
+        get: secured(
+          'getLeader',
+          'Who holds the leader lease, its TTL left, and whether it is the member answering (memberId null: nobody leads now)',
+          object({ memberId: { type: 'string', nullable: true }, ttlMs: count('Milliseconds left on the lease (0 when nobody leads)'), self: { type: 'boolean' } }),
+          { memberId: 'host-4242-a1b2c3', ttlMs: 4210, self: true },
+          redis,
+        ),
       },
       '/admin/locks': {
         get: secured(
+          'listLocks',
           'Every Redis lock under the prefix (SCAN): flow-instance coordinator locks and the leader lease; holder is the member id in the value, ttlMs the time left (null: no expiry)',
+          { type: 'array', items: lockSchema },
           [{ key: 'ts:lock:flow-ins:42', holder: 'host-4242-a1b2c3', ttlMs: 4870 }],
-          limitParam(MAX_LIMIT),
+          { parameters: [limitParam(MAX_LIMIT)], errors: { '400': badLimit, '503': unavailable('Redis') } },
         ),
       },
       '/admin/inflight': {
         get: secured(
+          'listInflight',
           'Task instances leased to workers, soonest lease deadline first: who runs it, which attempt, lease left and how long it has run (Redis clock)',
+          { type: 'array', items: inflightSchema },
           [{ tiId: 7, fiId: 42, taskId: 3, worker: 'host-4242-a1b2c3', attempt: 1, leaseDeadline: '2026-11-27 08:05:40', leaseMsLeft: 27950, runningForMs: 2050 }],
-          limitParam(100),
+          { parameters: [limitParam(100)], errors: { '400': badLimit, '503': unavailable('MySQL and Redis') } },
         ),
       },
       '/admin/queue': {
-        get: secured('Queue depth: ready (all queued), dueNow, delayed (not yet due), inflight, oldestWaitingMs (oldest due but unclaimed)', {
-          ready: 5, dueNow: 2, delayed: 3, inflight: 16, oldestWaitingMs: 120,
-        }),
+        get: secured(
+          'getQueueStats',
+          'Queue depth: ready (all queued), dueNow, delayed (not yet due), inflight, oldestWaitingMs (oldest due but unclaimed)',
+          object({ ready: count('Queued, due or not'), dueNow: count('Queued and due'), delayed: count('Queued for later (retry back-off)'), inflight: count('Leased to workers'), oldestWaitingMs: count('Age of the oldest due item nobody claimed; 0 when none') }),
+          { ready: 5, dueNow: 2, delayed: 3, inflight: 16, oldestWaitingMs: 120 },
+          redis,
+        ),
       },
       '/admin/reconcile': {
-        post: secured('Run the reconciler now (Redis rebuilt from MySQL): PENDING work requeued, RUNNING work Redis lost set PENDING and requeued, idle RUNNING flows advanced', {
-          requeued: 0, released: 0, advanced: 1,
-        }),
+        post: secured(
+          'reconcileNow',
+          'Run the reconciler now (Redis rebuilt from MySQL): PENDING work requeued, RUNNING work Redis lost set PENDING and requeued, idle RUNNING flows advanced',
+          object({ requeued: count('PENDING task instances queued again'), released: count('RUNNING task instances Redis did not know: set PENDING and queued again'), advanced: count('RUNNING flow instances with nothing in flight: advanced') }),
+          { requeued: 0, released: 0, advanced: 1 },
+          { errors: { '503': unavailable('MySQL and Redis') } },
+        ),
       },
     },
   };

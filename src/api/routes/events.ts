@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Services } from '../../services.js';
 import type { RouteModule } from '../routeModule.js';
 import { parse } from '../validate.js';
+import { errorResponse } from '../openapiParts.js';
 import { HEARTBEAT_MS, MAX_CLIENTS, type Kind, type LiveHub } from '../liveHub.js';
 
 const KINDS: Kind[] = ['flow', 'node', 'task'];
@@ -57,44 +58,56 @@ export function eventsRoutes(_s: Services, hub: LiveHub): RouteModule {
     stream.pipe(res);
   });
 
-  const event = (name: string, data: unknown) => `id: 1a2b3c4d.42\nevent: ${name}\ndata: ${JSON.stringify(data)}`;
+  const event = (n: number, name: string, data: unknown) => `id: 1a2b3c4d.${n}\nevent: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
   return {
     router,
+    tags: [{ name: 'events', description: 'Live status changes of flow, node and task instances from the whole cluster, as Server-Sent Events (what the dashboard listens to).' }],
     paths: {
       '/events': {
         get: {
+          operationId: 'streamEvents',
           tags: ['events'],
           summary: 'Status changes of flow, node and task instances, live, as Server-Sent Events (from every member of the cluster)',
           description:
-            'A `text/event-stream`. First `event: ready` (data {memberId}); then `event: status` messages whose data is a JSON array of ' +
-            'changes {kind: "flow"|"node"|"task", fiId, flowId, niId?, nodeId?, tiId?, taskId?, status, attempt?} (niId is null for a node ' +
-            'instance just entered; a task event with status PENDING means the attempt failed and will be retried; fiId is null for a task run on its own). ' +
-            'Every message has an id; send it back as the `Last-Event-ID` header (or ?lastEventId=) when reconnecting to get what was missed; ' +
-            'when this member cannot replay from it, the stream starts with `event: reset`: refetch what you show. A comment line ' +
-            `(": ping") every ${HEARTBEAT_MS / 1000} s. At most ${MAX_CLIENTS} streams per member (503 beyond).`,
+            'A `text/event-stream` (not the envelope). It opens with `retry: 2000` and `event: ready` (data {"memberId": …}). Then `event: status` messages whose `data` is ' +
+            'a JSON array of changes {kind: "flow"|"node"|"task", fiId, flowId, niId?, nodeId?, tiId?, taskId?, status, attempt?}: niId is null for a node ' +
+            'instance just entered; a task event with status PENDING and an attempt means that attempt failed and will be retried; fiId is null (and flowId absent) ' +
+            'for a task run on its own. A change may come more than once: treat it as "this changed, look again". ' +
+            'Every message has an id (`<member boot>.<n>`): send the last one back as the `Last-Event-ID` header (or ?lastEventId=) when reconnecting to get what was ' +
+            'missed (from the member\'s last 1,000 messages); when this member cannot replay from it, the stream says `event: reset` (data {"reason": …}): refetch what ' +
+            `you show. A comment line (": ping") every ${HEARTBEAT_MS / 1000} s keeps proxies from closing an idle stream. At most ${MAX_CLIENTS} streams per member ` +
+            '(503 beyond); a client that stops reading (over 1 MiB waiting) is dropped.',
           parameters: [
-            { name: 'fiId', in: 'query', required: false, schema: { type: 'integer', minimum: 1 }, description: 'only this flow instance' },
-            { name: 'flowId', in: 'query', required: false, schema: { type: 'integer', minimum: 1 }, description: "only this flow's instances" },
-            { name: 'kind', in: 'query', required: false, schema: { type: 'string', example: 'flow,node' }, description: 'only these kinds: flow, node, task (comma-separated)' },
-            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'the id of the last message received' },
-            { name: 'lastEventId', in: 'query', required: false, schema: { type: 'string' }, description: 'the same, for clients that cannot set headers' },
+            { name: 'fiId', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 999_999_999_999_999 }, description: 'Only this flow instance' },
+            { name: 'flowId', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 999_999_999_999_999 }, description: "Only this flow's instances" },
+            { name: 'kind', in: 'query', required: false, schema: { type: 'string', pattern: '^\\s*(flow|node|task)\\s*(,\\s*(flow|node|task)\\s*)*$' }, example: 'flow,node', description: 'Only these kinds: flow, node, task (comma-separated)' },
+            { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string', maxLength: 64 }, example: '1a2b3c4d.41', description: 'The id of the last message received' },
+            { name: 'lastEventId', in: 'query', required: false, schema: { type: 'string', maxLength: 64 }, example: '1a2b3c4d.41', description: 'The same, for clients that cannot set headers (the header wins)' },
           ],
           responses: {
             '200': {
-              description: 'the event stream',
+              description: 'The event stream, until the client or the member goes away',
+              headers: { 'Cache-Control': { description: 'no-cache, no-transform', schema: { type: 'string' } } },
               content: {
                 'text/event-stream': {
-                  schema: { type: 'string' },
-                  example: `${event('ready', { memberId: 'host-4242-a1b2c3' })}\n\n${event('status', [
-                    { kind: 'task', fiId: 7, flowId: 3, niId: 20, tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1 },
-                    { kind: 'node', fiId: 7, flowId: 3, niId: 20, status: 'SUCCESS' },
-                    { kind: 'flow', fiId: 7, flowId: 3, status: 'SUCCESS' },
-                  ])}\n\n`,
+                  schema: { type: 'string', description: 'Server-Sent Events: `id:`, `event:` and `data:` lines, a blank line after each message; `:` comment lines as heartbeats' },
+                  example:
+                    `retry: 2000\n${event(41, 'ready', { memberId: 'host-4242-a1b2c3' })}${event(42, 'status', [
+                      { kind: 'task', fiId: 7, flowId: 3, niId: 20, nodeId: 13, tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1 },
+                      { kind: 'node', fiId: 7, flowId: 3, niId: 20, nodeId: 13, status: 'SUCCESS' },
+                      { kind: 'flow', fiId: 7, flowId: 3, status: 'SUCCESS' },
+                    ])}: ping\n\n`,
                 },
               },
             },
-            '400': { description: 'bad fiId, flowId or kind' },
-            '503': { description: `this member already serves ${MAX_CLIENTS} streams, or is stopping` },
+            '400': errorResponse(400, 'A bad fiId, flowId or kind', {
+              badKind: 'kind: must be a comma-separated list of flow, node, task, got "foo"',
+              badFiId: 'fiId: must be a positive integer',
+            }),
+            '503': errorResponse(503, `This member already serves ${MAX_CLIENTS} streams, or is stopping: try again or use another member`, {
+              tooMany: `too many event streams on this member (at most ${MAX_CLIENTS}); try again shortly or use another member`,
+              stopping: 'this member is stopping',
+            }),
           },
         },
       },

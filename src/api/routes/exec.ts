@@ -8,6 +8,8 @@ import type { Engine } from '../../engine/engine.js';
 import { actor, badRequest, idParam, ok } from '../http.js';
 import { parse } from '../validate.js';
 import type { RouteModule } from '../routeModule.js';
+import { execFlowBodySchema, execFlowExamples } from '../instanceDoc.js';
+import { badId, badIdempotencyKey, errorResponse, idempotencyKeyHeader, idempotencyKeyReused, idPath, okResponse, unavailable, userHeader } from '../openapiParts.js';
 
 const positiveId = z.number().int().positive();
 /** The most a start's input may hold, as JSON (it is stored in a TEXT column). */
@@ -35,9 +37,6 @@ function idempotencyKey(ctx: Context): string | undefined {
   return raw;
 }
 
-const env = (data: unknown) => ({ description: 'envelope', content: { 'application/json': { example: { code: '200', message: 'SUCCESS', data } } } });
-const err = (d: string) => ({ description: d });
-
 export function execRoutes(_s: Services, engine: Engine): RouteModule {
   const router = new Router();
 
@@ -64,32 +63,86 @@ export function execRoutes(_s: Services, engine: Engine): RouteModule {
     ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx), idempotencyKey(ctx)) });
   });
 
+  const fiIdIs = { type: 'object', required: ['fiId'], properties: { fiId: { type: 'integer', minimum: 1 } } };
+  const busy = { busy: 'flow instance 7 is busy, try again', changed: 'flow instance 7 changed meanwhile, try again' };
+  const both = unavailable('MySQL and Redis');
   return {
     router,
+    tags: [
+      {
+        name: 'exec',
+        description:
+          'Running: start a flow (with input), retry a failed or cancelled instance from a node instance, cancel a running instance, run one task on its own. ' +
+          'Starts are counted by START_RATE_LIMIT and may carry an Idempotency-Key.',
+      },
+    ],
     paths: {
       '/exec/flow/{flowId}': {
         post: {
+          operationId: 'startOrRetryFlow',
           tags: ['exec'],
-          summary: 'Start a flow (no body) → {fiId}; or, with {fiId, niId}, retry that FAILED/CANCELLED instance from that node instance',
-          parameters: [{ name: 'flowId', in: 'path', required: true, schema: { type: 'integer' } }],
-          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { fiId: { type: 'integer' }, niId: { type: 'integer' } } } } } },
-          responses: { '200': env({ fiId: 1 }), '400': err('bad id or body'), '404': err('no such flow / instance / node instance'), '409': err('instance not FAILED or CANCELLED') },
+          summary: 'Start a flow → {fiId} (optionally with input); or, with {fiId, niId}, retry that FAILED/CANCELLED instance from that node instance',
+          description:
+            'A start commits the instance (RUNNING, on the flow\'s current version) and its first task instances, then queues them; the answer comes once it is ' +
+            'committed. Task content and string values of taskConfig may read the input: ${input.<path>}, and earlier nodes\' outputs: ' +
+            '${nodes.<nodeKey>.output<.path>} ($${ is a literal). A retry keeps the instance\'s input and runs the tasks\' current definitions; ' +
+            'it is refused (409) while any predecessor of the node did not succeed: retry from there.',
+          parameters: [idPath('flowId', 'flow id'), userHeader, idempotencyKeyHeader('fiId')],
+          requestBody: { required: false, content: { 'application/json': { schema: execFlowBodySchema(MAX_INPUT_BYTES), examples: execFlowExamples } } },
+          responses: {
+            '200': okResponse(fiIdIs, 'The instance started (or retried; the same fiId)', { fiId: 7 }),
+            '400': errorResponse(400, 'A bad flowId, body or Idempotency-Key', {
+              ...badId('flowId'),
+              inputNotObject: 'input: must be a JSON object',
+              inputTooLarge: `input: must be at most ${MAX_INPUT_BYTES} bytes as JSON`,
+              inputOnRetry: 'input: a retry runs with the input its instance was started with; leave input out',
+              halfRetry: 'a retry needs both fiId and niId',
+              ...badIdempotencyKey,
+            }),
+            '404': errorResponse(404, 'No such flow (or deleted); for a retry, no such instance of this flow, or node instance of that instance', {
+              noSuchFlow: 'flow 7 does not exist',
+              noSuchInstance: 'flow instance 77 of flow 7 does not exist',
+              noSuchNodeInstance: 'node instance 21 is not part of flow instance 7',
+            }),
+            '409': errorResponse(409, 'A retry of an instance that is not FAILED or CANCELLED, or from a node whose predecessors did not all succeed; the instance busy; an Idempotency-Key used for another target', {
+              notFailed: 'flow instance 7 is RUNNING: only a FAILED or CANCELLED instance can be retried',
+              predecessorFailed: 'node "b" follows "a", which did not succeed: retry from there',
+              ...busy,
+              ...idempotencyKeyReused('task 2'),
+            }),
+            '503': both,
+          },
         },
       },
       '/exec/flow-ins/{fiId}/cancel': {
         post: {
+          operationId: 'cancelFlowInstance',
           tags: ['exec'],
           summary: 'Cancel a RUNNING flow instance: queued tasks dropped, running ones aborted',
-          parameters: [{ name: 'fiId', in: 'path', required: true, schema: { type: 'integer' } }],
-          responses: { '200': env({ fiId: 1, status: 'CANCELLED' }), '404': err('no such instance'), '409': err('instance not RUNNING') },
+          parameters: [idPath('fiId', 'flow instance id'), userHeader],
+          responses: {
+            '200': okResponse({ type: 'object', required: ['fiId', 'status'], properties: { fiId: { type: 'integer', minimum: 1 }, status: { type: 'string', enum: ['CANCELLED'] } } }, 'Cancelled', { fiId: 7, status: 'CANCELLED' }),
+            '400': errorResponse(400, 'fiId is not a positive integer', badId('fiId')),
+            '404': errorResponse(404, 'No such flow instance', { noSuchInstance: 'flow instance 7 does not exist' }),
+            '409': errorResponse(409, 'The instance is not RUNNING, or busy', { notRunning: 'flow instance 7 is SUCCESS: only a RUNNING instance can be cancelled', ...busy }),
+            '503': both,
+          },
         },
       },
       '/exec/task/{taskId}': {
         post: {
+          operationId: 'runTask',
           tags: ['exec'],
           summary: 'Run one task on its own → {tiId} (follow it with GET /monitor/task/{tiId})',
-          parameters: [{ name: 'taskId', in: 'path', required: true, schema: { type: 'integer' } }],
-          responses: { '200': env({ tiId: 1 }), '404': err('no such task') },
+          description: 'A run on its own has no input and no earlier nodes: a ${input.…} or ${nodes.…} template in the task cannot be filled in and fails it.',
+          parameters: [idPath('taskId', 'task id'), userHeader, idempotencyKeyHeader('tiId')],
+          responses: {
+            '200': okResponse({ type: 'object', required: ['tiId'], properties: { tiId: { type: 'integer', minimum: 1 } } }, 'The task instance queued', { tiId: 31 }),
+            '400': errorResponse(400, 'A bad taskId or Idempotency-Key', { ...badId('taskId'), ...badIdempotencyKey }),
+            '404': errorResponse(404, 'No such task (or deleted)', { noSuchTask: 'task 2 does not exist' }),
+            '409': errorResponse(409, 'The Idempotency-Key was used for another target', idempotencyKeyReused('flow 7')),
+            '503': both,
+          },
         },
       },
     },

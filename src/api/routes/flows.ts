@@ -7,7 +7,8 @@ import { actor, idParam, ok } from '../http.js';
 import { parse } from '../validate.js';
 import type { RouteModule } from '../routeModule.js';
 import { deleteFlow, flowVersionQuery, getFlow, listFlows, pageQuery, saveFlow, saveFlowBody } from '../../definitions/index.js';
-import { commonErrors, envelopeOf, errorResponse, flowSaveSchema, flowSchema, flowSummarySchema, idPath, jsonBody, pageOf, pageParams } from '../../definitions/apiDoc.js';
+import { flowSaveExamples, flowSaveSchema, flowSchema, flowSummarySchema, graphFlowExample } from '../../definitions/flowDoc.js';
+import { badId, badPage, errorResponse, idPath, okResponse, pageOf, pageParams, unavailable, userHeader } from '../openapiParts.js';
 
 export function flowRoutes(s: Services): RouteModule {
   const router = new Router();
@@ -20,45 +21,79 @@ export function flowRoutes(s: Services): RouteModule {
   });
   router.delete('/flow/:flowId', async (ctx) => ok(ctx, await deleteFlow(s.knex, idParam(ctx, 'flowId'), actor(ctx))));
 
-  const user = { name: 'X-User', in: 'header', required: false, schema: { type: 'string', maxLength: 64 }, description: 'Recorded as create_user/update_user (default "system")' };
-  const notFound = errorResponse('No such flow, or it was deleted');
+  const flowId = idPath('flowId', 'flow id');
+  const noSuchFlow = { noSuchFlow: 'flow 7 does not exist' };
+  const mysql = unavailable('MySQL');
+  const summaryExample = Object.fromEntries(Object.entries(graphFlowExample).filter(([k]) => k !== 'flowNodes'));
   return {
     router,
+    tags: [
+      {
+        name: 'flows',
+        description:
+          'Flow definitions: START → TASK nodes → END, as a chain (the list order) or a graph (nodes naming their prevNodes). Every save is a new version; ' +
+          'an instance runs on the version it started with. Optional cron schedule.',
+      },
+    ],
     paths: {
       '/flow': {
         post: {
+          operationId: 'saveFlow',
           tags: ['flows'],
           summary: 'Create a flow, or save a new version of the one named by flowId',
-          parameters: [user],
-          requestBody: jsonBody(flowSaveSchema, 'The flow'),
+          parameters: [userHeader],
+          requestBody: { required: true, description: 'The flow', content: { 'application/json': { schema: flowSaveSchema, examples: flowSaveExamples } } },
           responses: {
-            '200': envelopeOf(flowSchema, 'The saved flow with the new version\'s nodes'),
-            ...commonErrors,
-            '404': errorResponse('flowId names no live flow (omit flowId to create)'),
+            '200': okResponse(flowSchema, 'The saved flow with the new version\'s nodes', graphFlowExample),
+            '400': errorResponse(400, 'Invalid flow; the message names the field and node', {
+              noSuchTask: 'flowNodes[1].taskIds: task 99 does not exist',
+              unknownKey: 'flowNodes[2].prevNodes: no node has the key "x"',
+              cycle: 'flowNodes[2].prevNodes: node "b" is in a cycle: b → a → b',
+              badCron: 'cron: is not a valid cron expression: field 1 (minute) value 99 is out of range 0-59',
+            }),
+            '404': errorResponse(404, 'flowId names no live flow (omit flowId to create)', { noSuchFlow: 'flow 99 does not exist; omit flowId to create a new flow' }),
+            '503': mysql,
           },
         },
         get: {
+          operationId: 'listFlows',
           tags: ['flows'],
           summary: 'List live flows, newest first, as summaries without nodes',
           parameters: pageParams,
-          responses: { '200': envelopeOf(pageOf(flowSummarySchema), 'One page of flows'), '400': commonErrors['400'] },
+          responses: {
+            '200': okResponse(pageOf(flowSummarySchema, 'One page of flows, newest (highest flowId) first'), 'One page of flows', { total: 1, page: 1, pageSize: 20, list: [summaryExample] }),
+            '400': errorResponse(400, 'A bad page or pageSize', badPage),
+            '503': mysql,
+          },
         },
       },
       '/flow/{flowId}': {
         get: {
+          operationId: 'getFlow',
           tags: ['flows'],
           summary: 'A live flow with the nodes of its current version (or of ?version=N)',
           parameters: [
-            idPath('flowId'),
-            { name: 'version', in: 'query', required: false, schema: { type: 'integer', minimum: 1 }, description: 'An older version; 404 if the flow has no such version' },
+            flowId,
+            { name: 'version', in: 'query', required: false, description: 'An older version, 1 to 1,000,000,000, given once (404 if the flow has no such version)', schema: { type: 'integer', minimum: 1, maximum: 1_000_000_000 } },
           ],
-          responses: { '200': envelopeOf(flowSchema, 'The flow'), '400': commonErrors['400'], '404': errorResponse('No such flow (or deleted), or no such version') },
+          responses: {
+            '200': okResponse(flowSchema, 'The flow', graphFlowExample),
+            '400': errorResponse(400, 'flowId or version is not a positive integer', { ...badId('flowId'), badVersion: 'version: must be a whole number from 1 to 1000000000' }),
+            '404': errorResponse(404, 'No such flow (or deleted), or no such version', { ...noSuchFlow, noSuchVersion: 'flow 7 has no version 5 (its current version is 2)' }),
+            '503': mysql,
+          },
         },
         delete: {
+          operationId: 'deleteFlow',
           tags: ['flows'],
-          summary: 'Delete a flow (soft: it can no longer be read or started; its rows stay for past instances)',
-          parameters: [idPath('flowId'), user],
-          responses: { '200': envelopeOf({ type: 'object', properties: { flowId: { type: 'integer' } } }, 'Deleted'), '400': commonErrors['400'], '404': notFound },
+          summary: 'Delete a flow (soft: it can no longer be read or started, its cron stops; running instances go on)',
+          parameters: [flowId, userHeader],
+          responses: {
+            '200': okResponse({ type: 'object', required: ['flowId'], properties: { flowId: { type: 'integer', minimum: 1 } } }, 'Deleted', { flowId: 7 }),
+            '400': errorResponse(400, 'flowId is not a positive integer', badId('flowId')),
+            '404': errorResponse(404, 'No such flow, or it was deleted', noSuchFlow),
+            '503': mysql,
+          },
         },
       },
     },

@@ -4,6 +4,7 @@ import Router from '@koa/router';
 import type { Services } from '../../services.js';
 import { envelope, ok } from '../http.js';
 import type { RouteModule } from '../routeModule.js';
+import { okResponse } from '../openapiParts.js';
 
 async function check(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
@@ -29,12 +30,41 @@ export function healthRoutes(s: Services): RouteModule {
     ctx.status = ready ? 200 : 503;
     ctx.body = envelope(ctx.status, ready ? 'SUCCESS' : 'NOT READY', { mysql, redis });
   });
-  const resp = { '200': { description: 'envelope' } };
+  const checks = { type: 'object', required: ['mysql', 'redis'], properties: { mysql: { type: 'string', description: '"ok", or why not' }, redis: { type: 'string', description: '"ok", or why not' } } };
   return {
     router,
+    tags: [{ name: 'health', description: 'Liveness and readiness, for load balancers and orchestrators; open without a token.' }],
     paths: {
-      '/healthz': { get: { tags: ['health'], summary: 'The process is alive', responses: resp } },
-      '/readyz': { get: { tags: ['health'], summary: 'MySQL and Redis answer (503 otherwise)', responses: { ...resp, '503': { description: 'not ready' } } } },
+      '/healthz': {
+        get: {
+          operationId: 'getHealth',
+          tags: ['health'],
+          summary: 'The process is alive',
+          responses: {
+            '200': okResponse({ type: 'object', required: ['status', 'memberId'], properties: { status: { type: 'string', enum: ['ok'] }, memberId: { type: 'string' } } }, 'Alive', { status: 'ok', memberId: 'host-4242-a1b2c3' }),
+          },
+        },
+      },
+      '/readyz': {
+        get: {
+          operationId: 'getReadiness',
+          tags: ['health'],
+          summary: 'MySQL and Redis answer (503 otherwise)',
+          description: 'Each dependency gets 2 s to answer. Unlike every other error, the 503 carries data: what each check said.',
+          responses: {
+            '200': okResponse(checks, 'Ready', { mysql: 'ok', redis: 'ok' }),
+            '503': {
+              description: 'Not ready: MySQL or Redis did not answer; data says which',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', required: ['code', 'message', 'data'], additionalProperties: false, properties: { code: { type: 'string', enum: ['503'] }, message: { type: 'string', enum: ['NOT READY'] }, data: checks } },
+                  example: { code: '503', message: 'NOT READY', data: { mysql: 'ok', redis: 'no answer in 2000 ms' } },
+                },
+              },
+            },
+          },
+        },
+      },
     },
   };
 }

@@ -19,9 +19,11 @@ export function metricsRoutes(s: Services, engine: Engine, cluster: Cluster): Ro
   });
   return {
     router,
+    tags: [{ name: 'operations', description: 'What operators scrape: Prometheus metrics (METRICS_TOKEN when set).' }],
     paths: {
       '/metrics': {
         get: {
+          operationId: 'getMetrics',
           tags: ['operations'],
           summary:
             'Prometheus metrics of this member (text format, not the envelope): task_schedule_tasks_{started,succeeded,failed,retried}_total{type}, ' +
@@ -31,7 +33,8 @@ export function metricsRoutes(s: Services, engine: Engine, cluster: Cluster): Ro
           responses: {
             '200': {
               description: 'Prometheus text exposition format 0.0.4',
-              content: { 'text/plain': { example: '# TYPE task_schedule_tasks_started_total counter\ntask_schedule_tasks_started_total{type="ECHO"} 3\n' } },
+              headers: { 'Cache-Control': { description: 'no-store', schema: { type: 'string' } } },
+              content: { 'text/plain': { schema: { type: 'string' }, example: '# TYPE task_schedule_tasks_started_total counter\ntask_schedule_tasks_started_total{type="ECHO"} 3\n' } },
             },
           },
         },

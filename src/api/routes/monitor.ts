@@ -6,6 +6,8 @@ import type { Services } from '../../services.js';
 import { idParam, notFound, ok } from '../http.js';
 import { parse } from '../validate.js';
 import type { RouteModule } from '../routeModule.js';
+import { flowInstanceExample, flowInstanceSchema, latestSchema, monitorFilterSchema, nodeInstanceExample, nodeInstanceSchema, taskInstanceExample, taskInstanceSchema } from '../instanceDoc.js';
+import { badId, errorResponse, idPath, okResponse, unavailable, type Schema } from '../openapiParts.js';
 import { flowInstanceDetail, latestFlowInstances, listFlowInstances, taskInstance } from '../../engine/monitor.js';
 
 /** A start-time bound: epoch milliseconds, or a time as the API writes them (server time zone) or ISO 8601. */
@@ -34,8 +36,6 @@ const filter = z.object({
   page: z.number().int().min(1).default(1),
   pageSize: z.number().int().min(1).max(500).default(20),
 });
-
-const env = (data: unknown) => ({ description: 'envelope', content: { 'application/json': { example: { code: '200', message: 'SUCCESS', data } } } });
 
 export function monitorRoutes(s: Services): RouteModule {
   const router = new Router();
@@ -67,39 +67,79 @@ export function monitorRoutes(s: Services): RouteModule {
     ok(ctx, row);
   });
 
+  const mysql = unavailable('MySQL');
+  const list = (item: Schema) => ({ type: 'array', items: item });
   return {
     router,
+    tags: [{ name: 'monitor', description: 'What ran: flow instances, their node and task instances, one task instance. A read-only API token may call these POSTs.' }],
     paths: {
       '/monitor/flow': {
         post: {
+          operationId: 'listFlowInstances',
           tags: ['monitor'],
           summary: 'Flow-instance history, newest first; filters flowId, fiId, status, from/to (start time, inclusive); paging page/pageSize (total in X-Total-Count)',
-          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', properties: { flowId: { type: 'integer' }, fiId: { type: 'integer' }, status: { type: 'string', enum: ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] }, from: { oneOf: [{ type: 'integer', description: 'epoch ms' }, { type: 'string', example: '2026-11-27 08:00:00' }] }, to: { oneOf: [{ type: 'integer', description: 'epoch ms' }, { type: 'string', example: '2026-11-27 09:00:00' }] }, page: { type: 'integer' }, pageSize: { type: 'integer' } } } } } },
-          responses: { '200': env([{ fiId: 1, flowId: 1, flowName: 'first flow', startTime: '2022-04-24 19:30:04', endTime: '2022-04-24 19:30:04', status: 'SUCCESS', errorMsg: '', createTime: '2022-04-24 19:30:04', updateTime: '2022-04-24 19:30:04' }]) },
+          description: 'Filtered by fiId, the row also carries the start\'s input and, once SUCCESS, its result. The answer is a bare array (the seed\'s shape): the total is in X-Total-Count.',
+          requestBody: { required: false, content: { 'application/json': { schema: monitorFilterSchema, examples: { one: { summary: 'One instance, with input and result', value: { fiId: 7 } }, failedToday: { summary: 'FAILED instances of flow 3 since a time', value: { flowId: 3, status: 'FAILED', from: '2026-11-27 00:00:00', pageSize: 50 } } } } } },
+          responses: {
+            '200': okResponse(list(flowInstanceSchema), 'One page of instances', [flowInstanceExample], {
+              'X-Total-Count': { description: 'Instances matching the filter, in all pages', schema: { type: 'integer', minimum: 0 } },
+            }),
+            '400': errorResponse(400, 'A bad filter; the message names the field', {
+              badStatus: 'status: Invalid option: expected one of "RUNNING"|"SUCCESS"|"FAILED"|"CANCELLED"',
+              badFrom: 'from: must be epoch milliseconds or a time like "2026-11-27 08:00:00", got "yesterday"',
+              badPageSize: 'pageSize: Too big: expected number to be <=500',
+            }),
+            '503': mysql,
+          },
         },
       },
       '/monitor/flow/latest': {
         post: {
+          operationId: 'latestFlowInstances',
           tags: ['monitor'],
           summary: `The newest instance of each flow named (at most ${MAX_LATEST}); a flow never started is left out`,
-          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['flowIds'], properties: { flowIds: { type: 'array', items: { type: 'integer' }, maxItems: MAX_LATEST } } } } } },
-          responses: { '200': env([{ flowId: 1, fiId: 9, status: 'SUCCESS', startTime: '2026-11-27 08:00:00', endTime: '2026-11-27 08:00:01' }]), '400': { description: 'bad flowIds' } },
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: { type: 'object', required: ['flowIds'], properties: { flowIds: { type: 'array', minItems: 1, maxItems: MAX_LATEST, items: { type: 'integer', minimum: 1 } } } },
+                example: { flowIds: [3, 4] },
+              },
+            },
+          },
+          responses: {
+            '200': okResponse(list(latestSchema), 'The newest instance of each flow that has one, by flowId', [{ flowId: 3, fiId: 9, status: 'SUCCESS', startTime: '2026-11-27 08:00:00', endTime: '2026-11-27 08:00:01' }]),
+            '400': errorResponse(400, 'flowIds missing, empty, too long or not ids', { noFlowIds: 'flowIds: must be an array of flow ids', empty: 'flowIds: must name at least one flow', tooMany: `flowIds: must name at most ${MAX_LATEST} flows` }),
+            '503': mysql,
+          },
         },
       },
       '/monitor/flow/detail/{fiId}': {
         post: {
+          operationId: 'flowInstanceDetail',
           tags: ['monitor'],
           summary: "One flow instance's node instances, each with its task instances",
-          parameters: [{ name: 'fiId', in: 'path', required: true, schema: { type: 'integer' } }],
-          responses: { '200': env([{ niId: 1, fiId: 1, startTime: '…', endTime: '…', status: 'SUCCESS', errorMsg: '', createTime: '…', updateTime: '…', nodeId: 42, nodeType: 'TASK', tasks: [{ tiId: 1, taskId: 1, status: 'SUCCESS', attempt: 1, startTime: '…', endTime: '…', errorMsg: '', output: 'hello', workerId: 'host-4242-a1b2c3', startMs: 1795766404120, endMs: 1795766404123 }], startMs: 1795766404118, endMs: 1795766404125 }]), '404': { description: 'no such instance' } },
+          parameters: [idPath('fiId', 'flow instance id')],
+          responses: {
+            '200': okResponse(list(nodeInstanceSchema), 'The node instances, in the order they were entered (a retried node appears again)', [nodeInstanceExample]),
+            '400': errorResponse(400, 'fiId is not a positive integer', badId('fiId')),
+            '404': errorResponse(404, 'No such flow instance', { noSuchInstance: 'flow instance 7 does not exist' }),
+            '503': mysql,
+          },
         },
       },
       '/monitor/task/{tiId}': {
         get: {
+          operationId: 'getTaskInstance',
           tags: ['monitor'],
           summary: 'One task instance',
-          parameters: [{ name: 'tiId', in: 'path', required: true, schema: { type: 'integer' } }],
-          responses: { '200': env({ tiId: 1, taskId: 1, status: 'SUCCESS', attempt: 1 }), '404': { description: 'no such task instance' } },
+          parameters: [idPath('tiId', 'task instance id')],
+          responses: {
+            '200': okResponse(taskInstanceSchema, 'The task instance', taskInstanceExample),
+            '400': errorResponse(400, 'tiId is not a positive integer', badId('tiId')),
+            '404': errorResponse(404, 'No such task instance', { noSuchTaskInstance: 'task instance 31 does not exist' }),
+            '503': mysql,
+          },
         },
       },
     },

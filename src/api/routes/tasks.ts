@@ -7,7 +7,8 @@ import { parse } from '../validate.js';
 import type { RouteModule } from '../routeModule.js';
 import { secretHeaderNames } from '../../infra/secrets.js';
 import { deleteTask, getTask, listTasks, pageQuery, saveTask, saveTaskBody } from '../../definitions/index.js';
-import { commonErrors, envelopeOf, errorResponse, idPath, jsonBody, pageOf, pageParams, taskSaveSchema, taskSchema } from '../../definitions/apiDoc.js';
+import { taskExample, taskSaveExamples, taskSaveSchema, taskSchema } from '../../definitions/apiDoc.js';
+import { badId, badPage, errorResponse, idPath, okResponse, pageOf, pageParams, unavailable, userHeader } from '../openapiParts.js';
 
 export function taskRoutes(s: Services): RouteModule {
   const router = new Router();
@@ -17,42 +18,65 @@ export function taskRoutes(s: Services): RouteModule {
   router.get('/task/:taskId', async (ctx) => ok(ctx, await getTask(s.knex, idParam(ctx, 'taskId'), secrets)));
   router.delete('/task/:taskId', async (ctx) => ok(ctx, await deleteTask(s.knex, idParam(ctx, 'taskId'), actor(ctx))));
 
-  const user = { name: 'X-User', in: 'header', required: false, schema: { type: 'string', maxLength: 64 }, description: 'Recorded as create_user/update_user (default "system")' };
-  const notFound = errorResponse('No such task, or it was deleted');
+  const taskId = idPath('taskId', 'task id');
+  const noSuchTask = errorResponse(404, 'No such task, or it was deleted', { noSuchTask: 'task 7 does not exist' });
+  const mysql = unavailable('MySQL');
   return {
     router,
+    tags: [{ name: 'tasks', description: 'Task definitions: ECHO, WAIT, EXCEPTION, SHELL and HTTP tasks with their per-type taskConfig. Soft-deleted, never removed.' }],
     paths: {
       '/task': {
         post: {
+          operationId: 'createOrUpdateTask',
           tags: ['tasks'],
           summary: 'Create a task, or update the one named by taskId',
-          parameters: [user],
-          requestBody: jsonBody(taskSaveSchema, 'The task'),
-          responses: { '200': envelopeOf(taskSchema, 'The saved task'), ...commonErrors, '404': errorResponse('taskId names no live task (omit taskId to create)') },
+          parameters: [userHeader],
+          requestBody: { required: true, description: 'The task', content: { 'application/json': { schema: taskSaveSchema, examples: taskSaveExamples } } },
+          responses: {
+            '200': okResponse(taskSchema, 'The saved task (secret values shown as "***")', taskExample),
+            '400': errorResponse(400, 'Invalid task; the message names the field', {
+              blankName: 'taskName: must not be empty',
+              badType: 'taskType: must be one of ECHO, WAIT, EXCEPTION, SHELL, HTTP',
+              unknownConfigKey: 'taskConfig: Unrecognized key: "foo"',
+              maskWithoutValue: 'taskConfig.headers.Authorization: "***" stands for the stored value, and none is stored; send the value itself',
+            }),
+            '404': errorResponse(404, 'taskId names no live task (omit taskId to create)', { noSuchTask: 'task 99 does not exist; omit taskId to create a new task' }),
+            '503': mysql,
+          },
         },
         get: {
+          operationId: 'listTasks',
           tags: ['tasks'],
           summary: 'List live tasks, newest first',
           parameters: pageParams,
-          responses: { '200': envelopeOf(pageOf(taskSchema), 'One page of tasks'), '400': commonErrors['400'] },
+          responses: {
+            '200': okResponse(pageOf(taskSchema, 'One page of tasks, newest (highest taskId) first'), 'One page of tasks', { total: 1, page: 1, pageSize: 20, list: [taskExample] }),
+            '400': errorResponse(400, 'A bad page or pageSize', badPage),
+            '503': mysql,
+          },
         },
       },
       '/task/{taskId}': {
         get: {
+          operationId: 'getTask',
           tags: ['tasks'],
           summary: 'One live task',
-          parameters: [idPath('taskId')],
-          responses: { '200': envelopeOf(taskSchema, 'The task'), '400': commonErrors['400'], '404': notFound },
+          parameters: [taskId],
+          responses: { '200': okResponse(taskSchema, 'The task (secret values shown as "***")', taskExample), '400': errorResponse(400, 'taskId is not a positive integer', badId('taskId')), '404': noSuchTask, '503': mysql },
         },
         delete: {
+          operationId: 'deleteTask',
           tags: ['tasks'],
           summary: 'Delete a task (soft: the row stays for the instances that ran it)',
-          parameters: [idPath('taskId'), user],
+          parameters: [taskId, userHeader],
           responses: {
-            '200': envelopeOf({ type: 'object', properties: { taskId: { type: 'integer' } } }, 'Deleted'),
-            '400': commonErrors['400'],
-            '404': notFound,
-            '409': errorResponse('The current version of a live flow uses the task; the message names the flow'),
+            '200': okResponse({ type: 'object', required: ['taskId'], properties: { taskId: { type: 'integer', minimum: 1 } } }, 'Deleted', { taskId: 7 }),
+            '400': errorResponse(400, 'taskId is not a positive integer', badId('taskId')),
+            '404': noSuchTask,
+            '409': errorResponse(409, 'The current version of a live flow uses the task; the message names the flow', {
+              usedByFlow: 'task 7 is used by the current version of flow 3 "nightly"; save a new version of the flow without it (or delete the flow) first',
+            }),
+            '503': mysql,
           },
         },
       },

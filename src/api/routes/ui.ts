@@ -10,6 +10,7 @@ import { send } from '@koa/send';
 import type { Context } from 'koa';
 import { HttpError, notFound } from '../http.js';
 import type { RouteModule } from '../routeModule.js';
+import { errorResponse } from '../openapiParts.js';
 
 /** The page paths the app routes itself (src/ui/app/router.ts keeps the same list). */
 const PAGE = /^\/ui\/(?:flows(?:\/new|\/\d{1,15}(?:\/edit)?)?|instances(?:\/\d{1,15})?|tasks(?:\/new|\/\d{1,15})?|cluster)?$/;
@@ -81,18 +82,58 @@ export function uiRoutes(): RouteModule {
   router.get('/ui', pages);
   router.get('/ui/{*rest}', pages);
 
+  const notBuilt = errorResponse(503, 'The dashboard is not built (`npm run build`)', { notBuilt: 'the dashboard is not built: run `npm run build`' });
+  const html = { 'text/html': { schema: { type: 'string', description: 'index.html of the single-page app' } } };
   return {
     router,
+    tags: [{ name: 'dashboard', description: 'The web dashboard\'s files (open without a token; the page asks for one and sends it with its API calls).' }],
     paths: {
-      '/ui/': {
+      '/': {
         get: {
+          operationId: 'redirectToDashboard',
           tags: ['dashboard'],
-          summary: 'The dashboard (HTML; `/` redirects here)',
+          summary: 'Redirects to the dashboard, /ui/ (so does /ui)',
+          responses: {
+            '302': {
+              description: 'To the dashboard',
+              headers: { Location: { description: '/ui/', schema: { type: 'string', enum: ['/ui/'] } } },
+              content: { 'text/plain': { schema: { type: 'string' }, example: 'Redirecting to /ui/.' } },
+            },
+          },
+        },
+      },
+      '/ui/{page}': {
+        get: {
+          operationId: 'getDashboardPage',
+          tags: ['dashboard'],
+          summary: 'A page of the dashboard (HTML): /ui/ itself, /ui/flows, /ui/instances, /ui/tasks, /ui/cluster and the pages under them',
           description:
-            'A single-page app: /ui/flows, /ui/flows/{flowId}[?version=N], /ui/flows/new, /ui/flows/{flowId}/edit, /ui/instances, /ui/instances/{fiId}, ' +
-            '/ui/tasks, /ui/tasks/new, /ui/tasks/{taskId} and /ui/cluster all answer this page (no-cache); its assets are under /ui/assets/ (hashed names, cached for a year). ' +
-            'Other paths under /ui are 404; 503 when the dashboard was not built (`npm run build`).',
-          responses: { '200': { description: 'index.html', content: { 'text/html': {} } }, '404': { description: 'no such page or asset' }, '503': { description: 'the dashboard is not built' } },
+            'A single-page app: /ui/ (the instances), /ui/flows, /ui/flows/{flowId}[?version=N], /ui/flows/new, /ui/flows/{flowId}/edit, /ui/instances, ' +
+            '/ui/instances/{fiId}, /ui/tasks, /ui/tasks/new, /ui/tasks/{taskId} and /ui/cluster all answer the same page (Cache-Control: no-cache, a ' +
+            'same-origin Content-Security-Policy), which shows what its path names. Other paths under /ui are 404.',
+          parameters: [{ name: 'page', in: 'path', required: true, description: 'The page', schema: { type: 'string', enum: ['flows', 'instances', 'tasks', 'cluster'] } }],
+          responses: {
+            '200': { description: 'index.html', headers: { 'Cache-Control': { description: 'no-cache', schema: { type: 'string' } } }, content: html },
+            '404': errorResponse(404, 'No such page', { noSuchPage: 'no dashboard page /ui/nope' }),
+            '503': notBuilt,
+          },
+        },
+      },
+      '/ui/assets/{file}': {
+        get: {
+          operationId: 'getDashboardAsset',
+          tags: ['dashboard'],
+          summary: 'A script or style sheet of the dashboard (content-hashed name, cached for a year; gzip or brotli when accepted)',
+          parameters: [{ name: 'file', in: 'path', required: true, description: 'The asset\'s file name, as index.html names it', schema: { type: 'string', pattern: '^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$' }, example: 'app-3F2A9C1B.js' }],
+          responses: {
+            '200': {
+              description: 'The file',
+              headers: { 'Cache-Control': { description: 'max-age=31536000, immutable', schema: { type: 'string' } } },
+              content: { 'text/javascript': { schema: { type: 'string' } }, 'text/css': { schema: { type: 'string' } } },
+            },
+            '404': errorResponse(404, 'No such asset', { noSuchAsset: 'no dashboard asset app-00000000.js' }),
+            '503': notBuilt,
+          },
         },
       },
     },

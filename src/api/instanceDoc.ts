@@ -1,0 +1,188 @@
+// OpenAPI schemas of what ran: flow, node and task instances as the monitor answers them
+// (src/engine/monitor.ts), and the bodies of the exec and monitor endpoints. Seed keys first, in the
+// seed's order; our additions after them. Examples validate against their schemas (the linter checks).
+import { TASK_TYPES } from '../models/definitions.js';
+import { id, nullableId, nullableTime, time, type Schema } from './openapiParts.js';
+
+export const FLOW_STATUSES = ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
+const TASK_STATUSES = ['PENDING', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
+const epochMs = (what: string): Schema => ({ type: 'integer', minimum: 0, nullable: true, description: `${what}, epoch milliseconds; null until it happened` });
+const errorMsg: Schema = { type: 'string', description: 'Why it failed or was cancelled; "" when nothing went wrong' };
+
+const output: Schema = {
+  type: 'string',
+  nullable: true,
+  description:
+    'What the task produced (null until it ended): ECHO its content; WAIT "waited N ms"; HTTP JSON text {status, body, truncated?} ' +
+    '(the last 4 KiB of the answer); SHELL JSON text {exitCode, signal, stdout, stderr} (the last 4 KiB of each). Kept on failure too',
+};
+
+/** Present only when the task's templates were filled in (src/engine/templates.ts). */
+const rendered: Schema = {
+  renderedContent: { type: 'string', description: 'The content the run used, templates filled in (only when the task has templates)' },
+  renderedConfig: { type: 'object', additionalProperties: true, description: 'The taskConfig the run used, templates filled in (only when the task has templates)' },
+};
+
+const seedTaskRow: Schema = {
+  tiId: id,
+  taskId: id,
+  status: { type: 'string', enum: TASK_STATUSES, description: 'PENDING: queued (again, after a failed attempt that will be retried)' },
+  attempt: { type: 'integer', minimum: 0, description: 'Attempts started so far (0 while first queued)' },
+  startTime: nullableTime,
+  endTime: nullableTime,
+  errorMsg,
+  output,
+};
+const taskRowRequired = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output'];
+
+/** A task instance inside a node instance (POST /monitor/flow/detail/{fiId}). */
+const nodeTaskRow: Schema = {
+  type: 'object',
+  required: [...taskRowRequired, 'workerId', 'startMs', 'endMs'],
+  properties: {
+    ...seedTaskRow,
+    workerId: { type: 'string', nullable: true, description: 'The member that ran (or runs) its last attempt' },
+    startMs: epochMs('Start of its last attempt'),
+    endMs: epochMs('End'),
+    ...rendered,
+  },
+};
+
+/** GET /monitor/task/{tiId}. */
+export const taskInstanceSchema: Schema = {
+  type: 'object',
+  required: [...taskRowRequired, 'niId', 'fiId', 'taskName', 'taskType', 'workerId', 'createTime', 'updateTime'],
+  properties: {
+    ...seedTaskRow,
+    niId: { ...nullableId, description: 'Its node instance; null for a task run on its own (POST /exec/task)' },
+    fiId: { ...nullableId, description: 'Its flow instance; null for a task run on its own' },
+    taskName: { type: 'string' },
+    taskType: { type: 'string', enum: TASK_TYPES },
+    workerId: { type: 'string', nullable: true, description: 'The member that ran (or runs) its last attempt' },
+    createTime: time,
+    updateTime: time,
+    ...rendered,
+  },
+};
+
+export const taskInstanceExample = {
+  tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', errorMsg: '',
+  output: '{"status":200,"body":"{\\"ok\\":true}"}', niId: 20, fiId: 7, taskName: 'notify', taskType: 'HTTP', workerId: 'host-4242-a1b2c3',
+  createTime: '2026-11-27 08:00:01', updateTime: '2026-11-27 08:00:01',
+  renderedConfig: { url: 'https://api.example.org/orders/42', method: 'POST', headers: { Authorization: '***' }, body: { status: 'order 42' } },
+};
+
+/** POST /monitor/flow/detail/{fiId}: one node instance with its task instances. */
+export const nodeInstanceSchema: Schema = {
+  type: 'object',
+  required: ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'tasks', 'startMs', 'endMs'],
+  properties: {
+    niId: id,
+    fiId: id,
+    startTime: time,
+    endTime: nullableTime,
+    status: { type: 'string', enum: FLOW_STATUSES },
+    errorMsg,
+    createTime: time,
+    updateTime: time,
+    nodeId: { ...id, description: 'The flow node (GET /flow/{flowId}?version=… of the instance\'s flowVersion)' },
+    nodeType: { type: 'string', enum: ['START', 'TASK', 'END'] },
+    tasks: { type: 'array', items: nodeTaskRow, description: 'Its task instances (none on START and END)' },
+    startMs: epochMs('Start'),
+    endMs: epochMs('End'),
+  },
+};
+
+export const nodeInstanceExample = {
+  niId: 20, fiId: 7, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', status: 'SUCCESS', errorMsg: '', createTime: '2026-11-27 08:00:01',
+  updateTime: '2026-11-27 08:00:01', nodeId: 13, nodeType: 'TASK',
+  tasks: [{
+    tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', errorMsg: '', output: 'order 42 done',
+    workerId: 'host-4242-a1b2c3', startMs: 1795766401120, endMs: 1795766401123, renderedContent: 'order 42 done',
+  }],
+  startMs: 1795766401118, endMs: 1795766401125,
+};
+
+/** POST /monitor/flow: one flow instance. */
+export const flowInstanceSchema: Schema = {
+  type: 'object',
+  required: ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime'],
+  properties: {
+    fiId: id,
+    flowId: id,
+    flowName: { type: 'string', description: 'The flow\'s current name' },
+    startTime: time,
+    endTime: nullableTime,
+    status: { type: 'string', enum: FLOW_STATUSES },
+    errorMsg,
+    createTime: time,
+    updateTime: time,
+    flowVersion: { type: 'integer', minimum: 1, description: 'The flow version it runs' },
+    trigger: { type: 'string', enum: ['API', 'CRON'] },
+    scheduledTime: { ...nullableTime, description: 'CRON starts: the tick it was started for; null for API starts' },
+    input: { type: 'object', additionalProperties: true, description: 'Only when the body filters by fiId, and the start had one: the start\'s input' },
+    result: {
+      type: 'object',
+      description:
+        'Only when the body filters by fiId and the instance is SUCCESS: by node key, the outputs of the nodes END follows (the last node of a chain): ' +
+        'the node\'s one task\'s output, or for a node of several tasks an object by task id',
+      additionalProperties: { description: 'A task\'s output (text, or null), or an object of them by task id' },
+    },
+  },
+};
+
+export const flowInstanceExample = {
+  fiId: 7, flowId: 3, flowName: 'fan out and join', startTime: '2026-11-27 08:00:00', endTime: '2026-11-27 08:00:02', status: 'SUCCESS', errorMsg: '',
+  createTime: '2026-11-27 08:00:00', updateTime: '2026-11-27 08:00:02', flowVersion: 1, trigger: 'API', scheduledTime: null,
+  input: { orderId: 42 }, result: { d: 'order 42 done' },
+};
+
+export const latestSchema: Schema = {
+  type: 'object',
+  required: ['flowId', 'fiId', 'status', 'startTime', 'endTime'],
+  properties: { flowId: id, fiId: id, status: { type: 'string', enum: FLOW_STATUSES }, startTime: time, endTime: nullableTime },
+};
+
+const timeBound = (what: string): Schema => ({
+  description: `${what} (start time, inclusive): epoch milliseconds, or a time like "2026-11-27 08:00:00" (server time zone) or ISO 8601`,
+  oneOf: [{ type: 'integer', minimum: 0, maximum: 8.64e15 }, { type: 'string', maxLength: 40 }],
+});
+
+/** The filter body of POST /monitor/flow. */
+export const monitorFilterSchema: Schema = {
+  type: 'object',
+  description: 'Every field optional; ids are positive integers',
+  properties: {
+    flowId: { type: 'integer', minimum: 1, description: 'Instances of this flow' },
+    fiId: { type: 'integer', minimum: 1, description: 'This instance: its row then also carries input and (SUCCESS) result' },
+    status: { type: 'string', enum: FLOW_STATUSES },
+    from: timeBound('Started at or after'),
+    to: timeBound('Started at or before'),
+    page: { type: 'integer', minimum: 1, default: 1 },
+    pageSize: { type: 'integer', minimum: 1, maximum: 500, default: 20 },
+  },
+};
+
+/** POST /exec/flow/{flowId}: no body (a plain start), {input} (a start with input) or {fiId, niId} (a retry). */
+export function execFlowBodySchema(maxInputBytes: number): Schema {
+  return {
+    type: 'object',
+    description:
+      'No body: a plain start. {"input": {…}}: a start whose tasks read the input through ${input.…} templates. {"fiId", "niId"}: retry that FAILED or ' +
+      'CANCELLED instance from that node instance (it runs the tasks\' current definitions with the instance\'s own input; input is not allowed: 400). ' +
+      'Other keys are ignored.',
+    properties: {
+      input: {
+        type: 'object',
+        additionalProperties: true,
+        description: `Starts only: a JSON object of at most ${maxInputBytes.toLocaleString('en-US')} bytes as JSON, kept with the instance`,
+      },
+      fiId: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Retries only, with niId: the instance to retry' },
+      niId: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Retries only, with fiId: the node instance to run again (a FAILED or CANCELLED one)' },
+    },
+  };
+}
+export const execFlowExamples: Schema = {
+  input: { summary: 'Start with input', value: { input: { orderId: 42, customer: { name: 'Ada' } } } },
+  retry: { summary: 'Retry instance 7 from node instance 21', value: { fiId: 7, niId: 21 } },
+};
