@@ -171,6 +171,11 @@ describe('flows as graphs, and data between tasks', function () {
       expect((await m.api('POST', '/task', { taskId: first, taskName: 'broken', taskType: 'EXCEPTION', taskContent: 'a broke' })).status).to.equal(200);
       expect((await m.api('POST', `/exec/flow/${f.flowId}`, { fiId, niId: aIns.niId })).status).to.equal(200);
       expect((await waitForEnd(m.api, fiId)).errorMsg).to.equal('a broke');
+      // The retry from a ran a again, not b (b waits for a): b has its one old instance, and nothing is
+      // left RUNNING in an ended flow.
+      const after = await detail(m.api, fiId);
+      expect(after.filter((n) => n.nodeId === bIns.nodeId)).to.have.length(1);
+      expect(after.map((n) => n.status)).not.to.include('RUNNING');
       const r = await m.api('POST', `/exec/flow/${f.flowId}`, { fiId, niId: bIns.niId });
       expect(r.status).to.equal(409);
       expect(r.body.message).to.equal('node "b" follows "a", which did not succeed: retry from there');

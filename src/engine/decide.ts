@@ -14,9 +14,10 @@
 //   (AND-join), whatever order they finished in — so two predecessors finishing at once enter it once:
 //   the pass that sees both done enters it, and the next pass finds it current.
 // - END succeeds at once, and succeeds the flow.
-// - A retry from node R enters R again, and every node whose current instance did not succeed while all
-//   it follows did (its siblings cancelled by the failure); nodes after R become stale and run again as
-//   their predecessors succeed; what succeeded elsewhere is kept.
+// - A retry from node R enters R again, and every node not after R whose current instance did not
+//   succeed while all it follows did (its siblings cancelled by the failure); nodes after R become stale
+//   and run again as their predecessors succeed; what succeeded elsewhere is kept.
+// - When the flow ends, any node instance still RUNNING is cancelled with its open tasks.
 import type { FlowPlan, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
 
@@ -52,6 +53,19 @@ interface Instance extends NodeInsView {
   rank: number;
 }
 
+/** The nodes that follow `nodeId`, directly or not. */
+function descendants(plan: FlowPlan, nodeId: number): Set<number> {
+  const seen = new Set<number>();
+  const todo = [...(plan.byId.get(nodeId)?.succs ?? [])];
+  while (todo.length) {
+    const id = todo.pop()!;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    todo.push(...(plan.byId.get(id)?.succs ?? []));
+  }
+  return seen;
+}
+
 /** Each node's current instance (see the rules above), from the latest instance of each node. */
 export function currentInstances(plan: FlowPlan, latest: NodeInsView[]): Map<number, NodeInsView> {
   const byNode = new Map(latest.map((n) => [n.node_id, n]));
@@ -82,11 +96,23 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     return valid;
   };
   const succeeded = (valid: Map<number, Instance>, n: PlanNode) => n.preds.every((p) => valid.get(p)?.status === 'SUCCESS');
+  /** When the flow ends: every node instance still RUNNING (current or not) ends CANCELLED, with its open tasks. */
+  const cancelRunning = (why: string) => {
+    for (const i of inst.values()) {
+      if (i.status !== 'RUNNING' || i.ni_id === null) continue;
+      d.nodeEnds.push({ niId: i.ni_id, status: 'CANCELLED', error: why });
+      for (const t of tasksOf(i.ni_id)) if (OPEN.includes(t.exec_status)) d.cancels.push({ niId: i.ni_id, tiId: t.ti_id, why });
+      i.status = 'CANCELLED';
+    }
+  };
 
   if (resumeNodeId !== undefined) {
+    // R, and what did not succeed beside it; what follows R runs again as R's new run succeeds.
     const valid = current();
+    const after = descendants(plan, resumeNodeId);
     for (const n of plan.nodes) {
-      const redo = n.nodeId === resumeNodeId || (n.type !== 'START' && valid.has(n.nodeId) && valid.get(n.nodeId)!.status !== 'SUCCESS' && succeeded(valid, n));
+      const redo = n.nodeId === resumeNodeId ||
+        (n.type !== 'START' && !after.has(n.nodeId) && valid.has(n.nodeId) && valid.get(n.nodeId)!.status !== 'SUCCESS' && succeeded(valid, n));
       if (redo) enter(n);
     }
   }
@@ -113,18 +139,12 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     const failed = plan.nodes.find((n) => ENDED_BADLY.includes(valid.get(n.nodeId)?.status ?? ''));
     if (failed) {
       const f = valid.get(failed.nodeId)!;
-      for (const n of plan.nodes) {
-        const i = valid.get(n.nodeId);
-        if (!i || i.status !== 'RUNNING' || i.ni_id === null) continue;
-        const why = `cancelled: node ${failed.key} failed`;
-        d.nodeEnds.push({ niId: i.ni_id, status: 'CANCELLED', error: why });
-        for (const t of tasksOf(i.ni_id)) if (OPEN.includes(t.exec_status)) d.cancels.push({ niId: i.ni_id, tiId: t.ti_id, why });
-        i.status = 'CANCELLED';
-      }
+      cancelRunning(`cancelled: node ${failed.key} failed`);
       d.flowEnd = { status: 'FAILED', error: f.error_msg || `node ${failed.key} ${f.status.toLowerCase()}` };
       return d;
     }
     if (valid.get(plan.end.nodeId)?.status === 'SUCCESS') {
+      cancelRunning('not needed: the flow succeeded');
       d.flowEnd = { status: 'SUCCESS', error: null };
       return d;
     }
