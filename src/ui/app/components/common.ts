@@ -75,8 +75,8 @@ export function noticeOf(e: unknown): Notice {
   return { ok: false, text: (e as Error)?.message ?? String(e) };
 }
 
-export function NoticeLine({ notice }: { notice: Notice | null }) {
-  return html`<p class=${`notice ${notice ? (notice.ok ? 'ok' : 'bad') : ''}`} role="status" aria-live="polite" data-testid="notice">${notice?.text ?? ''}</p>`;
+export function NoticeLine({ notice, testid = 'notice' }: { notice: Notice | null; testid?: string }) {
+  return html`<p class=${`notice ${notice ? (notice.ok ? 'ok' : 'bad') : ''}`} role="status" aria-live="polite" data-testid=${testid}>${notice?.text ?? ''}</p>`;
 }
 
 export function Pager({ page, pageSize, total, href }: { page: number; pageSize: number; total: number; href: (page: number) => string }) {
