@@ -208,7 +208,7 @@ describe('dashboard', function () {
       let asked = '';
       page.once('dialog', (d) => { asked = d.message(); void d.accept(); });
       await page.getByRole('button', { name: 'Retry from this node' }).click();
-      await page.getByTestId('notice').filter({ hasText: '200 SUCCESS' }).waitFor();
+      await page.getByTestId('ni-notice').filter({ hasText: '200 SUCCESS' }).waitFor();
       expect(asked).to.match(/^Retry instance \d+ from node/);
       await status('fi-status', 'SUCCESS').waitFor();
       await page.locator('table.tasks-ins', { hasText: 'fixed by the test' }).waitFor();

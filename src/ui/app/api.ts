@@ -19,8 +19,11 @@ export class ApiError extends Error {
   /** e.g. `flowNodes[2].taskIds` from "flowNodes[2].taskIds: task 7 does not exist". */
   readonly field: string | null;
   readonly detail: string;
-  constructor(readonly status: number, message: string) {
+  /** Seconds, from Retry-After (a 503 while MySQL or Redis is away, a 429), when the answer has it. */
+  readonly retryAfter: number | null;
+  constructor(readonly status: number, message: string, retryAfter: string | null = null) {
     super(message);
+    this.retryAfter = retryAfter !== null && /^\d+$/.test(retryAfter) ? Number(retryAfter) : null;
     const m = /^([A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*): ([\s\S]*)$/.exec(message);
     this.field = m ? m[1]! : null;
     this.detail = m ? m[2]! : message;
@@ -74,6 +77,7 @@ async function once<T>(method: string, path: string, o: CallOptions): Promise<{ 
 /** Calls the API; resolves with the envelope's data, or throws an ApiError with the API's message. */
 export async function call<T = any>(method: string, path: string, o: CallOptions = {}): Promise<Answer<T>> {
   for (let tries = 0; ; tries++) {
+    const sent = tokens.api();
     const { res, json } = await once<any>(method, path, o);
     const message: string = json && typeof json.message === 'string' ? json.message : res.statusText || `HTTP ${res.status}`;
     if (res.ok) {
@@ -81,6 +85,8 @@ export async function call<T = any>(method: string, path: string, o: CallOptions
       return { status: res.status, message, data: json ? (json.data as T) : (null as T), total: total === null ? null : Number(total) };
     }
     if (res.status === 401 && !o.admin && tries < 3) {
+      // Another request got a token from the user while this one was on its way: try with that.
+      if (tokens.api() !== sent) continue;
       // The server wants an API token (API_TOKENS): ask once, keep it for the tab, try again.
       const token = await askToken(tokens.api() ? `The token was refused: ${message}` : 'This server needs an API token.');
       if (token) {
@@ -89,7 +95,7 @@ export async function call<T = any>(method: string, path: string, o: CallOptions
       }
     }
     if (res.status === 403) throw new ApiError(403, `Not allowed with this token: ${message}`);
-    throw new ApiError(res.status, message);
+    throw new ApiError(res.status, message, res.headers.get('Retry-After'));
   }
 }
 

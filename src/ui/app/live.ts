@@ -54,11 +54,13 @@ export function subscribe(filter: LiveFilter, h: LiveHandlers): () => void {
   const run = async () => {
     while (!ctl.signal.aborted) {
       try {
+        const sent = tokens.api();
         const headers: Record<string, string> = { Accept: 'text/event-stream', ...authHeader() };
         resumed = lastId !== null;
         if (lastId) headers['Last-Event-ID'] = lastId;
         const res = await fetch(url, { headers, signal: ctl.signal, cache: 'no-store' });
         if (res.status === 401) {
+          if (tokens.api() !== sent) continue; // a token came meanwhile (asked for by another request)
           const t = await askToken(tokens.api() ? 'The token was refused.' : 'This server needs an API token.');
           if (t) tokens.setApi(t);
           else return; // no token, no live updates; the page still works by reloading

@@ -13,8 +13,9 @@ export interface FlowNode {
   nodeId: number;
   nodeType: 'START' | 'TASK' | 'END';
   tasks?: NodeTask[];
+  /** The first predecessor's node id (none on START). */
   prevNode?: number;
-  /** Flows as graphs (coming): this node's predecessors' node ids, and its key. */
+  /** On a graph flow: the node ids this node follows (every node but START), and every node's key. */
   prevNodes?: number[];
   nodeKey?: string;
   completion?: Completion;
@@ -43,6 +44,9 @@ export interface FlowIns {
   flowVersion: number;
   trigger?: string;
   scheduledTime?: string | null;
+  /** Asked for one instance (`fiId`): the start's input, and once SUCCESS the result by node key. */
+  input?: Record<string, unknown>;
+  result?: Record<string, unknown>;
   [more: string]: unknown;
 }
 
@@ -58,6 +62,9 @@ export interface TaskIns {
   workerId?: string | null;
   startMs?: number | null;
   endMs?: number | null;
+  /** What the task ran once its templates (${input.…}, ${nodes.<key>.output…}) were filled in. */
+  renderedContent?: string;
+  renderedConfig?: Record<string, unknown>;
   [more: string]: unknown;
 }
 

@@ -51,10 +51,13 @@ export function Status({ status, testid }: { status: string | null | undefined; 
   return html`<span class=${`badge st-${s}`} data-status=${s} data-testid=${testid}><span aria-hidden="true">${ICON[s] ?? '•'} </span>${s}</span>`;
 }
 
+/** " (try again in N s)" when the answer said when (Retry-After). */
+const retryText = (e: unknown) => (e instanceof ApiError && e.retryAfter !== null ? ` (try again in ${e.retryAfter} s)` : '');
+
 export function ErrorBox({ error, what }: { error: Error | null; what?: string }) {
   if (!error) return null;
   const status = error instanceof ApiError && error.status ? ` (${error.status})` : '';
-  return html`<p class="error" role="alert">${what ? `${what}: ` : ''}${error.message}${status}</p>`;
+  return html`<p class="error" role="alert">${what ? `${what}: ` : ''}${error.message}${status}${retryText(error)}</p>`;
 }
 
 export function Loading({ loading }: { loading: boolean }) {
@@ -68,12 +71,12 @@ export interface Notice {
 }
 
 export function noticeOf(e: unknown): Notice {
-  if (e instanceof ApiError) return { ok: false, text: `${e.status || 'error'}: ${e.message}` };
+  if (e instanceof ApiError) return { ok: false, text: `${e.status || 'error'}: ${e.message}${retryText(e)}` };
   return { ok: false, text: (e as Error)?.message ?? String(e) };
 }
 
-export function NoticeLine({ notice }: { notice: Notice | null }) {
-  return html`<p class=${`notice ${notice ? (notice.ok ? 'ok' : 'bad') : ''}`} role="status" aria-live="polite" data-testid="notice">${notice?.text ?? ''}</p>`;
+export function NoticeLine({ notice, testid = 'notice' }: { notice: Notice | null; testid?: string }) {
+  return html`<p class=${`notice ${notice ? (notice.ok ? 'ok' : 'bad') : ''}`} role="status" aria-live="polite" data-testid=${testid}>${notice?.text ?? ''}</p>`;
 }
 
 export function Pager({ page, pageSize, total, href }: { page: number; pageSize: number; total: number; href: (page: number) => string }) {

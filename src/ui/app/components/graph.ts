@@ -52,7 +52,8 @@ export function edgesOf(nodes: FlowNode[]): [number, number][] {
 
 export interface Drawn {
   boxes: Box[];
-  paths: { key: string; d: string }[];
+  /** One per edge, from node id `from` to node id `to`. */
+  paths: { key: string; from: number; to: number; d: string }[];
   width: number;
   height: number;
 }
@@ -80,7 +81,7 @@ export function layoutGraph(nodes: FlowNode[], statusOf?: (nodeId: number) => st
   }
   const paths = edges.map(([a, b]) => {
     const pts = (g.edge(String(a), String(b))?.points ?? []) as { x: number; y: number }[];
-    return { key: `${a}-${b}`, d: pts.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ') };
+    return { key: `${a}-${b}`, from: a, to: b, d: pts.map((p, i) => `${i ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ') };
   });
   const gl = g.graph();
   return { boxes: [...boxes.values()], paths, width: Math.ceil(gl.width ?? 100), height: Math.ceil(gl.height ?? 50) };
@@ -98,10 +99,10 @@ export function FlowGraph({ nodes, statusOf, label }: { nodes: FlowNode[]; statu
             <path d="M0,0 L10,5 L0,10 z" class="g-arrow" />
           </marker>
         </defs>
-        ${drawn.paths.map((p) => html`<path key=${p.key} d=${p.d} class="g-edge" marker-end="url(#ts-arrow)" />`)}
+        ${drawn.paths.map((p) => html`<path key=${p.key} d=${p.d} class="g-edge" data-from=${p.from} data-to=${p.to} marker-end="url(#ts-arrow)" />`)}
         ${drawn.boxes.map((b) => {
           const status = statusOf?.(b.node.nodeId);
-          return html`<g key=${b.node.nodeId} class=${`g-node g-${b.node.nodeType} ${status ? `st-${status}` : ''}`} data-node-id=${b.node.nodeId} data-status=${status ?? ''} transform=${`translate(${b.x.toFixed(1)},${b.y.toFixed(1)})`}>
+          return html`<g key=${b.node.nodeId} class=${`g-node g-${b.node.nodeType} ${status ? `st-${status}` : ''}`} data-node-id=${b.node.nodeId} data-node-key=${b.node.nodeKey} data-status=${status ?? ''} transform=${`translate(${b.x.toFixed(1)},${b.y.toFixed(1)})`}>
             <title>${b.lines.map((l) => l.text).join('\n')}</title>
             <rect width=${b.width} height=${b.height} rx="6" ry="6" />
             ${b.lines.map((l, i) => html`<text x=${PAD} y=${PAD + (i + 1) * LINE - 4} class=${l.cls}>${l.text}</text>`)}

@@ -12,20 +12,21 @@ export function TokenDialog() {
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
-    if (req && !d.open) {
+    // A new request (a refused token asks again, maybe before the dialog was seen to close) starts empty.
+    if (req) {
       setValue('');
-      d.showModal();
-    } else if (!req && d.open) d.close();
+      if (!d.open) d.showModal();
+    } else if (d.open) d.close();
   }, [req]);
 
   const submit = (e: Event) => {
     e.preventDefault();
     req?.answer(value);
   };
-  return html`<dialog ref=${ref} class="token-dialog" aria-labelledby="token-title" onCancel=${() => req?.answer(null)}>
+  return html`<dialog ref=${ref} class="token-dialog" aria-labelledby="token-title" aria-describedby="token-message" onCancel=${() => req?.answer(null)}>
     <form onSubmit=${submit}>
       <h2 id="token-title">API token</h2>
-      <p>${req?.message ?? ''} It is kept for this tab only.</p>
+      <p id="token-message">${req?.message ?? ''} It is kept for this tab only.</p>
       <label for="api-token">Token</label>
       <input id="api-token" type="password" autocomplete="off" value=${value} onInput=${(e: Event) => setValue((e.target as HTMLInputElement).value)} />
       <div class="actions">

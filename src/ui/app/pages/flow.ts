@@ -2,12 +2,12 @@
 // button (with an optional JSON input), and its latest instances, live.
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
-import { get, post } from '../api.js';
+import { ApiError, get, post } from '../api.js';
 import { ErrorBox, Extras, Loading, NoticeLine, noticeOf, useFlash, useLoad, useTitle, type Notice } from '../components/common.js';
 import { FlowGraph } from '../components/graph.js';
 import { InstanceTable } from './instances.js';
 import { navigate, withQuery, type Location } from '../router.js';
-import type { Flow, FlowIns } from '../types.js';
+import type { Flow, FlowIns, FlowNode } from '../types.js';
 import { useLiveRefresh } from '../live.js';
 import { completionText } from '../format.js';
 
@@ -32,15 +32,14 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
   const start = async () => {
     let body: unknown;
     setInputError(null);
+    setNotice(null);
+    // Only text that is not JSON at all is stopped here; what the API makes of the value (it must be
+    // an object) is its own 400, shown next to the field.
     if (input.trim()) {
       try {
         body = { input: JSON.parse(input) };
       } catch (e) {
         setInputError(`not valid JSON: ${(e as Error).message}`);
-        return;
-      }
-      if (typeof (body as { input: unknown }).input !== 'object' || (body as { input: unknown }).input === null || Array.isArray((body as { input: unknown }).input)) {
-        setInputError('must be a JSON object, like {"name": "value"}');
         return;
       }
     }
@@ -50,6 +49,7 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
       setNotice({ ok: true, text: `${a.status} ${a.message}: started instance ${a.data.fiId}` });
       navigate(`/ui/instances/${a.data.fiId}`);
     } catch (e) {
+      if (e instanceof ApiError && e.status === 400 && e.field?.startsWith('input')) setInputError(e.detail);
       setNotice(noticeOf(e));
     } finally {
       setBusy(false);
@@ -84,19 +84,14 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
           <label for="start-input">Flow-instance input</label>
           <textarea id="start-input" rows="3" placeholder='{"key": "value"}' aria-describedby=${inputError ? 'start-input-error' : undefined} value=${input} onInput=${(e: Event) => setInput((e.target as HTMLTextAreaElement).value)}></textarea>
           ${inputError ? html`<span class="field-error" id="start-input-error" role="alert">${inputError}</span>` : null}
-          <span class="hint">Sent as {"input": …} when not empty; the tasks see it once the server supports flow inputs.</span>
+          <span class="hint">A JSON object, sent as {"input": …} when not empty. Tasks read it through templates such as <code>${'${input.name}'}</code>.</span>
         </div>
       </details>
       <${NoticeLine} notice=${notice} />
       <h2>Graph</h2>
-      <${FlowGraph} nodes=${f.flowNodes ?? []} label=${`Nodes of ${f.flowName}, version ${f.flowVersion}`} />
+      <${FlowGraph} nodes=${f.flowNodes ?? []} label=${`Nodes of ${f.flowName}, version ${f.flowVersion}; the list below says which node follows which`} />
       <h2>Nodes</h2>
-      <ol class="nodes">
-        ${(f.flowNodes ?? []).map((n) => html`<li key=${n.nodeId}>
-          <strong>${n.nodeType}</strong> #${n.nodeId}${n.nodeKey ? ` (${n.nodeKey})` : ''}
-          ${n.nodeType === 'TASK' ? html`: ${(n.tasks ?? []).map((t, i) => html`${i ? ', ' : ''}<a href=${`/ui/tasks/${t.taskId}`}>${t.taskName}</a> <span class="muted">(${t.taskType})</span>`)} — ${completionText(n.completion)}` : null}
-        </li>`)}
-      </ol>
+      <${NodeList} nodes=${f.flowNodes ?? []} />
       <${Extras} obj=${f as unknown as Record<string, unknown>} known=${KNOWN} />
       <h2>Latest instances</h2>
       <${ErrorBox} error=${recent.error} />
@@ -104,4 +99,15 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
       <p><a href=${withQuery('/ui/instances', { flowId })}>All instances of this flow</a></p>
     `}
   </section>`;
+}
+
+/** The nodes in words (what the graph draws): key, tasks, completion and, on a graph, what each follows. */
+function NodeList({ nodes }: { nodes: FlowNode[] }) {
+  const name = new Map(nodes.map((n) => [n.nodeId, n.nodeType === 'TASK' ? (n.nodeKey ?? `#${n.nodeId}`) : n.nodeType]));
+  return html`<ol class="nodes" data-testid="node-list">
+    ${nodes.map((n) => html`<li key=${n.nodeId} data-node-id=${n.nodeId}>
+      <strong>${n.nodeType}</strong> #${n.nodeId}${n.nodeKey && n.nodeType === 'TASK' ? ` (${n.nodeKey})` : ''}${n.prevNodes?.length ? html`, <span class="after">after ${n.prevNodes.map((p) => name.get(p) ?? `#${p}`).join(', ')}</span>` : null}
+      ${n.nodeType === 'TASK' ? html`: ${(n.tasks ?? []).map((t, i) => html`${i ? ', ' : ''}<a href=${`/ui/tasks/${t.taskId}`}>${t.taskName}</a> <span class="muted">(${t.taskType})</span>`)} — ${completionText(n.completion)}` : null}
+    </li>`)}
+  </ol>`;
 }

@@ -1,7 +1,9 @@
 // /ui/flows/new and /ui/flows/{flowId}/edit: a flow in a form — name, description, schedule, and its
 // TASK nodes between START and END, each with its tasks (picked from the task list) and completion
-// rule, plus an optional key and predecessors ("after") for flows as graphs, sent only when filled.
-// Saved through POST /flow (an edit saves a new version); a 400 is shown next to the field it names.
+// rule, plus an optional key and predecessors ("after", node keys) for flows as graphs, sent only when
+// filled. Saved through POST /flow (an edit saves a new version); a 400 is shown next to the field it
+// names. A graph flow loaded for editing answers its predecessors as node ids: they are written back
+// as keys, and START (which the form does not show as a node) as the word START.
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, getAll, post } from '../api.js';
@@ -9,7 +11,7 @@ import { ErrorBox, Field, FieldError, Loading, NoticeLine, noticeOf, setFlash, u
 import { navigate } from '../router.js';
 import type { Flow, FlowNode, Task } from '../types.js';
 
-interface NodeDraft {
+export interface NodeDraft {
   uid: number;
   taskIds: number[];
   completion: 'ANY' | 'ALL' | 'N';
@@ -19,7 +21,9 @@ interface NodeDraft {
   pick: string;
 }
 
-interface Draft {
+export interface Draft {
+  /** START's own key, when the flow gave it one (the default is n0, its position). */
+  startKey: string | null;
   flowName: string;
   flowDescription: string;
   cron: string;
@@ -30,34 +34,49 @@ interface Draft {
 let uids = 0;
 const newNode = (): NodeDraft => ({ uid: ++uids, taskIds: [], completion: 'ANY', n: '1', key: '', after: '', pick: '' });
 
-function draftOf(f: Flow): Draft {
+/** What "after" says for START. */
+export const START_WORD = 'START';
+const defaultKey = (position: number) => `n${position}`;
+
+export function draftOf(f: Flow): Draft {
   const all = f.flowNodes ?? [];
+  const start = all.find((n) => n.nodeType === 'START');
+  // The answer's prevNodes are node ids; the form (and POST /flow) speaks keys.
   const keyOf = new Map(all.filter((n) => n.nodeKey).map((n) => [n.nodeId, n.nodeKey!]));
+  if (start) keyOf.set(start.nodeId, START_WORD);
   const nodes = all
     .filter((n) => n.nodeType === 'TASK')
-    .map((n: FlowNode): NodeDraft => {
-      const prev = n.prevNodes ?? [];
-      const afterKeys = prev.map((p) => keyOf.get(p));
-      return {
-        ...newNode(),
-        taskIds: (n.tasks ?? []).map((t) => t.taskId),
-        completion: typeof n.completion === 'number' ? 'N' : n.completion === 'ALL' ? 'ALL' : 'ANY',
-        n: typeof n.completion === 'number' ? String(n.completion) : '1',
-        key: n.nodeKey ?? '',
-        after: afterKeys.length && afterKeys.every(Boolean) ? afterKeys.join(', ') : '',
-      };
-    });
-  return { flowName: f.flowName, flowDescription: f.flowDescription ?? '', cron: f.cron ?? '', cronEnabled: Boolean(f.cronEnabled), nodes };
+    .map((n: FlowNode): NodeDraft => ({
+      ...newNode(),
+      taskIds: (n.tasks ?? []).map((t) => t.taskId),
+      completion: typeof n.completion === 'number' ? 'N' : n.completion === 'ALL' ? 'ALL' : 'ANY',
+      n: typeof n.completion === 'number' ? String(n.completion) : '1',
+      key: n.nodeKey ?? '',
+      // A graph flow answers every node's key, so every id has one; `#id` would be refused, visibly.
+      after: (n.prevNodes ?? []).map((p) => keyOf.get(p) ?? `#${p}`).join(', '),
+    }));
+  const startKey = start?.nodeKey && start.nodeKey !== defaultKey(0) ? start.nodeKey : null;
+  return { startKey, flowName: f.flowName, flowDescription: f.flowDescription ?? '', cron: f.cron ?? '', cronEnabled: Boolean(f.cronEnabled), nodes };
 }
 
-function bodyOf(d: Draft, flowId: number | null): Record<string, unknown> {
+/** The keys a node's "after" names, START written as its key (unless a TASK node took that word). */
+function afterKeys(d: Draft, after: string): string[] {
+  const startTaken = d.nodes.some((n) => n.key.trim() === START_WORD);
+  return after
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean)
+    .map((k) => (k === START_WORD && !startTaken ? (d.startKey ?? defaultKey(0)) : k));
+}
+
+export function bodyOf(d: Draft, flowId: number | null): Record<string, unknown> {
   const flowNodes = [
-    { nodeType: 'START' },
+    d.startKey ? { nodeType: 'START', nodeKey: d.startKey } : { nodeType: 'START' },
     ...d.nodes.map((n) => {
       const node: Record<string, unknown> = { nodeType: 'TASK', taskIds: n.taskIds };
       node.completion = n.completion === 'N' ? (/^\d+$/.test(n.n.trim()) ? Number(n.n.trim()) : n.n) : n.completion;
       if (n.key.trim()) node.nodeKey = n.key.trim();
-      if (n.after.trim()) node.prevNodes = n.after.split(',').map((k) => k.trim()).filter(Boolean);
+      if (n.after.trim()) node.prevNodes = afterKeys(d, n.after);
       return node;
     }),
     { nodeType: 'END' },
@@ -79,7 +98,7 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
     const [tasks, flow] = await Promise.all([getAll<Task>('/task'), flowId ? get<Flow>(`/flow/${flowId}`).then((a) => a.data) : Promise.resolve(null)]);
     return { tasks, flow };
   }, [flowId]);
-  const [d, setD] = useState<Draft>(() => ({ flowName: '', flowDescription: '', cron: '', cronEnabled: false, nodes: [newNode()] }));
+  const [d, setD] = useState<Draft>(() => ({ startKey: null, flowName: '', flowDescription: '', cron: '', cronEnabled: false, nodes: [newNode()] }));
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<Notice | null>(null);
   const [busy, setBusy] = useState(false);
@@ -146,6 +165,11 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
 
       <fieldset class="flow-nodes">
         <legend>Nodes</legend>
+        <p class="hint" id="nodes-help">
+          <strong>Key</strong>: the node's name in <em>After</em> and in templates (<code>${'${nodes.<key>.output}'}</code>); by default <code>n</code> and its position.${' '}
+          <strong>After</strong>: the keys of the nodes it follows, comma-separated (<code>${START_WORD}</code> for the start); it starts once all of them have succeeded.${' '}
+          Leave every <em>After</em> empty for a chain in list order; once a node names what it follows, a node with none follows START, and END follows every node that nothing follows.
+        </p>
         ${loose.map(([k, v]) => html`<p class="field-error" role="alert">${k}: ${v}</p>`)}
         <p class="node-fixed">START</p>
         <ol class="node-list">
@@ -188,12 +212,12 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
                   </div>
                   <div class=${`field inline ${err(`${at}.nodeKey`) ? 'has-error' : ''}`}>
                     <label for=${`${id}-key`}>Key (optional)</label>
-                    <input id=${`${id}-key`} class="short" value=${n.key} onInput=${(e: Event) => setNode(i, { key: (e.target as HTMLInputElement).value })} />
+                    <input id=${`${id}-key`} class="short" value=${n.key} placeholder=${defaultKey(i + 1)} aria-describedby=${['nodes-help', described(`${id}-key`, `${at}.nodeKey`)].filter(Boolean).join(' ')} onInput=${(e: Event) => setNode(i, { key: (e.target as HTMLInputElement).value })} />
                     <${FieldError} id=${`${id}-key`} error=${err(`${at}.nodeKey`)} />
                   </div>
                   <div class=${`field inline ${err(`${at}.prevNodes`) ? 'has-error' : ''}`}>
                     <label for=${`${id}-after`}>After (keys, optional)</label>
-                    <input id=${`${id}-after`} class="short" value=${n.after} placeholder="a, b" onInput=${(e: Event) => setNode(i, { after: (e.target as HTMLInputElement).value })} />
+                    <input id=${`${id}-after`} value=${n.after} placeholder="e.g. a, b" aria-describedby=${['nodes-help', described(`${id}-after`, `${at}.prevNodes`)].filter(Boolean).join(' ')} onInput=${(e: Event) => setNode(i, { after: (e.target as HTMLInputElement).value })} />
                     <${FieldError} id=${`${id}-after`} error=${err(`${at}.prevNodes`)} />
                   </div>
                 </div>

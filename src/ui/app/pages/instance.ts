@@ -1,7 +1,9 @@
-// /ui/instances/{fiId}: one flow instance — its graph coloured by node status, the timeline of its
-// task instances, and each node instance's task instances (status, attempt, times, worker, error,
-// output). Cancel while RUNNING; "retry from this node" on a FAILED/CANCELLED node of a FAILED or
-// CANCELLED instance. Live: any event of this instance refetches it.
+// /ui/instances/{fiId}: one flow instance — its input and result, its graph coloured by node status,
+// the timeline of its task instances, and each node instance's task instances (status, attempt, times,
+// worker, error, output, and what the task ran once its templates were filled in). Cancel while
+// RUNNING; "retry from this node" on a FAILED/CANCELLED node of a FAILED or CANCELLED instance, its
+// answer (a 409 naming the node to retry from instead) shown at that node. Live: any event of this
+// instance refetches it.
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api.js';
@@ -12,9 +14,9 @@ import { useLiveRefresh } from '../live.js';
 import { between, duration } from '../format.js';
 import type { Flow, FlowIns, FlowNode, NodeIns, TaskIns } from '../types.js';
 
-const FI_KNOWN = ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime'];
+const FI_KNOWN = ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime', 'input', 'result'];
 const NI_KNOWN = ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'tasks', 'startMs', 'endMs'];
-const TI_KNOWN = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'workerId', 'startMs', 'endMs'];
+const TI_KNOWN = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'workerId', 'startMs', 'endMs', 'renderedContent', 'renderedConfig'];
 
 interface View {
   fi: FlowIns;
@@ -48,7 +50,8 @@ export function InstancePage({ fiId }: { fiId: number }) {
   useLiveRefresh({ fiId }, view.reload);
   const v = view.data;
   useTitle(v ? `Instance ${fiId} · ${v.fi.flowName ?? `flow ${v.fi.flowId}`}` : `Instance ${fiId}`);
-  const [notice, setNotice] = useState<Notice | null>(null);
+  // The answer to the last action; a retry's is shown at the node instance it was about.
+  const [notice, setNotice] = useState<(Notice & { niId?: number }) | null>(null);
   const [busy, setBusy] = useState(false);
 
   // Running bars and durations grow while the instance runs.
@@ -60,22 +63,26 @@ export function InstancePage({ fiId }: { fiId: number }) {
     return () => clearInterval(t);
   }, [running]);
 
-  const act = async (question: string, doIt: () => Promise<{ status: number; message: string; data: unknown }>) => {
+  const act = async (question: string, doIt: () => Promise<{ status: number; message: string; data: unknown }>, niId?: number) => {
     if (!window.confirm(question)) return;
     setBusy(true);
+    setNotice(null);
     try {
       const a = await doIt();
-      setNotice({ ok: true, text: `${a.status} ${a.message}: ${JSON.stringify(a.data)}` });
+      setNotice({ ok: true, text: `${a.status} ${a.message}: ${JSON.stringify(a.data)}`, niId });
       await view.reload();
     } catch (e) {
-      setNotice(noticeOf(e));
+      setNotice({ ...noticeOf(e), niId });
     } finally {
       setBusy(false);
     }
   };
   const cancel = () => act(`Cancel instance ${fiId}? Queued tasks are dropped and running ones aborted.`, () => post(`/exec/flow-ins/${fiId}/cancel`));
   const retry = (ni: NodeIns) =>
-    act(`Retry instance ${fiId} from node #${ni.nodeId}? It runs again from there with the tasks' current definitions.`, () => post(`/exec/flow/${v!.fi.flowId}`, { fiId, niId: ni.niId }));
+    act(`Retry instance ${fiId} from node ${nodeName(ni.nodeId)}? It runs again from there with the tasks' current definitions.`, () => post(`/exec/flow/${v!.fi.flowId}`, { fiId, niId: ni.niId }), ni.niId);
+  // TASK nodes' keys (START's and END's defaults say nothing a reader needs).
+  const keyOf = new Map((v?.flow?.flowNodes ?? []).filter((n) => n.nodeKey && n.nodeType === 'TASK').map((n) => [n.nodeId, n.nodeKey!]));
+  const nodeName = (nodeId: number) => `#${nodeId}${keyOf.has(nodeId) ? ` (${keyOf.get(nodeId)})` : ''}`;
 
   if (!v) return html`<section><p class="crumbs"><a href="/ui/instances">Instances</a> ›</p><${ErrorBox} error=${view.error} what="Could not load the instance" /><${Loading} loading=${view.loading} /></section>`;
 
@@ -107,7 +114,10 @@ export function InstancePage({ fiId }: { fiId: number }) {
       ${fi.errorMsg ? html`<div><dt>Error</dt><dd class="error-text" data-testid="fi-error">${fi.errorMsg}</dd></div>` : null}
     </dl>
     <${Extras} obj=${fi} known=${FI_KNOWN} />
-    <${NoticeLine} notice=${notice} />
+    <${NoticeLine} notice=${notice?.niId === undefined ? notice : null} />
+
+    <h2>Data</h2>
+    <${FlowData} fi=${fi} />
 
     <h2>Graph</h2>
     <${FlowGraph} nodes=${graphNodes(v)} statusOf=${(id: number) => nodeStatus.get(id)} label=${`Nodes of instance ${fiId} with their status`} />
@@ -118,7 +128,7 @@ export function InstancePage({ fiId }: { fiId: number }) {
     <h2>Node instances</h2>
     ${v.nis.map((ni) => html`<article class="node-ins" id=${`ni-${ni.niId}`} key=${ni.niId} data-node-id=${ni.nodeId} data-ni-id=${ni.niId}>
       <header class="page-head">
-        <h3>${ni.nodeType} #${ni.nodeId} <span class="muted small">node instance ${ni.niId}</span></h3>
+        <h3>${ni.nodeType} ${nodeName(ni.nodeId)} <span class="muted small">node instance ${ni.niId}</span></h3>
         <div class="actions">
           <${Status} status=${ni.status} />
           ${ended && (ni.status === 'FAILED' || ni.status === 'CANCELLED')
@@ -126,6 +136,7 @@ export function InstancePage({ fiId }: { fiId: number }) {
             : null}
         </div>
       </header>
+      ${ended || notice?.niId === ni.niId ? html`<${NoticeLine} notice=${notice?.niId === ni.niId ? notice : null} testid="ni-notice" />` : null}
       <p class="muted small">${ni.startTime ?? ''}${ni.endTime ? ` → ${ni.endTime}` : ''}</p>
       ${ni.errorMsg ? html`<p class="error-text" data-testid="ni-error">${ni.errorMsg}</p>` : null}
       <${Extras} obj=${ni} known=${NI_KNOWN} />
@@ -148,7 +159,33 @@ function TaskInsTable({ tasks, taskName, now }: { tasks: TaskIns[]; taskName: (i
         <td class="wrap small">${t.workerId ?? ''}</td>
         <td class="wrap error-text">${t.errorMsg}</td>
         <td><${LongText} text=${t.output} />${html`<${Extras} obj=${t} known=${TI_KNOWN} />`}</td>
-      </tr>`)}
+      </tr>
+      ${ranWith(t)}`)}
     </tbody>
   </table>`;
+}
+
+/** The start's input and, once the instance succeeded, its result (the outputs END follows, by node key). */
+function FlowData({ fi }: { fi: FlowIns }) {
+  return html`<dl class="data">
+    <div><dt>Input</dt><dd>${fi.input !== undefined ? html`<pre data-testid="fi-input">${JSON.stringify(fi.input, null, 2)}</pre>` : html`<span class="muted">none given</span>`}</dd></div>
+    <div><dt>Result</dt><dd>${fi.result !== undefined
+      ? html`<pre data-testid="fi-result">${JSON.stringify(fi.result, null, 2)}</pre>`
+      : html`<span class="muted">${fi.status === 'SUCCESS' ? 'none' : 'once the instance has succeeded'}</span>`}</dd></div>
+  </dl>`;
+}
+
+/** A row under a task instance: what it ran once its templates were filled in, when they were. */
+function ranWith(t: TaskIns) {
+  const config = t.renderedConfig && Object.keys(t.renderedConfig).length ? t.renderedConfig : null;
+  if (t.renderedContent === undefined && !config) return null;
+  return html`<tr class="ran-with" data-rendered-for=${t.tiId}>
+    <td></td>
+    <td colspan="8">
+      <dl class="data">
+        ${t.renderedContent !== undefined ? html`<div><dt>Ran with content</dt><dd data-testid="rendered-content"><${LongText} text=${t.renderedContent} max=${400} /></dd></div>` : null}
+        ${config ? html`<div><dt>Ran with config</dt><dd data-testid="rendered-config"><pre>${JSON.stringify(config, null, 2)}</pre></dd></div>` : null}
+      </dl>
+    </td>
+  </tr>`;
 }
