@@ -16,6 +16,7 @@ import type { Redis } from '../infra/redis.js';
 import type { Logger } from '../infra/logger.js';
 import { redisInTime, withTimeout } from '../infra/timeout.js';
 import { defineQueueCommands, type QueueCommands } from '../queue/scripts.js';
+import { tokenSource } from '../infra/tokens.js';
 
 const DIRTY_TTL_MS = 60_000;
 /** Past this, a Redis call after a commit is given up (it may still land; every one here is idempotent). */
@@ -53,8 +54,11 @@ function namedRedlock(client: Redis, holder: string): Redlock {
 export class FlowLocks {
   private redlock: Redlock;
   private r: Redis & QueueCommands;
+  /** Each pass's own lock value: `memberId|…`, so /admin/locks can say who holds what. */
+  private nextValue: () => string;
 
-  constructor(redis: Redis, private prefix: string, private memberId: string, private ttlMs: number, private log: Logger) {
+  constructor(redis: Redis, private prefix: string, memberId: string, private ttlMs: number, private log: Logger) {
+    this.nextValue = tokenSource(memberId);
     this.redlock = namedRedlock(redis, memberId);
     this.redlock.on('error', () => {}); // failed attempts are reported to the caller, not as events
     this.r = defineQueueCommands(redis);
@@ -75,7 +79,7 @@ export class FlowLocks {
   /** The hot path's locks: many flow instances in one round trip (lockFlows.lua). */
   request(fiIds: number[], opts: LockOptions): LockRequest {
     if (!fiIds.length) return { granted: Promise.resolve([]), error: () => null, release: async () => [] };
-    const value = `${this.memberId}|${randomBytes(8).toString('hex')}`;
+    const value = this.nextValue();
     let failure: unknown = null;
     let gaveUp = false;
     const call = this.r

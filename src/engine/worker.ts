@@ -13,7 +13,6 @@
 // later); while MySQL does not answer, a finished run keeps its slot and its lease and its result is
 // recorded again until MySQL is back (or the lease is lost). Claimed ids that cannot be marked RUNNING are
 // handed back to the queue at once, not left to expire.
-import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
 import { dependencyDown } from '../errors.js';
 import { withTimeout } from '../infra/timeout.js';
@@ -26,6 +25,7 @@ import { executeRun, type ExecOutcome } from './executeRun.js';
 import { renderRun } from './renderRun.js';
 import { TemplateError } from './templates.js';
 import { executorSettings, type ExecutorSettings } from '../executors/settings.js';
+import { tokenSource } from '../infra/tokens.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 
 const IDLE_WAIT_MS = 5_000;
@@ -46,11 +46,13 @@ export class Worker {
   private recorder: ResultRecorder;
   /** What the executors may do and use, from the configuration (built once). */
   private settings: ExecutorSettings;
+  private nextOwner: () => string;
 
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
     this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs));
     this.settings = executorSettings(s.config);
+    this.nextOwner = tokenSource(s.memberId);
   }
 
   /** Runs executing now. */
@@ -66,7 +68,7 @@ export class Worker {
 
   /** A new lease owner: this member, and a token naming one claim (or one batch of continued runs). */
   private newOwner(): string {
-    return `${this.s.memberId}|${randomBytes(6).toString('hex')}`;
+    return this.nextOwner();
   }
 
   private async loop(): Promise<void> {
