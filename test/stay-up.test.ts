@@ -172,6 +172,30 @@ describe('staying up', function () {
     });
   });
 
+  describe('the reconciler after Redis lost the work', () => {
+    it('a pass that finds fresh RUNNING rows Redis does not know comes back for them after their grace, not a whole interval later', async () => {
+      const iso = isolated();
+      // A member that lays out the database, then stops: the row below is then made as a worker that died
+      // right after its commit would leave it (RUNNING, just now, no lease in Redis).
+      const first = await startTestMember({ ...iso, ROLES: 'web' });
+      const taskId = await createTask(first.api, 'ECHO', 'x');
+      const now = new Date();
+      const [tiId] = await first.services.knex('task_ins').insert({ task_id: taskId, exec_status: 'RUNNING', attempt: 1, version: 1, worker_id: 'gone', start_time: now, create_time: now, update_time: now });
+      await first.stop();
+      // The new leader's first pass finds it too fresh to release; its next periodic pass is ten minutes away.
+      const m = await startTestMember({ ...iso, ROLES: 'web', RECONCILE_INTERVAL_MS: '600000' });
+      try {
+        const row = await waitFor('the fresh row to be released by the follow-up pass', async () => {
+          const r = await m.services.knex('task_ins').where('ti_id', tiId).first();
+          return r.exec_status === 'PENDING' ? r : null;
+        }, 15_000, 100);
+        expect(row).to.include({ attempt: 0, version: 2 });
+      } finally {
+        await m.stop();
+      }
+    });
+  });
+
   describe('Redis refusing writes while results come in', () => {
     it('results are committed to MySQL all the same, and the flows move on once Redis takes writes again', async () => {
       const priv = await PrivateRedis.start();

@@ -13,13 +13,20 @@ const PROBE_MS = 500;
 
 export class LeaderDuties {
   private loops: Loop[] = [];
+  private followUp: NodeJS.Timeout | null = null;
   private active = false;
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
     private s: Services,
     private log: Logger,
-    private parts: { reap: () => Promise<unknown>; reconcile: () => Promise<unknown>; cron: CronDuty },
+    private parts: {
+      reap: () => Promise<unknown>;
+      /** A reconcile pass; `deferred` > 0: it left rows for their grace period, to be looked at again after it. */
+      reconcile: () => Promise<{ deferred: number }>;
+      cron: CronDuty;
+      graceMs: number;
+    },
     private exclusive: <T>(job: () => Promise<T>) => Promise<T>,
     private stillLeader: () => boolean,
   ) {}
@@ -29,9 +36,20 @@ export class LeaderDuties {
       if (this.active) return;
       this.active = true;
       const { config } = this.s;
-      const { reap, reconcile, cron } = this.parts;
+      const { reap, cron, graceMs } = this.parts;
       const guarded = (job: () => Promise<unknown>) => async () => {
         if (this.stillLeader()) await this.exclusive(job);
+      };
+      // A pass that left fresh rows for their grace comes back for them once it is over, not a whole
+      // interval later (after Redis came back empty, say, every run in flight is such a row).
+      const reconcile = async () => {
+        const { deferred } = await this.parts.reconcile();
+        if (deferred && !this.followUp && this.active) {
+          this.followUp = setTimeout(() => {
+            this.followUp = null;
+            guarded(reconcile)().catch((e) => this.log.error({ err: e }, 'reconcile pass failed'));
+          }, graceMs + 250);
+        }
       };
       let down: string | null = null;
       const probe = async () => {
@@ -63,6 +81,8 @@ export class LeaderDuties {
     return this.then(async () => {
       if (!this.active) return;
       this.active = false;
+      if (this.followUp) clearTimeout(this.followUp);
+      this.followUp = null;
       const loops = this.loops;
       this.loops = [];
       await Promise.all([...loops.map((l) => l.stop()), this.parts.cron.stop()]);

@@ -8,7 +8,7 @@ import { Membership } from './membership.js';
 import { LeaderLease } from './leader.js';
 import { LeaderDuties } from './duties.js';
 import { Reaper } from './reaper.js';
-import { Reconciler } from './reconciler.js';
+import { Reconciler, STUCK_GRACE_MS } from './reconciler.js';
 import { CronDuty } from './cron.js';
 import { serial, withTimeout } from './util.js';
 
@@ -32,18 +32,18 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
     stats.reaper.failed += r.failed;
   };
   const reconciler = new Reconciler(s, engine, log.child({ duty: 'reconciler' }));
-  const reconcile = async (fromStart: boolean): Promise<ReconcileReport> => {
+  const reconcile = async (fromStart: boolean): Promise<ReconcileReport & { deferred: number }> => {
     const d = await reconciler.pass(fromStart);
     stats.reconciler.passes += 1;
     stats.reconciler.requeued += d.requeued;
     stats.reconciler.released += d.released;
     stats.reconciler.advanced += d.advanced;
-    return { requeued: d.requeued, released: d.released, advanced: d.advanced };
+    return { requeued: d.requeued, released: d.released, advanced: d.advanced, deferred: d.deferred };
   };
 
   const isLeader = () => lease.isLeader();
   const cron = new CronDuty(s, engine, log.child({ duty: 'cron' }), isLeader);
-  const duties = new LeaderDuties(s, log, { reap, reconcile: () => reconcile(false), cron }, exclusive, isLeader);
+  const duties = new LeaderDuties(s, log, { reap, reconcile: () => reconcile(false), cron, graceMs: STUCK_GRACE_MS }, exclusive, isLeader);
   lease = new LeaderLease(s, {
     onElected: () => {
       stats.elections += 1;
@@ -62,7 +62,10 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
     isLeader,
     members: async () => membership.list((await lease.current()).memberId),
     leader: () => lease.current(),
-    reconcileNow: () => exclusive(() => reconcile(true)),
+    reconcileNow: () => exclusive(async () => {
+      const { deferred: _, ...report } = await reconcile(true);
+      return report;
+    }),
     stats: () => ({
       elections: stats.elections,
       reaper: { ...stats.reaper },

@@ -32,12 +32,14 @@ const PAGE = 500;
 /** Rows looked at per kind per pass. */
 const MAX_ROWS_PER_PASS = 20_000;
 const MAX_ADVANCES_PER_PASS = 500;
-const STUCK_GRACE_MS = 3_000;
+export const STUCK_GRACE_MS = 3_000;
 
 type Kind = 'pending' | 'running' | 'flows';
 
 export interface ReconcileDetail extends ReconcileReport {
   scanned: Record<Kind, number>;
+  /** RUNNING task instances Redis did not know but too fresh to release: another pass is due after the grace. */
+  deferred: number;
   ms: number;
 }
 
@@ -59,9 +61,12 @@ export class Reconciler {
       report.requeued += await this.requeuePending(rows);
       return rows;
     });
+    let deferred = 0;
     await this.sweep('running', cursors, scanned, async (lastId) => {
-      const rows = await this.openTasks('RUNNING', lastId, new Date(Date.now() - STUCK_GRACE_MS));
-      report.released += await this.releaseRunning(rows);
+      const rows = await this.openTasks('RUNNING', lastId);
+      const r = await this.releaseRunning(rows, Date.now() - STUCK_GRACE_MS);
+      report.released += r.released;
+      deferred += r.deferred;
       return rows;
     });
     const stuck: number[] = [];
@@ -75,7 +80,7 @@ export class Reconciler {
     await advanceAll(this.engine, toAdvance, this.log, 'reconciler');
     report.advanced = toAdvance.length;
 
-    const detail = { ...report, scanned, ms: Math.round(performance.now() - t0) };
+    const detail = { ...report, scanned, deferred, ms: Math.round(performance.now() - t0) };
     const did = report.requeued + report.released + report.advanced > 0;
     this.log[did ? 'info' : 'debug'](detail, 'reconcile pass');
     return detail;
@@ -102,20 +107,18 @@ export class Reconciler {
 
   /**
    * Open task instances of one status that still matter: single tasks, or of a RUNNING flow instance;
-   * with `untouchedSince`, only rows not updated since then.
    */
-  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number, untouchedSince?: Date): Promise<{ id: number; version: number }[]> {
+  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number): Promise<{ id: number; version: number; updated: number }[]> {
     const rows = await TaskIns.query(this.s.knex)
       .alias('ti')
       .leftJoin('task_flow_ins as fi', 'fi.fi_id', 'ti.fi_id')
-      .select('ti.ti_id', 'ti.version')
+      .select('ti.ti_id', 'ti.version', 'ti.update_time')
       .where('ti.exec_status', status)
       .where('ti.ti_id', '>', afterId)
       .where((q) => q.whereNull('ti.fi_id').orWhere('fi.status', 'RUNNING'))
-      .modify((q) => { if (untouchedSince) q.where('ti.update_time', '<', untouchedSince); })
       .orderBy('ti.ti_id')
       .limit(PAGE);
-    return rows.map((r) => ({ id: r.ti_id, version: r.version }));
+    return rows.map((r) => ({ id: r.ti_id, version: r.version, updated: new Date(r.update_time).getTime() }));
   }
 
   private async unknown<T extends { id: number }>(rows: T[]): Promise<T[]> {
@@ -130,9 +133,15 @@ export class Reconciler {
     return lost.length;
   }
 
-  private async releaseRunning(rows: { id: number; version: number }[]): Promise<number> {
-    const lost = await this.unknown(rows);
-    if (!lost.length) return 0;
+  /**
+   * RUNNING rows Redis does not know, untouched since `before`, are put back to PENDING and queued; those
+   * touched since are left for a later pass (`deferred`): a worker may be about to lease them.
+   */
+  private async releaseRunning(rows: { id: number; version: number; updated: number }[], before: number): Promise<{ released: number; deferred: number }> {
+    const unknown = await this.unknown(rows);
+    const lost = unknown.filter((r) => r.updated < before);
+    const deferred = unknown.length - lost.length;
+    if (!lost.length) return { released: 0, deferred };
     const { knex } = this.s;
     const ids = lost.map((r) => r.id);
     const n = await TaskIns.patchEachIfVersion<TaskIns>(lost.map((r) => [r.id, r.version]), {
@@ -144,7 +153,7 @@ export class Reconciler {
     // Queue those PENDING now, whoever made them so (a row that moved on to RUNNING or an end is left).
     const pending = await TaskIns.query(knex).select('ti_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
     await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id })));
-    return n;
+    return { released: n, deferred };
   }
 
   private async runningFlows(afterId: number): Promise<{ fi_id: number; update_time: Date }[]> {
