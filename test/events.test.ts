@@ -173,6 +173,32 @@ describe('live events (GET /events)', function () {
     await waitFor('the closed stream to free its place', async () => (await open(b)).status === 200, 5_000);
   });
 
+  it('with no stream open anywhere nothing is published; a first stream gets `ready` once publishers are on, then every event', async () => {
+    // Listen on the channel itself, as a web member's hub does.
+    const raw = new Redis(testRun.redisUrl);
+    raw.on('error', () => {});
+    const heard: string[] = [];
+    raw.on('message', (_ch: string, msg: string) => heard.push(msg));
+    try {
+      await raw.subscribe(`${a.services.config.redisPrefix}events`);
+      const flowId = await createFlow(a.api, [[echo]]);
+      // The earlier tests' streams are closed; their watch runs out within seconds. Then a flow runs
+      // and not one of its events is sent.
+      await waitFor('a flow to run with nothing published', async () => {
+        const fiId = await startFlow(a.api, flowId);
+        expect((await waitForEnd(a.api, fiId)).status).to.equal('SUCCESS');
+        return !heard.some((m) => m.includes(`"fiId":${fiId},`));
+      }, 15_000, 200);
+      const c = await open(b, `?flowId=${flowId}`);
+      await c.waitForMessage('ready');
+      const watched = await startFlow(a.api, flowId);
+      await c.waitForEvent('the watched flow to succeed', (e) => e.kind === 'flow' && e.fiId === watched && e.status === 'SUCCESS');
+      expect(c.events.filter((e) => e.fiId === watched && e.kind === 'flow').map((e) => e.status)).to.deep.equal(['RUNNING', 'SUCCESS']);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
   it('a stopping member ends its streams (and stops)', async () => {
     const c3 = await startTestMember({ ...isolated(), ROLES: 'web' });
     const c = await open(c3);

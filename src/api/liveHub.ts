@@ -16,7 +16,7 @@ import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
 import type { Redis } from '../infra/redis.js';
-import { eventsChannel, type LiveEvent } from '../infra/liveEvents.js';
+import { eventsChannel, WATCH_POLL_MS, watchedKey, type LiveEvent } from '../infra/liveEvents.js';
 import { HttpError } from './http.js';
 
 export const MAX_CLIENTS = 100;
@@ -26,6 +26,11 @@ const FLOW_CACHE_SIZE = 10_000;
 const MAX_BUFFERED = 1024 * 1024;
 /** Messages waiting for a flowId lookup; beyond this the backlog is dropped and clients are reset. */
 const MAX_BACKLOG = 10_000;
+/** While this member has streams open, the watched key is kept alive (publishers publish only then). */
+const WATCH_TTL_MS = 5_000;
+const WATCH_EVERY_MS = 2_000;
+/** After the key is first set, every publisher has looked within a poll: `ready` waits that long. */
+const WARM_UP_MS = WATCH_POLL_MS + 250;
 
 export type Kind = LiveEvent['kind'];
 
@@ -38,6 +43,8 @@ export interface LiveFilter {
 interface Client {
   filter: LiveFilter;
   stream: PassThrough;
+  /** Sent `ready`: events go to it from then on. */
+  greeted: boolean;
 }
 
 interface Message {
@@ -63,6 +70,9 @@ export class LiveHub {
   private backlog: string[] = [];
   private draining = false;
   private heartbeat: NodeJS.Timeout | null = null;
+  private watching: NodeJS.Timeout | null = null;
+  /** Until then, new streams wait for publishers to notice someone watches. */
+  private warmUntil = 0;
   private closed = false;
 
   constructor(private s: Services) {}
@@ -98,9 +108,44 @@ export class LiveHub {
       throw new HttpError(503, `too many event streams on this member (at most ${MAX_CLIENTS}); try again shortly or use another member`);
     }
     const stream = new PassThrough();
-    const client: Client = { filter, stream };
+    const client: Client = { filter, stream, greeted: false };
     this.clients.add(client);
-    stream.on('close', () => this.clients.delete(client));
+    stream.on('close', () => {
+      this.clients.delete(client);
+      if (!this.clients.size) this.unwatch();
+    });
+    this.watch();
+    const wait = this.warmUntil - Date.now();
+    if (wait > 0) {
+      // Publishers start within a poll: `ready` (on which a client refetches) comes once they have.
+      setTimeout(() => this.greet(client, lastEventId), wait).unref();
+    } else {
+      this.greet(client, lastEventId);
+    }
+    return stream;
+  }
+
+  /** Keeps the watched key alive while this member has streams (set at once on the first). */
+  private watch(): void {
+    if (this.watching) return;
+    const key = watchedKey(this.s.config.redisPrefix);
+    const mark = () => void this.s.redis.set(key, this.s.memberId, 'PX', WATCH_TTL_MS).catch(() => {});
+    mark();
+    this.warmUntil = Date.now() + WARM_UP_MS;
+    this.watching = setInterval(mark, WATCH_EVERY_MS);
+    this.watching.unref();
+  }
+
+  private unwatch(): void {
+    if (this.watching) clearInterval(this.watching);
+    this.watching = null; // the key expires by itself (another member may still be watching)
+  }
+
+  /** A stream's first message, `ready`, then what it missed since `lastEventId` (or `reset`). */
+  private greet(client: Client, lastEventId: string | undefined): void {
+    if (!this.clients.has(client)) return;
+    const { stream } = client;
+    client.greeted = true;
     stream.write(`retry: 2000\nid: ${this.boot}.${this.seq}\nevent: ready\ndata: ${JSON.stringify({ memberId: this.s.memberId })}\n\n`);
     if (lastEventId !== undefined) {
       const m = /^([0-9a-f]{8})\.(\d{1,15})$/.exec(lastEventId.trim());
@@ -112,13 +157,13 @@ export class LiveHub {
         for (const msg of this.ring) if (msg.seq > from) this.send(client, msg);
       }
     }
-    return stream;
   }
 
   /** Ends every stream and the subscription. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.unwatch();
     for (const c of this.clients) c.stream.end();
     this.clients.clear();
     // disconnect, not quit: quit would wait for a Redis that may be down; a subscriber has nothing to flush.
@@ -201,6 +246,7 @@ export class LiveHub {
   }
 
   private send(c: Client, msg: Message): void {
+    if (!c.greeted) return;
     const mine = msg.events.filter((e) => matches(c.filter, e));
     if (mine.length) this.write(c, `id: ${this.boot}.${msg.seq}\nevent: status\ndata: ${JSON.stringify(mine)}\n\n`);
   }

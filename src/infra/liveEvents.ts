@@ -5,6 +5,10 @@
 // message per batch and nothing per event beyond building the JSON. Web members subscribe and fan the
 // events out to their /events clients (src/api/liveHub.ts). Hooks are chained, never replaced (as in
 // metrics.ts); an event that cannot be published is lost (the dashboard refetches on reconnect).
+// Only while someone watches: a web member with streams open keeps `${REDIS_PREFIX}events:watched`
+// alive, and publishers look for it every WATCH_POLL_MS; with no dashboard open anywhere, nothing is
+// built or sent (at full load the events are megabytes a minute). A hub that starts watching holds its
+// first clients' `ready` back for longer than a poll, so they refetch once every publisher is on.
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { StatusChange } from '../engine/advanceMany.js';
@@ -22,6 +26,10 @@ export interface LiveEvent extends StatusChange {
 }
 
 export const eventsChannel = (prefix: string) => `${prefix}events`;
+/** Exists while some web member has an /events stream open. */
+export const watchedKey = (prefix: string) => `${prefix}events:watched`;
+/** How often a publisher looks whether anyone watches. */
+export const WATCH_POLL_MS = 500;
 
 /** Failures to publish are logged at most this often. */
 const WARN_EVERY_MS = 10_000;
@@ -38,6 +46,15 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
   let scheduled = false;
   let stopped = false;
   let lastWarn = 0;
+  let watched = false;
+  const look = () =>
+    void s.redis.exists(watchedKey(s.config.redisPrefix)).then(
+      (n) => (watched = n === 1),
+      () => {}, // Redis away: keep the last answer
+    );
+  const poll = setInterval(look, WATCH_POLL_MS);
+  poll.unref();
+  look();
 
   const flush = () => {
     scheduled = false;
@@ -63,7 +80,7 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
 
   const ev = engine.coordinator.events;
   ev.onStatusChanges = chainHook(ev.onStatusChanges, (changes: StatusChange[]) => {
-    if (stopped || !changes.length) return;
+    if (stopped || !watched || !changes.length) return;
     for (const c of changes) pending.push(c);
     later();
   });
@@ -72,12 +89,12 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
   if (w) {
     const task = (run: TaskRun, status: string): LiveEvent => ({ kind: 'task', fiId: run.fiId, niId: run.niId, tiId: run.tiId, taskId: run.taskId, status, attempt: run.attempt });
     w.events.onTaskStarted = chainHook(w.events.onTaskStarted, (run: TaskRun) => {
-      if (stopped) return;
+      if (stopped || !watched) return;
       pending.push(task(run, 'RUNNING'));
       later();
     });
     w.events.onTaskFinished = chainHook(w.events.onTaskFinished, (run: TaskRun, status: string) => {
-      if (stopped) return;
+      if (stopped || !watched) return;
       pending.push(task(run, status === 'RETRY' ? 'PENDING' : status)); // the row's status: back to PENDING
       later();
     });
@@ -86,6 +103,7 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
   return {
     stop() {
       stopped = true;
+      clearInterval(poll);
       pending = [];
     },
   };
