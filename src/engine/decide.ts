@@ -79,8 +79,12 @@ export function currentInstances(plan: FlowPlan, latest: NodeInsView[]): Map<num
 
 export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: number) => TaskInsView[], resumeNodeId?: number): Decision {
   const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null };
-  const inst = new Map<number, Instance>(latest.map((n) => [n.node_id, { ...n, rank: n.ni_id ?? 0 }]));
-  let nextRank = Math.max(0, ...latest.map((n) => n.ni_id ?? 0)) + 1;
+  const inst = new Map<number, Instance>();
+  let nextRank = 1;
+  for (const n of latest) {
+    inst.set(n.node_id, { ...n, rank: n.ni_id ?? 0 });
+    if ((n.ni_id ?? 0) >= nextRank) nextRank = (n.ni_id ?? 0) + 1;
+  }
 
   const enter = (node: PlanNode) => {
     const status = node.type === 'TASK' && node.taskIds.length > 0 ? 'RUNNING' : 'SUCCESS';
@@ -117,45 +121,42 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     }
   }
 
-  for (;;) {
-    let progress = false;
-    const valid = current();
-    // Node instances whose tasks have decided them.
-    for (const n of plan.nodes) {
-      const i = valid.get(n.nodeId);
-      if (!i || i.status !== 'RUNNING' || i.ni_id === null) continue;
-      const tasks = tasksOf(i.ni_id);
-      const outcome = n.type === 'TASK' ? nodeOutcome(n.completion, tasks.map((t) => t.exec_status)) : 'SUCCESS';
-      if (outcome === 'RUNNING') continue;
-      const error = outcome === 'FAILED' ? (tasks.find((t) => t.exec_status === 'FAILED')?.error_msg ?? 'task failed') : null;
-      d.nodeEnds.push({ niId: i.ni_id, status: outcome, error });
-      const why = `not needed: node ${outcome === 'SUCCESS' ? 'succeeded' : 'failed'}`;
-      for (const t of tasks) if (OPEN.includes(t.exec_status)) d.cancels.push({ niId: i.ni_id, tiId: t.ti_id, why });
-      i.status = outcome;
-      i.error_msg = error;
-      progress = true;
-    }
-    // A failed node fails the flow; what still runs is cancelled.
-    const failed = plan.nodes.find((n) => ENDED_BADLY.includes(valid.get(n.nodeId)?.status ?? ''));
-    if (failed) {
-      const f = valid.get(failed.nodeId)!;
-      cancelRunning(`cancelled: node ${failed.key} failed`);
-      d.flowEnd = { status: 'FAILED', error: f.error_msg || `node ${failed.key} ${f.status.toLowerCase()}` };
-      return d;
-    }
-    if (valid.get(plan.end.nodeId)?.status === 'SUCCESS') {
-      cancelRunning('not needed: the flow succeeded');
-      d.flowEnd = { status: 'SUCCESS', error: null };
-      return d;
-    }
-    // Every node whose predecessors have all succeeded, and that has no current instance, is entered.
-    for (const n of plan.nodes) {
-      if (valid.has(n.nodeId) || !succeeded(valid, n)) continue;
-      if (n.preds.length === 0 && n.type !== 'START') continue; // only START starts from nothing
-      enter(n);
-      valid.set(n.nodeId, inst.get(n.nodeId)!);
-      progress = true;
-    }
-    if (!progress) return d;
+  // One sweep suffices: only instances read from the record can end now (a node entered in this pass
+  // has not run), so failures are known before anything is entered; entering goes in topological order,
+  // so a node entered SUCCESS at once (START, END) lets those after it in on the same sweep.
+  const valid = current();
+  // Node instances whose tasks have decided them.
+  for (const n of plan.nodes) {
+    const i = valid.get(n.nodeId);
+    if (!i || i.status !== 'RUNNING' || i.ni_id === null) continue;
+    const tasks = tasksOf(i.ni_id);
+    const outcome = n.type === 'TASK' ? nodeOutcome(n.completion, tasks.map((t) => t.exec_status)) : 'SUCCESS';
+    if (outcome === 'RUNNING') continue;
+    const error = outcome === 'FAILED' ? (tasks.find((t) => t.exec_status === 'FAILED')?.error_msg ?? 'task failed') : null;
+    d.nodeEnds.push({ niId: i.ni_id, status: outcome, error });
+    const why = `not needed: node ${outcome === 'SUCCESS' ? 'succeeded' : 'failed'}`;
+    for (const t of tasks) if (OPEN.includes(t.exec_status)) d.cancels.push({ niId: i.ni_id, tiId: t.ti_id, why });
+    i.status = outcome;
+    i.error_msg = error;
   }
+  // A failed node fails the flow; what still runs is cancelled.
+  const failed = plan.nodes.find((n) => ENDED_BADLY.includes(valid.get(n.nodeId)?.status ?? ''));
+  if (failed) {
+    const f = valid.get(failed.nodeId)!;
+    cancelRunning(`cancelled: node ${failed.key} failed`);
+    d.flowEnd = { status: 'FAILED', error: f.error_msg || `node ${failed.key} ${f.status.toLowerCase()}` };
+    return d;
+  }
+  // Every node whose predecessors have all succeeded, and that has no current instance, is entered.
+  for (const n of plan.nodes) {
+    if (valid.has(n.nodeId) || !succeeded(valid, n)) continue;
+    if (n.preds.length === 0 && n.type !== 'START') continue; // only START starts from nothing
+    enter(n);
+    valid.set(n.nodeId, inst.get(n.nodeId)!);
+  }
+  if (valid.get(plan.end.nodeId)?.status === 'SUCCESS') {
+    cancelRunning('not needed: the flow succeeded');
+    d.flowEnd = { status: 'SUCCESS', error: null };
+  }
+  return d;
 }
