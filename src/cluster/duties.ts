@@ -22,8 +22,11 @@ export class LeaderDuties {
     private log: Logger,
     private parts: {
       reap: () => Promise<unknown>;
-      /** A reconcile pass; `deferred` > 0: it left rows for their grace period, to be looked at again after it. */
-      reconcile: () => Promise<{ deferred: number }>;
+      /**
+       * A reconcile pass; with `lookAtFresh` (after an election or an outage) it also counts the runs Redis
+       * forgot that are still in their grace (`deferred`), to be looked at again after it.
+       */
+      reconcile: (lookAtFresh: boolean) => Promise<{ deferred: number }>;
       cron: CronDuty;
       graceMs: number;
     },
@@ -42,14 +45,23 @@ export class LeaderDuties {
       };
       // A pass that left fresh rows for their grace comes back for them once it is over, not a whole
       // interval later (after Redis came back empty, say, every run in flight is such a row).
-      const reconcile = async () => {
-        const { deferred } = await this.parts.reconcile();
+      const routine = () => this.parts.reconcile(false);
+      const afterTrouble = async () => {
+        const { deferred } = await this.parts.reconcile(true);
         if (deferred && !this.followUp && this.active) {
           this.followUp = setTimeout(() => {
             this.followUp = null;
-            guarded(reconcile)().catch((e) => this.log.error({ err: e }, 'reconcile pass failed'));
+            guarded(routine)().catch((e) => this.log.error({ err: e }, 'reconcile pass failed'));
           }, graceMs + 250);
         }
+      };
+      // The first pass, right after the election, is one after trouble: a member coming back after Redis
+      // restarted finds MySQL's open work, runs in flight included.
+      let first = true;
+      const periodic = async () => {
+        if (!first) return routine();
+        first = false;
+        return afterTrouble();
       };
       let down: string | null = null;
       const probe = async () => {
@@ -64,12 +76,12 @@ export class LeaderDuties {
         } else if (down) {
           down = null;
           this.log.info('leader: MySQL and Redis answer again: reconciling now');
-          await guarded(reconcile)();
+          await guarded(afterTrouble)();
         }
       };
       this.loops.push(
         every(config.reapIntervalMs, guarded(reap), (e) => this.log.error({ err: e }, 'reaper pass failed')),
-        every(config.reconcileIntervalMs, guarded(reconcile), (e) => this.log.error({ err: e }, 'reconcile pass failed'), { immediate: true }),
+        every(config.reconcileIntervalMs, guarded(periodic), (e) => this.log.error({ err: e }, 'reconcile pass failed'), { immediate: true }),
         every(PROBE_MS, probe, (e) => this.log.error({ err: e }, 'reconcile after an outage failed')),
       );
       await cron.start();

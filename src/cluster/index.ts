@@ -32,8 +32,8 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
     stats.reaper.failed += r.failed;
   };
   const reconciler = new Reconciler(s, engine, log.child({ duty: 'reconciler' }));
-  const reconcile = async (fromStart: boolean): Promise<ReconcileReport & { deferred: number }> => {
-    const d = await reconciler.pass(fromStart);
+  const reconcile = async (fromStart: boolean, lookAtFresh = false): Promise<ReconcileReport & { deferred: number }> => {
+    const d = await reconciler.pass(fromStart, lookAtFresh);
     stats.reconciler.passes += 1;
     stats.reconciler.requeued += d.requeued;
     stats.reconciler.released += d.released;
@@ -43,7 +43,7 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
 
   const isLeader = () => lease.isLeader();
   const cron = new CronDuty(s, engine, log.child({ duty: 'cron' }), isLeader);
-  const duties = new LeaderDuties(s, log, { reap, reconcile: () => reconcile(false), cron, graceMs: STUCK_GRACE_MS }, exclusive, isLeader);
+  const duties = new LeaderDuties(s, log, { reap, reconcile: (lookAtFresh: boolean) => reconcile(false, lookAtFresh), cron, graceMs: STUCK_GRACE_MS }, exclusive, isLeader);
   lease = new LeaderLease(s, {
     onElected: () => {
       stats.elections += 1;

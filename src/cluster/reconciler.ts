@@ -49,8 +49,13 @@ export class Reconciler {
 
   constructor(private s: Services, private engine: Engine, private log: Logger) {}
 
-  /** One pass. `fromStart` (an on-demand pass) sweeps from the first row instead of the saved cursor. */
-  async pass(fromStart = false): Promise<ReconcileDetail> {
+  /**
+   * One pass. `fromStart` (an on-demand pass) sweeps from the first row instead of the saved cursor.
+   * `lookAtFresh` (a pass right after an election or an outage, when Redis may have lost the runs in
+   * flight) also looks at RUNNING rows still in their grace, to count them (`deferred`) for a follow-up
+   * pass; a routine pass leaves them to MySQL's filter, so it reads only rows that may be lost.
+   */
+  async pass(fromStart = false, lookAtFresh = false): Promise<ReconcileDetail> {
     const t0 = performance.now();
     const cursors = fromStart ? { pending: 0, running: 0, flows: 0 } : this.cursors;
     const scanned: Record<Kind, number> = { pending: 0, running: 0, flows: 0 };
@@ -63,7 +68,7 @@ export class Reconciler {
     });
     let deferred = 0;
     await this.sweep('running', cursors, scanned, async (lastId) => {
-      const rows = await this.openTasks('RUNNING', lastId);
+      const rows = await this.openTasks('RUNNING', lastId, lookAtFresh ? undefined : new Date(Date.now() - STUCK_GRACE_MS));
       const r = await this.releaseRunning(rows, Date.now() - STUCK_GRACE_MS);
       report.released += r.released;
       deferred += r.deferred;
@@ -108,7 +113,7 @@ export class Reconciler {
   /**
    * Open task instances of one status that still matter: single tasks, or of a RUNNING flow instance;
    */
-  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number): Promise<{ id: number; version: number; updated: number }[]> {
+  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number, untouchedSince?: Date): Promise<{ id: number; version: number; updated: number }[]> {
     const rows = await TaskIns.query(this.s.knex)
       .alias('ti')
       .leftJoin('task_flow_ins as fi', 'fi.fi_id', 'ti.fi_id')
@@ -116,6 +121,7 @@ export class Reconciler {
       .where('ti.exec_status', status)
       .where('ti.ti_id', '>', afterId)
       .where((q) => q.whereNull('ti.fi_id').orWhere('fi.status', 'RUNNING'))
+      .modify((q) => { if (untouchedSince) q.where('ti.update_time', '<', untouchedSince); })
       .orderBy('ti.ti_id')
       .limit(PAGE);
     return rows.map((r) => ({ id: r.ti_id, version: r.version, updated: new Date(r.update_time).getTime() }));

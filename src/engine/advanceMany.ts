@@ -86,6 +86,8 @@ export interface AdvanceOptions {
    * no node instance yet), so the reads are skipped.
    */
   fresh?: FiRow[];
+  /** Fill in `changes` (someone watches status changes: the dashboard's live events). */
+  collectChanges?: boolean;
 }
 
 
@@ -180,6 +182,6 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   out.started = written.started;
   out.cancelled = w.cancels.map((c) => c.tiId);
   for (const f of w.flowEnds) out.finished.set(f.fiId, f.status);
-  out.changes = changesOf(w, written, new Map(running.map((f) => [f.fi_id, f.flow_id])));
+  if (opts.collectChanges) out.changes = changesOf(w, written, new Map(running.map((f) => [f.fi_id, f.flow_id])));
   return out;
 }

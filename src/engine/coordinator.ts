@@ -30,6 +30,8 @@ export interface EngineEvents {
   onAdvance?(count: number, ms: number): void;
   /** Status changes of flow, node and task instances, once committed (the dashboard's live events). */
   onStatusChanges?(changes: StatusChange[]): void;
+  /** Whether anyone wants status changes now (they are not even built otherwise). */
+  watching?(): boolean;
 }
 
 export class Coordinator {
@@ -41,6 +43,11 @@ export class Coordinator {
     this.plans = new FlowPlans(s.knex);
     this.locks = new FlowLocks(s.redis, s.config.redisPrefix, s.memberId, s.config.lockTtlMs, s.log);
     this.cancels = new CancelSignals(s.redis, s.config.redisPrefix, s.log);
+  }
+
+  /** Whether status changes are wanted now (the dashboard's live events are being watched). */
+  get watching(): boolean {
+    return this.events.watching?.() ?? false;
   }
 
   /** How long a pass waits for Redis to answer a lock request before it goes on without the locks. */
@@ -78,7 +85,7 @@ export class Coordinator {
    */
   async advanceInTx(fiIds: number[], opts: Omit<AdvanceOptions, 'user' | 'now'>): Promise<BatchOutcome> {
     const t0 = performance.now();
-    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), ...opts }));
+    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), collectChanges: this.watching, ...opts }));
     if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
     return out;
   }

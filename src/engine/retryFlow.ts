@@ -42,7 +42,7 @@ export async function retryFlow(s: Services, coord: Coordinator, flowId: number,
         if (e instanceof StaleVersionError) throw new ConflictError(`flow instance ${fiId} changed meanwhile, try again`);
         throw e;
       }
-      return advanceMany(await txOn(trx), coord.plans, [fiId], { user, now, resume: new Map([[fiId, node.nodeId]]) });
+      return advanceMany(await txOn(trx), coord.plans, [fiId], { user, now, resume: new Map([[fiId, node.nodeId]]), collectChanges: coord.watching });
     });
     out.changes.unshift({ kind: 'flow', fiId, flowId, status: 'RUNNING' });
     await coord.afterCommit(out);

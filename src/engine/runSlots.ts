@@ -22,10 +22,8 @@ export interface Slot {
   leased: boolean;
 }
 
-const keyOf = (l: Lease) => `${l.tiId}|${l.owner}`;
-
 export class RunSlots {
-  private slots = new Map<string, Slot>();
+  private slots = new Set<Slot>();
   /** Slots set aside for the next tasks of flows whose results are being recorded (continuation). */
   private reservedForNext = 0;
   private onFree: (() => void) | null = null;
@@ -42,7 +40,7 @@ export class RunSlots {
   /** Runs whose executor is running now. */
   get executing(): number {
     let n = 0;
-    for (const s of this.slots.values()) if (s.abort) n++;
+    for (const s of this.slots) if (s.abort) n++;
     return n;
   }
 
@@ -53,14 +51,14 @@ export class RunSlots {
   hold(leases: Lease[], leased = true): Slot[] {
     return leases.map((lease) => {
       const slot: Slot = { lease, leased };
-      this.slots.set(keyOf(lease), slot);
+      this.slots.add(slot);
       return slot;
     });
   }
 
   /** Frees the slot (its result is recorded, or it was given up). */
   release(slot: Slot): void {
-    if (this.slots.get(keyOf(slot.lease)) === slot) this.slots.delete(keyOf(slot.lease));
+    this.slots.delete(slot);
     this.wake();
   }
 
@@ -88,11 +86,11 @@ export class RunSlots {
   /** Aborts the runs of these task instances, whichever lease they run under. */
   abortTasks(tiIds: number[], why: AbortReason): void {
     const ids = new Set(tiIds);
-    for (const s of this.slots.values()) if (ids.has(s.lease.tiId)) this.abort(s, why);
+    for (const s of this.slots) if (ids.has(s.lease.tiId)) this.abort(s, why);
   }
 
   abortAll(why: AbortReason): void {
-    for (const s of this.slots.values()) this.abort(s, why);
+    for (const s of this.slots) this.abort(s, why);
   }
 
   private abort(s: Slot, why: AbortReason): void {
@@ -116,15 +114,16 @@ export class RunSlots {
     if (this.extending || !this.slots.size) return; // a slow Redis: do not pile rounds up
     this.extending = true;
     try {
-      const all = [...this.slots.values()];
+      const all = [...this.slots];
       const unleased = all.filter((s) => !s.leased);
       for (const [owner, group] of groupByOwner(unleased)) {
         const n = await this.queue.lease(group.map((s) => s.lease.tiId), owner, this.leaseMs);
         if (n === group.length) for (const s of group) s.leased = true;
       }
       const leased = all.filter((s) => s.leased);
-      const lost = new Set((await this.queue.extend(leased.map((s) => s.lease), this.leaseMs)).map(keyOf));
-      const gone = leased.filter((s) => lost.has(keyOf(s.lease)));
+      // extend() answers with the very lease objects it was given.
+      const lost = new Set(await this.queue.extend(leased.map((s) => s.lease), this.leaseMs));
+      const gone = leased.filter((s) => lost.has(s.lease));
       if (gone.length) {
         this.log.warn({ tiIds: gone.map((s) => s.lease.tiId) }, 'leases lost: aborting those runs');
         for (const s of gone) this.abort(s, 'lease lost');

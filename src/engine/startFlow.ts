@@ -55,7 +55,7 @@ export async function startFlows(s: Services, coord: Coordinator, reqs: StartReq
     const newIds = inserted.map((h: { insertId: number }) => Number(h.insertId));
     if (idem) await tx.send(recordKeyStatements(idem, now));
     const fresh = valid.map(({ r }, k) => ({ fi_id: newIds[k], flow_id: r.flowId, flow_version: versionOf.get(r.flowId)!, status: 'RUNNING', version: 0, start_time: now }));
-    return [newIds, await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh })] as const;
+    return [newIds, await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh, collectChanges: coord.watching })] as const;
   });
   valid.forEach(({ i }, k) => (results[i] = ids[k]));
   out.changes.unshift(...valid.map(({ r }, k) => ({ kind: 'flow' as const, fiId: ids[k], flowId: r.flowId, status: 'RUNNING' })));

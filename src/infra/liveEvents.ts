@@ -79,6 +79,8 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
   };
 
   const ev = engine.coordinator.events;
+  const others = ev.watching;
+  ev.watching = () => (!stopped && watched) || (others?.() ?? false);
   ev.onStatusChanges = chainHook(ev.onStatusChanges, (changes: StatusChange[]) => {
     if (stopped || !watched || !changes.length) return;
     for (const c of changes) pending.push(c);
