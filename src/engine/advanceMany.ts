@@ -114,8 +114,8 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   }
   const { now, user } = opts;
 
-  // Round trip 1, the reads (after the caller's prelude): the instances, the latest instance of each of
-  // their nodes, and the task instances of those still RUNNING.
+  // Round trip 1, the reads (after the caller's prelude): the instances, their node instances (the latest
+  // of each node is what counts), and the task instances of those still RUNNING.
   type NiRow = NodeInsView & { fi_id: number; ti_id: number | null; exec_status: string | null; ti_error: string | null };
   let fis: FiRow[] = opts.fresh ?? [];
   let rows: NiRow[] = [];
@@ -127,10 +127,11 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
         bindings: [ids],
       },
       {
+        // Every node instance of each (a retry's earlier ones are few): the latest of each node is kept below.
         sql: `SELECT ni.ni_id, ni.fi_id, ni.node_id, ni.status, ni.error_msg, ti.ti_id, ti.exec_status, ti.error_msg AS ti_error
                 FROM task_node_ins ni
                 LEFT JOIN task_ins ti ON ti.ni_id = ni.ni_id AND ni.status = 'RUNNING'
-               WHERE ni.ni_id IN (SELECT MAX(ni_id) FROM task_node_ins WHERE fi_id IN (?) GROUP BY fi_id, node_id)
+               WHERE ni.fi_id IN (?)
                ORDER BY ni.ni_id, ti.ti_id`,
         bindings: [ids],
       },
@@ -143,12 +144,12 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const lockedByUs = opts.locked ? new Set(await opts.locked) : null;
   const running = fis.filter((f) => f.status === 'RUNNING' && (!lockedByUs || lockedByUs.has(f.fi_id)));
   if (!running.length) return out;
-  const nodesByFi = new Map<number, NodeInsView[]>();
   const tasksByNi = new Map<number, TaskInsView[]>();
+  const latestOf = new Map<number, Map<number, NodeInsView>>(); // fi → node → its latest instance (rows come by ni_id)
   for (const r of rows) {
-    const list = nodesByFi.get(r.fi_id) ?? [];
-    if (list[list.length - 1]?.ni_id !== r.ni_id) list.push({ ni_id: r.ni_id, node_id: r.node_id, status: r.status, error_msg: r.error_msg });
-    nodesByFi.set(r.fi_id, list);
+    let byNode = latestOf.get(r.fi_id);
+    if (!byNode) latestOf.set(r.fi_id, (byNode = new Map()));
+    if (byNode.get(r.node_id)?.ni_id !== r.ni_id) byNode.set(r.node_id, { ni_id: r.ni_id, node_id: r.node_id, status: r.status, error_msg: r.error_msg });
     if (r.ti_id !== null) {
       const tl = tasksByNi.get(r.ni_id!) ?? [];
       tl.push({ ti_id: r.ti_id, ni_id: r.ni_id!, exec_status: r.exec_status!, error_msg: r.ti_error });
@@ -161,7 +162,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const changed = new Set<number>();
   for (const fi of running) {
     const plan = await plans.get(fi.flow_id, fi.flow_version);
-    const d = decide(plan, nodesByFi.get(fi.fi_id) ?? [], (niId) => tasksByNi.get(niId) ?? [], opts.resume?.get(fi.fi_id));
+    const d = decide(plan, [...(latestOf.get(fi.fi_id)?.values() ?? [])], (niId) => tasksByNi.get(niId) ?? [], opts.resume?.get(fi.fi_id));
     const fiId = fi.fi_id;
     for (const e of d.nodeEnds) w.nodeEnds.push({ fiId, ...e });
     for (const c of d.cancels) w.cancels.push({ fiId, ...c });
