@@ -15,10 +15,7 @@ import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome, type StatusChange } from './advanceMany.js';
 import { inTx } from './sql/multiStatement.js';
-import { withTimeout } from '../infra/timeout.js';
-
-/** Past this, a Redis call after a commit is given up (it may still land later; each is idempotent). */
-const REDIS_WAIT_MS = 2_000;
+import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
 
 /** Hooks for metrics and live events; all optional. */
 export interface EngineEvents {
@@ -127,7 +124,7 @@ export class Coordinator {
     // Bounded: a Redis that does not answer must not hold up the caller (an API request, a worker's
     // slots); a command given up on may still land later, and each of these is idempotent.
     const bounded = (p: Promise<unknown>, what: string, then: string) =>
-      withTimeout(p, REDIS_WAIT_MS, what).catch((e) => log.warn({ err: e }, `${what} failed after commit; ${then}`));
+      withTimeout(p, REDIS_AFTER_COMMIT_MS, what).catch((e) => log.warn({ err: e }, `${what} failed after commit; ${then}`));
     if (out.enqueue.length) redisWork.push(bounded(queue.enqueue(out.enqueue), 'enqueueing new task instances', 'the reconciler enqueues them'));
     if (out.cancelled.length) {
       redisWork.push(

@@ -14,13 +14,11 @@ import { randomBytes } from 'node:crypto';
 import Redlock, { type Lock } from 'redlock';
 import type { Redis } from '../infra/redis.js';
 import type { Logger } from '../infra/logger.js';
-import { redisInTime, withTimeout } from '../infra/timeout.js';
+import { REDIS_AFTER_COMMIT_MS, redisInTime, withTimeout } from '../infra/timeout.js';
 import { defineQueueCommands, type QueueCommands } from '../queue/scripts.js';
 import { tokenSource } from '../infra/tokens.js';
 
 const DIRTY_TTL_MS = 60_000;
-/** Past this, a Redis call after a commit is given up (it may still land; every one here is idempotent). */
-const REDIS_WAIT_MS = 2_000;
 
 export type { Lock };
 
@@ -111,7 +109,7 @@ export class FlowLocks {
   }
 
   private async unlock(fiIds: number[], value: string): Promise<number[]> {
-    const again = await withTimeout(this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value), REDIS_WAIT_MS, 'releasing flow locks');
+    const again = await withTimeout(this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value), REDIS_AFTER_COMMIT_MS, 'releasing flow locks');
     return again.map((i) => fiIds[i - 1]);
   }
 

@@ -6,7 +6,7 @@
 import type { Services } from '../services.js';
 import type { Lease } from '../queue/types.js';
 import { dependencyDown } from '../errors.js';
-import { withTimeout } from '../infra/timeout.js';
+import { sleep, withTimeout } from '../infra/timeout.js';
 import type { Coordinator } from './coordinator.js';
 import { commitAndAdvance } from './commitAndAdvance.js';
 import type { TaskRun, RunResult, FinishedRun } from './taskRun.js';
@@ -27,8 +27,6 @@ export interface Finished extends FinishedRun {
   retryDelayMs: number;
   ms: number;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class ResultRecorder {
   /** Results that arrive while earlier batches are being written are written together. */

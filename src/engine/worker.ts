@@ -15,7 +15,7 @@
 // handed back to the queue at once, not left to expire.
 import type { Services } from '../services.js';
 import { dependencyDown } from '../errors.js';
-import { withTimeout } from '../infra/timeout.js';
+import { sleep, withTimeout } from '../infra/timeout.js';
 import type { Coordinator } from './coordinator.js';
 import type { SkippedClaim, TaskRun, RunResult } from './taskRun.js';
 import { startRuns } from './sql/startRuns.js';
@@ -32,8 +32,6 @@ const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
 
 export type { WorkerEvents };
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class Worker {
   private slots: RunSlots;

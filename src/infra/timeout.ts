@@ -2,6 +2,11 @@
 // hang a request, a stop or a duty.
 import { UnavailableError } from '../errors.js';
 
+/** Past this, a Redis call after a MySQL commit is given up (it may still land later; each such call is idempotent). */
+export const REDIS_AFTER_COMMIT_MS = 2_000;
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** Rejects when `p` has not settled within `ms`; `p` itself goes on (its late outcome is ignored). */
 export function withTimeout<T>(p: Promise<T>, ms: number, what = 'operation'): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
