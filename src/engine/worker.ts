@@ -146,7 +146,7 @@ export class Worker {
     try {
       run = await renderRun(this.s.knex, this.coord.plans, run);
       slot.run = run;
-      done = await executeRun(run, slot.abort, runPolicy(run.config).timeoutMs, this.settings);
+      done = await executeRun(run, slot.abort, policy.timeoutMs, this.settings);
     } catch (e) {
       final = e instanceof TemplateError;
       // MySQL away while reading what the templates need: the run did not start; it is given back.
