@@ -5,19 +5,14 @@ import type { Services } from '../../services.js';
 import { envelope, ok } from '../http.js';
 import type { RouteModule } from '../routeModule.js';
 import { okResponse } from '../openapiParts.js';
+import { withTimeout } from '../../infra/timeout.js';
 
-async function check(fn: () => Promise<unknown>, timeoutMs = 2000): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
+async function check(fn: () => Promise<unknown>, what: string, timeoutMs = 2000): Promise<string> {
   try {
-    await Promise.race([
-      fn(),
-      new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`no answer in ${timeoutMs} ms`)), timeoutMs); }),
-    ]);
+    await withTimeout(fn(), timeoutMs, what);
     return 'ok';
   } catch (e) {
     return (e as Error).message || 'down';
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -25,7 +20,7 @@ export function healthRoutes(s: Services): RouteModule {
   const router = new Router();
   router.get('/healthz', (ctx) => ok(ctx, { status: 'ok', memberId: s.memberId }));
   router.get('/readyz', async (ctx) => {
-    const [mysql, redis] = await Promise.all([check(() => s.knex.raw('select 1')), check(() => s.redis.ping())]);
+    const [mysql, redis] = await Promise.all([check(() => s.knex.raw('select 1'), 'select 1'), check(() => s.redis.ping(), 'ping')]);
     const ready = mysql === 'ok' && redis === 'ok';
     ctx.status = ready ? 200 : 503;
     ctx.body = envelope(ctx.status, ready ? 'SUCCESS' : 'NOT READY', { mysql, redis });
@@ -58,7 +53,7 @@ export function healthRoutes(s: Services): RouteModule {
               content: {
                 'application/json': {
                   schema: { type: 'object', required: ['code', 'message', 'data'], additionalProperties: false, properties: { code: { type: 'string', enum: ['503'] }, message: { type: 'string', enum: ['NOT READY'] }, data: checks } },
-                  example: { code: '503', message: 'NOT READY', data: { mysql: 'ok', redis: 'no answer in 2000 ms' } },
+                  example: { code: '503', message: 'NOT READY', data: { mysql: 'ok', redis: 'ping took longer than 2000 ms' } },
                 },
               },
             },
