@@ -15,7 +15,7 @@
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
-import type { Redis } from '../infra/redis.js';
+import { duplicateRedis, type Redis } from '../infra/redis.js';
 import { eventsChannel, WATCH_POLL_MS, watchedKey, type LiveEvent } from '../infra/liveEvents.js';
 import { HttpError } from './http.js';
 
@@ -78,9 +78,8 @@ export class LiveHub {
   constructor(private s: Services) {}
 
   async start(): Promise<void> {
-    const sub = this.s.redis.duplicate({ connectionName: `task-schedule:${this.s.memberId}:events` });
+    const sub = duplicateRedis(this.s.redis, this.s.log, 'live events subscriber', { connectionName: `task-schedule:${this.s.memberId}:events` });
     this.sub = sub;
-    sub.on('error', (e) => this.s.log.warn({ err: e }, 'live events: subscriber connection error'));
     sub.on('message', (_channel: string, raw: string) => this.receive(raw));
     // ioredis re-subscribes by itself after a reconnect; what was published meanwhile is lost, so
     // clients are told to refetch.
