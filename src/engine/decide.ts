@@ -66,15 +66,22 @@ function descendants(plan: FlowPlan, nodeId: number): Set<number> {
   return seen;
 }
 
-/** Each node's current instance (see the rules above), from the latest instance of each node. */
-export function currentInstances(plan: FlowPlan, latest: NodeInsView[]): Map<number, NodeInsView> {
-  const byNode = new Map(latest.map((n) => [n.node_id, n]));
-  const valid = new Map<number, NodeInsView>();
+/**
+ * Each node's current instance (see the rules above), from the latest instance of each node: one whose
+ * predecessors all have a current instance that succeeded and came before it (lower rank).
+ */
+function currentOf<I extends { status: string }>(plan: FlowPlan, latest: Map<number, I>, rank: (i: I) => number): Map<number, I> {
+  const valid = new Map<number, I>();
   for (const n of plan.nodes) {
-    const i = byNode.get(n.nodeId);
-    if (i && n.preds.every((p) => valid.get(p)?.status === 'SUCCESS' && (valid.get(p)!.ni_id ?? 0) < (i.ni_id ?? 0))) valid.set(n.nodeId, i);
+    const i = latest.get(n.nodeId);
+    if (i && n.preds.every((p) => valid.get(p)?.status === 'SUCCESS' && rank(valid.get(p)!) < rank(i))) valid.set(n.nodeId, i);
   }
   return valid;
+}
+
+/** currentOf for instances read from the record, ranked by id. */
+export function currentInstances(plan: FlowPlan, latest: NodeInsView[]): Map<number, NodeInsView> {
+  return currentOf(plan, new Map(latest.map((n) => [n.node_id, n])), (i) => i.ni_id ?? 0);
 }
 
 export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: number) => TaskInsView[], resumeNodeId?: number): Decision {
@@ -91,14 +98,7 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     inst.set(node.nodeId, { ni_id: null, node_id: node.nodeId, status, error_msg: null, rank: nextRank++ });
     d.entered.push({ nodeId: node.nodeId, status, taskIds: node.taskIds });
   };
-  const current = (): Map<number, Instance> => {
-    const valid = new Map<number, Instance>();
-    for (const n of plan.nodes) {
-      const i = inst.get(n.nodeId);
-      if (i && n.preds.every((p) => valid.get(p)?.status === 'SUCCESS' && valid.get(p)!.rank < i.rank)) valid.set(n.nodeId, i);
-    }
-    return valid;
-  };
+  const current = () => currentOf(plan, inst, (i) => i.rank);
   const succeeded = (valid: Map<number, Instance>, n: PlanNode) => n.preds.every((p) => valid.get(p)?.status === 'SUCCESS');
   /** When the flow ends: every node instance still RUNNING (current or not) ends CANCELLED, with its open tasks. */
   const cancelRunning = (why: string) => {
