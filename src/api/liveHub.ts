@@ -18,6 +18,7 @@ import type { Services } from '../services.js';
 import { duplicateRedis, type Redis } from '../infra/redis.js';
 import { eventsChannel, WATCH_POLL_MS, watchedKey, type LiveEvent } from '../infra/liveEvents.js';
 import { HttpError } from './http.js';
+import { FlowIns } from '../models/index.js';
 
 export const MAX_CLIENTS = 100;
 export const HEARTBEAT_MS = 15_000;
@@ -227,7 +228,7 @@ export class LiveHub {
     }
     if (!missing.size) return;
     try {
-      const rows: { fi_id: number; flow_id: number }[] = await this.s.knex('task_flow_ins').select('fi_id', 'flow_id').whereIn('fi_id', [...missing]);
+      const rows = await FlowIns.query(this.s.knex).select('fi_id', 'flow_id').whereIn('fi_id', [...missing]);
       for (const r of rows) this.remember(Number(r.fi_id), Number(r.flow_id));
     } catch (e) {
       this.s.log.warn({ err: e }, 'live events: could not resolve flow ids');

@@ -25,6 +25,7 @@ import type { Logger } from '../infra/logger.js';
 import { parseCron, type CronSchedule } from '../definitions/cronExpression.js';
 import { latestTick } from '../definitions/cronTicks.js';
 import { every, type Loop } from './util.js';
+import { Flow, FlowIns } from '../models/index.js';
 
 const CRON_RELOAD_MS = 2_000;
 /** How far back a catch-up looks for a missed tick (README: cronMisfire). */
@@ -44,12 +45,7 @@ interface Scheduled {
   task: ScheduledTask;
 }
 
-interface CronFlowRow {
-  flow_id: number;
-  cron: string;
-  cron_misfire: string | null;
-  update_time: Date;
-}
+type CronFlowRow = Pick<Flow, 'flow_id' | 'cron_misfire' | 'update_time'> & { cron: string };
 
 export class CronDuty {
   private scheduled = new Map<number, Scheduled>();
@@ -92,13 +88,13 @@ export class CronDuty {
   async reload(): Promise<void> {
     // SELECT flow_id, cron, cron_misfire, update_time FROM task_flow
     //  WHERE cron_enabled = 1 AND cron IS NOT NULL AND deleted_time IS NULL
-    const rows: CronFlowRow[] = await this.s.knex('task_flow')
+    const rows = await Flow.query(this.s.knex)
       .select('flow_id', 'cron', 'cron_misfire', 'update_time')
       .where('cron_enabled', true)
       .whereNotNull('cron')
       .whereNull('deleted_time');
     if (this.stopped) return;
-    const want = new Map(rows.map((r) => [r.flow_id, { ...r, cron: r.cron.trim() }]));
+    const want = new Map(rows.map((r): [number, CronFlowRow] => [r.flow_id, { flow_id: r.flow_id, cron: r.cron!.trim(), cron_misfire: r.cron_misfire, update_time: r.update_time }]));
     for (const [flowId, s] of this.scheduled) {
       if (want.get(flowId)?.cron !== s.cron) {
         await s.task.destroy();
@@ -165,8 +161,9 @@ export class CronDuty {
   private async catchUp(flow: CronFlowRow, plan: CronSchedule, now: Date): Promise<void> {
     const flowId = flow.flow_id;
     try {
-      // SELECT MAX(scheduled_time) AS last FROM task_flow_ins WHERE flow_id = ?   (uk_flow_ins_schedule)
-      const [{ last }] = (await this.s.knex('task_flow_ins').where('flow_id', flowId).max({ last: 'scheduled_time' })) as { last: Date | null }[];
+      // SELECT scheduled_time FROM task_flow_ins WHERE flow_id = ? AND scheduled_time IS NOT NULL
+      //  ORDER BY scheduled_time DESC LIMIT 1   (the latest tick, off uk_flow_ins_schedule)
+      const last = (await FlowIns.query(this.s.knex).select('scheduled_time').where('flow_id', flowId).whereNotNull('scheduled_time').orderBy('scheduled_time', 'desc').first())?.scheduled_time;
       const reference = Math.max(last ? new Date(last).getTime() : 0, new Date(flow.update_time).getTime(), now.getTime() - MISFIRE_WINDOW_MS);
       const tick = latestTick(plan, new Date(reference), now);
       if (!tick || this.stopped) return;

@@ -14,6 +14,7 @@ import { parse } from '../validate.js';
 import { adminAuth } from '../middleware/adminAuth.js';
 import { formatTime } from '../../infra/time.js';
 import { redisInTime } from '../../infra/timeout.js';
+import { TaskIns } from '../../models/index.js';
 import { errorResponse, id, nullableId, okResponse, time, unavailable, type Schema } from '../openapiParts.js';
 
 const MAX_LIMIT = 1000;
@@ -82,8 +83,7 @@ export async function listLocks(s: Services, limit: number): Promise<LockInfo[]>
 export async function listInflight(s: Services, limit: number): Promise<InflightInfo[]> {
   const [entries, now] = await Promise.all([s.queue.inflight(limit), redisNow(s)]);
   if (!entries.length) return [];
-  const rows: { ti_id: number; fi_id: number | null; task_id: number; attempt: number }[] = await s
-    .knex('task_ins')
+  const rows = await TaskIns.query(s.knex)
     .select('ti_id', 'fi_id', 'task_id', 'attempt')
     .whereIn('ti_id', entries.map((e) => e.tiId));
   const byId = new Map(rows.map((r) => [Number(r.ti_id), r]));
