@@ -1,6 +1,6 @@
 // The base of the six models. Every query names its connection (the member's pool, or a transaction):
 // no knex is bound globally, since one process may hold members on different databases (the tests do).
-// The base of the six models. Properties keep the columns' snake_case names, so the models and the
+// Properties keep the columns' snake_case names, so the models and the
 // hand-written SQL of the hot path (src/engine/sql/) say the same thing the same way; the API's wire
 // shapes are made from them in src/definitions/present.ts and src/engine/monitor.ts.
 //
