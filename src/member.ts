@@ -5,7 +5,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.js';
-import { createKnex, ensureDatabase, migrateLatest } from './infra/db.js';
+import { createKnex, ensureDatabase, migrateLatest, MigrationWaitError } from './infra/db.js';
 import { createRedis, redisVersion, type Redis } from './infra/redis.js';
 import { withTimeout } from './infra/timeout.js';
 import { safeUrl, StartupError } from './errors.js';
@@ -55,10 +55,14 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
         'start MySQL 8 or MariaDB 10.11 there (or set DATABASE_URL to one that runs), or run `docker compose up`',
     );
   }
-  const knex = createKnex(config.databaseUrl, 1, log);
+  // Two connections: one holds the migration lock, the other applies them.
+  const knex = createKnex(config.databaseUrl, 2, log);
   try {
-    const applied = await migrateLatest(knex);
+    const applied = await migrateLatest(knex, { onWait: () => log.info('another member is applying migrations: waiting for it') });
     if (applied.length) log.info({ applied }, 'migrations applied');
+  } catch (e) {
+    if (e instanceof MigrationWaitError) throw new StartupError(`${e.message}: check for a stuck member or migration on DATABASE_URL=${safeUrl(config.databaseUrl)}, then start again`);
+    throw e;
   } finally {
     await knex.destroy();
   }

@@ -8,6 +8,8 @@ import { FAST, retireFlows } from './helpers/processes.js';
 import { createFlow, createTask } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
 import { CronDuty } from '../src/cluster/cron.js';
+import { CRON_LATE_MS } from '../src/cluster/cronStarts.js';
+import { createLogger } from '../src/infra/logger.js';
 
 describe('cluster: cron', function () {
   this.timeout(60_000);
@@ -46,7 +48,7 @@ describe('cluster: cron', function () {
       const slot = new Date('2031-05-06T07:08:09.999Z');
       await duty.fire(flowId, slot);
       await duty.fire(flowId, new Date('2031-05-06T07:08:09.000Z'));
-      expect(duty.counts).to.deep.equal({ fired: 1, duplicates: 1, failed: 0 });
+      expect(duty.counts).to.deep.equal({ fired: 1, duplicates: 1, failed: 0, missed: 0 });
       const rows = await knex()('task_flow_ins').select('scheduled_time', 'trigger_type').where('flow_id', flowId);
       expect(rows.map((r: any) => [new Date(r.scheduled_time).toISOString(), r.trigger_type])).to.deep.equal([['2031-05-06T07:08:09.000Z', 'CRON']]);
       // A member that no longer leads does not fire at all.
@@ -54,7 +56,47 @@ describe('cluster: cron', function () {
       await lapsed.start();
       await lapsed.fire(flowId, new Date('2031-05-06T07:08:10.000Z'));
       await lapsed.stop();
-      expect(lapsed.counts).to.deep.equal({ fired: 0, duplicates: 0, failed: 0 });
+      expect(lapsed.counts).to.deep.equal({ fired: 0, duplicates: 0, failed: 0, missed: 0 });
+    } finally {
+      await duty.stop();
+    }
+  });
+
+  it('a tick not started within CRON_LATE_MS of its instant is given up: no instance, counted missed and logged; a catch-up of an old tick is not late', async () => {
+    const flowId = await cronFlow('0 0 1 1 *', false); // never fires by itself in this test
+    const lines: { msg: string; missed?: number; flows?: number[] }[] = [];
+    const log = createLogger('info', {}, [], { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const duty = new CronDuty(m.services, m.engine, log, () => true);
+    await duty.start();
+    try {
+      const late = new Date(Math.floor((Date.now() - CRON_LATE_MS - 5_000) / 1000) * 1000);
+      expect(await duty.fire(flowId, late)).to.equal('missed');
+      const missedLine = lines.find((l) => l.msg === 'cron ticks missed: not started');
+      expect(missedLine, 'one line says so').to.deep.include({ missed: 1, flows: [flowId] });
+      // The same tick as a FIRE_ONCE catch-up: due when it is asked for, so it starts.
+      expect(await duty.fire(flowId, late, { catchUp: true })).to.equal('fired');
+      expect(duty.counts).to.deep.equal({ fired: 1, duplicates: 0, failed: 0, missed: 1 });
+      const rows = await knex()('task_flow_ins').select('scheduled_time').where('flow_id', flowId);
+      expect(rows.map((r: any) => new Date(r.scheduled_time).getTime())).to.deep.equal([late.getTime()]);
+    } finally {
+      await duty.stop();
+    }
+  });
+
+  it('many flows due in one second start in one batch: one tick each, the already started ones counted as duplicates, a deleted flow as failed', async () => {
+    const ids = [await cronFlow('0 0 1 1 *', false), await cronFlow('0 0 1 1 *', false), await cronFlow('0 0 1 1 *', false)];
+    const duty = new CronDuty(m.services, m.engine, m.services.log, () => true);
+    await duty.start();
+    try {
+      const tick = new Date('2031-07-08T09:10:11.000Z');
+      expect(await duty.fire(ids[0], tick)).to.equal('fired');
+      await knex()('task_flow').where('flow_id', ids[2]).update({ deleted_time: new Date() });
+      // Queued together (no await in between): one transaction; the first one's tick is there already.
+      const outcomes = await Promise.all([...ids, ids[1]].map((id) => duty.fire(id, tick)));
+      expect(outcomes).to.deep.equal(['duplicate', 'fired', 'failed', 'duplicate']);
+      expect(duty.counts).to.deep.equal({ fired: 2, duplicates: 2, failed: 1, missed: 0 });
+      const rows = await knex()('task_flow_ins').select('flow_id').whereIn('flow_id', ids).where('scheduled_time', tick);
+      expect(rows.map((r: any) => r.flow_id).sort((a: number, b: number) => a - b)).to.deep.equal(ids.slice(0, 2));
     } finally {
       await duty.stop();
     }

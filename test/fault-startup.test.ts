@@ -71,4 +71,23 @@ describe('faults: start-up without MySQL or Redis (real processes)', function ()
     expect(code, 'exit code').to.not.equal(0);
     checkOneLine(p, 'REDIS_URL', port);
   });
+
+  // Issue 23 item 7: two members started at once on a database that does not exist yet. Both run
+  // knex's migrations; the loser used to find knex's lock taken and exit 1 with a raw MigrationLocked
+  // stack trace. Now the second waits for the first's migrations, then starts. Three rounds, each on a
+  // brand-new database, both members spawned in the same instant.
+  it('two members started together on a brand-new database: both start (the second waits for the first\'s migrations)', async function () {
+    this.timeout(180_000);
+    for (let round = 1; round <= 3; round++) {
+      const env = isolated();
+      const ids = [`su-twin-${round}a`, `su-twin-${round}b`];
+      const started = await Promise.allSettled(ids.map((id) => procs.start({ id, roles: 'web,worker', env, readyTimeoutMs: 60_000 })));
+      const failed = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      const waited = procs.procs.filter((p) => ids.includes(p.id) && p.output().includes('another member is applying migrations')).length;
+      report(`concurrent first start-up, round ${round}`, { started: `${started.length - failed.length} of 2`, 'waited for the other': String(waited) });
+      if (failed.length) throw new Error(`round ${round}: ${failed.length} of 2 members did not start:\n${failed.map((f) => (f.reason as Error).message.slice(-3000)).join('\n')}`);
+      for (const p of procs.procs) expect(p.output(), `${p.id} printed a MigrationLocked`).to.not.include('MigrationLocked');
+      await procs.killAll();
+    }
+  });
 });

@@ -53,6 +53,8 @@ describe('metrics', function () {
       'task_schedule_lock_busy_total counter',
       'task_schedule_optimistic_lock_conflicts_total counter',
       'task_schedule_flows_finished_total counter',
+      'task_schedule_cron_ticks_missed_total counter',
+      'task_schedule_cron_ticks_pending gauge',
       'process_cpu_user_seconds_total counter',
       'nodejs_heap_size_used_bytes gauge',
     ]) {

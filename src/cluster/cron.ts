@@ -11,6 +11,9 @@
 // it: node-cron expands ranges eagerly, and a row written before the API checked ranges (or by hand)
 // must not be able to take the leader down. A refused expression is logged once and not scheduled.
 //
+// Starts are not made here: fire() queues the tick in CronStarts (cronStarts.ts), which starts every
+// tick due in one transaction, one batch at a time, and counts the ticks it cannot start in time.
+//
 // Misfires: ticks that fall while no member leads (an election, every member down) are not fired by
 // node-cron. When a flow is scheduled — the duty starting on a new leader, or a flow new, changed or
 // re-enabled — a FIRE_ONCE flow (the default) gets ONE catch-up start for the latest tick it missed:
@@ -25,20 +28,13 @@ import type { Logger } from '../infra/logger.js';
 import { parseCron, type CronSchedule } from '../definitions/cronExpression.js';
 import { latestTick } from '../definitions/cronTicks.js';
 import { every, type Loop } from './util.js';
+import { CronStarts, type CronCounts, type TickOutcome } from './cronStarts.js';
 import { Flow, FlowIns } from '../models/index.js';
 
 const CRON_RELOAD_MS = 2_000;
 /** How far back a catch-up looks for a missed tick (README: cronMisfire). */
 export const MISFIRE_WINDOW_MS = 24 * 3600_000;
-/** node-cron reports ticks it ran too late for (a blocked event loop); those this recent still fire. */
-const MISSED_CATCH_UP_MS = 5_000;
-
-export interface CronCounts {
-  fired: number;
-  /** Ticks another fire (an old or a new leader) had already started. */
-  duplicates: number;
-  failed: number;
-}
+export type { CronCounts } from './cronStarts.js';
 
 interface Scheduled {
   cron: string;
@@ -53,11 +49,12 @@ export class CronDuty {
   private refused = new Map<number, string>();
   private loop: Loop | null = null;
   private stopped = true;
-  readonly counts: CronCounts = { fired: 0, duplicates: 0, failed: 0 };
+  private readonly starts: CronStarts;
   private readonly cronLog: CronLogger;
 
-  /** `mayFire` is checked on every tick: a member whose lease lapsed does not start flows. */
-  constructor(private s: Services, private engine: Engine, private log: Logger, private mayFire: () => boolean, private reloadMs = CRON_RELOAD_MS) {
+  /** `mayFire` is checked on every tick and every batch: a member whose lease lapsed does not start flows. */
+  constructor(private s: Services, engine: Engine, private log: Logger, private mayFire: () => boolean, private reloadMs = CRON_RELOAD_MS) {
+    this.starts = new CronStarts(engine, log, mayFire);
     this.cronLog = {
       info: (m) => log.debug(m),
       warn: (m) => log.warn(m),
@@ -71,14 +68,26 @@ export class CronDuty {
     return this.scheduled.size;
   }
 
+  /** Ticks started, found started, refused and missed, since this member started. */
+  get counts(): CronCounts {
+    return this.starts.counts;
+  }
+
+  /** Ticks waiting to be started. */
+  get pending(): number {
+    return this.starts.size;
+  }
+
   async start(): Promise<void> {
     this.stopped = false;
+    this.starts.open();
     this.loop = every(this.reloadMs, () => this.reload(), (e) => this.log.warn({ err: e }, 'cron reload failed'), { immediate: true });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.loop?.stop();
+    // The queue closes alongside the loop: a reload waiting for its catch-ups is released by it.
+    await Promise.all([this.loop?.stop(), this.starts.close()]);
     this.loop = null;
     for (const { task } of this.scheduled.values()) await task.destroy();
     this.scheduled.clear();
@@ -99,53 +108,60 @@ export class CronDuty {
       if (want.get(flowId)?.cron !== s.cron) {
         await s.task.destroy();
         this.scheduled.delete(flowId);
+        this.starts.drop(flowId);
         this.log.info({ flowId }, 'cron unscheduled');
       }
     }
-    for (const [flowId, flow] of want) {
-      if (this.stopped) return;
-      if (this.scheduled.has(flowId) || this.refused.get(flowId) === flow.cron) continue;
-      await this.schedule(flow);
+    // A flow is recorded as scheduled only once its catch-up is over (reloads never overlap, so nothing
+    // schedules it twice meanwhile). The catch-ups of one reload wait in the queue together and start
+    // in one batch, not one transaction after the other.
+    const added: { flowId: number; expr: string; task: ScheduledTask; caughtUp: Promise<unknown> }[] = [];
+    try {
+      for (const [flowId, flow] of want) {
+        if (this.stopped) break;
+        if (this.scheduled.has(flowId) || this.refused.get(flowId) === flow.cron) continue;
+        const one = await this.schedule(flow);
+        if (one) added.push(one);
+      }
+      await Promise.all(added.map((a) => a.caughtUp));
+    } finally {
+      for (const { flowId, expr, task } of added) {
+        if (this.stopped) await task.destroy();
+        else {
+          this.scheduled.set(flowId, { cron: expr, task });
+          this.log.info({ flowId, cron: expr }, 'cron scheduled');
+        }
+      }
     }
     for (const flowId of this.refused.keys()) if (!want.has(flowId)) this.refused.delete(flowId);
   }
 
-  /**
-   * Schedules one flow, then catches up what it missed. It is recorded as scheduled only once the
-   * catch-up is over (reloads never overlap, so nothing schedules it twice meanwhile).
-   */
-  private async schedule(flow: CronFlowRow): Promise<void> {
+  /** Schedules one flow and queues the catch-up of what it missed; null when its expression is refused. */
+  private async schedule(flow: CronFlowRow): Promise<{ flowId: number; expr: string; task: ScheduledTask; caughtUp: Promise<unknown> } | null> {
     const { flow_id: flowId, cron: expr } = flow;
     let plan: CronSchedule;
     let task: ScheduledTask;
     try {
       plan = parseCron(expr); // before node-cron expands anything
-      task = cron.createTask(expr, (ctx) => this.fire(flowId, ctx.date), { name: `flow-${flowId}`, logger: this.cronLog });
+      // Not awaited: node-cron need not track a start that waits in the queue.
+      task = cron.createTask(expr, (ctx) => void this.fire(flowId, ctx.date), { name: `flow-${flowId}`, logger: this.cronLog });
     } catch (e) {
       this.refuse(flowId, expr, e);
-      return;
+      return null;
     }
-    task.on('execution:missed', (ctx) => {
-      if (Date.now() - ctx.date.getTime() <= MISSED_CATCH_UP_MS) return this.fire(flowId, ctx.date);
-    });
+    // Ticks node-cron ran too late for (a blocked event loop) are queued like the others: CronStarts
+    // starts those still within CRON_LATE_MS and counts the rest as missed.
+    task.on('execution:missed', (ctx) => void this.fire(flowId, ctx.date));
     try {
       void task.start();
     } catch (e) {
       await task.destroy();
       this.refuse(flowId, expr, e);
-      return;
+      return null;
     }
     // node-cron fires the ticks after the second it started in; the catch-up looks at those up to it.
-    const startedAt = new Date();
-    try {
-      await this.catchUp(flow, plan, startedAt);
-    } finally {
-      if (this.stopped) await task.destroy();
-      else {
-        this.scheduled.set(flowId, { cron: expr, task });
-        this.log.info({ flowId, cron: expr }, 'cron scheduled');
-      }
-    }
+    const { queued: caughtUp } = await this.catchUp(flow, plan, new Date());
+    return { flowId, expr, task, caughtUp };
   }
 
   private refuse(flowId: number, expr: string, e: unknown): void {
@@ -156,9 +172,10 @@ export class CronDuty {
   /**
    * The misfire policy: the latest tick in (reference, now] where reference is the later of the flow's
    * last cron tick, its last save (update_time: a save may have changed or enabled the cron) and
-   * now − MISFIRE_WINDOW_MS. FIRE_ONCE starts that one tick; SKIP only says it skipped.
+   * now − MISFIRE_WINDOW_MS. FIRE_ONCE queues that one tick (`queued` settles once it is started or
+   * given up); SKIP only says it skipped.
    */
-  private async catchUp(flow: CronFlowRow, plan: CronSchedule, now: Date): Promise<void> {
+  private async catchUp(flow: CronFlowRow, plan: CronSchedule, now: Date): Promise<{ queued: Promise<unknown> }> {
     const flowId = flow.flow_id;
     try {
       // SELECT scheduled_time FROM task_flow_ins WHERE flow_id = ? AND scheduled_time IS NOT NULL
@@ -166,34 +183,28 @@ export class CronDuty {
       const last = (await FlowIns.query(this.s.knex).select('scheduled_time').where('flow_id', flowId).whereNotNull('scheduled_time').orderBy('scheduled_time', 'desc').first())?.scheduled_time;
       const reference = Math.max(last ? new Date(last).getTime() : 0, new Date(flow.update_time).getTime(), now.getTime() - MISFIRE_WINDOW_MS);
       const tick = latestTick(plan, new Date(reference), now);
-      if (!tick || this.stopped) return;
+      if (!tick || this.stopped) return { queued: Promise.resolve() };
       if (flow.cron_misfire === 'SKIP') {
         this.log.info({ flowId, missedTick: tick, since: new Date(reference) }, 'cron misfire SKIP: missed ticks not fired');
-        return;
+        return { queued: Promise.resolve() };
       }
       this.log.info({ flowId, scheduledTime: tick, since: new Date(reference) }, 'cron misfire FIRE_ONCE: one catch-up start for the latest missed tick');
-      await this.fire(flowId, tick);
+      // Wrapped: awaiting the query must not await the start as well.
+      return { queued: this.fire(flowId, tick, { catchUp: true }) };
     } catch (e) {
       this.log.warn({ flowId, err: e }, 'cron catch-up failed; the flow is scheduled without it');
+      return { queued: Promise.resolve() };
     }
   }
 
-  /** One tick: starts the flow for this scheduled instant, unless that tick already has its instance. */
-  async fire(flowId: number, slot: Date): Promise<void> {
-    if (this.stopped || !this.mayFire()) return;
+  /**
+   * One tick: queued to be started for this scheduled instant (unless that tick already has its
+   * instance). Resolves with what became of it, or null when this member may not fire; never rejects.
+   * A catch-up is due now, not at its (long past) tick, so it is not counted late.
+   */
+  async fire(flowId: number, slot: Date, opts: { catchUp?: boolean } = {}): Promise<TickOutcome | null> {
+    if (this.stopped || !this.mayFire()) return null;
     const scheduledTime = new Date(Math.floor(slot.getTime() / 1000) * 1000);
-    try {
-      const fiId = await this.engine.startFlow(flowId, { trigger: 'CRON', scheduledTime });
-      if (fiId === null) {
-        this.counts.duplicates += 1;
-        this.log.debug({ flowId, scheduledTime }, 'cron tick already started');
-      } else {
-        this.counts.fired += 1;
-        this.log.debug({ flowId, fiId, scheduledTime }, 'cron started flow');
-      }
-    } catch (e) {
-      this.counts.failed += 1;
-      this.log.warn({ flowId, scheduledTime, err: e }, 'cron start failed');
-    }
+    return this.starts.add(flowId, scheduledTime, opts.catchUp ? Date.now() : scheduledTime.getTime());
   }
 }

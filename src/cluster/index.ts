@@ -18,7 +18,7 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
     elections: 0,
     reaper: { taken: 0, requeued: 0, failed: 0 },
     reconciler: { passes: 0, requeued: 0, released: 0, advanced: 0 },
-    cron: { fired: 0, duplicates: 0, failed: 0, scheduled: 0 },
+    cron: { fired: 0, duplicates: 0, failed: 0, missed: 0, scheduled: 0, pending: 0 },
   };
   const exclusive = serial();
 
@@ -70,7 +70,7 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
       elections: stats.elections,
       reaper: { ...stats.reaper },
       reconciler: { ...stats.reconciler },
-      cron: { ...cron.counts, scheduled: cron.size },
+      cron: { ...cron.counts, scheduled: cron.size, pending: cron.pending },
     }),
     stop() {
       // Duties first (no new work is started under a lease about to go), then the lease is released so

@@ -29,7 +29,8 @@ export interface ClusterStats {
   elections: number;
   reaper: { taken: number; requeued: number; failed: number };
   reconciler: ReconcileReport & { passes: number };
-  cron: { fired: number; duplicates: number; failed: number; scheduled: number };
+  /** Cron ticks: started, found started, of deleted flows, missed (not started in time), and now scheduled flows and waiting ticks. */
+  cron: { fired: number; duplicates: number; failed: number; missed: number; scheduled: number; pending: number };
 }
 
 export interface Cluster {

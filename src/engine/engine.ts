@@ -3,7 +3,7 @@
 import type { Services } from '../services.js';
 import { Coordinator } from './coordinator.js';
 import { Worker } from './worker.js';
-import { startFlow, startFlows, type StartOptions, type StartRequest } from './startFlow.js';
+import { startCronTicks, startFlow, startFlows, type StartOptions, type StartRequest } from './startFlow.js';
 import { Batcher } from './batcher.js';
 import { NotFoundError } from '../errors.js';
 import { retryFlow } from './retryFlow.js';
@@ -39,6 +39,14 @@ export class Engine {
     const res = await this.starts.add({ flowId, ...opts });
     if (res instanceof NotFoundError) throw res;
     return res;
+  }
+
+  /**
+   * The cron's ticks, many flows in one transaction: per tick the new fiId, null when that tick already
+   * has its instance, or the NotFoundError of a deleted flow. The cron sends one batch at a time.
+   */
+  startCronTicks(ticks: { flowId: number; scheduledTime: Date }[]): Promise<(number | null | NotFoundError)[]> {
+    return startCronTicks(this.s, this.coordinator, ticks);
   }
 
   retryFlow(flowId: number, fiId: number, niId: number, user?: string): Promise<number> {

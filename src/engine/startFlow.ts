@@ -31,35 +31,64 @@ export interface StartRequest extends StartOptions {
  * batch of one), the key is recorded in the same transaction.
  */
 export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[], idem?: Idempotency): Promise<(number | NotFoundError)[]> {
+  return (await insertAndAdvance(s, coord, reqs, { idem })) as (number | NotFoundError)[];
+}
+
+/**
+ * The cron's batch: every tick due, one transaction. A tick whose (flow_id, scheduled_time) row is
+ * there already (another leader fired it) is skipped by INSERT IGNORE, not an error that would roll
+ * back the others: its result is null. IGNORE would also turn other errors into warnings, but these
+ * rows hold only values made here (an existing flow's id and version, a status, times), none of
+ * which can be refused but by the unique key.
+ */
+export async function startCronTicks(s: Services, coord: Coordinator, ticks: { flowId: number; scheduledTime: Date }[]): Promise<(number | null | NotFoundError)[]> {
+  return insertAndAdvance(s, coord, ticks.map((t) => ({ ...t, trigger: 'CRON' as const })), { ignoreDuplicates: true });
+}
+
+async function insertAndAdvance(
+  s: Services,
+  coord: Coordinator,
+  reqs: StartRequest[],
+  opts: { idem?: Idempotency; ignoreDuplicates?: boolean },
+): Promise<(number | null | NotFoundError)[]> {
+  const { idem, ignoreDuplicates = false } = opts;
   const flowIds = [...new Set(reqs.map((r) => r.flowId))];
   const [flows] = (await sendTogether(s.knex, [
     { sql: 'SELECT flow_id, flow_version FROM task_flow WHERE flow_id IN (?) AND deleted_time IS NULL', bindings: [flowIds] },
   ])) as [{ flow_id: number; flow_version: number }[]];
   const versionOf = new Map(flows.map((f) => [Number(f.flow_id), f.flow_version]));
-  const results: (number | NotFoundError)[] = reqs.map((r) => (versionOf.has(r.flowId) ? 0 : new NotFoundError(`flow ${r.flowId} does not exist`)));
+  const results: (number | null | NotFoundError)[] = reqs.map((r) => (versionOf.has(r.flowId) ? 0 : new NotFoundError(`flow ${r.flowId} does not exist`)));
   const valid = reqs.map((r, i) => ({ r, i })).filter(({ r }) => versionOf.has(r.flowId));
   if (!valid.length) return results;
 
   const now = new Date();
-  const [ids, out] = await inTx(s.knex, async (tx) => {
-    // One INSERT per instance, sent together: each result carries its own insert id.
+  const insert = ignoreDuplicates ? 'INSERT IGNORE' : 'INSERT';
+  const [made, out] = await inTx(s.knex, async (tx) => {
+    // One INSERT per instance, sent together: each result carries its own insert id (and, with
+    // IGNORE, affectedRows 0 for a row the unique key refused).
     const inserted = await tx.send(
       valid.map(({ r }) => {
         const user = r.user ?? 'system';
         return {
-          sql: 'INSERT INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, input, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)',
+          sql: `${insert} INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, input, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
           bindings: [r.flowId, versionOf.get(r.flowId)!, now, 'RUNNING', r.trigger ?? 'API', r.scheduledTime ?? null, r.input === undefined ? null : JSON.stringify(r.input), now, user, now, user],
         };
       }),
     );
-    const newIds = inserted.map((h: { insertId: number }) => Number(h.insertId));
+    const rows = valid
+      .map((v, k) => ({ ...v, fiId: Number(inserted[k].insertId), ok: Number(inserted[k].affectedRows) === 1 }))
+      .filter((v) => v.ok);
     if (idem) await tx.send(recordKeyStatements(idem, now));
-    const fresh = valid.map(({ r }, k) => ({ fi_id: newIds[k], flow_id: r.flowId, flow_version: versionOf.get(r.flowId)!, status: 'RUNNING', version: 0, start_time: now }));
-    return [newIds, await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh, collectChanges: coord.watching })] as const;
+    const newIds = rows.map((v) => v.fiId);
+    const fresh = rows.map(({ r, fiId }) => ({ fi_id: fiId, flow_id: r.flowId, flow_version: versionOf.get(r.flowId)!, status: 'RUNNING', version: 0, start_time: now }));
+    return [rows, newIds.length ? await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh, collectChanges: coord.watching }) : null] as const;
   });
-  valid.forEach(({ i }, k) => (results[i] = ids[k]));
-  out.changes.unshift(...valid.map(({ r }, k) => ({ kind: 'flow' as const, fiId: ids[k], flowId: r.flowId, status: 'RUNNING' })));
-  await coord.afterCommit(out);
+  for (const { i } of valid) results[i] = null;
+  for (const { i, fiId } of made) results[i] = fiId;
+  if (out) {
+    out.changes.unshift(...made.map(({ r, fiId }) => ({ kind: 'flow' as const, fiId, flowId: r.flowId, status: 'RUNNING' })));
+    await coord.afterCommit(out);
+  }
   return results;
 }
 

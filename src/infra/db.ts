@@ -80,7 +80,37 @@ export async function dropDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-export async function migrateLatest(knex: Knex): Promise<string[]> {
-  const [, applied] = await knex.migrate.latest();
-  return applied as string[];
+/** How long a member waits for another member's migrations before it gives up (README: Staying up). */
+export const MIGRATE_WAIT_MS = 300_000;
+
+/** Another member held the migrations for longer than the wait. */
+export class MigrationWaitError extends Error {
+  override name = 'MigrationWaitError';
+}
+
+/**
+ * Applies the migrations, one member at a time. Members started together on a new database used to
+ * race in knex's own set-up (both create knex_migrations_lock: ER_TABLE_EXISTS_ERROR) and lock (the
+ * loser throws MigrationLocked), and exit. A MySQL named lock (GET_LOCK, per database) held on a
+ * connection of its own serialises the whole of migrate.latest: the second member waits, then finds
+ * nothing left to apply. MySQL frees a named lock when its connection dies, so a member killed
+ * mid-migration never leaves it held. `onWait` is told once when another member holds it.
+ */
+export async function migrateLatest(knex: Knex, opts: { waitMs?: number; onWait?: () => void } = {}): Promise<string[]> {
+  const waitMs = opts.waitMs ?? MIGRATE_WAIT_MS;
+  const name = `task_schedule.migrate.${knex.client.database()}`.slice(0, 64);
+  // The transaction only pins one connection for the named lock; it reads and writes no table.
+  return knex.transaction(async (lockConn) => {
+    const got = async (seconds: number) => Number((await lockConn.raw('SELECT GET_LOCK(?, ?) AS got', [name, seconds]))[0][0].got) === 1;
+    if (!(await got(0))) {
+      opts.onWait?.();
+      if (!(await got(Math.ceil(waitMs / 1000)))) throw new MigrationWaitError(`another member has been applying migrations for over ${waitMs} ms`);
+    }
+    try {
+      const [, applied] = await knex.migrate.latest();
+      return applied as string[];
+    } finally {
+      await lockConn.raw('SELECT RELEASE_LOCK(?)', [name]);
+    }
+  });
 }

@@ -56,6 +56,12 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
   const inflight = new Gauge({ name: `${P}inflight`, help: 'Task instances leased to workers, cluster-wide (the same on every member)', registers });
   const running = new Gauge({ name: `${P}worker_running`, help: 'Task instances this member is running now', registers });
   const leader = new Gauge({ name: `${P}leader`, help: '1 when this member holds the leader lease, else 0', registers });
+  const cronMissed = new Counter({
+    name: `${P}cron_ticks_missed_total`,
+    help: 'Cron ticks this member (as leader) did not start: not started within 30 s of the tick (MySQL slow or away), too many waiting, or still waiting when it stopped leading',
+    registers,
+  });
+  const cronPending = new Gauge({ name: `${P}cron_ticks_pending`, help: 'Cron ticks waiting to be started on this member (the leader)', registers });
   const statsUp = new Gauge({ name: `${P}queue_stats_up`, help: '1 when the last scrape could read the queue from Redis, else 0', registers });
 
   const ev = engine.coordinator.events;
@@ -78,8 +84,16 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
     wev.onStale = chainHook(wev.onStale, (who: string) => conflicts.inc({ who }));
   }
 
+  // The cron counts in its own object (kept across leaderships); the counter follows it at each scrape.
+  let cronMissedSeen = 0;
   async function refresh(): Promise<void> {
     leader.set(cluster.isLeader() ? 1 : 0);
+    const cron = cluster.stats?.().cron;
+    if (cron) {
+      if (cron.missed > cronMissedSeen) cronMissed.inc(cron.missed - cronMissedSeen);
+      cronMissedSeen = cron.missed;
+      cronPending.set(cron.pending);
+    }
     running.set(engine.worker?.running ?? 0);
     try {
       const st = await withTimeout(s.queue.stats(), STATS_TIMEOUT_MS, 'queue stats');
