@@ -88,6 +88,15 @@ describe('security: HTTP tasks and private addresses', function () {
     expectRefused(await run(closed, { url: 'http://169.254.169.254/latest/meta-data/' }), '169.254.169.254');
   });
 
+  it('the documentation ranges (192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32) fail without a connection attempt', async () => {
+    // Short timeouts: were they tried, nothing answers there and the run would end as a timeout instead.
+    for (const ip of ['192.0.2.1', '198.51.100.1', '203.0.113.1', '2001:db8::1']) {
+      const ti = await run(closed, { url: `http://${ip.includes(':') ? `[${ip}]` : ip}/x`, timeoutMs: 3_000 });
+      expectRefused(ti, ip);
+      expect(ti.errorMsg, ip).to.match(/\(a documentation address\)$/);
+    }
+  });
+
   it('a redirect that lands on loopback fails at that hop, even when the first host was allowed', async () => {
     // byName may reach `localhost` (allowed by name), but not 127.0.0.1 by address.
     const ti = await run(byName, { url: url('localhost', `/redirect?to=${encodeURIComponent(url('127.0.0.1', '/ok'))}`) });
