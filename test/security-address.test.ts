@@ -145,6 +145,11 @@ describe('security: secrets in text', () => {
     expect(maskSecretsInText('sent Authorization: Bearer eyJhbGciOi.x-y_z', names)).to.equal('sent Authorization: Bearer ***');
   });
 
+  it('masks SHELL env values with secret-looking names too (a rendered config quoted by a database error)', () => {
+    expect(maskSecretsInText('{"env":{"DB_PASSWORD":"hunter2","REGION":"eu","api_token":"t-1"}}', names)).to.equal('{"env":{"DB_PASSWORD":"***","REGION":"eu","api_token":"***"}}');
+    expect(maskSecretsInText(`rendered_config = '{\\"env\\":{\\"API_TOKEN\\":\\"rendered-1\\"}}'`, names)).to.equal(`rendered_config = '{\\"env\\":{\\"API_TOKEN\\":\\"***\\"}}'`);
+  });
+
   it('a value that only references the environment is not a secret', () => {
     expect(isOnlyEnvRef('Bearer ${env:API_TOKEN}')).to.equal(true);
     expect(isOnlyEnvRef('${env:COOKIE}')).to.equal(true);
