@@ -154,6 +154,34 @@ describe('security: secrets in task configs', function () {
     }
   });
 
+  it('"***" keeps a secret header only while the url keeps its origin (scheme, host, port); otherwise a 400 naming the header', async () => {
+    const port = target.port;
+    const made = await api('POST', '/task', { taskName: 'pinned', taskType: 'HTTP', taskConfig: { url: `http://127.0.0.1:${port}/ok`, headers: { Authorization: SECRET, 'X-Trace': 't' } } });
+    expect(made.status, made.text).to.equal(200);
+    const id = made.body.data.taskId;
+    const stored = async () => JSON.parse((await m.services.knex('task').where('task_id', id).first()).task_config);
+    const before = await stored();
+    const update = (url: string, Authorization = '***') => api('POST', '/task', { taskId: id, taskName: 'pinned', taskType: 'HTTP', taskConfig: { url, headers: { Authorization, 'X-Trace': 't' } } });
+    for (const elsewhere of [`http://evil.example:${port}/ok`, `http://127.0.0.1:${port + 1}/ok`, `https://127.0.0.1:${port}/ok`, 'http://127.0.0.2/ok']) {
+      const r = await update(elsewhere);
+      expect(r.status, elsewhere).to.equal(400);
+      expect(r.body.code).to.equal('400');
+      expect(r.body.data).to.equal(null);
+      expect(r.body.message, elsewhere).to.match(/^taskConfig\.headers\.Authorization: "\*\*\*" keeps the stored value only while the url's origin/);
+      expect(r.body.message).to.include(`http://127.0.0.1:${port}`);
+      expect(leaks(r.text)).to.deep.equal([]);
+      expect(await stored(), 'nothing written').to.deep.equal(before);
+    }
+    // The same origin, written differently or with another path and query: kept.
+    const same = await update(`HTTP://127.0.0.1:${port}/other?x=1`);
+    expect(same.status, same.text).to.equal(200);
+    expect((await stored()).headers.Authorization).to.equal(SECRET);
+    // A new origin with the value itself is fine, and from then on "***" keeps that value for that origin.
+    expect((await update('https://api.example.org/x', 'Bearer for-api-example')).status).to.equal(200);
+    expect((await update('https://API.example.org:443/y')).status).to.equal(200);
+    expect((await stored()).headers.Authorization).to.equal('Bearer for-api-example');
+  });
+
   it('"***" with nothing stored behind it is a 400 naming the header', async () => {
     const r = await api('POST', '/task', { taskName: 'x', taskType: 'HTTP', taskConfig: { url: 'http://example.com/', headers: { 'X-Api-Key': '***' } } });
     expect(r.status).to.equal(400);

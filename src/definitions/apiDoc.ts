@@ -50,7 +50,8 @@ const taskConfigProperties: Schema = {
     type: 'object',
     description:
       `HTTP only. Values may use ${envRef}. Authorization, Proxy-Authorization, Cookie, X-Api-Key and HTTP_TASK_SECRET_HEADERS are answered as "***" ` +
-      '(unless the value is only a reference, optionally after a scheme word: "Bearer ${env:API_TOKEN}"); sending "***" back keeps the stored value.',
+      '(unless the value is only a reference, optionally after a scheme word: "Bearer ${env:API_TOKEN}"); sending "***" back keeps the stored value, ' +
+      'but only while the url keeps the stored origin (scheme, host, port): with a url elsewhere it is a 400 naming the header, send the value itself.',
     additionalProperties: { type: 'string' },
     example: { Authorization: '***', 'Content-Type': 'application/json' },
   },
