@@ -117,6 +117,25 @@ describe('security: HTTP tasks and private addresses', function () {
     expect((await run(byName, { url: url('localhost', '/ok') })).status).to.equal('SUCCESS');
   });
 
+  it('every attempt of one task instance sends the same Idempotency-Key (at-least-once: the receiver can deduplicate)', async () => {
+    const ti = await run(open, { url: url('127.0.0.1', '/no-such-path-idem'), maxRetries: 1, retryBackoffMs: 0 });
+    expect(ti.status).to.equal('FAILED');
+    expect(ti.attempt).to.equal(2);
+    const got = target.seen.filter((r) => r.url === '/no-such-path-idem').map((r) => r.headers['idempotency-key']);
+    expect(got).to.deep.equal([`ts-${ti.tiId}`, `ts-${ti.tiId}`]);
+  });
+
+  it('idempotencyHeader is a header name or false, checked when the task is saved (400 naming it)', async () => {
+    const save = (idempotencyHeader: unknown) => open.api('POST', '/task', { taskName: 'idem', taskType: 'HTTP', taskConfig: { url: 'https://example.com/', idempotencyHeader } });
+    for (const good of ['X-Request-Id', 'Idempotency-Key', false]) expect((await save(good)).status, String(good)).to.equal(200);
+    for (const bad of [true, '', 'Bad Header', 'x'.repeat(65), 42, 'Content-Length', 'host', null]) {
+      const r = await save(bad);
+      expect(r.status, JSON.stringify(bad)).to.equal(400);
+      expect(r.body.message, JSON.stringify(bad)).to.match(/^taskConfig\.idempotencyHeader: /);
+      expect(r.body.data).to.equal(null);
+    }
+  });
+
   it('an allowed private address is connected to: whatever happens there (an answer, a timeout), it is not refused', async () => {
     const ti = await run(open, { url: 'http://10.255.255.1/x', timeoutMs: 300 });
     expect(ti.status).to.equal('FAILED');

@@ -4,6 +4,7 @@
 // validated against their schemas by the linter in the test suite (test/openapi-lint.test.ts).
 import { TASK_TYPES } from '../models/definitions.js';
 import { TASK_CONFIG_MAX_BYTES } from './schemas.js';
+import { IDEMPOTENCY_HEADER_MAX } from './taskConfig.js';
 
 type Schema = Record<string, unknown>;
 
@@ -56,11 +57,24 @@ const taskConfigProperties: Schema = {
     example: { Authorization: '***', 'Content-Type': 'application/json' },
   },
   body: { description: 'HTTP only: a string sent as it is, or any other JSON value sent as JSON (content-type application/json). Strings may use ${env:NAME}.' },
+  idempotencyHeader: {
+    description:
+      'HTTP only: the header each request carries the task instance\'s idempotency key in, "ts-<tiId>", the same for every run of that instance ' +
+      '(runs are at-least-once: after a lost worker or Redis one may happen twice, and the service called can drop the repeat). Default Idempotency-Key; ' +
+      'false sends none; a header of that name in headers wins. Not Host, Content-Length, Content-Type, Transfer-Encoding or Connection. ' +
+      'SHELL tasks get the same key as TASK_SCHEDULE_IDEMPOTENCY_KEY.',
+    oneOf: [
+      { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", minLength: 1, maxLength: IDEMPOTENCY_HEADER_MAX },
+      { type: 'boolean', enum: [false] },
+    ],
+    default: 'Idempotency-Key',
+    example: 'X-Request-Id',
+  },
 };
 
 const taskConfigDescription =
   'Per-type settings, checked against taskType; unknown fields are refused (400 naming them). Every type: timeoutMs, maxRetries, retryBackoffMs. ' +
-  `WAIT: waitMs. SHELL: env. HTTP: url (required), method, headers, body. At most ${TASK_CONFIG_MAX_BYTES.toLocaleString('en-US')} bytes as stored JSON. ${TEMPLATES_NOTE}`;
+  `WAIT: waitMs. SHELL: env. HTTP: url (required), method, headers, body, idempotencyHeader. At most ${TASK_CONFIG_MAX_BYTES.toLocaleString('en-US')} bytes as stored JSON. ${TEMPLATES_NOTE}`;
 
 export const taskConfigSchema: Schema = {
   type: 'object',
