@@ -150,6 +150,20 @@ describe('live events (GET /events)', function () {
     await c.waitForEvent('events after the reconnection', (e) => e.kind === 'flow' && e.fiId === fiId && e.status === 'SUCCESS');
   });
 
+  it('HEAD /events answers its headers at once and takes no stream slot', async () => {
+    const before = b.hub!.clientCount;
+    // A HEAD that is never answered would hold this past the deadline (and hold one of the slots).
+    const r = await fetch(`${b.url}/events?kind=flow`, { method: 'HEAD', signal: AbortSignal.timeout(5_000) });
+    expect(r.status).to.equal(200);
+    expect(r.headers.get('content-type')).to.match(/^text\/event-stream/);
+    expect(await r.text()).to.equal('');
+    expect(b.hub!.clientCount).to.equal(before);
+    // Its filters are checked as GET's are.
+    const bad = await fetch(`${b.url}/events?kind=flows`, { method: 'HEAD', signal: AbortSignal.timeout(5_000) });
+    expect(bad.status).to.equal(400);
+    expect(b.hub!.clientCount).to.equal(before);
+  });
+
   it('refuses bad filters with a 400 naming the parameter', async () => {
     for (const [q, field] of [['?fiId=abc', 'fiId'], ['?flowId=0', 'flowId'], ['?kind=flows', 'kind'], ['?fiId=1&fiId=2', 'fiId']] as const) {
       const c = await open(b, q);

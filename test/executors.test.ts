@@ -119,6 +119,14 @@ describe('executors', () => {
       expect(JSON.parse(e.output)).to.deep.include({ exitCode: 3, stdout: 'partial\n', stderr: 'no such file\n' });
     });
 
+    it('gets TASK_SCHEDULE_IDEMPOTENCY_KEY, the same on every attempt of one task instance', async () => {
+      const key = async (tiId: number, attempt: number) =>
+        JSON.parse((await run('SHELL', { tiId, attempt, content: 'printf %s "$TASK_SCHEDULE_IDEMPOTENCY_KEY"', settings: shellOn }))!).stdout;
+      expect(await key(42, 1)).to.equal('ts-42');
+      expect(await key(42, 3)).to.equal('ts-42');
+      expect(await key(43, 1)).to.equal('ts-43');
+    });
+
     it('fails with just the code when stderr is empty', async () => {
       const e = await rejection(sh('exit 7'));
       expect(e.message).to.equal('exit code 7');
@@ -177,14 +185,14 @@ describe('executors', () => {
   describe('HTTP', () => {
     let server: http.Server;
     let base: string;
-    const seen: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+    const seen: { method: string; url: string; headers: http.IncomingHttpHeaders; rawHeaders: string[]; body: string }[] = [];
 
     before(async () => {
       server = http.createServer((req, res) => {
         let body = '';
         req.on('data', (c) => (body += c));
         req.on('end', () => {
-          seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+          seen.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders, body });
           if (req.url === '/fail') {
             res.writeHead(500, { 'content-type': 'text/plain' });
             return res.end('it broke');
@@ -227,6 +235,24 @@ describe('executors', () => {
       await call({ url: `${base}/put`, method: 'PUT', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2' });
       expect(seen[0].body).to.equal('a,b\n1,2');
       expect(seen[0].headers['content-type']).to.equal('text/csv');
+    });
+
+    it('sends Idempotency-Key: ts-<tiId>, the same on every attempt of one task instance', async () => {
+      await run('HTTP', { tiId: 42, attempt: 1, config: { url: `${base}/a` }, settings: loopbackAllowed });
+      await run('HTTP', { tiId: 42, attempt: 2, config: { url: `${base}/a` }, settings: loopbackAllowed });
+      await run('HTTP', { tiId: 43, attempt: 1, config: { url: `${base}/a` }, settings: loopbackAllowed });
+      expect(seen.map((r) => r.headers['idempotency-key'])).to.deep.equal(['ts-42', 'ts-42', 'ts-43']);
+    });
+
+    it('idempotencyHeader renames the header or (false) leaves it out; a header the task sets itself wins', async () => {
+      await call({ url: `${base}/a`, idempotencyHeader: 'X-Request-Id' });
+      expect(seen[0].headers['x-request-id']).to.equal('ts-1');
+      expect(seen[0].headers).to.not.have.property('idempotency-key');
+      await call({ url: `${base}/a`, idempotencyHeader: false });
+      expect(Object.keys(seen[1].headers).filter((h) => /idempotency|request-id/.test(h))).to.deep.equal([]);
+      await call({ url: `${base}/a`, headers: { 'idempotency-KEY': 'order-7' } });
+      expect(seen[2].headers['idempotency-key']).to.equal('order-7');
+      expect(seen[2].rawHeaders.filter((h) => /^idempotency-key$/i.test(h))).to.have.length(1);
     });
 
     it('fails on a non-2xx answer with HTTP <status> and the output', async () => {

@@ -42,12 +42,24 @@ describe('security: address policy', () => {
     ['64:ff9b::a9fe:a9fe', 'link-local'],
     ['2002:0a00:0001::', 'private'],
     ['::7f00:1', 'reserved'],
+    // Documentation ranges (TEST-NET-1/2/3, 2001:db8::/32, 3fff::/20): no real host should answer there.
+    ['192.0.2.1', 'documentation'],
+    ['198.51.100.7', 'documentation'],
+    ['203.0.113.255', 'documentation'],
+    ['2001:db8::1', 'documentation'],
+    ['2001:db8:ffff::9', 'documentation'],
+    ['3fff::1', 'documentation'],
+    ['::ffff:192.0.2.1', 'documentation'],
     // Public.
     ['1.1.1.1', null],
     ['8.8.8.8', null],
     ['172.32.0.1', null],
     ['100.128.0.1', null],
     ['2606:4700::1111', null],
+    ['192.0.3.1', null],
+    ['198.51.101.1', null],
+    ['203.0.114.1', null],
+    ['2001:db9::1', null],
     ['::ffff:8.8.8.8', null],
   ];
   for (const [ip, kind] of cases) {
@@ -55,11 +67,11 @@ describe('security: address policy', () => {
   }
 
   it('refuses the host\'s own interface addresses, even public ones', () => {
-    const p = new AddressPolicy([], ['203.0.113.7', '2001:db8::7']);
-    expect(p.refusal('203.0.113.7')).to.equal("this member's own");
-    expect(p.refusal('::ffff:203.0.113.7')).to.equal("this member's own");
-    expect(p.refusal('2001:db8::7')).to.equal("this member's own");
-    expect(p.refusal('203.0.113.8')).to.equal(null);
+    const p = new AddressPolicy([], ['93.184.215.7', '2606:4700::7']);
+    expect(p.refusal('93.184.215.7')).to.equal("this member's own");
+    expect(p.refusal('::ffff:93.184.215.7')).to.equal("this member's own");
+    expect(p.refusal('2606:4700::7')).to.equal("this member's own");
+    expect(p.refusal('93.184.215.8')).to.equal(null);
   });
 
   it('HTTP_TASK_ALLOW opens addresses, CIDRs (their IPv6-mapped forms too) and host names', () => {
@@ -131,6 +143,11 @@ describe('security: secrets in text', () => {
       `values ('{\\"headers\\":{\\"Cookie\\":\\"***\\"}}') - Data too long`,
     );
     expect(maskSecretsInText('sent Authorization: Bearer eyJhbGciOi.x-y_z', names)).to.equal('sent Authorization: Bearer ***');
+  });
+
+  it('masks SHELL env values with secret-looking names too (a rendered config quoted by a database error)', () => {
+    expect(maskSecretsInText('{"env":{"DB_PASSWORD":"hunter2","REGION":"eu","api_token":"t-1"}}', names)).to.equal('{"env":{"DB_PASSWORD":"***","REGION":"eu","api_token":"***"}}');
+    expect(maskSecretsInText(`rendered_config = '{\\"env\\":{\\"API_TOKEN\\":\\"rendered-1\\"}}'`, names)).to.equal(`rendered_config = '{\\"env\\":{\\"API_TOKEN\\":\\"***\\"}}'`);
   });
 
   it('a value that only references the environment is not a secret', () => {

@@ -88,6 +88,15 @@ describe('security: HTTP tasks and private addresses', function () {
     expectRefused(await run(closed, { url: 'http://169.254.169.254/latest/meta-data/' }), '169.254.169.254');
   });
 
+  it('the documentation ranges (192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32) fail without a connection attempt', async () => {
+    // Short timeouts: were they tried, nothing answers there and the run would end as a timeout instead.
+    for (const ip of ['192.0.2.1', '198.51.100.1', '203.0.113.1', '2001:db8::1']) {
+      const ti = await run(closed, { url: `http://${ip.includes(':') ? `[${ip}]` : ip}/x`, timeoutMs: 3_000 });
+      expectRefused(ti, ip);
+      expect(ti.errorMsg, ip).to.match(/\(a documentation address\)$/);
+    }
+  });
+
   it('a redirect that lands on loopback fails at that hop, even when the first host was allowed', async () => {
     // byName may reach `localhost` (allowed by name), but not 127.0.0.1 by address.
     const ti = await run(byName, { url: url('localhost', `/redirect?to=${encodeURIComponent(url('127.0.0.1', '/ok'))}`) });
@@ -106,6 +115,25 @@ describe('security: HTTP tasks and private addresses', function () {
     expect(ok.status, ok.errorMsg).to.equal('SUCCESS');
     expect(JSON.parse(JSON.parse(ok.output).body).path).to.equal('/ok');
     expect((await run(byName, { url: url('localhost', '/ok') })).status).to.equal('SUCCESS');
+  });
+
+  it('every attempt of one task instance sends the same Idempotency-Key (at-least-once: the receiver can deduplicate)', async () => {
+    const ti = await run(open, { url: url('127.0.0.1', '/no-such-path-idem'), maxRetries: 1, retryBackoffMs: 0 });
+    expect(ti.status).to.equal('FAILED');
+    expect(ti.attempt).to.equal(2);
+    const got = target.seen.filter((r) => r.url === '/no-such-path-idem').map((r) => r.headers['idempotency-key']);
+    expect(got).to.deep.equal([`ts-${ti.tiId}`, `ts-${ti.tiId}`]);
+  });
+
+  it('idempotencyHeader is a header name or false, checked when the task is saved (400 naming it)', async () => {
+    const save = (idempotencyHeader: unknown) => open.api('POST', '/task', { taskName: 'idem', taskType: 'HTTP', taskConfig: { url: 'https://example.com/', idempotencyHeader } });
+    for (const good of ['X-Request-Id', 'Idempotency-Key', false]) expect((await save(good)).status, String(good)).to.equal(200);
+    for (const bad of [true, '', 'Bad Header', 'x'.repeat(65), 42, 'Content-Length', 'host', null]) {
+      const r = await save(bad);
+      expect(r.status, JSON.stringify(bad)).to.equal(400);
+      expect(r.body.message, JSON.stringify(bad)).to.match(/^taskConfig\.idempotencyHeader: /);
+      expect(r.body.data).to.equal(null);
+    }
   });
 
   it('an allowed private address is connected to: whatever happens there (an answer, a timeout), it is not refused', async () => {

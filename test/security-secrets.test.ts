@@ -9,6 +9,8 @@ import { isolated } from './helpers/env.js';
 import { runTask } from './helpers/tasks.js';
 import { startHttpTarget, type HttpTarget } from './helpers/httpTarget.js';
 import { createLogger } from '../src/infra/logger.js';
+import { SseClient } from './helpers/sse.js';
+import { waitForEnd } from './helpers/flows.js';
 
 const SECRET = 'Bearer sk-live-0123456789abcdef';
 const COOKIE = 'session=very-secret-cookie';
@@ -19,6 +21,8 @@ describe('security: secrets in task configs', function () {
   let m: TestMember;
   let target: HttpTarget;
   let taskId: number;
+  /** Every line the member logged (at debug level). */
+  const logged: string[] = [];
   const api = (method: string, path: string, body?: unknown) => m.api(method, path, body);
 
   before(async () => {
@@ -31,7 +35,7 @@ describe('security: secrets in task configs', function () {
       TASK_ENV_ALLOW: 'UPSTREAM_TOKEN',
       UPSTREAM_TOKEN: 'from-the-environment',
       SHELL_TASKS_ENABLED: 'true',
-    });
+    }, (config) => createLogger('debug', {}, config.httpTaskSecretHeaders, new Writable({ write(chunk, _enc, cb) { logged.push(String(chunk)); cb(); } }) as unknown as pino.DestinationStream));
     const r = await api('POST', '/task', {
       taskName: 'with secrets',
       taskType: 'HTTP',
@@ -90,6 +94,92 @@ describe('security: secrets in task configs', function () {
     const ti = await runTask(m.api, taskId);
     const got = JSON.parse(JSON.parse(ti.output).body);
     expect(got.authorization).to.equal(SECRET);
+  });
+
+  it('a secret filled in from a template is masked in renderedConfig (monitor, flow detail), and never reaches logs or live events', async () => {
+    const TOK = 'rendered-tok-9f8e7d6c';
+    const VAULT_IN = 'rendered-vault-5a4b3c';
+    const rendered = [TOK, VAULT_IN];
+    const shell = await api('POST', '/task', {
+      taskName: 'sh templated', taskType: 'SHELL', taskContent: 'printf %s "$REGION"',
+      taskConfig: { env: { API_TOKEN: '${input.token}', REGION: '${input.region}' } },
+    });
+    const http = await api('POST', '/task', {
+      taskName: 'http templated', taskType: 'HTTP',
+      // /gzip answers without echoing the request: whatever shows the secret below is the member's doing.
+      taskConfig: { url: `http://127.0.0.1:${target.port}/gzip`, headers: { Authorization: 'Bearer ${input.token}', 'X-Vault-Token': '${input.vault}', 'X-Trace': '${input.trace}' } },
+    });
+    expect([shell.status, http.status], shell.text + http.text).to.deep.equal([200, 200]);
+    expect(http.body.data.taskConfig.headers).to.deep.equal({ Authorization: '***', 'X-Vault-Token': '***', 'X-Trace': '${input.trace}' });
+    const flow = await api('POST', '/flow', {
+      flowName: 'templated secrets',
+      flowNodes: [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: String(shell.body.data.taskId) }, { nodeType: 'TASK', taskIds: String(http.body.data.taskId) }, { nodeType: 'END' }],
+    });
+    const flowId = flow.body.data.flowId;
+    const sse = await SseClient.open(`${m.url}/events?flowId=${flowId}`);
+    try {
+      await sse.waitForMessage('ready');
+      const start = await api('POST', `/exec/flow/${flowId}`, { input: { token: TOK, vault: VAULT_IN, trace: 'trace-1', region: 'eu' } });
+      expect(start.status, start.text).to.equal(200);
+      const fiId = start.body.data.fiId;
+      expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+      await sse.waitForEvent('the flow to succeed', (e) => e.kind === 'flow' && e.fiId === fiId && e.status === 'SUCCESS');
+      // The run used the real values.
+      const sent = target.seen.find((r) => r.url === '/gzip')!;
+      expect([sent.headers.authorization, sent.headers['x-vault-token']]).to.deep.equal([`Bearer ${TOK}`, VAULT_IN]);
+
+      const detail = await api('POST', `/monitor/flow/detail/${fiId}`);
+      const tasks = detail.body.data.flatMap((ni: any) => ni.tasks);
+      const sh = tasks.find((t: any) => t.taskId === shell.body.data.taskId);
+      const ht = tasks.find((t: any) => t.taskId === http.body.data.taskId);
+      expect(sh.renderedConfig).to.deep.equal({ env: { API_TOKEN: '***', REGION: 'eu' } });
+      expect(ht.renderedConfig.headers).to.deep.equal({ Authorization: '***', 'X-Vault-Token': '***', 'X-Trace': 'trace-1' });
+      const one = await api('GET', `/monitor/task/${ht.tiId}`);
+      expect(one.body.data.renderedConfig.headers).to.deep.equal({ Authorization: '***', 'X-Vault-Token': '***', 'X-Trace': 'trace-1' });
+      const shOne = await api('GET', `/monitor/task/${sh.tiId}`);
+      expect(shOne.body.data.renderedConfig.env).to.deep.equal({ API_TOKEN: '***', REGION: 'eu' });
+      for (const r of [detail, one, shOne]) expect(rendered.filter((x) => r.text.includes(x)), r.text.slice(0, 300)).to.deep.equal([]);
+      // Stored as the run used it (a later attempt runs the same text).
+      const row = await m.services.knex('task_ins').where('ti_id', ht.tiId).first();
+      expect(JSON.parse(row.rendered_config).headers.Authorization).to.equal(`Bearer ${TOK}`);
+
+      const streamed = sse.messages.map((x) => x.data).join('\n');
+      expect(streamed).to.include(`"fiId":${fiId}`);
+      expect(rendered.filter((x) => streamed.includes(x))).to.deep.equal([]);
+      const logs = logged.join('');
+      expect(logs.length, 'the member logs at debug level').to.be.above(0);
+      expect(rendered.filter((x) => logs.includes(x))).to.deep.equal([]);
+    } finally {
+      await sse.close();
+    }
+  });
+
+  it('"***" keeps a secret header only while the url keeps its origin (scheme, host, port); otherwise a 400 naming the header', async () => {
+    const port = target.port;
+    const made = await api('POST', '/task', { taskName: 'pinned', taskType: 'HTTP', taskConfig: { url: `http://127.0.0.1:${port}/ok`, headers: { Authorization: SECRET, 'X-Trace': 't' } } });
+    expect(made.status, made.text).to.equal(200);
+    const id = made.body.data.taskId;
+    const stored = async () => JSON.parse((await m.services.knex('task').where('task_id', id).first()).task_config);
+    const before = await stored();
+    const update = (url: string, Authorization = '***') => api('POST', '/task', { taskId: id, taskName: 'pinned', taskType: 'HTTP', taskConfig: { url, headers: { Authorization, 'X-Trace': 't' } } });
+    for (const elsewhere of [`http://evil.example:${port}/ok`, `http://127.0.0.1:${port + 1}/ok`, `https://127.0.0.1:${port}/ok`, 'http://127.0.0.2/ok']) {
+      const r = await update(elsewhere);
+      expect(r.status, elsewhere).to.equal(400);
+      expect(r.body.code).to.equal('400');
+      expect(r.body.data).to.equal(null);
+      expect(r.body.message, elsewhere).to.match(/^taskConfig\.headers\.Authorization: "\*\*\*" keeps the stored value only while the url's origin/);
+      expect(r.body.message).to.include(`http://127.0.0.1:${port}`);
+      expect(leaks(r.text)).to.deep.equal([]);
+      expect(await stored(), 'nothing written').to.deep.equal(before);
+    }
+    // The same origin, written differently or with another path and query: kept.
+    const same = await update(`HTTP://127.0.0.1:${port}/other?x=1`);
+    expect(same.status, same.text).to.equal(200);
+    expect((await stored()).headers.Authorization).to.equal(SECRET);
+    // A new origin with the value itself is fine, and from then on "***" keeps that value for that origin.
+    expect((await update('https://api.example.org/x', 'Bearer for-api-example')).status).to.equal(200);
+    expect((await update('https://API.example.org:443/y')).status).to.equal(200);
+    expect((await stored()).headers.Authorization).to.equal('Bearer for-api-example');
   });
 
   it('"***" with nothing stored behind it is a 400 naming the header', async () => {

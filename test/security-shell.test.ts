@@ -83,7 +83,8 @@ describe('security: SHELL tasks', function () {
     expect(vars.get('SHARED_VALUE')).to.equal('v1');
     expect(vars.get('PATH')).to.equal(process.env.PATH);
     // Nothing else but what /bin/sh sets itself.
-    const allowed = new Set(['PATH', 'HOME', 'LANG', 'TZ', 'SHARED_VALUE', 'FOO', 'REF', MARKER_VAR, 'PWD', 'OLDPWD', 'SHLVL', '_']);
+    expect(vars.get('TASK_SCHEDULE_IDEMPOTENCY_KEY')).to.equal(`ts-${ti.tiId}`);
+    const allowed = new Set(['PATH', 'HOME', 'LANG', 'TZ', 'SHARED_VALUE', 'FOO', 'REF', MARKER_VAR, 'TASK_SCHEDULE_IDEMPOTENCY_KEY', 'PWD', 'OLDPWD', 'SHLVL', '_']);
     expect([...vars.keys()].filter((k) => !allowed.has(k))).to.deep.equal([]);
   });
 

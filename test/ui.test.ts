@@ -243,6 +243,30 @@ describe('dashboard', function () {
       expect(await row.textContent()).to.include('hello from the form');
     });
 
+    it('shows a secret filled in from a template as "***" under "Ran with config"; the task form keeps idempotencyHeader', async () => {
+      const TOKEN = 'ui-rendered-secret-4242';
+      // Loopback is refused to HTTP tasks here: the run fails at once, after its templates were filled in.
+      const httpTask = await createTask(m.api, 'HTTP', null, {
+        url: 'http://127.0.0.1:9/x', headers: { Authorization: 'Bearer ${input.token}', 'X-Trace': '${input.trace}' }, idempotencyHeader: false,
+      }, 'templated secret');
+      const flowId = await createFlow(m.api, [[httpTask]], { flowName: 'templated secret flow' });
+      const started = await m.api('POST', `/exec/flow/${flowId}`, { input: { token: TOKEN, trace: 'trace-ui' } });
+      expect(started.status, started.text).to.equal(200);
+      await go(`/ui/instances/${started.body.data.fiId}`);
+      await status('fi-status', 'FAILED').waitFor();
+      const shown = await page.getByTestId('rendered-config').textContent();
+      expect(shown).to.include('"Authorization": "***"').and.to.include('"X-Trace": "trace-ui"');
+      expect(shown).to.not.include(TOKEN); // (the start's input, shown above it, is shown as given)
+      await shot('instance-rendered-secret');
+
+      await go(`/ui/tasks/${httpTask}`);
+      expect(await page.getByLabel('Idempotency header').inputValue()).to.equal('false');
+      await page.getByRole('button', { name: 'Save task' }).click();
+      await page.waitForURL(`${base}/ui/tasks`);
+      const saved = (await m.api('GET', `/task/${httpTask}`)).body.data.taskConfig;
+      expect(saved).to.deep.include({ idempotencyHeader: false, headers: { Authorization: '***', 'X-Trace': '${input.trace}' } });
+    });
+
     it('a new version is saved through the form; the version picker shows the old one', async () => {
       await go(`/ui/flows/${formFlow}/edit`);
       await page.getByRole('button', { name: 'Add TASK node' }).click();

@@ -20,7 +20,7 @@ const output: Schema = {
 /** Present only when the task's templates were filled in (src/engine/templates.ts). */
 const rendered: Schema = {
   renderedContent: { type: 'string', description: 'The content the run used, templates filled in (only when the task has templates)' },
-  renderedConfig: { type: 'object', additionalProperties: true, description: 'The taskConfig the run used, templates filled in (only when the task has templates)' },
+  renderedConfig: { type: 'object', additionalProperties: true, description: 'The taskConfig the run used, templates filled in (only when the task has templates); secret values shown as "***", as GET /task shows them' },
 };
 
 const seedTaskRow: Schema = {

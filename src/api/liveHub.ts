@@ -103,10 +103,7 @@ export class LiveHub {
    * missed since `lastEventId` (or `reset` when that cannot be replayed), then live events.
    */
   open(filter: LiveFilter, lastEventId: string | undefined): PassThrough {
-    if (this.closed) throw new HttpError(503, 'this member is stopping');
-    if (this.clients.size >= MAX_CLIENTS) {
-      throw new HttpError(503, `too many event streams on this member (at most ${MAX_CLIENTS}); try again shortly or use another member`);
-    }
+    this.assertRoom();
     const stream = new PassThrough();
     const client: Client = { filter, stream, greeted: false };
     this.clients.add(client);
@@ -123,6 +120,14 @@ export class LiveHub {
       this.greet(client, lastEventId);
     }
     return stream;
+  }
+
+  /** Throws the 503 a new stream would get now (stopping, or every slot taken); takes nothing. */
+  assertRoom(): void {
+    if (this.closed) throw new HttpError(503, 'this member is stopping');
+    if (this.clients.size >= MAX_CLIENTS) {
+      throw new HttpError(503, `too many event streams on this member (at most ${MAX_CLIENTS}); try again shortly or use another member`);
+    }
   }
 
   /** Keeps the watched key alive while this member has streams (set at once on the first). */

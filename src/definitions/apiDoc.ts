@@ -4,6 +4,7 @@
 // validated against their schemas by the linter in the test suite (test/openapi-lint.test.ts).
 import { TASK_TYPES } from '../models/definitions.js';
 import { TASK_CONFIG_MAX_BYTES } from './schemas.js';
+import { IDEMPOTENCY_HEADER_MAX } from './taskConfig.js';
 
 type Schema = Record<string, unknown>;
 
@@ -50,16 +51,30 @@ const taskConfigProperties: Schema = {
     type: 'object',
     description:
       `HTTP only. Values may use ${envRef}. Authorization, Proxy-Authorization, Cookie, X-Api-Key and HTTP_TASK_SECRET_HEADERS are answered as "***" ` +
-      '(unless the value is only a reference, optionally after a scheme word: "Bearer ${env:API_TOKEN}"); sending "***" back keeps the stored value.',
+      '(unless the value is only a reference, optionally after a scheme word: "Bearer ${env:API_TOKEN}"); sending "***" back keeps the stored value, ' +
+      'but only while the url keeps the stored origin (scheme, host, port): with a url elsewhere it is a 400 naming the header, send the value itself.',
     additionalProperties: { type: 'string' },
     example: { Authorization: '***', 'Content-Type': 'application/json' },
   },
   body: { description: 'HTTP only: a string sent as it is, or any other JSON value sent as JSON (content-type application/json). Strings may use ${env:NAME}.' },
+  idempotencyHeader: {
+    description:
+      'HTTP only: the header each request carries the task instance\'s idempotency key in, "ts-<tiId>", the same for every run of that instance ' +
+      '(runs are at-least-once: after a lost worker or Redis one may happen twice, and the service called can drop the repeat). Default Idempotency-Key; ' +
+      'false sends none; a header of that name in headers wins. Not Host, Content-Length, Content-Type, Transfer-Encoding or Connection. ' +
+      'SHELL tasks get the same key as TASK_SCHEDULE_IDEMPOTENCY_KEY.',
+    oneOf: [
+      { type: 'string', pattern: "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", minLength: 1, maxLength: IDEMPOTENCY_HEADER_MAX },
+      { type: 'boolean', enum: [false] },
+    ],
+    default: 'Idempotency-Key',
+    example: 'X-Request-Id',
+  },
 };
 
 const taskConfigDescription =
   'Per-type settings, checked against taskType; unknown fields are refused (400 naming them). Every type: timeoutMs, maxRetries, retryBackoffMs. ' +
-  `WAIT: waitMs. SHELL: env. HTTP: url (required), method, headers, body. At most ${TASK_CONFIG_MAX_BYTES.toLocaleString('en-US')} bytes as stored JSON. ${TEMPLATES_NOTE}`;
+  `WAIT: waitMs. SHELL: env. HTTP: url (required), method, headers, body, idempotencyHeader. At most ${TASK_CONFIG_MAX_BYTES.toLocaleString('en-US')} bytes as stored JSON. ${TEMPLATES_NOTE}`;
 
 export const taskConfigSchema: Schema = {
   type: 'object',

@@ -44,8 +44,10 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string, s
       const stored = await findLiveTask(trx, input.taskId, true);
       if (!stored) throw new NotFoundError(`task ${input.taskId} does not exist; omit taskId to create a new task`);
       const kept = input.taskConfig === undefined;
+      // The config as sent is checked first ("***" is a string like any), so a bad url is named as
+      // such before restoreMasked compares it with the stored one.
+      checkTaskConfig(type, kept ? storedObject(stored.task_config) : (input.taskConfig ?? null), kept);
       const cfg = kept ? storedObject(stored.task_config) : restoreMasked(input.taskConfig ?? null, storedObject(stored.task_config), secrets);
-      checkTaskConfig(type, cfg, kept);
       checkContentFitsType(type, input.taskContent !== undefined ? input.taskContent : stored.task_content);
       const changes: PartialModelObject<Task> = { task_name: input.taskName, task_type: type, update_time: now, update_user: user };
       if (input.taskContent !== undefined) changes.task_content = input.taskContent;
@@ -55,8 +57,8 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string, s
       await Task.query(trx).findById(input.taskId).patch(changes);
       taskId = input.taskId;
     } else {
+      checkTaskConfig(type, input.taskConfig ?? null);
       const cfg = restoreMasked(input.taskConfig ?? null, null, secrets);
-      checkTaskConfig(type, cfg);
       checkContentFitsType(type, input.taskContent);
       // INSERT INTO task (…) VALUES (…)
       const task = await Task.query(trx).insert({

@@ -35,9 +35,22 @@ export function redactTaskConfig<T>(cfg: T, headers: SecretNames = DEFAULT_SECRE
   return (out ?? cfg) as T;
 }
 
+/** The url's origin (scheme, host, port; default port left out, host lower case), or null. */
+function originOf(url: unknown): string | null {
+  if (typeof url !== 'string') return null;
+  try {
+    const o = new URL(url).origin;
+    return o === 'null' ? null : o;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The config to store: each secret value sent as "***" replaced by the stored value of that name (the
- * name compared case-insensitively for headers). A "***" with nothing stored behind it is a 400.
+ * name compared case-insensitively for headers). A "***" with nothing stored behind it is a 400. A
+ * secret header is kept this way only while the url's origin stays the stored one: otherwise "***"
+ * would send the stored credential to a host its writer never chose (a 400 asks for the value again).
  */
 export function restoreMasked(
   input: Record<string, unknown> | null,
@@ -57,6 +70,16 @@ export function restoreMasked(
         const from = sameName(k);
         if (from === undefined || typeof old[from] !== 'string') {
           throw new InvalidInputError(`taskConfig.${field}.${k}: "${MASK}" stands for the stored value, and none is stored; send the value itself`);
+        }
+        if (field === 'headers') {
+          const was = originOf(stored?.url);
+          const now = originOf(input.url);
+          if (was === null || now !== was) {
+            throw new InvalidInputError(
+              `taskConfig.headers.${k}: "${MASK}" keeps the stored value only while the url's origin (scheme, host, port) stays ${was ?? 'the stored one'}; ` +
+                `for ${now ?? 'this url'} send the value itself`,
+            );
+          }
         }
         return [k, old[from]];
       }),

@@ -28,6 +28,26 @@ const shellEnv = z
 
 const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 
+/** The header an HTTP task sends its idempotency key in, unless its config names another (or false). */
+export const DEFAULT_IDEMPOTENCY_HEADER = 'Idempotency-Key';
+export const IDEMPOTENCY_HEADER_MAX = 64;
+/** Headers the request sets itself: a key sent in one of them would break the request. */
+const OWN_HEADERS = new Set(['host', 'content-length', 'content-type', 'transfer-encoding', 'connection']);
+/**
+ * HTTP `idempotencyHeader`: the header the run's idempotency key goes in (an RFC 9110 token), or false
+ * for none. A run may happen twice (at-least-once): the key, the same for every run of one task
+ * instance, lets the receiving service drop the second.
+ */
+const HEADER_TOKEN = new RegExp(`^[!#$%&'*+.^_\`|~0-9A-Za-z-]{1,${IDEMPOTENCY_HEADER_MAX}}$`);
+const idempotencyHeader = z.custom<string | false>(
+  (v) => v === false || (typeof v === 'string' && HEADER_TOKEN.test(v) && !OWN_HEADERS.has(v.toLowerCase())),
+  {
+    error:
+      `must be a header name (1 to ${IDEMPOTENCY_HEADER_MAX} letters, digits or !#$%&'*+-.^_\`|~; not Host, Content-Length, Content-Type, ` +
+      'Transfer-Encoding or Connection), or false to send no idempotency key',
+  },
+);
+
 export const taskConfigSchemas = {
   ECHO: z.strictObject({ ...policy }),
   EXCEPTION: z.strictObject({ ...policy }),
@@ -40,6 +60,7 @@ export const taskConfigSchemas = {
     url: z.url({ protocol: /^https?$/ }).refine((u) => !/^[a-z]+:\/\/[^/?#]*@/i.test(u), 'must not carry user:password@; send an Authorization header instead (its value is never shown)'),
     headers: z.record(z.string(), z.string()).optional(),
     body: z.unknown().optional(),
+    idempotencyHeader: idempotencyHeader.optional(),
   }),
 } satisfies Record<TaskType, z.ZodType>;
 
@@ -52,6 +73,8 @@ export type TaskConfig = {
   url?: string;
   headers?: Record<string, string>;
   body?: unknown;
+  /** HTTP: the header the idempotency key goes in (default Idempotency-Key), or false for none. */
+  idempotencyHeader?: string | false;
   /** SHELL: variables added to its environment. */
   env?: Record<string, string>;
 };

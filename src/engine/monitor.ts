@@ -6,6 +6,7 @@ import type { Knex } from '../infra/db.js';
 import { formatTime } from '../infra/time.js';
 import { FlowIns, FlowNode, NodeIns, TaskIns } from '../models/index.js';
 import { planOf } from './flowPlan.js';
+import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from '../definitions/secrets.js';
 
 export interface FlowInsFilter {
   flowId?: number;
@@ -96,16 +97,23 @@ function taskInsRow(t: TaskIns): Wire {
   return o;
 }
 
-/** What the run used, when the task's templates were filled in (only then: a seed row keeps its keys). */
-function rendered(t: TaskIns): Wire {
+/**
+ * What the run used, when the task's templates were filled in (only then: a seed row keeps its keys).
+ * Its secrets are shown as "***" like the stored config's: a secret header written as a template is
+ * masked in GET /task, and must not come out here filled in.
+ */
+function rendered(t: TaskIns, secrets: SecretNames): Wire {
   const o: Wire = {};
   if (t.rendered_content !== null) o.renderedContent = t.rendered_content;
-  if (t.rendered_config !== null) o.renderedConfig = parseJson(t.rendered_config);
+  if (t.rendered_config !== null) o.renderedConfig = redactTaskConfig(parseJson(t.rendered_config), secrets);
   return o;
 }
 
-/** The seed's node-instance rows of one flow instance, each listing its task instances; null if none. */
-export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Wire[] | null> {
+/**
+ * The seed's node-instance rows of one flow instance, each listing its task instances; null if none.
+ * `secrets`: the secret header names (HTTP_TASK_SECRET_HEADERS with the built-in ones).
+ */
+export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: SecretNames = DEFAULT_SECRET_HEADERS): Promise<Wire[] | null> {
   const fi = await FlowIns.query(knex)
     .findById(fiId)
     .withGraphFetched('nodeInstances.[node(type), taskInstances]')
@@ -123,7 +131,7 @@ export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Wire
     nodeId: ni.node_id,
     nodeType: ni.node?.node_type,
     // Beyond the seed's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
-    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t) })),
+    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
     startMs: epochMs(ni.start_time),
     endMs: epochMs(ni.end_time),
   }));
@@ -137,7 +145,7 @@ export async function latestFlowInstances(knex: Knex, flowIds: number[]): Promis
   return rows.map((r) => ({ flowId: r.flow_id, fiId: r.fi_id, status: r.status, startTime: formatTime(r.start_time), endTime: formatTime(r.end_time) }));
 }
 
-export async function taskInstance(knex: Knex, tiId: number): Promise<Wire | null> {
+export async function taskInstance(knex: Knex, tiId: number, secrets: SecretNames = DEFAULT_SECRET_HEADERS): Promise<Wire | null> {
   const t = await TaskIns.query(knex)
     .findById(tiId)
     .withGraphFetched('task(name)')
@@ -152,7 +160,7 @@ export async function taskInstance(knex: Knex, tiId: number): Promise<Wire | nul
     workerId: t.worker_id,
     createTime: formatTime(t.create_time),
     updateTime: formatTime(t.update_time),
-    ...rendered(t),
+    ...rendered(t, secrets),
   };
 }
 

@@ -1,6 +1,7 @@
 // Which addresses an HTTP task may connect to. By default nothing private: loopback, RFC 1918 and
 // unique-local (fc00::/7), link-local (169.254/16 with the cloud metadata address, fe80::/10),
-// unspecified (0.0.0.0/8, ::), multicast, CGNAT shared space (100.64/10) and reserved ranges. IPv6
+// unspecified (0.0.0.0/8, ::), multicast, CGNAT shared space (100.64/10), reserved ranges, and the
+// documentation ranges (192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32, 3fff::/20). IPv6
 // forms that carry an IPv4 address (::ffff:a.b.c.d, NAT64 64:ff9b::/96, 6to4 2002::/16) are judged by
 // that IPv4 address. So are the addresses of the member's own network interfaces, public or not (a
 // task must not reach the member's port through its public address). HTTP_TASK_ALLOW opens host names (exact, case-insensitive), addresses and CIDRs.
@@ -83,13 +84,18 @@ const REFUSED: [Net, string][] = (
     ['169.254.0.0/16', 'link-local'],
     ['172.16.0.0/12', 'private'],
     ['192.0.0.0/24', 'reserved'],
+    ['192.0.2.0/24', 'documentation'],
     ['192.168.0.0/16', 'private'],
     ['198.18.0.0/15', 'reserved'],
+    ['198.51.100.0/24', 'documentation'],
+    ['203.0.113.0/24', 'documentation'],
     ['224.0.0.0/4', 'multicast'],
     ['240.0.0.0/4', 'reserved'],
     ['::/128', 'unspecified'],
     ['::1/128', 'loopback'],
     ['::/8', 'reserved'],
+    ['2001:db8::/32', 'documentation'],
+    ['3fff::/20', 'documentation'],
     ['fc00::/7', 'private'],
     ['fe80::/10', 'link-local'],
     ['fec0::/10', 'private'],

@@ -1,5 +1,5 @@
 // HTTP: one request from the task's config (method, default GET; url; headers; body, JSON-encoded when
-// it is not a string). A 2xx answer is success; anything else is a TaskFailure `HTTP <status>`. Either
+// it is not a string), with the task instance's idempotency key in a header (runs are at-least-once). A 2xx answer is success; anything else is a TaskFailure `HTTP <status>`. Either
 // way the output is JSON text {status, body} with the last 4 KiB of the response body (and
 // `truncated: true` when the answer was longer than HTTP_TASK_MAX_RESPONSE_BYTES, where reading stopped).
 // A task reaches only what the operator allows (addressPolicy.ts): each hop's host is resolved once,
@@ -17,7 +17,8 @@ import type { Readable } from 'node:stream';
 import { normalHost, parseIp } from './addressPolicy.js';
 import { resolveEnvRefs, resolveEnvRefsDeep } from './envRefs.js';
 import type { ExecutorSettings } from './settings.js';
-import { Tail, TaskFailure, throwIfAborted, type Executor } from './types.js';
+import { DEFAULT_IDEMPOTENCY_HEADER } from '../definitions/taskConfig.js';
+import { idempotencyKey, Tail, TaskFailure, throwIfAborted, type ExecContext, type Executor } from './types.js';
 
 export const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
@@ -182,8 +183,11 @@ function parseUrl(text: string, what: string): URL {
   return u;
 }
 
-/** The first request of the task, `${env:…}` resolved. */
-function firstRequest(config: Parameters<Executor['run']>[0]['config'], settings: ExecutorSettings): Request {
+/**
+ * The first request of the task, `${env:…}` resolved. It carries the instance's idempotency key (in
+ * `idempotencyHeader`, default Idempotency-Key; none when false) unless the task sets that header itself.
+ */
+function firstRequest(config: ExecContext['config'], settings: ExecutorSettings, tiId: number): Request {
   const env = settings.env;
   const url = parseUrl(resolveEnvRefs(config.url!, env, 'taskConfig.url'), 'taskConfig.url');
   const headers: Record<string, string> = { 'user-agent': 'task-schedule', accept: '*/*' };
@@ -191,6 +195,8 @@ function firstRequest(config: Parameters<Executor['run']>[0]['config'], settings
     for (const k of Object.keys(headers)) if (k.toLowerCase() === name.toLowerCase()) delete headers[k];
     headers[name] = value;
   };
+  const idem = config.idempotencyHeader ?? DEFAULT_IDEMPOTENCY_HEADER;
+  if (idem !== false) set(idem, idempotencyKey(tiId));
   for (const [k, v] of Object.entries(config.headers ?? {})) set(k, resolveEnvRefs(String(v), env, `taskConfig.headers.${k}`));
   let body: Buffer | undefined;
   if (config.body !== undefined && config.body !== null) {
@@ -224,10 +230,10 @@ function redirected(prev: Request, status: number, location: string, n: number, 
 
 export const httpExecutor: Executor = {
   type: 'HTTP',
-  async run({ config, signal, settings }) {
+  async run({ tiId, config, signal, settings }) {
     throwIfAborted(signal);
     if (!config.url) throw new TaskFailure('HTTP task has no url in its config');
-    let req = firstRequest(config, settings);
+    let req = firstRequest(config, settings, tiId);
     for (let n = 0; ; n++) {
       const hop = n === 0 ? '' : `redirect ${n} to ${normalHost(req.url.hostname)}: `;
       const a = await exchange(req, settings, signal, hop);

@@ -3,7 +3,8 @@
 // A non-zero exit is a TaskFailure carrying that output. On abort the whole group gets SIGTERM, then
 // SIGKILL after a short grace, and the run rejects with the abort reason.
 // The environment is scrubbed: the member's PATH, HOME, LANG and TZ, the TASK_ENV_ALLOW names, then
-// `taskConfig.env` (its values may use `${env:NAME}`); nothing else of the member's (its DATABASE_URL,
+// the instance's idempotency key (TASK_SCHEDULE_IDEMPOTENCY_KEY), then `taskConfig.env` (its values may
+// use `${env:NAME}`); nothing else of the member's (its DATABASE_URL,
 // ADMIN_TOKEN…). Nothing the task started outlives it: when the shell ends, what is left of its group
 // is killed, and the group is recorded (shellGroups.ts) so that not even a killed member leaves it behind.
 import { spawn } from 'node:child_process';
@@ -11,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { resolveEnvRefs } from './envRefs.js';
 import { killGroup, MARKER_VAR } from './shellGroups.js';
 import type { ExecutorSettings } from './settings.js';
-import { Tail, TaskFailure, throwIfAborted, type ExecContext, type Executor } from './types.js';
+import { IDEMPOTENCY_VAR, idempotencyKey, Tail, TaskFailure, throwIfAborted, type ExecContext, type Executor } from './types.js';
 
 export const SHELL_DISABLED_MESSAGE = 'SHELL tasks are disabled: set SHELL_TASKS_ENABLED=true';
 const KILL_GRACE_MS = 1000;
@@ -23,23 +24,26 @@ function stderrSummary(stderr: string): string {
   return text.length > 500 ? `${text.slice(0, 497)}...` : text;
 }
 
-/** The task's environment: base, allowed names, its own `env` (resolved), and the run marker. */
-export function shellEnv(config: ExecContext['config'], settings: ExecutorSettings, marker: string): Record<string, string> {
+/**
+ * The task's environment: base, allowed names, the instance's idempotency key, its own `env`
+ * (resolved; it may set the key's variable itself), and the run marker.
+ */
+export function shellEnv(config: ExecContext['config'], settings: ExecutorSettings, marker: string, tiId: number): Record<string, string> {
   const own = Object.fromEntries(
     Object.entries(config.env ?? {}).map(([k, v]) => [k, resolveEnvRefs(String(v), settings.env, `taskConfig.env.${k}`)]),
   );
-  return { ...settings.shell.baseEnv, ...settings.env.values, ...own, [MARKER_VAR]: marker };
+  return { ...settings.shell.baseEnv, ...settings.env.values, [IDEMPOTENCY_VAR]: idempotencyKey(tiId), ...own, [MARKER_VAR]: marker };
 }
 
 export const shellExecutor: Executor = {
   type: 'SHELL',
-  run({ content, config, signal, settings }) {
+  run({ tiId, content, config, signal, settings }) {
     return new Promise<string | null>((resolve, reject) => {
       if (!settings.shell.enabled) return reject(new TaskFailure(SHELL_DISABLED_MESSAGE));
       let env: Record<string, string>;
       try {
         throwIfAborted(signal);
-        env = shellEnv(config, settings, randomBytes(12).toString('hex'));
+        env = shellEnv(config, settings, randomBytes(12).toString('hex'), tiId);
       } catch (e) {
         return reject(e);
       }

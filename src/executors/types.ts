@@ -35,6 +35,16 @@ export function throwIfAborted(signal: AbortSignal): void {
   if (signal.aborted) throw signal.reason;
 }
 
+/**
+ * The idempotency key of a task instance: the same for every run of it (a retry, a run again after its
+ * worker was lost), so the service an HTTP task calls, or a SHELL task's command, can see a repeat.
+ * Runs are at-least-once: with Redis or a worker lost at the wrong moment, one may happen twice.
+ */
+export const idempotencyKey = (tiId: number) => `ts-${tiId}`;
+
+/** The variable a SHELL task finds its idempotency key in. */
+export const IDEMPOTENCY_VAR = 'TASK_SCHEDULE_IDEMPOTENCY_KEY';
+
 export const TAIL_BYTES = 4096;
 
 /** Keeps only the last `limit` bytes of a stream of chunks, and decodes them without a broken first character. */

@@ -24,13 +24,20 @@ export function isOnlyEnvRef(value: string): boolean {
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+/** A JSON member `"name":"value"` (quotes maybe backslash-escaped, as in SQL text): $1 up to the value, $2 the name. */
+const jsonMember = (name: string) => new RegExp(`(\\\\*"(${name})\\\\*"\\s*:\\s*\\\\*")((?:[^"\\\\]|\\\\(?!"))*)`, 'gi');
+const ENV_MEMBER = jsonMember('[A-Za-z_][A-Za-z0-9_]*');
+
 /**
- * Masks, in free text, the values of secret headers written as JSON (`"Authorization":"…"`, also with
- * the quotes backslash-escaped as in SQL text) and bearer tokens. Used on log lines, where a database
- * error can quote a whole statement.
+ * Masks, in free text, the values of secret headers and of secret-looking variable names (SHELL `env`)
+ * written as JSON (`"Authorization":"…"`, `"DB_PASSWORD":"…"`, also with the quotes backslash-escaped
+ * as in SQL text) and bearer tokens. Used on log lines, where a database error can quote a whole
+ * statement (a stored or a rendered config).
  */
 export function maskSecretsInText(text: string, names: ReadonlySet<string>): string {
-  const alt = [...names].map(escapeRe).join('|');
-  const json = new RegExp(`(\\\\*"(?:${alt})\\\\*"\\s*:\\s*\\\\*")((?:[^"\\\\]|\\\\(?!"))*)`, 'gi');
-  return text.replace(json, `$1${MASK}`).replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${MASK}`);
+  const headers = jsonMember([...names].map(escapeRe).join('|'));
+  return text
+    .replace(headers, `$1${MASK}`)
+    .replace(ENV_MEMBER, (whole, head: string, name: string) => (SECRET_ENV_NAME.test(name) ? `${head}${MASK}` : whole))
+    .replace(/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${MASK}`);
 }

@@ -1,7 +1,7 @@
 // An in-process member for API tests, and a small JSON client for it.
 import { loadConfig } from '../../config/index.js';
 import { startMember, type Member } from '../../src/member.js';
-import { createLogger } from '../../src/infra/logger.js';
+import { createLogger, type Logger } from '../../src/infra/logger.js';
 import { baseEnv } from './env.js';
 
 export interface ApiResponse<T = any> {
@@ -36,8 +36,9 @@ export interface TestMember extends Member {
   api: Api;
 }
 
-export async function startTestMember(env: Record<string, string> = {}): Promise<TestMember> {
+/** `log`: the member's logger, when a test reads what it logs (LOG_LEVEL's, to stdout, otherwise). */
+export async function startTestMember(env: Record<string, string> = {}, log?: (config: ReturnType<typeof loadConfig>) => Logger): Promise<TestMember> {
   const config = loadConfig(baseEnv(env));
-  const member = await startMember(config, createLogger(config.logLevel));
+  const member = await startMember(config, log ? log(config) : createLogger(config.logLevel));
   return Object.assign(member, { api: apiClient(member.url ?? 'http://127.0.0.1:1') });
 }

@@ -33,11 +33,25 @@ const eventsQuery = z.object({
   lastEventId: z.string().max(64).optional(),
 });
 
+const STREAM_HEADERS = {
+  'Content-Type': 'text/event-stream; charset=utf-8',
+  'Cache-Control': 'no-cache, no-transform',
+  'X-Accel-Buffering': 'no',
+};
+
 export function eventsRoutes(_s: Services, hub: LiveHub): RouteModule {
   const router = new Router();
 
   router.get('/events', (ctx) => {
     const q = parse(eventsQuery, ctx.query, 'query');
+    if (ctx.method === 'HEAD') {
+      // What GET would answer, at once: a HEAD response has no body, so a stream would never send
+      // its headers (Node sends them with the first body byte) and would hold a slot for nothing.
+      hub.assertRoom();
+      ctx.status = 200;
+      ctx.set(STREAM_HEADERS);
+      return;
+    }
     const lastEventId = ctx.get('Last-Event-ID') || q.lastEventId;
     const stream = hub.open({ fiId: q.fiId, flowId: q.flowId, kinds: q.kind }, lastEventId || undefined);
     // Written to the response directly, not through Koa: a client going away is the normal end of a
@@ -48,9 +62,7 @@ export function eventsRoutes(_s: Services, hub: LiveHub): RouteModule {
     ctx.req.socket.setTimeout(0);
     ctx.req.socket.setNoDelay(true);
     res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache, no-transform',
-      'X-Accel-Buffering': 'no',
+      ...STREAM_HEADERS,
       // A stream is not reused for another request: when it ends (this member stopping), the socket goes.
       Connection: 'close',
     });
@@ -76,7 +88,8 @@ export function eventsRoutes(_s: Services, hub: LiveHub): RouteModule {
             'Every message has an id (`<member boot>.<n>`): send the last one back as the `Last-Event-ID` header (or ?lastEventId=) when reconnecting to get what was ' +
             'missed (from the member\'s last 1,000 messages); when this member cannot replay from it, the stream says `event: reset` (data {"reason": …}): refetch what ' +
             `you show. A comment line (": ping") every ${HEARTBEAT_MS / 1000} s keeps proxies from closing an idle stream. At most ${MAX_CLIENTS} streams per member ` +
-            '(503 beyond); a client that stops reading (over 1 MiB waiting) is dropped.',
+            '(503 beyond); a client that stops reading (over 1 MiB waiting) is dropped. `HEAD /events` answers what GET would (200 with these headers, ' +
+            'or its 400/503) at once, without opening a stream or taking a slot.',
           parameters: [
             { name: 'fiId', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 999_999_999_999_999 }, description: 'Only this flow instance' },
             { name: 'flowId', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 999_999_999_999_999 }, description: "Only this flow's instances" },

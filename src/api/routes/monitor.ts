@@ -9,6 +9,7 @@ import type { RouteModule } from '../routeModule.js';
 import { flowInstanceExample, flowInstanceSchema, latestSchema, monitorFilterSchema, nodeInstanceExample, nodeInstanceSchema, taskInstanceExample, taskInstanceSchema } from '../instanceDoc.js';
 import { badId, errorResponse, idPath, okResponse, unavailable, type Schema } from '../openapiParts.js';
 import { flowInstanceDetail, latestFlowInstances, listFlowInstances, taskInstance } from '../../engine/monitor.js';
+import { secretHeaderNames } from '../../infra/secrets.js';
 
 /** A start-time bound: epoch milliseconds, or a time as the API writes them (server time zone) or ISO 8601. */
 const timeBound = z
@@ -39,6 +40,7 @@ const filter = z.object({
 
 export function monitorRoutes(s: Services): RouteModule {
   const router = new Router();
+  const secrets = secretHeaderNames(s.config.httpTaskSecretHeaders); // renderedConfig shows them as "***"
 
   router.post('/monitor/flow', async (ctx) => {
     const f = parse(filter, ctx.request.body ?? {});
@@ -55,14 +57,14 @@ export function monitorRoutes(s: Services): RouteModule {
 
   router.post('/monitor/flow/detail/:fiId', async (ctx) => {
     const fiId = idParam(ctx, 'fiId');
-    const rows = await flowInstanceDetail(s.knex, fiId);
+    const rows = await flowInstanceDetail(s.knex, fiId, secrets);
     if (!rows) throw notFound(`flow instance ${fiId} does not exist`);
     ok(ctx, rows);
   });
 
   router.get('/monitor/task/:tiId', async (ctx) => {
     const tiId = idParam(ctx, 'tiId');
-    const row = await taskInstance(s.knex, tiId);
+    const row = await taskInstance(s.knex, tiId, secrets);
     if (!row) throw notFound(`task instance ${tiId} does not exist`);
     ok(ctx, row);
   });

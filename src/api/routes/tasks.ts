@@ -39,6 +39,8 @@ export function taskRoutes(s: Services): RouteModule {
               badType: 'taskType: must be one of ECHO, WAIT, EXCEPTION, SHELL, HTTP',
               unknownConfigKey: 'taskConfig: Unrecognized key: "foo"',
               maskWithoutValue: 'taskConfig.headers.Authorization: "***" stands for the stored value, and none is stored; send the value itself',
+              maskElsewhere:
+                'taskConfig.headers.Authorization: "***" keeps the stored value only while the url\'s origin (scheme, host, port) stays https://api.example.org; for https://other.example send the value itself',
             }),
             '404': errorResponse(404, 'taskId names no live task (omit taskId to create)', { noSuchTask: 'task 99 does not exist; omit taskId to create a new task' }),
             '503': mysql,

@@ -1,5 +1,5 @@
 // /ui/tasks/new and /ui/tasks/{taskId}: create or edit a task, with the taskConfig fields of its type
-// (run policy for all; waitMs for WAIT; method, url, headers, body for HTTP). Saved through
+// (run policy for all; waitMs for WAIT; method, url, headers, body, idempotencyHeader for HTTP). Saved through
 // POST /task; a 400 is shown next to the field it names.
 import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -63,6 +63,9 @@ function configOf(d: Draft): { config: Record<string, unknown> | null; errors: R
         errors['taskConfig.headers'] = 'must be a JSON object like {"Accept": "text/plain"}';
       }
     }
+    // Kept across an edit: a form without it would turn a task's idempotency key back on.
+    const idem = (d.cfg.idempotencyHeader ?? '').trim();
+    if (idem) out.idempotencyHeader = idem === 'false' ? false : idem;
     const body = d.cfg.body ?? '';
     if (body.trim()) {
       try {
@@ -131,7 +134,7 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
 
   if (taskId && !loaded.data) return html`<section><p class="crumbs"><a href="/ui/tasks">Tasks</a> ›</p><${ErrorBox} error=${loaded.error} what="Could not load the task" /><${Loading} loading=${loaded.loading} /></section>`;
   const [contentLabel, contentHint] = CONTENT_LABEL[d.taskType];
-  const known = new Set(['taskName', 'taskType', 'taskContent', 'taskDescription', ...NUMBERS.map((n) => `taskConfig.${n.key}`), 'taskConfig.method', 'taskConfig.url', 'taskConfig.headers', 'taskConfig.body']);
+  const known = new Set(['taskName', 'taskType', 'taskContent', 'taskDescription', ...NUMBERS.map((n) => `taskConfig.${n.key}`), 'taskConfig.method', 'taskConfig.url', 'taskConfig.headers', 'taskConfig.body', 'taskConfig.idempotencyHeader']);
   const otherError = Object.entries(errors).find(([k]) => !known.has(k));
 
   return html`<section>
@@ -170,6 +173,9 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
           </${Field}>
           <${Field} id="cfg-body" label="Body (JSON, or text)" error=${errors['taskConfig.body']}>
             <textarea id="cfg-body" rows="3" value=${d.cfg.body ?? ''} onInput=${setCfg('body')}></textarea>
+          </${Field}>
+          <${Field} id="cfg-idempotencyHeader" label="Idempotency header" hint="Carries the run's idempotency key, the same on every run of one task instance (default Idempotency-Key); false sends none." error=${errors['taskConfig.idempotencyHeader']}>
+            <input id="cfg-idempotencyHeader" value=${d.cfg.idempotencyHeader ?? ''} placeholder="Idempotency-Key" onInput=${setCfg('idempotencyHeader')} aria-describedby=${described('cfg-idempotencyHeader', 'taskConfig.idempotencyHeader')} />
           </${Field}>` : null}
         ${NUMBERS.filter((n) => !n.types || n.types.includes(d.taskType)).map((n) => html`
           <${Field} id=${`cfg-${n.key}`} label=${n.label} hint=${n.hint} error=${errors[`taskConfig.${n.key}`]}>
