@@ -45,11 +45,7 @@ export function errorEnvelope(log: Logger): Middleware {
       const status = e.status ?? e.statusCode;
       if (status && status >= 400 && status < 500) {
         ctx.status = status;
-        const message =
-          e instanceof SyntaxError ? `request body is not valid JSON: ${e.message}`
-          : status === 413 ? 'request body is too large'
-          : e.message;
-        ctx.body = envelope(status, message, null);
+        ctx.body = envelope(status, e.message, null);
         return;
       }
       log.error({ err: e, method: ctx.method, path: ctx.path }, 'request failed');
