@@ -37,8 +37,8 @@ describe('flow definitions API', () => {
   /** Rows in task_flow and task_node: a refused save must not change them. */
   const counts = async () => Promise.all(['task_flow', 'task_node'].map(async (t) => Number((await db()(t).count({ n: '*' }))[0].n)));
 
-  describe('the seed requests', () => {
-    it("POST /flow answers the seed's shape, and GET /flow/{id} the same", async () => {
+  describe("the original API's requests", () => {
+    it("POST /flow answers the original API's shape, and GET /flow/{id} the same", async () => {
       const body = {
         flowName: 'first flow',
         flowDescription: 'first flow for test1',
@@ -73,7 +73,7 @@ describe('flow definitions API', () => {
       expect(g.text).to.equal(r.text);
     });
 
-    it('stores the nodes as the seed did: seq, prev_node chain, task_ids "1,2", completion for TASK nodes only', async () => {
+    it('stores the nodes as the original API did: seq, prev_node chain, task_ids "1,2", completion for TASK nodes only', async () => {
       const f = await saveFlow({ flowNodes: chain([echo, wait], { taskIds: ` ${exc} , ${echo}`, completion: 'ALL' }, { taskIds: [echo, wait, exc], completion: 2 }) });
       const rows = await db()('task_node').where('flow_id', f.flowId).orderBy('seq');
       expect(rows.map((r: any) => [r.seq, r.node_type, r.task_ids, r.completion, r.flow_version])).to.deep.equal([

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
 
 const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
-const SEED_TASK_KEYS = ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType', 'taskContent'];
+const ORIGINAL_TASK_KEYS = ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType', 'taskContent'];
 
 describe('task definitions API', () => {
   let m: TestMember;
@@ -23,19 +23,19 @@ describe('task definitions API', () => {
     return r.body.message;
   }
 
-  describe('the seed requests', () => {
-    const seed = [
+  describe("the original API's requests", () => {
+    const original = [
       { taskName: 'first task1', taskType: 'ECHO', taskContent: 'hello' },
       { taskName: 'wait task1', taskType: 'WAIT', taskContent: '1000' },
       { taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' },
     ];
-    for (const body of seed) {
-      it(`POST /task ${body.taskType} answers the seed's shape, and GET /task/{id} the same`, async () => {
+    for (const body of original) {
+      it(`POST /task ${body.taskType} answers the original API's shape, and GET /task/{id} the same`, async () => {
         const r = await m.api('POST', '/task', body);
         expect(r.status).to.equal(200);
         expect(r.text.startsWith('{"code":"200","message":"SUCCESS","data":{"createTime":"'), r.text).to.equal(true);
         const t = r.body.data;
-        expect(Object.keys(t)).to.deep.equal(SEED_TASK_KEYS);
+        expect(Object.keys(t)).to.deep.equal(ORIGINAL_TASK_KEYS);
         expect(t.createTime).to.match(TIME);
         expect(t.updateTime).to.equal(t.createTime);
         expect(t.taskId).to.be.a('number').and.above(0);
@@ -49,9 +49,9 @@ describe('task definitions API', () => {
   });
 
   describe('POST /task', () => {
-    it('adds taskDescription and taskConfig after the seed keys, and takes taskConfig as a JSON string too', async () => {
+    it("adds taskDescription and taskConfig after the original API's keys, and takes taskConfig as a JSON string too", async () => {
       const t = await createTask({ taskType: 'WAIT', taskDescription: 'waits', taskConfig: '{"waitMs":5,"maxRetries":2}' });
-      expect(Object.keys(t)).to.deep.equal([...SEED_TASK_KEYS, 'taskDescription', 'taskConfig']);
+      expect(Object.keys(t)).to.deep.equal([...ORIGINAL_TASK_KEYS, 'taskDescription', 'taskConfig']);
       expect(t.taskConfig).to.deep.equal({ waitMs: 5, maxRetries: 2 });
       const row = await db()('task').where('task_id', t.taskId).first();
       expect(JSON.parse(row.task_config)).to.deep.equal({ waitMs: 5, maxRetries: 2 });

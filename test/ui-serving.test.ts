@@ -128,7 +128,7 @@ describe('dashboard serving and API', function () {
       expect(bad.body.message).to.match(/^from: /);
     });
 
-    it('detail rows carry workerId and epoch-ms times after the seed\'s keys', async () => {
+    it('detail rows carry workerId and epoch-ms times after the original API\'s keys', async () => {
       const nis = await detail(m.api, fiId);
       const task = nis.find((n) => n.tasks.length)!.tasks[0];
       expect(Object.keys(task)).to.deep.equal(['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'workerId', 'startMs', 'endMs']);

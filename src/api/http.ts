@@ -1,4 +1,4 @@
-// The seed's envelope and the one error type routes throw. Error middleware turns an HttpError into
+// The original API's envelope and the one error type routes throw. Error middleware turns an HttpError into
 // `{"code":"<status>","message":…,"data":null}`; anything else becomes a logged 500.
 import type { Context } from 'koa';
 

@@ -1,7 +1,7 @@
 // Read-side queries behind the monitor API, through the models' relations (a flow instance → its node
-// instances → their task instances), shaped as the seed's rows (camelCase, seed key order, times as
-// `YYYY-MM-DD HH:mm:ss`, our additions after the seed's keys). A detail page is a few queries, never
-// one per node.
+// instances → their task instances), shaped as the original API's rows (camelCase, its key order, times
+// as `YYYY-MM-DD HH:mm:ss`, our additions after its keys). A detail page is a few queries, never one per
+// node.
 import type { Knex } from '../infra/db.js';
 import { formatTime } from '../infra/time.js';
 import { FlowIns, FlowNode, NodeIns, TaskIns } from '../models/index.js';
@@ -96,7 +96,7 @@ function taskInsRow(t: TaskIns): Wire {
   return o;
 }
 
-/** What the run used, when the task's templates were filled in (only then: a seed row keeps its keys). */
+/** What the run used, when the task's templates were filled in (only then: a row keeps the original API's keys only). */
 function rendered(t: TaskIns): Wire {
   const o: Wire = {};
   if (t.rendered_content !== null) o.renderedContent = t.rendered_content;
@@ -104,7 +104,7 @@ function rendered(t: TaskIns): Wire {
   return o;
 }
 
-/** The seed's node-instance rows of one flow instance, each listing its task instances; null if none. */
+/** The original API's node-instance rows of one flow instance, each listing its task instances; null if none. */
 export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Wire[] | null> {
   const fi = await FlowIns.query(knex)
     .findById(fiId)
@@ -122,7 +122,7 @@ export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Wire
     updateTime: formatTime(ni.update_time),
     nodeId: ni.node_id,
     nodeType: ni.node?.node_type,
-    // Beyond the seed's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
+    // Beyond the original API's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
     tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t) })),
     startMs: epochMs(ni.start_time),
     endMs: epochMs(ni.end_time),

@@ -1,4 +1,4 @@
-// Every answer that is not a success leaves in the seed's envelope with the HTTP status as `code`.
+// Every answer that is not a success leaves in the original API's envelope with the HTTP status as `code`.
 // The program's own errors (src/errors.ts) are mapped to their statuses here, and only here; a
 // dependency that is down (MySQL, Redis) is a 503 that says which; client errors raised by Koa's own
 // layers keep their status; anything unexpected is logged and answered 500 without internals.

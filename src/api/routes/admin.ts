@@ -1,7 +1,7 @@
 // Admin endpoints: what an operator needs to see into the cluster — members, the leader, who holds
 // which lock, what is in flight, the queue — and a way to run the reconciler now. Behind
 // `Authorization: Bearer $ADMIN_TOKEN` (middleware/adminAuth.ts); off (404) without a token.
-// Times are the seed's `YYYY-MM-DD HH:mm:ss`; ages and deadlines are measured by the Redis clock,
+// Times are the original API's `YYYY-MM-DD HH:mm:ss`; ages and deadlines are measured by the Redis clock,
 // the same clock the queue's lease deadlines use.
 import Router from '@koa/router';
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-// Execution API (the seed's paths): start a flow, retry a failed instance from a node instance,
+// Execution API (the original API's paths): start a flow, retry a failed instance from a node instance,
 // cancel an instance, run a single task.
 import Router from '@koa/router';
 import type { Context } from 'koa';
