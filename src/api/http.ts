@@ -10,7 +10,6 @@ export class HttpError extends Error {
 
 export const badRequest = (msg: string) => new HttpError(400, msg);
 export const notFound = (msg: string) => new HttpError(404, msg);
-export const conflict = (msg: string) => new HttpError(409, msg);
 
 export function envelope(code: number, message: string, data: unknown) {
   return { code: String(code), message, data };

@@ -71,16 +71,6 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   }
 }
 
-export async function dropDatabase(databaseUrl: string): Promise<void> {
-  const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 }, log: knexLog() });
-  try {
-    const name = databaseName(databaseUrl).replace(/`/g, '``');
-    await admin.raw(`DROP DATABASE IF EXISTS \`${name}\``);
-  } finally {
-    await admin.destroy();
-  }
-}
-
 export async function migrateLatest(knex: Knex): Promise<string[]> {
   const [, applied] = await knex.migrate.latest();
   return applied as string[];

@@ -6,7 +6,6 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
-import type { Engine } from '../../engine/engine.js';
 import type { Cluster, MemberInfo } from '../../cluster/types.js';
 import type { RouteModule } from '../routeModule.js';
 import { ok } from '../http.js';
@@ -161,7 +160,7 @@ const inflightSchema = object({
   runningForMs: count('Milliseconds since it was claimed (Redis clock)'),
 });
 
-export function adminRoutes(s: Services, _engine: Engine, cluster: Cluster): RouteModule {
+export function adminRoutes(s: Services, cluster: Cluster): RouteModule {
   const router = new Router();
   const auth = adminAuth(s.config.adminToken);
 
