@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
+import { createTask, saveTask } from './helpers/flows.js';
 
 const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 const FLOW_KEYS = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cronEnabled'];
@@ -9,18 +10,13 @@ describe('flow definitions API', () => {
   let echo: number, wait: number, exc: number;
   before(async () => {
     m = await startTestMember({ ROLES: 'web' });
-    echo = await createTask({ taskName: 'first task1', taskType: 'ECHO', taskContent: 'hello' });
-    wait = await createTask({ taskName: 'wait task1', taskType: 'WAIT', taskContent: '1000' });
-    exc = await createTask({ taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' });
+    echo = await createTask(m.api, 'ECHO', 'hello', undefined, 'first task1');
+    wait = await createTask(m.api, 'WAIT', '1000', undefined, 'wait task1');
+    exc = await createTask(m.api, 'EXCEPTION', 'task content', undefined, 'exception task1');
   });
   after(async () => { await m.stop(); });
 
   const db = () => m.services.knex;
-  async function createTask(body: Record<string, unknown>): Promise<number> {
-    const r = await m.api('POST', '/task', body);
-    expect(r.status, r.text).to.equal(200);
-    return r.body.data.taskId;
-  }
   const chain = (...taskNodes: unknown[]) => [{ nodeType: 'START' }, ...taskNodes.map((n) => (typeof n === 'object' && n !== null && !Array.isArray(n) ? { nodeType: 'TASK', ...n } : { nodeType: 'TASK', taskIds: n })), { nodeType: 'END' }];
   async function saveFlow(body: Record<string, unknown>, headers?: Record<string, string>): Promise<any> {
     const r = await m.api('POST', '/flow', { flowName: 'a flow', ...body }, headers);
@@ -192,7 +188,7 @@ describe('flow definitions API', () => {
     }
 
     it('refuses unknown and deleted tasks, naming the node, and writes nothing', async () => {
-      const gone = await createTask({ taskName: 'gone', taskType: 'ECHO' });
+      const gone = (await saveTask(m.api, { taskName: 'gone', taskType: 'ECHO' })).taskId;
       expect((await m.api('DELETE', `/task/${gone}`)).status).to.equal(200);
       const before = await counts();
       const msg = await expect400({ flowName: 'x', flowNodes: chain(String(echo), String(wait), `${echo},987654321`) }, 'flowNodes[3].taskIds');
