@@ -1,5 +1,5 @@
-// The original service's six tables, plus what the engine needs: `version` (optimistic lock) on every table whose
-// rows change status, `flow_version` pinned on instances, node completion conditions, task attempts
+// The original service's six tables, plus what the engine needs: `version` (optimistic lock) on every
+// table whose rows change status, `flow_version` pinned on instances, node completion conditions, task attempts
 // and output, soft delete on definitions, millisecond times, and indexes for the monitor queries.
 // Plain column types only, so it runs on MariaDB 10.11 and MySQL 8 alike.
 import type { Knex } from 'knex';

@@ -1,6 +1,6 @@
 // OpenAPI schemas of what ran: flow, node and task instances as the monitor answers them
-// (src/engine/monitor.ts), and the bodies of the exec and monitor endpoints. The original API's keys first, in its
-// order; our additions after them. Examples validate against their schemas (the linter checks).
+// (src/engine/monitor.ts), and the bodies of the exec and monitor endpoints. The original API's keys
+// first, in its order; our additions after them. Examples validate against their schemas (the linter checks).
 import { TASK_TYPES } from '../models/definitions.js';
 import { id, nullableId, nullableTime, time, type Schema } from './openapiParts.js';
 

@@ -1,6 +1,7 @@
-// The wire shapes of tasks and flows, byte-compatible with the original API: its keys in its order, a key whose
-// value is null left out (as its Jackson did), and our additions after the original API's keys. Made from the
-// models' rows (src/models/definitions.ts); a flow saved as a chain answers exactly as the original API did.
+// The wire shapes of tasks and flows, byte-compatible with the original API: its keys in its order, a
+// key whose value is null left out (as its Jackson did), and our additions after its keys. Made from
+// the models' rows (src/models/definitions.ts); a flow saved as a chain answers exactly as the original
+// API did.
 import { formatTime } from '../infra/time.js';
 import { completionOnWire, nodeKeyOf, parseCompletion, parseIdList, predecessorsOf, type Flow, type FlowNode, type Task } from '../models/index.js';
 import { readTaskConfig } from './taskConfig.js';

@@ -96,7 +96,10 @@ function taskInsRow(t: TaskIns): Wire {
   return o;
 }
 
-/** What the run used, when the task's templates were filled in (only then: a row keeps the original API's keys only). */
+/**
+ * What the run used, when the task's templates were filled in (only then: any other row keeps to the
+ * original API's keys).
+ */
 function rendered(t: TaskIns): Wire {
   const o: Wire = {};
   if (t.rendered_content !== null) o.renderedContent = t.rendered_content;
