@@ -2,7 +2,7 @@
 // the API's error middleware maps each kind to a status (src/api/middleware/errors.ts):
 //   InvalidInputError → 400 · NotFoundError → 404 · ConflictError, StaleVersionError → 409 ·
 //   UnavailableError (MySQL or Redis not answering) → 503.
-// Errors of the drivers that mean "a dependency is down" are recognised by isDependencyDown().
+// Errors of the drivers that mean "a dependency is down" are recognised by dependencyDown().
 
 export class DomainError extends Error {
   override name = 'DomainError';

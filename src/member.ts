@@ -124,7 +124,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
   }
   if (web || config.metricsPort !== null) {
     const app = hub
-      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(services, hub)])
+      ? createApp(services, engine, [adminRoutes(services, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(hub)])
       : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
     server = http.createServer(app.callback());
     server.on('clientError', answerClientError);

@@ -19,13 +19,18 @@ describe('npm run bench (smoke)', function () {
     expect(code, err).to.equal(0);
     const last = out.trim().split('\n').pop()!;
     const r = JSON.parse(last);
-    for (const k of ['flows', 'steps', 'wall_s', 'flows_per_s', 'tasks_per_s', 'transition_p50_ms', 'transition_p99_ms', 'start_api_p50_ms', 'rss_mb']) {
+    for (const k of ['flows', 'steps', 'wall_s', 'flows_per_s', 'tasks_per_s', 'transition_p50_ms', 'transition_p90_ms', 'transition_p99_ms', 'start_api_p50_ms', 'rss_mb']) {
       expect(r, k).to.have.property(k).that.is.a('number');
     }
     expect(r.flows).to.equal(20);
     expect(r.steps).to.equal(3);
     expect(r.tasks_per_s).to.be.greaterThan(0);
+    expect(r.rss_mb).to.be.greaterThan(0);
+    // Percentiles in order; a step starts after the one before it ended, and within the run.
     expect(r.transition_p50_ms).to.be.at.least(0);
+    expect(r.transition_p90_ms).to.be.at.least(r.transition_p50_ms);
+    expect(r.transition_p99_ms).to.be.at.least(r.transition_p90_ms).and.at.most(r.wall_s * 1000);
+    expect(r.start_api_p50_ms).to.be.greaterThan(0).and.at.most(r.wall_s * 1000);
     expect(err).to.match(/started 20\/20/); // the progress line
   });
 });

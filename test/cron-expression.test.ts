@@ -4,7 +4,8 @@
 import { expect } from 'chai';
 import cron from 'node-cron';
 import { CronSyntaxError, parseCron } from '../src/definitions/cronExpression.js';
-import { latestTick, nextTick } from '../src/definitions/cronTicks.js';
+import { latestTick } from '../src/definitions/cronTicks.js';
+import { nextTick } from './helpers/cronTicks.js';
 
 const refused = (expr: string): string => {
   try {

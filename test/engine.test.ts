@@ -18,7 +18,7 @@ describe('execution engine', function () {
   });
   after(async () => { await m.stop(1000); });
 
-  it("runs the seed's flow: ECHO → WAIT → EXCEPTION → ECHO fails at the EXCEPTION node and never runs the last", async () => {
+  it("runs the original API's flow: ECHO → WAIT → EXCEPTION → ECHO fails at the EXCEPTION node and never runs the last", async () => {
     const t1 = await createTask(m.api, 'ECHO', 'hello', undefined, 'first task1');
     const t2 = await createTask(m.api, 'WAIT', '200', undefined, 'wait task1');
     const t3 = await createTask(m.api, 'EXCEPTION', 'task content', undefined, 'exception task1');

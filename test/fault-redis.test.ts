@@ -3,11 +3,8 @@
 // and frozen while the API is asked for work. MySQL is the run's own database (isolated()). What every
 // case must show (issue 9, "Stay up"): every flow ends SUCCESS, no task is recorded SUCCESS twice, no
 // member exits; during an outage the API answers 503 at once; after it, the cluster serves again.
-import type { Knex } from 'knex';
-import { isolated } from './helpers/env.js';
-import { createKnex } from '../src/infra/db.js';
-import { FAST, Processes, type MemberProc } from './helpers/processes.js';
-import { PrivateRedis } from './helpers/privateServices.js';
+import { FAST, type MemberProc } from './helpers/processes.js';
+import { privateRedisRig } from './helpers/faultRig.js';
 import { createFlow, createTask } from './helpers/flows.js';
 import { checkOutcome, midRun, report, rerunCount, sleep, startMany, taskCounts, waitAllEnded } from './helpers/faultRun.js';
 import { RunLog, type FinishedRun } from './helpers/runLog.js';
@@ -32,28 +29,12 @@ function stdoutOf(output: string | null): string | null {
 
 describe('faults: Redis (private redis-server, real member processes)', function () {
   this.timeout(180_000);
-  let redis: PrivateRedis;
-  let procs: Processes;
-  let knex: Knex;
-
-  beforeEach(async () => {
-    redis = await PrivateRedis.start();
-    const iso = isolated();
-    procs = new Processes(iso.REDIS_PREFIX, { env: { DATABASE_URL: iso.DATABASE_URL, REDIS_URL: redis.url } });
-    knex = createKnex(iso.DATABASE_URL, 4);
-  });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') console.error(`${procs.dump()}\n--- redis log ---\n${redis.logTail()}`);
-    redis.signal('SIGCONT');
-    await procs.killAll();
-    await knex.destroy();
-    await redis.stop();
-  });
+  const rig = privateRedisRig();
 
   /** A web+worker member (it leads: started first) and a worker, on the private Redis. */
   async function twoMembers(tag: string, env: Record<string, string> = {}): Promise<[MemberProc, MemberProc]> {
-    const a = await procs.start({ id: `${tag}-a`, roles: 'web,worker', env: { WORKER_CONCURRENCY: '8', ...env } });
-    const b = await procs.start({ id: `${tag}-b`, roles: 'worker', env: { WORKER_CONCURRENCY: '8', ...env } });
+    const a = await rig.procs.start({ id: `${tag}-a`, roles: 'web,worker', env: { WORKER_CONCURRENCY: '8', ...env } });
+    const b = await rig.procs.start({ id: `${tag}-b`, roles: 'worker', env: { WORKER_CONCURRENCY: '8', ...env } });
     return [a, b];
   }
 
@@ -66,16 +47,16 @@ describe('faults: Redis (private redis-server, real member processes)', function
   it('a. SIGKILL mid-run, restarted empty on its port after 1.5 s: every flow ends SUCCESS, nothing twice, no member exits', async () => {
     const [web] = await twoMembers('rk');
     const fiIds = await waitFlows(web);
-    const at = await midRun(knex, fiIds, { succeeded: 40, running: 4 });
+    const at = await midRun(rig.knex, fiIds, { succeeded: 40, running: 4 });
 
     const killedAt = Date.now();
-    await redis.kill();
+    await rig.redis.kill();
     await sleep(1_500); // the outage itself
-    await redis.restart();
+    await rig.redis.restart();
     const backAt = Date.now();
-    const settledAt = await waitAllEnded(knex, fiIds, procs, SETTLE_MS);
-    report('Redis SIGKILL + empty restart', { 'at the kill': JSON.stringify(at), 'kill → all settled': settledAt - killedAt, 'Redis back → all settled': settledAt - backAt, 'task instances run more than once': String(await rerunCount(knex, fiIds)) });
-    await checkOutcome(knex, fiIds, procs, { tasksPerFlow: STEPS });
+    const settledAt = await waitAllEnded(rig.knex, fiIds, rig.procs, SETTLE_MS);
+    report('Redis SIGKILL + empty restart', { 'at the kill': JSON.stringify(at), 'kill → all settled': settledAt - killedAt, 'Redis back → all settled': settledAt - backAt, 'task instances run more than once': String(await rerunCount(rig.knex, fiIds)) });
+    await checkOutcome(rig.knex, fiIds, rig.procs, { tasksPerFlow: STEPS });
   });
 
   it('b. SIGSTOP for 5.5 s (past the lease, leader, lock and heartbeat TTLs), then SIGCONT: every flow ends SUCCESS, nothing twice, no member exits', async () => {
@@ -83,16 +64,16 @@ describe('faults: Redis (private redis-server, real member processes)', function
     const frozenMs = longest + 2_500;
     const [web] = await twoMembers('rs');
     const fiIds = await waitFlows(web);
-    const at = await midRun(knex, fiIds, { succeeded: 40, running: 4 });
+    const at = await midRun(rig.knex, fiIds, { succeeded: 40, running: 4 });
 
     const stoppedAt = Date.now();
-    redis.signal('SIGSTOP');
+    rig.redis.signal('SIGSTOP');
     await sleep(frozenMs);
-    redis.signal('SIGCONT');
+    rig.redis.signal('SIGCONT');
     const backAt = Date.now();
-    const settledAt = await waitAllEnded(knex, fiIds, procs, SETTLE_MS);
-    report(`Redis SIGSTOP ${frozenMs} ms`, { 'at the stop': JSON.stringify(at), 'stop → all settled': settledAt - stoppedAt, 'SIGCONT → all settled': settledAt - backAt, 'task instances run more than once': String(await rerunCount(knex, fiIds)) });
-    await checkOutcome(knex, fiIds, procs, { tasksPerFlow: STEPS });
+    const settledAt = await waitAllEnded(rig.knex, fiIds, rig.procs, SETTLE_MS);
+    report(`Redis SIGSTOP ${frozenMs} ms`, { 'at the stop': JSON.stringify(at), 'stop → all settled': settledAt - stoppedAt, 'SIGCONT → all settled': settledAt - backAt, 'task instances run more than once': String(await rerunCount(rig.knex, fiIds)) });
+    await checkOutcome(rig.knex, fiIds, rig.procs, { tasksPerFlow: STEPS });
   });
 
   it('c. out of memory (maxmemory below used, noeviction) for 10 s, then lifted: every flow ends SUCCESS, nothing twice, no member exits, and no run that finished in the window ran again', async () => {
@@ -114,13 +95,13 @@ describe('faults: Redis (private redis-server, real member processes)', function
         return createFlow(web.api, taskIds.map((id) => [id]));
       }));
       const fiIds = (await Promise.all(flowIds.map((id) => startMany(web.api, id, 1, 1)))).flat();
-      const at = await midRun(knex, fiIds, { succeeded: 20, running: 4 });
+      const at = await midRun(rig.knex, fiIds, { succeeded: 20, running: 4 });
 
       // Full for the whole window: the limit is set below what Redis already uses, so every command that
       // may grow memory (and every script calling one) is answered OOM, whatever the members delete.
       // (A limit just above used_memory lets the members' own deletes make room again within
       // milliseconds: tried, 20 OOM replies in 10 s, and most of the work went through.)
-      const admin = redis.client();
+      const admin = rig.redis.client();
       await admin.config('SET', 'maxmemory-policy', 'noeviction');
       const oomFrom = Date.now();
       await admin.config('SET', 'maxmemory', '1');
@@ -130,11 +111,11 @@ describe('faults: Redis (private redis-server, real member processes)', function
       const oomReplies = Number(/errorstat_OOM:count=(\d+)/.exec(await admin.info('errorstats'))?.[1] ?? 0);
       type Row = { task_id: number; exec_status: string; attempt: number; output: string | null; end_time: Date | null };
       const rowsByKey = async () => {
-        const rows: Row[] = await knex('task_ins').select('task_id', 'exec_status', 'attempt', 'output', 'end_time').whereIn('fi_id', fiIds);
+        const rows: Row[] = await rig.knex('task_ins').select('task_id', 'exec_status', 'attempt', 'output', 'end_time').whereIn('fi_id', fiIds);
         return new Map(rows.map((r) => [keyOf.get(r.task_id)!, r]));
       };
       const atLift = await rowsByKey();
-      const settledAt = await waitAllEnded(knex, fiIds, procs, SETTLE_MS);
+      const settledAt = await waitAllEnded(rig.knex, fiIds, rig.procs, SETTLE_MS);
 
       // The runs that finished while Redis refused writes, and whether their task instance ran again.
       const runs = runLog.runs();
@@ -149,7 +130,7 @@ describe('faults: Redis (private redis-server, real member processes)', function
         'lifted → all settled': settledAt - oomTo,
       });
       const problems: string[] = [];
-      await checkOutcome(knex, fiIds, procs, { tasksPerFlow: STEPS }).catch((e) => problems.push((e as Error).message));
+      await checkOutcome(rig.knex, fiIds, rig.procs, { tasksPerFlow: STEPS }).catch((e) => problems.push((e as Error).message));
       // The fault really happened and caught runs finishing (else this test proves nothing).
       if (oomReplies === 0) problems.push('Redis never answered OOM: the window did not bite');
       if (inWindow.length < 3) problems.push(`only ${inWindow.length} runs finished inside the OOM window (at least 3 are needed to test anything)`);
@@ -175,12 +156,12 @@ describe('faults: Redis (private redis-server, real member processes)', function
   });
 
   it('g. while Redis is frozen, /readyz and the API calls that need it answer 503 in the envelope at once (a start, committed, answers 200 and runs once Redis is back), and all serves again once it is back', async () => {
-    const m = await procs.start({ id: 'ra-web', roles: 'web,worker' });
+    const m = await rig.procs.start({ id: 'ra-web', roles: 'web,worker' });
     const echo = await createTask(m.api, 'ECHO', 'hello');
     const longWait = await createTask(m.api, 'WAIT', null, { waitMs: 60_000 });
     const flowId = await createFlow(m.api, [[longWait]]);
     const [fiId] = await startMany(m.api, flowId, 1, 1);
-    await waitFor('the long task to run', async () => (await taskCounts(knex, [fiId])).RUNNING === 1);
+    await waitFor('the long task to run', async () => (await taskCounts(rig.knex, [fiId])).RUNNING === 1);
     // A client that gives up: a call still unanswered after API_DEADLINE_MS is reported as a hang.
     const api = m.api;
     const timed = async (method: string, path: string) => {
@@ -196,7 +177,7 @@ describe('faults: Redis (private redis-server, real member processes)', function
       }
     };
 
-    redis.signal('SIGSTOP');
+    rig.redis.signal('SIGSTOP');
     const stoppedAt = Date.now();
     const problems: string[] = [];
     const figures: Record<string, number> = {};
@@ -217,7 +198,7 @@ describe('faults: Redis (private redis-server, real member processes)', function
       }
     }
     report('Redis frozen: answer times', figures);
-    redis.signal('SIGCONT');
+    rig.redis.signal('SIGCONT');
     const backAt = Date.now();
     if (!m.alive()) problems.push(`the member exited while Redis was frozen (${m.exitStatus()?.code}): ${m.output().slice(-3000)}`);
 
@@ -244,7 +225,7 @@ describe('faults: Redis (private redis-server, real member processes)', function
     } catch (e) {
       problems.push(`after Redis came back: ${(e as Error).message}`);
     }
-    const dead = procs.unexpectedExits();
+    const dead = rig.procs.unexpectedExits();
     if (dead.length) problems.push(`members exited: ${dead.map((p) => `${p.id}: ${p.output().slice(-2000)}`).join('\n')}`);
     if (problems.length) throw new Error(problems.join('\n'));
   });

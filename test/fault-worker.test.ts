@@ -4,11 +4,8 @@
 // the test's own. This is the one timing bound the issue sets; the margin is generous, and the bound is
 // still well under the lease, so waiting for the lease cannot pass.
 import { expect } from 'chai';
-import type { Knex } from 'knex';
-import { isolated } from './helpers/env.js';
-import { createKnex } from '../src/infra/db.js';
-import { FAST, Processes } from './helpers/processes.js';
-import { PrivateRedis } from './helpers/privateServices.js';
+import { FAST } from './helpers/processes.js';
+import { privateRedisRig } from './helpers/faultRig.js';
 import { createFlow, createTask } from './helpers/flows.js';
 import { checkOutcome, report, rerunCount, startMany, waitAllEnded } from './helpers/faultRun.js';
 import { waitFor } from './helpers/wait.js';
@@ -21,27 +18,12 @@ const BOUND_MS = 3 * HEARTBEAT_MS + TASK_MS + 6_000;
 
 describe('faults: a worker killed while it holds tasks (real processes)', function () {
   this.timeout(120_000);
-  let redis: PrivateRedis;
-  let procs: Processes;
-  let knex: Knex;
-
-  beforeEach(async () => {
-    redis = await PrivateRedis.start();
-    const iso = isolated();
-    procs = new Processes(iso.REDIS_PREFIX, { env: { DATABASE_URL: iso.DATABASE_URL, REDIS_URL: redis.url, LEASE_MS: String(LEASE_MS) } });
-    knex = createKnex(iso.DATABASE_URL, 4);
-  });
-  afterEach(async function () {
-    if (this.currentTest?.state === 'failed') console.error(procs.dump());
-    await procs.killAll();
-    await knex.destroy();
-    await redis.stop();
-  });
+  const rig = privateRedisRig({ LEASE_MS: String(LEASE_MS) });
 
   it(`e. SIGKILL a worker holding running tasks: every flow settles within 3 × HEARTBEAT_MS + the task + a margin (${BOUND_MS} ms), well before LEASE_MS (${LEASE_MS} ms)`, async () => {
     expect(BOUND_MS).to.be.below(LEASE_MS / 2);
-    const web = await procs.start({ id: 'wk-web', roles: 'web' });
-    const [a, b] = await Promise.all([procs.start({ id: 'wk-a', roles: 'worker' }), procs.start({ id: 'wk-b', roles: 'worker' })]);
+    const web = await rig.procs.start({ id: 'wk-web', roles: 'web' });
+    const [a, b] = await Promise.all([rig.procs.start({ id: 'wk-a', roles: 'worker' }), rig.procs.start({ id: 'wk-b', roles: 'worker' })]);
     const wait = await createTask(web.api, 'WAIT', null, { waitMs: TASK_MS });
     const echo = await createTask(web.api, 'ECHO', 'after');
     const flowId = await createFlow(web.api, [[wait], [echo]]);
@@ -49,7 +31,7 @@ describe('faults: a worker killed while it holds tasks (real processes)', functi
 
     // Kill whichever worker holds the most running tasks, once it holds a few.
     const held = async () => {
-      const rows: { worker_id: string; n: number }[] = await knex('task_ins').select('worker_id').count('* as n').whereIn('fi_id', fiIds).where('exec_status', 'RUNNING').groupBy('worker_id');
+      const rows: { worker_id: string; n: number }[] = await rig.knex('task_ins').select('worker_id').count('* as n').whereIn('fi_id', fiIds).where('exec_status', 'RUNNING').groupBy('worker_id');
       return new Map(rows.map((r) => [r.worker_id, Number(r.n)]));
     };
     const byWorker = await waitFor('tasks RUNNING on the workers', async () => {
@@ -63,10 +45,10 @@ describe('faults: a worker killed while it holds tasks (real processes)', functi
     const orphans = (await held()).get(victim.id) ?? 0;
     expect(orphans, 'the killed worker held running tasks').to.be.at.least(1);
 
-    const settledAt = await waitAllEnded(knex, fiIds, procs, LEASE_MS + 30_000);
+    const settledAt = await waitAllEnded(rig.knex, fiIds, rig.procs, LEASE_MS + 30_000);
     const took = settledAt - killedAt;
-    report('worker SIGKILL', { 'tasks it held': String(orphans), 'kill → all settled': took, bound: BOUND_MS, LEASE_MS, 'task instances run more than once': String(await rerunCount(knex, fiIds)) });
-    await checkOutcome(knex, fiIds, procs, { tasksPerFlow: 2 });
+    report('worker SIGKILL', { 'tasks it held': String(orphans), 'kill → all settled': took, bound: BOUND_MS, LEASE_MS, 'task instances run more than once': String(await rerunCount(rig.knex, fiIds)) });
+    await checkOutcome(rig.knex, fiIds, rig.procs, { tasksPerFlow: 2 });
     expect(took, `every flow settled ${took} ms after the kill; a dead worker's tasks must not wait for their lease`).to.be.below(BOUND_MS);
   });
 });

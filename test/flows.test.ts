@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
+import { createTask, saveTask } from './helpers/flows.js';
 
 const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
 const FLOW_KEYS = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cronEnabled'];
@@ -9,18 +10,13 @@ describe('flow definitions API', () => {
   let echo: number, wait: number, exc: number;
   before(async () => {
     m = await startTestMember({ ROLES: 'web' });
-    echo = await createTask({ taskName: 'first task1', taskType: 'ECHO', taskContent: 'hello' });
-    wait = await createTask({ taskName: 'wait task1', taskType: 'WAIT', taskContent: '1000' });
-    exc = await createTask({ taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' });
+    echo = await createTask(m.api, 'ECHO', 'hello', undefined, 'first task1');
+    wait = await createTask(m.api, 'WAIT', '1000', undefined, 'wait task1');
+    exc = await createTask(m.api, 'EXCEPTION', 'task content', undefined, 'exception task1');
   });
   after(async () => { await m.stop(); });
 
   const db = () => m.services.knex;
-  async function createTask(body: Record<string, unknown>): Promise<number> {
-    const r = await m.api('POST', '/task', body);
-    expect(r.status, r.text).to.equal(200);
-    return r.body.data.taskId;
-  }
   const chain = (...taskNodes: unknown[]) => [{ nodeType: 'START' }, ...taskNodes.map((n) => (typeof n === 'object' && n !== null && !Array.isArray(n) ? { nodeType: 'TASK', ...n } : { nodeType: 'TASK', taskIds: n })), { nodeType: 'END' }];
   async function saveFlow(body: Record<string, unknown>, headers?: Record<string, string>): Promise<any> {
     const r = await m.api('POST', '/flow', { flowName: 'a flow', ...body }, headers);
@@ -37,8 +33,8 @@ describe('flow definitions API', () => {
   /** Rows in task_flow and task_node: a refused save must not change them. */
   const counts = async () => Promise.all(['task_flow', 'task_node'].map(async (t) => Number((await db()(t).count({ n: '*' }))[0].n)));
 
-  describe('the seed requests', () => {
-    it("POST /flow answers the seed's shape, and GET /flow/{id} the same", async () => {
+  describe("the original API's requests", () => {
+    it("POST /flow answers the original API's shape, and GET /flow/{id} the same", async () => {
       const body = {
         flowName: 'first flow',
         flowDescription: 'first flow for test1',
@@ -73,7 +69,7 @@ describe('flow definitions API', () => {
       expect(g.text).to.equal(r.text);
     });
 
-    it('stores the nodes as the seed did: seq, prev_node chain, task_ids "1,2", completion for TASK nodes only', async () => {
+    it('stores the nodes as the original API did: seq, prev_node chain, task_ids "1,2", completion for TASK nodes only', async () => {
       const f = await saveFlow({ flowNodes: chain([echo, wait], { taskIds: ` ${exc} , ${echo}`, completion: 'ALL' }, { taskIds: [echo, wait, exc], completion: 2 }) });
       const rows = await db()('task_node').where('flow_id', f.flowId).orderBy('seq');
       expect(rows.map((r: any) => [r.seq, r.node_type, r.task_ids, r.completion, r.flow_version])).to.deep.equal([
@@ -192,7 +188,7 @@ describe('flow definitions API', () => {
     }
 
     it('refuses unknown and deleted tasks, naming the node, and writes nothing', async () => {
-      const gone = await createTask({ taskName: 'gone', taskType: 'ECHO' });
+      const gone = (await saveTask(m.api, { taskName: 'gone', taskType: 'ECHO' })).taskId;
       expect((await m.api('DELETE', `/task/${gone}`)).status).to.equal(200);
       const before = await counts();
       const msg = await expect400({ flowName: 'x', flowNodes: chain(String(echo), String(wait), `${echo},987654321`) }, 'flowNodes[3].taskIds');

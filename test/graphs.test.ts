@@ -60,7 +60,7 @@ describe('flows as graphs, and data between tasks', function () {
       expect((await m.api('GET', `/flow/${f.flowId}`)).body.data).to.deep.equal(f);
     });
 
-    it('a chain answers as the seed did; a key given on a chain is shown on that node only', async () => {
+    it('a chain answers as the original API did; a key given on a chain is shown on that node only', async () => {
       const f = await save([START, { nodeType: 'TASK', taskIds: String(echo) }, { nodeType: 'TASK', taskIds: String(echo), nodeKey: 'last' }, END]);
       expect(Object.keys(f.flowNodes[1])).to.deep.equal(['nodeId', 'tasks', 'nodeType', 'prevNode', 'createTime', 'updateTime', 'completion']);
       expect(f.flowNodes[2]).to.include({ nodeKey: 'last', prevNode: f.flowNodes[1].nodeId });

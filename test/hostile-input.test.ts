@@ -79,8 +79,8 @@ describe('hostile input', function () {
       await nothingWritten();
     });
 
-    it('gzip, deflate and br bodies are read', async () => {
-      for (const [coding, bytes] of [['gzip', zlib.gzipSync(task('gz'))], ['deflate', zlib.deflateSync(task('df'))], ['br', zlib.brotliCompressSync(task('br'))]] as const) {
+    it('gzip (x-gzip), deflate and br bodies are read, the coding named in any case', async () => {
+      for (const [coding, bytes] of [['gzip', zlib.gzipSync(task('gz'))], ['x-gzip', zlib.gzipSync(task('xgz'))], ['GZip', zlib.gzipSync(task('Gz'))], ['deflate', zlib.deflateSync(task('df'))], ['br', zlib.brotliCompressSync(task('br'))]] as const) {
         const r = await raw('POST', '/task', bytes, { ...JSON_TYPE, 'content-encoding': coding });
         expect(r.status, `${coding}: ${r.text}`).to.equal(200);
       }
@@ -90,7 +90,21 @@ describe('hostile input', function () {
       const bomb = zlib.gzipSync(Buffer.alloc(3 * 1024 * 1024, 0x20)); // 3 MB of spaces in a few KB
       expect(bomb.length).to.be.below(10_000);
       refused(await raw('POST', '/task', bomb, { ...JSON_TYPE, 'content-encoding': 'gzip' }), 413, 'request body is larger than BODY_LIMIT (1mb) once decompressed');
-      refused(await raw('POST', '/task', Buffer.alloc(1024 * 1024 + 1, 0x20), JSON_TYPE), 413, 'request body is larger than BODY_LIMIT (1mb)');
+      const sent = await raw('POST', '/task', Buffer.alloc(1024 * 1024 + 1, 0x20), JSON_TYPE);
+      refused(sent, 413, 'request body is larger than BODY_LIMIT (1mb)');
+      // The rest of a refused body is not read: the connection is closed.
+      expect(sent.headers.get('connection')).to.equal('close');
+      // Sent in chunks without a Content-Length: counted as it is read.
+      const chunks = new ReadableStream({
+        start(c) {
+          for (let i = 0; i < 5; i++) c.enqueue(new Uint8Array(256 * 1024).fill(0x20));
+          c.close();
+        },
+      });
+      const chunked = await fetch(m.url + '/task', { method: 'POST', body: chunks, headers: JSON_TYPE, duplex: 'half' } as RequestInit);
+      expect(chunked.status).to.equal(413);
+      expect(chunked.headers.get('connection')).to.equal('close');
+      expect((await chunked.json()).message).to.equal('request body is larger than BODY_LIMIT (1mb)');
       await alive();
     });
   });

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
+import { saveTask } from './helpers/flows.js';
 
 const TIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/;
-const SEED_TASK_KEYS = ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType', 'taskContent'];
+const ORIGINAL_TASK_KEYS = ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType', 'taskContent'];
 
 describe('task definitions API', () => {
   let m: TestMember;
@@ -10,11 +11,8 @@ describe('task definitions API', () => {
   after(async () => { await m.stop(); });
 
   const db = () => m.services.knex;
-  async function createTask(body: Record<string, unknown> = {}, headers?: Record<string, string>): Promise<any> {
-    const r = await m.api('POST', '/task', { taskName: 'a task', taskType: 'ECHO', taskContent: 'hi', ...body }, headers);
-    expect(r.status, r.text).to.equal(200);
-    return r.body.data;
-  }
+  /** An ECHO task unless `body` says otherwise. */
+  const aTask = (body: Record<string, unknown> = {}, headers?: Record<string, string>) => saveTask(m.api, { taskName: 'a task', taskType: 'ECHO', taskContent: 'hi', ...body }, headers);
   async function expect400(body: unknown, field: string): Promise<string> {
     const r = await m.api('POST', '/task', body);
     expect(r.status, r.text).to.equal(400);
@@ -23,19 +21,19 @@ describe('task definitions API', () => {
     return r.body.message;
   }
 
-  describe('the seed requests', () => {
-    const seed = [
+  describe("the original API's requests", () => {
+    const original = [
       { taskName: 'first task1', taskType: 'ECHO', taskContent: 'hello' },
       { taskName: 'wait task1', taskType: 'WAIT', taskContent: '1000' },
       { taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' },
     ];
-    for (const body of seed) {
-      it(`POST /task ${body.taskType} answers the seed's shape, and GET /task/{id} the same`, async () => {
+    for (const body of original) {
+      it(`POST /task ${body.taskType} answers the original API's shape, and GET /task/{id} the same`, async () => {
         const r = await m.api('POST', '/task', body);
         expect(r.status).to.equal(200);
         expect(r.text.startsWith('{"code":"200","message":"SUCCESS","data":{"createTime":"'), r.text).to.equal(true);
         const t = r.body.data;
-        expect(Object.keys(t)).to.deep.equal(SEED_TASK_KEYS);
+        expect(Object.keys(t)).to.deep.equal(ORIGINAL_TASK_KEYS);
         expect(t.createTime).to.match(TIME);
         expect(t.updateTime).to.equal(t.createTime);
         expect(t.taskId).to.be.a('number').and.above(0);
@@ -49,28 +47,28 @@ describe('task definitions API', () => {
   });
 
   describe('POST /task', () => {
-    it('adds taskDescription and taskConfig after the seed keys, and takes taskConfig as a JSON string too', async () => {
-      const t = await createTask({ taskType: 'WAIT', taskDescription: 'waits', taskConfig: '{"waitMs":5,"maxRetries":2}' });
-      expect(Object.keys(t)).to.deep.equal([...SEED_TASK_KEYS, 'taskDescription', 'taskConfig']);
+    it("adds taskDescription and taskConfig after the original API's keys, and takes taskConfig as a JSON string too", async () => {
+      const t = await aTask({ taskType: 'WAIT', taskDescription: 'waits', taskConfig: '{"waitMs":5,"maxRetries":2}' });
+      expect(Object.keys(t)).to.deep.equal([...ORIGINAL_TASK_KEYS, 'taskDescription', 'taskConfig']);
       expect(t.taskConfig).to.deep.equal({ waitMs: 5, maxRetries: 2 });
       const row = await db()('task').where('task_id', t.taskId).first();
       expect(JSON.parse(row.task_config)).to.deep.equal({ waitMs: 5, maxRetries: 2 });
     });
 
     it('leaves out null keys (no taskContent, no description)', async () => {
-      const t = await createTask({ taskContent: null });
+      const t = await aTask({ taskContent: null });
       expect(Object.keys(t)).to.deep.equal(['createTime', 'updateTime', 'taskId', 'taskName', 'taskType']);
     });
 
     it('records X-User as create_user and update_user, default system', async () => {
-      const a = await createTask({}, { 'X-User': 'alice' });
-      const b = await createTask();
+      const a = await aTask({}, { 'X-User': 'alice' });
+      const b = await aTask();
       const rows = await db()('task').whereIn('task_id', [a.taskId, b.taskId]).orderBy('task_id');
       expect(rows.map((r: any) => [r.create_user, r.update_user])).to.deep.equal([['alice', 'alice'], ['system', 'system']]);
     });
 
     it('updates the task named by taskId: left-out fields kept, null clears, update_user recorded', async () => {
-      const t = await createTask({ taskDescription: 'd', taskConfig: { timeoutMs: 1000 } }, { 'X-User': 'alice' });
+      const t = await aTask({ taskDescription: 'd', taskConfig: { timeoutMs: 1000 } }, { 'X-User': 'alice' });
       const r = await m.api('POST', '/task', { taskId: t.taskId, taskName: 'renamed', taskType: 'WAIT', taskDescription: null }, { 'X-User': 'bob' });
       expect(r.status, r.text).to.equal(200);
       expect(r.body.data).to.deep.include({ taskId: t.taskId, taskName: 'renamed', taskType: 'WAIT', taskContent: 'hi', taskConfig: { timeoutMs: 1000 } });
@@ -81,7 +79,7 @@ describe('task definitions API', () => {
     });
 
     it('accepts taskId as a digit string', async () => {
-      const t = await createTask();
+      const t = await aTask();
       const r = await m.api('POST', '/task', { taskId: String(t.taskId), taskName: 'again', taskType: 'ECHO' });
       expect(r.status).to.equal(200);
       expect(r.body.data.taskId).to.equal(t.taskId);
@@ -92,7 +90,7 @@ describe('task definitions API', () => {
       expect(r.status).to.equal(404);
       expect(r.body).to.deep.include({ code: '404', data: null });
       expect(r.body.message).to.match(/task 987654321 does not exist; omit taskId to create/);
-      const t = await createTask();
+      const t = await aTask();
       expect((await m.api('DELETE', `/task/${t.taskId}`)).status).to.equal(200);
       expect((await m.api('POST', '/task', { taskId: t.taskId, taskName: 'x', taskType: 'ECHO' })).status).to.equal(404);
     });
@@ -121,10 +119,10 @@ describe('task definitions API', () => {
       await expect400({ taskName: 'x', taskType: 'ECHO', taskConfig: { timeoutMs: 'soon' } }, 'taskConfig.timeoutMs');
       await expect400({ taskName: 'x', taskType: 'HTTP' }, 'taskConfig.url');
       await expect400({ taskName: 'x', taskType: 'HTTP', taskConfig: { url: 'ftp://example.com' } }, 'taskConfig.url');
-      const h = await createTask({ taskType: 'HTTP', taskConfig: { url: 'http://127.0.0.1:1/x', method: 'POST' } });
+      const h = await aTask({ taskType: 'HTTP', taskConfig: { url: 'http://127.0.0.1:1/x', method: 'POST' } });
       expect(h.taskConfig).to.deep.equal({ url: 'http://127.0.0.1:1/x', method: 'POST' });
       // A stored config that does not fit a new type is refused, with a hint.
-      const w = await createTask({ taskType: 'WAIT', taskConfig: { waitMs: 10 } });
+      const w = await aTask({ taskType: 'WAIT', taskConfig: { waitMs: 10 } });
       const msg = await expect400({ taskId: w.taskId, taskName: 'x', taskType: 'ECHO' }, 'taskConfig');
       expect(msg).to.match(/stored taskConfig/);
       // … and accepted once a fitting one is sent (null clears it).
@@ -143,8 +141,8 @@ describe('task definitions API', () => {
 
   describe('GET /task', () => {
     it('pages live tasks newest first', async () => {
-      const mine = [await createTask({ taskName: 'p1' }), await createTask({ taskName: 'p2' }), await createTask({ taskName: 'p3' })];
-      const gone = await createTask({ taskName: 'p4' });
+      const mine = [await aTask({ taskName: 'p1' }), await aTask({ taskName: 'p2' }), await aTask({ taskName: 'p3' })];
+      const gone = await aTask({ taskName: 'p4' });
       expect((await m.api('DELETE', `/task/${gone.taskId}`)).status).to.equal(200);
       const [{ n: live }] = await db()('task').whereNull('deleted_time').count({ n: '*' });
 
@@ -181,7 +179,7 @@ describe('task definitions API', () => {
 
   describe('DELETE /task/{taskId}', () => {
     it('soft-deletes: the row stays with deleted_time and update_user, GET is a 404, a second delete a 404', async () => {
-      const t = await createTask();
+      const t = await aTask();
       const r = await m.api('DELETE', `/task/${t.taskId}`, undefined, { 'X-User': 'carol' });
       expect(r.status).to.equal(200);
       expect(r.body).to.deep.equal({ code: '200', message: 'SUCCESS', data: { taskId: t.taskId } });
@@ -194,8 +192,8 @@ describe('task definitions API', () => {
     });
 
     it('is a 409 naming the flow while its current version uses the task; allowed once a new version drops it', async () => {
-      const a = await createTask();
-      const b = await createTask();
+      const a = await aTask();
+      const b = await aTask();
       const nodes = (ids: string) => [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: ids }, { nodeType: 'END' }];
       const f = await m.api('POST', '/flow', { flowName: 'uses a', flowNodes: nodes(`${a.taskId},${b.taskId}`) });
       expect(f.status, f.text).to.equal(200);
@@ -221,7 +219,7 @@ describe('task definitions API', () => {
     });
 
     it('does not mistake task 1 for task 11 in "11,12"', async () => {
-      const t = await createTask();
+      const t = await aTask();
       const other = Number(`${t.taskId}1`);
       await db()('task').insert({ task_id: other, task_name: 'lookalike', task_type: 'ECHO', create_time: new Date(), update_time: new Date() });
       const f = await m.api('POST', '/flow', { flowName: 'lookalike', flowNodes: [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: [other] }, { nodeType: 'END' }] });

@@ -7,18 +7,13 @@
 // tab and sent on the event stream, and a read-only token's 403 on a start. No console error anywhere
 // but the refusals each test provokes. Screenshots go to a temporary directory (its path is printed).
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startTestMember, type Api, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createTask, detail, flowRow, startFlow, waitForEnd } from './helpers/flows.js';
 import { builtUi } from './helpers/ui.js';
+import { BrowserSession, withStatus } from './helpers/browser.js';
 import { bodyOf, draftOf } from '../src/ui/app/pages/flowForm.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** A flow's shape by keys: [key, keys of the nodes it follows] per node, from GET /flow/{id}. */
 function shapeOf(flow: any): [string, string[]][] {
@@ -34,45 +29,14 @@ async function saveFlow(api: Api, flowName: string, flowNodes: unknown[], header
 
 describe('dashboard: flows as graphs, data, API tokens', function () {
   this.timeout(60_000);
-  let browser: Browser;
-  let shots: string;
-  let problems: string[] = [];
-  /** Console errors a test expects (the browser's own line about a refusal it provoked). */
-  let expected: RegExp[] = [];
-  let n = 0;
-  const shot = async (p: Page, name: string) => {
-    n += 1;
-    await p.screenshot({ path: join(shots, `${String(n).padStart(2, '0')}-${name}.png`), fullPage: true });
-  };
-  const newContext = async (): Promise<BrowserContext> => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
-    context.setDefaultTimeout(20_000);
-    context.on('console', (msg: ConsoleMessage) => {
-      if (msg.type() !== 'error') return;
-      const text = `${msg.text()} (${msg.location().url})`;
-      if (!expected.some((re) => re.test(text))) problems.push(`console error on ${msg.page()?.url()}: ${text}`);
-    });
-    context.on('weberror', (e) => problems.push(`page error: ${e.error().message}`));
-    return context;
-  };
-  const status = (p: Page, testid: string, value: string) => p.locator(`[data-testid="${testid}"][data-status="${value}"]`);
+  const session = BrowserSession.forSuite('ts-dashboard-graphs-');
+  const shot = (p: Page, name: string) => session.shot(p, name);
+  const newContext = () => session.newContext();
   const startRequest = (p: Page, flowId: number) => p.waitForRequest((r) => r.method() === 'POST' && new URL(r.url()).pathname === `/exec/flow/${flowId}`);
 
   before(async function () {
     this.timeout(120_000);
     await builtUi();
-    shots = mkdtempSync(join(tmpdir(), 'ts-dashboard-graphs-'));
-    console.log(`      screenshots: ${shots}`);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  });
-  afterEach(() => {
-    const seen = problems;
-    problems = [];
-    expected = [];
-    expect(seen, 'no console or page errors').to.deep.equal([]);
-  });
-  after(async () => {
-    await browser?.close();
   });
 
   describe('graphs and data', () => {
@@ -114,7 +78,7 @@ describe('dashboard: flows as graphs, data, API tokens', function () {
     };
 
     it('builds START → a → (b, c) → d → END in the form; a cycle is refused next to the node the API names', async () => {
-      expected = [/status of 400/];
+      session.expected = [/status of 400/];
       await page.goto(`${base}/ui/flows/new`);
       await page.getByLabel('Name', { exact: true }).fill('diamond');
       await fillNode(1, tasks.one, 'a', '');
@@ -184,9 +148,9 @@ describe('dashboard: flows as graphs, data, API tokens', function () {
       const [req] = await Promise.all([startRequest(page, graphFlow), page.getByRole('button', { name: 'Start', exact: true }).click()]);
       expect(req.postData(), 'no body without an input').to.equal(null);
       await page.waitForURL(/\/ui\/instances\/\d+$/);
-      await status(page, 'fi-status', 'RUNNING').waitFor();
+      await withStatus(page, 'fi-status', 'RUNNING').waitFor();
       await shot(page, 'graph-instance-running');
-      await status(page, 'fi-status', 'SUCCESS').waitFor();
+      await withStatus(page, 'fi-status', 'SUCCESS').waitFor();
       expect(await page.evaluate(() => (window as any).__sameDocument), 'no reload').to.equal(true);
       const graph = page.getByTestId('flow-graph');
       await page.waitForFunction(() => document.querySelectorAll('[data-testid="flow-graph"] [data-node-id][data-status="SUCCESS"]').length === 6);
@@ -196,7 +160,7 @@ describe('dashboard: flows as graphs, data, API tokens', function () {
     });
 
     it('starts a flow with a JSON input; the instance shows its input, result and what each task ran', async () => {
-      expected = [/status of 400/];
+      session.expected = [/status of 400/];
       const greet = await createTask(m.api, 'ECHO', 'hello ${input.name}', undefined, 'greet');
       const shout = await createTask(m.api, 'ECHO', '${nodes.a.output}!', undefined, 'shout');
       const flow = await saveFlow(m.api, 'greeting', [{ nodeType: 'START' }, { nodeType: 'TASK', nodeKey: 'a', taskIds: [greet] }, { nodeType: 'TASK', nodeKey: 'b', taskIds: [shout], prevNodes: ['a'] }, { nodeType: 'END' }]);
@@ -218,7 +182,7 @@ describe('dashboard: flows as graphs, data, API tokens', function () {
       const [req] = await Promise.all([startRequest(page, flow.flowId), page.getByRole('button', { name: 'Start', exact: true }).click()]);
       expect(JSON.parse(req.postData()!)).to.deep.equal({ input: { name: 'Ada' } });
       await page.waitForURL(/\/ui\/instances\/\d+$/);
-      await status(page, 'fi-status', 'SUCCESS').waitFor();
+      await withStatus(page, 'fi-status', 'SUCCESS').waitFor();
       await page.getByTestId('fi-result').waitFor();
       expect(JSON.parse((await page.getByTestId('fi-input').textContent())!)).to.deep.equal({ name: 'Ada' });
       expect(JSON.parse((await page.getByTestId('fi-result').textContent())!)).to.deep.equal({ b: 'hello Ada!' });
@@ -242,7 +206,7 @@ describe('dashboard: flows as graphs, data, API tokens', function () {
     });
 
     it('a retry the API refuses (409: a predecessor did not succeed) shows its message at that node', async () => {
-      expected = [/status of 409/];
+      session.expected = [/status of 409/];
       const first = await createTask(m.api, 'ECHO', 'fine', undefined, 'first');
       const second = await createTask(m.api, 'EXCEPTION', 'no', undefined, 'second');
       const flow = await saveFlow(m.api, 'retry refused', [{ nodeType: 'START' }, { nodeType: 'TASK', nodeKey: 'a', taskIds: [first] }, { nodeType: 'TASK', nodeKey: 'b', taskIds: [second], prevNodes: ['a'] }, { nodeType: 'END' }]);
@@ -290,7 +254,7 @@ describe('dashboard: flows as graphs, data, API tokens', function () {
     });
 
     it('asks for the token on a 401 (again when it is wrong), keeps it for the tab, and the live stream works with it', async () => {
-      expected = [/status of 401/];
+      session.expected = [/status of 401/];
       const context = await newContext();
       try {
         const page = await context.newPage();
@@ -319,8 +283,8 @@ describe('dashboard: flows as graphs, data, API tokens', function () {
         await page.getByRole('button', { name: 'Start', exact: true }).click();
         await page.waitForURL(/\/ui\/instances\/\d+$/);
         await page.evaluate(() => { (window as any).__sameDocument = true; });
-        await status(page, 'fi-status', 'RUNNING').waitFor();
-        await status(page, 'fi-status', 'SUCCESS').waitFor();
+        await withStatus(page, 'fi-status', 'RUNNING').waitFor();
+        await withStatus(page, 'fi-status', 'SUCCESS').waitFor();
         expect(await page.evaluate(() => (window as any).__sameDocument), 'no reload').to.equal(true);
         expect(await dialog.isVisible()).to.equal(false);
         expect(streamAuth, 'the event stream sends the token').to.include(`Bearer ${WRITE}`);
@@ -331,7 +295,7 @@ describe('dashboard: flows as graphs, data, API tokens', function () {
     });
 
     it('a read-only token reads, and a Start shows its 403 clearly', async () => {
-      expected = [/status of 401/, /status of 403/];
+      session.expected = [/status of 401/, /status of 403/];
       const context = await newContext();
       try {
         const page = await context.newPage();

@@ -5,19 +5,15 @@
 // Screenshots of each page go to a temporary directory (its path is printed). The bundle is built
 // here (helpers/ui.ts), so a fresh clone needs no `npm run build` first.
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createFlow, createTask, flowRow, startFlow } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
 import { builtUi } from './helpers/ui.js';
+import { BrowserSession, withStatus } from './helpers/browser.js';
 
 const ADMIN_TOKEN = 'ui-test-admin';
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('dashboard', function () {
   this.timeout(60_000);
@@ -35,53 +31,24 @@ describe('dashboard', function () {
   });
 
   describe('in the browser', () => {
-    let browser: Browser;
+    const session = BrowserSession.forSuite('ts-dashboard-');
     let context: BrowserContext;
     let page: Page;
-    let shots: string;
-    let problems: string[] = [];
-    /** Console errors a test expects (e.g. the browser's own line about a 400 it provoked). */
-    let expected: RegExp[] = [];
-    let n = 0;
-    const shot = async (name: string, p: Page = page) => {
-      n += 1;
-      await p.screenshot({ path: join(shots, `${String(n).padStart(2, '0')}-${name}.png`), fullPage: true });
-    };
+    const shot = (name: string, p: Page = page) => session.shot(p, name);
     const go = async (path: string) => {
       const res = await page.goto(`${base}${path}`);
       expect(res?.status(), path).to.equal(200);
     };
-    const status = (testid: string, value: string) => page.locator(`[data-testid="${testid}"][data-status="${value}"]`);
+    const status = (testid: string, value: string) => withStatus(page, testid, value);
 
     // The state the scenarios build on.
     let echoTask: number;
     let waitTask: number;
     let formFlow: number;
 
-    before(async function () {
-      this.timeout(60_000);
-      shots = mkdtempSync(join(tmpdir(), 'ts-dashboard-'));
-      console.log(`      screenshots: ${shots}`);
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-      context = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'light' });
-      context.setDefaultTimeout(20_000);
-      const onConsole = (msg: ConsoleMessage) => {
-        if (msg.type() !== 'error') return;
-        const text = `${msg.text()} (${msg.location().url})`;
-        if (!expected.some((re) => re.test(text))) problems.push(`console error on ${msg.page()?.url()}: ${text}`);
-      };
-      context.on('console', onConsole);
-      context.on('weberror', (e) => problems.push(`page error: ${e.error().message}`));
+    before(async () => {
+      context = await session.newContext();
       page = await context.newPage();
-    });
-    afterEach(() => {
-      const seen = problems;
-      problems = [];
-      expected = [];
-      expect(seen, 'no console or page errors').to.deep.equal([]);
-    });
-    after(async () => {
-      await browser?.close();
     });
 
     it('creates two tasks through the task form', async () => {
@@ -113,7 +80,7 @@ describe('dashboard', function () {
     });
 
     it("shows the API's 400 next to the field it names", async () => {
-      expected = [/status of 400/];
+      session.expected = [/status of 400/];
       await go('/ui/flows/new');
       await page.getByLabel('Name', { exact: true }).fill('no tasks yet');
       await page.getByRole('button', { name: 'Create flow' }).click();
@@ -334,10 +301,9 @@ describe('dashboard', function () {
     });
 
     it('follows a dark system theme', async () => {
-      const dark = await browser.newContext({ viewport: { width: 1280, height: 900 }, colorScheme: 'dark' });
+      const dark = await session.newContext('dark');
       try {
         const p = await dark.newPage();
-        p.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console error (dark): ${msg.text()}`); });
         await p.goto(`${base}/ui/instances/${failedFi}`);
         await p.locator('[data-testid="fi-status"]').waitFor();
         const bg = await p.evaluate(() => getComputedStyle(document.body).backgroundColor);

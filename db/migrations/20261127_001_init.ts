@@ -1,5 +1,5 @@
-// The seed's six tables, plus what the engine needs: `version` (optimistic lock) on every table whose
-// rows change status, `flow_version` pinned on instances, node completion conditions, task attempts
+// The original service's six tables, plus what the engine needs: `version` (optimistic lock) on every
+// table whose rows change status, `flow_version` pinned on instances, node completion conditions, task attempts
 // and output, soft delete on definitions, millisecond times, and indexes for the monitor queries.
 // Plain column types only, so it runs on MariaDB 10.11 and MySQL 8 alike.
 import type { Knex } from 'knex';
@@ -42,7 +42,7 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('flow_version').unsigned().notNullable();
     t.integer('seq').unsigned().notNullable(); // position in the chain, 0 = START
     t.string('node_type', 16).notNullable(); // START | TASK | END
-    t.string('task_ids', 1024).nullable(); // "1,2" as in the seed
+    t.string('task_ids', 1024).nullable(); // "1,2" as in the original service
     t.bigInteger('prev_node').unsigned().nullable();
     t.string('completion', 16).nullable(); // ANY | ALL | N (TASK nodes only)
     times(t);

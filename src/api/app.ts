@@ -31,7 +31,7 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
     else s.log.warn({ err }, 'response failed');
   });
   const docs = documentRoute();
-  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(s, engine), monitorRoutes(s), uiRoutes(), ...extra, docs];
+  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(engine), monitorRoutes(s), uiRoutes(), ...extra, docs];
   docs.serve(openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)), s.config, modules.flatMap((m) => m.tags ?? [])));
 
   if (!s.config.apiTokens) s.log.warn('API_TOKENS is not set: anyone who reaches this port can define and run tasks (see README, Security)');
@@ -41,7 +41,7 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
   // Before the body is read: a caller without a token costs no parsing.
   app.use(apiAccess(s.config));
   if (s.config.startRateLimit > 0) app.use(startRateLimit(s.config.startRateLimit, s.config.startRateBurst));
-  for (const mw of jsonBody(s.config.bodyLimit)) app.use(mw);
+  app.use(jsonBody(s.config.bodyLimit));
   // One router holding every module's routes: a request is matched once, not once per module.
   const root = new Router();
   for (const m of modules) root.use(m.router.routes());

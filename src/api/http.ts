@@ -1,4 +1,4 @@
-// The seed's envelope and the one error type routes throw. Error middleware turns an HttpError into
+// The original API's envelope and the one error type routes throw. Error middleware turns an HttpError into
 // `{"code":"<status>","message":…,"data":null}`; anything else becomes a logged 500.
 import type { Context } from 'koa';
 
@@ -10,7 +10,6 @@ export class HttpError extends Error {
 
 export const badRequest = (msg: string) => new HttpError(400, msg);
 export const notFound = (msg: string) => new HttpError(404, msg);
-export const conflict = (msg: string) => new HttpError(409, msg);
 
 export function envelope(code: number, message: string, data: unknown) {
   return { code: String(code), message, data };

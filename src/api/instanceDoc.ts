@@ -1,6 +1,6 @@
 // OpenAPI schemas of what ran: flow, node and task instances as the monitor answers them
-// (src/engine/monitor.ts), and the bodies of the exec and monitor endpoints. Seed keys first, in the
-// seed's order; our additions after them. Examples validate against their schemas (the linter checks).
+// (src/engine/monitor.ts), and the bodies of the exec and monitor endpoints. The original API's keys
+// first, in its order; our additions after them. Examples validate against their schemas (the linter checks).
 import { TASK_TYPES } from '../models/definitions.js';
 import { id, nullableId, nullableTime, time, type Schema } from './openapiParts.js';
 
@@ -23,7 +23,7 @@ const rendered: Schema = {
   renderedConfig: { type: 'object', additionalProperties: true, description: 'The taskConfig the run used, templates filled in (only when the task has templates); secret values shown as "***", as GET /task shows them' },
 };
 
-const seedTaskRow: Schema = {
+const originalTaskRow: Schema = {
   tiId: id,
   taskId: id,
   status: { type: 'string', enum: TASK_STATUSES, description: 'PENDING: queued (again, after a failed attempt that will be retried)' },
@@ -40,7 +40,7 @@ const nodeTaskRow: Schema = {
   type: 'object',
   required: [...taskRowRequired, 'workerId', 'startMs', 'endMs'],
   properties: {
-    ...seedTaskRow,
+    ...originalTaskRow,
     workerId: { type: 'string', nullable: true, description: 'The member that ran (or runs) its last attempt' },
     startMs: epochMs('Start of its last attempt'),
     endMs: epochMs('End'),
@@ -53,7 +53,7 @@ export const taskInstanceSchema: Schema = {
   type: 'object',
   required: [...taskRowRequired, 'niId', 'fiId', 'taskName', 'taskType', 'workerId', 'createTime', 'updateTime'],
   properties: {
-    ...seedTaskRow,
+    ...originalTaskRow,
     niId: { ...nullableId, description: 'Its node instance; null for a task run on its own (POST /exec/task)' },
     fiId: { ...nullableId, description: 'Its flow instance; null for a task run on its own' },
     taskName: { type: 'string' },

@@ -12,7 +12,7 @@ export const ERROR_ENVELOPE = '#/components/schemas/ErrorEnvelope';
 /** components.schemas.ErrorEnvelope: every error answer (src/api/middleware/errors.ts). */
 export const errorEnvelopeSchema: Schema = {
   type: 'object',
-  description: 'An error: the seed\'s envelope with the HTTP status as `code` and `data` null. A 400\'s message names the field first.',
+  description: 'An error: the original API\'s envelope with the HTTP status as `code` and `data` null. A 400\'s message names the field first.',
   required: ['code', 'message', 'data'],
   additionalProperties: false,
   properties: {

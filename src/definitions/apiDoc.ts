@@ -95,7 +95,7 @@ const taskName: Schema = { type: 'string', minLength: 1, maxLength: 255, example
 /** A task as POST /task and GET /task answer it (src/definitions/present.ts); a null key is left out. */
 export const taskSchema: Schema = {
   type: 'object',
-  description: 'A task, in the seed\'s key order; a key whose value is null is left out.',
+  description: 'A task, in the original API\'s key order; a key whose value is null is left out.',
   required: ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType'],
   properties: {
     createTime: time,
@@ -118,7 +118,7 @@ export const taskExample = {
   taskConfig: { url: 'https://api.example.org/orders/${input.orderId}', method: 'POST', headers: { Authorization: '***', 'X-Trace': 'on' }, body: { status: '${nodes.a.output}' } },
 };
 
-/** A task inside a flow node: the seed sent only these five fields there. */
+/** A task inside a flow node: the original API sent only these five fields there. */
 export const nodeTaskSchema: Schema = {
   type: 'object',
   required: ['createTime', 'updateTime', 'taskId', 'taskName', 'taskType'],
@@ -152,7 +152,7 @@ export const taskSaveSchema: Schema = {
 };
 
 export const taskSaveExamples: Schema = {
-  exception: { summary: 'The seed\'s EXCEPTION task', value: { taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' } },
+  exception: { summary: 'The original API\'s EXCEPTION task', value: { taskName: 'exception task1', taskType: 'EXCEPTION', taskContent: 'task content' } },
   echoTemplate: { summary: 'ECHO with a template reading the start\'s input', value: { taskName: 'greet', taskType: 'ECHO', taskContent: 'hello ${input.customer.name}' } },
   http: {
     summary: 'HTTP with a secret header taken from the member\'s environment and a body from node "a"',

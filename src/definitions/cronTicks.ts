@@ -1,6 +1,6 @@
 // Ticks of a parsed cron expression (CronSchedule, from cronExpression.ts), computed from its sets
 // without node-cron and without expanding anything: which calendar days match, the latest tick in a
-// window (the misfire catch-up) and the next one. Local time of the process, as node-cron uses; a
+// window (the misfire catch-up). Local time of the process, as node-cron uses; a
 // wall-clock time a DST change skips does not fire (node-cron skips it too).
 
 /** node-cron looks 36,600 days ahead for the next match and throws when there is none; we look 100 years. */
@@ -88,18 +88,18 @@ export function firesWithinLookahead(s: CronSchedule, from = new Date()): boolea
 }
 
 /** Calendar day arithmetic on (y, m, d), independent of the time zone. */
-function addDays(day: { y: number; m: number; d: number }, n: number) {
+export function addDays(day: { y: number; m: number; d: number }, n: number) {
   const t = new Date(Date.UTC(day.y, day.m - 1, day.d + n));
   return { y: t.getUTCFullYear(), m: t.getUTCMonth() + 1, d: t.getUTCDate() };
 }
-const localDay = (t: number) => {
+export const localDay = (t: number) => {
   const d = new Date(t);
   return { y: d.getFullYear(), m: d.getMonth() + 1, d: d.getDate() };
 };
 const sameDay = (a: { y: number; m: number; d: number }, b: { y: number; m: number; d: number }) => a.y === b.y && a.m === b.m && a.d === b.d;
 
 /** The local wall-clock instant, or null when it does not exist (skipped by a DST change). */
-function localInstant(y: number, m: number, d: number, h: number, mi: number, s: number): number | null {
+export function localInstant(y: number, m: number, d: number, h: number, mi: number, s: number): number | null {
   const t = new Date(y, m - 1, d, h, mi, s);
   return t.getDate() === d && t.getHours() === h && t.getMinutes() === mi && t.getSeconds() === s ? t.getTime() : null;
 }
@@ -132,25 +132,4 @@ export function latestTick(s: CronSchedule, after: Date, upTo: Date): Date | nul
     }
     if (sameDay(day, first)) return null;
   }
-}
-
-/** The first tick strictly after `after` (whole seconds, local time), within maxDays days; or null. */
-export function nextTick(s: CronSchedule, after: Date, maxDays = 366 * 100): Date | null {
-  const lo = after.getTime();
-  let day = localDay(lo);
-  for (let i = 0; i <= maxDays; i++, day = addDays(day, 1)) {
-    if (!cronDayMatches(s, day.y, day.m, day.d)) continue;
-    for (const h of s.hours) {
-      const hourEnd = new Date(day.y, day.m - 1, day.d, h, 59, 59).getTime();
-      if (hourEnd <= lo) continue;
-      for (const mi of s.minutes) {
-        if (new Date(day.y, day.m - 1, day.d, h, mi, 59).getTime() <= lo) continue;
-        for (const sec of s.seconds) {
-          const t = localInstant(day.y, day.m, day.d, h, mi, sec);
-          if (t !== null && t > lo) return new Date(t);
-        }
-      }
-    }
-  }
-  return null;
 }

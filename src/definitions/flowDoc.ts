@@ -1,5 +1,5 @@
 // OpenAPI 3.0.3 schemas of flows: what POST /flow takes (schemas.ts, flowGraph.ts) and what the flow
-// endpoints answer (present.ts). A flow is a chain (the seed's: the list order) or, once a node names
+// endpoints answer (present.ts). A flow is a chain (the original API's: the list order) or, once a node names
 // `prevNodes`, a graph. Examples are validated against their schemas by the linter in the test suite.
 import { CRON_MAX_LENGTH } from './cronExpression.js';
 import { MAX_FLOW_EDGES, NODE_KEY_PATTERN } from './flowGraph.js';
@@ -9,7 +9,7 @@ import { id, nodeTaskSchema, time } from './apiDoc.js';
 type Schema = Record<string, unknown>;
 
 const completionText =
-  'TASK nodes only: when the node succeeds. "ANY" (default, the seed\'s: one task succeeded), "ALL", or a whole number N (at least N of its tasks, ' +
+  'TASK nodes only: when the node succeeds. "ANY" (default, the original API\'s: one task succeeded), "ALL", or a whole number N (at least N of its tasks, ' +
   '1 ≤ N ≤ its task count). The node fails as soon as its condition can no longer hold; tasks it no longer needs are cancelled.';
 const completion: Schema = { description: completionText, oneOf: [{ type: 'string', enum: ['ANY', 'ALL'] }, { type: 'integer', minimum: 1 }] };
 
@@ -56,7 +56,7 @@ const required = ['flowId', 'flowName', 'createTime', 'updateTime', 'flowVersion
 export const flowSchema: Schema = {
   type: 'object',
   description:
-    'A flow with the nodes of one version, in the seed\'s key order (null keys left out). flowName, flowDescription, cron, cronEnabled and ' +
+    'A flow with the nodes of one version, in the original API\'s key order (null keys left out). flowName, flowDescription, cron, cronEnabled and ' +
     'cronMisfire are the flow\'s current ones; flowNodes and flowVersion those of the version answered.',
   required: [...required, 'flowNodes'],
   properties: flowProps(true),
@@ -109,7 +109,7 @@ export const flowSaveSchema: Schema = {
       description:
         'Exactly one START (first), one END (last), at least one TASK node between them; at most ' +
         `${MAX_FLOW_NODES.toLocaleString('en-US')} nodes naming at most ${MAX_FLOW_TASK_REFS.toLocaleString('en-US')} tasks in all. ` +
-        'A chain: with no node having prevNodes, the list order is the chain (the seed\'s form). A graph: as soon as one node has prevNodes, ' +
+        'A chain: with no node having prevNodes, the list order is the chain (the original API\'s form). A graph: as soon as one node has prevNodes, ' +
         'each TASK node follows the nodes its prevNodes name (without prevNodes: START), and END follows every node that nothing follows; a node starts ' +
         `once all its predecessors succeeded. Unknown or duplicate keys, a cycle, a node START cannot reach and more than ${MAX_FLOW_EDGES.toLocaleString('en-US')} ` +
         'predecessors in all are 400s naming the node.',
@@ -119,7 +119,7 @@ export const flowSaveSchema: Schema = {
         properties: {
           nodeType,
           taskIds: {
-            description: 'TASK nodes only, required there: live task ids, as "1,2" (the seed\'s form, at most 1,024 characters) or [1,2]',
+            description: 'TASK nodes only, required there: live task ids, as "1,2" (the original API\'s form, at most 1,024 characters) or [1,2]',
             oneOf: [
               { type: 'string', maxLength: 1024, pattern: '^\\s*\\d+\\s*(,\\s*\\d+\\s*)*$', example: '1,2' },
               { type: 'array', minItems: 1, items: { type: 'integer', minimum: 1 } },
@@ -165,7 +165,7 @@ export const flowSaveSchema: Schema = {
 
 export const flowSaveExamples: Schema = {
   chain: {
-    summary: 'The seed\'s chain: START → 1 → 2 → 3 → 1 → END',
+    summary: 'The original API\'s chain: START → 1 → 2 → 3 → 1 → END',
     value: {
       flowName: 'first flow',
       flowDescription: 'first flow for test1',

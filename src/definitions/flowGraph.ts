@@ -1,5 +1,5 @@
 // A flow's shape, from the nodes of a save: which node follows which. Two forms:
-// - a chain (no node has `prevNodes`): the list order is the chain, exactly as the seed had it;
+// - a chain (no node has `prevNodes`): the list order is the chain, exactly as the original API had it;
 // - a graph (some node has `prevNodes`, a list of node keys): a TASK node without `prevNodes` follows
 //   START, and END follows every node that nothing follows.
 // A node's key is its `nodeKey`, or `n<position>` (its index in the list). Saving checks the graph —

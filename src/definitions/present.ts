@@ -1,6 +1,7 @@
-// The wire shapes of tasks and flows, byte-compatible with the seed: its keys in its order, a key whose
-// value is null left out (as its Jackson did), and our additions after the seed's keys. Made from the
-// models' rows (src/models/definitions.ts); a flow saved as a chain answers exactly as the seed did.
+// The wire shapes of tasks and flows, byte-compatible with the original API: its keys in its order, a
+// key whose value is null left out (as its Jackson did), and our additions after its keys. Made from
+// the models' rows (src/models/definitions.ts); a flow saved as a chain answers exactly as the original
+// API did.
 import { formatTime } from '../infra/time.js';
 import { completionOnWire, nodeKeyOf, parseCompletion, parseIdList, predecessorsOf, type Flow, type FlowNode, type Task } from '../models/index.js';
 import { readTaskConfig } from './taskConfig.js';
@@ -17,22 +18,22 @@ export const NODE_COLUMNS = ['node_id', 'seq', 'node_type', 'task_ids', 'prev_no
 
 type Wire = Record<string, unknown>;
 
-/** Sets `key` unless the value is null/undefined: the seed never sent a null field. */
+/** Sets `key` unless the value is null/undefined: the original API never sent a null field. */
 function put(o: Wire, key: string, value: unknown): void {
   if (value !== null && value !== undefined) o[key] = value;
 }
 
 /** A task as POST/GET /task answer it; secret header values shown as "***" (secrets.ts). */
 export function presentTask(r: TaskRow, secrets: SecretNames = DEFAULT_SECRET_HEADERS): Wire {
-  const o = presentNodeTask(r); // the seed's first five keys, in its order
+  const o = presentNodeTask(r); // the original API's first five keys, in its order
   put(o, 'taskContent', r.task_content);
-  // Beyond the seed:
+  // Beyond the original API:
   put(o, 'taskDescription', r.task_description);
   put(o, 'taskConfig', r.task_config === null ? null : redactTaskConfig(readTaskConfig(r.task_config), secrets));
   return o;
 }
 
-/** A task inside a flow node: the seed sent only these five fields there. */
+/** A task inside a flow node: the original API sent only these five fields there. */
 export function presentNodeTask(r: Pick<TaskRow, 'task_id' | 'task_name' | 'task_type' | 'create_time' | 'update_time'>): Wire {
   const o: Wire = {};
   put(o, 'createTime', formatTime(r.create_time));
@@ -45,7 +46,7 @@ export function presentNodeTask(r: Pick<TaskRow, 'task_id' | 'task_name' | 'task
 
 /**
  * A node. On a graph flow (`graph`) every node also shows its key and the node ids it follows; on a chain
- * only a node given a key shows it, so a seed-shaped flow answers exactly as before.
+ * only a node given a key shows it, so a flow shaped as in the original API answers exactly as before.
  */
 export function presentNode(n: NodeRow, tasks: Map<number, TaskRow>, graph: boolean): Wire {
   const o: Wire = {};
@@ -62,7 +63,7 @@ export function presentNode(n: NodeRow, tasks: Map<number, TaskRow>, graph: bool
   put(o, 'prevNode', n.prev_node);
   put(o, 'createTime', formatTime(n.create_time));
   put(o, 'updateTime', formatTime(n.update_time));
-  // Beyond the seed:
+  // Beyond the original API:
   if (n.node_type === 'TASK') put(o, 'completion', completionOnWire(parseCompletion(n.completion)));
   if (graph || n.node_key !== null) put(o, 'nodeKey', nodeKeyOf(n));
   if (graph && n.node_type !== 'START') put(o, 'prevNodes', predecessorsOf(n));
@@ -84,7 +85,7 @@ export function presentFlow(f: FlowRow, nodes?: { version: number; rows: NodeRow
   }
   put(o, 'createTime', formatTime(f.create_time));
   put(o, 'updateTime', formatTime(f.update_time));
-  // Beyond the seed:
+  // Beyond the original API:
   put(o, 'flowVersion', nodes ? nodes.version : f.flow_version);
   put(o, 'cron', f.cron);
   put(o, 'cronEnabled', Boolean(f.cron_enabled));

@@ -7,11 +7,11 @@
 // before version + 1 is computed: each gets its own whole version.
 //
 // flowName and flowNodes are required on every save. flowDescription, cron, cronEnabled and
-// cronMisfire left out of the body keep their stored values on a new version (so re-posting the seed's
+// cronMisfire left out of the body keep their stored values on a new version (so re-posting the original API's
 // body does not turn a schedule off); sent as null they are cleared (cronMisfire null = FIRE_ONCE).
 //
 // Which node follows which (flowGraph.ts) is stored on each node: `prev_node`, its first predecessor
-// (the seed's column), and on a graph flow `prev_nodes`, all of them. The ids are filled in by the
+// (the original API's column), and on a graph flow `prev_nodes`, all of them. The ids are filled in by the
 // graph insert itself (Objection's #id / #ref), in an order where every node comes after those it follows.
 import type { Knex } from 'knex';
 import type { PartialModelObject } from 'objection';

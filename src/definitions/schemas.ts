@@ -27,7 +27,7 @@ export const MAX_FLOW_TASK_REFS = 2000;
 
 const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
-/** An id in a body: a positive integer, or a string of digits (the seed's Jackson accepted both). */
+/** An id in a body: a positive integer, or a string of digits (the original API's Jackson accepted both). */
 const bodyId = z
   .preprocess(
     (v) => (typeof v === 'string' && /^\d{1,15}$/.test(v.trim()) ? Number(v.trim()) : v),
@@ -86,7 +86,7 @@ export const saveTaskBody = z.object(
     taskId: bodyId,
     taskName: nonBlank(255),
     taskType: z.enum(TASK_TYPES as unknown as [TaskType, ...TaskType[]], { error: `must be one of ${TASK_TYPES.join(', ')}` }),
-    // The seed's field is a string; a number (e.g. WAIT's 1000) is taken as its text.
+    // The original API's field is a string; a number (e.g. WAIT's 1000) is taken as its text.
     taskContent: z
       .union([z.string(), z.number().transform(String)], { error: 'must be a string' })
       .refine((c) => utf8Bytes(c) <= TASK_CONTENT_MAX_BYTES, `must be at most ${TASK_CONTENT_MAX_BYTES} bytes (UTF-8)`)
@@ -103,7 +103,7 @@ export type SaveTaskInput = z.infer<typeof saveTaskBody>;
 const TASK_IDS_MSG = 'must be task ids like "1,2" or [1,2]';
 
 /**
- * `taskIds`: the seed's "1,2" or an array [1,2]; at least one, each a positive integer. A task may be
+ * `taskIds`: the original API's "1,2" or an array [1,2]; at least one, each a positive integer. A task may be
  * listed more than once: each listing runs as its own task instance and counts for `completion`.
  */
 const taskIds = z
@@ -131,7 +131,7 @@ const taskIds = z
     return ids;
   });
 
-/** When a TASK node succeeds: ANY one task (the seed's behaviour), ALL of them, or at least N. */
+/** When a TASK node succeeds: ANY one task (the original API's behaviour), ALL of them, or at least N. */
 const completion = z.union([z.literal('ANY'), z.literal('ALL'), z.number().int().min(1)], {
   error: 'must be "ANY", "ALL" or a whole number of at least 1',
 });

@@ -1,5 +1,5 @@
 // A TASK node's completion condition, and what its task instances' statuses say about it.
-// ANY (the seed's behaviour): one success lets the flow go on. ALL: every task must succeed.
+// ANY (the original API's behaviour): one success lets the flow go on. ALL: every task must succeed.
 // N: at least N successes. The node fails as soon as the condition can no longer hold.
 
 import type { Completion } from '../models/index.js';

@@ -4,7 +4,8 @@
 // holder checks the marks when it releases and runs again, so no completion is missed and nobody
 // queues on a lock. A holder whose lock expired mid-pass runs again too (the release reports it), since
 // whoever took the lock meanwhile may have looked before our commit. Many instances are locked in one
-// round trip and advanced in one transaction (advanceMany.ts decides, sql/transitionWrites.ts writes).
+// round trip and advanced in one transaction (advanceMany.ts reads, decide.ts decides,
+// sql/transitionWrites.ts writes).
 // Each pass commits its transitions in MySQL first, then tells Redis (enqueue new task instances, drop
 // and abort cancelled ones): MySQL is the record, so Redis trouble after a commit is logged, never
 // thrown — the reconciler rebuilds whatever Redis missed.

@@ -1,7 +1,7 @@
 // Read-side queries behind the monitor API, through the models' relations (a flow instance → its node
-// instances → their task instances), shaped as the seed's rows (camelCase, seed key order, times as
-// `YYYY-MM-DD HH:mm:ss`, our additions after the seed's keys). A detail page is a few queries, never
-// one per node.
+// instances → their task instances), shaped as the original API's rows (camelCase, its key order, times
+// as `YYYY-MM-DD HH:mm:ss`, our additions after its keys). A detail page is a few queries, never one per
+// node.
 import type { Knex } from '../infra/db.js';
 import { formatTime } from '../infra/time.js';
 import { FlowIns, FlowNode, NodeIns, TaskIns } from '../models/index.js';
@@ -98,9 +98,9 @@ function taskInsRow(t: TaskIns): Wire {
 }
 
 /**
- * What the run used, when the task's templates were filled in (only then: a seed row keeps its keys).
- * Its secrets are shown as "***" like the stored config's: a secret header written as a template is
- * masked in GET /task, and must not come out here filled in.
+ * What the run used, when the task's templates were filled in (only then: any other row keeps to the
+ * original API's keys). Its secrets are shown as "***" like the stored config's: a secret header
+ * written as a template is masked in GET /task, and must not come out here filled in.
  */
 function rendered(t: TaskIns, secrets: SecretNames): Wire {
   const o: Wire = {};
@@ -110,8 +110,8 @@ function rendered(t: TaskIns, secrets: SecretNames): Wire {
 }
 
 /**
- * The seed's node-instance rows of one flow instance, each listing its task instances; null if none.
- * `secrets`: the secret header names (HTTP_TASK_SECRET_HEADERS with the built-in ones).
+ * The original API's node-instance rows of one flow instance, each listing its task instances; null if
+ * none. `secrets`: the secret header names (HTTP_TASK_SECRET_HEADERS with the built-in ones).
  */
 export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: SecretNames = DEFAULT_SECRET_HEADERS): Promise<Wire[] | null> {
   const fi = await FlowIns.query(knex)
@@ -130,7 +130,7 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
     updateTime: formatTime(ni.update_time),
     nodeId: ni.node_id,
     nodeType: ni.node?.node_type,
-    // Beyond the seed's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
+    // Beyond the original API's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
     tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
     startMs: epochMs(ni.start_time),
     endMs: epochMs(ni.end_time),

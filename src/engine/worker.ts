@@ -44,13 +44,14 @@ export class Worker {
   private recorder: ResultRecorder;
   /** What the executors may do and use, from the configuration (built once). */
   private settings: ExecutorSettings;
-  private nextOwner: () => string;
+  /** A new lease owner: this member, and a token naming one claim (or one batch of continued runs). */
+  private readonly newOwner: () => string;
 
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
     this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs));
     this.settings = executorSettings(s.config);
-    this.nextOwner = tokenSource(s.memberId);
+    this.newOwner = tokenSource(s.memberId);
   }
 
   /** Runs executing now. */
@@ -62,11 +63,6 @@ export class Worker {
     await this.coord.cancels.subscribe((ids) => this.slots.abortTasks(ids, 'cancelled'));
     this.slots.startExtending();
     this.loopDone = this.loop();
-  }
-
-  /** A new lease owner: this member, and a token naming one claim (or one batch of continued runs). */
-  private newOwner(): string {
-    return this.nextOwner();
   }
 
   private async loop(): Promise<void> {

@@ -19,7 +19,8 @@ function connectionFromUrl(databaseUrl: string, withDatabase: boolean): Knex.MyS
     supportBigNumbers: true,
     bigNumberStrings: false,
     dateStrings: false,
-    // The worker records a batch of task results in one round trip (one fenced UPDATE per row).
+    // Several statements go in one round trip (src/engine/sql/multiStatement.ts): e.g. a batch of task
+    // results is one fenced UPDATE for the whole batch (sql/finishRuns.ts) sent with the pass it advances.
     // Every statement's values are bound, never concatenated.
     multipleStatements: true,
   };
@@ -50,7 +51,6 @@ export function createKnex(databaseUrl: string, poolMax = 10, log?: { debug: (o:
   return knex;
 }
 
-/** Creates the database named in the URL if it does not exist yet. */
 /**
  * Knex prints some trouble (a failed connection attempt) to the console itself; the program reports what
  * matters on its own (one line at start-up, a 503, a logged error), so those go to debug logs.
@@ -60,21 +60,12 @@ const knexLog = (log?: { debug: (o: object, m: string) => void }) => {
   return { warn: to('warn'), error: to('error'), deprecate: to('deprecate'), debug: to('debug') };
 };
 
+/** Creates the database named in the URL if it does not exist yet. */
 export async function ensureDatabase(databaseUrl: string): Promise<void> {
   const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 }, log: knexLog() });
   try {
     const name = databaseName(databaseUrl).replace(/`/g, '``');
     await admin.raw(`CREATE DATABASE IF NOT EXISTS \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-  } finally {
-    await admin.destroy();
-  }
-}
-
-export async function dropDatabase(databaseUrl: string): Promise<void> {
-  const admin = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, false), pool: { min: 0, max: 1 }, log: knexLog() });
-  try {
-    const name = databaseName(databaseUrl).replace(/`/g, '``');
-    await admin.raw(`DROP DATABASE IF EXISTS \`${name}\``);
   } finally {
     await admin.destroy();
   }

@@ -1,4 +1,4 @@
-// The seed's wire format for times: `YYYY-MM-DD HH:mm:ss`, in the server's local time zone
+// The original API's wire format for times: `YYYY-MM-DD HH:mm:ss`, in the server's local time zone
 // (set TZ to choose it). MySQL keeps milliseconds (DATETIME(3)); the wire does not.
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');

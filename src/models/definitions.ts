@@ -79,7 +79,7 @@ export class FlowNode extends BaseModel {
 
 // How task_node's columns are read, in one place (the engine's plans and the API's answers both use it).
 
-/** A TASK node's completion condition: ANY one task (the seed's), ALL, or at least N. */
+/** A TASK node's completion condition: ANY one task (the original API's), ALL, or at least N. */
 export type Completion = { kind: 'ANY' } | { kind: 'ALL' } | { kind: 'N'; n: number };
 
 /** task_ids "1,2" → [1, 2]; also prev_nodes. */

@@ -12,8 +12,6 @@ import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const DEFAULT_OUT_DIR = join(ROOT, 'dist', 'ui');
-/** The budget for the page's JavaScript, gzipped. */
-export const JS_BUDGET_GZIP_BYTES = 150 * 1024;
 
 export interface UiBuild {
   outDir: string;

@@ -3,10 +3,16 @@ import { expect } from 'chai';
 import type { Api } from './member.js';
 import { waitFor } from './wait.js';
 
-export async function createTask(api: Api, taskType: string, taskContent: string | null = null, taskConfig?: Record<string, unknown>, taskName = `${taskType.toLowerCase()} task`): Promise<number> {
-  const r = await api('POST', '/task', { taskName, taskType, taskContent, ...(taskConfig ? { taskConfig } : {}) });
+/** POST /task with this body (a 200 expected): the task as the API answers it. */
+export async function saveTask(api: Api, body: Record<string, unknown>, headers?: Record<string, string>): Promise<any> {
+  const r = await api('POST', '/task', body, headers);
   expect(r.status, r.text).to.equal(200);
-  return r.body.data.taskId;
+  return r.body.data;
+}
+
+/** A new task of this type: its id. */
+export async function createTask(api: Api, taskType: string, taskContent: string | null = null, taskConfig?: Record<string, unknown>, taskName = `${taskType.toLowerCase()} task`): Promise<number> {
+  return (await saveTask(api, { taskName, taskType, taskContent, ...(taskConfig ? { taskConfig } : {}) })).taskId;
 }
 
 /** A flow START → one TASK node per entry → END. An entry is a task id list, or {taskIds, completion}. */

@@ -2,7 +2,6 @@
 // and fail any test during which a promise was rejected with nobody to handle it (rejectionGuard.ts).
 import { Redis } from 'ioredis';
 import knexFactory from 'knex';
-import { dropDatabase } from '../../src/infra/db.js';
 import { prepareDatabase } from '../../src/member.js';
 import { loadConfig } from '../../config/index.js';
 import { createLogger } from '../../src/infra/logger.js';
@@ -25,14 +24,15 @@ export async function deleteKeys(redisUrl: string, prefix: string): Promise<numb
   return deleted;
 }
 
-/** The run's extra databases (isolated()), as URLs. */
-async function runDatabases(): Promise<string[]> {
+/** Drops the run's database and its extra ones (isolated()). */
+async function dropRunDatabases(): Promise<void> {
   const url = new URL(testRun.databaseUrl);
   const name = url.pathname.slice(1);
   const admin = knexFactory({ client: 'mysql2', connection: `${url.protocol}//${url.username || 'root'}${url.password ? ':' + url.password : ''}@${url.host}/`, pool: { min: 0, max: 1 } });
   try {
     const [rows] = await admin.raw('SHOW DATABASES LIKE ?', [`${name}\\_%`]);
-    return (rows as Record<string, string>[]).map((r) => `${testRun.databaseUrl.slice(0, -name.length)}${Object.values(r)[0]}`);
+    const extra = (rows as Record<string, string>[]).map((r) => Object.values(r)[0]);
+    for (const db of [name, ...extra]) await admin.raw('DROP DATABASE IF EXISTS ??', [db]);
   } finally {
     await admin.destroy();
   }
@@ -49,8 +49,7 @@ export const mochaHooks = {
   async afterAll(this: Mocha.Context) {
     this.timeout(60_000);
     if (!process.env.TEST_KEEP) {
-      await dropDatabase(testRun.databaseUrl);
-      for (const extra of await runDatabases()) await dropDatabase(extra);
+      await dropRunDatabases();
       await deleteKeys(testRun.redisUrl, testRun.redisPrefix);
     }
     await rejectionGuard.afterAll();

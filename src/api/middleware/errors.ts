@@ -1,4 +1,4 @@
-// Every answer that is not a success leaves in the seed's envelope with the HTTP status as `code`.
+// Every answer that is not a success leaves in the original API's envelope with the HTTP status as `code`.
 // The program's own errors (src/errors.ts) are mapped to their statuses here, and only here; a
 // dependency that is down (MySQL, Redis) is a 503 that says which; client errors raised by Koa's own
 // layers keep their status; anything unexpected is logged and answered 500 without internals.
@@ -45,11 +45,7 @@ export function errorEnvelope(log: Logger): Middleware {
       const status = e.status ?? e.statusCode;
       if (status && status >= 400 && status < 500) {
         ctx.status = status;
-        const message =
-          e instanceof SyntaxError ? `request body is not valid JSON: ${e.message}`
-          : status === 413 ? 'request body is too large'
-          : e.message;
-        ctx.body = envelope(status, message, null);
+        ctx.body = envelope(status, e.message, null);
         return;
       }
       log.error({ err: e, method: ctx.method, path: ctx.path }, 'request failed');

@@ -1,12 +1,11 @@
 // Admin endpoints: what an operator needs to see into the cluster — members, the leader, who holds
 // which lock, what is in flight, the queue — and a way to run the reconciler now. Behind
 // `Authorization: Bearer $ADMIN_TOKEN` (middleware/adminAuth.ts); off (404) without a token.
-// Times are the seed's `YYYY-MM-DD HH:mm:ss`; ages and deadlines are measured by the Redis clock,
+// Times are the original API's `YYYY-MM-DD HH:mm:ss`; ages and deadlines are measured by the Redis clock,
 // the same clock the queue's lease deadlines use.
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
-import type { Engine } from '../../engine/engine.js';
 import type { Cluster, MemberInfo } from '../../cluster/types.js';
 import type { RouteModule } from '../routeModule.js';
 import { ok } from '../http.js';
@@ -161,7 +160,7 @@ const inflightSchema = object({
   runningForMs: count('Milliseconds since it was claimed (Redis clock)'),
 });
 
-export function adminRoutes(s: Services, _engine: Engine, cluster: Cluster): RouteModule {
+export function adminRoutes(s: Services, cluster: Cluster): RouteModule {
   const router = new Router();
   const auth = adminAuth(s.config.adminToken);
 

@@ -2,7 +2,6 @@
 // member of the cluster (see src/api/liveHub.ts), filtered by `fiId`, `flowId` and `kind`.
 import Router from '@koa/router';
 import { z } from 'zod';
-import type { Services } from '../../services.js';
 import type { RouteModule } from '../routeModule.js';
 import { parse } from '../validate.js';
 import { errorResponse } from '../openapiParts.js';
@@ -39,7 +38,7 @@ const STREAM_HEADERS = {
   'X-Accel-Buffering': 'no',
 };
 
-export function eventsRoutes(_s: Services, hub: LiveHub): RouteModule {
+export function eventsRoutes(hub: LiveHub): RouteModule {
   const router = new Router();
 
   router.get('/events', (ctx) => {

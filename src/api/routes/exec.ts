@@ -1,9 +1,8 @@
-// Execution API (the seed's paths): start a flow, retry a failed instance from a node instance,
+// Execution API (the original API's paths): start a flow, retry a failed instance from a node instance,
 // cancel an instance, run a single task.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import type { Services } from '../../services.js';
 import type { Engine } from '../../engine/engine.js';
 import { actor, badRequest, idParam, ok } from '../http.js';
 import { parse } from '../validate.js';
@@ -37,7 +36,7 @@ function idempotencyKey(ctx: Context): string | undefined {
   return raw;
 }
 
-export function execRoutes(_s: Services, engine: Engine): RouteModule {
+export function execRoutes(engine: Engine): RouteModule {
   const router = new Router();
 
   router.post('/exec/flow/:flowId', async (ctx) => {

@@ -1,4 +1,4 @@
-// Monitor API (the seed's paths): flow-instance history, one instance's node and task instances,
+// Monitor API (the original API's paths): flow-instance history, one instance's node and task instances,
 // and one task instance.
 import Router from '@koa/router';
 import { z } from 'zod';
@@ -45,7 +45,7 @@ export function monitorRoutes(s: Services): RouteModule {
   router.post('/monitor/flow', async (ctx) => {
     const f = parse(filter, ctx.request.body ?? {});
     const { total, rows } = await listFlowInstances(s.knex, f);
-    // The seed answers a bare array; the total rides in a header so that shape stays.
+    // The original API answers a bare array; the total rides in a header so that shape stays.
     ctx.set('X-Total-Count', String(total));
     ok(ctx, rows);
   });
@@ -80,7 +80,7 @@ export function monitorRoutes(s: Services): RouteModule {
           operationId: 'listFlowInstances',
           tags: ['monitor'],
           summary: 'Flow-instance history, newest first; filters flowId, fiId, status, from/to (start time, inclusive); paging page/pageSize (total in X-Total-Count)',
-          description: 'Filtered by fiId, the row also carries the start\'s input and, once SUCCESS, its result. The answer is a bare array (the seed\'s shape): the total is in X-Total-Count.',
+          description: 'Filtered by fiId, the row also carries the start\'s input and, once SUCCESS, its result. The answer is a bare array (the original API\'s shape): the total is in X-Total-Count.',
           requestBody: { required: false, content: { 'application/json': { schema: monitorFilterSchema, examples: { one: { summary: 'One instance, with input and result', value: { fiId: 7 } }, failedToday: { summary: 'FAILED instances of flow 3 since a time', value: { flowId: 3, status: 'FAILED', from: '2026-11-27 00:00:00', pageSize: 50 } } } } } },
           responses: {
             '200': okResponse(list(flowInstanceSchema), 'One page of instances', [flowInstanceExample], {

@@ -1,5 +1,5 @@
-// The write half of a coordinator pass (advanceMany.ts decides, this writes): one round trip, COMMIT
-// included, whatever the batch's size. Batch twin of the models' single-row transitions
+// The write half of a coordinator pass (advanceMany.ts reads, decide.ts decides, this writes): one
+// round trip, COMMIT included, whatever the batch's size. Batch twin of the models' single-row transitions
 // (src/models/instances.ts): FlowIns#patchIfVersion (the fence), NodeIns ends, TaskIns#cancel, and
 // NodeIns.enter (a node instance with its task instances).
 //
