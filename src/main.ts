@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders);
+  const log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders, undefined, config.logFormat);
   let member;
   try {
     if (process.argv[2] === 'migrate') {

@@ -36,7 +36,7 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
 
   if (!s.config.apiTokens) s.log.warn('API_TOKENS is not set: anyone who reaches this port can define and run tasks (see README, Security)');
 
-  app.use(requestLog(s.log));
+  app.use(requestLog(s.log, s.config.logRequests));
   app.use(errorEnvelope(s.log));
   // Before the body is read: a caller without a token costs no parsing.
   app.use(apiAccess(s.config));
