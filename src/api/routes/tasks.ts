@@ -38,6 +38,7 @@ export function taskRoutes(s: Services): RouteModule {
               blankName: 'taskName: must not be empty',
               badType: 'taskType: must be one of ECHO, WAIT, EXCEPTION, SHELL, HTTP',
               unknownConfigKey: 'taskConfig: Unrecognized key: "foo"',
+              waitContent: 'taskContent: a WAIT task\'s content is a whole number of milliseconds from 0 to 86400000 (or set taskConfig.waitMs), got "5s"',
               maskWithoutValue: 'taskConfig.headers.Authorization: "***" stands for the stored value, and none is stored; send the value itself',
             }),
             '404': errorResponse(404, 'taskId names no live task (omit taskId to create)', { noSuchTask: 'task 99 does not exist; omit taskId to create a new task' }),
