@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     try {
       await member.stop();
+      log.info({ signal }, 'stopped');
       process.exit(0);
     } catch (e) {
       log.error({ err: e }, 'stop failed');

@@ -129,6 +129,7 @@ describe('operate: mistakes of operation (real processes)', function () {
         throw new Error(`${(e as Error).message} (pid ${memberPid} still serving: ${alive(memberPid!)})\n${out.slice(-3000)}`);
       });
       expect(out).to.match(/"signal":"SIGTERM"[^\n]*"msg":"stopping"/);
+      expect(out).to.match(/"signal":"SIGTERM"[^\n]*"msg":"stopped"/);
       await waitFor('the port to be free', () => portFree(port), 10_000, 100);
       await npmExited;
     });
