@@ -26,6 +26,14 @@ async function startLogged(env: Record<string, string>): Promise<{ m: Awaited<Re
 describe('operate: logs at the default level', function () {
   this.timeout(60_000);
 
+  it('LOG_FORMAT is json (the default) or pretty, LOG_REQUESTS true or false; anything else is a configuration error naming it', () => {
+    const env = (e: Record<string, string>) => loadConfig(baseEnv(e));
+    expect(env({})).to.deep.include({ logFormat: 'json', logRequests: false });
+    expect(env({ LOG_FORMAT: 'Pretty', LOG_REQUESTS: 'true' })).to.deep.include({ logFormat: 'pretty', logRequests: true });
+    expect(() => env({ LOG_FORMAT: 'xml' })).to.throw(/^LOG_FORMAT must be json or pretty, got "xml"$/);
+    expect(() => env({ LOG_REQUESTS: 'maybe' })).to.throw(/^LOG_REQUESTS must be true or false/);
+  });
+
   describe('a member with the web and worker roles, LOG_REQUESTS=true', () => {
     let m: Awaited<ReturnType<typeof startMember>>;
     let api: Api;
