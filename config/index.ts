@@ -15,6 +15,10 @@ export interface Config {
   redisPrefix: string;
   roles: Set<Role>;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** LOG_FORMAT: JSON lines (the default, for machines) or pretty lines for a human at a terminal. */
+  logFormat: 'json' | 'pretty';
+  /** LOG_REQUESTS: one info line per HTTP request (method, path, status, ms, token name). */
+  logRequests: boolean;
   workerConcurrency: number;
   shellTasksEnabled: boolean;
   adminToken: string | null;
@@ -181,6 +185,12 @@ function names(env: Env, name: string, pattern: RegExp, what: string): string[] 
   return out;
 }
 
+function logFormat(env: Env): Config['logFormat'] {
+  const raw = (env.LOG_FORMAT || 'json').trim().toLowerCase();
+  if (raw !== 'json' && raw !== 'pretty') throw new ConfigError(`LOG_FORMAT must be json or pretty, got "${env.LOG_FORMAT}"`);
+  return raw;
+}
+
 function metricsToken(env: Env): string | null {
   const t = env.METRICS_TOKEN;
   if (t === undefined || t === '') return null;
@@ -214,6 +224,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisPrefix,
     roles: new Set(rolesRaw as Role[]),
     logLevel: logLevel as Config['logLevel'],
+    logFormat: logFormat(env),
+    logRequests: bool(env, 'LOG_REQUESTS', false),
     workerConcurrency: int(env, 'WORKER_CONCURRENCY', 32, 1, 10_000),
     shellTasksEnabled: bool(env, 'SHELL_TASKS_ENABLED', false),
     adminToken: env.ADMIN_TOKEN ? env.ADMIN_TOKEN : null,

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders);
+  const log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders, undefined, config.logFormat);
   let member;
   try {
     if (process.argv[2] === 'migrate') {
@@ -40,6 +40,7 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping');
     try {
       await member.stop();
+      log.info({ signal }, 'stopped');
       process.exit(0);
     } catch (e) {
       log.error({ err: e }, 'stop failed');

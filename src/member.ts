@@ -1,6 +1,5 @@
 // One member of the cluster: connects to MySQL (creating the database and applying migrations) and
 // Redis, then starts the roles its configuration names. `stop()` undoes it all in reverse order.
-import http from 'node:http';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +12,7 @@ import { bindPrefix, databaseClusterId } from './cluster/identity.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
 import { createApp, createOpsApp } from './api/app.js';
-import { answerClientError } from './api/clientError.js';
+import { bindServer, type BoundServer } from './api/listen.js';
 import type { Services } from './services.js';
 import { Engine } from './engine/engine.js';
 import { startCluster } from './cluster/index.js';
@@ -82,9 +81,22 @@ async function checkRedis(redis: Redis, url: string): Promise<void> {
   if (version[0] < 7) throw new StartupError(`Redis at REDIS_URL=${safeUrl(url)} is version ${version.join('.')}: task-schedule needs Redis 7 or later`);
 }
 
-export async function startMember(config: Config, log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders)): Promise<Member> {
+export async function startMember(config: Config, log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders, undefined, config.logFormat)): Promise<Member> {
   const memberId = config.memberId ?? newMemberId();
   log = log.child({ memberId });
+  const web = config.roles.has('web');
+  // The port first: one that is taken stops start-up before anything is migrated or joined.
+  const listenPort = web ? config.port : config.metricsPort;
+  const bound = listenPort === null ? null : await bindServer(listenPort, web ? 'PORT' : 'METRICS_PORT');
+  try {
+    return await startRoles(config, log, memberId, bound);
+  } catch (e) {
+    await bound?.close();
+    throw e;
+  }
+}
+
+async function startRoles(config: Config, log: Logger, memberId: string, bound: BoundServer | null): Promise<Member> {
   await prepareDatabase(config, log);
   const knex = createKnex(config.databaseUrl, config.dbPoolMax, log);
   const redis = createRedis(config.redisUrl, memberId, log);
@@ -107,6 +119,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
   // Membership and leadership: every member takes part, whatever its roles. The first heartbeat is
   // written before the worker claims anything: a lease whose member has no heartbeat is an orphan's.
   const cluster = await startCluster(services, engine, clusterId);
+  log.info({ clusterId, roles: [...config.roles] }, 'joined the cluster');
   if (config.roles.has('worker')) {
     await engine.startWorker();
     log.info({ concurrency: config.workerConcurrency }, 'worker role started');
@@ -114,7 +127,6 @@ export async function startMember(config: Config, log = createLogger(config.logL
   // Every member publishes the status changes it commits; web members stream them (GET /events).
   const live = publishLiveEvents(services, engine);
 
-  let server: http.Server | null = null;
   let url: string | null = null;
   const web = config.roles.has('web');
   let hub: LiveHub | null = null;
@@ -122,20 +134,14 @@ export async function startMember(config: Config, log = createLogger(config.logL
     hub = new LiveHub(services);
     await hub.start();
   }
-  if (web || config.metricsPort !== null) {
+  if (bound) {
     const app = hub
       ? createApp(services, engine, [adminRoutes(services, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(hub)])
       : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
-    server = http.createServer(app.callback());
-    server.on('clientError', answerClientError);
-    server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(web ? config.port : config.metricsPort!, resolve);
-    });
-    const port = (server.address() as AddressInfo).port;
-    url = `http://127.0.0.1:${port}`;
-    log.info({ port }, web ? 'web role listening' : 'metrics listening');
+    bound.serve(app);
+    url = `http://127.0.0.1:${bound.port}`;
+    const address = bound.server.address() as AddressInfo;
+    log.info({ port: bound.port, address: `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${bound.port}`, roles: [...config.roles] }, web ? 'web role listening' : 'metrics listening');
   }
 
   return {
@@ -147,10 +153,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
     async stop(graceMs = config.shutdownGraceMs) {
       // Event streams end first: the server cannot close while they are open.
       await hub?.close();
-      if (server) {
-        server.closeIdleConnections();
-        await new Promise<void>((resolve) => server!.close(() => resolve()));
-      }
+      await bound?.close();
       await engine.stop(graceMs);
       await cluster.stop();
       live.stop();

@@ -69,9 +69,9 @@ describe('task definitions API', () => {
 
     it('updates the task named by taskId: left-out fields kept, null clears, update_user recorded', async () => {
       const t = await aTask({ taskDescription: 'd', taskConfig: { timeoutMs: 1000 } }, { 'X-User': 'alice' });
-      const r = await m.api('POST', '/task', { taskId: t.taskId, taskName: 'renamed', taskType: 'WAIT', taskDescription: null }, { 'X-User': 'bob' });
+      const r = await m.api('POST', '/task', { taskId: t.taskId, taskName: 'renamed', taskType: 'EXCEPTION', taskDescription: null }, { 'X-User': 'bob' });
       expect(r.status, r.text).to.equal(200);
-      expect(r.body.data).to.deep.include({ taskId: t.taskId, taskName: 'renamed', taskType: 'WAIT', taskContent: 'hi', taskConfig: { timeoutMs: 1000 } });
+      expect(r.body.data).to.deep.include({ taskId: t.taskId, taskName: 'renamed', taskType: 'EXCEPTION', taskContent: 'hi', taskConfig: { timeoutMs: 1000 } });
       expect(r.body.data).not.to.have.property('taskDescription');
       expect(r.body.data.createTime).to.equal(t.createTime);
       const row = await db()('task').where('task_id', t.taskId).first();

@@ -2,7 +2,7 @@
 // limit and the OpenAPI document's `security` read it from. Paths are compared as the router matches
 // them (case-insensitive, a trailing slash ignored), so a differently spelled path cannot slip past.
 export type Access =
-  /** No token ever: liveness, readiness, the OpenAPI document, the dashboard's pages. */
+  /** No token ever: liveness, readiness, the OpenAPI document and its rendering (/docs), the dashboard's pages. */
   | 'public'
   /** ADMIN_TOKEN, checked by the admin routes themselves (adminAuth.ts). */
   | 'admin'
@@ -19,6 +19,7 @@ export function normalPath(path: string): string {
 export function accessOf(path: string): Access {
   const p = normalPath(path);
   if (p === '/healthz' || p === '/readyz' || p === '/openapi.json') return 'public';
+  if (p === '/docs' || p.startsWith('/docs/')) return 'public';
   // The dashboard's static pages (they ask for a token themselves) and the `/` redirect to them.
   if (p === '/' || p === '/ui' || p.startsWith('/ui/')) return 'public';
   if (p === '/admin' || p.startsWith('/admin/')) return 'admin';

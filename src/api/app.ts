@@ -18,6 +18,7 @@ import { flowRoutes } from './routes/flows.js';
 import { execRoutes } from './routes/exec.js';
 import { monitorRoutes } from './routes/monitor.js';
 import { uiRoutes } from './routes/ui.js';
+import { docsRoutes } from './routes/docs.js';
 import type { Engine } from '../engine/engine.js';
 
 export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []): Koa {
@@ -31,12 +32,12 @@ export function createApp(s: Services, engine: Engine, extra: RouteModule[] = []
     else s.log.warn({ err }, 'response failed');
   });
   const docs = documentRoute();
-  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(engine), monitorRoutes(s), uiRoutes(), ...extra, docs];
+  const modules = [healthRoutes(s), taskRoutes(s), flowRoutes(s), execRoutes(engine), monitorRoutes(s), uiRoutes(), docsRoutes(), ...extra, docs];
   docs.serve(openApiDocument(Object.assign({}, ...modules.map((m) => m.paths)), s.config, modules.flatMap((m) => m.tags ?? [])));
 
   if (!s.config.apiTokens) s.log.warn('API_TOKENS is not set: anyone who reaches this port can define and run tasks (see README, Security)');
 
-  app.use(requestLog(s.log));
+  app.use(requestLog(s.log, s.config.logRequests));
   app.use(errorEnvelope(s.log));
   // Before the body is read: a caller without a token costs no parsing.
   app.use(apiAccess(s.config));

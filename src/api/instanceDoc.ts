@@ -75,7 +75,7 @@ export const taskInstanceExample = {
 /** POST /monitor/flow/detail/{fiId}: one node instance with its task instances. */
 export const nodeInstanceSchema: Schema = {
   type: 'object',
-  required: ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'tasks', 'startMs', 'endMs'],
+  required: ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'nodeKey', 'tasks', 'startMs', 'endMs'],
   properties: {
     niId: id,
     fiId: id,
@@ -87,6 +87,7 @@ export const nodeInstanceSchema: Schema = {
     updateTime: time,
     nodeId: { ...id, description: 'The flow node (GET /flow/{flowId}?version=… of the instance\'s flowVersion)' },
     nodeType: { type: 'string', enum: ['START', 'TASK', 'END'] },
+    nodeKey: { type: 'string', description: 'The node\'s key in its flow version (as given, or the default n<position>): what ${nodes.<nodeKey>.output} templates name' },
     tasks: { type: 'array', items: nodeTaskRow, description: 'Its task instances (none on START and END)' },
     startMs: epochMs('Start'),
     endMs: epochMs('End'),
@@ -95,7 +96,7 @@ export const nodeInstanceSchema: Schema = {
 
 export const nodeInstanceExample = {
   niId: 20, fiId: 7, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', status: 'SUCCESS', errorMsg: '', createTime: '2026-11-27 08:00:01',
-  updateTime: '2026-11-27 08:00:01', nodeId: 13, nodeType: 'TASK',
+  updateTime: '2026-11-27 08:00:01', nodeId: 13, nodeType: 'TASK', nodeKey: 'notify',
   tasks: [{
     tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', errorMsg: '', output: 'order 42 done',
     workerId: 'host-4242-a1b2c3', startMs: 1795766401120, endMs: 1795766401123, renderedContent: 'order 42 done',
@@ -170,7 +171,8 @@ export function execFlowBodySchema(maxInputBytes: number): Schema {
     description:
       'No body: a plain start. {"input": {…}}: a start whose tasks read the input through ${input.…} templates. {"fiId", "niId"}: retry that FAILED or ' +
       'CANCELLED instance from that node instance (it runs the tasks\' current definitions with the instance\'s own input; input is not allowed: 400). ' +
-      'Other keys are ignored.',
+      'Any other key is a 400 naming it (e.g. `name: unknown field; the start\'s input goes in {"input": {…}}`).',
+    additionalProperties: false,
     properties: {
       input: {
         type: 'object',

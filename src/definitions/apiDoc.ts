@@ -103,7 +103,7 @@ export const taskSchema: Schema = {
     taskId: id,
     taskName,
     taskType: taskTypeSchema,
-    taskContent: { type: 'string', description: 'What the task runs: ECHO the text, WAIT the milliseconds, EXCEPTION the error message, SHELL the command' },
+    taskContent: { type: 'string', description: 'What the task runs: ECHO the text, WAIT the milliseconds (a whole number from 0 to 86,400,000, checked at save unless taskConfig.waitMs is given or it is a ${input.…} template), EXCEPTION the error message, SHELL the command' },
     taskDescription: { type: 'string', maxLength: 1024 },
     taskConfig: taskConfigSchema,
   },

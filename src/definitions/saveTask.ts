@@ -10,7 +10,7 @@ import { Task } from '../models/index.js';
 import { findLiveTask } from './getTask.js';
 import { presentTask } from './present.js';
 import { ERROR_MSG_MAX_BYTES, type SaveTaskInput } from './schemas.js';
-import { taskConfigSchemas } from './taskConfig.js';
+import { taskConfigSchemas, WAIT_MS_MAX } from './taskConfig.js';
 import { restoreMasked, type SecretNames } from './secrets.js';
 
 /** Throws a 400 naming the field (e.g. `taskConfig.url: …`) unless `cfg` fits the type's schema. */
@@ -25,11 +25,22 @@ export function checkTaskConfig(type: TaskType, cfg: Record<string, unknown> | n
 
 /**
  * An EXCEPTION task fails with its content as the error message, which the engine stores in
- * error_msg columns (TEXT, 65,535 bytes): a longer content would not fit there.
+ * error_msg columns (TEXT, 65,535 bytes): a longer content would not fit there. A WAIT task without
+ * taskConfig.waitMs waits its content in milliseconds: "5s" is refused here, not failed at run time.
  */
-function checkContentFitsType(type: TaskType, content: string | null | undefined): void {
+function checkContentFitsType(type: TaskType, content: string | null | undefined, cfg: Record<string, unknown> | null): void {
   if (type === 'EXCEPTION' && content && Buffer.byteLength(content, 'utf8') > ERROR_MSG_MAX_BYTES) {
     throw new InvalidInputError(`taskContent: an EXCEPTION task's content is its error message: at most ${ERROR_MSG_MAX_BYTES} bytes (UTF-8)`);
+  }
+  if (type === 'WAIT' && cfg?.waitMs === undefined && content) {
+    const text = content.trim();
+    // A template (`${input.delayMs}`) is filled in when the task runs, and checked then.
+    if (text === '' || text.includes('${')) return;
+    if (!/^\d{1,9}$/.test(text) || Number(text) > WAIT_MS_MAX) {
+      throw new InvalidInputError(
+        `taskContent: a WAIT task's content is a whole number of milliseconds from 0 to ${WAIT_MS_MAX} (or set taskConfig.waitMs), got "${text.slice(0, 50)}"`,
+      );
+    }
   }
 }
 
@@ -48,7 +59,7 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string, s
       // such before restoreMasked compares it with the stored one.
       checkTaskConfig(type, kept ? storedObject(stored.task_config) : (input.taskConfig ?? null), kept);
       const cfg = kept ? storedObject(stored.task_config) : restoreMasked(input.taskConfig ?? null, storedObject(stored.task_config), secrets);
-      checkContentFitsType(type, input.taskContent !== undefined ? input.taskContent : stored.task_content);
+      checkContentFitsType(type, input.taskContent !== undefined ? input.taskContent : stored.task_content, cfg);
       const changes: PartialModelObject<Task> = { task_name: input.taskName, task_type: type, update_time: now, update_user: user };
       if (input.taskContent !== undefined) changes.task_content = input.taskContent;
       if (input.taskDescription !== undefined) changes.task_description = input.taskDescription;
@@ -59,7 +70,7 @@ export async function saveTask(knex: Knex, input: SaveTaskInput, user: string, s
     } else {
       checkTaskConfig(type, input.taskConfig ?? null);
       const cfg = restoreMasked(input.taskConfig ?? null, null, secrets);
-      checkContentFitsType(type, input.taskContent);
+      checkContentFitsType(type, input.taskContent, cfg);
       // INSERT INTO task (…) VALUES (…)
       const task = await Task.query(trx).insert({
         task_name: input.taskName,

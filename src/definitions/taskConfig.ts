@@ -12,6 +12,9 @@ const policy = {
   retryBackoffMs: z.number().int().min(0).max(24 * 3600 * 1000).optional(),
 };
 
+/** The longest WAIT: taskConfig.waitMs, or the content read as milliseconds (saveTask.ts checks it). */
+export const WAIT_MS_MAX = 24 * 3600 * 1000;
+
 const MAX_ENV_VARS = 64;
 const MAX_ENV_VALUE = 8192;
 
@@ -51,7 +54,7 @@ const idempotencyHeader = z.custom<string | false>(
 export const taskConfigSchemas = {
   ECHO: z.strictObject({ ...policy }),
   EXCEPTION: z.strictObject({ ...policy }),
-  WAIT: z.strictObject({ ...policy, waitMs: z.number().int().min(0).max(24 * 3600 * 1000).optional() }),
+  WAIT: z.strictObject({ ...policy, waitMs: z.number().int().min(0).max(WAIT_MS_MAX).optional() }),
   SHELL: z.strictObject({ ...policy, env: shellEnv.optional() }),
   HTTP: z.strictObject({
     ...policy,

@@ -31,6 +31,8 @@ export interface BatchOutcome {
   cancelled: number[];
   /** Flow instances that reached an end state. */
   finished: Map<number, 'SUCCESS' | 'FAILED'>;
+  /** Those of them that did not succeed, with what the log line about each says. */
+  failures: FlowFailure[];
   /** Flow instances that changed. */
   changed: number[];
   /** Results of the caller's `prelude` statements, one per statement. */
@@ -53,7 +55,19 @@ export interface StatusChange {
   status: string;
 }
 
-export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), changed: [], prelude: [], changes: [] });
+/** A flow instance that ended without succeeding (FAILED, CANCELLED): one info line each (coordinator.ts). */
+export interface FlowFailure {
+  fiId: number;
+  flowId: number;
+  status: 'FAILED' | 'CANCELLED';
+  /** The node that failed it; null when cancelled. */
+  nodeKey: string | null;
+  error: string | null;
+  /** From the instance's start to its end. */
+  durationMs: number;
+}
+
+export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), failures: [], changed: [], prelude: [], changes: [] });
 
 export interface FiRow {
   fi_id: number;
@@ -182,7 +196,13 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   out.enqueue = written.enqueue;
   out.started = written.started;
   out.cancelled = w.cancels.map((c) => c.tiId);
-  for (const f of w.flowEnds) out.finished.set(f.fiId, f.status);
+  for (const f of w.flowEnds) {
+    out.finished.set(f.fiId, f.status);
+    if (f.status !== 'SUCCESS') {
+      const fi = running.find((r) => r.fi_id === f.fiId)!;
+      out.failures.push({ fiId: f.fiId, flowId: fi.flow_id, status: f.status, nodeKey: f.nodeKey ?? null, error: f.error, durationMs: Date.now() - flowStart.get(f.fiId)! });
+    }
+  }
   if (opts.collectChanges) out.changes = changesOf(w, written, new Map(running.map((f) => [f.fi_id, f.flow_id])));
   return out;
 }

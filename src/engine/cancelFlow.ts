@@ -7,10 +7,10 @@ import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { ConflictError, NotFoundError, StaleVersionError } from '../errors.js';
 import { FlowIns, NodeIns, TaskIns } from '../models/index.js';
-import { emptyOutcome, type StatusChange } from './advanceMany.js';
+import { emptyOutcome, type FlowFailure, type StatusChange } from './advanceMany.js';
 
 export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, user = 'system'): Promise<void> {
-  const exists = await FlowIns.query(s.knex).findById(fiId).select('status', 'flow_id');
+  const exists = await FlowIns.query(s.knex).findById(fiId).select('status', 'flow_id', 'start_time');
   if (!exists) throw new NotFoundError(`flow instance ${fiId} does not exist`);
   if (exists.status !== 'RUNNING') throw new ConflictError(`flow instance ${fiId} is ${exists.status}: only a RUNNING instance can be cancelled`);
 
@@ -44,5 +44,8 @@ export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, 
     { kind: 'flow', fiId, flowId: Number(exists.flow_id), status: 'CANCELLED' },
     ...cancelled.map((tiId): StatusChange => ({ kind: 'task', fiId, flowId: Number(exists.flow_id), tiId, status: 'CANCELLED' })),
   ];
-  await coord.afterCommit({ ...emptyOutcome(), cancelled, changes });
+  const failures: FlowFailure[] = [
+    { fiId, flowId: Number(exists.flow_id), status: 'CANCELLED', nodeKey: null, error: `cancelled by ${user}`, durationMs: exists.start_time ? Date.now() - new Date(exists.start_time).getTime() : 0 },
+  ];
+  await coord.afterCommit({ ...emptyOutcome(), cancelled, changes, failures });
 }

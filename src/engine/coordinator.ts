@@ -135,6 +135,8 @@ export class Coordinator {
     }
     await Promise.all(redisWork);
     try {
+      // At info: what an operator reads first. Only the instances that did not succeed (no cost per task).
+      for (const f of out.failures) log.info(f, 'flow instance did not succeed');
       for (const [fiId, status] of out.finished) {
         log.debug({ fiId, status }, 'flow instance finished');
         this.events.onFinished?.(fiId, status);

@@ -42,7 +42,8 @@ export interface Decision {
   cancels: { niId: number; tiId: number; why: string }[];
   /** In the order entered (a node after those it follows). */
   entered: { nodeId: number; status: 'RUNNING' | 'SUCCESS'; taskIds: number[] }[];
-  flowEnd: { status: 'SUCCESS' | 'FAILED'; error: string | null } | null;
+  /** `nodeKey`: the node that failed the flow (FAILED only). */
+  flowEnd: { status: 'SUCCESS' | 'FAILED'; error: string | null; nodeKey?: string } | null;
 }
 
 const OPEN = ['PENDING', 'RUNNING'];
@@ -144,7 +145,7 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
   if (failed) {
     const f = valid.get(failed.nodeId)!;
     cancelRunning(`cancelled: node ${failed.key} failed`);
-    d.flowEnd = { status: 'FAILED', error: f.error_msg || `node ${failed.key} ${f.status.toLowerCase()}` };
+    d.flowEnd = { status: 'FAILED', error: f.error_msg || `node ${failed.key} ${f.status.toLowerCase()}`, nodeKey: failed.key };
     return d;
   }
   // Every node whose predecessors have all succeeded, and that has no current instance, is entered.

@@ -4,7 +4,7 @@
 // node.
 import type { Knex } from '../infra/db.js';
 import { formatTime } from '../infra/time.js';
-import { FlowIns, FlowNode, NodeIns, TaskIns } from '../models/index.js';
+import { FlowIns, FlowNode, NodeIns, nodeKeyOf, TaskIns } from '../models/index.js';
 import { planOf } from './flowPlan.js';
 import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from '../definitions/secrets.js';
 
@@ -117,7 +117,7 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
   const fi = await FlowIns.query(knex)
     .findById(fiId)
     .withGraphFetched('nodeInstances.[node(type), taskInstances]')
-    .modifiers({ type: (q) => q.select('node_id', 'node_type') });
+    .modifiers({ type: (q) => q.select('node_id', 'node_type', 'node_key', 'seq') });
   if (!fi) return null;
   return (fi.nodeInstances ?? []).map((ni) => ({
     niId: ni.ni_id,
@@ -129,8 +129,10 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
     createTime: formatTime(ni.create_time),
     updateTime: formatTime(ni.update_time),
     nodeId: ni.node_id,
-    nodeType: ni.node?.node_type,
-    // Beyond the original API's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
+    nodeType: ni.node?.node_type ?? null,
+    // Beyond the original API's keys: the node's key (as templates and the flow's definition name it),
+    // who ran each task, exact times for the dashboard's timeline, what it ran.
+    nodeKey: ni.node ? nodeKeyOf(ni.node) : null,
     tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
     startMs: epochMs(ni.start_time),
     endMs: epochMs(ni.end_time),

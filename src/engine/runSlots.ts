@@ -48,6 +48,11 @@ export class RunSlots {
     return this.slots.size;
   }
 
+  /** What the slots hold now (a shutdown's progress lines name them). */
+  held(): { tiId: number; fiId: number | null; taskType: string | null }[] {
+    return [...this.slots].map((s) => ({ tiId: s.lease.tiId, fiId: s.run?.fiId ?? null, taskType: s.run?.taskType ?? null }));
+  }
+
   hold(leases: Lease[], leased = true): Slot[] {
     return leases.map((lease) => {
       const slot: Slot = { lease, leased };

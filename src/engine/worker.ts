@@ -30,6 +30,8 @@ import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 
 const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
+/** How often a shutdown that waits for running tasks says what it waits for. */
+export const DRAIN_PROGRESS_MS = 3_000;
 
 export type { WorkerEvents };
 
@@ -202,11 +204,31 @@ export class Worker {
     await this.loopDone;
     const graceOver = Date.now() + graceMs;
     let handedBack = false;
+    // An operator waiting on a SIGTERM sees what the drain waits for, every few seconds.
+    const progress = (what: string) => {
+      const held = this.slots.held();
+      this.s.log.info({ running: held.length, tasks: held.slice(0, 20), graceLeftMs: Math.max(0, graceOver - Date.now()), handedBack }, what);
+    };
+    const waited = this.tracked.size > 0;
+    if (waited) progress(`draining: waiting up to ${graceMs} ms for running tasks to finish`);
+    const ticker = setInterval(() => progress('draining: still waiting for running tasks'), DRAIN_PROGRESS_MS);
+    try {
+      await this.drain(graceOver, () => (handedBack = true));
+    } finally {
+      clearInterval(ticker);
+    }
+    this.slots.stopExtending();
+    if (waited) this.s.log.info({ handedBack }, handedBack ? 'drained: runs still going at the end of the grace period were handed back' : 'drained: every running task finished');
+  }
+
+  private async drain(graceOver: number, onHandBack: () => void): Promise<void> {
+    let handedBack = false;
     while (this.tracked.size) {
       const left = graceOver - Date.now();
       if (left <= 0 && !handedBack) {
         this.slots.abortAll('shutdown');
         handedBack = true;
+        onHandBack();
       }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -216,6 +238,5 @@ export class Worker {
       clearTimeout(timer);
       if (handedBack) this.slots.abortAll('shutdown'); // runs continued meanwhile
     }
-    this.slots.stopExtending();
   }
 }

@@ -25,8 +25,17 @@ const execBody = z
       .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
       .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= MAX_INPUT_BYTES, `must be at most ${MAX_INPUT_BYTES} bytes as JSON`)
       .optional(),
-  })
-  .loose();
+  });
+
+/** What a start or retry body may hold; anything else is a mistake (most often input sent bare). */
+export const EXEC_BODY_FIELDS = ['input', 'fiId', 'niId'];
+
+/** A field the start does not take is a 400 naming it, not a start that silently drops it. */
+function refuseUnknownFields(body: unknown): void {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return; // the schema answers those
+  const unknown = Object.keys(body).find((k) => !EXEC_BODY_FIELDS.includes(k));
+  if (unknown !== undefined) throw badRequest(`${unknown.slice(0, 100)}: unknown field; the start's input goes in {"input": {…}}`);
+}
 
 /** The Idempotency-Key header: 1-128 printable ASCII characters, or absent. */
 function idempotencyKey(ctx: Context): string | undefined {
@@ -41,6 +50,7 @@ export function execRoutes(engine: Engine): RouteModule {
 
   router.post('/exec/flow/:flowId', async (ctx) => {
     const flowId = idParam(ctx, 'flowId');
+    refuseUnknownFields(ctx.request.body);
     const body = parse(execBody, ctx.request.body ?? {});
     if (body.fiId === undefined && body.niId === undefined) {
       ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx), idempotencyKey: idempotencyKey(ctx), input: body.input }) });
@@ -96,6 +106,7 @@ export function execRoutes(engine: Engine): RouteModule {
               inputTooLarge: `input: must be at most ${MAX_INPUT_BYTES} bytes as JSON`,
               inputOnRetry: 'input: a retry runs with the input its instance was started with; leave input out',
               halfRetry: 'a retry needs both fiId and niId',
+              unknownField: 'name: unknown field; the start\'s input goes in {"input": {…}}',
               ...badIdempotencyKey,
             }),
             '404': errorResponse(404, 'No such flow (or deleted); for a retry, no such instance of this flow, or node instance of that instance', {

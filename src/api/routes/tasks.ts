@@ -38,6 +38,7 @@ export function taskRoutes(s: Services): RouteModule {
               blankName: 'taskName: must not be empty',
               badType: 'taskType: must be one of ECHO, WAIT, EXCEPTION, SHELL, HTTP',
               unknownConfigKey: 'taskConfig: Unrecognized key: "foo"',
+              waitContent: 'taskContent: a WAIT task\'s content is a whole number of milliseconds from 0 to 86400000 (or set taskConfig.waitMs), got "5s"',
               maskWithoutValue: 'taskConfig.headers.Authorization: "***" stands for the stored value, and none is stored; send the value itself',
               maskElsewhere:
                 'taskConfig.headers.Authorization: "***" keeps the stored value only while the url\'s origin (scheme, host, port) stays https://api.example.org; for https://other.example send the value itself',

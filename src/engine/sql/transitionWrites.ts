@@ -38,7 +38,7 @@ export interface TransitionWrites {
   /** Open task instances no longer needed. */
   cancels: { fiId: number; niId: number; tiId: number; why: string }[];
   /** Flow instances that end. */
-  flowEnds: { fiId: number; status: 'SUCCESS' | 'FAILED'; error: string | null }[];
+  flowEnds: { fiId: number; status: 'SUCCESS' | 'FAILED'; error: string | null; nodeKey?: string }[];
   /** Node instances entered, in order; a RUNNING one gets one task instance per task. */
   entered: { fiId: number; nodeId: number; status: 'RUNNING' | 'SUCCESS'; taskIds: number[] }[];
 }

@@ -69,6 +69,7 @@ export function App() {
           ${NAV.map((n) => html`<li><a href=${n.href} aria-current=${n.section.includes(r.name) ? 'page' : undefined}>${n.label}</a></li>`)}
         </ul>
       </nav>
+      <a class="docs-link" href="/docs">API reference</a>
     </header>
     <main id="main" tabindex="-1">${page}</main>
     <${TokenDialog} />
