@@ -23,8 +23,11 @@ export function clipLogText(text: string): string {
 export function createLogger(level: string, base: Record<string, unknown> = {}, secretHeaders: readonly string[] = [], destination?: DestinationStream): Logger {
   const names = secretHeaderNames(secretHeaders);
   const err = (e: Error) => {
-    // Every text field: message and stack, and what a driver adds (mysql2's `sql`, `sqlMessage`).
+    // Every text field: message and stack, and what a driver adds (mysql2's `sqlMessage`).
     const o = stdSerializers.err(e) as unknown as Record<string, unknown>;
+    // mysql2's `sql` is the statement with its values written in (outputs, contents, configs): never
+    // logged. A knex query's message quotes it with `?` placeholders instead.
+    delete o.sql;
     for (const [k, v] of Object.entries(o)) if (typeof v === 'string') o[k] = maskSecretsInText(clipLogText(v), names);
     return o;
   };
