@@ -5,6 +5,7 @@
 // no statement values, and the monitor answers previews (outputTruncated) with the whole output from
 // GET /monitor/task/{tiId}.
 import { Writable } from 'node:stream';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { startTestMember, type TestMember } from './helpers/member.js';
@@ -91,6 +92,31 @@ describe('big outputs (issue 23: items 4 and 5)', function () {
       expect(row.resultTruncated).to.equal(true);
       expect((Object.values(row.result)[0] as string).length).to.equal(65_536);
       expect((await flowRow(m.api, small.fiId)).resultTruncated).to.equal(undefined);
+    });
+
+    it('a detail of outputs recorded before the limit (8 × 2 MB) answers previews in the envelope; GET /monitor/task streams one whole', async () => {
+      const tasks: number[] = [];
+      for (let i = 0; i < 8; i++) tasks.push(await createTask(m.api, 'ECHO', `t${i}`));
+      const fiId = await startFlow(m.api, await createFlow(m.api, [{ taskIds: tasks, completion: 'ALL' }]));
+      expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+      const legacy = (i: number) => `${i}`.repeat(2 * 1024 * 1024);
+      const tis: { ti_id: number; task_id: number }[] = await m.services.knex('task_ins').select('ti_id', 'task_id').where('fi_id', fiId);
+      for (const ti of tis) await m.services.knex('task_ins').where('ti_id', ti.ti_id).update({ output: legacy(tasks.indexOf(ti.task_id)) });
+
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      const r = await m.api('POST', `/monitor/flow/detail/${fiId}`);
+      const one = await m.api('GET', `/monitor/task/${tis[0].ti_id}`);
+      delay.disable();
+      console.log(`      event loop delay while answering (in-process member): max ${(delay.max / 1e6).toFixed(1)} ms`);
+      expect(r.status, r.text.slice(0, 200)).to.equal(200);
+      expect(r.body.code).to.equal('200');
+      const rows = r.body.data.flatMap((n: { tasks: unknown[] }) => n.tasks);
+      expect(rows).to.have.length(8);
+      for (const t of rows) expect(t).to.include({ outputTruncated: true, output: legacy(tasks.indexOf(t.taskId)).slice(0, 65_536) });
+      expect(r.text.length).to.be.below(1024 * 1024);
+      expect(one.status).to.equal(200);
+      expect(one.body.data).to.include({ output: legacy(tasks.indexOf(tis[0].task_id)), outputTruncated: false });
     });
 
     it('a failed query logs its SQL without the values, and no more than a few KB of any text', async () => {

@@ -44,6 +44,12 @@ function previewColumns(q: AnyQueryBuilder, knex: Knex, chars: number): void {
   ).orderBy('ti_id');
 }
 const cut = (v: unknown): boolean => Number(v) === 1;
+
+/** The preview length for a flow instance's outputs: OUTPUT_PREVIEW_CHARS, less when it has many task instances. */
+async function previewChars(knex: Knex, fiId: number): Promise<number> {
+  const [{ n }] = (await TaskIns.query(knex).where('fi_id', fiId).count('* as n')) as unknown as [{ n: number }];
+  return Math.max(MIN_PREVIEW_CHARS, Math.min(OUTPUT_PREVIEW_CHARS, Math.floor(DETAIL_PREVIEW_CHARS / Math.max(1, Number(n)))));
+}
 const epochMs = (d: Date | null | undefined): number | null => (d ? d.getTime() : null);
 
 /**
@@ -104,7 +110,8 @@ async function flowResult(knex: Knex, fi: FlowIns): Promise<{ result: Wire; trun
   const plan = planOf(fi.flow_id, fi.flow_version, nodes);
   const last = plan.end.preds.map((id) => plan.byId.get(id)!);
   const latest = NodeIns.query(knex).max('ni_id').where('fi_id', fi.fi_id).whereIn('node_id', last.map((n) => n.nodeId)).groupBy('node_id');
-  const nis = await NodeIns.query(knex).whereIn('ni_id', latest).withGraphFetched('taskInstances').modifyGraph('taskInstances', (q) => previewColumns(q, knex, OUTPUT_PREVIEW_CHARS));
+  const chars = await previewChars(knex, fi.fi_id);
+  const nis = await NodeIns.query(knex).whereIn('ni_id', latest).withGraphFetched('taskInstances').modifyGraph('taskInstances', (q) => previewColumns(q, knex, chars));
   const out: Wire = {};
   let truncated = false;
   for (const n of last) {
@@ -142,8 +149,7 @@ function rendered(t: TaskIns): Wire {
 
 /** The seed's node-instance rows of one flow instance, each listing its task instances; null if none. */
 export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Wire[] | null> {
-  const [{ n }] = (await TaskIns.query(knex).where('fi_id', fiId).count('* as n')) as unknown as [{ n: number }];
-  const chars = Math.max(MIN_PREVIEW_CHARS, Math.min(OUTPUT_PREVIEW_CHARS, Math.floor(DETAIL_PREVIEW_CHARS / Math.max(1, Number(n)))));
+  const chars = await previewChars(knex, fiId);
   const fi = await FlowIns.query(knex)
     .findById(fiId)
     .withGraphFetched('nodeInstances.[node(type), taskInstances(preview)]')
