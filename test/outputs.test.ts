@@ -16,6 +16,8 @@ import { PrivateMariaDb, PrivateRedis } from './helpers/privateServices.js';
 import { createKnex } from '../src/infra/db.js';
 import { createLogger } from '../src/infra/logger.js';
 import { Batcher } from '../src/engine/batcher.js';
+import { writeLimits } from '../src/infra/writeLimits.js';
+import { ConfigError, loadConfig } from '../config/index.js';
 import { waitFor } from './helpers/wait.js';
 
 const LIMIT = 256 * 1024;
@@ -133,6 +135,19 @@ describe('big outputs (issue 23: items 4 and 5)', function () {
       expect(lines[0]).to.include('no_such_table');
       expect(lines[0]).not.to.include('vvvvvvvvvvvvvvvvvvvv');
     });
+  });
+
+  it('TASK_OUTPUT_MAX_BYTES: bytes or a size (units of 1024), 1 KiB to the column; a bad one is one error naming it', () => {
+    expect(loadConfig({}).taskOutputMaxBytes).to.equal(1024 * 1024);
+    expect(loadConfig({ TASK_OUTPUT_MAX_BYTES: '256kb' }).taskOutputMaxBytes).to.equal(262_144);
+    expect(loadConfig({ TASK_OUTPUT_MAX_BYTES: '2MB' }).taskOutputMaxBytes).to.equal(2_097_152);
+    expect(loadConfig({ TASK_OUTPUT_MAX_BYTES: '5000' }).taskOutputMaxBytes).to.equal(5000);
+    for (const bad of ['0', '1000', '16mb', 'lots', '-1', '1.5mb']) {
+      expect(() => loadConfig({ TASK_OUTPUT_MAX_BYTES: bad }), bad).to.throw(ConfigError, /^TASK_OUTPUT_MAX_BYTES /);
+    }
+    // What a statement can carry lowers it: half the packet past 256 KiB of room.
+    expect(writeLimits(1024 * 1024, 1024 * 1024)).to.deep.equal({ maxPacketBytes: 1_048_576, batchBytes: 393_216, outputMaxBytes: 393_216, contentMaxBytes: 393_216 });
+    expect(writeLimits(64 * 1024 * 1024, 1024 * 1024)).to.include({ outputMaxBytes: 1_048_576, contentMaxBytes: 16_777_215 });
   });
 
   it('a batch is cut by weight as well as by count (an item over the weight goes alone)', async () => {
