@@ -121,6 +121,26 @@ describe('big outputs (issue 23: items 4 and 5)', function () {
       expect(one.body.data).to.include({ output: legacy(tasks.indexOf(tis[0].task_id)), outputTruncated: false });
     });
 
+    it('a result MySQL refuses for what it holds fails that task with the reason; the others of its batch record, the member stays up', async () => {
+      const knex = m.services.knex;
+      await knex.raw(`CREATE TRIGGER refuse_marked_output BEFORE UPDATE ON task_ins FOR EACH ROW
+                        IF NEW.output = 'refuse-me' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by the test'; END IF`);
+      try {
+        const contents = ['ok-1', 'refuse-me', 'ok-2', 'ok-3'];
+        const flows: number[] = [];
+        for (const c of contents) flows.push(await createFlow(m.api, [[await createTask(m.api, 'ECHO', c)]]));
+        const fiIds = await Promise.all(flows.map((f) => startFlow(m.api, f)));
+        const rows = await Promise.all(fiIds.map((fiId) => waitForEnd(m.api, fiId, 20_000)));
+        expect(rows.map((r) => r.status)).to.deep.equal(['SUCCESS', 'FAILED', 'SUCCESS', 'SUCCESS']);
+        const refused = await knex('task_ins').where('fi_id', fiIds[1]).first();
+        expect(refused).to.include({ exec_status: 'FAILED', output: null, attempt: 1, error_msg: 'its result could not be recorded: refused by the test' });
+        const ok = await knex('task_ins').whereIn('fi_id', [fiIds[0], fiIds[2], fiIds[3]]).orderBy('ti_id');
+        expect(ok.map((t: { output: string }) => t.output)).to.deep.equal(['ok-1', 'ok-2', 'ok-3']);
+      } finally {
+        await knex.raw('DROP TRIGGER IF EXISTS refuse_marked_output');
+      }
+    });
+
     it('a failed query logs its SQL without the values, and no more than a few KB of any text', async () => {
       const lines: string[] = [];
       const sink = new Writable({ write: (chunk, _enc, done) => { lines.push(String(chunk)); done(); } });
