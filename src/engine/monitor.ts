@@ -152,8 +152,9 @@ export async function flowInstanceDetail(knex: Knex, fiId: number): Promise<Wire
   const chars = await previewChars(knex, fiId);
   const fi = await FlowIns.query(knex)
     .findById(fiId)
-    .withGraphFetched('nodeInstances.[node(type), taskInstances(preview)]')
-    .modifiers({ type: (q) => q.select('node_id', 'node_type'), preview: (q) => previewColumns(q, knex, chars) });
+    .modifyGraph('nodeInstances.taskInstances', (q) => previewColumns(q, knex, chars))
+    .withGraphFetched('nodeInstances.[node(type), taskInstances]')
+    .modifiers({ type: (q) => q.select('node_id', 'node_type') });
   if (!fi) return null;
   return (fi.nodeInstances ?? []).map((ni) => ({
     niId: ni.ni_id,
