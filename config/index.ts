@@ -56,6 +56,11 @@ export interface Config {
   httpTaskSecretHeaders: string[];
   /** HTTP_TASK_MAX_RESPONSE_BYTES: an HTTP task stops reading its response after this many bytes. */
   httpTaskMaxResponseBytes: number;
+  /**
+   * TASK_OUTPUT_MAX_BYTES: the largest output (UTF-8) a task instance may record; a run whose output is
+   * larger fails (its output is not kept). Lowered at start-up to what one statement may carry.
+   */
+  taskOutputMaxBytes: number;
   /** TASK_ENV_ALLOW: names of this member's environment that tasks may use (`${env:NAME}`, SHELL env). */
   taskEnvAllow: string[];
   /** The values of the TASK_ENV_ALLOW names that are set, read once from the environment. */
@@ -122,6 +127,19 @@ function duration(env: Env, name: string, def: string, minMs: number, maxMs: num
   const ms = Number(m[1]) * UNITS[m[2] ?? 'ms'];
   if (ms < minMs || ms > maxMs) throw new ConfigError(`${name} must be between ${minMs / 1000} s and ${maxMs / 86_400_000} days, got "${env[name]}"`);
   return ms;
+}
+
+const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** A number of bytes: `1048576`, `512kb`, `1mb` (units of 1024), within min–max. */
+function bytes(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  const m = /^(\d{1,12})\s*(b|kb|kib|mb|mib|gb|gib)?$/.exec(raw.trim().toLowerCase());
+  if (!m) throw new ConfigError(`${name} must be a number of bytes or a size like 512kb or 1mb, got "${raw}"`);
+  const n = Number(m[1]) * SIZE_UNITS[m[2] ?? 'b'];
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max} bytes, got "${raw}"`);
+  return n;
 }
 
 function size(env: Env, name: string, def: string): string {
@@ -247,6 +265,8 @@ export function loadConfig(env: Env = process.env): Config {
     httpTaskAllow: allowList(env),
     httpTaskSecretHeaders: names(env, 'HTTP_TASK_SECRET_HEADERS', /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/, 'header names').map((h) => h.toLowerCase()),
     httpTaskMaxResponseBytes: int(env, 'HTTP_TASK_MAX_RESPONSE_BYTES', 1024 * 1024, 1, 1024 ** 3),
+    // At most the output column (MEDIUMTEXT).
+    taskOutputMaxBytes: bytes(env, 'TASK_OUTPUT_MAX_BYTES', 1024 * 1024, 1024, 16_777_215),
     taskEnvAllow,
     taskEnv: Object.fromEntries(taskEnvAllow.filter((n) => env[n] !== undefined).map((n) => [n, env[n]!])),
     startRateLimit,

@@ -9,6 +9,7 @@ import { createRedis, redisVersion, type Redis } from './infra/redis.js';
 import { withTimeout } from './infra/timeout.js';
 import { safeUrl, StartupError } from './errors.js';
 import { bindPrefix, databaseClusterId } from './cluster/identity.js';
+import { readMaxPacket, writeLimits, type WriteLimits } from './infra/writeLimits.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
 import { createApp, createOpsApp } from './api/app.js';
@@ -101,9 +102,11 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
   const knex = createKnex(config.databaseUrl, config.dbPoolMax, log);
   const redis = createRedis(config.redisUrl, memberId, log);
   let clusterId: string;
+  let limits: WriteLimits;
   try {
     await checkRedis(redis, config.redisUrl);
     clusterId = await databaseClusterId(knex);
+    limits = writeLimits(await readMaxPacket(knex), config.taskOutputMaxBytes);
     await bindPrefix(redis, config.redisPrefix, clusterId, safeUrl(config.redisUrl));
   } catch (e) {
     redis.disconnect();
@@ -111,7 +114,10 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
     throw e;
   }
   const queue = new WorkQueue(redis, config.redisPrefix);
-  const services: Services = { config, knex, redis, log, memberId, queue };
+  if (limits.outputMaxBytes < config.taskOutputMaxBytes) {
+    log.warn({ maxAllowedPacket: limits.maxPacketBytes, taskOutputMaxBytes: limits.outputMaxBytes }, 'TASK_OUTPUT_MAX_BYTES lowered: MySQL\'s max_allowed_packet could not carry that much in one statement');
+  }
+  const services: Services = { config, knex, redis, log, memberId, queue, limits };
   const engine = new Engine(services);
   // SHELL process groups a SIGKILLed member on this machine left running.
   const orphans = reapOrphanGroups(config.shellStateDir);

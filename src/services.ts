@@ -6,6 +6,7 @@ import type { Knex } from './infra/db.js';
 import type { Redis } from './infra/redis.js';
 import type { Logger } from './infra/logger.js';
 import type { Queue } from './queue/types.js';
+import type { WriteLimits } from './infra/writeLimits.js';
 
 export interface Services {
   config: Config;
@@ -15,4 +16,6 @@ export interface Services {
   /** This process's id in the cluster: worker leases and locks are held in its name. */
   memberId: string;
   queue: Queue;
+  /** What one round trip to MySQL may carry, from its max_allowed_packet (read at start-up). */
+  limits: WriteLimits;
 }

@@ -14,12 +14,20 @@ const output: Schema = {
   nullable: true,
   description:
     'What the task produced (null until it ended): ECHO its content; WAIT "waited N ms"; HTTP JSON text {status, body, truncated?} ' +
-    '(the last 4 KiB of the answer); SHELL JSON text {exitCode, signal, stdout, stderr} (the last 4 KiB of each). Kept on failure too',
+    '(the last 4 KiB of the answer); SHELL JSON text {exitCode, signal, stdout, stderr} (the last 4 KiB of each). Kept on failure too. ' +
+    'At most TASK_OUTPUT_MAX_BYTES (1 MiB by default): a run with a larger output fails and keeps none. In a flow instance\'s detail, a preview: ' +
+    'the first 65,536 characters (fewer when the instance has more than 128 task instances: 8 Mi characters in all, at least 1,024 each), see outputTruncated; ' +
+    'GET /monitor/task/{tiId} answers it whole',
+};
+const outputTruncated: Schema = {
+  type: 'boolean',
+  description: 'True when `output` is a preview, cut from a longer output (GET /monitor/task/{tiId} has it whole); always false there',
 };
 
 /** Present only when the task's templates were filled in (src/engine/templates.ts). */
 const rendered: Schema = {
-  renderedContent: { type: 'string', description: 'The content the run used, templates filled in (only when the task has templates)' },
+  renderedContent: { type: 'string', description: 'The content the run used, templates filled in (only when the task has templates); cut like output in a detail' },
+  renderedContentTruncated: { type: 'boolean', enum: [true], description: 'Only when renderedContent is a preview, cut from a longer text' },
   renderedConfig: { type: 'object', additionalProperties: true, description: 'The taskConfig the run used, templates filled in (only when the task has templates); secret values shown as "***", as GET /task shows them' },
 };
 
@@ -32,8 +40,9 @@ const originalTaskRow: Schema = {
   endTime: nullableTime,
   errorMsg,
   output,
+  outputTruncated,
 };
-const taskRowRequired = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output'];
+const taskRowRequired = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'outputTruncated'];
 
 /** A task instance inside a node instance (POST /monitor/flow/detail/{fiId}). */
 const nodeTaskRow: Schema = {
@@ -67,7 +76,7 @@ export const taskInstanceSchema: Schema = {
 
 export const taskInstanceExample = {
   tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', errorMsg: '',
-  output: '{"status":200,"body":"{\\"ok\\":true}"}', niId: 20, fiId: 7, taskName: 'notify', taskType: 'HTTP', workerId: 'host-4242-a1b2c3',
+  output: '{"status":200,"body":"{\\"ok\\":true}"}', outputTruncated: false, niId: 20, fiId: 7, taskName: 'notify', taskType: 'HTTP', workerId: 'host-4242-a1b2c3',
   createTime: '2026-11-27 08:00:01', updateTime: '2026-11-27 08:00:01',
   renderedConfig: { url: 'https://api.example.org/orders/42', method: 'POST', headers: { Authorization: '***' }, body: { status: 'order 42' } },
 };
@@ -98,7 +107,7 @@ export const nodeInstanceExample = {
   niId: 20, fiId: 7, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', status: 'SUCCESS', errorMsg: '', createTime: '2026-11-27 08:00:01',
   updateTime: '2026-11-27 08:00:01', nodeId: 13, nodeType: 'TASK', nodeKey: 'notify',
   tasks: [{
-    tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', errorMsg: '', output: 'order 42 done',
+    tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', errorMsg: '', output: 'order 42 done', outputTruncated: false,
     workerId: 'host-4242-a1b2c3', startMs: 1795766401120, endMs: 1795766401123, renderedContent: 'order 42 done',
   }],
   startMs: 1795766401118, endMs: 1795766401125,
@@ -127,8 +136,9 @@ export const flowInstanceSchema: Schema = {
       description:
         'Only when the body filters by fiId and the instance is SUCCESS: by node key, the outputs of the nodes END follows (the last node of a chain): ' +
         'the node\'s one task\'s output, or for a node of several tasks an object by task id',
-      additionalProperties: { description: 'A task\'s output (text, or null), or an object of them by task id' },
+      additionalProperties: { description: 'A task\'s output (text, or null; a preview like the detail\'s, at most 65,536 characters), or an object of them by task id' },
     },
+    resultTruncated: { type: 'boolean', enum: [true], description: 'Only when an output in result is a preview, cut from a longer one (GET /monitor/task/{tiId} has it whole)' },
   },
 };
 

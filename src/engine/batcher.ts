@@ -1,9 +1,11 @@
 // Micro-batching: callers add items one by one and await their own result; items that arrive while
 // earlier flushes are in flight are flushed together. Under light load a batch is one item and waits
-// for nothing (one setImmediate); under heavy load batches grow by themselves.
+// for nothing (one setImmediate); under heavy load batches grow by themselves — up to a number of items
+// and, when the items are weighed, a total weight (bytes: what one round trip may carry).
 
 interface Pending<T, R> {
   item: T;
+  weight: number;
   resolve(r: R): void;
   reject(e: unknown): void;
 }
@@ -17,11 +19,15 @@ export class Batcher<T, R> {
     private flush: (items: T[]) => Promise<R[]>,
     private maxConcurrent = 2,
     private maxBatch = 500,
+    /** An item's weight; a batch's items weigh at most `maxWeight` in all (an item heavier goes alone). */
+    private weigh: ((item: T) => number) | null = null,
+    private maxWeight = Infinity,
   ) {}
 
   add(item: T): Promise<R> {
+    const weight = this.weigh ? this.weigh(item) : 0;
     return new Promise<R>((resolve, reject) => {
-      this.buf.push({ item, resolve, reject });
+      this.buf.push({ item, weight, resolve, reject });
       this.kick();
     });
   }
@@ -39,9 +45,19 @@ export class Batcher<T, R> {
     });
   }
 
+  /** How many of the buffered items the next batch takes: at least one. */
+  private batchSize(): number {
+    const most = Math.min(this.maxBatch, this.buf.length);
+    if (!this.weigh) return most;
+    let n = 1;
+    let weight = this.buf[0].weight;
+    while (n < most && weight + this.buf[n].weight <= this.maxWeight) weight += this.buf[n++].weight;
+    return n;
+  }
+
   private run(): void {
     while (this.inflight < this.maxConcurrent && this.buf.length) {
-      const batch = this.buf.splice(0, this.maxBatch);
+      const batch = this.buf.splice(0, this.batchSize());
       this.inflight++;
       this.flush(batch.map((b) => b.item))
         .then(

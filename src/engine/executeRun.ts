@@ -4,6 +4,7 @@
 import { getExecutor } from '../executors/registry.js';
 import type { ExecutorSettings } from '../executors/settings.js';
 import type { TaskRun } from './taskRun.js';
+import { bytesIfOver } from '../infra/writeLimits.js';
 
 export type ExecOutcome = { ok: true; output: string | null } | { ok: false; error: string; output: string | null };
 
@@ -19,7 +20,13 @@ export function clipUtf8(text: string, maxBytes: number): string {
   return `${b.subarray(0, end).toString('utf8')}…`;
 }
 
-export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs: number, settings: ExecutorSettings): Promise<ExecOutcome> {
+const overLimit = (bytes: number, max: number) => `output is ${bytes} bytes, over TASK_OUTPUT_MAX_BYTES (${max})`;
+
+/**
+ * `outputMaxBytes` (TASK_OUTPUT_MAX_BYTES): a larger output is not kept, and the run fails saying so — a
+ * cut output would pass for the whole one to the nodes that read it.
+ */
+export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs: number, settings: ExecutorSettings, outputMaxBytes: number): Promise<ExecOutcome> {
   const timer = setTimeout(() => abort.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
   try {
     const executor = getExecutor(run.taskType);
@@ -34,10 +41,15 @@ export async function executeRun(run: TaskRun, abort: AbortController, timeoutMs
       settings,
     });
     if (abort.signal.aborted) throw abort.signal.reason;
+    const over = bytesIfOver(output, outputMaxBytes);
+    if (over) return { ok: false, error: overLimit(over, outputMaxBytes), output: null };
     return { ok: true, output: output ?? null };
   } catch (e) {
     const err = e as Error & { output?: string };
-    return { ok: false, error: clipUtf8(err?.message ?? String(e), MAX_ERROR_BYTES), output: err?.output ?? null };
+    const error = clipUtf8(err?.message ?? String(e), MAX_ERROR_BYTES);
+    const over = bytesIfOver(err?.output, outputMaxBytes);
+    if (over) return { ok: false, error: clipUtf8(`${error} (and its ${overLimit(over, outputMaxBytes)}: not kept)`, MAX_ERROR_BYTES), output: null };
+    return { ok: false, error, output: err?.output ?? null };
   } finally {
     clearTimeout(timer);
   }

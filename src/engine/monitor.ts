@@ -2,6 +2,7 @@
 // instances → their task instances), shaped as the original API's rows (camelCase, its key order, times
 // as `YYYY-MM-DD HH:mm:ss`, our additions after its keys). A detail page is a few queries, never one per
 // node.
+import type { AnyQueryBuilder } from 'objection';
 import type { Knex } from '../infra/db.js';
 import { formatTime } from '../infra/time.js';
 import { FlowIns, FlowNode, NodeIns, nodeKeyOf, TaskIns } from '../models/index.js';
@@ -20,6 +21,36 @@ export interface FlowInsFilter {
 }
 
 type Wire = Record<string, unknown>;
+
+/**
+ * Outputs (and filled-in contents) in list and detail answers are previews of at most this many
+ * characters, cut by MySQL (the whole text never leaves it), marked `outputTruncated`; GET
+ * /monitor/task/{tiId} answers the whole output.
+ */
+export const OUTPUT_PREVIEW_CHARS = 64 * 1024;
+/** All the previews of one detail answer together: a flow instance of many task instances gets shorter ones. */
+export const DETAIL_PREVIEW_CHARS = 8 * 1024 * 1024;
+const MIN_PREVIEW_CHARS = 1024;
+
+type Previewed = TaskIns & { output_cut?: number | string | null; content_cut?: number | string | null };
+
+/** The task instance columns the monitor answers, with output and rendered_content cut to `chars`. */
+function previewColumns(q: AnyQueryBuilder, knex: Knex, chars: number): void {
+  q.select(
+    'ti_id', 'ni_id', 'fi_id', 'task_id', 'exec_status', 'attempt', 'start_time', 'end_time', 'error_msg', 'worker_id', 'rendered_config',
+    knex.raw('LEFT(output, ?) AS output', [chars]),
+    knex.raw('CHAR_LENGTH(output) > ? AS output_cut', [chars]),
+    knex.raw('LEFT(rendered_content, ?) AS rendered_content', [chars]),
+    knex.raw('CHAR_LENGTH(rendered_content) > ? AS content_cut', [chars]),
+  ).orderBy('ti_id');
+}
+const cut = (v: unknown): boolean => Number(v) === 1;
+
+/** The preview length for a flow instance's outputs: OUTPUT_PREVIEW_CHARS, less when it has many task instances. */
+async function previewChars(knex: Knex, fiId: number): Promise<number> {
+  const [{ n }] = (await TaskIns.query(knex).where('fi_id', fiId).count('* as n')) as unknown as [{ n: number }];
+  return Math.max(MIN_PREVIEW_CHARS, Math.min(OUTPUT_PREVIEW_CHARS, Math.floor(DETAIL_PREVIEW_CHARS / Math.max(1, Number(n)))));
+}
 const epochMs = (d: Date | null | undefined): number | null => (d ? d.getTime() : null);
 
 /**
@@ -61,26 +92,36 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
     const r = rows[0];
     const extra: Wire = {};
     if (r.input !== null) extra.input = parseJson(r.input);
-    if (r.status === 'SUCCESS') extra.result = await flowResult(knex, r);
+    if (r.status === 'SUCCESS') {
+      const { result, truncated } = await flowResult(knex, r);
+      extra.result = result;
+      if (truncated) extra.resultTruncated = true;
+    }
     Object.assign(wire[0], extra);
   }
   return { total, rows: wire };
 }
 
-/** The outputs of the nodes END follows (each: its one task's output, or by task id), by node key. */
-async function flowResult(knex: Knex, fi: FlowIns): Promise<Wire> {
+/**
+ * The outputs of the nodes END follows (each: its one task's output, or by task id), by node key, as
+ * previews; `truncated` when one is cut.
+ */
+async function flowResult(knex: Knex, fi: FlowIns): Promise<{ result: Wire; truncated: boolean }> {
   const nodes = await FlowNode.query(knex).where({ flow_id: fi.flow_id, flow_version: fi.flow_version }).orderBy('seq');
   const plan = planOf(fi.flow_id, fi.flow_version, nodes);
   const last = plan.end.preds.map((id) => plan.byId.get(id)!);
   const latest = NodeIns.query(knex).max('ni_id').where('fi_id', fi.fi_id).whereIn('node_id', last.map((n) => n.nodeId)).groupBy('node_id');
-  const nis = await NodeIns.query(knex).whereIn('ni_id', latest).withGraphFetched('taskInstances');
+  const chars = await previewChars(knex, fi.fi_id);
+  const nis = await NodeIns.query(knex).whereIn('ni_id', latest).withGraphFetched('taskInstances').modifyGraph('taskInstances', (q) => previewColumns(q, knex, chars));
   const out: Wire = {};
+  let truncated = false;
   for (const n of last) {
     const ni = nis.find((x) => x.node_id === n.nodeId);
-    const done = (ni?.taskInstances ?? []).filter((t) => t.exec_status === 'SUCCESS');
+    const done = ((ni?.taskInstances ?? []) as Previewed[]).filter((t) => t.exec_status === 'SUCCESS');
+    truncated ||= done.some((t) => cut(t.output_cut));
     out[n.key] = n.taskIds.length === 1 ? (done[0]?.output ?? null) : Object.fromEntries(done.map((t) => [String(t.task_id), t.output]));
   }
-  return out;
+  return { result: out, truncated };
 }
 
 function taskInsRow(t: TaskIns): Wire {
@@ -93,6 +134,7 @@ function taskInsRow(t: TaskIns): Wire {
     endTime: formatTime(t.end_time),
     errorMsg: t.error_msg ?? '',
     output: t.output,
+    outputTruncated: cut((t as Previewed).output_cut),
   };
   return o;
 }
@@ -105,6 +147,7 @@ function taskInsRow(t: TaskIns): Wire {
 function rendered(t: TaskIns, secrets: SecretNames): Wire {
   const o: Wire = {};
   if (t.rendered_content !== null) o.renderedContent = t.rendered_content;
+  if (cut((t as Previewed).content_cut)) o.renderedContentTruncated = true;
   if (t.rendered_config !== null) o.renderedConfig = redactTaskConfig(parseJson(t.rendered_config), secrets);
   return o;
 }
@@ -114,8 +157,10 @@ function rendered(t: TaskIns, secrets: SecretNames): Wire {
  * none. `secrets`: the secret header names (HTTP_TASK_SECRET_HEADERS with the built-in ones).
  */
 export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: SecretNames = DEFAULT_SECRET_HEADERS): Promise<Wire[] | null> {
+  const chars = await previewChars(knex, fiId);
   const fi = await FlowIns.query(knex)
     .findById(fiId)
+    .modifyGraph('nodeInstances.taskInstances', (q) => previewColumns(q, knex, chars))
     .withGraphFetched('nodeInstances.[node(type), taskInstances]')
     .modifiers({ type: (q) => q.select('node_id', 'node_type', 'node_key', 'seq') });
   if (!fi) return null;

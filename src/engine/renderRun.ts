@@ -6,17 +6,29 @@ import type { Knex } from '../infra/db.js';
 import { FlowIns, NodeIns, TaskIns } from '../models/index.js';
 import type { FlowPlans } from './flowPlan.js';
 import type { TaskRun } from './taskRun.js';
+import { bytesIfOver } from '../infra/writeLimits.js';
+import { TASK_CONFIG_MAX_BYTES } from '../definitions/schemas.js';
 import { configHasTemplates, hasTemplates, referencedNodes, render, renderConfig, stringsOf, TemplateError, type TemplateData } from './templates.js';
 
-/** The run as it should run: unchanged, or with its templates filled in. TemplateError when one cannot be. */
-export async function renderRun(knex: Knex, plans: FlowPlans, run: TaskRun): Promise<TaskRun> {
+/**
+ * The run as it should run: unchanged, or with its templates filled in. TemplateError when one cannot be,
+ * or when the filled-in content is over `contentMaxBytes` or the config over its column: checked before
+ * anything is written (outputs copied many times over would make a statement the server refuses).
+ */
+export async function renderRun(knex: Knex, plans: FlowPlans, run: TaskRun, contentMaxBytes: number): Promise<TaskRun> {
   if (run.rendered || (!hasTemplates(run.content) && !configHasTemplates(run.config))) return run;
   const data = await templateData(knex, plans, run);
-  const content = run.content === null ? null : render(run.content, data);
-  const config = renderConfig(run.config, data);
+  // A character is at least one byte: rendering stops as soon as the text is surely too long.
+  const content = run.content === null ? null : render(run.content, data, contentMaxBytes, 'content');
+  const config = renderConfig(run.config, data, TASK_CONFIG_MAX_BYTES);
+  const contentBytes = bytesIfOver(content, contentMaxBytes);
+  if (contentBytes) throw new TemplateError(`the filled-in content is ${contentBytes} bytes, over the ${contentMaxBytes} a task instance's content may have`);
+  const configText = JSON.stringify(config);
+  const configBytes = bytesIfOver(configText, TASK_CONFIG_MAX_BYTES);
+  if (configBytes) throw new TemplateError(`the filled-in taskConfig is ${configBytes} bytes as JSON, over the ${TASK_CONFIG_MAX_BYTES} a task instance's config may have`);
   // Not a status change: no version bump, but only while the row is still this run's.
   await TaskIns.query(knex)
-    .patch({ rendered_content: content, rendered_config: JSON.stringify(config) })
+    .patch({ rendered_content: content, rendered_config: configText })
     .where({ ti_id: run.tiId, version: run.version });
   return { ...run, content, config, rendered: true };
 }

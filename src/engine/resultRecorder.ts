@@ -3,9 +3,14 @@
 // and the flows' next task instances — created RUNNING for this worker in the same transaction — handed
 // to the worker to run. While MySQL does not answer, a result is recorded again (its run keeping its slot
 // and its lease) until MySQL is back, the lease is lost, or a lease's time has passed.
+// A batch is bounded by bytes as well as rows (no round trip over the server's max_allowed_packet); a
+// result MySQL refuses for what it holds is tried alone, then recorded as the task's failure with the
+// reason — never left to run again and again.
 import type { Services } from '../services.js';
 import type { Lease } from '../queue/types.js';
 import { dependencyDown } from '../errors.js';
+import { bytesAtMost } from '../infra/writeLimits.js';
+import { clipUtf8 } from './executeRun.js';
 import { sleep, withTimeout } from '../infra/timeout.js';
 import type { Coordinator } from './coordinator.js';
 import { commitAndAdvance } from './commitAndAdvance.js';
@@ -26,7 +31,16 @@ export interface Finished extends FinishedRun {
   slot: Slot;
   retryDelayMs: number;
   ms: number;
+  /** Recorded in a batch of its own (after its batch was refused). */
+  solo?: boolean;
+  /** Its own result was refused too: this is the failure recorded in its place. */
+  refused?: boolean;
 }
+
+/** A row's bytes beyond its output and error (ids, times, the SQL per row), as the batch's weight counts it. */
+const ROW_BYTES = 256;
+/** How much of MySQL's refusal a task's error message quotes. */
+const REFUSAL_BYTES = 1024;
 
 export class ResultRecorder {
   /** Results that arrive while earlier batches are being written are written together. */
@@ -42,7 +56,8 @@ export class ResultRecorder {
     /** Runs the task instances a recording transaction created RUNNING for this worker. */
     private runContinued: (runs: TaskRun[]) => Promise<void>,
   ) {
-    this.batcher = new Batcher((items) => this.recordBatch(items), 2, 1000);
+    const weigh = (it: Finished) => (it.solo ? Infinity : ROW_BYTES + bytesAtMost(it.result.output) + bytesAtMost(it.result.error));
+    this.batcher = new Batcher((items) => this.recordBatch(items), 2, 1000, weigh, s.limits.batchBytes);
   }
 
   /**
@@ -58,6 +73,19 @@ export class ResultRecorder {
         return;
       } catch (e) {
         const why = dependencyDown(e);
+        if (!why && !item.solo) {
+          // MySQL refused the batch for what it holds: which result, it does not say. Each goes alone.
+          this.s.log.warn({ err: e, tiId: item.run.tiId }, 'recording a batch of task results was refused; recording each alone');
+          item = { ...item, solo: true };
+          continue;
+        }
+        if (!why && !item.refused) {
+          // This result cannot be written: the task fails, saying why, rather than run again.
+          this.s.log.error({ err: e, tiId: item.run.tiId }, 'a task result could not be recorded; recording the task as FAILED with the reason');
+          const refusal = clipUtf8((e as Error)?.message ?? String(e), REFUSAL_BYTES);
+          item = { ...item, refused: true, result: { status: 'FAILED', output: null, error: `its result could not be recorded: ${refusal}` } };
+          continue;
+        }
         if (!why || item.slot.abortedFor === 'lease lost' || Date.now() > giveUpAt) {
           this.s.log.error({ err: e, tiId: item.run.tiId }, 'recording a task result failed; the task will run again');
           return;

@@ -49,41 +49,54 @@ export function stringsOf(config: unknown): string[] {
   return [];
 }
 
-/** The text with its templates filled in; TemplateError names the first that cannot be. */
-export function render(text: string, data: TemplateData): string {
-  return text.replace(TEMPLATE, (whole, escaped: string, expr: string) => {
-    if (escaped) return whole.slice(1); // `$${…}` → `${…}`
-    const parts = expr.split('.');
-    let value: unknown;
-    let path: string[];
-    if (parts[0] === 'input') {
-      value = data.input;
-      path = parts.slice(1);
-    } else {
-      const out = data.output(parts[1]);
-      if (!out) throw new TemplateError(`template \${${expr}}: node "${parts[1]}" has no output (no such node, or it has not succeeded)`);
-      value = out.value;
-      path = parts.slice(3);
-    }
-    let at = parts[0] === 'input' ? 'input' : `nodes.${parts[1]}.output`;
-    for (const key of path) {
-      value = asJson(value);
-      if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, key)) {
-        throw new TemplateError(`template \${${expr}}: ${at} has no field "${key}"`);
-      }
-      value = (value as Record<string, unknown>)[key];
-      at = `${at}.${key}`;
-    }
-    if (value === undefined || value === null) throw new TemplateError(`template \${${expr}}: ${at} is ${value === null ? 'null' : 'missing'}`);
-    return typeof value === 'string' ? value : JSON.stringify(value);
-  });
+/**
+ * The text with its templates filled in; TemplateError names the first that cannot be, or says the text
+ * grew over `maxChars` (checked as it grows, so an output copied many times over is not built first).
+ */
+export function render(text: string, data: TemplateData, maxChars = Infinity, what = 'text'): string {
+  let length = text.length;
+  const grow = (s: string, whole: string): string => {
+    length += s.length - whole.length;
+    if (length > maxChars) throw new TemplateError(`the filled-in ${what} is over ${maxChars} bytes`);
+    return s;
+  };
+  return text.replace(TEMPLATE, (whole, escaped: string, expr: string) => grow(fill(whole, escaped, expr, data), whole));
 }
 
-/** The config with every string value rendered (keys and other values as they are). */
-export function renderConfig<T>(config: T, data: TemplateData): T {
-  if (typeof config === 'string') return render(config, data) as T;
-  if (Array.isArray(config)) return config.map((v) => renderConfig(v, data)) as T;
-  if (config && typeof config === 'object') return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, renderConfig(v, data)])) as T;
+/** What one template stands for. */
+
+function fill(whole: string, escaped: string, expr: string, data: TemplateData): string {
+  if (escaped) return whole.slice(1); // `$${…}` → `${…}`
+  const parts = expr.split('.');
+  let value: unknown;
+  let path: string[];
+  if (parts[0] === 'input') {
+    value = data.input;
+    path = parts.slice(1);
+  } else {
+    const out = data.output(parts[1]);
+    if (!out) throw new TemplateError(`template \${${expr}}: node "${parts[1]}" has no output (no such node, or it has not succeeded)`);
+    value = out.value;
+    path = parts.slice(3);
+  }
+  let at = parts[0] === 'input' ? 'input' : `nodes.${parts[1]}.output`;
+  for (const key of path) {
+    value = asJson(value);
+    if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, key)) {
+      throw new TemplateError(`template \${${expr}}: ${at} has no field "${key}"`);
+    }
+    value = (value as Record<string, unknown>)[key];
+    at = `${at}.${key}`;
+  }
+  if (value === undefined || value === null) throw new TemplateError(`template \${${expr}}: ${at} is ${value === null ? 'null' : 'missing'}`);
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** The config with every string value rendered (keys and other values as they are), each at most `maxChars`. */
+export function renderConfig<T>(config: T, data: TemplateData, maxChars = Infinity): T {
+  if (typeof config === 'string') return render(config, data, maxChars, 'taskConfig') as T;
+  if (Array.isArray(config)) return config.map((v) => renderConfig(v, data, maxChars)) as T;
+  if (config && typeof config === 'object') return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, renderConfig(v, data, maxChars)])) as T;
   return config;
 }
 

@@ -142,9 +142,9 @@ export class Worker {
     let final = false;
     let notCounted = false;
     try {
-      run = await renderRun(this.s.knex, this.coord.plans, run);
+      run = await renderRun(this.s.knex, this.coord.plans, run, this.s.limits.contentMaxBytes);
       slot.run = run;
-      done = await executeRun(run, slot.abort, policy.timeoutMs, this.settings);
+      done = await executeRun(run, slot.abort, policy.timeoutMs, this.settings, this.s.limits.outputMaxBytes);
     } catch (e) {
       final = e instanceof TemplateError;
       // MySQL away while reading what the templates need: the run did not start; it is given back.

@@ -2,6 +2,7 @@
 // migrations applied from db/migrations through a static list (works under tsx and from dist/).
 import knexFactory, { type Knex } from 'knex';
 import { migrationSource } from '../../db/migrations/index.js';
+import { clipLogText } from './logger.js';
 
 export type { Knex };
 
@@ -44,6 +45,9 @@ export function createKnex(databaseUrl: string, poolMax = 10, log?: { debug: (o:
         conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', (err) => done(err, conn));
       },
     },
+    // A failed query's message quotes its SQL with `?` placeholders, not the values: a log line never
+    // carries an output, a content or a config (nor builds the SQL text of a 16 MB batch to say so).
+    compileSqlOnError: false,
     // A MySQL that is down answers requests with a 503 within a few seconds, not after a minute.
     acquireConnectionTimeout: 5_000,
     migrations: { migrationSource, tableName: 'knex_migrations' },
@@ -56,7 +60,7 @@ export function createKnex(databaseUrl: string, poolMax = 10, log?: { debug: (o:
  * matters on its own (one line at start-up, a 503, a logged error), so those go to debug logs.
  */
 const knexLog = (log?: { debug: (o: object, m: string) => void }) => {
-  const to = (level: string) => (message: unknown) => log?.debug({ knex: level, message: String(message) }, 'knex');
+  const to = (level: string) => (message: unknown) => log?.debug({ knex: level, message: clipLogText(String(message)) }, 'knex');
   return { warn: to('warn'), error: to('error'), deprecate: to('deprecate'), debug: to('debug') };
 };
 

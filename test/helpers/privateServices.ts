@@ -254,13 +254,14 @@ export class PrivateMariaDb {
   private child: ChildProcess | null = null;
   private exited: Promise<void> = Promise.resolve();
 
-  private constructor(readonly port: number, readonly dir: string) {}
+  private constructor(readonly port: number, readonly dir: string, private readonly extraArgs: string[]) {}
 
-  static async start(): Promise<PrivateMariaDb> {
+  /** `args`: more server options, e.g. `--max-allowed-packet=1M`. */
+  static async start(opts: { args?: string[] } = {}): Promise<PrivateMariaDb> {
     const tpl = await mariadbTemplate();
     const dir = tempDir('mariadb');
     cpSync(tpl, path.join(dir, 'data'), { recursive: true });
-    const m = new PrivateMariaDb(await freePort(), dir);
+    const m = new PrivateMariaDb(await freePort(), dir, opts.args ?? []);
     await m.launch();
     return m;
   }
@@ -282,7 +283,7 @@ export class PrivateMariaDb {
     const args = [
       '--no-defaults', '--user=root', `--datadir=${path.join(this.dir, 'data')}`, `--port=${this.port}`,
       `--socket=${path.join(this.dir, 's.sock')}`, '--bind-address=127.0.0.1', '--skip-grant-tables',
-      `--pid-file=${path.join(this.dir, 'mariadb.pid')}`, `--log-error=${this.logFile}`, ...MARIADB_FLAGS,
+      `--pid-file=${path.join(this.dir, 'mariadb.pid')}`, `--log-error=${this.logFile}`, ...MARIADB_FLAGS, ...this.extraArgs,
     ];
     const child = spawn(findBinary('mariadbd'), args, { stdio: 'ignore' });
     this.child = child;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { Services } from '../../services.js';
 import { idParam, notFound, ok } from '../http.js';
 import { parse } from '../validate.js';
+import { okRowsOfItems, okWithLongString } from '../jsonStream.js';
 import type { RouteModule } from '../routeModule.js';
 import { flowInstanceExample, flowInstanceSchema, latestSchema, monitorFilterSchema, nodeInstanceExample, nodeInstanceSchema, taskInstanceExample, taskInstanceSchema } from '../instanceDoc.js';
 import { badId, errorResponse, idPath, okResponse, unavailable, type Schema } from '../openapiParts.js';
@@ -59,14 +60,14 @@ export function monitorRoutes(s: Services): RouteModule {
     const fiId = idParam(ctx, 'fiId');
     const rows = await flowInstanceDetail(s.knex, fiId, secrets);
     if (!rows) throw notFound(`flow instance ${fiId} does not exist`);
-    ok(ctx, rows);
+    okRowsOfItems(ctx, rows, 'tasks');
   });
 
   router.get('/monitor/task/:tiId', async (ctx) => {
     const tiId = idParam(ctx, 'tiId');
     const row = await taskInstance(s.knex, tiId, secrets);
     if (!row) throw notFound(`task instance ${tiId} does not exist`);
-    ok(ctx, row);
+    okWithLongString(ctx, row, 'output');
   });
 
   const mysql = unavailable('MySQL');
@@ -120,7 +121,8 @@ export function monitorRoutes(s: Services): RouteModule {
         post: {
           operationId: 'flowInstanceDetail',
           tags: ['monitor'],
-          summary: "One flow instance's node instances, each with its task instances",
+          summary: "One flow instance's node instances, each with its task instances (outputs as previews)",
+          description: 'Each task instance\'s output (and renderedContent) is a preview of at most 65,536 characters, marked outputTruncated when cut; GET /monitor/task/{tiId} answers an output whole. The answer is written as it is read (streamed).',
           parameters: [idPath('fiId', 'flow instance id')],
           responses: {
             '200': okResponse(list(nodeInstanceSchema), 'The node instances, in the order they were entered (a retried node appears again)', [nodeInstanceExample]),
@@ -134,7 +136,8 @@ export function monitorRoutes(s: Services): RouteModule {
         get: {
           operationId: 'getTaskInstance',
           tags: ['monitor'],
-          summary: 'One task instance',
+          summary: 'One task instance, its output whole',
+          description: 'The whole output (at most TASK_OUTPUT_MAX_BYTES when it was recorded), written out in pieces as the client reads (streamed); outputTruncated is false.',
           parameters: [idPath('tiId', 'task instance id')],
           responses: {
             '200': okResponse(taskInstanceSchema, 'The task instance', taskInstanceExample),
