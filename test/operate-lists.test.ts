@@ -1,10 +1,11 @@
-// What the dashboard's lists need from the API: ?name= on GET /task and GET /flow, and the node a
-// FAILED instance failed at on POST /monitor/flow.
+// What the dashboard needs from the API: ?name= on GET /task and GET /flow, the node a FAILED instance
+// failed at on POST /monitor/flow, and a single task run with an input.
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
 import { freshPrefix } from './helpers/env.js';
 import { FAST, retireFlows } from './helpers/processes.js';
 import { createFlow, createTask, startFlow, waitForEnd } from './helpers/flows.js';
+import { waitFor } from './helpers/wait.js';
 
 describe('list filters and the failing node', function () {
   this.timeout(60_000);
@@ -62,5 +63,31 @@ describe('list filters and the failing node', function () {
     expect(row.failedNode).to.deep.include({ nodeId: node.nodeId, nodeKey: 'n2' });
     expect(row.failedNode.niId).to.be.a('number');
     expect(rows.find((r) => r.fiId === fine)).to.not.have.property('failedNode');
+  });
+
+  it('runs a task on its own with an input its templates read; an input that cannot fill them is a 400 and queues nothing', async () => {
+    const greet = await createTask(m.api, 'ECHO', 'hello ${input.name}', undefined, 'greet');
+    const run = await m.api('POST', `/exec/task/${greet}`, { input: { name: 'Ada' } });
+    expect(run.status, run.text).to.equal(200);
+    const done = await waitFor('the run to end', async () => {
+      const r = (await m.api('GET', `/monitor/task/${run.body.data.tiId}`)).body.data;
+      return ['SUCCESS', 'FAILED'].includes(r.status) ? r : null;
+    });
+    expect(done).to.include({ status: 'SUCCESS', output: 'hello Ada', renderedContent: 'hello Ada' });
+
+    const count = async () => Number((await m.services.knex('task_ins').where('task_id', greet).count({ n: '*' }))[0].n);
+    const before = await count();
+    for (const [body, msg] of [
+      [{ input: { other: 1 } }, 'input: template ${input.name}: input has no field "name"'],
+      [{ input: [1] }, 'input: must be a JSON object'],
+    ] as const) {
+      const r = await m.api('POST', `/exec/task/${greet}`, body);
+      expect(r.status, r.text).to.equal(400);
+      expect(r.body.message).to.equal(msg);
+    }
+    expect(await count()).to.equal(before);
+    // Without an input the run is queued as before, and fails on its template.
+    const bare = await m.api('POST', `/exec/task/${greet}`);
+    expect(bare.status, bare.text).to.equal(200);
   });
 });
