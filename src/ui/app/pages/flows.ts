@@ -52,7 +52,7 @@ export function CronSwitch({ flow, onChanged }: { flow: Flow; onChanged: (f: Flo
   return html`<div class="cron" data-testid=${`cron-${flow.flowId}`}>
     <code>${flow.cron}</code>
     <button class=${`switch ${on ? 'on' : ''}`} role="switch" aria-checked=${on ? 'true' : 'false'} disabled=${busy} onClick=${toggle}
-      aria-label=${`Schedule of ${flow.flowName}`} title=${on ? 'Pause the schedule' : 'Resume the schedule'}>${on ? 'on' : 'paused'}</button>
+      aria-label=${`Schedule of ${flow.flowName}`} title=${on ? 'Pause the schedule' : 'Resume the schedule'}>${on ? 'on' : 'off'}</button>
     <div class="small" data-testid="next-run">${on ? (flow.nextRunTime ? html`next ${flow.nextRunTime}` : html`<span class="muted">no next run</span>`) : html`<span class="muted">paused</span>`}</div>
     ${notice ? html`<p class="notice bad" role="alert">${notice.text}</p>` : null}
   </div>`;

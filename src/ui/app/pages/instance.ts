@@ -143,7 +143,7 @@ export function InstancePage({ fiId }: { fiId: number }) {
     <h2>Node instances</h2>
     ${v.nis.map((ni) => html`<article class="node-ins" id=${`ni-${ni.niId}`} key=${ni.niId} data-node-id=${ni.nodeId} data-ni-id=${ni.niId}>
       <header class="page-head">
-        <h3><span class="node-name">${nodeName(ni)}</span>${retries.get(ni.niId) ? html` <span class="badge" data-testid="ni-retry">retry ${retries.get(ni.niId)}</span>` : null} <span class="muted small">${ni.nodeType} node #${ni.nodeId} · node instance ${ni.niId}</span></h3>
+        <h3><span class="node-name">${nodeName(ni)}</span>${retries.get(ni.niId) ? html` <span class="badge" data-testid="ni-retry">retry ${retries.get(ni.niId)}</span>` : null} <span class="muted small">${ni.nodeType === 'TASK' ? 'TASK ' : ''}node #${ni.nodeId} · node instance ${ni.niId}</span></h3>
         <div class="actions">
           <${Status} status=${ni.status} />
           ${ended && (ni.status === 'FAILED' || ni.status === 'CANCELLED')
