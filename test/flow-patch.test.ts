@@ -77,6 +77,10 @@ describe('PATCH /flow/{flowId} and nextRunTime', function () {
     const noCron = await flow({});
     await expect400(noCron, { cronEnabled: true }, 'cronEnabled');
     expect(await knex()('task_flow').where('flow_id', flowId).first()).to.deep.equal(before);
+    // The old way to switch a cron off (re-POSTing only it) points to PATCH.
+    const post = await m.api('POST', '/flow', { flowId, cronEnabled: false });
+    expect(post.status, post.text).to.equal(400);
+    expect(post.body.message).to.equal(`flowName: is required to save a new version; to change only cronEnabled or cronMisfire, send PATCH /flow/${flowId}`);
     const missing = await m.api('PATCH', '/flow/999999999', { cronEnabled: false });
     expect(missing.status, missing.text).to.equal(404);
     const badId = await m.api('PATCH', '/flow/x', { cronEnabled: false });

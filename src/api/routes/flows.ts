@@ -4,16 +4,32 @@
 // src/definitions → answer in the envelope.
 import Router from '@koa/router';
 import type { Services } from '../../services.js';
-import { actor, idParam, ok } from '../http.js';
+import { actor, badRequest, idParam, ok } from '../http.js';
 import { parse } from '../validate.js';
 import type { RouteModule } from '../routeModule.js';
-import { checkPatchFields, deleteFlow, flowVersionQuery, getFlow, listFlows, pageQuery, patchFlow, patchFlowBody, saveFlow, saveFlowBody } from '../../definitions/index.js';
+import { checkPatchFields, PATCHABLE_FLOW_FIELDS, deleteFlow, flowVersionQuery, getFlow, listFlows, pageQuery, patchFlow, patchFlowBody, saveFlow, saveFlowBody } from '../../definitions/index.js';
 import { flowPatchSchema, flowSaveExamples, flowSaveSchema, flowSchema, flowSummarySchema, graphFlowExample } from '../../definitions/flowDoc.js';
 import { badId, badPage, errorResponse, idPath, okResponse, pageOf, pageParams, unavailable, userHeader } from '../openapiParts.js';
 
+/**
+ * A POST that names a flow and only its cron switch or misfire rule is someone trying to pause or
+ * resume a schedule: the 400 says how (PATCH) instead of only that flowName is missing.
+ */
+function pointToPatch(body: unknown): void {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
+  const b = body as Record<string, unknown>;
+  const keys = Object.keys(b);
+  if (b.flowId === undefined || b.flowName !== undefined || !keys.some((k) => (PATCHABLE_FLOW_FIELDS as readonly string[]).includes(k))) return;
+  if (!keys.every((k) => k === 'flowId' || (PATCHABLE_FLOW_FIELDS as readonly string[]).includes(k))) return;
+  throw badRequest(`flowName: is required to save a new version; to change only ${PATCHABLE_FLOW_FIELDS.join(' or ')}, send PATCH /flow/${String(b.flowId)}`);
+}
+
 export function flowRoutes(s: Services): RouteModule {
   const router = new Router();
-  router.post('/flow', async (ctx) => ok(ctx, await saveFlow(s.knex, parse(saveFlowBody, ctx.request.body), actor(ctx))));
+  router.post('/flow', async (ctx) => {
+    pointToPatch(ctx.request.body);
+    ok(ctx, await saveFlow(s.knex, parse(saveFlowBody, ctx.request.body), actor(ctx)));
+  });
   router.get('/flow', async (ctx) => ok(ctx, await listFlows(s.knex, parse(pageQuery, ctx.query, 'query'))));
   router.get('/flow/:flowId', async (ctx) => {
     const flowId = idParam(ctx, 'flowId');
@@ -56,6 +72,7 @@ export function flowRoutes(s: Services): RouteModule {
               unknownKey: 'flowNodes[2].prevNodes: no node has the key "x"',
               cycle: 'flowNodes[2].prevNodes: node "b" is in a cycle: b → a → b',
               badCron: 'cron: is not a valid cron expression: field 1 (minute) value 99 is out of range 0-59',
+              cronOnly: 'flowName: is required to save a new version; to change only cronEnabled or cronMisfire, send PATCH /flow/5',
             }),
             '404': errorResponse(404, 'flowId names no live flow (omit flowId to create)', { noSuchFlow: 'flow 99 does not exist; omit flowId to create a new flow' }),
             '503': mysql,
