@@ -204,6 +204,7 @@ describe('dashboard: operating it day to day', function () {
     expect(labels.filter((l) => l)).to.deep.equal(['fetch · say hi', 'boom · explode']);
     const heading = await page.locator(`article[data-node-id="${boomNode}"] h3`).textContent();
     expect(heading).to.match(new RegExp(`^boom TASK node #${boomNode} · node instance \\d+$`));
+    expect(await page.getByTestId('fi-failed-at').textContent()).to.equal('boom');
     await shot('instance-by-key');
   });
 
