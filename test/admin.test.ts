@@ -104,8 +104,9 @@ describe('admin endpoints', function () {
         return (r.body.data as any[]).find((e) => e.fiId === fiId && e.attempt === 1);
       });
       const ti = (await detail(m.api, fiId))[1].tasks[0];
-      expect(entry).to.have.keys('tiId', 'fiId', 'taskId', 'worker', 'attempt', 'leaseDeadline', 'leaseMsLeft', 'runningForMs');
-      expect(entry).to.include({ tiId: ti.tiId, fiId, taskId: waitTask, worker: m.services.memberId, attempt: 1 });
+      expect(entry).to.have.keys('tiId', 'fiId', 'taskId', 'taskName', 'worker', 'attempt', 'leaseDeadline', 'leaseMsLeft', 'runningForMs');
+      const taskName = (await m.api('GET', `/task/${waitTask}`)).body.data.taskName;
+      expect(entry).to.include({ tiId: ti.tiId, fiId, taskId: waitTask, taskName, worker: m.services.memberId, attempt: 1 });
       expect(entry.leaseDeadline).to.match(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
       expect(entry.leaseMsLeft).to.be.greaterThan(0).and.at.most(m.services.config.leaseMs);
       // Measured by the Redis clock, the machine's (1 ms of rounding either way).

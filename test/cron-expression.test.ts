@@ -4,8 +4,7 @@
 import { expect } from 'chai';
 import cron from 'node-cron';
 import { CronSyntaxError, parseCron } from '../src/definitions/cronExpression.js';
-import { latestTick } from '../src/definitions/cronTicks.js';
-import { nextTick } from './helpers/cronTicks.js';
+import { latestTick, nextTick } from '../src/definitions/cronTicks.js';
 
 const refused = (expr: string): string => {
   try {

@@ -212,8 +212,8 @@ describe('flow definitions API', () => {
   describe('cron', () => {
     it('stores cron and cronEnabled; a new version leaving them out keeps them; null clears', async () => {
       const f = await saveFlow({ cron: ' */5 * * * * ', cronEnabled: true, flowNodes: chain(String(echo)) });
-      // cronMisfire is shown with a cron only (a flow without one answers the keys it always did).
-      expect(Object.keys(f)).to.deep.equal(['flowId', 'flowName', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled', 'cronMisfire']);
+      // cronMisfire and nextRunTime are shown with a cron only (a flow without one answers the keys it always did).
+      expect(Object.keys(f)).to.deep.equal(['flowId', 'flowName', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled', 'cronMisfire', 'nextRunTime']);
       expect(f).to.deep.include({ cron: '*/5 * * * *', cronEnabled: true, cronMisfire: 'FIRE_ONCE' });
       const row = await db()('task_flow').where('flow_id', f.flowId).first();
       expect([row.cron, row.cron_enabled]).to.deep.equal(['*/5 * * * *', 1]);

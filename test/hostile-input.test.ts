@@ -200,7 +200,7 @@ describe('hostile input', function () {
       expect(r.status).to.equal(200);
       expect(r.body).to.deep.equal({ code: '200', message: 'SUCCESS', data: ['GET', 'HEAD', 'POST', 'OPTIONS'] });
       expect(r.headers.get('allow')).to.equal('GET, HEAD, POST, OPTIONS');
-      expect((await raw('OPTIONS', `/flow/${echo}`)).body.data).to.deep.equal(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
+      expect((await raw('OPTIONS', `/flow/${echo}`)).body.data).to.deep.equal(['GET', 'HEAD', 'PATCH', 'DELETE', 'OPTIONS']);
       expect((await raw('OPTIONS', '/exec/flow/1')).headers.get('allow')).to.equal('POST, OPTIONS');
       refused(await raw('OPTIONS', '/nope'), 404, 'no route for OPTIONS /nope');
     });

@@ -272,7 +272,7 @@ describe('task definitions API', () => {
       expect(Object.keys(doc.paths['/task'])).to.have.members(['post', 'get']);
       expect(Object.keys(doc.paths['/task/{taskId}'])).to.have.members(['get', 'delete']);
       expect(Object.keys(doc.paths['/flow'])).to.have.members(['post', 'get']);
-      expect(Object.keys(doc.paths['/flow/{flowId}'])).to.have.members(['get', 'delete']);
+      expect(Object.keys(doc.paths['/flow/{flowId}'])).to.have.members(['get', 'patch', 'delete']);
       expect(doc.paths['/flow'].post.responses['200'].content['application/json'].schema.properties.data.properties).to.have.property('flowNodes');
       expect(doc.paths['/task/{taskId}'].delete.responses).to.have.property('409');
     });

@@ -175,7 +175,7 @@ describe('dashboard', function () {
       let asked = '';
       page.once('dialog', (d) => { asked = d.message(); void d.accept(); });
       await page.getByRole('button', { name: 'Retry from this node' }).click();
-      await page.getByTestId('ni-notice').filter({ hasText: '200 SUCCESS' }).waitFor();
+      await page.getByTestId('ni-notice').filter({ hasText: `Retrying instance ${failedFi} from node` }).waitFor();
       expect(asked).to.match(/^Retry instance \d+ from node/);
       await status('fi-status', 'SUCCESS').waitFor();
       await page.locator('table.tasks-ins', { hasText: 'fixed by the test' }).waitFor();
@@ -196,7 +196,7 @@ describe('dashboard', function () {
       page.once('dialog', (d) => void d.accept());
       await page.getByRole('button', { name: 'Cancel' }).click();
       await status('fi-status', 'CANCELLED').waitFor();
-      expect(await page.getByTestId('notice').textContent()).to.match(/^200 SUCCESS/);
+      expect(await page.getByTestId('notice').textContent()).to.match(new RegExp(`^Cancelled instance ${fiId}: `));
       await page.locator('table.tasks-ins [data-status="CANCELLED"]').waitFor();
       await shot('instance-cancelled');
       expect((await flowRow(m.api, fiId)).status).to.equal('CANCELLED');

@@ -130,6 +130,12 @@ export const flowInstanceSchema: Schema = {
     flowVersion: { type: 'integer', minimum: 1, description: 'The flow version it runs' },
     trigger: { type: 'string', enum: ['API', 'CRON'] },
     scheduledTime: { ...nullableTime, description: 'CRON starts: the tick it was started for; null for API starts' },
+    failedNode: {
+      type: 'object',
+      required: ['niId', 'nodeId'],
+      description: 'FAILED instances only: the node it failed at (its latest FAILED node instance)',
+      properties: { niId: id, nodeId: id, nodeKey: { type: 'string', description: 'The node\'s key (default n<position>)' } },
+    },
     input: { type: 'object', additionalProperties: true, description: 'Only when the body filters by fiId, and the start had one: the start\'s input' },
     result: {
       type: 'object',

@@ -3,7 +3,7 @@
 // parameters several routes take, and the 503 of a dependency that does not answer. OAS 3.0.3: a
 // `nullable` always sits next to a `type`, and every example validates against its schema (the test
 // suite lints the document: test/openapi-lint.test.ts).
-import { MAX_PAGE_SIZE } from '../definitions/schemas.js';
+import { MAX_NAME_FILTER, MAX_PAGE_SIZE } from '../definitions/schemas.js';
 
 export type Schema = Record<string, unknown>;
 
@@ -79,6 +79,7 @@ export const badId = (name: string): Record<string, string> => ({ badId: `${name
 export const pageParams: Schema[] = [
   { name: 'page', in: 'query', required: false, description: 'Page number, from 1; given once', schema: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 } },
   { name: 'pageSize', in: 'query', required: false, description: `Items per page, at most ${MAX_PAGE_SIZE}; given once`, schema: { type: 'integer', minimum: 1, maximum: MAX_PAGE_SIZE, default: 20 } },
+  { name: 'name', in: 'query', required: false, description: `Only those whose name contains this text (case-insensitive, at most ${MAX_NAME_FILTER} characters; given once)`, schema: { type: 'string', maxLength: MAX_NAME_FILTER } },
 ];
 export const badPage: Record<string, string> = { badPageSize: `pageSize: must be a whole number from 1 to ${MAX_PAGE_SIZE}` };
 

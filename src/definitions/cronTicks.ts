@@ -133,3 +133,24 @@ export function latestTick(s: CronSchedule, after: Date, upTo: Date): Date | nul
     if (sameDay(day, first)) return null;
   }
 }
+
+/** The first tick strictly after `after` (a flow's `nextRunTime`) (whole seconds, local time), within maxDays days; or null. */
+export function nextTick(s: CronSchedule, after: Date, maxDays = 366 * 100): Date | null {
+  const lo = after.getTime();
+  let day = localDay(lo);
+  for (let i = 0; i <= maxDays; i++, day = addDays(day, 1)) {
+    if (!cronDayMatches(s, day.y, day.m, day.d)) continue;
+    for (const h of s.hours) {
+      const hourEnd = new Date(day.y, day.m - 1, day.d, h, 59, 59).getTime();
+      if (hourEnd <= lo) continue;
+      for (const mi of s.minutes) {
+        if (new Date(day.y, day.m - 1, day.d, h, mi, 59).getTime() <= lo) continue;
+        for (const sec of s.seconds) {
+          const t = localInstant(day.y, day.m, day.d, h, mi, sec);
+          if (t !== null && t > lo) return new Date(t);
+        }
+      }
+    }
+  }
+  return null;
+}

@@ -49,6 +49,12 @@ const flowProps = (withNodes: boolean): Schema => ({
   cron: { type: 'string', maxLength: CRON_MAX_LENGTH, description: 'node-cron expression (5 fields, or 6 with seconds), or a nickname such as @daily' },
   cronEnabled: { type: 'boolean' },
   cronMisfire: { type: 'string', enum: misfire, description: 'Only on flows that have a cron: what happens to ticks missed while no member led' },
+  nextRunTime: {
+    ...time,
+    nullable: true,
+    description: 'Only on flows that have a cron: its next tick (YYYY-MM-DD HH:mm:ss, server time zone) while cronEnabled, null while it is off',
+    example: '2026-11-27 08:05:00',
+  },
 });
 
 const required = ['flowId', 'flowName', 'createTime', 'updateTime', 'flowVersion', 'cronEnabled'];
@@ -89,6 +95,20 @@ export const graphFlowExample = {
   cron: '0 */5 * * * *',
   cronEnabled: true,
   cronMisfire: 'FIRE_ONCE',
+  nextRunTime: '2026-11-27 08:05:00',
+};
+
+/** PATCH /flow/{flowId}: the fields changed in place (patchFlow.ts). */
+export const flowPatchSchema: Schema = {
+  type: 'object',
+  description: 'At least one of cronEnabled and cronMisfire; any other field is a 400 naming it (flowId is taken only when it repeats the path\'s)',
+  minProperties: 1,
+  additionalProperties: false,
+  properties: {
+    flowId: { type: 'integer', minimum: 1, description: 'Optional; must equal the path\'s flowId' },
+    cronEnabled: { type: 'boolean', description: 'false pauses the cron, true resumes it (the flow must have a cron)' },
+    cronMisfire: { type: 'string', enum: [...misfire, null], nullable: true, description: 'FIRE_ONCE or SKIP; null goes back to the default, FIRE_ONCE' },
+  },
 };
 
 export const flowSaveSchema: Schema = {

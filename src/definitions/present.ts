@@ -3,6 +3,8 @@
 // the models' rows (src/models/definitions.ts); a flow saved as a chain answers exactly as the original
 // API did.
 import { formatTime } from '../infra/time.js';
+import { CronSyntaxError, parseCronFields } from './cronExpression.js';
+import { nextTick } from './cronTicks.js';
 import { completionOnWire, nodeKeyOf, parseCompletion, parseIdList, predecessorsOf, type Flow, type FlowNode, type Task } from '../models/index.js';
 import { readTaskConfig } from './taskConfig.js';
 import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from './secrets.js';
@@ -90,6 +92,24 @@ export function presentFlow(f: FlowRow, nodes?: { version: number; rows: NodeRow
   put(o, 'cron', f.cron);
   put(o, 'cronEnabled', Boolean(f.cron_enabled));
   // Only with a cron, so a flow without one answers exactly the keys it always did.
-  if (f.cron !== null) put(o, 'cronMisfire', f.cron_misfire ?? 'FIRE_ONCE');
+  if (f.cron !== null) {
+    put(o, 'cronMisfire', f.cron_misfire ?? 'FIRE_ONCE');
+    // Set even when null (a paused cron): the dashboard and a reader see "no next run" said outright.
+    o.nextRunTime = f.cron_enabled ? nextRunTime(f.cron) : null;
+  }
   return o;
+}
+
+/**
+ * The next tick after now, as the API writes times (server time zone), or null for an expression the
+ * cron duty would refuse too. Field sets only (cronTicks.ts): nothing is expanded, nothing scheduled.
+ */
+export function nextRunTime(cron: string, now = new Date()): string | null {
+  try {
+    const next = nextTick(parseCronFields(cron.trim()), now);
+    return next ? formatTime(next) : null;
+  } catch (e) {
+    if (e instanceof CronSyntaxError) return null;
+    throw e;
+  }
 }

@@ -243,10 +243,17 @@ const queryInt = (min: number, max: number) =>
 
 export const MAX_PAGE_SIZE = 200;
 
-/** `?page=1&pageSize=20` of the list endpoints. */
+export const MAX_NAME_FILTER = 255;
+
+/** `?page=1&pageSize=20[&name=…]` of the list endpoints; `name` keeps those whose name contains it. */
 export const pageQuery = z.object({
   page: queryInt(1, 1_000_000).default(1),
   pageSize: queryInt(1, MAX_PAGE_SIZE).default(20),
+  name: z
+    .string({ error: 'must be given once' })
+    .max(MAX_NAME_FILTER, `must be at most ${MAX_NAME_FILTER} characters`)
+    .transform((v) => v.trim() || undefined)
+    .optional(),
 });
 export type PageQuery = z.infer<typeof pageQuery>;
 

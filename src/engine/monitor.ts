@@ -54,8 +54,9 @@ async function previewChars(knex: Knex, fiId: number): Promise<number> {
 const epochMs = (d: Date | null | undefined): number | null => (d ? d.getTime() : null);
 
 /**
- * Flow instances, newest first. Asked for one instance (`fiId`), its row also carries the start's
- * `input` and, once it succeeded, its `result`: the outputs of the nodes END follows, by node key.
+ * Flow instances, newest first. A FAILED one carries `failedNode`, the node it failed at (its latest
+ * FAILED node instance). Asked for one instance (`fiId`), its row also carries the start's `input`
+ * and, once it succeeded, its `result`: the outputs of the nodes END follows, by node key.
  */
 export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{ total: number; rows: Wire[] }> {
   const filtered = () => {
@@ -74,7 +75,7 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
     .orderBy('fi_id', 'desc')
     .limit(f.pageSize)
     .offset((f.page - 1) * f.pageSize);
-  const wire = rows.map((r) => ({
+  const wire = rows.map((r): Wire => ({
     fiId: r.fi_id,
     flowId: r.flow_id,
     flowName: r.flow?.flow_name,
@@ -88,6 +89,11 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
     trigger: r.trigger_type,
     scheduledTime: formatTime(r.scheduled_time),
   }));
+  const failed = await failedNodes(knex, rows.filter((r) => r.status === 'FAILED').map((r) => r.fi_id));
+  rows.forEach((r, i) => {
+    const node = failed.get(r.fi_id);
+    if (node) wire[i].failedNode = node;
+  });
   if (f.fiId && rows.length === 1) {
     const r = rows[0];
     const extra: Wire = {};
@@ -100,6 +106,23 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
     Object.assign(wire[0], extra);
   }
   return { total, rows: wire };
+}
+
+/** Per FAILED instance of a page, the node it failed at: one query for the page, whatever its size. */
+async function failedNodes(knex: Knex, fiIds: number[]): Promise<Map<number, Wire>> {
+  const out = new Map<number, Wire>();
+  if (!fiIds.length) return out;
+  // SELECT ni_id, fi_id, node_id FROM task_node_ins WHERE fi_id IN (…) AND status = 'FAILED' ORDER BY ni_id; then their nodes
+  const nis = await NodeIns.query(knex)
+    .select('ni_id', 'fi_id', 'node_id')
+    .whereIn('fi_id', fiIds)
+    .where('status', 'FAILED')
+    .orderBy('ni_id')
+    .withGraphFetched('node(key)')
+    .modifiers({ key: (q) => q.select('node_id', 'node_key', 'seq') });
+  // The latest wins: a retried instance that failed again names where it failed last.
+  for (const ni of nis) out.set(ni.fi_id, { niId: ni.ni_id, nodeId: ni.node_id, ...(ni.node ? { nodeKey: nodeKeyOf(ni.node) } : {}) });
+  return out;
 }
 
 /**

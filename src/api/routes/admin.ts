@@ -40,6 +40,7 @@ export interface InflightInfo {
   tiId: number;
   fiId: number | null;
   taskId: number | null;
+  taskName: string | null;
   worker: string;
   attempt: number | null;
   leaseDeadline: string | null;
@@ -84,7 +85,9 @@ export async function listInflight(s: Services, limit: number): Promise<Inflight
   if (!entries.length) return [];
   const rows = await TaskIns.query(s.knex)
     .select('ti_id', 'fi_id', 'task_id', 'attempt')
-    .whereIn('ti_id', entries.map((e) => e.tiId));
+    .whereIn('ti_id', entries.map((e) => e.tiId))
+    .withGraphFetched('task(name)')
+    .modifiers({ name: (q) => q.select('task_id', 'task_name') });
   const byId = new Map(rows.map((r) => [Number(r.ti_id), r]));
   return entries.map((e) => {
     const r = byId.get(e.tiId);
@@ -92,6 +95,7 @@ export async function listInflight(s: Services, limit: number): Promise<Inflight
       tiId: e.tiId,
       fiId: r?.fi_id == null ? null : Number(r.fi_id),
       taskId: r ? Number(r.task_id) : null,
+      taskName: r?.task?.task_name ?? null,
       worker: e.owner.split('|')[0],
       attempt: r ? r.attempt : null,
       leaseDeadline: formatTime(new Date(e.leaseDeadline)),
@@ -153,6 +157,7 @@ const inflightSchema = object({
   tiId: id,
   fiId: { ...nullableId, description: 'null for a task run on its own (or an id MySQL does not know)' },
   taskId: nullableId,
+  taskName: { type: 'string', nullable: true, description: 'The task\'s name (null when MySQL does not know the id)' },
   worker: { type: 'string', description: 'The member holding the lease' },
   attempt: { type: 'integer', minimum: 0, nullable: true },
   leaseDeadline: { ...time, nullable: true },
@@ -221,7 +226,7 @@ export function adminRoutes(s: Services, cluster: Cluster): RouteModule {
           'listInflight',
           'Task instances leased to workers, soonest lease deadline first: who runs it, which attempt, lease left and how long it has run (Redis clock)',
           { type: 'array', items: inflightSchema },
-          [{ tiId: 7, fiId: 42, taskId: 3, worker: 'host-4242-a1b2c3', attempt: 1, leaseDeadline: '2026-11-27 08:05:40', leaseMsLeft: 27950, runningForMs: 2050 }],
+          [{ tiId: 7, fiId: 42, taskId: 3, taskName: 'nightly report', worker: 'host-4242-a1b2c3', attempt: 1, leaseDeadline: '2026-11-27 08:05:40', leaseMsLeft: 27950, runningForMs: 2050 }],
           { parameters: [limitParam(100)], errors: { '400': badLimit, '503': unavailable('MySQL and Redis') } },
         ),
       },

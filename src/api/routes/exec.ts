@@ -17,23 +17,28 @@ export const MAX_INPUT_BYTES = 65_535;
  * A start (`input`, optional: a JSON object its tasks' templates read as `${input.…}`), or a retry
  * (`fiId` and `niId`).
  */
+const inputSchema = z
+  .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+  .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= MAX_INPUT_BYTES, `must be at most ${MAX_INPUT_BYTES} bytes as JSON`)
+  .optional();
 const execBody = z
   .object({
     fiId: positiveId.optional(),
     niId: positiveId.optional(),
-    input: z
-      .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
-      .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= MAX_INPUT_BYTES, `must be at most ${MAX_INPUT_BYTES} bytes as JSON`)
-      .optional(),
+    input: inputSchema,
   });
+/** A single task run: optionally an input its ${input.…} templates are filled in with. */
+const taskRunBody = z.object({ input: inputSchema }, { error: 'must be a JSON object' });
 
 /** What a start or retry body may hold; anything else is a mistake (most often input sent bare). */
 export const EXEC_BODY_FIELDS = ['input', 'fiId', 'niId'];
+/** What a single task run's body may hold. */
+const TASK_RUN_BODY_FIELDS = ['input'];
 
 /** A field the start does not take is a 400 naming it, not a start that silently drops it. */
-function refuseUnknownFields(body: unknown): void {
+function refuseUnknownFields(body: unknown, allowed: readonly string[] = EXEC_BODY_FIELDS): void {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return; // the schema answers those
-  const unknown = Object.keys(body).find((k) => !EXEC_BODY_FIELDS.includes(k));
+  const unknown = Object.keys(body).find((k) => !allowed.includes(k));
   if (unknown !== undefined) throw badRequest(`${unknown.slice(0, 100)}: unknown field; the start's input goes in {"input": {…}}`);
 }
 
@@ -69,7 +74,9 @@ export function execRoutes(engine: Engine): RouteModule {
 
   router.post('/exec/task/:taskId', async (ctx) => {
     const taskId = idParam(ctx, 'taskId');
-    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx), idempotencyKey(ctx)) });
+    refuseUnknownFields(ctx.request.body, TASK_RUN_BODY_FIELDS);
+    const { input } = parse(taskRunBody, ctx.request.body ?? {});
+    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx), idempotencyKey(ctx), input) });
   });
 
   const fiIdIs = { type: 'object', required: ['fiId'], properties: { fiId: { type: 'integer', minimum: 1 } } };
@@ -144,11 +151,29 @@ export function execRoutes(engine: Engine): RouteModule {
           operationId: 'runTask',
           tags: ['exec'],
           summary: 'Run one task on its own → {tiId} (follow it with GET /monitor/task/{tiId})',
-          description: 'A run on its own has no input and no earlier nodes: a ${input.…} or ${nodes.…} template in the task cannot be filled in and fails it.',
+          description:
+            'A run on its own has no earlier nodes: a ${nodes.…} template in the task cannot be filled in. Its ${input.…} templates are filled in ' +
+            'with the body\'s optional input when the run is queued (one the input cannot fill is a 400 naming input, and nothing is queued); ' +
+            'without an input, such a template fails the run.',
           parameters: [idPath('taskId', 'task id'), userHeader, idempotencyKeyHeader('tiId')],
+          requestBody: {
+            required: false,
+            description: 'Optional: {"input": {…}}',
+            content: {
+              'application/json': {
+                schema: { type: 'object', properties: { input: { type: 'object', additionalProperties: true, description: `A JSON object of at most ${MAX_INPUT_BYTES} bytes` } } },
+                example: { input: { name: 'Ada' } },
+              },
+            },
+          },
           responses: {
             '200': okResponse({ type: 'object', required: ['tiId'], properties: { tiId: { type: 'integer', minimum: 1 } } }, 'The task instance queued', { tiId: 31 }),
-            '400': errorResponse(400, 'A bad taskId or Idempotency-Key', { ...badId('taskId'), ...badIdempotencyKey }),
+            '400': errorResponse(400, 'A bad taskId, input or Idempotency-Key', {
+              ...badId('taskId'),
+              ...badIdempotencyKey,
+              inputNotObject: 'input: must be a JSON object',
+              inputMissingField: 'input: template ${input.name}: input has no field "name"',
+            }),
             '404': errorResponse(404, 'No such task (or deleted)', { noSuchTask: 'task 2 does not exist' }),
             '409': errorResponse(409, 'The Idempotency-Key was used for another target', idempotencyKeyReused('flow 7')),
             '503': both,

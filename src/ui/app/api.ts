@@ -5,6 +5,19 @@
 import { askToken } from './tokens.js';
 
 const API_KEY = 'ts.apiToken';
+const USER_KEY = 'ts.user';
+/** Who acts when the server has no API_TOKENS (with them, the token's name is recorded instead). */
+export const DEFAULT_USER = 'dashboard';
+
+/** The name sent as X-User: the one typed in the top bar (kept in this browser), else "dashboard". */
+export const actingUser = {
+  get: (): string => {
+    const v = (localStorage.getItem(USER_KEY) ?? '').trim();
+    // A header carries printable ASCII only; anything else would make fetch() throw.
+    return /^[\x20-\x7e]{1,64}$/.test(v) ? v : DEFAULT_USER;
+  },
+  set: (name: string) => (name.trim() ? localStorage.setItem(USER_KEY, name.trim()) : localStorage.removeItem(USER_KEY)),
+};
 const ADMIN_KEY = 'ts.adminToken';
 
 export const tokens = {
@@ -53,6 +66,8 @@ export function authHeader(admin = false): Record<string, string> {
 
 async function once<T>(method: string, path: string, o: CallOptions): Promise<{ res: Response; json: any }> {
   const headers: Record<string, string> = { Accept: 'application/json', ...authHeader(o.admin) };
+  // Changes record who made them (create/update user, "cancelled by …").
+  if (method !== 'GET') headers['X-User'] = actingUser.get();
   const init: RequestInit = { method, headers, signal: o.signal };
   if (o.body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -102,12 +117,13 @@ export async function call<T = any>(method: string, path: string, o: CallOptions
 export const get = <T = any>(path: string, o?: CallOptions) => call<T>('GET', path, o);
 export const post = <T = any>(path: string, body?: unknown, o: CallOptions = {}) => call<T>('POST', path, { ...o, body });
 export const del = <T = any>(path: string, o?: CallOptions) => call<T>('DELETE', path, o);
+export const patch = <T = any>(path: string, body: unknown, o: CallOptions = {}) => call<T>('PATCH', path, { ...o, body });
 
 /** Every page of a paged list (GET /task, GET /flow), up to `max` items. */
 export async function getAll<T>(path: string, max = 1000): Promise<T[]> {
   const out: T[] = [];
   for (let page = 1; out.length < max; page++) {
-    const { data } = await get<{ total: number; list: T[] }>(`${path}?page=${page}&pageSize=200`);
+    const { data } = await get<{ total: number; list: T[] }>(`${path}${path.includes('?') ? '&' : '?'}page=${page}&pageSize=200`);
     out.push(...data.list);
     if (!data.list.length || out.length >= data.total) break;
   }

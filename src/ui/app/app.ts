@@ -2,7 +2,8 @@
 // dialog. Focus moves to the page's heading on navigation so keyboard and screen-reader users land
 // on the new content.
 import { html } from 'htm/preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { actingUser, DEFAULT_USER } from './api.js';
 import { useLocation, type Route } from './router.js';
 import { TokenDialog } from './components/tokenDialog.js';
 import { useTitle } from './components/common.js';
@@ -21,6 +22,16 @@ const NAV: { href: string; label: string; section: Route['name'][] }[] = [
   { href: '/ui/tasks', label: 'Tasks', section: ['tasks', 'task', 'taskNew'] },
   { href: '/ui/cluster', label: 'Cluster', section: ['cluster'] },
 ];
+
+/** The name the dashboard's changes are recorded under when the server has no API tokens (X-User). */
+function ActingAs() {
+  const [name, setName] = useState(() => (actingUser.get() === DEFAULT_USER ? '' : actingUser.get()));
+  return html`<label class="acting-as small">You
+    <input id="acting-as" size="12" maxlength="64" placeholder=${DEFAULT_USER} value=${name}
+      title="Recorded as who acted (X-User) when the server has no API tokens; with a token, the token's name is"
+      onInput=${(e: Event) => { const v = (e.target as HTMLInputElement).value; setName(v); actingUser.set(v); }} />
+  </label>`;
+}
 
 function NotFound({ path }: { path: string }) {
   useTitle('Not found');
@@ -70,6 +81,7 @@ export function App() {
         </ul>
       </nav>
       <a class="docs-link" href="/docs">API reference</a>
+      <${ActingAs} />
     </header>
     <main id="main" tabindex="-1">${page}</main>
     <${TokenDialog} />

@@ -1,13 +1,14 @@
 // Small formatting helpers shared by the pages.
 
-/** 950 ms, 12.3 s, 4 min 05 s, 2 h 03 min. */
+/** 950 ms, 12.3 s, 3 min, 4 min 05 s, 2 h 03 min. */
 export function duration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined || !Number.isFinite(ms) || ms < 0) return '';
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
   if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m} min ${String(Math.floor(s % 60)).padStart(2, '0')} s`;
+  const sec = Math.floor(s % 60);
+  if (m < 60) return sec ? `${m} min ${String(sec).padStart(2, '0')} s` : `${m} min`;
   return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 

@@ -29,6 +29,9 @@ export interface Flow {
   flowVersion: number;
   cron?: string;
   cronEnabled?: boolean;
+  cronMisfire?: 'FIRE_ONCE' | 'SKIP';
+  /** With a cron: its next tick while enabled, null while paused. */
+  nextRunTime?: string | null;
   createTime?: string;
   updateTime?: string;
 }
@@ -42,6 +45,8 @@ export interface FlowIns {
   status: string;
   errorMsg: string;
   flowVersion: number;
+  /** FAILED instances: the node it failed at. */
+  failedNode?: { niId: number; nodeId: number; nodeKey?: string };
   trigger?: string;
   scheduledTime?: string | null;
   /** Asked for one instance (`fiId`): the start's input, and once SUCCESS the result by node key. */
@@ -77,6 +82,8 @@ export interface NodeIns {
   errorMsg: string;
   nodeId: number;
   nodeType: string;
+  /** The node's key (default n<position>), when the API sends it. */
+  nodeKey?: string;
   tasks: TaskIns[];
   startMs?: number | null;
   endMs?: number | null;

@@ -24,11 +24,20 @@ export interface Box {
 
 const cut = (s: string, n = 34) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
-function linesOf(n: FlowNode, status: string | undefined): Box['lines'] {
+/**
+ * A node's name as readers use it: its key (what templates and retries name it by; on a chain without
+ * keys the default `n<position>`), or START / END. Ids are secondary text.
+ */
+export function nodeKeyAt(nodes: FlowNode[], n: FlowNode): string {
+  if (n.nodeType !== 'TASK') return n.nodeType;
+  return n.nodeKey ?? `n${nodes.indexOf(n)}`;
+}
+
+function linesOf(n: FlowNode, key: string, status: string | undefined): Box['lines'] {
   const lines: Box['lines'] = [];
-  const title = n.nodeType === 'TASK' ? `TASK #${n.nodeId}${n.nodeKey ? ` · ${n.nodeKey}` : ''}` : n.nodeType;
-  lines.push({ text: title, cls: 'g-title' });
+  lines.push({ text: key, cls: 'g-title' });
   if (n.nodeType === 'TASK') {
+    lines.push({ text: `node #${n.nodeId}`, cls: 'g-id' });
     const tasks = n.tasks ?? [];
     for (const t of tasks.slice(0, MAX_TASK_LINES)) lines.push({ text: cut(`${t.taskName ?? `task ${t.taskId}`} (${t.taskType ?? '?'})`), cls: 'g-task' });
     if (tasks.length > MAX_TASK_LINES) lines.push({ text: `+ ${tasks.length - MAX_TASK_LINES} more`, cls: 'g-task' });
@@ -65,7 +74,7 @@ export function layoutGraph(nodes: FlowNode[], statusOf?: (nodeId: number) => st
   g.setDefaultEdgeLabel(() => ({}));
   const boxes = new Map<number, Box>();
   for (const n of nodes) {
-    const lines = linesOf(n, statusOf?.(n.nodeId));
+    const lines = linesOf(n, nodeKeyAt(nodes, n), statusOf?.(n.nodeId));
     const width = Math.max(90, Math.min(260, Math.max(...lines.map((l) => l.text.length)) * CHAR_W + 2 * PAD));
     const height = lines.length * LINE + 2 * PAD - 2;
     boxes.set(n.nodeId, { node: n, lines, width, height, x: 0, y: 0 });

@@ -6,6 +6,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, tokens } from '../api.js';
 import { ErrorBox, useTitle } from '../components/common.js';
 import { LineChart } from '../components/chart.js';
+import { duration } from '../format.js';
 
 const POLL_MS = 2000;
 const WINDOW_MS = 5 * 60_000;
@@ -13,7 +14,7 @@ const WINDOW_MS = 5 * 60_000;
 interface Member { id: string; roles: string[]; host: string; pid: number; started: string; lastBeat: string; running: number; leader: boolean }
 interface Leader { memberId: string | null; ttlMs: number | null; self: boolean }
 interface QueueStats { ready: number; dueNow: number; delayed: number; inflight: number; oldestWaitingMs: number }
-interface Inflight { tiId: number; fiId: number | null; taskId: number | null; worker: string; attempt: number | null; leaseDeadline: string | null; leaseMsLeft: number; runningForMs: number }
+interface Inflight { tiId: number; fiId: number | null; taskId: number | null; taskName?: string | null; worker: string; attempt: number | null; leaseDeadline: string | null; leaseMsLeft: number; runningForMs: number }
 interface Lock { key: string; holder: string | null; ttlMs: number | null }
 
 interface Snapshot { members: Member[]; leader: Leader; queue: QueueStats; inflight: Inflight[]; locks: Lock[] }
@@ -99,7 +100,7 @@ export function ClusterPage() {
     <${ErrorBox} error=${error} what="Could not load the cluster" />
     ${!snap ? html`<p class="muted">Loading…</p>` : html`
       <h2>Members</h2>
-      <p>Leader: ${snap.leader.memberId ? html`<strong data-testid="leader">${snap.leader.memberId}</strong> <span class="muted">(lease ${snap.leader.ttlMs} ms left${snap.leader.self ? ', the member answering' : ''})</span>` : html`<strong>nobody leads right now</strong>`}</p>
+      <p>Leader: ${snap.leader.memberId ? html`<strong data-testid="leader">${snap.leader.memberId}</strong> <span class="muted">(lease ${duration(snap.leader.ttlMs)} left${snap.leader.self ? ', the member answering' : ''})</span>` : html`<strong>nobody leads right now</strong>`}</p>
       <table class="list" data-testid="members-table">
         <thead><tr><th scope="col">Member</th><th scope="col">Roles</th><th scope="col">Host</th><th scope="col">PID</th><th scope="col">Started</th><th scope="col">Last beat</th><th scope="col">Running</th><th scope="col">Leader</th></tr></thead>
         <tbody>
@@ -115,7 +116,7 @@ export function ClusterPage() {
         <div><dt>Due now</dt><dd>${snap.queue.dueNow}</dd></div>
         <div><dt>Delayed</dt><dd>${snap.queue.delayed}</dd></div>
         <div><dt>In flight</dt><dd>${snap.queue.inflight}</dd></div>
-        <div><dt>Oldest waiting</dt><dd>${snap.queue.oldestWaitingMs} ms</dd></div>
+        <div><dt>Oldest waiting</dt><dd>${duration(snap.queue.oldestWaitingMs) || '0 ms'}</dd></div>
       </dl>
       <${LineChart} times=${times} windowMs=${WINDOW_MS} label="Queue depth over the last minutes: ready, due, delayed and in flight"
         series=${[
@@ -128,14 +129,14 @@ export function ClusterPage() {
       ${snap.inflight.length === 0 ? html`<p class="muted">Nothing in flight.</p>` : html`<table class="list">
         <thead><tr><th scope="col">Task instance</th><th scope="col">Instance</th><th scope="col">Task</th><th scope="col">Worker</th><th scope="col">Attempt</th><th scope="col">Running for</th><th scope="col">Lease left</th></tr></thead>
         <tbody>${snap.inflight.map((f) => html`<tr key=${f.tiId}>
-          <td>${f.tiId}</td><td>${f.fiId ? html`<a href=${`/ui/instances/${f.fiId}`}>#${f.fiId}</a>` : '—'}</td><td>${f.taskId ? html`<a href=${`/ui/tasks/${f.taskId}`}>#${f.taskId}</a>` : '—'}</td>
-          <td class="wrap small">${f.worker}</td><td>${f.attempt ?? ''}</td><td>${f.runningForMs} ms</td><td>${f.leaseMsLeft} ms</td>
+          <td>${f.tiId}</td><td>${f.fiId ? html`<a href=${`/ui/instances/${f.fiId}`}>#${f.fiId}</a>` : '—'}</td><td>${f.taskId ? html`<a href=${`/ui/tasks/${f.taskId}`}>${f.taskName ?? `task ${f.taskId}`}</a> <span class="muted small">#${f.taskId}</span>` : '—'}</td>
+          <td class="wrap small">${f.worker}</td><td>${f.attempt ?? ''}</td><td data-testid="running-for">${duration(f.runningForMs)}</td><td>${duration(f.leaseMsLeft)}</td>
         </tr>`)}</tbody>
       </table>`}
       <h2>Locks (${snap.locks.length})</h2>
       ${snap.locks.length === 0 ? html`<p class="muted">No locks held.</p>` : html`<table class="list">
         <thead><tr><th scope="col">Key</th><th scope="col">Holder</th><th scope="col">TTL left</th></tr></thead>
-        <tbody>${snap.locks.map((l) => html`<tr key=${l.key}><td class="wrap"><code>${l.key}</code></td><td class="wrap small">${l.holder ?? '—'}</td><td>${l.ttlMs === null ? 'no expiry' : `${l.ttlMs} ms`}</td></tr>`)}</tbody>
+        <tbody>${snap.locks.map((l) => html`<tr key=${l.key}><td class="wrap"><code>${l.key}</code></td><td class="wrap small">${l.holder ?? '—'}</td><td>${l.ttlMs === null ? 'no expiry' : duration(l.ttlMs)}</td></tr>`)}</tbody>
       </table>`}
     `}
   </section>`;

@@ -1,17 +1,19 @@
 // /ui/flows/{flowId}[?version=N]: one flow — its nodes drawn as a graph, a version picker, the start
-// button (with an optional JSON input), and its latest instances, live.
+// button (with an optional JSON input), its schedule (pause/resume in place), Delete (after a
+// confirmation; the API's refusal shown), and its latest instances, live.
 import { html } from 'htm/preact';
 import { useState } from 'preact/hooks';
-import { ApiError, get, post } from '../api.js';
-import { ErrorBox, Extras, Loading, NoticeLine, noticeOf, useFlash, useLoad, useTitle, type Notice } from '../components/common.js';
-import { FlowGraph } from '../components/graph.js';
+import { ApiError, del, get, post } from '../api.js';
+import { ErrorBox, Extras, Loading, NoticeLine, noticeOf, setFlash, useFlash, useLoad, useTitle, type Notice } from '../components/common.js';
+import { FlowGraph, nodeKeyAt } from '../components/graph.js';
+import { CronSwitch } from './flows.js';
 import { InstanceTable } from './instances.js';
 import { navigate, withQuery, type Location } from '../router.js';
 import type { Flow, FlowIns, FlowNode } from '../types.js';
 import { useLiveRefresh } from '../live.js';
 import { completionText } from '../format.js';
 
-const KNOWN = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled'];
+const KNOWN = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled', 'cronMisfire', 'nextRunTime'];
 
 export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
   const version = Number(loc.query.get('version')) || undefined;
@@ -49,7 +51,23 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
       setNotice({ ok: true, text: `${a.status} ${a.message}: started instance ${a.data.fiId}` });
       navigate(`/ui/instances/${a.data.fiId}`);
     } catch (e) {
+      // A bad input is said once, next to the field; anything else in the notice line.
       if (e instanceof ApiError && e.status === 400 && e.field?.startsWith('input')) setInputError(e.detail);
+      else setNotice(noticeOf(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const remove = async () => {
+    if (!f || !window.confirm(`Delete flow "${f.flowName}" (#${f.flowId})? It can no longer be started and its schedule stops; running instances go on.`)) return;
+    setBusy(true);
+    setNotice(null);
+    try {
+      await del(`/flow/${f.flowId}`);
+      setFlash({ ok: true, text: `Deleted flow "${f.flowName}" (#${f.flowId}).` });
+      navigate('/ui/flows');
+    } catch (e) {
       setNotice(noticeOf(e));
     } finally {
       setBusy(false);
@@ -65,6 +83,7 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
         <h1>${f.flowName} <span class="muted">#${f.flowId}</span></h1>
         <div class="actions">
           <a class="button" href=${`/ui/flows/${f.flowId}/edit`}>Edit</a>
+          <button class="danger" onClick=${remove} disabled=${busy}>Delete</button>
           <button class="primary" onClick=${start} disabled=${busy}>Start</button>
         </div>
       </header>
@@ -76,8 +95,9 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
             ${Array.from({ length: latest }, (_, i) => latest - i).map((v) => html`<option value=${String(v)}>${v}${v === latest ? ' (current)' : ''}</option>`)}
           </select>
         </div>
-        <p class="muted">${f.cron ? html`Cron <code>${f.cron}</code> ${f.cronEnabled ? 'on' : 'off'}` : 'No schedule'} · updated ${f.updateTime}${version && version !== latest ? ' · a start runs the current version' : ''}</p>
+        <p class="muted">updated ${f.updateTime}${version && version !== latest ? ' · a start runs the current version' : ''}</p>
       </div>
+      <div class="row"><strong>Schedule</strong> ${f.cron ? html`<${CronSwitch} flow=${f} onChanged=${() => flow.reload()} />` : html`<span class="muted">none (add a cron in <a href=${`/ui/flows/${f.flowId}/edit`}>Edit</a>)</span>`}</div>
       <details class="start-input">
         <summary>Start with an input (JSON)</summary>
         <div class=${`field ${inputError ? 'has-error' : ''}`}>
@@ -103,10 +123,10 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
 
 /** The nodes in words (what the graph draws): key, tasks, completion and, on a graph, what each follows. */
 function NodeList({ nodes }: { nodes: FlowNode[] }) {
-  const name = new Map(nodes.map((n) => [n.nodeId, n.nodeType === 'TASK' ? (n.nodeKey ?? `#${n.nodeId}`) : n.nodeType]));
+  const name = new Map(nodes.map((n) => [n.nodeId, nodeKeyAt(nodes, n)]));
   return html`<ol class="nodes" data-testid="node-list">
     ${nodes.map((n) => html`<li key=${n.nodeId} data-node-id=${n.nodeId}>
-      <strong>${n.nodeType}</strong> #${n.nodeId}${n.nodeKey && n.nodeType === 'TASK' ? ` (${n.nodeKey})` : ''}${n.prevNodes?.length ? html`, <span class="after">after ${n.prevNodes.map((p) => name.get(p) ?? `#${p}`).join(', ')}</span>` : null}
+      <strong>${name.get(n.nodeId)}</strong> <span class="muted small">${n.nodeType === 'TASK' ? `node #${n.nodeId}` : `#${n.nodeId}`}</span>${n.prevNodes?.length ? html`, <span class="after">after ${n.prevNodes.map((p) => name.get(p) ?? `#${p}`).join(', ')}</span>` : null}
       ${n.nodeType === 'TASK' ? html`: ${(n.tasks ?? []).map((t, i) => html`${i ? ', ' : ''}<a href=${`/ui/tasks/${t.taskId}`}>${t.taskName}</a> <span class="muted">(${t.taskType})</span>`)} — ${completionText(n.completion)}` : null}
     </li>`)}
   </ol>`;

@@ -159,6 +159,7 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
         </${Field}>
         <div class=${`field check ${err('cronEnabled') ? 'has-error' : ''}`}>
           <label><input id="cronEnabled" type="checkbox" checked=${d.cronEnabled} onChange=${(e: Event) => setD({ ...d, cronEnabled: (e.target as HTMLInputElement).checked })} /> Schedule on</label>
+          <span class="hint">Off (the default), a cron does nothing; pause or resume it later from the flow list</span>
           <${FieldError} id="cronEnabled" error=${err('cronEnabled')} />
         </div>
       </div>
@@ -171,6 +172,7 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
           Leave every <em>After</em> empty for a chain in list order; once a node names what it follows, a node with none follows START, and END follows every node that nothing follows.
         </p>
         ${loose.map(([k, v]) => html`<p class="field-error" role="alert">${k}: ${v}</p>`)}
+        ${tasks.length === 0 ? html`<p class="notice bad" data-testid="no-tasks">There are no tasks to put in a node yet: <a href="/ui/tasks/new">create a task</a> first, then come back to this form.</p>` : null}
         <p class="node-fixed">START</p>
         <ol class="node-list">
           ${d.nodes.map((n, i) => {

@@ -8,14 +8,14 @@ import { html } from 'htm/preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api.js';
 import { ErrorBox, Extras, LongText, Loading, NoticeLine, noticeOf, Status, useLoad, useTitle, type Notice } from '../components/common.js';
-import { FlowGraph } from '../components/graph.js';
-import { Gantt, rowsOf } from '../components/gantt.js';
+import { FlowGraph, nodeKeyAt } from '../components/graph.js';
+import { Gantt, retriesOf, rowsOf } from '../components/gantt.js';
 import { useLiveRefresh } from '../live.js';
 import { between, duration } from '../format.js';
 import type { Flow, FlowIns, FlowNode, NodeIns, TaskIns } from '../types.js';
 
-const FI_KNOWN = ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime', 'input', 'result'];
-const NI_KNOWN = ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'tasks', 'startMs', 'endMs'];
+const FI_KNOWN = ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime', 'input', 'result', 'failedNode'];
+const NI_KNOWN = ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'nodeKey', 'tasks', 'startMs', 'endMs'];
 const TI_KNOWN = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'workerId', 'startMs', 'endMs', 'renderedContent', 'renderedConfig'];
 
 interface View {
@@ -41,8 +41,15 @@ async function loadView(fiId: number): Promise<View> {
 function graphNodes(v: View): FlowNode[] {
   if (v.flow?.flowNodes?.length) return v.flow.flowNodes;
   const seen = new Map<number, FlowNode>();
-  for (const ni of v.nis) if (!seen.has(ni.nodeId)) seen.set(ni.nodeId, { nodeId: ni.nodeId, nodeType: ni.nodeType as FlowNode['nodeType'] });
+  for (const ni of v.nis) if (!seen.has(ni.nodeId)) seen.set(ni.nodeId, { nodeId: ni.nodeId, nodeType: ni.nodeType as FlowNode['nodeType'], ...(ni.nodeKey ? { nodeKey: ni.nodeKey } : {}) });
   return [...seen.values()];
+}
+
+/** "cancelled by alice" (the API's words) as a sentence a reader expects, with when. */
+export function cancelText(fi: FlowIns): string {
+  const m = /^cancelled by (.+)$/.exec(fi.errorMsg);
+  if (fi.status !== 'CANCELLED' || !m) return fi.errorMsg;
+  return `Cancelled by ${m[1]}${fi.endTime ? ` at ${fi.endTime}` : ''}.`;
 }
 
 export function InstancePage({ fiId }: { fiId: number }) {
@@ -63,13 +70,13 @@ export function InstancePage({ fiId }: { fiId: number }) {
     return () => clearInterval(t);
   }, [running]);
 
-  const act = async (question: string, doIt: () => Promise<{ status: number; message: string; data: unknown }>, niId?: number) => {
+  const act = async (question: string, doIt: () => Promise<unknown>, done: string, niId?: number) => {
     if (!window.confirm(question)) return;
     setBusy(true);
     setNotice(null);
     try {
-      const a = await doIt();
-      setNotice({ ok: true, text: `${a.status} ${a.message}: ${JSON.stringify(a.data)}`, niId });
+      await doIt();
+      setNotice({ ok: true, text: done, niId });
       await view.reload();
     } catch (e) {
       setNotice({ ...noticeOf(e), niId });
@@ -77,12 +84,19 @@ export function InstancePage({ fiId }: { fiId: number }) {
       setBusy(false);
     }
   };
-  const cancel = () => act(`Cancel instance ${fiId}? Queued tasks are dropped and running ones aborted.`, () => post(`/exec/flow-ins/${fiId}/cancel`));
+  const cancel = () =>
+    act(`Cancel instance ${fiId}? Queued tasks are dropped and running ones aborted.`, () => post(`/exec/flow-ins/${fiId}/cancel`), `Cancelled instance ${fiId}: its queued tasks were dropped and running ones told to stop.`);
   const retry = (ni: NodeIns) =>
-    act(`Retry instance ${fiId} from node ${nodeName(ni.nodeId)}? It runs again from there with the tasks' current definitions.`, () => post(`/exec/flow/${v!.fi.flowId}`, { fiId, niId: ni.niId }), ni.niId);
-  // TASK nodes' keys (START's and END's defaults say nothing a reader needs).
-  const keyOf = new Map((v?.flow?.flowNodes ?? []).filter((n) => n.nodeKey && n.nodeType === 'TASK').map((n) => [n.nodeId, n.nodeKey!]));
-  const nodeName = (nodeId: number) => `#${nodeId}${keyOf.has(nodeId) ? ` (${keyOf.get(nodeId)})` : ''}`;
+    act(
+      `Retry instance ${fiId} from node ${nodeName(ni)}? It runs again from there with the tasks' current definitions.`,
+      () => post(`/exec/flow/${v!.fi.flowId}`, { fiId, niId: ni.niId }),
+      `Retrying instance ${fiId} from node ${nodeName(ni)}.`,
+      ni.niId,
+    );
+  // Nodes are named by key (the flow version's, else the one the detail carries); ids are secondary.
+  const flowNodes = v?.flow?.flowNodes ?? [];
+  const keyOf = new Map(flowNodes.map((n) => [n.nodeId, nodeKeyAt(flowNodes, n)]));
+  const nodeName = (ni: NodeIns) => keyOf.get(ni.nodeId) ?? ni.nodeKey ?? (ni.nodeType === 'TASK' ? `node #${ni.nodeId}` : ni.nodeType);
 
   if (!v) return html`<section><p class="crumbs"><a href="/ui/instances">Instances</a> ›</p><${ErrorBox} error=${view.error} what="Could not load the instance" /><${Loading} loading=${view.loading} /></section>`;
 
@@ -93,6 +107,7 @@ export function InstancePage({ fiId }: { fiId: number }) {
   const nodeStatus = new Map<number, string>();
   for (const ni of v.nis) nodeStatus.set(ni.nodeId, ni.status);
   const ended = v.fi.status === 'FAILED' || v.fi.status === 'CANCELLED';
+  const retries = retriesOf(v.nis);
   const fi = v.fi;
 
   return html`<section>
@@ -111,7 +126,8 @@ export function InstancePage({ fiId }: { fiId: number }) {
       <div><dt>Ended</dt><dd>${fi.endTime ?? '—'}</dd></div>
       <div><dt>Took</dt><dd>${fi.endTime ? duration(between(fi.startTime, fi.endTime)) : 'running'}</dd></div>
       ${fi.trigger ? html`<div><dt>Trigger</dt><dd>${fi.trigger}${fi.scheduledTime ? ` (${fi.scheduledTime})` : ''}</dd></div>` : null}
-      ${fi.errorMsg ? html`<div><dt>Error</dt><dd class="error-text" data-testid="fi-error">${fi.errorMsg}</dd></div>` : null}
+      ${fi.failedNode ? html`<div><dt>Failed at</dt><dd data-testid="fi-failed-at"><a href=${`#ni-${fi.failedNode.niId}`}>${keyOf.get(fi.failedNode.nodeId) ?? fi.failedNode.nodeKey ?? `node #${fi.failedNode.nodeId}`}</a></dd></div>` : null}
+      ${fi.errorMsg ? html`<div><dt>${fi.status === 'CANCELLED' ? 'Cancelled' : 'Error'}</dt><dd class=${fi.status === 'CANCELLED' ? '' : 'error-text'} data-testid="fi-error">${cancelText(fi)}</dd></div>` : null}
     </dl>
     <${Extras} obj=${fi} known=${FI_KNOWN} />
     <${NoticeLine} notice=${notice?.niId === undefined ? notice : null} />
@@ -123,12 +139,12 @@ export function InstancePage({ fiId }: { fiId: number }) {
     <${FlowGraph} nodes=${graphNodes(v)} statusOf=${(id: number) => nodeStatus.get(id)} label=${`Nodes of instance ${fiId} with their status`} />
 
     <h2>Timeline</h2>
-    <${Gantt} rows=${rowsOf(v.nis, taskName)} now=${now} />
+    <${Gantt} rows=${rowsOf(v.nis, taskName, nodeName)} now=${now} />
 
     <h2>Node instances</h2>
     ${v.nis.map((ni) => html`<article class="node-ins" id=${`ni-${ni.niId}`} key=${ni.niId} data-node-id=${ni.nodeId} data-ni-id=${ni.niId}>
       <header class="page-head">
-        <h3>${ni.nodeType} ${nodeName(ni.nodeId)} <span class="muted small">node instance ${ni.niId}</span></h3>
+        <h3><span class="node-name">${nodeName(ni)}</span>${retries.get(ni.niId) ? html` <span class="badge" data-testid="ni-retry">retry ${retries.get(ni.niId)}</span>` : null} <span class="muted small">${ni.nodeType === 'TASK' ? 'TASK ' : ''}node #${ni.nodeId} · node instance ${ni.niId}</span></h3>
         <div class="actions">
           <${Status} status=${ni.status} />
           ${ended && (ni.status === 'FAILED' || ni.status === 'CANCELLED')
