@@ -23,7 +23,7 @@ import { metricsRoutes } from './api/routes/metrics.js';
 import { reapOrphanGroups } from './executors/shellGroups.js';
 import { eventsRoutes } from './api/routes/events.js';
 import { LiveHub } from './api/liveHub.js';
-import { publishLiveEvents } from './infra/liveEvents.js';
+import { publishLiveEvents } from './observe/liveEvents.js';
 
 export interface Member {
   services: Services;

@@ -1,12 +1,12 @@
 // GET /metrics: Prometheus text format (not the envelope). Behind METRICS_TOKEN when it is set (else
 // an API token when API_TOKENS is set): middleware/access.ts. The metrics and the engine hooks that
-// feed them are in infra/metrics.ts.
+// feed them are in observe/metrics.ts.
 import Router from '@koa/router';
 import type { Services } from '../../services.js';
 import type { Engine } from '../../engine/engine.js';
 import type { Cluster } from '../../cluster/types.js';
 import type { RouteModule } from '../routeModule.js';
-import { createMetrics } from '../../infra/metrics.js';
+import { createMetrics } from '../../observe/metrics.js';
 
 export function metricsRoutes(s: Services, engine: Engine, cluster: Cluster): RouteModule {
   const metrics = createMetrics(s, engine, cluster);

@@ -6,8 +6,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Cluster } from '../cluster/types.js';
-import { withTimeout } from './timeout.js';
-import { chainHook } from './hooks.js';
+import { withTimeout } from '../infra/timeout.js';
+import { chainHook } from '../infra/hooks.js';
 
 const P = 'task_schedule_';
 /** A scrape never waits longer than this for Redis; the process metrics are served regardless. */

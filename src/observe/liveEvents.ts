@@ -13,7 +13,7 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { StatusChange } from '../engine/advanceMany.js';
 import type { TaskRun } from '../engine/taskRun.js';
-import { chainHook } from './hooks.js';
+import { chainHook } from '../infra/hooks.js';
 
 /**
  * One status change as it travels (the wire format of /events, documented in the README).
