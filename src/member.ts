@@ -24,6 +24,7 @@ import { reapOrphanGroups } from './executors/shellGroups.js';
 import { eventsRoutes } from './api/routes/events.js';
 import { LiveHub } from './api/liveHub.js';
 import { publishLiveEvents } from './observe/liveEvents.js';
+import { createMetrics } from './observe/metrics.js';
 
 export interface Member {
   services: Services;
@@ -103,25 +104,27 @@ export async function startMember(config: Config, log = createLogger(config.logL
   // Membership and leadership: every member takes part, whatever its roles. The first heartbeat is
   // written before the worker claims anything: a lease whose member has no heartbeat is an orphan's.
   const cluster = await startCluster(services, engine, clusterId);
+  const web = config.roles.has('web');
+  // Observers subscribe to the engine's events; the worker may start before or after them.
+  // Every member publishes the status changes it commits; web members stream them (GET /events).
+  const live = publishLiveEvents(services, engine);
+  const metrics = web || config.metricsPort !== null ? createMetrics(services, engine, cluster) : null;
   if (config.roles.has('worker')) {
     await engine.startWorker();
     log.info({ concurrency: config.workerConcurrency }, 'worker role started');
   }
-  // Every member publishes the status changes it commits; web members stream them (GET /events).
-  const live = publishLiveEvents(services, engine);
 
   let server: http.Server | null = null;
   let url: string | null = null;
-  const web = config.roles.has('web');
   let hub: LiveHub | null = null;
   if (web) {
     hub = new LiveHub(services);
     await hub.start();
   }
-  if (web || config.metricsPort !== null) {
+  if (metrics) {
     const app = hub
-      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(services, hub)])
-      : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
+      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(metrics), eventsRoutes(services, hub)])
+      : createOpsApp(services, [metricsRoutes(metrics)]);
     server = http.createServer(app.callback());
     server.on('clientError', answerClientError);
     server.keepAliveTimeout = 65_000;

@@ -13,30 +13,17 @@ import { UnavailableError } from '../errors.js';
 import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
-import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome, type StatusChange } from './advanceMany.js';
+import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome } from './advanceMany.js';
 import { inTx } from './sql/multiStatement.js';
 import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
-
-/** Hooks for metrics and live events; all optional. */
-export interface EngineEvents {
-  onStale?(what: string): void;
-  onFinished?(fiId: number, status: string): void;
-  /** The instance's lock was held by someone else (they will pick up our dirty mark). */
-  onLockBusy?(fiId: number): void;
-  /** One coordinator pass that changed `count` instances took `ms`. */
-  onAdvance?(count: number, ms: number): void;
-  /** Status changes of flow, node and task instances, once committed (the dashboard's live events). */
-  onStatusChanges?(changes: StatusChange[]): void;
-  /** Whether anyone wants status changes now (they are not even built otherwise). */
-  watching?(): boolean;
-}
+import type { EngineEvents } from './events.js';
 
 export class Coordinator {
   readonly plans: FlowPlans;
   readonly locks: FlowLocks;
   readonly cancels: CancelSignals;
 
-  constructor(private s: Services, public events: EngineEvents = {}) {
+  constructor(private s: Services, readonly events: EngineEvents) {
     this.plans = new FlowPlans(s.knex);
     this.locks = new FlowLocks(s.redis, s.config.redisPrefix, s.memberId, s.config.lockTtlMs, s.log);
     this.cancels = new CancelSignals(s.redis, s.config.redisPrefix, s.log);
@@ -44,7 +31,7 @@ export class Coordinator {
 
   /** Whether status changes are wanted now (the dashboard's live events are being watched). */
   get watching(): boolean {
-    return this.events.watching?.() ?? false;
+    return this.events.watching;
   }
 
   /** How long a pass waits for Redis to answer a lock request before it goes on without the locks. */
@@ -62,7 +49,7 @@ export class Coordinator {
       const locks = this.locks.request(todo, { markBusy: true, waitMs: this.lockWaitMs });
       const got = await locks.granted;
       if (locks.error()) throw new UnavailableError(`Redis could not give the flow locks: ${(locks.error() as Error).message}`);
-      if (got.length < todo.length) for (const id of todo) if (!got.includes(id)) this.events.onLockBusy?.(id);
+      if (got.length < todo.length) for (const id of todo) if (!got.includes(id)) this.events.emit('lockBusy', id);
       if (!got.length) return; // the holders will see our dirty marks when they release
       let out: BatchOutcome;
       try {
@@ -83,7 +70,7 @@ export class Coordinator {
   async advanceInTx(fiIds: number[], opts: Omit<AdvanceOptions, 'user' | 'now'>): Promise<BatchOutcome> {
     const t0 = performance.now();
     const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), collectChanges: this.watching, ...opts }));
-    if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
+    if (out.changed.length) this.events.emit('advance', out.changed.length, performance.now() - t0);
     return out;
   }
 
@@ -109,7 +96,7 @@ export class Coordinator {
 
   staleRefused(e: StaleWriteError, fiIds: number[]): void {
     this.s.log.warn({ fiIds: e.fiIds.length ? e.fiIds : fiIds, reason: e.message }, 'stale coordinator write refused');
-    this.events.onStale?.('coordinator');
+    this.events.emit('stale', 'coordinator');
   }
 
   /**
@@ -133,15 +120,11 @@ export class Coordinator {
       );
     }
     await Promise.all(redisWork);
-    try {
-      for (const [fiId, status] of out.finished) {
-        log.debug({ fiId, status }, 'flow instance finished');
-        this.events.onFinished?.(fiId, status);
-      }
-      if (out.changes.length) this.events.onStatusChanges?.(out.changes);
-    } catch (e) {
-      log.warn({ err: e }, 'an engine event hook failed'); // watchers must never break the engine
+    for (const [fiId, status] of out.finished) {
+      log.debug({ fiId, status }, 'flow instance finished');
+      this.events.emit('finished', fiId, status);
     }
+    if (out.changes.length) this.events.emit('statusChanges', out.changes);
   }
 
   async close(): Promise<void> {

@@ -9,17 +9,11 @@ import { dependencyDown } from '../errors.js';
 import { sleep, withTimeout } from '../infra/timeout.js';
 import type { Coordinator } from './coordinator.js';
 import { commitAndAdvance } from './commitAndAdvance.js';
-import type { TaskRun, RunResult, FinishedRun } from './taskRun.js';
+import type { TaskRun, FinishedRun } from './taskRun.js';
 import { finishRunsStatements, writtenOf } from './sql/finishRuns.js';
 import { Batcher } from './batcher.js';
 import type { RunSlots, Slot } from './runSlots.js';
-
-/** The worker's hooks, for metrics and live events; all optional. */
-export interface WorkerEvents {
-  onTaskStarted?(run: TaskRun): void;
-  onTaskFinished?(run: TaskRun, status: RunResult['status'], ms: number): void;
-  onStale?(what: string): void;
-}
+import type { EngineEvents } from './events.js';
 
 /** A run's end, with what recording it needs. */
 export interface Finished extends FinishedRun {
@@ -36,7 +30,7 @@ export class ResultRecorder {
     private s: Services,
     private coord: Coordinator,
     private slots: RunSlots,
-    private events: WorkerEvents,
+    private events: EngineEvents,
     /** True once the worker stops: no new runs are taken on then. */
     private stopping: () => boolean,
     /** Runs the task instances a recording transaction created RUNNING for this worker. */
@@ -100,10 +94,10 @@ export class ResultRecorder {
       if (!written[i]) {
         // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis.
         log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
-        this.events.onStale?.('worker');
+        this.events.emit('stale', 'worker');
         continue;
       }
-      this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
+      this.events.emit('taskFinished', it.run, it.result.status, it.ms);
       if (it.result.status === 'RETRY') requeues.push({ ...it.slot.lease, delayMs: it.retryDelayMs });
       else acks.push(it.slot.lease);
     }

@@ -20,7 +20,8 @@ import type { Coordinator } from './coordinator.js';
 import type { SkippedClaim, TaskRun, RunResult } from './taskRun.js';
 import { startRuns } from './sql/startRuns.js';
 import { RunSlots, type Slot } from './runSlots.js';
-import { ResultRecorder, type WorkerEvents } from './resultRecorder.js';
+import { ResultRecorder } from './resultRecorder.js';
+import type { EngineEvents } from './events.js';
 import { executeRun, type ExecOutcome } from './executeRun.js';
 import { renderRun } from './renderRun.js';
 import { TemplateError } from './templates.js';
@@ -30,8 +31,6 @@ import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 
 const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
-
-export type { WorkerEvents };
 
 export class Worker {
   private slots: RunSlots;
@@ -46,7 +45,7 @@ export class Worker {
   private settings: ExecutorSettings;
   private nextOwner: () => string;
 
-  constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
+  constructor(private s: Services, private coord: Coordinator, private events: EngineEvents) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
     this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs));
     this.settings = executorSettings(s.config);
@@ -136,7 +135,7 @@ export class Worker {
     let run = slot.run!;
     const policy = runPolicy(run.config);
     slot.abort = new AbortController();
-    this.events.onTaskStarted?.(run);
+    this.events.emit('taskStarted', run);
     const t0 = performance.now();
     let done: ExecOutcome;
     // The first run of a task instance fills in its templates (renderRun.ts): one that cannot be filled
