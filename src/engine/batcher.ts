@@ -17,6 +17,8 @@ export class Batcher<T, R> {
     private flush: (items: T[]) => Promise<R[]>,
     private maxConcurrent = 2,
     private maxBatch = 500,
+    /** A flushed batch keeps its place until this settles (its callers have their results already). */
+    private busyUntil?: (results: R[]) => Promise<unknown>,
   ) {}
 
   add(item: T): Promise<R> {
@@ -45,7 +47,10 @@ export class Batcher<T, R> {
       this.inflight++;
       this.flush(batch.map((b) => b.item))
         .then(
-          (rs) => batch.forEach((b, i) => b.resolve(rs[i])),
+          (rs) => {
+            batch.forEach((b, i) => b.resolve(rs[i]));
+            return this.busyUntil?.(rs).catch(() => {});
+          },
           (e) => batch.forEach((b) => b.reject(e)),
         )
         .finally(() => {

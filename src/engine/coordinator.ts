@@ -8,15 +8,37 @@
 // Each pass commits its transitions in MySQL first, then tells Redis (enqueue new task instances, drop
 // and abort cancelled ones): MySQL is the record, so Redis trouble after a commit is logged, never
 // thrown — the reconciler rebuilds whatever Redis missed.
+//
+// commitAndAdvance is the worker's transaction: its statements (recording a batch of task results) and
+// the advance of the flow instances those results belong to, committed together, so a step costs one
+// commit. The locks are asked for while the transaction's first round trip (the statements, and reads
+// that take no locks) is on its way; the pass then advances only the instances whose lock it got, and
+// leaves the others to their holders (a dirty mark). Reads that raced a holder's last commit are refused
+// by the version fence, as reads by a paused pass are. When Redis cannot give the locks, the results are
+// committed all the same and the advancing is left for later (the reconciler finds the instances with
+// nothing in flight).
 import type { Services } from '../services.js';
 import { UnavailableError } from '../errors.js';
 import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome } from './advanceMany.js';
-import { inTx } from './sql/multiStatement.js';
+import { inTx, type Statement } from './sql/multiStatement.js';
+import type { RunHere } from './sql/transitionWrites.js';
+import type { TaskRun } from './taskRun.js';
+import type { LockRequest } from './locks.js';
 import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
 import type { EngineEvents } from './events.js';
+
+/** A committed commitAndAdvance. */
+export interface Committed {
+  /** The statements' results, one per statement. */
+  results: any[];
+  /** Task instances created RUNNING for the worker (`runHere`): committed, so they may run now. */
+  started: TaskRun[];
+  /** Settles (never rejects) once the locks are released, Redis is told, and busy instances are seen to. */
+  settled: Promise<void>;
+}
 
 export class Coordinator {
   readonly plans: FlowPlans;
@@ -125,6 +147,50 @@ export class Coordinator {
       this.events.emit('finished', fiId, status);
     }
     if (out.changes.length) this.events.emit('statusChanges', out.changes);
+  }
+
+  /**
+   * Sends `statements` and advances the instances they concern in the same transaction. With `runHere`, up
+   * to its `max` new task instances are created RUNNING for that worker instead of being enqueued
+   * (sql/transitionWrites.ts). Resolves as soon as it has committed, so the caller's own Redis commands
+   * (acks, leasing the started runs) go out in the same pipeline turn as the lock release and the
+   * enqueueing. Rejects only when nothing was committed.
+   */
+  async commitAndAdvance(fiIds: number[], statements: Statement[], runHere?: RunHere): Promise<Committed> {
+    const unique = [...new Set(fiIds)];
+    const locks = this.locks.request(unique, { markBusy: false, waitMs: this.lockWaitMs });
+    let out: BatchOutcome;
+    try {
+      out = await this.advanceInTx(unique, { prelude: statements, runHere, locked: locks.granted });
+    } catch (e) {
+      if (!(e instanceof StaleWriteError)) {
+        await locks.release();
+        throw e;
+      }
+      // Keep the statements; the advancing is left to a fresh pass below.
+      this.staleRefused(e, unique);
+      try {
+        out = { ...emptyOutcome(), prelude: await inTx(this.s.knex, (tx) => tx.send(statements, { commit: true })) };
+      } catch (e2) {
+        await locks.release();
+        throw e2;
+      }
+    }
+    // Committed: nothing after this may throw.
+    return { results: out.prelude, started: out.started, settled: this.afterCommitted(unique, locks, out) };
+  }
+
+  /** Releases the locks and tells Redis; instances whose lock was busy (or came back dirty) are advanced again. */
+  private async afterCommitted(fiIds: number[], locks: LockRequest, out: BatchOutcome): Promise<void> {
+    const [again] = await Promise.all([locks.release(), this.afterCommit(out)]);
+    const advanced = new Set(await locks.granted);
+    const more = new Set(again);
+    for (const id of fiIds) if (!advanced.has(id)) more.add(id);
+    if (more.size) {
+      // Instances whose lock was busy get a dirty mark (their holder advances them); with Redis away this
+      // fails and the reconciler advances them once it is back.
+      await this.advance([...more]).catch((e) => this.s.log.warn({ err: e, fiIds: more.size }, 'advance after recording failed; the reconciler retries it'));
+    }
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,8 @@
 // bottom: claim a batch from Redis under a fresh owner token → mark it RUNNING in MySQL (committed before
 // anything runs) → run each with its executor (executeRun.ts; leases extended while it runs) → record
 // SUCCESS / FAILED / RETRY, fenced by `version`, in batches, in the transaction that advances their flow
-// instances (resultRecorder.ts, commitAndAdvance.ts) → ack in Redis.
+// instances (resultRecorder.ts, Coordinator.commitAndAdvance) → run the continued runs it hands back →
+// ack in Redis.
 // A slot is held from claim until the result is recorded. The slots a batch of results frees go to
 // their flows' next tasks first: the recording transaction creates them RUNNING for this worker
 // (sql/transitionWrites.ts), which runs them at once and leases them. So a flow in progress moves on without a
@@ -47,7 +48,7 @@ export class Worker {
 
   constructor(private s: Services, private coord: Coordinator, private events: EngineEvents) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
-    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs));
+    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping);
     this.settings = executorSettings(s.config);
     this.nextOwner = tokenSource(s.memberId);
   }
@@ -167,7 +168,9 @@ export class Worker {
         ? { status: 'SUCCESS', output: done.output, error: null }
         : { status: retry ? 'RETRY' : 'FAILED', output: done.output, error: done.error, notCounted: handedBack };
       const retryDelayMs = handedBack ? (notCounted ? ERROR_BACKOFF_MS : 0) : backoffMs(policy.retryBackoffMs, run.attempt + 1);
-      await this.recorder.record({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
+      const { continued, settled } = await this.recorder.record({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
+      // Committed: the flows' next runs start now, while the acks are on their way.
+      await Promise.all([this.runContinued(continued), settled]);
     } finally {
       this.slots.release(slot);
     }
