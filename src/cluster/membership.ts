@@ -8,7 +8,7 @@ import os from 'node:os';
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { MemberInfo } from './types.js';
-import { defineQueueCommands } from '../queue/scripts.js';
+import { defineQueueCommands } from '../redis/scripts.js';
 import { clusterKey } from './identity.js';
 import { every, withTimeout, type Loop } from './util.js';
 

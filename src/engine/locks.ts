@@ -15,7 +15,7 @@ import Redlock, { type Lock } from 'redlock';
 import type { Redis } from '../infra/redis.js';
 import type { Logger } from '../infra/logger.js';
 import { REDIS_AFTER_COMMIT_MS, redisInTime, withTimeout } from '../infra/timeout.js';
-import { defineQueueCommands, type QueueCommands } from '../queue/scripts.js';
+import { defineQueueCommands, type QueueCommands } from '../redis/scripts.js';
 import { tokenSource } from '../infra/tokens.js';
 
 const DIRTY_TTL_MS = 60_000;

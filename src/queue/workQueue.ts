@@ -10,7 +10,7 @@
 //   {prefix}leader          the leader lease: the reaper's operations are fenced by its value
 //   {prefix}member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
 import type { Redis } from '../infra/redis.js';
-import { defineQueueCommands, type QueueCommands } from './scripts.js';
+import { defineQueueCommands, type QueueCommands } from '../redis/scripts.js';
 import { NotLeaderError, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;

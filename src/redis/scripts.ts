@@ -52,7 +52,7 @@ export interface QueueCommands {
 
 /** The directory holding the .lua files, from src/queue/ (tsx) or dist/src/queue/ (compiled). */
 export function luaDir(): string {
-  const candidates = [new URL('./lua/', import.meta.url), new URL('../../../src/queue/lua/', import.meta.url)];
+  const candidates = [new URL('./lua/', import.meta.url), new URL('../../../src/redis/lua/', import.meta.url)];
   for (const c of candidates) {
     const dir = fileURLToPath(c);
     if (existsSync(`${dir}claim.lua`)) return dir;
