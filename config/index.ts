@@ -3,6 +3,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { sizeInBytes } from '../src/infra/size.js';
 
 export type Role = 'web' | 'worker';
 const ROLES: readonly Role[] = ['web', 'worker'];
@@ -122,7 +123,11 @@ function duration(env: Env, name: string, def: string, minMs: number, maxMs: num
 
 function size(env: Env, name: string, def: string): string {
   const raw = (env[name] || def).trim().toLowerCase();
-  if (!/^\d+(b|kb|mb|gb)?$/.test(raw)) throw new ConfigError(`${name} must be a size like 512kb or 1mb, got "${env[name]}"`);
+  try {
+    sizeInBytes(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a size like 512kb or 1mb, got "${env[name]}"`);
+  }
   return raw;
 }
 
