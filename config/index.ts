@@ -3,6 +3,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { sizeInBytes } from '../src/infra/size.js';
 
 export type Role = 'web' | 'worker';
 const ROLES: readonly Role[] = ['web', 'worker'];
@@ -129,22 +130,28 @@ function duration(env: Env, name: string, def: string, minMs: number, maxMs: num
   return ms;
 }
 
-const SIZE_UNITS: Record<string, number> = { b: 1, kb: 1024, kib: 1024, mb: 1024 ** 2, mib: 1024 ** 2, gb: 1024 ** 3, gib: 1024 ** 3 };
 
 /** A number of bytes: `1048576`, `512kb`, `1mb` (units of 1024), within min–max. */
 function bytes(env: Env, name: string, def: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
-  const m = /^(\d{1,12})\s*(b|kb|kib|mb|mib|gb|gib)?$/.exec(raw.trim().toLowerCase());
-  if (!m) throw new ConfigError(`${name} must be a number of bytes or a size like 512kb or 1mb, got "${raw}"`);
-  const n = Number(m[1]) * SIZE_UNITS[m[2] ?? 'b'];
+  let n: number;
+  try {
+    n = sizeInBytes(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a number of bytes or a size like 512kb or 1mb, got "${raw}"`);
+  }
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max} bytes, got "${raw}"`);
   return n;
 }
 
 function size(env: Env, name: string, def: string): string {
   const raw = (env[name] || def).trim().toLowerCase();
-  if (!/^\d+(b|kb|mb|gb)?$/.test(raw)) throw new ConfigError(`${name} must be a size like 512kb or 1mb, got "${env[name]}"`);
+  try {
+    sizeInBytes(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a size like 512kb or 1mb, got "${env[name]}"`);
+  }
   return raw;
 }
 

@@ -23,7 +23,8 @@ import { metricsRoutes } from './api/routes/metrics.js';
 import { reapOrphanGroups } from './executors/shellGroups.js';
 import { eventsRoutes } from './api/routes/events.js';
 import { LiveHub } from './api/liveHub.js';
-import { publishLiveEvents } from './infra/liveEvents.js';
+import { publishLiveEvents } from './observe/liveEvents.js';
+import { createMetrics } from './observe/metrics.js';
 
 export interface Member {
   services: Services;
@@ -126,12 +127,14 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
   // written before the worker claims anything: a lease whose member has no heartbeat is an orphan's.
   const cluster = await startCluster(services, engine, clusterId);
   log.info({ clusterId, roles: [...config.roles] }, 'joined the cluster');
+  // Observers subscribe to the engine's events; the worker may start before or after them.
+  // Every member publishes the status changes it commits; web members stream them (GET /events).
+  const live = publishLiveEvents(services, engine);
+  const metrics = bound ? createMetrics(services, engine, cluster) : null;
   if (config.roles.has('worker')) {
     await engine.startWorker();
     log.info({ concurrency: config.workerConcurrency }, 'worker role started');
   }
-  // Every member publishes the status changes it commits; web members stream them (GET /events).
-  const live = publishLiveEvents(services, engine);
 
   let url: string | null = null;
   const web = config.roles.has('web');
@@ -140,10 +143,10 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
     hub = new LiveHub(services);
     await hub.start();
   }
-  if (bound) {
+  if (bound && metrics) {
     const app = hub
-      ? createApp(services, engine, [adminRoutes(services, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(hub)])
-      : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
+      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(metrics), eventsRoutes(hub)])
+      : createOpsApp(services, [metricsRoutes(metrics)]);
     bound.serve(app);
     url = `http://127.0.0.1:${bound.port}`;
     const address = bound.server.address() as AddressInfo;

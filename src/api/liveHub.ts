@@ -16,7 +16,7 @@ import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
 import { duplicateRedis, type Redis } from '../infra/redis.js';
-import { eventsChannel, WATCH_POLL_MS, watchedKey, type LiveEvent } from '../infra/liveEvents.js';
+import { eventsChannel, WATCH_POLL_MS, watchedKey, type LiveEvent } from '../observe/liveEvents.js';
 import { HttpError } from './http.js';
 import { FlowIns } from '../models/index.js';
 

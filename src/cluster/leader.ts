@@ -5,11 +5,12 @@
 // lock was already lost. Here an extension that fails, or a lease whose local expiry passes before it
 // could be extended (a stalled process, a Redis that does not answer), is lost leadership: the duties
 // are stopped at once. The lease's value starts with `memberId|` (as the flow locks', see
-// engine/locks.ts), so anyone can read who leads.
-import { randomBytes } from 'node:crypto';
-import Redlock, { type Lock } from 'redlock';
+// redis/redlock.ts), so anyone can read who leads.
+import type Redlock from 'redlock';
+import type { Lock } from 'redlock';
 import type { Services } from '../services.js';
 import { withTimeout } from './util.js';
+import { holderOf, namedRedlock } from '../redis/redlock.js';
 
 export interface LeaseEvents {
   onElected(): void;
@@ -27,8 +28,7 @@ export class LeaderLease {
 
   constructor(private s: Services, private events: LeaseEvents) {
     this.key = `${s.config.redisPrefix}leader`;
-    this.redlock = new Redlock([s.redis], { retryCount: 0, driftFactor: 0.01 });
-    (this.redlock as unknown as { _random: () => string })._random = () => `${s.memberId}|${randomBytes(8).toString('hex')}`;
+    this.redlock = namedRedlock(s.redis, s.memberId, { retryCount: 0, driftFactor: 0.01 });
     this.redlock.on('error', () => {}); // a refused attempt is the normal case for non-leaders
   }
 
@@ -60,8 +60,7 @@ export class LeaderLease {
     const value = (res?.[0]?.[1] as string | null) ?? null;
     const ttl = Number(res?.[1]?.[1] ?? -2);
     if (!value) return { memberId: null, ttlMs: 0 };
-    const bar = value.lastIndexOf('|');
-    return { memberId: bar > 0 ? value.slice(0, bar) : value, ttlMs: Math.max(0, ttl) };
+    return { memberId: holderOf(value), ttlMs: Math.max(0, ttl) };
   }
 
   private schedule(): void {

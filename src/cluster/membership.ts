@@ -8,7 +8,7 @@ import os from 'node:os';
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { MemberInfo } from './types.js';
-import { defineQueueCommands } from '../queue/scripts.js';
+import { defineScripts } from '../redis/scripts.js';
 import { clusterKey } from './identity.js';
 import { every, withTimeout, type Loop } from './util.js';
 
@@ -45,7 +45,7 @@ export class Membership {
       running: this.engine.worker?.running ?? 0,
     };
     const prefix = this.s.config.redisPrefix;
-    const other = await defineQueueCommands(this.s.redis).tsqHeartbeat(this.key(), clusterKey(prefix), JSON.stringify(info), this.ttlMs, this.clusterId);
+    const other = await defineScripts(this.s.redis).tsqHeartbeat(this.key(), clusterKey(prefix), JSON.stringify(info), this.ttlMs, this.clusterId);
     if (other && Date.now() - this.wrongPrefixLogged > 60_000) {
       this.wrongPrefixLogged = Date.now();
       this.s.log.error({ prefix, otherCluster: other, thisCluster: this.clusterId }, 'REDIS_PREFIX is now bound to another database: this member stopped beating; give each database its own prefix');

@@ -22,6 +22,8 @@ export class Batcher<T, R> {
     /** An item's weight; a batch's items weigh at most `maxWeight` in all (an item heavier goes alone). */
     private weigh: ((item: T) => number) | null = null,
     private maxWeight = Infinity,
+    /** A flushed batch keeps its place until this settles (its callers have their results already). */
+    private busyUntil?: (results: R[]) => Promise<unknown>,
   ) {}
 
   add(item: T): Promise<R> {
@@ -61,7 +63,10 @@ export class Batcher<T, R> {
       this.inflight++;
       this.flush(batch.map((b) => b.item))
         .then(
-          (rs) => batch.forEach((b, i) => b.resolve(rs[i])),
+          (rs) => {
+            batch.forEach((b, i) => b.resolve(rs[i]));
+            return this.busyUntil?.(rs).catch(() => {});
+          },
           (e) => batch.forEach((b) => b.reject(e)),
         )
         .finally(() => {

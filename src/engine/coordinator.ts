@@ -9,27 +9,36 @@
 // Each pass commits its transitions in MySQL first, then tells Redis (enqueue new task instances, drop
 // and abort cancelled ones): MySQL is the record, so Redis trouble after a commit is logged, never
 // thrown — the reconciler rebuilds whatever Redis missed.
+//
+// commitAndAdvance is the worker's transaction: its statements (recording a batch of task results) and
+// the advance of the flow instances those results belong to, committed together, so a step costs one
+// commit. The locks are asked for while the transaction's first round trip (the statements, and reads
+// that take no locks) is on its way; the pass then advances only the instances whose lock it got, and
+// leaves the others to their holders (a dirty mark). Reads that raced a holder's last commit are refused
+// by the version fence, as reads by a paused pass are. When Redis cannot give the locks, the results are
+// committed all the same and the advancing is left for later (the reconciler finds the instances with
+// nothing in flight).
 import type { Services } from '../services.js';
 import { UnavailableError } from '../errors.js';
 import { FlowPlans } from './flowPlan.js';
 import { FlowLocks } from './locks.js';
 import { CancelSignals } from './cancelSignals.js';
-import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome, type StatusChange } from './advanceMany.js';
-import { inTx } from './sql/multiStatement.js';
+import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome } from './advanceMany.js';
+import { inTx, type Statement } from './sql/multiStatement.js';
+import type { RunHere } from './sql/transitionWrites.js';
+import type { TaskRun } from './taskRun.js';
+import type { LockRequest } from './locks.js';
 import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
+import type { EngineEvents } from './events.js';
 
-/** Hooks for metrics and live events; all optional. */
-export interface EngineEvents {
-  onStale?(what: string): void;
-  onFinished?(fiId: number, status: string): void;
-  /** The instance's lock was held by someone else (they will pick up our dirty mark). */
-  onLockBusy?(fiId: number): void;
-  /** One coordinator pass that changed `count` instances took `ms`. */
-  onAdvance?(count: number, ms: number): void;
-  /** Status changes of flow, node and task instances, once committed (the dashboard's live events). */
-  onStatusChanges?(changes: StatusChange[]): void;
-  /** Whether anyone wants status changes now (they are not even built otherwise). */
-  watching?(): boolean;
+/** A committed commitAndAdvance. */
+export interface Committed {
+  /** The statements' results, one per statement. */
+  results: any[];
+  /** Task instances created RUNNING for the worker (`runHere`): committed, so they may run now. */
+  started: TaskRun[];
+  /** Settles (never rejects) once the locks are released, Redis is told, and busy instances are seen to. */
+  settled: Promise<void>;
 }
 
 export class Coordinator {
@@ -37,7 +46,7 @@ export class Coordinator {
   readonly locks: FlowLocks;
   readonly cancels: CancelSignals;
 
-  constructor(private s: Services, public events: EngineEvents = {}) {
+  constructor(private s: Services, readonly events: EngineEvents) {
     this.plans = new FlowPlans(s.knex);
     this.locks = new FlowLocks(s.redis, s.config.redisPrefix, s.memberId, s.config.lockTtlMs, s.log);
     this.cancels = new CancelSignals(s.redis, s.config.redisPrefix, s.log);
@@ -45,7 +54,7 @@ export class Coordinator {
 
   /** Whether status changes are wanted now (the dashboard's live events are being watched). */
   get watching(): boolean {
-    return this.events.watching?.() ?? false;
+    return this.events.watching;
   }
 
   /** How long a pass waits for Redis to answer a lock request before it goes on without the locks. */
@@ -63,7 +72,7 @@ export class Coordinator {
       const locks = this.locks.request(todo, { markBusy: true, waitMs: this.lockWaitMs });
       const got = await locks.granted;
       if (locks.error()) throw new UnavailableError(`Redis could not give the flow locks: ${(locks.error() as Error).message}`);
-      if (got.length < todo.length) for (const id of todo) if (!got.includes(id)) this.events.onLockBusy?.(id);
+      if (got.length < todo.length) for (const id of todo) if (!got.includes(id)) this.events.emit('lockBusy', id);
       if (!got.length) return; // the holders will see our dirty marks when they release
       let out: BatchOutcome;
       try {
@@ -84,7 +93,7 @@ export class Coordinator {
   async advanceInTx(fiIds: number[], opts: Omit<AdvanceOptions, 'user' | 'now'>): Promise<BatchOutcome> {
     const t0 = performance.now();
     const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), collectChanges: this.watching, ...opts }));
-    if (out.changed.length) this.events.onAdvance?.(out.changed.length, performance.now() - t0);
+    if (out.changed.length) this.events.emit('advance', out.changed.length, performance.now() - t0);
     return out;
   }
 
@@ -110,7 +119,7 @@ export class Coordinator {
 
   staleRefused(e: StaleWriteError, fiIds: number[]): void {
     this.s.log.warn({ fiIds: e.fiIds.length ? e.fiIds : fiIds, reason: e.message }, 'stale coordinator write refused');
-    this.events.onStale?.('coordinator');
+    this.events.emit('stale', 'coordinator');
   }
 
   /**
@@ -134,16 +143,56 @@ export class Coordinator {
       );
     }
     await Promise.all(redisWork);
+    // At info: what an operator reads first. Only the instances that did not succeed (no cost per task).
+    for (const f of out.failures) log.info(f, 'flow instance did not succeed');
+    for (const [fiId, status] of out.finished) {
+      log.debug({ fiId, status }, 'flow instance finished');
+      this.events.emit('finished', fiId, status);
+    }
+    if (out.changes.length) this.events.emit('statusChanges', out.changes);
+  }
+
+  /**
+   * Sends `statements` and advances the instances they concern in the same transaction. With `runHere`, up
+   * to its `max` new task instances are created RUNNING for that worker instead of being enqueued
+   * (sql/transitionWrites.ts). Resolves as soon as it has committed, so the caller's own Redis commands
+   * (acks, leasing the started runs) go out in the same pipeline turn as the lock release and the
+   * enqueueing. Rejects only when nothing was committed.
+   */
+  async commitAndAdvance(fiIds: number[], statements: Statement[], runHere?: RunHere): Promise<Committed> {
+    const unique = [...new Set(fiIds)];
+    const locks = this.locks.request(unique, { markBusy: false, waitMs: this.lockWaitMs });
+    let out: BatchOutcome;
     try {
-      // At info: what an operator reads first. Only the instances that did not succeed (no cost per task).
-      for (const f of out.failures) log.info(f, 'flow instance did not succeed');
-      for (const [fiId, status] of out.finished) {
-        log.debug({ fiId, status }, 'flow instance finished');
-        this.events.onFinished?.(fiId, status);
-      }
-      if (out.changes.length) this.events.onStatusChanges?.(out.changes);
+      out = await this.advanceInTx(unique, { prelude: statements, runHere, locked: locks.granted });
     } catch (e) {
-      log.warn({ err: e }, 'an engine event hook failed'); // watchers must never break the engine
+      if (!(e instanceof StaleWriteError)) {
+        await locks.release();
+        throw e;
+      }
+      // Keep the statements; the advancing is left to a fresh pass below.
+      this.staleRefused(e, unique);
+      try {
+        out = { ...emptyOutcome(), prelude: await inTx(this.s.knex, (tx) => tx.send(statements, { commit: true })) };
+      } catch (e2) {
+        await locks.release();
+        throw e2;
+      }
+    }
+    // Committed: nothing after this may throw.
+    return { results: out.prelude, started: out.started, settled: this.afterCommitted(unique, locks, out) };
+  }
+
+  /** Releases the locks and tells Redis; instances whose lock was busy (or came back dirty) are advanced again. */
+  private async afterCommitted(fiIds: number[], locks: LockRequest, out: BatchOutcome): Promise<void> {
+    const [again] = await Promise.all([locks.release(), this.afterCommit(out)]);
+    const advanced = new Set(await locks.granted);
+    const more = new Set(again);
+    for (const id of fiIds) if (!advanced.has(id)) more.add(id);
+    if (more.size) {
+      // Instances whose lock was busy get a dirty mark (their holder advances them); with Redis away this
+      // fails and the reconciler advances them once it is back.
+      await this.advance([...more]).catch((e) => this.s.log.warn({ err: e, fiIds: more.size }, 'advance after recording failed; the reconciler retries it'));
     }
   }
 

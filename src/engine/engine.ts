@@ -9,8 +9,11 @@ import { NotFoundError } from '../errors.js';
 import { retryFlow } from './retryFlow.js';
 import { cancelFlow } from './cancelFlow.js';
 import { startTask } from './startTask.js';
+import { EngineEvents } from './events.js';
 
 export class Engine {
+  /** What the coordinator and the worker report; observers subscribe here (src/observe/). */
+  readonly events: EngineEvents;
   readonly coordinator: Coordinator;
   worker: Worker | null = null;
   /**
@@ -21,12 +24,13 @@ export class Engine {
   private starts: Batcher<StartRequest, number | NotFoundError>;
 
   constructor(private s: Services) {
-    this.coordinator = new Coordinator(s);
+    this.events = new EngineEvents(s.log);
+    this.coordinator = new Coordinator(s, this.events);
     this.starts = new Batcher((reqs) => startFlows(s, this.coordinator, reqs), 1, 500);
   }
 
   async startWorker(): Promise<Worker> {
-    this.worker = new Worker(this.s, this.coordinator);
+    this.worker = new Worker(this.s, this.coordinator, this.events);
     await this.worker.start();
     return this.worker;
   }

@@ -5,20 +5,12 @@ import { getExecutor } from '../executors/registry.js';
 import type { ExecutorSettings } from '../executors/settings.js';
 import type { TaskRun } from './taskRun.js';
 import { bytesIfOver } from '../infra/writeLimits.js';
+import { clipUtf8 } from '../infra/utf8.js';
 
 export type ExecOutcome = { ok: true; output: string | null } | { ok: false; error: string; output: string | null };
 
 /** The longest error message kept (UTF-8 bytes): it is copied to the node and flow instance too. */
 export const MAX_ERROR_BYTES = 8 * 1024;
-
-/** `text` cut to at most `maxBytes` UTF-8 bytes, never inside a character, marked when cut. */
-export function clipUtf8(text: string, maxBytes: number): string {
-  const b = Buffer.from(text, 'utf8');
-  if (b.length <= maxBytes) return text;
-  let end = maxBytes - 3;
-  while (end > 0 && (b[end] & 0xc0) === 0x80) end--; // back to the start of a character
-  return `${b.subarray(0, end).toString('utf8')}…`;
-}
 
 const overLimit = (bytes: number, max: number) => `output is ${bytes} bytes, over TASK_OUTPUT_MAX_BYTES (${max})`;
 

@@ -10,13 +10,14 @@
 // advance again, since whoever took the lock meanwhile may have looked before our commit; and a lock
 // request Redis answers after we stopped waiting (a slow or frozen Redis) is released as soon as the
 // answer comes, instead of blocking the instance until its TTL.
-import { randomBytes } from 'node:crypto';
-import Redlock, { type Lock } from 'redlock';
+import type Redlock from 'redlock';
+import type { Lock } from 'redlock';
 import type { Redis } from '../infra/redis.js';
 import type { Logger } from '../infra/logger.js';
 import { REDIS_AFTER_COMMIT_MS, redisInTime, withTimeout } from '../infra/timeout.js';
-import { defineQueueCommands, type QueueCommands } from '../queue/scripts.js';
+import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
 import { tokenSource } from '../infra/tokens.js';
+import { holderOf, namedRedlock } from '../redis/redlock.js';
 
 const DIRTY_TTL_MS = 60_000;
 
@@ -42,24 +43,26 @@ export interface LockOptions {
   waitMs: number;
 }
 
-function namedRedlock(client: Redis, holder: string): Redlock {
-  const r = new Redlock([client], { retryCount: 0, retryDelay: 25, retryJitter: 25, driftFactor: 0.01 });
-  // Redlock's (private) value generator, replaced so the value names its holder.
-  (r as unknown as { _random: () => string })._random = () => `${holder}|${randomBytes(8).toString('hex')}`;
-  return r;
+/** A lock as /admin/locks shows it. */
+export interface LockInfo {
+  key: string;
+  /** The member id in the lock's value (`memberId|random`); the whole value if it has no '|'. */
+  holder: string | null;
+  /** Milliseconds left; null when the key has no expiry. */
+  ttlMs: number | null;
 }
 
 export class FlowLocks {
   private redlock: Redlock;
-  private r: Redis & QueueCommands;
+  private r: Redis & ScriptCommands;
   /** Each pass's own lock value: `memberId|…`, so /admin/locks can say who holds what. */
   private nextValue: () => string;
 
   constructor(redis: Redis, private prefix: string, memberId: string, private ttlMs: number, private log: Logger) {
     this.nextValue = tokenSource(memberId);
-    this.redlock = namedRedlock(redis, memberId);
+    this.redlock = namedRedlock(redis, memberId, { retryCount: 0, retryDelay: 25, retryJitter: 25, driftFactor: 0.01 });
     this.redlock.on('error', () => {}); // failed attempts are reported to the caller, not as events
-    this.r = defineQueueCommands(redis);
+    this.r = defineScripts(redis);
   }
 
   key(fiId: number): string {
@@ -111,6 +114,31 @@ export class FlowLocks {
   private async unlock(fiIds: number[], value: string): Promise<number[]> {
     const again = await withTimeout(this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value), REDIS_AFTER_COMMIT_MS, 'releasing flow locks');
     return again.map((i) => fiIds[i - 1]);
+  }
+
+  /** Every key under `${prefix}lock:` (SCAN, never KEYS), with holder and TTL, sorted by key. */
+  async list(limit: number): Promise<LockInfo[]> {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.r.scan(cursor, 'MATCH', `${this.prefix}lock:*`, 'COUNT', 500);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0' && keys.length < limit);
+    const unique = [...new Set(keys)].sort().slice(0, limit);
+    if (!unique.length) return [];
+    const p = this.r.pipeline();
+    for (const k of unique) p.get(k).pttl(k);
+    const res = (await p.exec()) ?? [];
+    const out: LockInfo[] = [];
+    unique.forEach((key, i) => {
+      const [getErr, value] = res[2 * i] ?? [null, null];
+      const [, pttl] = res[2 * i + 1] ?? [null, -2];
+      if (pttl === -2) return; // expired between SCAN and now
+      const v = getErr ? null : (value as string | null);
+      out.push({ key, holder: v === null ? null : holderOf(v), ttlMs: (pttl as number) < 0 ? null : (pttl as number) });
+    });
+    return out;
   }
 
   /** Waits up to `waitMs` for the lock (API actions such as cancel and retry); null when it is busy. */

@@ -1,7 +1,7 @@
 // Recording what runs ended with: a batch of results written (each fenced by its run's version) in the
-// transaction that advances their flow instances (commitAndAdvance.ts), then acked or requeued in Redis,
-// and the flows' next task instances — created RUNNING for this worker in the same transaction — handed
-// to the worker to run. While MySQL does not answer, a result is recorded again (its run keeping its slot
+// transaction that advances their flow instances (Coordinator.commitAndAdvance), then acked or requeued
+// in Redis; the flows' next task instances — created RUNNING for this worker in the same transaction —
+// are returned to the worker to run. While MySQL does not answer, a result is recorded again (its run keeping its slot
 // and its lease) until MySQL is back, the lease is lost, or a lease's time has passed.
 // A batch is bounded by bytes as well as rows (no round trip over the server's max_allowed_packet); a
 // result MySQL refuses for what it holds is tried alone, then recorded as the task's failure with the
@@ -10,21 +10,27 @@ import type { Services } from '../services.js';
 import type { Lease } from '../queue/types.js';
 import { dependencyDown } from '../errors.js';
 import { bytesAtMost } from '../infra/writeLimits.js';
-import { clipUtf8 } from './executeRun.js';
+import { clipUtf8 } from '../infra/utf8.js';
 import { sleep, withTimeout } from '../infra/timeout.js';
-import type { Coordinator } from './coordinator.js';
-import { commitAndAdvance } from './commitAndAdvance.js';
-import type { TaskRun, RunResult, FinishedRun } from './taskRun.js';
+import type { Committed, Coordinator } from './coordinator.js';
+import type { TaskRun, FinishedRun } from './taskRun.js';
 import { finishRunsStatements, writtenOf } from './sql/finishRuns.js';
 import { Batcher } from './batcher.js';
 import type { RunSlots, Slot } from './runSlots.js';
+import type { EngineEvents } from './events.js';
 
-/** The worker's hooks, for metrics and live events; all optional. */
-export interface WorkerEvents {
-  onTaskStarted?(run: TaskRun): void;
-  onTaskFinished?(run: TaskRun, status: RunResult['status'], ms: number): void;
-  onStale?(what: string): void;
+/** What recording a result gives back to the worker, as soon as it is committed. */
+export interface Recorded {
+  /**
+   * Task instances the recording transaction created RUNNING for this worker (committed: they may run
+   * now). A batch's go to its first result only, so each is run once.
+   */
+  continued: TaskRun[];
+  /** Settles (never rejects) once the Redis side is done: acks, requeues, lock release, enqueueing. */
+  settled: Promise<void>;
 }
+
+const NOTHING: Recorded = { continued: [], settled: Promise.resolve() };
 
 /** A run's end, with what recording it needs. */
 export interface Finished extends FinishedRun {
@@ -44,33 +50,31 @@ const REFUSAL_BYTES = 1024;
 
 export class ResultRecorder {
   /** Results that arrive while earlier batches are being written are written together. */
-  private batcher: Batcher<Finished, boolean>;
+  private batcher: Batcher<Finished, Recorded>;
 
   constructor(
     private s: Services,
     private coord: Coordinator,
     private slots: RunSlots,
-    private events: WorkerEvents,
+    private events: EngineEvents,
     /** True once the worker stops: no new runs are taken on then. */
     private stopping: () => boolean,
-    /** Runs the task instances a recording transaction created RUNNING for this worker. */
-    private runContinued: (runs: TaskRun[]) => Promise<void>,
   ) {
     const weigh = (it: Finished) => (it.solo ? Infinity : ROW_BYTES + bytesAtMost(it.result.output) + bytesAtMost(it.result.error));
-    this.batcher = new Batcher((items) => this.recordBatch(items), 2, 1000, weigh, s.limits.batchBytes);
+    // A batch keeps its place until its Redis side is done, as its callers' slots do.
+    this.batcher = new Batcher((items) => this.recordBatch(items), 2, 1000, weigh, s.limits.batchBytes, (recorded) => recorded[0]?.settled ?? NOTHING.settled);
   }
 
   /**
-   * Records a result; while MySQL does not answer, tries again (keeping the slot and the lease) until it
-   * is back, the lease is lost (then the reaper or the reconciler runs the task again), or a lease's time
-   * has passed in all.
+   * Records a result and resolves once it is committed; while MySQL does not answer, tries again
+   * (keeping the slot and the lease) until it is back, the lease is lost (then the reaper or the
+   * reconciler runs the task again), or a lease's time has passed in all.
    */
-  async record(item: Finished): Promise<void> {
+  async record(item: Finished): Promise<Recorded> {
     const giveUpAt = Date.now() + this.s.config.leaseMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.batcher.add(item);
-        return;
+        return await this.batcher.add(item);
       } catch (e) {
         const why = dependencyDown(e);
         if (!why && !item.solo) {
@@ -88,7 +92,7 @@ export class ResultRecorder {
         }
         if (!why || item.slot.abortedFor === 'lease lost' || Date.now() > giveUpAt) {
           this.s.log.error({ err: e, tiId: item.run.tiId }, 'recording a task result failed; the task will run again');
-          return;
+          return NOTHING;
         }
         if (attempt === 1) this.s.log.warn({ err: e, tiId: item.run.tiId }, `recording a task result failed (${why} unavailable); trying again`);
         await sleep(Math.min(2000, 100 * 2 ** attempt));
@@ -100,27 +104,36 @@ export class ResultRecorder {
    * Writes a batch of results (each fenced by its run's version) and advances their flow instances in
    * the same transaction, then acks them in Redis (a retry goes back to ready after its back-off).
    * The next tasks of those flows are created RUNNING for this worker, into the slots these results
-   * free and any left over, and run as soon as that transaction has committed.
+   * free and any left over (reserved until the Redis side is done), and returned as soon as that
+   * transaction has committed.
    */
-  private async recordBatch(items: Finished[]): Promise<boolean[]> {
+  private async recordBatch(items: Finished[]): Promise<Recorded[]> {
     const fiIds = items.filter((i) => i.run.fiId && i.result.status !== 'RETRY').map((i) => i.run.fiId!);
     const room = this.stopping() ? 0 : items.length + Math.max(0, this.slots.free);
     this.slots.reserve(room);
+    const now = new Date();
+    let committed: Committed;
     try {
-      const now = new Date();
-      let written: boolean[] = [];
-      await commitAndAdvance(this.s, this.coord, fiIds, finishRunsStatements(items, now), async (results, started) => {
-        written = await writtenOf(this.s.knex, items, now, results);
-        await this.afterRecorded(items, written, started);
-      }, { workerId: this.s.memberId, max: room });
-      return written;
-    } finally {
+      committed = await this.coord.commitAndAdvance(fiIds, finishRunsStatements(items, now), { workerId: this.s.memberId, max: room });
+    } catch (e) {
       this.slots.unreserve(room);
+      throw e;
     }
+    const acked = this.afterRecorded(items, now, committed.results).catch((e) =>
+      this.s.log.warn({ err: e }, 'after recording task results: the Redis side failed; the reaper and the reconciler repair it'),
+    );
+    // The room stays reserved until then — and at least until the worker has taken the continued runs'
+    // slots, which it does in this turn of the event loop.
+    const settled = Promise.all([acked, committed.settled, new Promise((r) => setImmediate(r))]).then(
+      () => this.slots.unreserve(room),
+      () => this.slots.unreserve(room),
+    );
+    return items.map((_, i) => ({ continued: i === 0 ? committed.started : [], settled }));
   }
 
-  /** Once a batch of results is committed: ack or requeue them, and start the continued runs. */
-  private async afterRecorded(items: Finished[], written: boolean[], started: TaskRun[]): Promise<void> {
+  /** Once a batch of results is committed: ack or requeue them. */
+  private async afterRecorded(items: Finished[], now: Date, results: any[]): Promise<void> {
+    const written = await writtenOf(this.s.knex, items, now, results);
     const { queue, log } = this.s;
     const acks: Lease[] = [];
     const requeues: (Lease & { delayMs: number })[] = [];
@@ -128,10 +141,10 @@ export class ResultRecorder {
       if (!written[i]) {
         // Whoever moved the row on (reaper, cancel, a decided node) also took our lease out of Redis.
         log.warn({ tiId: it.run.tiId, fiId: it.run.fiId, attempt: it.run.attempt }, 'stale task result refused: the task instance moved on');
-        this.events.onStale?.('worker');
+        this.events.emit('stale', 'worker');
         continue;
       }
-      this.events.onTaskFinished?.(it.run, it.result.status, it.ms);
+      this.events.emit('taskFinished', it.run, it.result.status, it.ms);
       if (it.result.status === 'RETRY') requeues.push({ ...it.slot.lease, delayMs: it.retryDelayMs });
       else acks.push(it.slot.lease);
     }
@@ -142,7 +155,6 @@ export class ResultRecorder {
     await Promise.all([
       bounded(queue.ackMany(acks)).catch((e) => log.warn({ err: e, n: acks.length }, 'ack failed; the reaper settles those leases')),
       bounded(queue.requeue(requeues)).catch((e) => log.warn({ err: e, n: requeues.length }, 'requeue failed; the reaper requeues them when their leases expire')),
-      this.runContinued(started),
     ]);
   }
 }

@@ -8,6 +8,7 @@
 import type { Logger } from '../infra/logger.js';
 import type { Lease, Queue } from '../queue/types.js';
 import type { TaskRun } from './taskRun.js';
+import { groupBy } from '../infra/groupBy.js';
 
 /** Why a run was aborted by the worker (not by its own timeout). */
 export type AbortReason = 'shutdown' | 'lease lost' | 'cancelled';
@@ -121,7 +122,7 @@ export class RunSlots {
     try {
       const all = [...this.slots];
       const unleased = all.filter((s) => !s.leased);
-      for (const [owner, group] of groupByOwner(unleased)) {
+      for (const [owner, group] of groupBy(unleased, (s) => s.lease.owner)) {
         const n = await this.queue.lease(group.map((s) => s.lease.tiId), owner, this.leaseMs);
         if (n === group.length) for (const s of group) s.leased = true;
       }
@@ -139,10 +140,4 @@ export class RunSlots {
       this.extending = false;
     }
   }
-}
-
-function groupByOwner(slots: Slot[]): Map<string, Slot[]> {
-  const m = new Map<string, Slot[]>();
-  for (const s of slots) m.set(s.lease.owner, [...(m.get(s.lease.owner) ?? []), s]);
-  return m;
 }

@@ -2,7 +2,8 @@
 // bottom: claim a batch from Redis under a fresh owner token → mark it RUNNING in MySQL (committed before
 // anything runs) → run each with its executor (executeRun.ts; leases extended while it runs) → record
 // SUCCESS / FAILED / RETRY, fenced by `version`, in batches, in the transaction that advances their flow
-// instances (resultRecorder.ts, commitAndAdvance.ts) → ack in Redis.
+// instances (resultRecorder.ts, Coordinator.commitAndAdvance) → run the continued runs it hands back →
+// ack in Redis.
 // A slot is held from claim until the result is recorded. The slots a batch of results frees go to
 // their flows' next tasks first: the recording transaction creates them RUNNING for this worker
 // (sql/transitionWrites.ts), which runs them at once and leases them. So a flow in progress moves on without a
@@ -20,7 +21,8 @@ import type { Coordinator } from './coordinator.js';
 import type { SkippedClaim, TaskRun, RunResult } from './taskRun.js';
 import { startRuns } from './sql/startRuns.js';
 import { RunSlots, type Slot } from './runSlots.js';
-import { ResultRecorder, type WorkerEvents } from './resultRecorder.js';
+import { ResultRecorder } from './resultRecorder.js';
+import type { EngineEvents } from './events.js';
 import { executeRun, type ExecOutcome } from './executeRun.js';
 import { renderRun } from './renderRun.js';
 import { TemplateError } from './templates.js';
@@ -32,8 +34,6 @@ const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
 /** How often a shutdown that waits for running tasks says what it waits for. */
 export const DRAIN_PROGRESS_MS = 3_000;
-
-export type { WorkerEvents };
 
 export class Worker {
   private slots: RunSlots;
@@ -49,9 +49,9 @@ export class Worker {
   /** A new lease owner: this member, and a token naming one claim (or one batch of continued runs). */
   private readonly newOwner: () => string;
 
-  constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
+  constructor(private s: Services, private coord: Coordinator, private events: EngineEvents) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
-    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs));
+    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping);
     this.settings = executorSettings(s.config);
     this.newOwner = tokenSource(s.memberId);
   }
@@ -134,7 +134,7 @@ export class Worker {
     let run = slot.run!;
     const policy = runPolicy(run.config);
     slot.abort = new AbortController();
-    this.events.onTaskStarted?.(run);
+    this.events.emit('taskStarted', run);
     const t0 = performance.now();
     let done: ExecOutcome;
     // The first run of a task instance fills in its templates (renderRun.ts): one that cannot be filled
@@ -166,7 +166,9 @@ export class Worker {
         ? { status: 'SUCCESS', output: done.output, error: null }
         : { status: retry ? 'RETRY' : 'FAILED', output: done.output, error: done.error, notCounted: handedBack };
       const retryDelayMs = handedBack ? (notCounted ? ERROR_BACKOFF_MS : 0) : backoffMs(policy.retryBackoffMs, run.attempt + 1);
-      await this.recorder.record({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
+      const { continued, settled } = await this.recorder.record({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
+      // Committed: the flows' next runs start now, while the acks are on their way.
+      await Promise.all([this.runContinued(continued), settled]);
     } finally {
       this.slots.release(slot);
     }

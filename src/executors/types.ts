@@ -4,6 +4,7 @@
 import type { TaskConfig } from '../definitions/taskConfig.js';
 import type { TaskType } from '../models/definitions.js';
 import type { ExecutorSettings } from './settings.js';
+import { lastUtf8 } from '../infra/utf8.js';
 
 export interface ExecContext {
   tiId: number;
@@ -59,12 +60,6 @@ export class Tail {
     while (this.size - this.chunks[0].length >= this.limit) this.size -= this.chunks.shift()!.length;
   }
   toString(): string {
-    let b = Buffer.concat(this.chunks);
-    if (b.length > this.limit) {
-      let start = b.length - this.limit;
-      while (start < b.length && (b[start] & 0xc0) === 0x80) start++; // skip a cut UTF-8 sequence
-      b = b.subarray(start);
-    }
-    return b.toString('utf8');
+    return lastUtf8(Buffer.concat(this.chunks), this.limit);
   }
 }

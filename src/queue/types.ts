@@ -1,4 +1,4 @@
-// The work queue's contract (implemented by WorkQueue in workQueue.ts over Lua scripts in lua/).
+// The work queue's contract (implemented by WorkQueue in workQueue.ts over Lua scripts in src/redis/lua/).
 // Ids are task-instance ids (`ti_id`). MySQL stays the truth: the queue only says *what may run now*
 // and *who holds it*; everything here can be rebuilt from MySQL by the reconciler.
 
@@ -75,6 +75,8 @@ export interface Queue {
   known(tiIds: number[]): Promise<Set<number>>;
   stats(): Promise<QueueStats>;
   inflight(limit: number): Promise<InflightEntry[]>;
+  /** Milliseconds since the epoch by the Redis server's clock: the clock of lease deadlines and claim times. */
+  serverTime(): Promise<number>;
   /** Leader only: up to `max` expired leases, left in place (NotLeaderError unless `fence` holds the lease). */
   expiredLeases(fence: LeaderFence, max: number): Promise<InflightEntry[]>;
   /**

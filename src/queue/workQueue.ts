@@ -1,5 +1,5 @@
 // The Redis work queue (see types.ts for the contract). Every step that touches more than one key is
-// one Lua script in lua/ (loaded by scripts.ts); this class only names the keys and converts ids.
+// one Lua script in src/redis/lua/ (loaded by redis/scripts.ts); this class only names the keys and converts ids.
 //
 // Keys, all under the configured prefix:
 //   {prefix}ready           sorted set  id → epoch ms (Redis clock) it may run
@@ -10,14 +10,14 @@
 //   {prefix}leader          the leader lease: the reaper's operations are fenced by its value
 //   {prefix}member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
 import type { Redis } from '../infra/redis.js';
-import { defineQueueCommands, type QueueCommands } from './scripts.js';
+import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
 import { NotLeaderError, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class WorkQueue implements Queue {
   readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string };
-  private r: Redis & QueueCommands;
+  private r: Redis & ScriptCommands;
   private sub: Redis | null = null;
   /** A wake-up arrived (or work may have been missed) since the last claim. */
   private woken = false;
@@ -25,7 +25,7 @@ export class WorkQueue implements Queue {
   private waiters = new Set<() => void>();
 
   constructor(private redis: Redis, prefix: string) {
-    this.r = defineQueueCommands(redis);
+    this.r = defineScripts(redis);
     this.keys = {
       ready: `${prefix}ready`,
       inflight: `${prefix}inflight`,
@@ -133,6 +133,11 @@ export class WorkQueue implements Queue {
   async inflight(limit: number): Promise<InflightEntry[]> {
     if (limit < 1) return [];
     return entries(await this.r.tsqInflight(this.keys.inflight, this.keys.owner, this.keys.since, Math.floor(limit)));
+  }
+
+  async serverTime(): Promise<number> {
+    const [sec, usec] = await this.redis.time();
+    return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
   }
 
   async close(): Promise<void> {

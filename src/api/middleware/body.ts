@@ -15,18 +15,11 @@ import bodyParser from 'koa-bodyparser';
 import type { Middleware } from 'koa';
 import { HttpError } from '../http.js';
 import { jsonShapeProblem } from '../../infra/jsonShape.js';
+import { sizeInBytes } from '../../infra/size.js';
 
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
 const JSON_TYPES = ['application/json', 'application/*+json'];
 const CODINGS = ['gzip', 'x-gzip', 'deflate', 'br', 'identity'];
-const UNITS: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
-
-/** "1mb" → 1048576 (BODY_LIMIT's syntax, checked by config/index.ts; units of 1024 as koa-bodyparser's). */
-export function sizeInBytes(text: string): number {
-  const m = /^(\d+)(b|kb|mb|gb)?$/i.exec(text.trim());
-  if (!m) throw new Error(`not a size: "${text}"`);
-  return Number(m[1]) * UNITS[(m[2] ?? 'b').toLowerCase()];
-}
 
 const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'an array' : `a ${typeof v}`);
 
@@ -34,7 +27,7 @@ export function jsonBody(limitText: string): Middleware {
   const limit = sizeInBytes(limitText);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   // `encoding: null` makes its text mode hand over a Buffer (co-body passes it to raw-body as is).
-  const read = bodyParser({ enableTypes: ['text'], extendTypes: { text: JSON_TYPES }, textLimit: limitText, encoding: null as unknown as string });
+  const read = bodyParser({ enableTypes: ['text'], extendTypes: { text: JSON_TYPES }, textLimit: String(limit), encoding: null as unknown as string });
   const tooLarge = (coding: string) => new HttpError(413, `request body is larger than BODY_LIMIT (${limitText})${coding === 'identity' ? '' : ' once decompressed'}`);
 
   return async (ctx, next) => {

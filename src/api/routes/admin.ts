@@ -6,6 +6,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { Services } from '../../services.js';
+import type { Engine } from '../../engine/engine.js';
 import type { Cluster, MemberInfo } from '../../cluster/types.js';
 import type { RouteModule } from '../routeModule.js';
 import { ok } from '../http.js';
@@ -14,6 +15,7 @@ import { adminAuth } from '../middleware/adminAuth.js';
 import { formatTime } from '../../infra/time.js';
 import { redisInTime } from '../../infra/timeout.js';
 import { TaskIns } from '../../models/index.js';
+import { holderOf } from '../../redis/redlock.js';
 import { errorResponse, id, nullableId, okResponse, time, unavailable, type Schema } from '../openapiParts.js';
 
 const MAX_LIMIT = 1000;
@@ -28,14 +30,6 @@ const limitQuery = (def: number) =>
       .default(def),
   });
 
-export interface LockInfo {
-  key: string;
-  /** The member id in the lock's value (`memberId|random`); the whole value if it has no '|'. */
-  holder: string | null;
-  /** Milliseconds left; null when the key has no expiry. */
-  ttlMs: number | null;
-}
-
 export interface InflightInfo {
   tiId: number;
   fiId: number | null;
@@ -48,40 +42,9 @@ export interface InflightInfo {
   runningForMs: number;
 }
 
-/** Milliseconds since the epoch by the Redis server's clock. */
-async function redisNow(s: Services): Promise<number> {
-  const [sec, usec] = await s.redis.time();
-  return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-}
-
-/** Every key under `${prefix}lock:` (SCAN, never KEYS), with holder and TTL, sorted by key. */
-export async function listLocks(s: Services, limit: number): Promise<LockInfo[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await s.redis.scan(cursor, 'MATCH', `${s.config.redisPrefix}lock:*`, 'COUNT', 500);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0' && keys.length < limit);
-  const unique = [...new Set(keys)].sort().slice(0, limit);
-  if (!unique.length) return [];
-  const p = s.redis.pipeline();
-  for (const k of unique) p.get(k).pttl(k);
-  const res = (await p.exec()) ?? [];
-  const out: LockInfo[] = [];
-  unique.forEach((key, i) => {
-    const [getErr, value] = res[2 * i] ?? [null, null];
-    const [, pttl] = res[2 * i + 1] ?? [null, -2];
-    if (pttl === -2) return; // expired between SCAN and now
-    const v = getErr ? null : (value as string | null);
-    out.push({ key, holder: v === null ? null : v.split('|')[0]!, ttlMs: (pttl as number) < 0 ? null : (pttl as number) });
-  });
-  return out;
-}
-
 /** queue.inflight() joined with task_ins. An id MySQL does not know keeps nulls (the reconciler's business). */
 export async function listInflight(s: Services, limit: number): Promise<InflightInfo[]> {
-  const [entries, now] = await Promise.all([s.queue.inflight(limit), redisNow(s)]);
+  const [entries, now] = await Promise.all([s.queue.inflight(limit), s.queue.serverTime()]);
   if (!entries.length) return [];
   const rows = await TaskIns.query(s.knex)
     .select('ti_id', 'fi_id', 'task_id', 'attempt')
@@ -96,7 +59,7 @@ export async function listInflight(s: Services, limit: number): Promise<Inflight
       fiId: r?.fi_id == null ? null : Number(r.fi_id),
       taskId: r ? Number(r.task_id) : null,
       taskName: r?.task?.task_name ?? null,
-      worker: e.owner.split('|')[0],
+      worker: holderOf(e.owner),
       attempt: r ? r.attempt : null,
       leaseDeadline: formatTime(new Date(e.leaseDeadline)),
       leaseMsLeft: Math.max(0, e.leaseDeadline - now),
@@ -165,7 +128,7 @@ const inflightSchema = object({
   runningForMs: count('Milliseconds since it was claimed (Redis clock)'),
 });
 
-export function adminRoutes(s: Services, cluster: Cluster): RouteModule {
+export function adminRoutes(s: Services, engine: Engine, cluster: Cluster): RouteModule {
   const router = new Router();
   const auth = adminAuth(s.config.adminToken);
 
@@ -181,7 +144,7 @@ export function adminRoutes(s: Services, cluster: Cluster): RouteModule {
 
   router.get('/admin/locks', auth, async (ctx) => {
     const { limit } = parse(limitQuery(MAX_LIMIT), ctx.query, 'query');
-    ok(ctx, await inTime(listLocks(s, limit), 'listing locks'));
+    ok(ctx, await inTime(engine.coordinator.locks.list(limit), 'listing locks'));
   });
 
   router.get('/admin/inflight', auth, async (ctx) => {

@@ -1,15 +1,11 @@
 // GET /metrics: Prometheus text format (not the envelope). Behind METRICS_TOKEN when it is set (else
-// an API token when API_TOKENS is set): middleware/access.ts. The metrics and the engine hooks that
-// feed them are in infra/metrics.ts.
+// an API token when API_TOKENS is set): middleware/access.ts. The metrics and the engine events that
+// feed them are in observe/metrics.ts (created by member.ts).
 import Router from '@koa/router';
-import type { Services } from '../../services.js';
-import type { Engine } from '../../engine/engine.js';
-import type { Cluster } from '../../cluster/types.js';
 import type { RouteModule } from '../routeModule.js';
-import { createMetrics } from '../../infra/metrics.js';
+import type { MemberMetrics } from '../../observe/metrics.js';
 
-export function metricsRoutes(s: Services, engine: Engine, cluster: Cluster): RouteModule {
-  const metrics = createMetrics(s, engine, cluster);
+export function metricsRoutes(metrics: MemberMetrics): RouteModule {
   const router = new Router();
   router.get('/metrics', async (ctx) => {
     const text = await metrics.render();

@@ -28,7 +28,7 @@ const PAGE_HEADERS = {
 
 /**
  * dist/ui, seen from src/api/routes (run through tsx) or from dist/src/api/routes (compiled), as
- * src/queue/scripts.ts finds its .lua files. Looked up until found, so a build made after start-up is
+ * src/redis/scripts.ts finds its .lua files. Looked up until found, so a build made after start-up is
  * picked up.
  */
 let found: string | null = null;

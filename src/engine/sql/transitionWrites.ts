@@ -22,6 +22,7 @@
 import { boundRows, type Statement, type Tx } from './multiStatement.js';
 import { runOf, type TaskRun } from '../taskRun.js';
 import { StaleVersionError } from '../../errors.js';
+import { groupBy } from '../../infra/groupBy.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
 export interface RunHere {
@@ -69,18 +70,6 @@ const guard = (ok: string, bindings: unknown[]): Statement => ({
   sql: `SELECT 1 INTO @tsq_tripped FROM (SELECT 1 AS n UNION ALL SELECT 2) AS two WHERE NOT (${ok})`,
   bindings,
 });
-
-/** Groups items by a key, so one statement serves every row that gets the same values. */
-export function groupBy<T>(items: T[], key: (t: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const it of items) {
-    const k = key(it);
-    const list = m.get(k);
-    if (list) list.push(it);
-    else m.set(k, [it]);
-  }
-  return m;
-}
 
 export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteContext): Promise<Written> {
   const { now, user } = ctx;

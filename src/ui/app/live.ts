@@ -7,7 +7,7 @@ import { authHeader, tokens } from './api.js';
 import { askToken } from './tokens.js';
 
 // The server's event type (types only: nothing of the server is bundled).
-import type { LiveEvent } from '../../infra/liveEvents.js';
+import type { LiveEvent } from '../../observe/liveEvents.js';
 
 export type { LiveEvent };
 

@@ -1,13 +1,12 @@
 // Prometheus metrics of one member (prom-client). Each member has its own Registry — several members
 // may share a process (the tests do), so the global default registry is never used. Counters and
-// histograms are fed by the engine's `events` hooks; queue depth, in-flight and leadership are read
-// when Prometheus scrapes (`render()`), so they are never stale.
+// histograms are fed by the engine's events (engine/events.ts); queue depth, in-flight and leadership
+// are read when Prometheus scrapes (`render()`), so they are never stale.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Cluster } from '../cluster/types.js';
-import { withTimeout } from './timeout.js';
-import { chainHook } from './hooks.js';
+import { withTimeout } from '../infra/timeout.js';
 
 const P = 'task_schedule_';
 /** A scrape never waits longer than this for Redis; the process metrics are served regardless. */
@@ -64,25 +63,19 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
   const cronPending = new Gauge({ name: `${P}cron_ticks_pending`, help: 'Cron ticks waiting to be started on this member (the leader)', registers });
   const statsUp = new Gauge({ name: `${P}queue_stats_up`, help: '1 when the last scrape could read the queue from Redis, else 0', registers });
 
-  const ev = engine.coordinator.events;
-  ev.onAdvance = chainHook(ev.onAdvance, (_fiId: number, ms: number) => transition.observe(ms / 1000));
-  ev.onLockBusy = chainHook(ev.onLockBusy, () => lockBusy.inc());
-  ev.onStale = chainHook(ev.onStale, (who: string) => conflicts.inc({ who }));
-  ev.onFinished = chainHook(ev.onFinished, (_fiId: number, status: string) => flowsFinished.inc({ status }));
-
-  const w = engine.worker;
-  if (w) {
-    const wev = w.events;
-    wev.onTaskStarted = chainHook(wev.onTaskStarted, (run) => started.inc({ type: run.taskType }));
-    wev.onTaskFinished = chainHook(wev.onTaskFinished, (run, status, ms) => {
-      const type = run.taskType;
-      duration.observe({ type, status }, ms / 1000);
-      if (status === 'SUCCESS') succeeded.inc({ type });
-      else if (status === 'FAILED') failed.inc({ type });
-      else retried.inc({ type });
-    });
-    wev.onStale = chainHook(wev.onStale, (who: string) => conflicts.inc({ who }));
-  }
+  const ev = engine.events;
+  ev.on('advance', (_count: number, ms: number) => transition.observe(ms / 1000));
+  ev.on('lockBusy', () => lockBusy.inc());
+  ev.on('stale', (who: string) => conflicts.inc({ who }));
+  ev.on('finished', (_fiId: number, status: string) => flowsFinished.inc({ status }));
+  ev.on('taskStarted', (run) => started.inc({ type: run.taskType }));
+  ev.on('taskFinished', (run, status, ms) => {
+    const type = run.taskType;
+    duration.observe({ type, status }, ms / 1000);
+    if (status === 'SUCCESS') succeeded.inc({ type });
+    else if (status === 'FAILED') failed.inc({ type });
+    else retried.inc({ type });
+  });
 
   // The cron counts in its own object (kept across leaderships); the counter follows it at each scrape.
   let cronMissedSeen = 0;

@@ -1,10 +1,10 @@
 // Live status events, publishing side (every member, whatever its roles). The engine reports what it
-// committed through its hooks: the coordinator's status changes of flow, node and task instances, and
-// the worker's task starts and results. They are collected as they come and sent as ONE Redis PUBLISH
+// committed through its events (engine/events.ts): the coordinator's status changes of flow, node and
+// task instances, and the worker's task starts and results. They are collected as they come and sent as ONE Redis PUBLISH
 // on `${REDIS_PREFIX}events` per turn of the event loop (a JSON array), so the hot path pays one
 // message per batch and nothing per event beyond building the JSON. Web members subscribe and fan the
-// events out to their /events clients (src/api/liveHub.ts). Hooks are chained, never replaced (as in
-// metrics.ts); an event that cannot be published is lost (the dashboard refetches on reconnect).
+// events out to their /events clients (src/api/liveHub.ts). An event that cannot be published is lost
+// (the dashboard refetches on reconnect).
 // Only while someone watches: a web member with streams open keeps `${REDIS_PREFIX}events:watched`
 // alive, and publishers look for it every WATCH_POLL_MS; with no dashboard open anywhere, nothing is
 // built or sent (at full load the events are megabytes a minute). A hub that starts watching holds its
@@ -13,7 +13,6 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { StatusChange } from '../engine/advanceMany.js';
 import type { TaskRun } from '../engine/taskRun.js';
-import { chainHook } from './hooks.js';
 
 /**
  * One status change as it travels (the wire format of /events, documented in the README).
@@ -36,7 +35,7 @@ const WARN_EVERY_MS = 10_000;
 
 
 export interface LivePublisher {
-  /** Stops publishing (what is pending is dropped); the hooks stay chained but do nothing. */
+  /** Stops publishing (what is pending is dropped) and unsubscribes. */
   stop(): void;
 }
 
@@ -78,33 +77,34 @@ export function publishLiveEvents(s: Services, engine: Engine): LivePublisher {
     }
   };
 
-  const ev = engine.coordinator.events;
-  const others = ev.watching;
-  ev.watching = () => (!stopped && watched) || (others?.() ?? false);
-  ev.onStatusChanges = chainHook(ev.onStatusChanges, (changes: StatusChange[]) => {
-    if (stopped || !watched || !changes.length) return;
-    for (const c of changes) pending.push(c);
-    later();
-  });
-
-  const w = engine.worker;
-  if (w) {
-    const task = (run: TaskRun, status: string): LiveEvent => ({ kind: 'task', fiId: run.fiId, niId: run.niId, tiId: run.tiId, taskId: run.taskId, status, attempt: run.attempt });
-    w.events.onTaskStarted = chainHook(w.events.onTaskStarted, (run: TaskRun) => {
+  const ev = engine.events;
+  const task = (run: TaskRun, status: string): LiveEvent => ({ kind: 'task', fiId: run.fiId, niId: run.niId, tiId: run.tiId, taskId: run.taskId, status, attempt: run.attempt });
+  const unsubscribe = [
+    ev.on(
+      'statusChanges',
+      (changes: StatusChange[]) => {
+        if (stopped || !watched || !changes.length) return;
+        for (const c of changes) pending.push(c);
+        later();
+      },
+      { when: () => !stopped && watched },
+    ),
+    ev.on('taskStarted', (run: TaskRun) => {
       if (stopped || !watched) return;
       pending.push(task(run, 'RUNNING'));
       later();
-    });
-    w.events.onTaskFinished = chainHook(w.events.onTaskFinished, (run: TaskRun, status: string) => {
+    }),
+    ev.on('taskFinished', (run: TaskRun, status: string) => {
       if (stopped || !watched) return;
       pending.push(task(run, status === 'RETRY' ? 'PENDING' : status)); // the row's status: back to PENDING
       later();
-    });
-  }
+    }),
+  ];
 
   return {
     stop() {
       stopped = true;
+      for (const off of unsubscribe) off();
       clearInterval(poll);
       pending = [];
     },

@@ -1,7 +1,8 @@
-// Loads the queue's Lua scripts (one file per atomic operation, see lua/*.lua) and registers them on a
-// connection with ioredis `defineCommand` (EVALSHA, falling back to EVAL once per connection).
-// tsc does not copy .lua files, so the directory is found next to this module (src/queue/lua when run
-// through tsx) or, from the compiled dist/src/queue/, back in the source tree (../../../src/queue/lua).
+// All our Redis scripts — the queue's (queue/workQueue.ts), the flow locks' (engine/locks.ts) and the
+// heartbeat (cluster/membership.ts): one .lua file per atomic operation in lua/, loaded here and
+// registered on a connection with ioredis `defineCommand` (EVALSHA, falling back to EVAL once per
+// connection). tsc does not copy .lua files, so the directory is found next to this module (src/redis/lua
+// when run through tsx) or, from the compiled dist/src/redis/, back in the source tree (../../../src/redis/lua).
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from '../infra/redis.js';
@@ -30,7 +31,7 @@ export type ScriptName = keyof typeof SCRIPTS;
 
 type Arg = string | number;
 /** The commands as they appear on a connection once defined (prefixed so they cannot clash with others). */
-export interface QueueCommands {
+export interface ScriptCommands {
   tsqEnqueue(ready: string, inflight: string, ...argv: Arg[]): Promise<number>;
   tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[]]>;
   tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
@@ -50,14 +51,14 @@ export interface QueueCommands {
   tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
 }
 
-/** The directory holding the .lua files, from src/queue/ (tsx) or dist/src/queue/ (compiled). */
+/** The directory holding the .lua files, from src/redis/ (tsx) or dist/src/redis/ (compiled). */
 export function luaDir(): string {
-  const candidates = [new URL('./lua/', import.meta.url), new URL('../../../src/queue/lua/', import.meta.url)];
+  const candidates = [new URL('./lua/', import.meta.url), new URL('../../../src/redis/lua/', import.meta.url)];
   for (const c of candidates) {
     const dir = fileURLToPath(c);
     if (existsSync(`${dir}claim.lua`)) return dir;
   }
-  throw new Error(`queue Lua scripts not found (looked in ${candidates.map((c) => fileURLToPath(c)).join(', ')})`);
+  throw new Error(`Redis Lua scripts not found (looked in ${candidates.map((c) => fileURLToPath(c)).join(', ')})`);
 }
 
 let sources: Record<ScriptName, string> | null = null;
@@ -75,8 +76,8 @@ export function luaSources(): Record<ScriptName, string> {
 
 const defined = new WeakSet<Redis>();
 
-/** Registers the queue's commands on `redis` (once per connection) and returns it typed with them. */
-export function defineQueueCommands(redis: Redis): Redis & QueueCommands {
+/** Registers the scripts' commands on `redis` (once per connection) and returns it typed with them. */
+export function defineScripts(redis: Redis): Redis & ScriptCommands {
   if (!defined.has(redis)) {
     const src = luaSources();
     for (const [name, numberOfKeys] of Object.entries(SCRIPTS) as [ScriptName, number][]) {
@@ -85,5 +86,5 @@ export function defineQueueCommands(redis: Redis): Redis & QueueCommands {
     }
     defined.add(redis);
   }
-  return redis as Redis & QueueCommands;
+  return redis as Redis & ScriptCommands;
 }
