@@ -21,6 +21,12 @@ const STEPS = 3;
 const STEP_MS = 300;
 /** Redis back → every flow ended: ~4 s measured; a wedged member never gets there. */
 const SETTLE_MS = 45_000;
+/**
+ * Readiness probes per member kept going around the kill, so the members' main connections have commands
+ * on the wire when Redis dies (the wedge needs that; without them it showed in 0 of 6 repetitions on the
+ * old code, with them in 4 of 8).
+ */
+const PROBES = 4;
 /** Redis back → both members heartbeat and answer /readyz 200 again. */
 const REJOIN_MS = 20_000;
 
@@ -69,11 +75,19 @@ describe('faults: Redis SIGKILL under load, restarted empty 1.5 s later, repeate
       const fiIds = await startMany(a.api, flowId, FLOWS);
       const at = await midRun(knex, fiIds, { succeeded: 60, running: 8 });
 
+      // API load too while Redis dies (PROBES).
+      let probing = true;
+      const probes = [a, b].flatMap((m) => Array.from({ length: PROBES }, async () => {
+        while (probing) await fetch(`${m.url}/readyz`, { signal: AbortSignal.timeout(3_000) }).then((r) => r.arrayBuffer(), () => {});
+      }));
+      await sleep(200);
       const killedAt = Date.now();
       await redis.kill();
       await sleep(1_500); // the outage itself
       await redis.restart();
       const backAt = Date.now();
+      probing = false;
+      await Promise.all(probes);
       const settledAt = await waitAllEnded(knex, fiIds, procs, SETTLE_MS);
       let last: string | null = null;
       await waitFor('both members to be back in the membership and ready', async () => {
