@@ -68,12 +68,14 @@ export function watchRedis(redis: Redis, log: Logger, opts: { probeEveryMs?: num
       );
       return;
     }
-    // Ready since before the probe was sent, and still no answer: the connection itself is stuck.
-    if (now - probe.sentAt >= stuckMs && redis.status === 'ready' && readySince <= probe.sentAt) {
-      state.stuckSince ??= probe.sentAt;
+    // On the wire since it was sent, or since the connection got ready (a probe sent while Redis was
+    // away waited in the offline queue until then), and still no answer: the connection is stuck.
+    const onWireSince = Math.max(probe.sentAt, readySince);
+    if (redis.status === 'ready' && now - onWireSince >= stuckMs) {
+      state.stuckSince ??= onWireSince;
       state.reconnects += 1;
       state.stuckInARow += 1;
-      log.warn({ waitedMs: now - probe.sentAt, stuckForMs: now - state.stuckSince, inARow: state.stuckInARow }, 'Redis: the connection is up but stopped answering; reconnecting it');
+      log.warn({ waitedMs: now - onWireSince, stuckForMs: now - state.stuckSince, inARow: state.stuckInARow }, 'Redis: the connection is up but stopped answering; reconnecting it');
       probe = null; // a probe lost with the connection may never settle; the next one starts afresh
       redis.disconnect(true);
     }

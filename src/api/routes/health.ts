@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import type { Services } from '../../services.js';
 import { envelope, ok } from '../http.js';
 import type { RouteModule } from '../routeModule.js';
-import { okResponse } from '../openapiParts.js';
+import { errorResponse, okResponse } from '../openapiParts.js';
 import { withTimeout } from '../../infra/timeout.js';
 import { redisLiveness } from '../../infra/redisWatchdog.js';
 
@@ -26,8 +26,8 @@ export function healthRoutes(s: Services): RouteModule {
     const live = redisLiveness(s.redis);
     if (live && live.stuckInARow >= 2 && live.stuckSince !== null) {
       ctx.status = 503;
-      const redis = `connection up but not answering for ${Math.round((Date.now() - live.stuckSince) / 1000)} s, ${live.stuckInARow} reconnects did not help`;
-      ctx.body = envelope(503, 'NOT ALIVE', { status: 'stuck', memberId: s.memberId, redis });
+      const secs = Math.round((Date.now() - live.stuckSince) / 1000);
+      ctx.body = envelope(503, `Redis connection up but not answering for ${secs} s, reconnected ${live.stuckInARow} times: restart this member`, null);
       return;
     }
     ok(ctx, { status: 'ok', memberId: s.memberId });
@@ -51,21 +51,9 @@ export function healthRoutes(s: Services): RouteModule {
           description: 'Answers 200 while the process runs, also while MySQL or Redis is down (see /readyz). 503 only when the member\'s Redis connection has been up yet not answering for 10 s or more and reconnecting it did not help: a state the member cannot leave by itself.',
           responses: {
             '200': okResponse({ type: 'object', required: ['status', 'memberId'], properties: { status: { type: 'string', enum: ['ok'] }, memberId: { type: 'string' } } }, 'Alive', { status: 'ok', memberId: 'host-4242-a1b2c3' }),
-            '503': {
-              description: 'Stuck: the Redis connection is up but stopped answering, even after reconnects; restart the member',
-              content: {
-                'application/json': {
-                  schema: {
-                    type: 'object', required: ['code', 'message', 'data'], additionalProperties: false,
-                    properties: {
-                      code: { type: 'string', enum: ['503'] }, message: { type: 'string', enum: ['NOT ALIVE'] },
-                      data: { type: 'object', required: ['status', 'memberId', 'redis'], properties: { status: { type: 'string', enum: ['stuck'] }, memberId: { type: 'string' }, redis: { type: 'string', description: 'what is wrong' } } },
-                    },
-                  },
-                  example: { code: '503', message: 'NOT ALIVE', data: { status: 'stuck', memberId: 'host-4242-a1b2c3', redis: 'connection up but not answering for 12 s, 2 reconnects did not help' } },
-                },
-              },
-            },
+            '503': errorResponse(503, 'Stuck: the Redis connection is up but stopped answering, and reconnecting did not help; restart the member', {
+              stuck: 'Redis connection up but not answering for 10 s, reconnected 2 times: restart this member',
+            }),
           },
         },
       },
