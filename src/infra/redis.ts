@@ -3,8 +3,12 @@
 // listener would be thrown), logged at most once per few seconds so an outage does not flood the log.
 // Commands are not re-sent after a reconnect: one that was on the wire when the connection dropped fails,
 // and its caller's error handling decides (re-sending a non-idempotent script would run it twice).
+// That failure needs ioredis 6.1 or later: 6.0.0 dropped those commands without settling them, which
+// wedged the auto-pipeline for good (issue 23; the whole story is in redisWatchdog.ts, whose watchdog
+// reconnects a connection that is up but stopped answering).
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from './logger.js';
+import { watchRedis } from './redisWatchdog.js';
 
 export type { Redis };
 
@@ -23,6 +27,7 @@ export function createRedis(redisUrl: string, name: string, log: Logger): Redis 
     lazyConnect: false,
   });
   logErrors(redis, log, 'Redis');
+  watchRedis(redis, log);
   return redis;
 }
 

@@ -1,11 +1,15 @@
 // Liveness and readiness: /healthz answers while the process runs; /readyz only when MySQL and
-// Redis both answer (a load balancer stops sending work to a member that lost either).
+// Redis both answer (a load balancer stops sending work to a member that lost either). /healthz fails
+// only for what a restart cures and waiting does not: the member's Redis connection is up yet stopped
+// answering, and a fresh connection did not help either (infra/redisWatchdog.ts). A Redis outage
+// keeps /healthz 200: restarting members would not bring Redis back.
 import Router from '@koa/router';
 import type { Services } from '../../services.js';
 import { envelope, ok } from '../http.js';
 import type { RouteModule } from '../routeModule.js';
-import { okResponse } from '../openapiParts.js';
+import { errorResponse, okResponse } from '../openapiParts.js';
 import { withTimeout } from '../../infra/timeout.js';
+import { redisLiveness } from '../../infra/redisWatchdog.js';
 
 async function check(fn: () => Promise<unknown>, what: string, timeoutMs = 2000): Promise<string> {
   try {
@@ -18,7 +22,16 @@ async function check(fn: () => Promise<unknown>, what: string, timeoutMs = 2000)
 
 export function healthRoutes(s: Services): RouteModule {
   const router = new Router();
-  router.get('/healthz', (ctx) => ok(ctx, { status: 'ok', memberId: s.memberId }));
+  router.get('/healthz', (ctx) => {
+    const live = redisLiveness(s.redis);
+    if (live && live.stuckInARow >= 2 && live.stuckSince !== null) {
+      ctx.status = 503;
+      const secs = Math.round((Date.now() - live.stuckSince) / 1000);
+      ctx.body = envelope(503, `Redis connection up but not answering for ${secs} s, reconnected ${live.stuckInARow} times: restart this member`, null);
+      return;
+    }
+    ok(ctx, { status: 'ok', memberId: s.memberId });
+  });
   router.get('/readyz', async (ctx) => {
     const [mysql, redis] = await Promise.all([check(() => s.knex.raw('select 1'), 'select 1'), check(() => s.redis.ping(), 'ping')]);
     const ready = mysql === 'ok' && redis === 'ok';
@@ -34,9 +47,13 @@ export function healthRoutes(s: Services): RouteModule {
         get: {
           operationId: 'getHealth',
           tags: ['health'],
-          summary: 'The process is alive',
+          summary: 'The process is alive (503: it is stuck and needs a restart)',
+          description: 'Answers 200 while the process runs, also while MySQL or Redis is down (see /readyz). 503 only when the member\'s Redis connection has been up yet not answering for 10 s or more and reconnecting it did not help: a state the member cannot leave by itself.',
           responses: {
             '200': okResponse({ type: 'object', required: ['status', 'memberId'], properties: { status: { type: 'string', enum: ['ok'] }, memberId: { type: 'string' } } }, 'Alive', { status: 'ok', memberId: 'host-4242-a1b2c3' }),
+            '503': errorResponse(503, 'Stuck: the Redis connection is up but stopped answering, and reconnecting did not help; restart the member', {
+              stuck: 'Redis connection up but not answering for 10 s, reconnected 2 times: restart this member',
+            }),
           },
         },
       },
