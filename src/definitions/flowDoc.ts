@@ -3,7 +3,8 @@
 // `prevNodes`, a graph. Examples are validated against their schemas by the linter in the test suite.
 import { CRON_MAX_LENGTH } from './cronExpression.js';
 import { MAX_FLOW_EDGES, NODE_KEY_PATTERN } from './flowGraph.js';
-import { MAX_FLOW_NODES, MAX_FLOW_TASK_REFS } from './schemas.js';
+import { MAX_FLOW_NODES, MAX_FLOW_TASK_REFS, MAX_SIGNAL_TIMEOUT_MS } from './schemas.js';
+import { MAX_EXPRESSION_LENGTH } from './expression.js';
 import { id, nodeTaskSchema, time } from './apiDoc.js';
 
 type Schema = Record<string, unknown>;
@@ -13,7 +14,26 @@ const completionText =
   '1 ≤ N ≤ its task count). The node fails as soon as its condition can no longer hold; tasks it no longer needs are cancelled.';
 const completion: Schema = { description: completionText, oneOf: [{ type: 'string', enum: ['ANY', 'ALL'] }, { type: 'integer', minimum: 1 }] };
 
-const nodeType: Schema = { type: 'string', enum: ['START', 'TASK', 'END'] };
+const nodeType: Schema = { type: 'string', enum: ['START', 'TASK', 'END', 'SIGNAL', 'SUB_FLOW'] };
+
+/** Control-flow fields (issue 19), the same in a save and in the answer. */
+const controlFields: Schema = {
+  when: {
+    type: 'string',
+    maxLength: MAX_EXPRESSION_LENGTH,
+    description:
+      'TASK, SIGNAL and SUB_FLOW nodes: a condition, evaluated once every node it follows has ended; false → the node is SKIPPED (no task instance). ' +
+      'Paths input.<path> and nodes.<key>.output<.path> (walking into JSON and into strings holding JSON; a missing path is null; only nodes this one ' +
+      'follows, directly or not), literals (numbers, \'…\' or "…" strings, true, false, null), == != < <= > >= && || ! and parentheses. ' +
+      'A number and a string holding one compare as numbers. A syntax error is a 400 naming the node',
+    example: 'nodes.check.output.score > 100 && input.vip == true',
+  },
+  flowId: { ...id, description: 'SUB_FLOW nodes, required: the flow whose instance the node starts (a child); its result is the node\'s output' },
+  flowVersion: { type: 'integer', minimum: 1, description: 'SUB_FLOW nodes: the version the child runs (default: the flow\'s current version when the child starts)' },
+  input: { type: 'object', additionalProperties: true, description: 'SUB_FLOW nodes: the child\'s input; its strings take ${input.…} and ${nodes.<key>.output…} templates' },
+  timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_SIGNAL_TIMEOUT_MS, description: 'SIGNAL nodes: how long the node waits for its signal (default: for ever)' },
+  onTimeout: { type: 'string', enum: ['FAIL', 'SUCCESS'], description: 'SIGNAL nodes: what a timeout does: FAIL (default) fails the node; SUCCESS succeeds it with a null output' },
+};
 const nodeKeyPattern = NODE_KEY_PATTERN.source;
 const misfire = ['FIRE_ONCE', 'SKIP'];
 
@@ -35,6 +55,7 @@ const nodeSchema: Schema = {
       items: id,
       description: 'Graph flows only, every node but START: the node ids it follows (END follows every node that nothing follows)',
     },
+    ...controlFields,
   },
 };
 
@@ -137,9 +158,10 @@ export const flowSaveSchema: Schema = {
             maxItems: MAX_FLOW_NODES,
             uniqueItems: true,
             items: { type: 'string', pattern: nodeKeyPattern },
-            description: 'TASK nodes only: the keys of the nodes this one follows. Giving it to any node makes the flow a graph',
+            description: 'TASK, SIGNAL and SUB_FLOW nodes: the keys of the nodes this one follows. Giving it to any node makes the flow a graph',
             example: ['b', 'c'],
           },
+          ...controlFields,
         },
       },
     },

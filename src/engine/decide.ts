@@ -18,8 +18,22 @@
 //   succeed while all it follows did (its siblings cancelled by the failure); nodes after R become stale
 //   and run again as their predecessors succeed; what succeeded elsewhere is kept.
 // - When the flow ends, any node instance still RUNNING is cancelled with its open tasks.
+// Control flow (issue 19):
+// - A node that is SKIPPED ended without running (no task instance): its `when` was false when every node
+//   it follows had ended, or every node it follows was SKIPPED. SKIPPED counts as ended for those after
+//   it, so a node runs when at least one predecessor SUCCEEDED and the rest were SKIPPED (a join after
+//   exclusive branches runs once). END is never skipped: a flow whose branches were all skipped succeeds.
+// - A SIGNAL node waits RUNNING until it is signalled (the API writes its SUCCESS) or its due time
+//   passes (the leader advances it then): FAILED, or SUCCESS with a null output, as `onTimeout` says.
+// - A SUB_FLOW node waits RUNNING for its child instance (started after the commit, see subFlows.ts):
+//   the child's SUCCESS is the node's, a FAILED or CANCELLED child fails it; past MAX_SUB_FLOW_DEPTH it
+//   fails on entering. A child still running when the parent ends is cancelled with it.
 import type { FlowPlan, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
+import { holds, type ExprData } from '../definitions/expression.js';
+
+/** How deep sub-flows nest: an instance started on its own is depth 0, its child 1, … */
+export const MAX_SUB_FLOW_DEPTH = 10;
 
 export interface NodeInsView {
   /** null for an instance this pass enters. */
@@ -27,6 +41,20 @@ export interface NodeInsView {
   node_id: number;
   status: string;
   error_msg: string | null;
+  /** A waiting SIGNAL's due time (epoch ms), if it has a timeout. */
+  due_ms?: number | null;
+  /** A SUB_FLOW node instance's child, and the child's status and error (read with it). */
+  child_fi_id?: number | null;
+  child_status?: string | null;
+  child_error?: string | null;
+}
+
+/** What decide needs beyond the rows: the data `when` reads, the time (timeouts), the instance's depth. */
+export interface DecideContext {
+  /** The start's input and the node outputs `when` conditions read (null output: a SKIPPED node). */
+  data?: ExprData;
+  nowMs?: number;
+  depth?: number;
 }
 
 export interface TaskInsView {
@@ -40,13 +68,24 @@ export interface TaskInsView {
 export interface Decision {
   nodeEnds: { niId: number; status: 'SUCCESS' | 'FAILED' | 'CANCELLED'; error: string | null }[];
   cancels: { niId: number; tiId: number; why: string }[];
-  /** In the order entered (a node after those it follows). */
-  entered: { nodeId: number; status: 'RUNNING' | 'SUCCESS'; taskIds: number[] }[];
+  /**
+   * In the order entered (a node after those it follows). SKIPPED and FAILED ones (a sub-flow too deep)
+   * end as they are entered; `dueMs`: a SIGNAL's timeout.
+   */
+  entered: { nodeId: number; status: EnteredStatus; taskIds: number[]; error?: string | null; dueMs?: number | null }[];
   flowEnd: { status: 'SUCCESS' | 'FAILED'; error: string | null } | null;
+  /** SUB_FLOW node instances are waiting for a child to be started (entered now, or left so by a crash). */
+  startChildren: boolean;
+  /** Child instances to cancel: their SUB_FLOW node ended (the parent failed or succeeded without it). */
+  cancelChildren: number[];
 }
+
+export type EnteredStatus = 'RUNNING' | 'SUCCESS' | 'SKIPPED' | 'FAILED';
 
 const OPEN = ['PENDING', 'RUNNING'];
 const ENDED_BADLY = ['FAILED', 'CANCELLED'];
+/** Ended in a way that lets the nodes after it go on. */
+export const ENDED_OK = (status: string | undefined): boolean => status === 'SUCCESS' || status === 'SKIPPED';
 
 interface Instance extends NodeInsView {
   /** Order of entering: existing instances by ni_id, new ones after all of them. */
@@ -74,7 +113,7 @@ function currentOf<I extends { status: string }>(plan: FlowPlan, latest: Map<num
   const valid = new Map<number, I>();
   for (const n of plan.nodes) {
     const i = latest.get(n.nodeId);
-    if (i && n.preds.every((p) => valid.get(p)?.status === 'SUCCESS' && rank(valid.get(p)!) < rank(i))) valid.set(n.nodeId, i);
+    if (i && n.preds.every((p) => ENDED_OK(valid.get(p)?.status) && rank(valid.get(p)!) < rank(i))) valid.set(n.nodeId, i);
   }
   return valid;
 }
@@ -84,8 +123,9 @@ export function currentInstances(plan: FlowPlan, latest: NodeInsView[]): Map<num
   return currentOf(plan, new Map(latest.map((n) => [n.node_id, n])), (i) => i.ni_id ?? 0);
 }
 
-export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: number) => TaskInsView[], resumeNodeId?: number): Decision {
-  const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null };
+export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: number) => TaskInsView[], resumeNodeId?: number, ctx: DecideContext = {}): Decision {
+  const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null, startChildren: false, cancelChildren: [] };
+  const nowMs = ctx.nowMs ?? Date.now();
   const inst = new Map<number, Instance>();
   let nextRank = 1;
   for (const n of latest) {
@@ -93,19 +133,37 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     if ((n.ni_id ?? 0) >= nextRank) nextRank = (n.ni_id ?? 0) + 1;
   }
 
-  const enter = (node: PlanNode) => {
-    const status = node.type === 'TASK' && node.taskIds.length > 0 ? 'RUNNING' : 'SUCCESS';
-    inst.set(node.nodeId, { ni_id: null, node_id: node.nodeId, status, error_msg: null, rank: nextRank++ });
-    d.entered.push({ nodeId: node.nodeId, status, taskIds: node.taskIds });
+  const enter = (node: PlanNode, valid: Map<number, Instance>) => {
+    let status: EnteredStatus = 'SUCCESS';
+    let error: string | null = null;
+    let dueMs: number | null = null;
+    const allSkipped = node.preds.length > 0 && node.preds.every((p) => valid.get(p)?.status === 'SKIPPED');
+    if (node.type !== 'START' && node.type !== 'END' && (allSkipped || (node.when && !holds(node.when, ctx.data ?? NO_DATA)))) status = 'SKIPPED';
+    else if (node.type === 'TASK' && node.taskIds.length > 0) status = 'RUNNING';
+    else if (node.type === 'SIGNAL') {
+      status = 'RUNNING';
+      if (node.signal?.timeoutMs != null) dueMs = nowMs + node.signal.timeoutMs;
+    } else if (node.type === 'SUB_FLOW') {
+      if ((ctx.depth ?? 0) >= MAX_SUB_FLOW_DEPTH) {
+        status = 'FAILED';
+        error = `sub-flow "${node.key}": sub-flows nest at most ${MAX_SUB_FLOW_DEPTH} deep; this instance is at depth ${ctx.depth}`;
+      } else {
+        status = 'RUNNING';
+        d.startChildren = true;
+      }
+    }
+    inst.set(node.nodeId, { ni_id: null, node_id: node.nodeId, status, error_msg: error, rank: nextRank++ });
+    d.entered.push({ nodeId: node.nodeId, status, taskIds: status === 'RUNNING' ? node.taskIds : [], error, dueMs });
   };
   const current = () => currentOf(plan, inst, (i) => i.rank);
-  const succeeded = (valid: Map<number, Instance>, n: PlanNode) => n.preds.every((p) => valid.get(p)?.status === 'SUCCESS');
+  const succeeded = (valid: Map<number, Instance>, n: PlanNode) => n.preds.every((p) => ENDED_OK(valid.get(p)?.status));
   /** When the flow ends: every node instance still RUNNING (current or not) ends CANCELLED, with its open tasks. */
   const cancelRunning = (why: string) => {
     for (const i of inst.values()) {
       if (i.status !== 'RUNNING' || i.ni_id === null) continue;
       d.nodeEnds.push({ niId: i.ni_id, status: 'CANCELLED', error: why });
       for (const t of tasksOf(i.ni_id)) if (OPEN.includes(t.exec_status)) d.cancels.push({ niId: i.ni_id, tiId: t.ti_id, why });
+      if (i.child_fi_id && i.child_status === 'RUNNING') d.cancelChildren.push(i.child_fi_id);
       i.status = 'CANCELLED';
     }
   };
@@ -116,8 +174,8 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     const after = descendants(plan, resumeNodeId);
     for (const n of plan.nodes) {
       const redo = n.nodeId === resumeNodeId ||
-        (n.type !== 'START' && !after.has(n.nodeId) && valid.has(n.nodeId) && valid.get(n.nodeId)!.status !== 'SUCCESS' && succeeded(valid, n));
-      if (redo) enter(n);
+        (n.type !== 'START' && !after.has(n.nodeId) && valid.has(n.nodeId) && !ENDED_OK(valid.get(n.nodeId)!.status) && succeeded(valid, n));
+      if (redo) enter(n, valid);
     }
   }
 
@@ -130,9 +188,12 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     const i = valid.get(n.nodeId);
     if (!i || i.status !== 'RUNNING' || i.ni_id === null) continue;
     const tasks = tasksOf(i.ni_id);
-    const outcome = n.type === 'TASK' ? nodeOutcome(n.completion, tasks.map((t) => t.exec_status)) : 'SUCCESS';
-    if (outcome === 'RUNNING') continue;
-    const error = outcome === 'FAILED' ? (tasks.find((t) => t.exec_status === 'FAILED')?.error_msg ?? 'task failed') : null;
+    const [outcome, waitError] = n.type === 'TASK' ? [nodeOutcome(n.completion, tasks.map((t) => t.exec_status)), null] : waiting(n, i, nowMs);
+    if (outcome === 'RUNNING') {
+      if (n.type === 'SUB_FLOW' && !i.child_fi_id) d.startChildren = true;
+      continue;
+    }
+    const error = outcome === 'FAILED' ? (waitError ?? tasks.find((t) => t.exec_status === 'FAILED')?.error_msg ?? 'task failed') : null;
     d.nodeEnds.push({ niId: i.ni_id, status: outcome, error });
     const why = `not needed: node ${outcome === 'SUCCESS' ? 'succeeded' : 'failed'}`;
     for (const t of tasks) if (OPEN.includes(t.exec_status)) d.cancels.push({ niId: i.ni_id, tiId: t.ti_id, why });
@@ -147,16 +208,41 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     d.flowEnd = { status: 'FAILED', error: f.error_msg || `node ${failed.key} ${f.status.toLowerCase()}` };
     return d;
   }
-  // Every node whose predecessors have all succeeded, and that has no current instance, is entered.
+  // Every node whose predecessors have all ended (succeeded or skipped), and that has no current
+  // instance, is entered.
   for (const n of plan.nodes) {
     if (valid.has(n.nodeId) || !succeeded(valid, n)) continue;
     if (n.preds.length === 0 && n.type !== 'START') continue; // only START starts from nothing
-    enter(n);
+    enter(n, valid);
     valid.set(n.nodeId, inst.get(n.nodeId)!);
+  }
+  // A node that failed as it was entered (a sub-flow too deep) fails the flow.
+  const failedNow = d.entered.find((e) => e.status === 'FAILED');
+  if (failedNow) {
+    cancelRunning(`cancelled: node ${plan.byId.get(failedNow.nodeId)!.key} failed`);
+    d.flowEnd = { status: 'FAILED', error: failedNow.error ?? 'node failed' };
+    return d;
   }
   if (valid.get(plan.end.nodeId)?.status === 'SUCCESS') {
     cancelRunning('not needed: the flow succeeded');
     d.flowEnd = { status: 'SUCCESS', error: null };
   }
   return d;
+}
+
+const NO_DATA: ExprData = { input: {}, output: () => null };
+
+/** Where a waiting node (SIGNAL, SUB_FLOW; START/END read RUNNING succeed) stands, with the error of a failure. */
+function waiting(n: PlanNode, i: NodeInsView, nowMs: number): ['RUNNING' | 'SUCCESS' | 'FAILED', string | null] {
+  if (n.type === 'SIGNAL') {
+    if (i.due_ms == null || i.due_ms > nowMs) return ['RUNNING', null];
+    if (n.signal?.onTimeout === 'SUCCESS') return ['SUCCESS', null];
+    return ['FAILED', `signal "${n.key}" timed out after ${n.signal?.timeoutMs} ms`];
+  }
+  if (n.type === 'SUB_FLOW') {
+    if (!i.child_fi_id || i.child_status === 'RUNNING' || !i.child_status) return ['RUNNING', null];
+    if (i.child_status === 'SUCCESS') return ['SUCCESS', null];
+    return ['FAILED', `sub-flow instance ${i.child_fi_id} ${i.child_status.toLowerCase()}${i.child_error ? `: ${i.child_error}` : ''}`];
+  }
+  return ['SUCCESS', null];
 }

@@ -4,8 +4,10 @@
 // one per node.
 import type { Knex } from '../infra/db.js';
 import { formatTime } from '../infra/time.js';
-import { FlowIns, FlowNode, NodeIns, TaskIns } from '../models/index.js';
-import { planOf } from './flowPlan.js';
+import { FlowIns, TaskIns, nodeKeyOf } from '../models/index.js';
+import { FlowPlans } from './flowPlan.js';
+import { flowResultOf } from './outputs.js';
+import { sendTogether } from './sql/multiStatement.js';
 import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from '../definitions/secrets.js';
 
 export interface FlowInsFilter {
@@ -56,6 +58,7 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
     flowVersion: r.flow_version,
     trigger: r.trigger_type,
     scheduledTime: formatTime(r.scheduled_time),
+    ...(r.parent_fi_id ? { parentFiId: r.parent_fi_id } : {}),
   }));
   if (f.fiId && rows.length === 1) {
     const r = rows[0];
@@ -67,20 +70,10 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
   return { total, rows: wire };
 }
 
-/** The outputs of the nodes END follows (each: its one task's output, or by task id), by node key. */
+/** The outputs of the nodes END follows (each: its one task's output, or by task id), by node key; SKIPPED ones left out. */
 async function flowResult(knex: Knex, fi: FlowIns): Promise<Wire> {
-  const nodes = await FlowNode.query(knex).where({ flow_id: fi.flow_id, flow_version: fi.flow_version }).orderBy('seq');
-  const plan = planOf(fi.flow_id, fi.flow_version, nodes);
-  const last = plan.end.preds.map((id) => plan.byId.get(id)!);
-  const latest = NodeIns.query(knex).max('ni_id').where('fi_id', fi.fi_id).whereIn('node_id', last.map((n) => n.nodeId)).groupBy('node_id');
-  const nis = await NodeIns.query(knex).whereIn('ni_id', latest).withGraphFetched('taskInstances');
-  const out: Wire = {};
-  for (const n of last) {
-    const ni = nis.find((x) => x.node_id === n.nodeId);
-    const done = (ni?.taskInstances ?? []).filter((t) => t.exec_status === 'SUCCESS');
-    out[n.key] = n.taskIds.length === 1 ? (done[0]?.output ?? null) : Object.fromEntries(done.map((t) => [String(t.task_id), t.output]));
-  }
-  return out;
+  const plans = new FlowPlans(knex);
+  return flowResultOf((st) => sendTogether(knex, st), (f, v) => plans.get(f, v), fi.fi_id);
 }
 
 function taskInsRow(t: TaskIns): Wire {
@@ -117,7 +110,7 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
   const fi = await FlowIns.query(knex)
     .findById(fiId)
     .withGraphFetched('nodeInstances.[node(type), taskInstances]')
-    .modifiers({ type: (q) => q.select('node_id', 'node_type') });
+    .modifiers({ type: (q) => q.select('node_id', 'node_type', 'node_key', 'seq') });
   if (!fi) return null;
   return (fi.nodeInstances ?? []).map((ni) => ({
     niId: ni.ni_id,
@@ -130,6 +123,8 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
     updateTime: formatTime(ni.update_time),
     nodeId: ni.node_id,
     nodeType: ni.node?.node_type,
+    ...(ni.node ? { nodeKey: nodeKeyOf(ni.node) } : {}),
+    ...(ni.child_fi_id ? { childFiId: ni.child_fi_id } : {}),
     // Beyond the seed's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
     tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
     startMs: epochMs(ni.start_time),

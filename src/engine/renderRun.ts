@@ -3,7 +3,9 @@
 // and config are stored on the task instance (the monitor shows them; a later attempt runs the same
 // text). A task without templates costs nothing here.
 import type { Knex } from '../infra/db.js';
-import { FlowIns, NodeIns, TaskIns } from '../models/index.js';
+import { FlowIns, TaskIns } from '../models/index.js';
+import { nodeOutputs } from './outputs.js';
+import { sendTogether } from './sql/multiStatement.js';
 import type { FlowPlans } from './flowPlan.js';
 import type { TaskRun } from './taskRun.js';
 import { configHasTemplates, hasTemplates, referencedNodes, render, renderConfig, stringsOf, TemplateError, type TemplateData } from './templates.js';
@@ -31,25 +33,7 @@ async function templateData(knex: Knex, plans: FlowPlans, run: TaskRun): Promise
   if (!fi) throw new TemplateError(`flow instance ${run.fiId} is gone`);
   const plan = await plans.get(fi.flow_id, fi.flow_version);
   const keys = referencedNodes([run.content ?? '', ...stringsOf(run.config)]).filter((k) => plan.byKey.has(k));
-  const outputs = new Map<string, { value: unknown }>();
-  if (keys.length) {
-    const nodeIds = keys.map((k) => plan.byKey.get(k)!.nodeId);
-    const latest = NodeIns.query(knex).max('ni_id').where('fi_id', run.fiId).whereIn('node_id', nodeIds).groupBy('node_id');
-    const rows = await NodeIns.query(knex)
-      .alias('ni')
-      .join('task_ins as ti', 'ti.ni_id', 'ni.ni_id')
-      .select('ni.node_id', 'ni.status', 'ti.task_id', 'ti.output', 'ti.exec_status')
-      .whereIn('ni.ni_id', latest)
-      .orderBy('ti.ti_id');
-    for (const key of keys) {
-      const node = plan.byKey.get(key)!;
-      const mine = (rows as unknown as { node_id: number; status: string; task_id: number; output: string | null; exec_status: string }[])
-        .filter((r) => r.node_id === node.nodeId && r.status === 'SUCCESS' && r.exec_status === 'SUCCESS');
-      if (!mine.length) continue;
-      // One task: its output. Several: an object by task id.
-      outputs.set(key, { value: node.taskIds.length === 1 ? mine[0].output : Object.fromEntries(mine.map((r) => [String(r.task_id), r.output])) });
-    }
-  }
+  const outputs = keys.length ? await nodeOutputs((st) => sendTogether(knex, st), (f, v) => plans.get(f, v), plan, run.fiId, keys) : new Map();
   return { input: parseInput(fi.input), output: (key) => outputs.get(key) };
 }
 

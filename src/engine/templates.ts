@@ -13,8 +13,11 @@ export class TemplateError extends Error {
 
 export interface TemplateData {
   input: unknown;
-  /** The output of the node with this key, or undefined when it has none (it did not run or succeed). */
-  output(nodeKey: string): { value: unknown } | undefined;
+  /**
+   * The output of the node with this key, or undefined when it has none (it did not run or succeed).
+   * A SKIPPED node's is `skipped`: its templates are filled in with an empty string.
+   */
+  output(nodeKey: string): { value: unknown; skipped?: boolean } | undefined;
 }
 
 const SEGMENT = '[A-Za-z0-9_-]+';
@@ -62,6 +65,7 @@ export function render(text: string, data: TemplateData): string {
     } else {
       const out = data.output(parts[1]);
       if (!out) throw new TemplateError(`template \${${expr}}: node "${parts[1]}" has no output (no such node, or it has not succeeded)`);
+      if (out.skipped) return '';
       value = out.value;
       path = parts.slice(3);
     }

@@ -1,4 +1,4 @@
 // The six tables as Objection models (bound to the member's pool in src/infra/db.ts).
 export { BaseModel, VersionedModel } from './base.js';
-export { Task, Flow, FlowNode, TASK_TYPES, parseIdList, parseCompletion, completionOnWire, nodeKeyOf, predecessorsOf, type TaskType, type NodeType, type Completion } from './definitions.js';
+export { Task, Flow, FlowNode, TASK_TYPES, parseIdList, parseCompletion, completionOnWire, nodeKeyOf, predecessorsOf, parseNodeOptions, type NodeOptions, type TaskType, type NodeType, type Completion } from './definitions.js';
 export { FlowIns, NodeIns, TaskIns, type FlowInsStatus, type NodeInsStatus, type TaskInsStatus, type RunEnd } from './instances.js';

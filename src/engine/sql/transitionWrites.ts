@@ -22,6 +22,7 @@
 import { boundRows, type Statement, type Tx } from './multiStatement.js';
 import { runOf, type TaskRun } from '../taskRun.js';
 import { StaleVersionError } from '../../errors.js';
+import type { EnteredStatus } from '../decide.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
 export interface RunHere {
@@ -39,8 +40,11 @@ export interface TransitionWrites {
   cancels: { fiId: number; niId: number; tiId: number; why: string }[];
   /** Flow instances that end. */
   flowEnds: { fiId: number; status: 'SUCCESS' | 'FAILED'; error: string | null }[];
-  /** Node instances entered, in order; a RUNNING one gets one task instance per task. */
-  entered: { fiId: number; nodeId: number; status: 'RUNNING' | 'SUCCESS'; taskIds: number[] }[];
+  /**
+   * Node instances entered, in order; a RUNNING one gets one task instance per task. SKIPPED and FAILED
+   * ones are written ended; `dueMs`: a SIGNAL's timeout.
+   */
+  entered: { fiId: number; nodeId: number; status: EnteredStatus; taskIds: number[]; error?: string | null; dueMs?: number | null }[];
 }
 
 export interface WriteContext {
@@ -115,9 +119,9 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
   if (w.entered.length) {
     statements.push(
       {
-        sql: `INSERT INTO task_node_ins (fi_id, node_id, start_time, end_time, status, version, create_time, create_user, update_time, update_user)
+        sql: `INSERT INTO task_node_ins (fi_id, node_id, start_time, end_time, status, error_msg, due_time, version, create_time, create_user, update_time, update_user)
               VALUES ?`,
-        bindings: [w.entered.map((e) => [e.fiId, e.nodeId, now, e.status === 'SUCCESS' ? now : null, e.status, 0, now, user, now, user])],
+        bindings: [w.entered.map((e) => [e.fiId, e.nodeId, now, e.status === 'RUNNING' ? null : now, e.status, e.error ?? null, e.dueMs == null ? null : new Date(e.dueMs), 0, now, user, now, user])],
       },
       // A multi-row insert's ids need not be consecutive (MySQL 8's interleaved auto-increment), but they
       // are ≥ the first (LAST_INSERT_ID()), and these instances' rows are ours until commit.
