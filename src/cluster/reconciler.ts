@@ -27,6 +27,7 @@ import type { ReconcileReport } from './types.js';
 import { advanceAll } from './advance.js';
 import { FlowIns, TaskIns } from '../models/index.js';
 import { deleteExpiredKeys } from '../engine/idempotency.js';
+import { waitingOnly } from './waiting.js';
 
 const PAGE = 500;
 /** Rows looked at per kind per pass. */
@@ -181,6 +182,8 @@ export class Reconciler {
       .whereIn('exec_status', ['PENDING', 'RUNNING']);
     const known = open.length ? await this.s.queue.known(open.map((r) => r.ti_id)) : new Set<number>();
     const alive = new Set(open.filter((r) => known.has(r.ti_id)).map((r) => r.fi_id!));
-    return settled.filter((fiId) => !alive.has(fiId));
+    const candidates = settled.filter((fiId) => !alive.has(fiId));
+    const waiting = await waitingOnly(this.s, candidates);
+    return candidates.filter((fiId) => !waiting.has(fiId));
   }
 }

@@ -125,6 +125,7 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
     nodeType: ni.node?.node_type,
     ...(ni.node ? { nodeKey: nodeKeyOf(ni.node) } : {}),
     ...(ni.child_fi_id ? { childFiId: ni.child_fi_id } : {}),
+    ...(ni.output != null ? { output: parseJson(ni.output) } : {}),
     // Beyond the seed's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
     tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
     startMs: epochMs(ni.start_time),
