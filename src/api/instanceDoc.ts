@@ -127,7 +127,7 @@ export const flowInstanceSchema: Schema = {
     createTime: time,
     updateTime: time,
     flowVersion: { type: 'integer', minimum: 1, description: 'The flow version it runs' },
-    trigger: { type: 'string', enum: ['API', 'CRON'] },
+    trigger: { type: 'string', enum: ['API', 'CRON', 'SUB_FLOW'], description: 'SUB_FLOW: started by a SUB_FLOW node of its parentFiId' },
     scheduledTime: { ...nullableTime, description: 'CRON starts: the tick it was started for; null for API starts' },
     parentFiId: { ...id, description: 'Only on a sub-flow\'s instance: the instance whose SUB_FLOW node started it' },
     input: { type: 'object', additionalProperties: true, description: 'Only when the body filters by fiId, and the start had one: the start\'s input' },

@@ -16,6 +16,7 @@ import { CancelSignals } from './cancelSignals.js';
 import { advanceMany, emptyOutcome, StaleWriteError, type AdvanceOptions, type BatchOutcome, type StatusChange } from './advanceMany.js';
 import { inTx } from './sql/multiStatement.js';
 import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
+import { followUps, hasFollowUps } from './subFlows.js';
 
 /** Hooks for metrics and live events; all optional. */
 export interface EngineEvents {
@@ -133,6 +134,7 @@ export class Coordinator {
       );
     }
     await Promise.all(redisWork);
+    if (hasFollowUps(out)) await followUps(this.s, this, out); // sub-flows: start, cancel, wake parents (never throws)
     try {
       for (const [fiId, status] of out.finished) {
         log.debug({ fiId, status }, 'flow instance finished');
