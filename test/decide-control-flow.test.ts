@@ -40,6 +40,12 @@ interface Case {
   nodes: NodeSpec[];
   state: State;
   tasks?: Record<string, string[]>; // node key → its task statuses (RUNNING nodes)
+  /** forEach nodes: node key → [status, item index] of each task instance. */
+  items?: Record<string, [string, number][]>;
+  /** Expected more items of running forEach nodes: key → item indexes. */
+  addTasks?: Record<string, number[]>;
+  /** Expected items made on entering: key → [indexes, itemCount]. */
+  enteredItems?: Record<string, [number[], number]>;
   ctx?: DecideContext;
   resume?: string;
   /** Entered, by key, with status (and error if any). */
@@ -244,6 +250,103 @@ const cases: Case[] = [
     entered: [['approve', 'SKIPPED'], ['e', 'SUCCESS']],
     flowEnd: ['SUCCESS'],
   },
+  // forEach
+  {
+    name: 'forEach: entered with one run per item (all at once without maxParallel)',
+    nodes: [{ key: 'm', options: { forEach: 'input.items' } }],
+    state: [['s', 'SUCCESS']],
+    ctx: { data: data({ items: ['a', 'b', 'c'] }) },
+    entered: [['m', 'RUNNING']],
+    enteredItems: { m: [[0, 1, 2], 3] },
+  },
+  {
+    name: 'forEach with maxParallel 2 of 5 items: the first two made',
+    nodes: [{ key: 'm', options: { forEach: 'nodes.a.output.list', maxParallel: 2 }, after: ['a'] }, { key: 'a' }],
+    state: [['s', 'SUCCESS'], ['a', 'SUCCESS']],
+    ctx: { data: data({}, { a: '{"list": [1,2,3,4,5]}' }) },
+    entered: [['m', 'RUNNING']],
+    enteredItems: { m: [[0, 1], 5] },
+  },
+  {
+    name: 'forEach over a non-array fails the node at once, naming the path and what it found',
+    nodes: [{ key: 'm', options: { forEach: 'input.items' } }],
+    state: [['s', 'SUCCESS']],
+    ctx: { data: data({ items: 'abc' }) },
+    entered: [['m', 'FAILED', /^forEach input\.items: expected an array of at most 1000 items, found a string \("abc"\)$/]],
+    flowEnd: ['FAILED', /forEach input\.items: expected an array/],
+  },
+  {
+    name: 'forEach over a missing path fails: found null',
+    nodes: [{ key: 'm', options: { forEach: 'input.nope' } }],
+    state: [['s', 'SUCCESS']],
+    ctx: { data: data({}) },
+    entered: [['m', 'FAILED', /found null \(no such path\)/]],
+    flowEnd: ['FAILED'],
+  },
+  {
+    name: 'forEach over 1,001 items fails',
+    nodes: [{ key: 'm', options: { forEach: 'input.items' } }],
+    state: [['s', 'SUCCESS']],
+    ctx: { data: data({ items: Array.from({ length: 1001 }, (_, i) => i) }) },
+    entered: [['m', 'FAILED', /found 1001 items$/]],
+    flowEnd: ['FAILED'],
+  },
+  {
+    name: 'forEach over an empty array succeeds at once',
+    nodes: [{ key: 'm', options: { forEach: 'input.items' } }, { key: 'after', after: ['m'] }],
+    state: [['s', 'SUCCESS']],
+    ctx: { data: data({ items: [] }) },
+    entered: [['m', 'SUCCESS'], ['after', 'RUNNING']],
+  },
+  {
+    name: 'forEach with maxParallel: an item ended lets the next in',
+    nodes: [{ key: 'm', completion: 'ALL', options: { forEach: 'input.items', maxParallel: 2 } }],
+    state: [['s', 'SUCCESS'], ['m', 'RUNNING', { item_count: 5 }]],
+    items: { m: [['SUCCESS', 0], ['RUNNING', 1]] },
+    addTasks: { m: [2] },
+    ends: [],
+  },
+  {
+    name: 'forEach with maxParallel: two ended at once let two in',
+    nodes: [{ key: 'm', completion: 'ALL', options: { forEach: 'input.items', maxParallel: 2 } }],
+    state: [['s', 'SUCCESS'], ['m', 'RUNNING', { item_count: 5 }]],
+    items: { m: [['SUCCESS', 0], ['SUCCESS', 1], ['SUCCESS', 2], ['SUCCESS', 3]] },
+    addTasks: { m: [4] },
+  },
+  {
+    name: 'forEach completion ALL: every item succeeded → SUCCESS',
+    nodes: [{ key: 'm', completion: 'ALL', options: { forEach: 'input.items', maxParallel: 2 } }],
+    state: [['s', 'SUCCESS'], ['m', 'RUNNING', { item_count: 3 }]],
+    items: { m: [['SUCCESS', 0], ['SUCCESS', 1], ['SUCCESS', 2]] },
+    ends: [['m', 'SUCCESS']],
+    entered: [['e', 'SUCCESS']],
+    flowEnd: ['SUCCESS'],
+  },
+  {
+    name: 'forEach completion ALL: items not made yet count as pending (no early success)',
+    nodes: [{ key: 'm', completion: 'ALL', options: { forEach: 'input.items', maxParallel: 2 } }],
+    state: [['s', 'SUCCESS'], ['m', 'RUNNING', { item_count: 4 }]],
+    items: { m: [['SUCCESS', 0], ['SUCCESS', 1]] },
+    ends: [],
+    addTasks: { m: [2, 3] },
+  },
+  {
+    name: 'forEach completion ALL: one item failed → the node fails, open runs cancelled, no more made',
+    nodes: [{ key: 'm', completion: 'ALL', options: { forEach: 'input.items', maxParallel: 2 } }],
+    state: [['s', 'SUCCESS'], ['m', 'RUNNING', { item_count: 5 }]],
+    items: { m: [['FAILED', 0], ['RUNNING', 1]] },
+    ends: [['m', 'FAILED', /item failed/]],
+    flowEnd: ['FAILED'],
+  },
+  {
+    name: 'forEach completion 2 (of 4 items): two successes end it, the rest cancelled',
+    nodes: [{ key: 'm', completion: '2', options: { forEach: 'input.items' } }],
+    state: [['s', 'SUCCESS'], ['m', 'RUNNING', { item_count: 4 }]],
+    items: { m: [['SUCCESS', 0], ['FAILED', 1], ['SUCCESS', 2], ['RUNNING', 3]] },
+    ends: [['m', 'SUCCESS']],
+    entered: [['e', 'SUCCESS']],
+    flowEnd: ['SUCCESS'],
+  },
 ];
 
 describe('decide: control flow (when/SKIPPED, SIGNAL, SUB_FLOW)', () => {
@@ -253,7 +356,11 @@ describe('decide: control flow (when/SKIPPED, SIGNAL, SUB_FLOW)', () => {
       const key = (nodeId: number) => p.byId.get(nodeId)!.key;
       const latest: NodeInsView[] = c.state.map(([k, status, extra], i) => ({ ni_id: i + 1, node_id: id(k), status, error_msg: null, ...extra }));
       const niOf = new Map(latest.map((n) => [n.ni_id!, key(n.node_id)]));
-      const tasksOf = (niId: number): TaskInsView[] => (c.tasks?.[niOf.get(niId)!] ?? []).map((st, j) => ({ ti_id: niId * 100 + j, ni_id: niId, exec_status: st, error_msg: st === 'FAILED' ? 'task failed here' : null }));
+      const tasksOf = (niId: number): TaskInsView[] => {
+        const k = niOf.get(niId)!;
+        if (c.items?.[k]) return c.items[k].map(([st, idx], j) => ({ ti_id: niId * 10000 + j, ni_id: niId, exec_status: st, error_msg: st === 'FAILED' ? 'item failed' : null, item_index: idx }));
+        return (c.tasks?.[k] ?? []).map((st, j) => ({ ti_id: niId * 100 + j, ni_id: niId, exec_status: st, error_msg: st === 'FAILED' ? 'task failed here' : null }));
+      };
       const d = decide(p, latest, tasksOf, c.resume ? id(c.resume) : undefined, c.ctx ?? {});
       const check = (got: { key: string; status: string; error?: string | null }[], want: [string, string, RegExp?][]) => {
         expect(got.map((g) => [g.key, g.status]), 'keys and statuses').to.deep.equal(want.map(([k, s]) => [k, s]));
@@ -270,6 +377,8 @@ describe('decide: control flow (when/SKIPPED, SIGNAL, SUB_FLOW)', () => {
       } else expect(d.flowEnd, 'flow end').to.equal(null);
       if (c.startChildren !== undefined) expect(d.startChildren, 'startChildren').to.equal(c.startChildren);
       expect(d.cancelChildren, 'cancelChildren').to.deep.equal(c.cancelChildren ?? []);
+      expect(Object.fromEntries(d.addTasks.map((a) => [niOf.get(a.niId), a.items])), 'addTasks').to.deep.equal(c.addTasks ?? {});
+      if (c.enteredItems) expect(Object.fromEntries(d.entered.filter((e) => e.items).map((e) => [key(e.nodeId), [e.items, e.itemCount]]))).to.deep.equal(c.enteredItems);
       // The SIGNAL's due time: entered now + timeoutMs.
       for (const e of d.entered) {
         const n = p.byId.get(e.nodeId)!;

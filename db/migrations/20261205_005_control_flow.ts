@@ -5,6 +5,8 @@
 // - task_node_ins.due_time: when a waiting SIGNAL times out; (status, due_time) lets the leader find the
 //   due ones each second reading only those (a waiting instance costs nothing until then).
 // - task_node_ins.child_fi_id: the instance a SUB_FLOW node started.
+// - task_node_ins.item_count / task_ins.item_index: a forEach node's number of items, and which item a
+//   task instance runs (NULL outside forEach).
 // - task_flow_ins.parent_fi_id / parent_ni_id / depth: a sub-flow's parent instance and node instance,
 //   and how deep it is (0: started on its own); indexed by parent for cancel's cascade.
 // Plain ALTER TABLE ADD COLUMN / ADD INDEX: the same on MariaDB 10.11 and MySQL 8.
@@ -18,7 +20,11 @@ export async function up(knex: Knex): Promise<void> {
     t.text('output', 'mediumtext').nullable();
     t.specificType('due_time', 'DATETIME(3)').nullable();
     t.bigInteger('child_fi_id').unsigned().nullable();
+    t.integer('item_count').unsigned().nullable();
     t.index(['status', 'due_time'], 'idx_node_ins_due');
+  });
+  await knex.schema.alterTable('task_ins', (t) => {
+    t.integer('item_index').unsigned().nullable();
   });
   await knex.schema.alterTable('task_flow_ins', (t) => {
     t.bigInteger('parent_fi_id').unsigned().nullable();
@@ -40,6 +46,8 @@ export async function down(knex: Knex): Promise<void> {
     t.dropColumn('output');
     t.dropColumn('due_time');
     t.dropColumn('child_fi_id');
+    t.dropColumn('item_count');
   });
+  await knex.schema.alterTable('task_ins', (t) => t.dropColumn('item_index'));
   await knex.schema.alterTable('task_node', (t) => t.dropColumn('node_options'));
 }

@@ -47,6 +47,7 @@ const nodeTaskRow: Schema = {
     startMs: epochMs('Start of its last attempt'),
     endMs: epochMs('End'),
     ...rendered,
+    itemIndex: { type: 'integer', minimum: 0, description: 'In a forEach node: the item this run is for (0-based)' },
   },
 };
 
@@ -96,6 +97,7 @@ export const nodeInstanceSchema: Schema = {
     nodeKey: { type: 'string', description: 'The node\'s key (as saved, or n<position>)' },
     childFiId: { ...id, description: 'SUB_FLOW nodes: the child instance this node instance started (a retry starts a new one)' },
     output: { description: 'SIGNAL nodes, once signalled: the payload it was sent (any JSON; absent while none)' },
+    itemCount: { type: 'integer', minimum: 0, description: 'forEach nodes: how many items the path found (its tasks run once per item)' },
     tasks: { type: 'array', items: nodeTaskRow, description: 'Its task instances (none on START, END, SIGNAL, SUB_FLOW and SKIPPED nodes)' },
     startMs: epochMs('Start'),
     endMs: epochMs('End'),

@@ -28,6 +28,16 @@ const controlFields: Schema = {
       'A number and a string holding one compare as numbers. A syntax error is a 400 naming the node',
     example: 'nodes.check.output.score > 100 && input.vip == true',
   },
+  forEach: {
+    type: 'string',
+    maxLength: MAX_EXPRESSION_LENGTH,
+    description:
+      'TASK nodes: a path (input.<path> or nodes.<key>.output<.path>) evaluated when the node starts: an array of at most 1,000 items (else the node fails, ' +
+      'naming the path and what it found). Each of the node\'s tasks runs once per item, ${item}, ${item.<path>} and ${index} filled in; completion counts ' +
+      'over all the runs (default ALL); the node\'s output is the array of the runs\' outputs in item order',
+    example: 'input.items',
+  },
+  maxParallel: { type: 'integer', minimum: 1, maximum: 1000, description: 'forEach nodes: how many items run at once (default: all)' },
   flowId: { ...id, description: 'SUB_FLOW nodes, required: the flow whose instance the node starts (a child); its result is the node\'s output' },
   flowVersion: { type: 'integer', minimum: 1, description: 'SUB_FLOW nodes: the version the child runs (default: the flow\'s current version when the child starts)' },
   input: { type: 'object', additionalProperties: true, description: 'SUB_FLOW nodes: the child\'s input; its strings take ${input.…} and ${nodes.<key>.output…} templates' },

@@ -69,7 +69,7 @@ export function presentNode(n: NodeRow, tasks: Map<number, TaskRow>, graph: bool
   // Control flow: only on nodes that have it, so other nodes answer as before.
   if (n.node_options) {
     const opts = parseNodeOptions(n.node_options);
-    for (const key of ['when', 'flowId', 'flowVersion', 'input', 'timeoutMs', 'onTimeout'] as const) put(o, key, opts[key]);
+    for (const key of ['when', 'forEach', 'maxParallel', 'flowId', 'flowVersion', 'input', 'timeoutMs', 'onTimeout'] as const) put(o, key, opts[key]);
   }
   return o;
 }

@@ -61,6 +61,10 @@ async function checkSubFlows(trx: Knex.Transaction, nodes: NodeInput[]): Promise
 function nodeOptions(n: NodeInput): string | null {
   const o: NodeOptions = {};
   if (n.when != null) o.when = n.when;
+  if (n.nodeType === 'TASK' && n.forEach != null) {
+    o.forEach = n.forEach;
+    if (n.maxParallel != null) o.maxParallel = n.maxParallel;
+  }
   if (n.nodeType === 'SIGNAL') {
     if (n.timeoutMs != null) o.timeoutMs = n.timeoutMs;
     if (n.onTimeout != null) o.onTimeout = n.onTimeout;
@@ -90,7 +94,8 @@ function nodeGraph(flowId: number | null, version: number, nodes: NodeInput[], u
       prev_node: preds[seq].length ? ref(preds[seq][0]) : null,
       prev_nodes: graph ? preds[seq].map(ref).join(',') : null,
       node_key: n.nodeKey ?? null,
-      completion: isTask ? String(n.completion ?? 'ANY') : null,
+      // A forEach node's runs must all succeed unless it says otherwise.
+      completion: isTask ? String(n.completion ?? (n.forEach != null ? 'ALL' : 'ANY')) : null,
       node_options: nodeOptions(n),
       create_time: now,
       create_user: user,

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { CRON_MAX_LENGTH, CronSyntaxError, parseCron } from './cronExpression.js';
 import { ancestorsOf, flowGraph, NODE_KEY_PATTERN } from './flowGraph.js';
-import { ExpressionError, MAX_EXPRESSION_LENGTH, parseExpression, referencedKeys } from './expression.js';
+import { ExpressionError, MAX_EXPRESSION_LENGTH, parseExpression, parsePath, referencedKeys } from './expression.js';
 import { jsonShapeProblem } from '../infra/jsonShape.js';
 import { TASK_TYPES, type TaskType } from '../models/definitions.js';
 
@@ -138,6 +138,8 @@ const completion = z.union([z.literal('ANY'), z.literal('ALL'), z.number().int()
 });
 export type CompletionInput = z.infer<typeof completion>;
 
+/** A forEach node's items (and the most maxParallel can be). */
+export const MAX_FOR_EACH_ITEMS = 1000;
 /** A SIGNAL's timeout: up to a year. */
 export const MAX_SIGNAL_TIMEOUT_MS = 31_536_000_000;
 /** A node's control-flow settings are stored as JSON in task_node.node_options (TEXT). */
@@ -162,9 +164,10 @@ const flowNode = z.object(
       .nullish(),
     /** A condition over the input and earlier outputs (expression.ts): false → the node is SKIPPED. */
     when: z.string({ error: 'must be a string (an expression)' }).max(MAX_EXPRESSION_LENGTH, `must be at most ${MAX_EXPRESSION_LENGTH} characters`).nullish(),
-    /** forEach is not built yet: refused rather than silently ignored. */
-    forEach: z.unknown().optional(),
-    maxParallel: z.unknown().optional(),
+    /** TASK nodes: a path to an array; the node's tasks run once per item (`${item}`, `${index}`). */
+    forEach: z.string({ error: 'must be a string (a path such as input.items)' }).max(MAX_EXPRESSION_LENGTH, `must be at most ${MAX_EXPRESSION_LENGTH} characters`).nullish(),
+    /** How many items run at once (default: all). */
+    maxParallel: z.number({ error: `must be a whole number from 1 to ${MAX_FOR_EACH_ITEMS}` }).int(`must be a whole number from 1 to ${MAX_FOR_EACH_ITEMS}`).min(1, `must be a whole number from 1 to ${MAX_FOR_EACH_ITEMS}`).max(MAX_FOR_EACH_ITEMS, `must be a whole number from 1 to ${MAX_FOR_EACH_ITEMS}`).nullish(),
     /** SUB_FLOW: the flow to start, its version (default: current when it starts), its input (strings take templates). */
     flowId: bodyId,
     flowVersion: z.number({ error: 'must be a positive integer' }).int('must be a positive integer').min(1, 'must be a positive integer').max(1_000_000_000).nullish(),
@@ -227,12 +230,11 @@ export const saveFlowBody = z
     nodes.forEach((n, i) => {
       if (n.nodeType === 'START' && i !== 0) at(i, 'nodeType', 'only the first node may be START');
       if (n.nodeType === 'END' && i !== nodes.length - 1) at(i, 'nodeType', 'only the last node may be END');
-      if (n.forEach !== undefined) at(i, 'forEach', 'is not supported yet');
-      if (n.maxParallel !== undefined) at(i, 'maxParallel', 'is not supported yet (it goes with forEach)');
       const not = (field: keyof typeof n, why = `a ${n.nodeType} node does not take ${field}`) => {
         if (n[field] != null) at(i, field, why);
       };
-      if (n.nodeType !== 'TASK') (not('taskIds'), not('completion'));
+      if (n.nodeType !== 'TASK') (not('taskIds'), not('completion'), not('forEach'), not('maxParallel'));
+      if (n.maxParallel != null && n.forEach == null) at(i, 'maxParallel', 'goes with forEach');
       if (n.nodeType !== 'SUB_FLOW') (not('flowId'), not('flowVersion'), not('input'));
       if (n.nodeType !== 'SIGNAL') (not('timeoutMs'), not('onTimeout'));
       if (n.nodeType === 'START' || n.nodeType === 'END') not('when', `a ${n.nodeType} node does not take when (it always runs)`);
@@ -244,7 +246,7 @@ export const saveFlowBody = z
       }
       if (n.nodeType !== 'TASK') return;
       if (n.taskIds == null) at(i, 'taskIds', 'a TASK node needs at least one task');
-      else if (typeof n.completion === 'number' && n.completion > n.taskIds.length) {
+      else if (typeof n.completion === 'number' && n.forEach == null && n.completion > n.taskIds.length) {
         at(i, 'completion', `must be at most the node's task count (${n.taskIds.length}), got ${n.completion}`);
       }
     });
@@ -257,21 +259,26 @@ export const saveFlowBody = z
     const shape = flowGraph(nodes);
     if (!shape.ok) for (const issue of shape.issues) at(issue.index, issue.field, issue.message);
     // A condition parses, and reads only nodes that have ended when it is evaluated: those it follows.
-    else if (nodes.some((n) => n.when != null)) {
+    else if (nodes.some((n) => n.when != null || n.forEach != null)) {
       const ancestors = ancestorsOf(shape.value.preds);
       const indexOf = new Map(shape.value.keys.map((k, i) => [k, i]));
-      nodes.forEach((n, i) => {
-        if (n.when == null || n.nodeType === 'START' || n.nodeType === 'END') return;
+      const check = (i: number, field: 'when' | 'forEach', text: string) => {
         try {
-          for (const key of referencedKeys(parseExpression(n.when))) {
+          const e = field === 'when' ? parseExpression(text) : parsePath(text);
+          for (const key of referencedKeys(e)) {
             const j = indexOf.get(key);
-            if (j === undefined) at(i, 'when', `no node has the key "${key}"`);
-            else if (!ancestors[i].has(j)) at(i, 'when', `reads node "${key}", which this node does not follow: a condition reads only the nodes before it`);
+            if (j === undefined) at(i, field, `no node has the key "${key}"`);
+            else if (!ancestors[i].has(j)) at(i, field, `reads node "${key}", which this node does not follow: it can read only the nodes before it`);
           }
         } catch (e) {
           if (!(e instanceof ExpressionError)) throw e;
-          at(i, 'when', `is not a valid expression: ${e.message}`);
+          at(i, field, `is not a valid ${field === 'when' ? 'expression' : 'path'}: ${e.message}`);
         }
+      };
+      nodes.forEach((n, i) => {
+        if (n.nodeType === 'START' || n.nodeType === 'END') return;
+        if (n.when != null) check(i, 'when', n.when);
+        if (n.forEach != null && n.nodeType === 'TASK') check(i, 'forEach', n.forEach);
       });
     }
     const refs = nodes.reduce((sum, n) => sum + (n.taskIds?.length ?? 0), 0);

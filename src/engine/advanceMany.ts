@@ -126,7 +126,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
 
   // Round trip 1, the reads (after the caller's prelude): the instances, their node instances (the latest
   // of each node is what counts), and the task instances of those still RUNNING.
-  type NiRow = NodeInsView & { fi_id: number; ti_id: number | null; exec_status: string | null; ti_error: string | null; due_time: Date | null };
+  type NiRow = NodeInsView & { fi_id: number; ti_id: number | null; exec_status: string | null; ti_error: string | null; due_time: Date | null; item_index: number | null };
   let fis: FiRow[] = opts.fresh ?? [];
   let rows: NiRow[] = [];
   if (!opts.fresh) {
@@ -139,8 +139,8 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
       {
         // Every node instance of each (a retry's earlier ones are few): the latest of each node is kept below.
         // (A waiting SIGNAL's due time; a SUB_FLOW's child, with the child's status while the node waits.)
-        sql: `SELECT ni.ni_id, ni.fi_id, ni.node_id, ni.status, ni.error_msg, ni.due_time, ni.child_fi_id, c.status AS child_status, c.error_msg AS child_error,
-                     ti.ti_id, ti.exec_status, ti.error_msg AS ti_error
+        sql: `SELECT ni.ni_id, ni.fi_id, ni.node_id, ni.status, ni.error_msg, ni.due_time, ni.child_fi_id, c.status AS child_status, c.error_msg AS child_error, ni.item_count,
+                     ti.ti_id, ti.exec_status, ti.error_msg AS ti_error, ti.item_index
                 FROM task_node_ins ni
                 LEFT JOIN task_ins ti ON ti.ni_id = ni.ni_id AND ni.status = 'RUNNING'
                 LEFT JOIN task_flow_ins c ON c.fi_id = ni.child_fi_id AND ni.status = 'RUNNING'
@@ -165,18 +165,18 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
     if (byNode.get(r.node_id)?.ni_id !== r.ni_id) {
       byNode.set(r.node_id, {
         ni_id: r.ni_id, node_id: r.node_id, status: r.status, error_msg: r.error_msg,
-        due_ms: r.due_time ? new Date(r.due_time).getTime() : null, child_fi_id: r.child_fi_id ?? null, child_status: r.child_status ?? null, child_error: r.child_error ?? null,
+        due_ms: r.due_time ? new Date(r.due_time).getTime() : null, child_fi_id: r.child_fi_id ?? null, child_status: r.child_status ?? null, child_error: r.child_error ?? null, item_count: r.item_count ?? null,
       });
     }
     if (r.ti_id !== null) {
       const tl = tasksByNi.get(r.ni_id!) ?? [];
-      tl.push({ ti_id: r.ti_id, ni_id: r.ni_id!, exec_status: r.exec_status!, error_msg: r.ti_error });
+      tl.push({ ti_id: r.ti_id, ni_id: r.ni_id!, exec_status: r.exec_status!, error_msg: r.ti_error, item_index: r.item_index });
       tasksByNi.set(r.ni_id!, tl);
     }
   }
 
   // Decide each instance in memory (decide.ts), collecting the writes.
-  const w: TransitionWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [] };
+  const w: TransitionWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [], addTasks: [] };
   const changed = new Set<number>();
   for (const fi of running) {
     const plan = await plans.get(fi.flow_id, fi.flow_version);
@@ -190,8 +190,9 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
     for (const e of d.nodeEnds) w.nodeEnds.push({ fiId, ...e });
     for (const c of d.cancels) w.cancels.push({ fiId, ...c });
     for (const e of d.entered) w.entered.push({ fiId, ...e });
+    for (const a of d.addTasks) w.addTasks!.push({ fiId, ...a });
     if (d.flowEnd) w.flowEnds.push({ fiId, ...d.flowEnd });
-    if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd) changed.add(fiId);
+    if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd || d.addTasks.length) changed.add(fiId);
   }
   if (!changed.size) return out;
 

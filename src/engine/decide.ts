@@ -23,6 +23,11 @@
 //   it follows had ended, or every node it follows was SKIPPED. SKIPPED counts as ended for those after
 //   it, so a node runs when at least one predecessor SUCCEEDED and the rest were SKIPPED (a join after
 //   exclusive branches runs once). END is never skipped: a flow whose branches were all skipped succeeds.
+// - A forEach node evaluates its path when it is entered: an array of at most MAX_FOR_EACH_ITEMS items
+//   (else it fails at once, naming the path and what it found; an empty array succeeds at once). Its
+//   tasks run once per item; with maxParallel only that many items have task instances open at a time,
+//   the next items' made as earlier ones end. Its completion counts over all the runs, the items not
+//   made yet counting as pending.
 // - A SIGNAL node waits RUNNING until it is signalled (the API writes its SUCCESS) or its due time
 //   passes (the leader advances it then): FAILED, or SUCCESS with a null output, as `onTimeout` says.
 // - A SUB_FLOW node waits RUNNING for its child instance (started after the commit, see subFlows.ts):
@@ -30,7 +35,13 @@
 //   fails on entering. A child still running when the parent ends is cancelled with it.
 import type { FlowPlan, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
-import { holds, type ExprData } from '../definitions/expression.js';
+import { holds, readPath, type ExprData } from '../definitions/expression.js';
+
+import { MAX_FOR_EACH_ITEMS } from '../definitions/schemas.js';
+
+export { MAX_FOR_EACH_ITEMS };
+/** A forEach node's task instances (items × tasks) per run. */
+export const MAX_FOR_EACH_RUNS = 10_000;
 
 /** How deep sub-flows nest: an instance started on its own is depth 0, its child 1, … */
 export const MAX_SUB_FLOW_DEPTH = 10;
@@ -47,6 +58,8 @@ export interface NodeInsView {
   child_fi_id?: number | null;
   child_status?: string | null;
   child_error?: string | null;
+  /** A forEach node instance's number of items. */
+  item_count?: number | null;
 }
 
 /** What decide needs beyond the rows: the data `when` reads, the time (timeouts), the instance's depth. */
@@ -62,6 +75,8 @@ export interface TaskInsView {
   ni_id: number;
   exec_status: string;
   error_msg: string | null;
+  /** Which item of a forEach node it runs. */
+  item_index?: number | null;
 }
 
 /** What one flow instance's pass writes (advanceMany gathers these for the batch). */
@@ -72,7 +87,9 @@ export interface Decision {
    * In the order entered (a node after those it follows). SKIPPED and FAILED ones (a sub-flow too deep)
    * end as they are entered; `dueMs`: a SIGNAL's timeout.
    */
-  entered: { nodeId: number; status: EnteredStatus; taskIds: number[]; error?: string | null; dueMs?: number | null }[];
+  entered: { nodeId: number; status: EnteredStatus; taskIds: number[]; error?: string | null; dueMs?: number | null; items?: number[]; itemCount?: number }[];
+  /** More items of a running forEach node (maxParallel let them in): task instances for each item × task. */
+  addTasks: { niId: number; nodeId: number; taskIds: number[]; items: number[] }[];
   flowEnd: { status: 'SUCCESS' | 'FAILED'; error: string | null } | null;
   /** SUB_FLOW node instances are waiting for a child to be started (entered now, or left so by a crash). */
   startChildren: boolean;
@@ -124,7 +141,7 @@ export function currentInstances(plan: FlowPlan, latest: NodeInsView[]): Map<num
 }
 
 export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: number) => TaskInsView[], resumeNodeId?: number, ctx: DecideContext = {}): Decision {
-  const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null, startChildren: false, cancelChildren: [] };
+  const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null, startChildren: false, cancelChildren: [], addTasks: [] };
   const nowMs = ctx.nowMs ?? Date.now();
   const inst = new Map<number, Instance>();
   let nextRank = 1;
@@ -137,9 +154,28 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     let status: EnteredStatus = 'SUCCESS';
     let error: string | null = null;
     let dueMs: number | null = null;
+    let items: number[] | undefined;
+    let itemCount: number | undefined;
     const allSkipped = node.preds.length > 0 && node.preds.every((p) => valid.get(p)?.status === 'SKIPPED');
     if (node.type !== 'START' && node.type !== 'END' && (allSkipped || (node.when && !holds(node.when, ctx.data ?? NO_DATA)))) status = 'SKIPPED';
-    else if (node.type === 'TASK' && node.taskIds.length > 0) status = 'RUNNING';
+    else if (node.type === 'TASK' && node.forEach) {
+      const found = readPath(node.forEach.path, ctx.data ?? NO_DATA);
+      const problem = !Array.isArray(found)
+        ? `found ${describe(found)}`
+        : found.length > MAX_FOR_EACH_ITEMS
+          ? `found ${found.length} items`
+          : found.length * node.taskIds.length > MAX_FOR_EACH_RUNS
+            ? `found ${found.length} items × ${node.taskIds.length} tasks, more than ${MAX_FOR_EACH_RUNS} runs`
+            : null;
+      if (problem) {
+        status = 'FAILED';
+        error = `forEach ${node.forEach.text}: expected an array of at most ${MAX_FOR_EACH_ITEMS} items, ${problem}`;
+      } else {
+        itemCount = (found as unknown[]).length;
+        status = itemCount ? 'RUNNING' : 'SUCCESS';
+        items = range(0, Math.min(itemCount, node.forEach.maxParallel ?? itemCount));
+      }
+    } else if (node.type === 'TASK' && node.taskIds.length > 0) status = 'RUNNING';
     else if (node.type === 'SIGNAL') {
       status = 'RUNNING';
       if (node.signal?.timeoutMs != null) dueMs = nowMs + node.signal.timeoutMs;
@@ -153,7 +189,7 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
       }
     }
     inst.set(node.nodeId, { ni_id: null, node_id: node.nodeId, status, error_msg: error, rank: nextRank++ });
-    d.entered.push({ nodeId: node.nodeId, status, taskIds: status === 'RUNNING' ? node.taskIds : [], error, dueMs });
+    d.entered.push({ nodeId: node.nodeId, status, taskIds: status === 'RUNNING' ? node.taskIds : [], error, dueMs, ...(itemCount !== undefined ? { items, itemCount } : {}) });
   };
   const current = () => currentOf(plan, inst, (i) => i.rank);
   const succeeded = (valid: Map<number, Instance>, n: PlanNode) => n.preds.every((p) => ENDED_OK(valid.get(p)?.status));
@@ -188,7 +224,11 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     const i = valid.get(n.nodeId);
     if (!i || i.status !== 'RUNNING' || i.ni_id === null) continue;
     const tasks = tasksOf(i.ni_id);
-    const [outcome, waitError] = n.type === 'TASK' ? [nodeOutcome(n.completion, tasks.map((t) => t.exec_status)), null] : waiting(n, i, nowMs);
+    const [outcome, waitError] = n.type === 'TASK' ? [nodeOutcome(n.completion, runStatuses(n, i, tasks)), null] : waiting(n, i, nowMs);
+    if (outcome === 'RUNNING' && n.forEach) {
+      const more = nextItems(n, i, tasks);
+      if (more.length) d.addTasks.push({ niId: i.ni_id, nodeId: n.nodeId, taskIds: n.taskIds, items: more });
+    }
     if (outcome === 'RUNNING') {
       if (n.type === 'SUB_FLOW' && !i.child_fi_id) d.startChildren = true;
       continue;
@@ -245,4 +285,37 @@ function waiting(n: PlanNode, i: NodeInsView, nowMs: number): ['RUNNING' | 'SUCC
     return ['FAILED', `sub-flow instance ${i.child_fi_id} ${i.child_status.toLowerCase()}${i.child_error ? `: ${i.child_error}` : ''}`];
   }
   return ['SUCCESS', null];
+}
+
+const range = (from: number, to: number): number[] => Array.from({ length: Math.max(0, to - from) }, (_, k) => from + k);
+
+/** What a forEach path found, for its error message. */
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'null (no such path)';
+  if (Array.isArray(v)) return `an array of ${v.length} items`;
+  if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)})`;
+  return `${typeof v === 'object' ? 'an object' : `a ${typeof v}`}`;
+}
+
+/** A TASK node's run statuses: a forEach node's items not made yet count as PENDING. */
+function runStatuses(n: PlanNode, i: NodeInsView, tasks: TaskInsView[]): string[] {
+  const statuses = tasks.map((t) => t.exec_status);
+  if (!n.forEach || !i.item_count) return statuses;
+  const total = i.item_count * n.taskIds.length;
+  for (let k = statuses.length; k < total; k++) statuses.push('PENDING');
+  return statuses;
+}
+
+/** The items a running forEach node may start now: up to maxParallel items open at once, in order. */
+function nextItems(n: PlanNode, i: NodeInsView, tasks: TaskInsView[]): number[] {
+  const count = i.item_count ?? 0;
+  let made = 0;
+  const open = new Set<number>();
+  for (const t of tasks) {
+    const idx = t.item_index ?? 0;
+    if (idx + 1 > made) made = idx + 1;
+    if (OPEN.includes(t.exec_status)) open.add(idx);
+  }
+  const room = (n.forEach!.maxParallel ?? count) - open.size;
+  return room > 0 ? range(made, Math.min(count, made + room)) : [];
 }

@@ -4,7 +4,7 @@
 // the life of the process.
 import type { Knex } from '../infra/db.js';
 import { FlowNode, nodeKeyOf, parseCompletion, parseIdList, parseNodeOptions, predecessorsOf, type Completion, type NodeType } from '../models/index.js';
-import { parseExpression, referencedKeys, type Expr } from '../definitions/expression.js';
+import { parseExpression, parsePath, referencedKeys, type Expr } from '../definitions/expression.js';
 
 export interface PlanNode {
   nodeId: number;
@@ -19,8 +19,10 @@ export interface PlanNode {
   succs: number[];
   /** A TASK node's condition (false: the node is SKIPPED), parsed once per plan. */
   when: Expr | null;
-  /** The node keys `when` reads. */
+  /** The node keys `when` and `forEach` read. */
   whenKeys: string[];
+  /** A TASK node's forEach: the path of its items, and how many run at once (null: all). */
+  forEach: { path: Extract<Expr, { kind: 'path' }>; text: string; maxParallel: number | null } | null;
   /** A SIGNAL node's timeout (null: waits for ever) and what a timeout does. */
   signal: { timeoutMs: number | null; onTimeout: 'FAIL' | 'SUCCESS' } | null;
   /** A SUB_FLOW node's flow (version null: the flow's current one when it starts) and input. */
@@ -74,6 +76,10 @@ export function planOf(flowId: number, version: number, rows: (Pick<FlowNode, 'n
   const nodes: PlanNode[] = rows.map((r) => {
     const o = parseNodeOptions(r.node_options);
     const when = o.when ? parseExpression(o.when) : null; // checked at save
+    const each = o.forEach ? parsePath(o.forEach) : null;
+    const keys = new Set<string>();
+    if (when) referencedKeys(when, keys);
+    if (each) referencedKeys(each, keys);
     return {
       nodeId: Number(r.node_id),
       seq: r.seq,
@@ -84,7 +90,8 @@ export function planOf(flowId: number, version: number, rows: (Pick<FlowNode, 'n
       preds: predecessorsOf(r),
       succs: [],
       when,
-      whenKeys: when ? [...referencedKeys(when)] : [],
+      whenKeys: [...keys],
+      forEach: each ? { path: each, text: o.forEach!, maxParallel: o.maxParallel ?? null } : null,
       signal: r.node_type === 'SIGNAL' ? { timeoutMs: o.timeoutMs ?? null, onTimeout: o.onTimeout ?? 'FAIL' } : null,
       subFlow: r.node_type === 'SUB_FLOW' ? { flowId: Number(o.flowId), flowVersion: o.flowVersion ?? null, input: o.input ?? {} } : null,
     };
@@ -94,7 +101,7 @@ export function planOf(flowId: number, version: number, rows: (Pick<FlowNode, 'n
   const start = nodes.find((n) => n.type === 'START');
   const end = nodes.find((n) => n.type === 'END');
   if (!start || !end) throw new Error(`flow ${flowId} version ${version} has no START or END node`);
-  return { flowId, version, nodes: topological(nodes, byId), byId, byKey: new Map(nodes.map((n) => [n.key, n])), start, end, needsData: nodes.some((n) => n.when) };
+  return { flowId, version, nodes: topological(nodes, byId), byId, byKey: new Map(nodes.map((n) => [n.key, n])), start, end, needsData: nodes.some((n) => n.when || n.forEach) };
 }
 
 /** Kahn's order (ties by seq). A saved flow has no cycle; were there one, its nodes would be left out. */

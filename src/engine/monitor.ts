@@ -126,8 +126,9 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
     ...(ni.node ? { nodeKey: nodeKeyOf(ni.node) } : {}),
     ...(ni.child_fi_id ? { childFiId: ni.child_fi_id } : {}),
     ...(ni.output != null ? { output: parseJson(ni.output) } : {}),
+    ...(ni.item_count != null ? { itemCount: ni.item_count } : {}),
     // Beyond the seed's keys: who ran each task, exact times for the dashboard's timeline, what it ran.
-    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
+    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets), ...(t.item_index != null ? { itemIndex: t.item_index } : {}) })),
     startMs: epochMs(ni.start_time),
     endMs: epochMs(ni.end_time),
   }));

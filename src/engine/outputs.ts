@@ -31,15 +31,15 @@ export async function nodeOutputs(run: Run, plans: PlanOf, plan: FlowPlan, fiId:
   if (!nodes.length) return out;
   const [nis] = (await run([
     {
-      sql: `SELECT ni.ni_id, ni.node_id, ni.status, ni.output, ni.child_fi_id FROM task_node_ins ni
+      sql: `SELECT ni.ni_id, ni.node_id, ni.status, ni.output, ni.child_fi_id, ni.item_count FROM task_node_ins ni
              WHERE ni.ni_id IN (SELECT MAX(ni_id) FROM task_node_ins WHERE fi_id = ? AND node_id IN (?) GROUP BY node_id)`,
       bindings: [fiId, nodes.map((n) => n.nodeId)],
     },
-  ])) as [{ ni_id: number; node_id: number; status: string; output: string | null; child_fi_id: number | null }[]];
+  ])) as [{ ni_id: number; node_id: number; status: string; output: string | null; child_fi_id: number | null; item_count: number | null }[]];
   const byNode = new Map(nis.map((r) => [Number(r.node_id), r]));
   const taskNis = nodes.filter((n) => n.type === 'TASK' && ok(byNode.get(n.nodeId)?.status)).map((n) => byNode.get(n.nodeId)!.ni_id);
   const [tis] = taskNis.length
-    ? ((await run([{ sql: "SELECT ni_id, task_id, output FROM task_ins WHERE ni_id IN (?) AND exec_status = 'SUCCESS' ORDER BY ti_id", bindings: [taskNis] }])) as [{ ni_id: number; task_id: number; output: string | null }[]])
+    ? ((await run([{ sql: "SELECT ni_id, task_id, output, item_index FROM task_ins WHERE ni_id IN (?) AND exec_status = 'SUCCESS' ORDER BY ti_id", bindings: [taskNis] }])) as [{ ni_id: number; task_id: number; output: string | null; item_index: number | null }[]])
     : [[]];
   for (const n of nodes) {
     const ni = byNode.get(n.nodeId);
@@ -49,7 +49,16 @@ export async function nodeOutputs(run: Run, plans: PlanOf, plan: FlowPlan, fiId:
       continue;
     }
     if (!ok(ni.status)) continue;
-    if (n.type === 'TASK') {
+    if (n.type === 'TASK' && n.forEach) {
+      // The outputs in item order: each item's one task's output (several tasks: by task id); null for an item that did not succeed.
+      const mine = tis.filter((t) => t.ni_id === ni.ni_id);
+      const items = Array.from({ length: Number(ni.item_count ?? 0) }, (_, k) => {
+        const runs = mine.filter((t) => t.item_index === k);
+        if (!runs.length) return null;
+        return n.taskIds.length === 1 ? runs[0].output : Object.fromEntries(runs.map((t) => [String(t.task_id), t.output]));
+      });
+      out.set(n.key, { value: items });
+    } else if (n.type === 'TASK') {
       const mine = tis.filter((t) => t.ni_id === ni.ni_id);
       if (!mine.length) continue;
       out.set(n.key, { value: n.taskIds.length === 1 ? mine[0].output : Object.fromEntries(mine.map((t) => [String(t.task_id), t.output])) });

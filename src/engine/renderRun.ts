@@ -5,10 +5,11 @@
 import type { Knex } from '../infra/db.js';
 import { FlowIns, TaskIns } from '../models/index.js';
 import { nodeOutputs } from './outputs.js';
+import { readPath, referencedKeys } from '../definitions/expression.js';
 import { sendTogether } from './sql/multiStatement.js';
 import type { FlowPlans } from './flowPlan.js';
 import type { TaskRun } from './taskRun.js';
-import { configHasTemplates, hasTemplates, referencedNodes, render, renderConfig, stringsOf, TemplateError, type TemplateData } from './templates.js';
+import { configHasTemplates, hasItemTemplates, hasTemplates, referencedNodes, render, renderConfig, stringsOf, TemplateError, type TemplateData } from './templates.js';
 
 /** The run as it should run: unchanged, or with its templates filled in. TemplateError when one cannot be. */
 export async function renderRun(knex: Knex, plans: FlowPlans, run: TaskRun): Promise<TaskRun> {
@@ -32,9 +33,26 @@ async function templateData(knex: Knex, plans: FlowPlans, run: TaskRun): Promise
   const fi = await FlowIns.query(knex).select('flow_id', 'flow_version', 'input').findById(run.fiId);
   if (!fi) throw new TemplateError(`flow instance ${run.fiId} is gone`);
   const plan = await plans.get(fi.flow_id, fi.flow_version);
-  const keys = referencedNodes([run.content ?? '', ...stringsOf(run.config)]).filter((k) => plan.byKey.has(k));
-  const outputs = keys.length ? await nodeOutputs((st) => sendTogether(knex, st), (f, v) => plans.get(f, v), plan, run.fiId, keys) : new Map();
-  return { input: parseInput(fi.input), output: (key) => outputs.get(key) };
+  const texts = [run.content ?? '', ...stringsOf(run.config)];
+  const keys = new Set(referencedNodes(texts).filter((k) => plan.byKey.has(k)));
+  // A forEach run: its item, read again from the path the node's items came from (final by now).
+  let each: { path: Parameters<typeof readPath>[0]; index: number } | null = null;
+  if (texts.some(hasItemTemplates) && run.niId !== null) {
+    const [[row]] = (await sendTogether(knex, [{ sql: 'SELECT ti.item_index, ni.node_id FROM task_ins ti JOIN task_node_ins ni ON ni.ni_id = ti.ni_id WHERE ti.ti_id = ?', bindings: [run.tiId] }])) as [{ item_index: number | null; node_id: number }[]];
+    const node = row ? plan.byId.get(Number(row.node_id)) : undefined;
+    if (node?.forEach && row.item_index !== null) {
+      each = { path: node.forEach.path, index: row.item_index };
+      for (const k of referencedKeys(node.forEach.path)) keys.add(k);
+    }
+  }
+  const outputs = keys.size ? await nodeOutputs((st) => sendTogether(knex, st), (f, v) => plans.get(f, v), plan, run.fiId, [...keys]) : new Map();
+  const input = parseInput(fi.input);
+  const data: TemplateData = { input, output: (key) => outputs.get(key) };
+  if (each) {
+    const items = readPath(each.path, { input, output: (k) => outputs.get(k)?.value ?? null });
+    data.item = { value: Array.isArray(items) ? items[each.index] : null, index: each.index };
+  }
+  return data;
 }
 
 function parseInput(text: string | null): unknown {

@@ -18,11 +18,19 @@ export interface TemplateData {
    * A SKIPPED node's is `skipped`: its templates are filled in with an empty string.
    */
   output(nodeKey: string): { value: unknown; skipped?: boolean } | undefined;
+  /** A forEach run's item and its index (`${item…}`, `${index}`); outside forEach these are left as written. */
+  item?: { value: unknown; index: number };
 }
 
 const SEGMENT = '[A-Za-z0-9_-]+';
-const TEMPLATE = new RegExp(`\\$(\\$?)\\{((?:input|nodes\\.${SEGMENT}\\.output)(?:\\.${SEGMENT})*)\\}`, 'g');
-const ANY_TEMPLATE = new RegExp(`\\$\\{(?:input|nodes\\.${SEGMENT}\\.output)[.}]`);
+const TEMPLATE = new RegExp(`\\$(\\$?)\\{((?:input|item|index|nodes\\.${SEGMENT}\\.output)(?:\\.${SEGMENT})*)\\}`, 'g');
+const ANY_TEMPLATE = new RegExp(`\\$\\{(?:input|item|index|nodes\\.${SEGMENT}\\.output)[.}]`);
+const ITEM_TEMPLATE = /\$\{(?:item|index)[.}]/;
+
+/** True when the text has a forEach template (`${item…}`, `${index}`). */
+export function hasItemTemplates(text: string | null | undefined): boolean {
+  return !!text && ITEM_TEMPLATE.test(text);
+}
 
 /** True when the text has a template to fill in. */
 export function hasTemplates(text: string | null | undefined): boolean {
@@ -59,7 +67,12 @@ export function render(text: string, data: TemplateData): string {
     const parts = expr.split('.');
     let value: unknown;
     let path: string[];
-    if (parts[0] === 'input') {
+    if (parts[0] === 'item' || parts[0] === 'index') {
+      if (!data.item) return whole; // not a forEach run: a shell's own ${item} stays as written
+      if (parts[0] === 'index') return parts.length === 1 ? String(data.item.index) : whole;
+      value = data.item.value;
+      path = parts.slice(1);
+    } else if (parts[0] === 'input') {
       value = data.input;
       path = parts.slice(1);
     } else {
@@ -69,7 +82,7 @@ export function render(text: string, data: TemplateData): string {
       value = out.value;
       path = parts.slice(3);
     }
-    let at = parts[0] === 'input' ? 'input' : `nodes.${parts[1]}.output`;
+    let at = parts[0] === 'input' || parts[0] === 'item' ? parts[0] : `nodes.${parts[1]}.output`;
     for (const key of path) {
       value = asJson(value);
       if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, key)) {

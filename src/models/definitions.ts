@@ -82,6 +82,10 @@ export class FlowNode extends BaseModel {
 /** task_node.node_options: `when` (TASK); a SIGNAL's timeout; a SUB_FLOW's flow, version and input. */
 export interface NodeOptions {
   when?: string;
+  /** A path to an array: the node's tasks run once per item. */
+  forEach?: string;
+  /** How many items run at once (default: all). */
+  maxParallel?: number;
   timeoutMs?: number;
   onTimeout?: 'FAIL' | 'SUCCESS';
   flowId?: number;

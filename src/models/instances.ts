@@ -65,6 +65,8 @@ export class NodeIns extends VersionedModel {
   due_time!: Date | null;
   /** The instance a SUB_FLOW node started. */
   child_fi_id!: number | null;
+  /** A forEach node's number of items. */
+  item_count!: number | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
@@ -131,6 +133,8 @@ export class TaskIns extends VersionedModel {
   /** Content and config with templates filled in, as the run used them (NULL: no templates). */
   rendered_content!: string | null;
   rendered_config!: string | null;
+  /** Which item of its forEach node it runs (NULL outside forEach). */
+  item_index!: number | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
