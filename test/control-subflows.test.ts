@@ -105,6 +105,18 @@ describe('control flow: SUB_FLOW nodes', function () {
     expect(row.errorMsg).to.match(new RegExp(`^sub-flow instance ${c2} cancelled`));
   });
 
+  it('the reconciler cancels a child whose parent ended without cancelling it (a member died in between)', async () => {
+    const inner = await save([START, { nodeType: 'SIGNAL', nodeKey: 'hold' }, END]);
+    const parent = await save([START, sub('ship', inner), END]);
+    const fiId = await start(parent);
+    const childId = await waitFor('a child', async () => (await nodeOf(fiId, 'ship'))?.childFiId ?? null, 10_000);
+    // The parent's end committed, the cascade lost: as a crash right after the commit leaves it.
+    await m.services.knex('task_flow_ins').where('fi_id', fiId).update({ status: 'FAILED', error_msg: 'ended elsewhere' });
+    expect((await flowRow(m.api, childId)).status).to.equal('RUNNING');
+    await m.cluster.reconcileNow();
+    expect((await flowRow(m.api, childId)).status).to.equal('CANCELLED');
+  });
+
   it('sub-flows nest at most 10 deep: a flow that starts itself fails at the 11th level, and every level fails', async () => {
     const e = await createTask(m.api, 'ECHO', 'x');
     const selfId = await save([START, task('a', e), END]);
