@@ -7,6 +7,7 @@ import { useMemo } from 'preact/hooks';
 import { Graph, layout } from '@dagrejs/dagre';
 import type { FlowNode } from '../types.js';
 import { completionText } from '../format.js';
+import { controlLines, controlTitle } from './controlFlow.js';
 
 const LINE = 16;
 const PAD = 8;
@@ -27,13 +28,14 @@ const cut = (s: string, n = 34) => (s.length > n ? `${s.slice(0, n - 1)}…` : s
 function linesOf(n: FlowNode, status: string | undefined): Box['lines'] {
   const lines: Box['lines'] = [];
   const title = n.nodeType === 'TASK' ? `TASK #${n.nodeId}${n.nodeKey ? ` · ${n.nodeKey}` : ''}` : n.nodeType;
-  lines.push({ text: title, cls: 'g-title' });
+  lines.push({ text: controlTitle(n) ?? title, cls: 'g-title' });
   if (n.nodeType === 'TASK') {
     const tasks = n.tasks ?? [];
     for (const t of tasks.slice(0, MAX_TASK_LINES)) lines.push({ text: cut(`${t.taskName ?? `task ${t.taskId}`} (${t.taskType ?? '?'})`), cls: 'g-task' });
     if (tasks.length > MAX_TASK_LINES) lines.push({ text: `+ ${tasks.length - MAX_TASK_LINES} more`, cls: 'g-task' });
     lines.push({ text: completionText(n.completion), cls: 'g-rule' });
   }
+  lines.push(...controlLines(n));
   if (status) lines.push({ text: status, cls: 'g-status' });
   return lines;
 }
