@@ -31,8 +31,17 @@ const execBody = z
   })
   .loose();
 
+/** A signal's payload is stored as JSON in task_node_ins.output (MEDIUMTEXT). */
+export const MAX_SIGNAL_PAYLOAD_BYTES = 16_777_215;
 /** A signal's body: `payload`, any JSON (left out: null). */
-const signalBody = z.object({ payload: z.unknown().optional() }).loose();
+const signalBody = z
+  .object({
+    payload: z
+      .unknown()
+      .refine((v) => v === undefined || Buffer.byteLength(JSON.stringify(v), 'utf8') <= MAX_SIGNAL_PAYLOAD_BYTES, `must be at most ${MAX_SIGNAL_PAYLOAD_BYTES} bytes as JSON`)
+      .optional(),
+  })
+  .loose();
 
 /** The Idempotency-Key header: 1-128 printable ASCII characters, or absent. */
 function idempotencyKey(ctx: Context): string | undefined {
