@@ -375,9 +375,9 @@ describe('decide: control flow (when/SKIPPED, SIGNAL, SUB_FLOW)', () => {
           if (c.flowEnd[1]) expect(d.flowEnd?.error ?? '').to.match(c.flowEnd[1]);
         }
       } else expect(d.flowEnd, 'flow end').to.equal(null);
-      if (c.startChildren !== undefined) expect(d.startChildren, 'startChildren').to.equal(c.startChildren);
-      expect(d.cancelChildren, 'cancelChildren').to.deep.equal(c.cancelChildren ?? []);
-      expect(Object.fromEntries(d.addTasks.map((a) => [niOf.get(a.niId), a.items])), 'addTasks').to.deep.equal(c.addTasks ?? {});
+      if (c.startChildren !== undefined) expect(d.startChildren ?? false, 'startChildren').to.equal(c.startChildren);
+      expect(d.cancelChildren ?? [], 'cancelChildren').to.deep.equal(c.cancelChildren ?? []);
+      expect(Object.fromEntries((d.addTasks ?? []).map((a) => [niOf.get(a.niId), a.items])), 'addTasks').to.deep.equal(c.addTasks ?? {});
       if (c.enteredItems) expect(Object.fromEntries(d.entered.filter((e) => e.items).map((e) => [key(e.nodeId), [e.items, e.itemCount]]))).to.deep.equal(c.enteredItems);
       // The SIGNAL's due time: entered now + timeoutMs.
       for (const e of d.entered) {

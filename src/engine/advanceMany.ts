@@ -186,13 +186,13 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
     const d = decide(plan, [...(latestOf.get(fi.fi_id)?.values() ?? [])], (niId) => tasksByNi.get(niId) ?? [], opts.resume?.get(fi.fi_id), ctx);
     const fiId = fi.fi_id;
     if (d.startChildren) out.startChildren.push(fiId);
-    out.cancelChildren.push(...d.cancelChildren);
+    if (d.cancelChildren) out.cancelChildren.push(...d.cancelChildren);
     for (const e of d.nodeEnds) w.nodeEnds.push({ fiId, ...e });
     for (const c of d.cancels) w.cancels.push({ fiId, ...c });
     for (const e of d.entered) w.entered.push({ fiId, ...e });
-    for (const a of d.addTasks) w.addTasks!.push({ fiId, ...a });
+    for (const a of d.addTasks ?? []) w.addTasks!.push({ fiId, ...a });
     if (d.flowEnd) w.flowEnds.push({ fiId, ...d.flowEnd });
-    if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd || d.addTasks.length) changed.add(fiId);
+    if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd || d.addTasks?.length) changed.add(fiId);
   }
   if (!changed.size) return out;
 

@@ -89,12 +89,12 @@ export interface Decision {
    */
   entered: { nodeId: number; status: EnteredStatus; taskIds: number[]; error?: string | null; dueMs?: number | null; items?: number[]; itemCount?: number }[];
   /** More items of a running forEach node (maxParallel let them in): task instances for each item × task. */
-  addTasks: { niId: number; nodeId: number; taskIds: number[]; items: number[] }[];
+  addTasks?: { niId: number; nodeId: number; taskIds: number[]; items: number[] }[];
   flowEnd: { status: 'SUCCESS' | 'FAILED'; error: string | null } | null;
   /** SUB_FLOW node instances are waiting for a child to be started (entered now, or left so by a crash). */
-  startChildren: boolean;
+  startChildren?: boolean;
   /** Child instances to cancel: their SUB_FLOW node ended (the parent failed or succeeded without it). */
-  cancelChildren: number[];
+  cancelChildren?: number[];
 }
 
 export type EnteredStatus = 'RUNNING' | 'SUCCESS' | 'SKIPPED' | 'FAILED';
@@ -141,7 +141,8 @@ export function currentInstances(plan: FlowPlan, latest: NodeInsView[]): Map<num
 }
 
 export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: number) => TaskInsView[], resumeNodeId?: number, ctx: DecideContext = {}): Decision {
-  const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null, startChildren: false, cancelChildren: [], addTasks: [] };
+  // The control-flow fields (startChildren, cancelChildren, addTasks) are set only when there is something in them.
+  const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null };
   const nowMs = ctx.nowMs ?? Date.now();
   const inst = new Map<number, Instance>();
   let nextRank = 1;
@@ -189,7 +190,10 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
       }
     }
     inst.set(node.nodeId, { ni_id: null, node_id: node.nodeId, status, error_msg: error, rank: nextRank++ });
-    d.entered.push({ nodeId: node.nodeId, status, taskIds: status === 'RUNNING' ? node.taskIds : [], error, dueMs, ...(itemCount !== undefined ? { items, itemCount } : {}) });
+    d.entered.push({
+      nodeId: node.nodeId, status, taskIds: status === 'RUNNING' ? node.taskIds : [],
+      ...(error !== null ? { error } : {}), ...(dueMs !== null ? { dueMs } : {}), ...(itemCount !== undefined ? { items, itemCount } : {}),
+    });
   };
   const current = () => currentOf(plan, inst, (i) => i.rank);
   const succeeded = (valid: Map<number, Instance>, n: PlanNode) => n.preds.every((p) => ENDED_OK(valid.get(p)?.status));
@@ -199,7 +203,7 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
       if (i.status !== 'RUNNING' || i.ni_id === null) continue;
       d.nodeEnds.push({ niId: i.ni_id, status: 'CANCELLED', error: why });
       for (const t of tasksOf(i.ni_id)) if (OPEN.includes(t.exec_status)) d.cancels.push({ niId: i.ni_id, tiId: t.ti_id, why });
-      if (i.child_fi_id && i.child_status === 'RUNNING') d.cancelChildren.push(i.child_fi_id);
+      if (i.child_fi_id && i.child_status === 'RUNNING') (d.cancelChildren ??= []).push(i.child_fi_id);
       i.status = 'CANCELLED';
     }
   };
@@ -227,7 +231,7 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     const [outcome, waitError] = n.type === 'TASK' ? [nodeOutcome(n.completion, runStatuses(n, i, tasks)), null] : waiting(n, i, nowMs);
     if (outcome === 'RUNNING' && n.forEach) {
       const more = nextItems(n, i, tasks);
-      if (more.length) d.addTasks.push({ niId: i.ni_id, nodeId: n.nodeId, taskIds: n.taskIds, items: more });
+      if (more.length) (d.addTasks ??= []).push({ niId: i.ni_id, nodeId: n.nodeId, taskIds: n.taskIds, items: more });
     }
     if (outcome === 'RUNNING') {
       if (n.type === 'SUB_FLOW' && !i.child_fi_id) d.startChildren = true;
