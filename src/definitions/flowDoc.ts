@@ -224,4 +224,19 @@ export const flowSaveExamples: Schema = {
     summary: 'A node that needs 2 of its 3 tasks, on a new version of flow 3',
     value: { flowId: 3, flowName: 'two of three', flowNodes: [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: [1, 2, 3], completion: 2 }, { nodeType: 'END' }] },
   },
+  controlFlow: {
+    summary: 'Control flow: check; over 100, a review and an approval (a day at most), else both SKIPPED; then resize each image two at a time; ship through flow 7',
+    value: {
+      flowName: 'order',
+      flowNodes: [
+        { nodeType: 'START' },
+        { nodeType: 'TASK', nodeKey: 'check', taskIds: '1' },
+        { nodeType: 'TASK', nodeKey: 'review', taskIds: '2', prevNodes: ['check'], when: 'nodes.check.output.score > 100 && input.vip != true' },
+        { nodeType: 'SIGNAL', nodeKey: 'approve', prevNodes: ['review'], timeoutMs: 86400000, onTimeout: 'FAIL' },
+        { nodeType: 'TASK', nodeKey: 'resize', taskIds: '3', prevNodes: ['check', 'approve'], forEach: 'input.images', maxParallel: 2 },
+        { nodeType: 'SUB_FLOW', nodeKey: 'ship', prevNodes: ['resize'], flowId: 7, input: { order: '${input.order}', approvedBy: '${nodes.approve.output.by}' } },
+        { nodeType: 'END' },
+      ],
+    },
+  },
 };
