@@ -3,7 +3,7 @@
 // must answer. Pure: no services.
 import { expect } from 'chai';
 import { planOf } from '../src/engine/flowPlan.js';
-import { decide, MAX_SUB_FLOW_DEPTH, type DecideContext, type NodeInsView, type TaskInsView } from '../src/engine/decide.js';
+import { decide, MAX_SUB_FLOW_DEPTH, NeedData, type DecideContext, type NodeInsView, type TaskInsView } from '../src/engine/decide.js';
 
 interface NodeSpec {
   key: string;
@@ -386,4 +386,19 @@ describe('decide: control flow (when/SKIPPED, SIGNAL, SUB_FLOW)', () => {
       }
     });
   }
+});
+
+describe('decide: the data conditions read is asked for only when needed', () => {
+  const { p, id } = plan([{ key: 'a' }, { key: 'b', after: ['a'], options: when('input.x == 1') }, { key: 'm', after: ['a'], options: { forEach: 'input.items' } }]);
+  const none = () => [];
+  it('a pass that enters no node with when or forEach needs no data', () => {
+    const d = decide(p, [{ ni_id: 1, node_id: id('s'), status: 'SUCCESS', error_msg: null }], none, undefined, {});
+    expect(d.entered.map((e) => p.byId.get(e.nodeId)!.key)).to.deep.equal(['a']);
+  });
+  it('a pass that enters one throws NeedData without data, and decides with it', () => {
+    const state: NodeInsView[] = [{ ni_id: 1, node_id: id('s'), status: 'SUCCESS', error_msg: null }, { ni_id: 2, node_id: id('a'), status: 'SUCCESS', error_msg: null }];
+    expect(() => decide(p, state, none, undefined, {})).to.throw(NeedData);
+    const d = decide(p, state, none, undefined, { data: data({ x: 2, items: [1] }) });
+    expect(d.entered.map((e) => [p.byId.get(e.nodeId)!.key, e.status])).to.deep.equal([['b', 'SKIPPED'], ['m', 'RUNNING']]);
+  });
 });

@@ -10,7 +10,7 @@
 // `version`, checked against the version read (optimistic lock): the fencing token that refuses a
 // coordinator that lost its Redis lock while paused, and that cancel and retry check too.
 import type { FlowPlans } from './flowPlan.js';
-import { decide, type DecideContext, type NodeInsView, type TaskInsView } from './decide.js';
+import { decide, NeedData, type Decision, type DecideContext, type NodeInsView, type TaskInsView } from './decide.js';
 import { conditionData } from './conditionData.js';
 import type { Statement, Tx } from './sql/multiStatement.js';
 import type { TaskRun } from './taskRun.js';
@@ -181,9 +181,17 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   for (const fi of running) {
     const plan = await plans.get(fi.flow_id, fi.flow_version);
     const ctx: DecideContext = { nowMs: now.getTime(), depth: fi.depth ?? 0 };
-    // Only a flow with `when` conditions pays for reading its input and outputs.
-    if (plan.needsData) ctx.data = await conditionData(tx, plans, plan, fi.fi_id);
-    const d = decide(plan, [...(latestOf.get(fi.fi_id)?.values() ?? [])], (niId) => tasksByNi.get(niId) ?? [], opts.resume?.get(fi.fi_id), ctx);
+    const latest = [...(latestOf.get(fi.fi_id)?.values() ?? [])];
+    const tasksOf = (niId: number) => tasksByNi.get(niId) ?? [];
+    let d: Decision;
+    try {
+      d = decide(plan, latest, tasksOf, opts.resume?.get(fi.fi_id), ctx);
+    } catch (e) {
+      // Only a pass that enters a node with `when` or `forEach` pays for reading the input and outputs.
+      if (!(e instanceof NeedData)) throw e;
+      ctx.data = await conditionData(tx, plans, plan, fi.fi_id);
+      d = decide(plan, latest, tasksOf, opts.resume?.get(fi.fi_id), ctx);
+    }
     const fiId = fi.fi_id;
     if (d.startChildren) out.startChildren.push(fiId);
     if (d.cancelChildren) out.cancelChildren.push(...d.cancelChildren);

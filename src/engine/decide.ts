@@ -62,9 +62,18 @@ export interface NodeInsView {
   item_count?: number | null;
 }
 
+/**
+ * Thrown when a node with `when` or `forEach` is to be entered and no data was given: the caller reads
+ * the data and decides again (deciding is pure, so the second call decides the same, with the data).
+ * So a pass reads a flow's input and outputs only when it enters such a node.
+ */
+export class NeedData extends Error {
+  override name = 'NeedData';
+}
+
 /** What decide needs beyond the rows: the data `when` reads, the time (timeouts), the instance's depth. */
 export interface DecideContext {
-  /** The start's input and the node outputs `when` conditions read (null output: a SKIPPED node). */
+  /** The start's input and the node outputs `when` and `forEach` read (null output: a SKIPPED node); absent: NeedData when needed. */
   data?: ExprData;
   nowMs?: number;
   depth?: number;
@@ -144,6 +153,10 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
   // The control-flow fields (startChildren, cancelChildren, addTasks) are set only when there is something in them.
   const d: Decision = { nodeEnds: [], cancels: [], entered: [], flowEnd: null };
   const nowMs = ctx.nowMs ?? Date.now();
+  const data = (): ExprData => {
+    if (!ctx.data) throw new NeedData('this pass enters a node with when or forEach');
+    return ctx.data;
+  };
   const inst = new Map<number, Instance>();
   let nextRank = 1;
   for (const n of latest) {
@@ -158,9 +171,9 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
     let items: number[] | undefined;
     let itemCount: number | undefined;
     const allSkipped = node.preds.length > 0 && node.preds.every((p) => valid.get(p)?.status === 'SKIPPED');
-    if (node.type !== 'START' && node.type !== 'END' && (allSkipped || (node.when && !holds(node.when, ctx.data ?? NO_DATA)))) status = 'SKIPPED';
+    if (node.type !== 'START' && node.type !== 'END' && (allSkipped || (node.when && !holds(node.when, data())))) status = 'SKIPPED';
     else if (node.type === 'TASK' && node.forEach) {
-      const found = readPath(node.forEach.path, ctx.data ?? NO_DATA);
+      const found = readPath(node.forEach.path, data());
       const problem = !Array.isArray(found)
         ? `found ${describe(found)}`
         : found.length > MAX_FOR_EACH_ITEMS
@@ -274,7 +287,6 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
   return d;
 }
 
-const NO_DATA: ExprData = { input: {}, output: () => null };
 
 /** Where a waiting node (SIGNAL, SUB_FLOW; START/END read RUNNING succeed) stands, with the error of a failure. */
 function waiting(n: PlanNode, i: NodeInsView, nowMs: number): ['RUNNING' | 'SUCCESS' | 'FAILED', string | null] {

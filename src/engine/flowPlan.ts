@@ -38,8 +38,6 @@ export interface FlowPlan {
   byKey: Map<string, PlanNode>;
   start: PlanNode;
   end: PlanNode;
-  /** Some node has a `when`: a pass reads the instance's input and the outputs it names. */
-  needsData: boolean;
 }
 
 const MAX_CACHED = 2000;
@@ -101,7 +99,7 @@ export function planOf(flowId: number, version: number, rows: (Pick<FlowNode, 'n
   const start = nodes.find((n) => n.type === 'START');
   const end = nodes.find((n) => n.type === 'END');
   if (!start || !end) throw new Error(`flow ${flowId} version ${version} has no START or END node`);
-  return { flowId, version, nodes: topological(nodes, byId), byId, byKey: new Map(nodes.map((n) => [n.key, n])), start, end, needsData: nodes.some((n) => n.when || n.forEach) };
+  return { flowId, version, nodes: topological(nodes, byId), byId, byKey: new Map(nodes.map((n) => [n.key, n])), start, end };
 }
 
 /** Kahn's order (ties by seq). A saved flow has no cycle; were there one, its nodes would be left out. */
