@@ -112,6 +112,20 @@ describe('control flow: SIGNAL nodes', function () {
     expect((await signal(a, 'approve')).status).to.equal(409);
   });
 
+  it('a timed-out SIGNAL can be retried: it waits again, with a new due time, and a signal then moves it on', async () => {
+    const flowId = await save([START, { nodeType: 'SIGNAL', nodeKey: 'approve', timeoutMs: 1500 }, { nodeType: 'TASK', nodeKey: 'use', taskIds: String(use) }, END]);
+    const fiId = await start(flowId);
+    expect((await waitForEnd(m.api, fiId, 15_000)).status).to.equal('FAILED');
+    const failed = (await detail(m.api, fiId)).find((n: any) => n.nodeKey === 'approve');
+    expect((await m.api('POST', `/exec/flow/${flowId}`, { fiId, niId: failed.niId })).status).to.equal(200);
+    const again = await waitingAt(fiId, 'approve');
+    expect(again.niId).to.not.equal(failed.niId);
+    expect((await signal(fiId, 'approve')).status).to.equal(200);
+    const row = await waitForEnd(m.api, fiId);
+    expect(row.status, row.errorMsg).to.equal('SUCCESS');
+    expect(row.result).to.deep.equal({ use: 'approved by ada (2)' });
+  });
+
   it('the reconciler leaves instances that only wait alone (nothing to advance), and the signal still works after', async () => {
     const flowId = await save([START, { nodeType: 'SIGNAL', nodeKey: 'approve' }, END]);
     const ids = [await start(flowId), await start(flowId), await start(flowId)];
