@@ -4,8 +4,9 @@
 // (createTime, nodeId, tasks…) without an error.
 import { z } from 'zod';
 import { CRON_MAX_LENGTH, CronSyntaxError, parseCron } from './cronExpression.js';
-import { ancestorsOf, flowGraph, NODE_KEY_PATTERN } from './flowGraph.js';
-import { ExpressionError, MAX_EXPRESSION_LENGTH, parseExpression, parsePath, referencedKeys } from './expression.js';
+import { flowGraph, NODE_KEY_PATTERN } from './flowGraph.js';
+import { MAX_EXPRESSION_LENGTH } from './expression.js';
+import { pathIssues } from './pathChecks.js';
 import { jsonShapeProblem } from '../infra/jsonShape.js';
 import { TASK_TYPES, type TaskType } from '../models/definitions.js';
 
@@ -258,29 +259,8 @@ export const saveFlowBody = z
     // Which node follows which (flowGraph.ts): unknown or duplicate keys, a cycle, an unreachable node.
     const shape = flowGraph(nodes);
     if (!shape.ok) for (const issue of shape.issues) at(issue.index, issue.field, issue.message);
-    // A condition parses, and reads only nodes that have ended when it is evaluated: those it follows.
-    else if (nodes.some((n) => n.when != null || n.forEach != null)) {
-      const ancestors = ancestorsOf(shape.value.preds);
-      const indexOf = new Map(shape.value.keys.map((k, i) => [k, i]));
-      const check = (i: number, field: 'when' | 'forEach', text: string) => {
-        try {
-          const e = field === 'when' ? parseExpression(text) : parsePath(text);
-          for (const key of referencedKeys(e)) {
-            const j = indexOf.get(key);
-            if (j === undefined) at(i, field, `no node has the key "${key}"`);
-            else if (!ancestors[i].has(j)) at(i, field, `reads node "${key}", which this node does not follow: it can read only the nodes before it`);
-          }
-        } catch (e) {
-          if (!(e instanceof ExpressionError)) throw e;
-          at(i, field, `is not a valid ${field === 'when' ? 'expression' : 'path'}: ${e.message}`);
-        }
-      };
-      nodes.forEach((n, i) => {
-        if (n.nodeType === 'START' || n.nodeType === 'END') return;
-        if (n.when != null) check(i, 'when', n.when);
-        if (n.forEach != null && n.nodeType === 'TASK') check(i, 'forEach', n.forEach);
-      });
-    }
+    // A condition or forEach path parses, and reads only nodes that have ended by then: those it follows.
+    else for (const issue of pathIssues(nodes, shape.value)) at(issue.index, issue.field, issue.message);
     const refs = nodes.reduce((sum, n) => sum + (n.taskIds?.length ?? 0), 0);
     if (refs > MAX_FLOW_TASK_REFS) {
       ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: `name at most ${MAX_FLOW_TASK_REFS} tasks in all (each is a task instance per run), got ${refs}` });
