@@ -131,20 +131,15 @@ function reachable(start: number, preds: number[][]): Set<number> {
   return seen;
 }
 
-/** Each node's ancestors (the nodes it follows, directly or not), as index sets. */
-export function ancestorsOf(preds: number[][]): Set<number>[] {
-  const memo: (Set<number> | undefined)[] = [];
-  const of = (i: number, depth = 0): Set<number> => {
-    const known = memo[i];
-    if (known) return known;
-    const set = new Set<number>();
-    // Iterative on deep chains would be kinder; a flow has at most 1,000 nodes, well within the stack.
-    for (const p of preds[i]) {
-      set.add(p);
-      if (depth < 2000) for (const a of of(p, depth + 1)) set.add(a);
-    }
-    memo[i] = set;
-    return set;
-  };
-  return preds.map((_, i) => of(i));
+/** The nodes node `i` follows, directly or not (an iterative walk back: no recursion on long chains). */
+export function ancestorsOf(preds: number[][], i: number): Set<number> {
+  const seen = new Set<number>();
+  const todo = [...preds[i]];
+  while (todo.length) {
+    const p = todo.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    todo.push(...preds[p]);
+  }
+  return seen;
 }

@@ -13,15 +13,15 @@ interface NodeWithPaths {
 export function pathIssues(nodes: NodeWithPaths[], graph: FlowGraph): { index: number; field: 'when' | 'forEach'; message: string }[] {
   const issues: { index: number; field: 'when' | 'forEach'; message: string }[] = [];
   if (!nodes.some((n) => n.when != null || n.forEach != null)) return issues;
-  const ancestors = ancestorsOf(graph.preds);
   const indexOf = new Map(graph.keys.map((k, i) => [k, i]));
   const check = (i: number, field: 'when' | 'forEach', text: string) => {
+    const before = ancestorsOf(graph.preds, i);
     try {
       const e = field === 'when' ? parseExpression(text) : parsePath(text);
       for (const key of referencedKeys(e)) {
         const j = indexOf.get(key);
         if (j === undefined) issues.push({ index: i, field, message: `no node has the key "${key}"` });
-        else if (!ancestors[i].has(j)) issues.push({ index: i, field, message: `reads node "${key}", which this node does not follow: it can read only the nodes before it` });
+        else if (!before.has(j)) issues.push({ index: i, field, message: `reads node "${key}", which this node does not follow: it can read only the nodes before it` });
       }
     } catch (e) {
       if (!(e instanceof ExpressionError)) throw e;
