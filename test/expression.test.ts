@@ -75,6 +75,7 @@ describe('when expressions', () => {
     ['input.a + 1', /unexpected "\+"/],
     ['eval("x")', /unknown name "eval"/],
     ['!'.repeat(100) + 'true', /nested deeper than 64/],
+    ['('.repeat(300) + '1' + ')'.repeat(300), /nested deeper than 64/],
     ['1 == ' + 'x'.repeat(1030), /at most 1024 characters/],
   ];
   for (const [src, msg] of bad) {
