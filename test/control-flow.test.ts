@@ -5,6 +5,7 @@ import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createTask, detail, waitForEnd } from './helpers/flows.js';
+import { startHttpTarget, type HttpTarget } from './helpers/httpTarget.js';
 
 type Node = Record<string, unknown>;
 const START = { nodeType: 'START' };
@@ -14,10 +15,15 @@ const task = (nodeKey: string, taskId: number, prevNodes?: string[], extra: Node
 describe('control flow: conditions', function () {
   this.timeout(60_000);
   let m: TestMember;
+  let target: HttpTarget;
   before(async () => {
-    m = await startTestMember({ ...isolated(), WORKER_CONCURRENCY: '16' });
+    target = await startHttpTarget();
+    m = await startTestMember({ ...isolated(), WORKER_CONCURRENCY: '16', HTTP_TASK_ALLOW: '127.0.0.1' });
   });
-  after(async () => { await m.stop(1000); });
+  after(async () => {
+    await m.stop(1000);
+    await target.close();
+  });
 
   const save = async (flowNodes: Node[]) => {
     const r = await m.api('POST', '/flow', { flowName: 'control', flowNodes });
@@ -95,6 +101,18 @@ describe('control flow: conditions', function () {
       const none = await waitForEnd(m.api, all.body.data.fiId);
       expect(none.status).to.equal('SUCCESS');
       expect(none.result).to.deep.equal({});
+    });
+
+    it("a SKIPPED node's output is null where a config value is that one template, an empty string inside text", async () => {
+      const e = await createTask(m.api, 'ECHO', 'x');
+      const http = await createTask(m.api, 'HTTP', null, { method: 'POST', url: `http://127.0.0.1:${target.port}/ok`, body: { whole: '${nodes.skip.output}', part: 'a${nodes.skip.output}b', deep: '${nodes.skip.output.field}' } });
+      const f = await save([START, task('skip', e, undefined, { when: 'false' }), task('call', http, ['n0', 'skip']), END]);
+      const fiId = await start(f.flowId);
+      const row = await waitForEnd(m.api, fiId);
+      expect(row.status, row.errorMsg).to.equal('SUCCESS');
+      const call = (await byKey(fiId)).call;
+      expect(call.status).to.equal('SUCCESS');
+      expect(call.tasks[0].renderedConfig.body).to.deep.equal({ whole: null, part: 'ab', deep: null });
     });
 
     it('a retry from a FAILED node after a SKIPPED branch runs it again', async () => {

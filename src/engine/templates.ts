@@ -3,6 +3,7 @@
 // an earlier node produced: its one task's output, or for several tasks an object by task id). A path
 // walks into JSON: a string that holds JSON is parsed on the way (`${nodes.a.output.body.id}` reads an
 // HTTP task's answer). Substitution is text only — nothing is evaluated — and `$${` writes a literal `${`.
+// A SKIPPED node's output is an empty string in text, and null where a config value is that one template.
 // Other `${…}` forms (a shell's `${HOME}`, `${env:NAME}` resolved by the HTTP and SHELL executors) are
 // left as they are.
 
@@ -25,6 +26,7 @@ export interface TemplateData {
 const SEGMENT = '[A-Za-z0-9_-]+';
 const TEMPLATE = new RegExp(`\\$(\\$?)\\{((?:input|item|index|nodes\\.${SEGMENT}\\.output)(?:\\.${SEGMENT})*)\\}`, 'g');
 const ANY_TEMPLATE = new RegExp(`\\$\\{(?:input|item|index|nodes\\.${SEGMENT}\\.output)[.}]`);
+const SKIPPABLE = new RegExp(`^\\$\\{nodes\\.(${SEGMENT})\\.output(?:\\.${SEGMENT})*\\}$`);
 const ITEM_TEMPLATE = /\$\{(?:item|index)[.}]/;
 
 /** True when the text has a forEach template (`${item…}`, `${index}`). */
@@ -98,7 +100,12 @@ export function render(text: string, data: TemplateData): string {
 
 /** The config with every string value rendered (keys and other values as they are). */
 export function renderConfig<T>(config: T, data: TemplateData): T {
-  if (typeof config === 'string') return render(config, data) as T;
+  if (typeof config === 'string') {
+    // A value that is one template of a SKIPPED node's output and nothing else is null inside the JSON.
+    const whole = SKIPPABLE.exec(config);
+    if (whole && data.output(whole[1])?.skipped) return null as T;
+    return render(config, data) as T;
+  }
   if (Array.isArray(config)) return config.map((v) => renderConfig(v, data)) as T;
   if (config && typeof config === 'object') return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, renderConfig(v, data)])) as T;
   return config;
