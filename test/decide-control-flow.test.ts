@@ -339,6 +339,23 @@ const cases: Case[] = [
     flowEnd: ['FAILED'],
   },
   {
+    name: 'a forEach node that fails on entering: siblings entered beside it are not made',
+    nodes: [{ key: 'ok' }, { key: 'm', options: { forEach: 'input.nope' } }, { key: 'sub', type: 'SUB_FLOW', options: { flowId: 7 } }],
+    state: [['s', 'SUCCESS']],
+    ctx: { data: data({}) },
+    entered: [['m', 'FAILED', /found null/]],
+    flowEnd: ['FAILED'],
+  },
+  {
+    name: 'a sibling fails while a forEach node could make more runs: none are made, the node is cancelled',
+    nodes: [{ key: 'm', completion: 'ALL', options: { forEach: 'input.items', maxParallel: 1 } }, { key: 'bad' }],
+    state: [['s', 'SUCCESS'], ['m', 'RUNNING', { item_count: 3 }], ['bad', 'RUNNING']],
+    items: { m: [['SUCCESS', 0]] },
+    tasks: { bad: ['FAILED'] },
+    ends: [['bad', 'FAILED'], ['m', 'CANCELLED']],
+    flowEnd: ['FAILED'],
+  },
+  {
     name: 'forEach completion 2 (of 4 items): two successes end it, the rest cancelled',
     nodes: [{ key: 'm', completion: '2', options: { forEach: 'input.items' } }],
     state: [['s', 'SUCCESS'], ['m', 'RUNNING', { item_count: 4 }]],

@@ -218,6 +218,7 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
       d.nodeEnds.push({ niId: i.ni_id, status: 'CANCELLED', error: why });
       for (const t of tasksOf(i.ni_id)) if (OPEN.includes(t.exec_status)) d.cancels.push({ niId: i.ni_id, tiId: t.ti_id, why });
       if (i.child_fi_id && i.child_status === 'RUNNING') (d.cancelChildren ??= []).push(i.child_fi_id);
+      if (d.addTasks) d.addTasks = d.addTasks.filter((a) => a.niId !== i.ni_id); // no more runs for it
       i.status = 'CANCELLED';
     }
   };
@@ -277,6 +278,8 @@ export function decide(plan: FlowPlan, latest: NodeInsView[], tasksOf: (niId: nu
   // A node that failed as it was entered (a sub-flow too deep) fails the flow.
   const failedNow = d.entered.find((e) => e.status === 'FAILED');
   if (failedNow) {
+    // Nodes entered beside it in this pass would only be cancelled: they are not made at all.
+    d.entered = d.entered.filter((e) => e.status !== 'RUNNING');
     cancelRunning(`cancelled: node ${plan.byId.get(failedNow.nodeId)!.key} failed`);
     d.flowEnd = { status: 'FAILED', error: failedNow.error ?? 'node failed' };
     return d;
