@@ -1,5 +1,5 @@
 // Execution API (the seed's paths): start a flow, retry a failed instance from a node instance,
-// cancel an instance, run a single task.
+// cancel an instance, signal a waiting SIGNAL node, run a single task.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -96,7 +96,7 @@ export function execRoutes(_s: Services, engine: Engine): RouteModule {
       {
         name: 'exec',
         description:
-          'Running: start a flow (with input), retry a failed or cancelled instance from a node instance, cancel a running instance, run one task on its own. ' +
+          'Running: start a flow (with input), retry a failed or cancelled instance from a node instance, cancel a running instance, signal a waiting SIGNAL node, run one task on its own. ' +
           'Starts are counted by START_RATE_LIMIT and may carry an Idempotency-Key.',
       },
     ],
