@@ -117,6 +117,15 @@ describe('control flow: SUB_FLOW nodes', function () {
     expect((await flowRow(m.api, childId)).status).to.equal('CANCELLED');
   });
 
+  it('a child that ends in the transaction that starts it (every node skipped) still wakes its parent', async () => {
+    const e = await createTask(m.api, 'ECHO', 'never');
+    const child = await save([START, task('x', e, { when: 'input.run == true' }), END]);
+    const parent = await save([START, sub('sub', child, { input: { run: false } }), task('after', await createTask(m.api, 'ECHO', 'child gave ${nodes.sub.output}')), END]);
+    const row = await waitForEnd(m.api, await start(parent), 15_000);
+    expect(row.status, row.errorMsg).to.equal('SUCCESS');
+    expect(row.result).to.deep.equal({ after: 'child gave {}' });
+  });
+
   it('sub-flows nest at most 10 deep: a flow that starts itself fails at the 11th level, and every level fails', async () => {
     const e = await createTask(m.api, 'ECHO', 'x');
     const selfId = await save([START, task('a', e), END]);
