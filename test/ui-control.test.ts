@@ -133,6 +133,10 @@ describe('dashboard: control flow', function () {
     await page.getByRole('button', { name: 'Create flow' }).click();
     await page.waitForURL(/\/ui\/flows\/\d+$/);
     const flowId = Number(new URL(page.url()).pathname.split('/').pop());
+    // The flow page says it in words too, and links the sub-flow's flow.
+    const words = await page.getByTestId('node-control').allTextContents();
+    expect(words.map((w) => w.trim())).to.deep.equal(['· when input.go == true', '· waits 60000 ms, then FAIL', `· runs flow #${child.flowId}`]);
+    expect(await page.getByRole('link', { name: `open flow #${child.flowId}` }).getAttribute('href')).to.equal(`/ui/flows/${child.flowId}`);
     const got = (await m.api('GET', `/flow/${flowId}`)).body.data.flowNodes;
     expect(got.map((n: any) => [n.nodeType, n.nodeKey ?? null])).to.deep.equal([['START', null], ['TASK', null], ['SIGNAL', 'approve'], ['SUB_FLOW', 'ship'], ['END', null]]);
     expect(got[1].when).to.equal('input.go == true');

@@ -5,6 +5,7 @@ import { useState } from 'preact/hooks';
 import { ApiError, get, post } from '../api.js';
 import { ErrorBox, Extras, Loading, NoticeLine, noticeOf, useFlash, useLoad, useTitle, type Notice } from '../components/common.js';
 import { FlowGraph } from '../components/graph.js';
+import { controlLines } from '../components/controlFlow.js';
 import { InstanceTable } from './instances.js';
 import { navigate, withQuery, type Location } from '../router.js';
 import type { Flow, FlowIns, FlowNode } from '../types.js';
@@ -103,11 +104,13 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
 
 /** The nodes in words (what the graph draws): key, tasks, completion and, on a graph, what each follows. */
 function NodeList({ nodes }: { nodes: FlowNode[] }) {
-  const name = new Map(nodes.map((n) => [n.nodeId, n.nodeType === 'TASK' ? (n.nodeKey ?? `#${n.nodeId}`) : n.nodeType]));
+  const name = new Map(nodes.map((n) => [n.nodeId, n.nodeType === 'START' || n.nodeType === 'END' ? n.nodeType : (n.nodeKey ?? `#${n.nodeId}`)]));
   return html`<ol class="nodes" data-testid="node-list">
     ${nodes.map((n) => html`<li key=${n.nodeId} data-node-id=${n.nodeId}>
-      <strong>${n.nodeType}</strong> #${n.nodeId}${n.nodeKey && n.nodeType === 'TASK' ? ` (${n.nodeKey})` : ''}${n.prevNodes?.length ? html`, <span class="after">after ${n.prevNodes.map((p) => name.get(p) ?? `#${p}`).join(', ')}</span>` : null}
+      <strong>${n.nodeType}</strong> #${n.nodeId}${n.nodeKey && n.nodeType !== 'START' && n.nodeType !== 'END' ? ` (${n.nodeKey})` : ''}${n.prevNodes?.length ? html`, <span class="after">after ${n.prevNodes.map((p) => name.get(p) ?? `#${p}`).join(', ')}</span>` : null}
       ${n.nodeType === 'TASK' ? html`: ${(n.tasks ?? []).map((t, i) => html`${i ? ', ' : ''}<a href=${`/ui/tasks/${t.taskId}`}>${t.taskName}</a> <span class="muted">(${t.taskType})</span>`)} — ${completionText(n.completion)}` : null}
+      ${controlLines(n).length ? html` <span class="muted" data-testid="node-control">· ${controlLines(n).map((l) => l.text).join(' · ')}</span>` : null}
+      ${n.nodeType === 'SUB_FLOW' && n.flowId ? html` <a href=${`/ui/flows/${n.flowId}${n.flowVersion ? `?version=${n.flowVersion}` : ''}`}>open flow #${n.flowId}</a>` : null}
     </li>`)}
   </ol>`;
 }
