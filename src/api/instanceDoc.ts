@@ -5,6 +5,8 @@ import { TASK_TYPES } from '../models/definitions.js';
 import { id, nullableId, nullableTime, time, type Schema } from './openapiParts.js';
 
 export const FLOW_STATUSES = ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
+/** A node instance can also be SKIPPED (its `when` was false, or every node it follows was skipped). */
+export const NODE_STATUSES = [...FLOW_STATUSES, 'SKIPPED'];
 const TASK_STATUSES = ['PENDING', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
 const epochMs = (what: string): Schema => ({ type: 'integer', minimum: 0, nullable: true, description: `${what}, epoch milliseconds; null until it happened` });
 const errorMsg: Schema = { type: 'string', description: 'Why it failed or was cancelled; "" when nothing went wrong' };
@@ -54,6 +56,7 @@ const nodeTaskRow: Schema = {
     startMs: epochMs('Start of its last attempt'),
     endMs: epochMs('End'),
     ...rendered,
+    itemIndex: { type: 'integer', minimum: 0, description: 'In a forEach node: the item this run is for (0-based)' },
   },
 };
 
@@ -90,14 +93,21 @@ export const nodeInstanceSchema: Schema = {
     fiId: id,
     startTime: time,
     endTime: nullableTime,
-    status: { type: 'string', enum: FLOW_STATUSES },
+    status: {
+      type: 'string',
+      enum: NODE_STATUSES,
+      description: 'SKIPPED: its `when` was false, or every node it follows was SKIPPED (no task instance). A SIGNAL node waiting for its signal, and a SUB_FLOW node waiting for its child, are RUNNING',
+    },
     errorMsg,
     createTime: time,
     updateTime: time,
     nodeId: { ...id, description: 'The flow node (GET /flow/{flowId}?version=… of the instance\'s flowVersion)' },
-    nodeType: { type: 'string', enum: ['START', 'TASK', 'END'] },
+    nodeType: { type: 'string', enum: ['START', 'TASK', 'END', 'SIGNAL', 'SUB_FLOW'] },
     nodeKey: { type: 'string', description: 'The node\'s key in its flow version (as given, or the default n<position>): what ${nodes.<nodeKey>.output} templates name' },
-    tasks: { type: 'array', items: nodeTaskRow, description: 'Its task instances (none on START and END)' },
+    childFiId: { ...id, description: 'SUB_FLOW nodes: the child instance this node instance started (a retry starts a new one)' },
+    output: { description: 'SIGNAL nodes, once signalled: the payload it was sent (any JSON; absent while none)' },
+    itemCount: { type: 'integer', minimum: 0, description: 'forEach nodes: how many items the path found (its tasks run once per item)' },
+    tasks: { type: 'array', items: nodeTaskRow, description: 'Its task instances (none on START, END, SIGNAL, SUB_FLOW and SKIPPED nodes)' },
     startMs: epochMs('Start'),
     endMs: epochMs('End'),
   },
@@ -128,7 +138,7 @@ export const flowInstanceSchema: Schema = {
     createTime: time,
     updateTime: time,
     flowVersion: { type: 'integer', minimum: 1, description: 'The flow version it runs' },
-    trigger: { type: 'string', enum: ['API', 'CRON'] },
+    trigger: { type: 'string', enum: ['API', 'CRON', 'SUB_FLOW'], description: 'SUB_FLOW: started by a SUB_FLOW node of its parentFiId' },
     scheduledTime: { ...nullableTime, description: 'CRON starts: the tick it was started for; null for API starts' },
     failedNode: {
       type: 'object',
@@ -136,13 +146,14 @@ export const flowInstanceSchema: Schema = {
       description: 'FAILED instances only: the node it failed at (its latest FAILED node instance)',
       properties: { niId: id, nodeId: id, nodeKey: { type: 'string', description: 'The node\'s key (default n<position>)' } },
     },
+    parentFiId: { ...id, description: 'Only on a sub-flow\'s instance: the instance whose SUB_FLOW node started it' },
     input: { type: 'object', additionalProperties: true, description: 'Only when the body filters by fiId, and the start had one: the start\'s input' },
     result: {
       type: 'object',
       description:
         'Only when the body filters by fiId and the instance is SUCCESS: by node key, the outputs of the nodes END follows (the last node of a chain): ' +
-        'the node\'s one task\'s output, or for a node of several tasks an object by task id',
-      additionalProperties: { description: 'A task\'s output (text, or null; a preview like the detail\'s, at most 65,536 characters), or an object of them by task id' },
+        'the node\'s one task\'s output, or for a node of several tasks an object by task id; a SIGNAL node\'s payload; a SUB_FLOW node\'s child\'s result. SKIPPED nodes are left out',
+      additionalProperties: { description: 'A task\'s output (text, or null; a preview like the detail\'s, at most 65,536 characters), or an object of them by task id; a SIGNAL node\'s payload; a SUB_FLOW node\'s child\'s result' },
     },
     resultTruncated: { type: 'boolean', enum: [true], description: 'Only when an output in result is a preview, cut from a longer one (GET /monitor/task/{tiId} has it whole)' },
   },

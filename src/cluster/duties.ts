@@ -29,6 +29,9 @@ export class LeaderDuties {
       reconcile: (lookAtFresh: boolean) => Promise<{ deferred: number }>;
       cron: CronDuty;
       graceMs: number;
+      /** Timed checks (SIGNAL timeouts), every `timersMs`; not serialised with the reaper and reconciler. */
+      timers?: () => Promise<unknown>;
+      timersMs?: number;
     },
     private exclusive: <T>(job: () => Promise<T>) => Promise<T>,
     private stillLeader: () => boolean,
@@ -84,6 +87,8 @@ export class LeaderDuties {
         every(config.reconcileIntervalMs, guarded(periodic), (e) => this.log.error({ err: e }, 'reconcile pass failed'), { immediate: true }),
         every(PROBE_MS, probe, (e) => this.log.error({ err: e }, 'reconcile after an outage failed')),
       );
+      const { timers } = this.parts;
+      if (timers) this.loops.push(every(this.parts.timersMs ?? 1_000, async () => { if (this.stillLeader()) await timers(); }, (e) => this.log.error({ err: e }, 'timed checks failed')));
       await cron.start();
       this.log.info('leader duties started');
     });

@@ -19,6 +19,8 @@
 //  3. RUNNING flow instances with no open task instance Redis knows (none open at all — a crash between a
 //     task's result and the advance, or a lost dirty mark — or all of them unknown) → advanced. Only
 //     instances untouched for STUCK_GRACE_MS: a flow just started or just moved on is being handled.
+//  4. RUNNING sub-flows whose parent has ended (a member died between the parent's end and the cascade)
+//     → cancelled (orphans.ts). Instances that only wait (SIGNAL, SUB_FLOW) are not advanced (waiting.ts).
 // The work per pass is capped; a sweep that stops at the cap goes on from there on the next pass.
 import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
@@ -27,6 +29,8 @@ import type { ReconcileReport } from './types.js';
 import { advanceAll } from './advance.js';
 import { FlowIns, TaskIns } from '../models/index.js';
 import { deleteExpiredKeys } from '../engine/idempotency.js';
+import { waitingOnly } from './waiting.js';
+import { cancelOrphans } from './orphans.js';
 
 const PAGE = 500;
 /** Rows looked at per kind per pass. */
@@ -82,6 +86,7 @@ export class Reconciler {
     }, () => stuck.length >= MAX_ADVANCES_PER_PASS);
     const toAdvance = stuck.slice(0, MAX_ADVANCES_PER_PASS);
     await deleteExpiredKeys(this.s.knex, this.s.config.idempotencyTtlMs);
+    await cancelOrphans(this.s.knex, this.engine, this.log);
     await advanceAll(this.engine, toAdvance, this.log, 'reconciler');
     report.advanced = toAdvance.length;
 
@@ -181,6 +186,8 @@ export class Reconciler {
       .whereIn('exec_status', ['PENDING', 'RUNNING']);
     const known = open.length ? await this.s.queue.known(open.map((r) => r.ti_id)) : new Set<number>();
     const alive = new Set(open.filter((r) => known.has(r.ti_id)).map((r) => r.fi_id!));
-    return settled.filter((fiId) => !alive.has(fiId));
+    const candidates = settled.filter((fiId) => !alive.has(fiId));
+    const waiting = await waitingOnly(this.s, candidates);
+    return candidates.filter((fiId) => !waiting.has(fiId));
   }
 }

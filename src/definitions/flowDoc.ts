@@ -3,7 +3,8 @@
 // `prevNodes`, a graph. Examples are validated against their schemas by the linter in the test suite.
 import { CRON_MAX_LENGTH } from './cronExpression.js';
 import { MAX_FLOW_EDGES, NODE_KEY_PATTERN } from './flowGraph.js';
-import { MAX_FLOW_NODES, MAX_FLOW_TASK_REFS } from './schemas.js';
+import { MAX_FLOW_NODES, MAX_FLOW_TASK_REFS, MAX_SIGNAL_TIMEOUT_MS } from './schemas.js';
+import { MAX_EXPRESSION_LENGTH } from './expression.js';
 import { id, nodeTaskSchema, time } from './apiDoc.js';
 
 type Schema = Record<string, unknown>;
@@ -13,7 +14,36 @@ const completionText =
   '1 ≤ N ≤ its task count). The node fails as soon as its condition can no longer hold; tasks it no longer needs are cancelled.';
 const completion: Schema = { description: completionText, oneOf: [{ type: 'string', enum: ['ANY', 'ALL'] }, { type: 'integer', minimum: 1 }] };
 
-const nodeType: Schema = { type: 'string', enum: ['START', 'TASK', 'END'] };
+const nodeType: Schema = { type: 'string', enum: ['START', 'TASK', 'END', 'SIGNAL', 'SUB_FLOW'] };
+
+/** Control-flow fields (issue 19), the same in a save and in the answer. */
+const controlFields: Schema = {
+  when: {
+    type: 'string',
+    maxLength: MAX_EXPRESSION_LENGTH,
+    description:
+      'TASK, SIGNAL and SUB_FLOW nodes: a condition, evaluated once every node it follows has ended; false → the node is SKIPPED (no task instance). ' +
+      'Paths input.<path> and nodes.<key>.output<.path> (walking into JSON and into strings holding JSON; a missing path is null; only nodes this one ' +
+      'follows, directly or not), literals (numbers, \'…\' or "…" strings, true, false, null), == != < <= > >= && || ! and parentheses. ' +
+      'A number and a string holding one compare as numbers. A syntax error is a 400 naming the node',
+    example: 'nodes.check.output.score > 100 && input.vip == true',
+  },
+  forEach: {
+    type: 'string',
+    maxLength: MAX_EXPRESSION_LENGTH,
+    description:
+      'TASK nodes: a path (input.<path> or nodes.<key>.output<.path>) evaluated when the node starts: an array of at most 1,000 items (else the node fails, ' +
+      'naming the path and what it found). Each of the node\'s tasks runs once per item, ${item}, ${item.<path>} and ${index} filled in; completion counts ' +
+      'over all the runs (default ALL); the node\'s output is the array of the runs\' outputs in item order',
+    example: 'input.items',
+  },
+  maxParallel: { type: 'integer', minimum: 1, maximum: 1000, description: 'forEach nodes: how many items run at once (default: all)' },
+  flowId: { ...id, description: 'SUB_FLOW nodes, required: the flow whose instance the node starts (a child); its result is the node\'s output' },
+  flowVersion: { type: 'integer', minimum: 1, description: 'SUB_FLOW nodes: the version the child runs (default: the flow\'s current version when the child starts)' },
+  input: { type: 'object', additionalProperties: true, description: 'SUB_FLOW nodes: the child\'s input; its strings take ${input.…} and ${nodes.<key>.output…} templates' },
+  timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_SIGNAL_TIMEOUT_MS, description: 'SIGNAL nodes: how long the node waits for its signal (default: for ever)' },
+  onTimeout: { type: 'string', enum: ['FAIL', 'SUCCESS'], description: 'SIGNAL nodes: what a timeout does: FAIL (default) fails the node; SUCCESS succeeds it with a null output' },
+};
 const nodeKeyPattern = NODE_KEY_PATTERN.source;
 const misfire = ['FIRE_ONCE', 'SKIP'];
 
@@ -35,6 +65,7 @@ const nodeSchema: Schema = {
       items: id,
       description: 'Graph flows only, every node but START: the node ids it follows (END follows every node that nothing follows)',
     },
+    ...controlFields,
   },
 };
 
@@ -157,9 +188,10 @@ export const flowSaveSchema: Schema = {
             maxItems: MAX_FLOW_NODES,
             uniqueItems: true,
             items: { type: 'string', pattern: nodeKeyPattern },
-            description: 'TASK nodes only: the keys of the nodes this one follows. Giving it to any node makes the flow a graph',
+            description: 'TASK, SIGNAL and SUB_FLOW nodes: the keys of the nodes this one follows. Giving it to any node makes the flow a graph',
             example: ['b', 'c'],
           },
+          ...controlFields,
         },
       },
     },
@@ -211,5 +243,20 @@ export const flowSaveExamples: Schema = {
   allOf: {
     summary: 'A node that needs 2 of its 3 tasks, on a new version of flow 3',
     value: { flowId: 3, flowName: 'two of three', flowNodes: [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: [1, 2, 3], completion: 2 }, { nodeType: 'END' }] },
+  },
+  controlFlow: {
+    summary: 'Control flow: check; over 100, a review and an approval (a day at most), else both SKIPPED; then resize each image two at a time; ship through flow 7',
+    value: {
+      flowName: 'order',
+      flowNodes: [
+        { nodeType: 'START' },
+        { nodeType: 'TASK', nodeKey: 'check', taskIds: '1' },
+        { nodeType: 'TASK', nodeKey: 'review', taskIds: '2', prevNodes: ['check'], when: 'nodes.check.output.score > 100 && input.vip != true' },
+        { nodeType: 'SIGNAL', nodeKey: 'approve', prevNodes: ['review'], timeoutMs: 86400000, onTimeout: 'FAIL' },
+        { nodeType: 'TASK', nodeKey: 'resize', taskIds: '3', prevNodes: ['check', 'approve'], forEach: 'input.images', maxParallel: 2 },
+        { nodeType: 'SUB_FLOW', nodeKey: 'ship', prevNodes: ['resize'], flowId: 7, input: { order: '${input.order}', approvedBy: '${nodes.approve.output.by}' } },
+        { nodeType: 'END' },
+      ],
+    },
   },
 };

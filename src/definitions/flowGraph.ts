@@ -11,7 +11,7 @@ export const NODE_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
 export const MAX_FLOW_EDGES = 5_000;
 
 export interface NodeShape {
-  nodeType: 'START' | 'TASK' | 'END';
+  nodeType: 'START' | 'TASK' | 'END' | 'SIGNAL' | 'SUB_FLOW';
   nodeKey?: string | null;
   prevNodes?: string[] | null;
 }
@@ -48,7 +48,8 @@ export function flowGraph(nodes: NodeShape[]): { ok: true; value: FlowGraph } | 
   let edges = 0;
   const preds: number[][] = nodes.map(() => []);
   nodes.forEach((n, i) => {
-    if (n.prevNodes != null && n.nodeType !== 'TASK') {
+    const inner = n.nodeType !== 'START' && n.nodeType !== 'END'; // TASK, SIGNAL, SUB_FLOW
+    if (n.prevNodes != null && !inner) {
       issues.push({ index: i, field: 'prevNodes', message: `a ${n.nodeType} node does not take prevNodes (${n.nodeType === 'START' ? 'it comes first' : 'it follows every node that nothing follows'})` });
       return;
     }
@@ -56,7 +57,7 @@ export function flowGraph(nodes: NodeShape[]): { ok: true; value: FlowGraph } | 
       if (i > 0) preds[i] = [i - 1];
       return;
     }
-    if (n.nodeType !== 'TASK') return; // END: below, once every node's predecessors are known
+    if (!inner) return; // END: below, once every node's predecessors are known
     if (n.prevNodes == null) {
       preds[i] = start >= 0 ? [start] : [];
       return;
@@ -76,7 +77,7 @@ export function flowGraph(nodes: NodeShape[]): { ok: true; value: FlowGraph } | 
   if (issues.length) return { ok: false, issues };
   if (graph && end >= 0) {
     const followed = new Set(preds.flat());
-    preds[end] = nodes.map((_, i) => i).filter((i) => i !== end && !followed.has(i) && nodes[i].nodeType === 'TASK');
+    preds[end] = nodes.map((_, i) => i).filter((i) => i !== end && !followed.has(i) && nodes[i].nodeType !== 'START');
   }
 
   const cycle = findCycle(preds);
@@ -127,5 +128,18 @@ function reachable(start: number, preds: number[][]): Set<number> {
   const seen = new Set([start]);
   const todo = [start];
   while (todo.length) for (const s of succs[todo.pop()!]) if (!seen.has(s)) (seen.add(s), todo.push(s));
+  return seen;
+}
+
+/** The nodes node `i` follows, directly or not (an iterative walk back: no recursion on long chains). */
+export function ancestorsOf(preds: number[][], i: number): Set<number> {
+  const seen = new Set<number>();
+  const todo = [...preds[i]];
+  while (todo.length) {
+    const p = todo.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    todo.push(...preds[p]);
+  }
   return seen;
 }

@@ -5,7 +5,7 @@
 import { formatTime } from '../infra/time.js';
 import { CronSyntaxError, parseCronFields } from './cronExpression.js';
 import { nextTick } from './cronTicks.js';
-import { completionOnWire, nodeKeyOf, parseCompletion, parseIdList, predecessorsOf, type Flow, type FlowNode, type Task } from '../models/index.js';
+import { completionOnWire, nodeKeyOf, parseCompletion, parseIdList, parseNodeOptions, predecessorsOf, type Flow, type FlowNode, type Task } from '../models/index.js';
 import { readTaskConfig } from './taskConfig.js';
 import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from './secrets.js';
 
@@ -15,8 +15,8 @@ export const TASK_COLUMNS = ['task_id', 'task_name', 'task_description', 'task_t
 export type FlowRow = Pick<Flow, 'flow_id' | 'flow_name' | 'flow_description' | 'flow_version' | 'cron' | 'cron_enabled' | 'cron_misfire' | 'create_time' | 'update_time'>;
 export const FLOW_COLUMNS = ['flow_id', 'flow_name', 'flow_description', 'flow_version', 'cron', 'cron_enabled', 'cron_misfire', 'create_time', 'update_time'];
 
-export type NodeRow = Pick<FlowNode, 'node_id' | 'seq' | 'node_type' | 'task_ids' | 'prev_node' | 'prev_nodes' | 'node_key' | 'completion' | 'create_time' | 'update_time'>;
-export const NODE_COLUMNS = ['node_id', 'seq', 'node_type', 'task_ids', 'prev_node', 'prev_nodes', 'node_key', 'completion', 'create_time', 'update_time'];
+export type NodeRow = Pick<FlowNode, 'node_id' | 'seq' | 'node_type' | 'task_ids' | 'prev_node' | 'prev_nodes' | 'node_key' | 'completion' | 'create_time' | 'update_time'> & { node_options?: string | null };
+export const NODE_COLUMNS = ['node_id', 'seq', 'node_type', 'task_ids', 'prev_node', 'prev_nodes', 'node_key', 'completion', 'node_options', 'create_time', 'update_time'];
 
 type Wire = Record<string, unknown>;
 
@@ -69,6 +69,11 @@ export function presentNode(n: NodeRow, tasks: Map<number, TaskRow>, graph: bool
   if (n.node_type === 'TASK') put(o, 'completion', completionOnWire(parseCompletion(n.completion)));
   if (graph || n.node_key !== null) put(o, 'nodeKey', nodeKeyOf(n));
   if (graph && n.node_type !== 'START') put(o, 'prevNodes', predecessorsOf(n));
+  // Control flow: only on nodes that have it, so other nodes answer as before.
+  if (n.node_options) {
+    const opts = parseNodeOptions(n.node_options);
+    for (const key of ['when', 'forEach', 'maxParallel', 'flowId', 'flowVersion', 'input', 'timeoutMs', 'onTimeout'] as const) put(o, key, opts[key]);
+  }
   return o;
 }
 

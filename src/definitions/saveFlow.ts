@@ -16,7 +16,7 @@
 import type { Knex } from 'knex';
 import type { PartialModelObject } from 'objection';
 import { InvalidInputError, NotFoundError } from '../errors.js';
-import { Flow, FlowNode, Task } from '../models/index.js';
+import { Flow, FlowNode, Task, type NodeOptions } from '../models/index.js';
 import { getFlow } from './getFlow.js';
 import { flowGraph } from './flowGraph.js';
 import type { SaveFlowInput } from './schemas.js';
@@ -40,6 +40,43 @@ async function checkTasks(trx: Knex.Transaction, nodes: NodeInput[]): Promise<vo
   });
 }
 
+/**
+ * 400 naming the node unless every flow a SUB_FLOW node names is live (and has the version it pins).
+ * Checked again when the node starts its child: a flow deleted since fails that node then.
+ */
+async function checkSubFlows(trx: Knex.Transaction, nodes: NodeInput[]): Promise<void> {
+  const ids = [...new Set(nodes.flatMap((n) => (n.nodeType === 'SUB_FLOW' && n.flowId != null ? [n.flowId] : [])))];
+  if (!ids.length) return;
+  const rows = await Flow.query(trx).select('flow_id', 'flow_version').whereIn('flow_id', ids).whereNull('deleted_time').forShare();
+  const version = new Map(rows.map((r) => [Number(r.flow_id), r.flow_version]));
+  nodes.forEach((n, i) => {
+    if (n.nodeType !== 'SUB_FLOW' || n.flowId == null) return;
+    const v = version.get(n.flowId);
+    if (v === undefined) throw new InvalidInputError(`flowNodes[${i}].flowId: flow ${n.flowId} does not exist`);
+    if (n.flowVersion != null && n.flowVersion > v) throw new InvalidInputError(`flowNodes[${i}].flowVersion: flow ${n.flowId} has no version ${n.flowVersion} (its current version is ${v})`);
+  });
+}
+
+/** A node's control-flow settings as stored (task_node.node_options), or null when it has none. */
+function nodeOptions(n: NodeInput): string | null {
+  const o: NodeOptions = {};
+  if (n.when != null) o.when = n.when;
+  if (n.nodeType === 'TASK' && n.forEach != null) {
+    o.forEach = n.forEach;
+    if (n.maxParallel != null) o.maxParallel = n.maxParallel;
+  }
+  if (n.nodeType === 'SIGNAL') {
+    if (n.timeoutMs != null) o.timeoutMs = n.timeoutMs;
+    if (n.onTimeout != null) o.onTimeout = n.onTimeout;
+  }
+  if (n.nodeType === 'SUB_FLOW') {
+    o.flowId = n.flowId!;
+    if (n.flowVersion != null) o.flowVersion = n.flowVersion;
+    if (n.input != null) o.input = n.input;
+  }
+  return Object.keys(o).length ? JSON.stringify(o) : null;
+}
+
 /** The node rows of one version, as one graph to insert: each refers to the nodes it follows. */
 function nodeGraph(flowId: number | null, version: number, nodes: NodeInput[], user: string, now: Date): PartialModelObject<FlowNode>[] {
   const shape = flowGraph(nodes);
@@ -57,7 +94,9 @@ function nodeGraph(flowId: number | null, version: number, nodes: NodeInput[], u
       prev_node: preds[seq].length ? ref(preds[seq][0]) : null,
       prev_nodes: graph ? preds[seq].map(ref).join(',') : null,
       node_key: n.nodeKey ?? null,
-      completion: isTask ? String(n.completion ?? 'ANY') : null,
+      // A forEach node's runs must all succeed unless it says otherwise.
+      completion: isTask ? String(n.completion ?? (n.forEach != null ? 'ALL' : 'ANY')) : null,
+      node_options: nodeOptions(n),
       create_time: now,
       create_user: user,
       update_time: now,
@@ -84,6 +123,7 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
       const cronEnabled = input.cronEnabled !== undefined ? Boolean(input.cronEnabled) : Boolean(stored.cron_enabled);
       checkCron(cron, cronEnabled);
       await checkTasks(trx, input.flowNodes);
+      await checkSubFlows(trx, input.flowNodes);
       const version = stored.flow_version + 1;
       const changes: PartialModelObject<Flow> = { flow_name: input.flowName, flow_version: version, cron, cron_enabled: cronEnabled, update_time: now, update_user: user };
       if (input.flowDescription !== undefined) changes.flow_description = input.flowDescription;
@@ -96,6 +136,7 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
       const cronEnabled = Boolean(input.cronEnabled);
       checkCron(cron, cronEnabled);
       await checkTasks(trx, input.flowNodes);
+      await checkSubFlows(trx, input.flowNodes);
       // The flow (version 1) with its nodes, one graph: INSERT INTO task_flow …, then INSERT INTO task_node … per node
       const flow = await Flow.query(trx).insertGraph(
         {

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { CRON_MAX_LENGTH, CronSyntaxError, parseCron } from './cronExpression.js';
 import { flowGraph, NODE_KEY_PATTERN } from './flowGraph.js';
+import { MAX_EXPRESSION_LENGTH } from './expression.js';
+import { pathIssues } from './pathChecks.js';
 import { jsonShapeProblem } from '../infra/jsonShape.js';
 import { TASK_TYPES, type TaskType } from '../models/definitions.js';
 
@@ -137,9 +139,18 @@ const completion = z.union([z.literal('ANY'), z.literal('ALL'), z.number().int()
 });
 export type CompletionInput = z.infer<typeof completion>;
 
+/** A forEach node's items (and the most maxParallel can be). */
+export const MAX_FOR_EACH_ITEMS = 1000;
+/** A SIGNAL's timeout: up to a year. */
+export const MAX_SIGNAL_TIMEOUT_MS = 31_536_000_000;
+/** A node's control-flow settings are stored as JSON in task_node.node_options (TEXT). */
+export const NODE_OPTIONS_MAX_BYTES = 65_535;
+
+export const NODE_TYPES = ['START', 'TASK', 'END', 'SIGNAL', 'SUB_FLOW'] as const;
+
 const flowNode = z.object(
   {
-    nodeType: z.enum(['START', 'TASK', 'END'], { error: 'must be one of START, TASK, END' }),
+    nodeType: z.enum(NODE_TYPES, { error: `must be one of ${NODE_TYPES.join(', ')}` }),
     taskIds: taskIds.nullish(),
     completion: completion.nullish(),
     /** The node's name in prevNodes and in ${nodes.<key>.output} templates (default `n<position>`). */
@@ -152,6 +163,19 @@ const flowNode = z.object(
       .array(z.string({ error: 'must be node keys (strings)' }), { error: 'must be an array of node keys' })
       .max(MAX_FLOW_NODES, `must name at most ${MAX_FLOW_NODES} nodes`)
       .nullish(),
+    /** A condition over the input and earlier outputs (expression.ts): false → the node is SKIPPED. */
+    when: z.string({ error: 'must be a string (an expression)' }).max(MAX_EXPRESSION_LENGTH, `must be at most ${MAX_EXPRESSION_LENGTH} characters`).nullish(),
+    /** TASK nodes: a path to an array; the node's tasks run once per item (`${item}`, `${index}`). */
+    forEach: z.string({ error: 'must be a string (a path such as input.items)' }).max(MAX_EXPRESSION_LENGTH, `must be at most ${MAX_EXPRESSION_LENGTH} characters`).nullish(),
+    /** How many items run at once (default: all). */
+    maxParallel: z.number({ error: `must be a whole number from 1 to ${MAX_FOR_EACH_ITEMS}` }).int(`must be a whole number from 1 to ${MAX_FOR_EACH_ITEMS}`).min(1, `must be a whole number from 1 to ${MAX_FOR_EACH_ITEMS}`).max(MAX_FOR_EACH_ITEMS, `must be a whole number from 1 to ${MAX_FOR_EACH_ITEMS}`).nullish(),
+    /** SUB_FLOW: the flow to start, its version (default: current when it starts), its input (strings take templates). */
+    flowId: bodyId,
+    flowVersion: z.number({ error: 'must be a positive integer' }).int('must be a positive integer').min(1, 'must be a positive integer').max(1_000_000_000).nullish(),
+    input: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).nullish(),
+    /** SIGNAL: how long it waits (default: for ever), and what a timeout does. */
+    timeoutMs: z.number({ error: 'must be a whole number of milliseconds' }).int('must be a whole number of milliseconds').min(1, `must be from 1 to ${MAX_SIGNAL_TIMEOUT_MS}`).max(MAX_SIGNAL_TIMEOUT_MS, `must be from 1 to ${MAX_SIGNAL_TIMEOUT_MS}`).nullish(),
+    onTimeout: z.enum(['FAIL', 'SUCCESS'], { error: 'must be "FAIL" or "SUCCESS"' }).nullish(),
   },
   { error: 'must be a JSON object' },
 );
@@ -207,24 +231,36 @@ export const saveFlowBody = z
     nodes.forEach((n, i) => {
       if (n.nodeType === 'START' && i !== 0) at(i, 'nodeType', 'only the first node may be START');
       if (n.nodeType === 'END' && i !== nodes.length - 1) at(i, 'nodeType', 'only the last node may be END');
-      if (n.nodeType !== 'TASK') {
-        if (n.taskIds != null) at(i, 'taskIds', `a ${n.nodeType} node does not take taskIds`);
-        if (n.completion != null) at(i, 'completion', `a ${n.nodeType} node does not take completion`);
-        return;
+      const not = (field: keyof typeof n, why = `a ${n.nodeType} node does not take ${field}`) => {
+        if (n[field] != null) at(i, field, why);
+      };
+      if (n.nodeType !== 'TASK') (not('taskIds'), not('completion'), not('forEach'), not('maxParallel'));
+      if (n.maxParallel != null && n.forEach == null) at(i, 'maxParallel', 'goes with forEach');
+      if (n.nodeType !== 'SUB_FLOW') (not('flowId'), not('flowVersion'), not('input'));
+      if (n.nodeType !== 'SIGNAL') (not('timeoutMs'), not('onTimeout'));
+      if (n.nodeType === 'START' || n.nodeType === 'END') not('when', `a ${n.nodeType} node does not take when (it always runs)`);
+      if (n.nodeType === 'SUB_FLOW' && n.flowId == null) at(i, 'flowId', 'a SUB_FLOW node needs the flowId of the flow it starts');
+      if (n.nodeType === 'SIGNAL' && n.nodeKey == null) at(i, 'nodeKey', 'a SIGNAL node needs a nodeKey (it is signalled by it)');
+      if (n.nodeType === 'SUB_FLOW' && n.input != null) {
+        const bytes = utf8Bytes(JSON.stringify(n.input));
+        if (bytes > NODE_OPTIONS_MAX_BYTES - 1024) at(i, 'input', `is ${bytes} bytes as JSON; at most ${NODE_OPTIONS_MAX_BYTES - 1024} fit`);
       }
+      if (n.nodeType !== 'TASK') return;
       if (n.taskIds == null) at(i, 'taskIds', 'a TASK node needs at least one task');
-      else if (typeof n.completion === 'number' && n.completion > n.taskIds.length) {
+      else if (typeof n.completion === 'number' && n.forEach == null && n.completion > n.taskIds.length) {
         at(i, 'completion', `must be at most the node's task count (${n.taskIds.length}), got ${n.completion}`);
       }
     });
     if (nodes[0].nodeType !== 'START') at(0, 'nodeType', 'the first node must be START');
     if (nodes[nodes.length - 1].nodeType !== 'END') at(nodes.length - 1, 'nodeType', 'the last node must be END');
-    if (!nodes.some((n) => n.nodeType === 'TASK')) {
+    if (!nodes.some((n) => n.nodeType !== 'START' && n.nodeType !== 'END')) {
       ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: 'needs at least one TASK node between START and END' });
     }
     // Which node follows which (flowGraph.ts): unknown or duplicate keys, a cycle, an unreachable node.
     const shape = flowGraph(nodes);
     if (!shape.ok) for (const issue of shape.issues) at(issue.index, issue.field, issue.message);
+    // A condition or forEach path parses, and reads only nodes that have ended by then: those it follows.
+    else for (const issue of pathIssues(nodes, shape.value)) at(issue.index, issue.field, issue.message);
     const refs = nodes.reduce((sum, n) => sum + (n.taskIds?.length ?? 0), 0);
     if (refs > MAX_FLOW_TASK_REFS) {
       ctx.addIssue({ code: 'custom', path: ['flowNodes'], message: `name at most ${MAX_FLOW_TASK_REFS} tasks in all (each is a task instance per run), got ${refs}` });

@@ -10,7 +10,8 @@
 // `version`, checked against the version read (optimistic lock): the fencing token that refuses a
 // coordinator that lost its Redis lock while paused, and that cancel and retry check too.
 import type { FlowPlans } from './flowPlan.js';
-import { decide, type NodeInsView, type TaskInsView } from './decide.js';
+import { decide, NeedData, type Decision, type DecideContext, type NodeInsView, type TaskInsView } from './decide.js';
+import { conditionData } from './conditionData.js';
 import type { Statement, Tx } from './sql/multiStatement.js';
 import type { TaskRun } from './taskRun.js';
 import { writeTransitions, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
@@ -39,6 +40,12 @@ export interface BatchOutcome {
   prelude: any[];
   /** What changed status, for whoever watches (the dashboard's live events); told after commit. */
   changes: StatusChange[];
+  /** Instances with SUB_FLOW node instances waiting for their child to be started (subFlows.ts). */
+  startChildren: number[];
+  /** Child instances to cancel (their parent's SUB_FLOW node ended without them). */
+  cancelChildren: number[];
+  /** Parents of sub-flow instances that ended: to advance (their SUB_FLOW node can end now). */
+  parents: number[];
 }
 
 /**
@@ -67,7 +74,7 @@ export interface FlowFailure {
   durationMs: number;
 }
 
-export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), failures: [], changed: [], prelude: [], changes: [] });
+export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), failures: [], changed: [], prelude: [], changes: [], startChildren: [], cancelChildren: [], parents: [] });
 
 export interface FiRow {
   fi_id: number;
@@ -76,6 +83,9 @@ export interface FiRow {
   status: string;
   version: number;
   start_time: Date;
+  /** A sub-flow's parent instance (null: started on its own), and its depth. */
+  parent_fi_id?: number | null;
+  depth?: number;
 }
 
 export interface AdvanceOptions {
@@ -130,21 +140,24 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
 
   // Round trip 1, the reads (after the caller's prelude): the instances, their node instances (the latest
   // of each node is what counts), and the task instances of those still RUNNING.
-  type NiRow = NodeInsView & { fi_id: number; ti_id: number | null; exec_status: string | null; ti_error: string | null };
+  type NiRow = NodeInsView & { fi_id: number; ti_id: number | null; exec_status: string | null; ti_error: string | null; due_time: Date | null; item_index: number | null };
   let fis: FiRow[] = opts.fresh ?? [];
   let rows: NiRow[] = [];
   if (!opts.fresh) {
     const read = await tx.send([
       ...prelude,
       {
-        sql: 'SELECT fi_id, flow_id, flow_version, status, version, start_time FROM task_flow_ins WHERE fi_id IN (?) ORDER BY fi_id',
+        sql: 'SELECT fi_id, flow_id, flow_version, status, version, start_time, parent_fi_id, depth FROM task_flow_ins WHERE fi_id IN (?) ORDER BY fi_id',
         bindings: [ids],
       },
       {
         // Every node instance of each (a retry's earlier ones are few): the latest of each node is kept below.
-        sql: `SELECT ni.ni_id, ni.fi_id, ni.node_id, ni.status, ni.error_msg, ti.ti_id, ti.exec_status, ti.error_msg AS ti_error
+        // (A waiting SIGNAL's due time; a SUB_FLOW's child, with the child's status while the node waits.)
+        sql: `SELECT ni.ni_id, ni.fi_id, ni.node_id, ni.status, ni.error_msg, ni.due_time, ni.child_fi_id, c.status AS child_status, c.error_msg AS child_error, ni.item_count,
+                     ti.ti_id, ti.exec_status, ti.error_msg AS ti_error, ti.item_index
                 FROM task_node_ins ni
                 LEFT JOIN task_ins ti ON ti.ni_id = ni.ni_id AND ni.status = 'RUNNING'
+                LEFT JOIN task_flow_ins c ON c.fi_id = ni.child_fi_id AND ni.status = 'RUNNING'
                WHERE ni.fi_id IN (?)
                ORDER BY ni.ni_id, ti.ti_id`,
         bindings: [ids],
@@ -163,26 +176,45 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   for (const r of rows) {
     let byNode = latestOf.get(r.fi_id);
     if (!byNode) latestOf.set(r.fi_id, (byNode = new Map()));
-    if (byNode.get(r.node_id)?.ni_id !== r.ni_id) byNode.set(r.node_id, { ni_id: r.ni_id, node_id: r.node_id, status: r.status, error_msg: r.error_msg });
+    if (byNode.get(r.node_id)?.ni_id !== r.ni_id) {
+      byNode.set(r.node_id, {
+        ni_id: r.ni_id, node_id: r.node_id, status: r.status, error_msg: r.error_msg,
+        due_ms: r.due_time ? new Date(r.due_time).getTime() : null, child_fi_id: r.child_fi_id ?? null, child_status: r.child_status ?? null, child_error: r.child_error ?? null, item_count: r.item_count ?? null,
+      });
+    }
     if (r.ti_id !== null) {
       const tl = tasksByNi.get(r.ni_id!) ?? [];
-      tl.push({ ti_id: r.ti_id, ni_id: r.ni_id!, exec_status: r.exec_status!, error_msg: r.ti_error });
+      tl.push({ ti_id: r.ti_id, ni_id: r.ni_id!, exec_status: r.exec_status!, error_msg: r.ti_error, item_index: r.item_index });
       tasksByNi.set(r.ni_id!, tl);
     }
   }
 
   // Decide each instance in memory (decide.ts), collecting the writes.
-  const w: TransitionWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [] };
+  const w: TransitionWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [], addTasks: [] };
   const changed = new Set<number>();
   for (const fi of running) {
     const plan = await plans.get(fi.flow_id, fi.flow_version);
-    const d = decide(plan, [...(latestOf.get(fi.fi_id)?.values() ?? [])], (niId) => tasksByNi.get(niId) ?? [], opts.resume?.get(fi.fi_id));
+    const ctx: DecideContext = { nowMs: now.getTime(), depth: fi.depth ?? 0 };
+    const latest = [...(latestOf.get(fi.fi_id)?.values() ?? [])];
+    const tasksOf = (niId: number) => tasksByNi.get(niId) ?? [];
+    let d: Decision;
+    try {
+      d = decide(plan, latest, tasksOf, opts.resume?.get(fi.fi_id), ctx);
+    } catch (e) {
+      // Only a pass that enters a node with `when` or `forEach` pays for reading the input and outputs.
+      if (!(e instanceof NeedData)) throw e;
+      ctx.data = await conditionData(tx, plans, plan, fi.fi_id);
+      d = decide(plan, latest, tasksOf, opts.resume?.get(fi.fi_id), ctx);
+    }
     const fiId = fi.fi_id;
+    if (d.startChildren) out.startChildren.push(fiId);
+    if (d.cancelChildren) out.cancelChildren.push(...d.cancelChildren);
     for (const e of d.nodeEnds) w.nodeEnds.push({ fiId, ...e });
     for (const c of d.cancels) w.cancels.push({ fiId, ...c });
     for (const e of d.entered) w.entered.push({ fiId, ...e });
+    for (const a of d.addTasks ?? []) w.addTasks!.push({ fiId, ...a });
     if (d.flowEnd) w.flowEnds.push({ fiId, ...d.flowEnd });
-    if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd) changed.add(fiId);
+    if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd || d.addTasks?.length) changed.add(fiId);
   }
   if (!changed.size) return out;
 
@@ -203,6 +235,8 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
       out.failures.push({ fiId: f.fiId, flowId: fi.flow_id, status: f.status, nodeKey: f.nodeKey ?? null, error: f.error, durationMs: Date.now() - flowStart.get(f.fiId)! });
     }
   }
+  const parentOf = new Map(running.map((f) => [f.fi_id, f.parent_fi_id ?? null]));
+  for (const f of w.flowEnds) if (parentOf.get(f.fiId)) out.parents.push(parentOf.get(f.fiId)!);
   if (opts.collectChanges) out.changes = changesOf(w, written, new Map(running.map((f) => [f.fi_id, f.flow_id])));
   return out;
 }

@@ -10,7 +10,7 @@ import { FlowIns, NodeIns, TaskIns } from '../models/index.js';
 import { emptyOutcome, type FlowFailure, type StatusChange } from './advanceMany.js';
 
 export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, user = 'system'): Promise<void> {
-  const exists = await FlowIns.query(s.knex).findById(fiId).select('status', 'flow_id', 'start_time');
+  const exists = await FlowIns.query(s.knex).findById(fiId).select('status', 'flow_id', 'start_time', 'parent_fi_id');
   if (!exists) throw new NotFoundError(`flow instance ${fiId} does not exist`);
   if (exists.status !== 'RUNNING') throw new ConflictError(`flow instance ${fiId} is ${exists.status}: only a RUNNING instance can be cancelled`);
 
@@ -47,5 +47,8 @@ export async function cancelFlow(s: Services, coord: Coordinator, fiId: number, 
   const failures: FlowFailure[] = [
     { fiId, flowId: Number(exists.flow_id), status: 'CANCELLED', nodeKey: null, error: `cancelled by ${user}`, durationMs: exists.start_time ? Date.now() - new Date(exists.start_time).getTime() : 0 },
   ];
-  await coord.afterCommit({ ...emptyOutcome(), cancelled, changes, failures });
+  // A sub-flow's parent learns its child ended (its SUB_FLOW node fails); the instance's own running
+  // children are cancelled with it (each in turn wakes this instance, which has ended: nothing to do).
+  const children = (await FlowIns.query(s.knex).select('fi_id').where({ parent_fi_id: fiId, status: 'RUNNING' })).map((c) => Number(c.fi_id));
+  await coord.afterCommit({ ...emptyOutcome(), cancelled, changes, failures, cancelChildren: children, parents: exists.parent_fi_id ? [Number(exists.parent_fi_id)] : [] });
 }

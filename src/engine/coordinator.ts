@@ -30,6 +30,7 @@ import type { TaskRun } from './taskRun.js';
 import type { LockRequest } from './locks.js';
 import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
 import type { EngineEvents } from './events.js';
+import { followUps, hasFollowUps } from './subFlows.js';
 
 /** A committed commitAndAdvance. */
 export interface Committed {
@@ -143,6 +144,7 @@ export class Coordinator {
       );
     }
     await Promise.all(redisWork);
+    if (hasFollowUps(out)) await followUps(this.s, this, out); // sub-flows: start, cancel, wake parents (never throws)
     // At info: what an operator reads first. Only the instances that did not succeed (no cost per task).
     for (const f of out.failures) log.info(f, 'flow instance did not succeed');
     for (const [fiId, status] of out.finished) {

@@ -8,6 +8,7 @@ import { Batcher } from './batcher.js';
 import { NotFoundError } from '../errors.js';
 import { retryFlow } from './retryFlow.js';
 import { cancelFlow } from './cancelFlow.js';
+import { signalNode } from './signalFlow.js';
 import { startTask } from './startTask.js';
 import { EngineEvents } from './events.js';
 
@@ -59,6 +60,11 @@ export class Engine {
 
   cancelFlow(fiId: number, user?: string): Promise<void> {
     return cancelFlow(this.s, this.coordinator, fiId, user);
+  }
+
+  /** A waiting SIGNAL node succeeds with `payload` as its output; returns its node instance id. */
+  signal(fiId: number, nodeKey: string, payload: unknown, user?: string): Promise<number> {
+    return signalNode(this.s, this.coordinator, fiId, nodeKey, payload, user);
   }
 
   startTask(taskId: number, user?: string, idempotencyKey?: string, input?: Record<string, unknown>): Promise<number> {

@@ -5,8 +5,10 @@
 import type { AnyQueryBuilder } from 'objection';
 import type { Knex } from '../infra/db.js';
 import { formatTime } from '../infra/time.js';
-import { FlowIns, FlowNode, NodeIns, nodeKeyOf, TaskIns } from '../models/index.js';
-import { planOf } from './flowPlan.js';
+import { FlowIns, NodeIns, nodeKeyOf, TaskIns } from '../models/index.js';
+import { FlowPlans } from './flowPlan.js';
+import { flowResultOf, type Preview } from './outputs.js';
+import { sendTogether } from './sql/multiStatement.js';
 import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from '../definitions/secrets.js';
 
 export interface FlowInsFilter {
@@ -88,6 +90,7 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
     flowVersion: r.flow_version,
     trigger: r.trigger_type,
     scheduledTime: formatTime(r.scheduled_time),
+    ...(r.parent_fi_id ? { parentFiId: r.parent_fi_id } : {}),
   }));
   const failed = await failedNodes(knex, rows.filter((r) => r.status === 'FAILED').map((r) => r.fi_id));
   rows.forEach((r, i) => {
@@ -126,25 +129,14 @@ async function failedNodes(knex: Knex, fiIds: number[]): Promise<Map<number, Wir
 }
 
 /**
- * The outputs of the nodes END follows (each: its one task's output, or by task id), by node key, as
- * previews; `truncated` when one is cut.
+ * The outputs of the nodes END follows (each: its one task's output, or by task id; SKIPPED ones left
+ * out), by node key, as previews; `truncated` when one is cut.
  */
 async function flowResult(knex: Knex, fi: FlowIns): Promise<{ result: Wire; truncated: boolean }> {
-  const nodes = await FlowNode.query(knex).where({ flow_id: fi.flow_id, flow_version: fi.flow_version }).orderBy('seq');
-  const plan = planOf(fi.flow_id, fi.flow_version, nodes);
-  const last = plan.end.preds.map((id) => plan.byId.get(id)!);
-  const latest = NodeIns.query(knex).max('ni_id').where('fi_id', fi.fi_id).whereIn('node_id', last.map((n) => n.nodeId)).groupBy('node_id');
-  const chars = await previewChars(knex, fi.fi_id);
-  const nis = await NodeIns.query(knex).whereIn('ni_id', latest).withGraphFetched('taskInstances').modifyGraph('taskInstances', (q) => previewColumns(q, knex, chars));
-  const out: Wire = {};
-  let truncated = false;
-  for (const n of last) {
-    const ni = nis.find((x) => x.node_id === n.nodeId);
-    const done = ((ni?.taskInstances ?? []) as Previewed[]).filter((t) => t.exec_status === 'SUCCESS');
-    truncated ||= done.some((t) => cut(t.output_cut));
-    out[n.key] = n.taskIds.length === 1 ? (done[0]?.output ?? null) : Object.fromEntries(done.map((t) => [String(t.task_id), t.output]));
-  }
-  return { result: out, truncated };
+  const plans = new FlowPlans(knex);
+  const preview: Preview = { chars: await previewChars(knex, fi.fi_id), truncated: false };
+  const result = await flowResultOf((st) => sendTogether(knex, st), (f, v) => plans.get(f, v), fi.fi_id, 0, preview);
+  return { result, truncated: preview.truncated };
 }
 
 function taskInsRow(t: TaskIns): Wire {
@@ -199,9 +191,13 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
     nodeId: ni.node_id,
     nodeType: ni.node?.node_type ?? null,
     // Beyond the original API's keys: the node's key (as templates and the flow's definition name it),
-    // who ran each task, exact times for the dashboard's timeline, what it ran.
+    // what a SUB_FLOW, SIGNAL or forEach node holds, who ran each task, exact times for the dashboard's
+    // timeline, what it ran.
     nodeKey: ni.node ? nodeKeyOf(ni.node) : null,
-    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
+    ...(ni.child_fi_id ? { childFiId: ni.child_fi_id } : {}),
+    ...(ni.output != null ? { output: parseJson(ni.output) } : {}),
+    ...(ni.item_count != null ? { itemCount: ni.item_count } : {}),
+    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets), ...(t.item_index != null ? { itemIndex: t.item_index } : {}) })),
     startMs: epochMs(ni.start_time),
     endMs: epochMs(ni.end_time),
   }));

@@ -3,12 +3,15 @@
 // and config are stored on the task instance (the monitor shows them; a later attempt runs the same
 // text). A task without templates costs nothing here.
 import type { Knex } from '../infra/db.js';
-import { FlowIns, NodeIns, TaskIns } from '../models/index.js';
+import { FlowIns, TaskIns } from '../models/index.js';
+import { nodeOutputs } from './outputs.js';
+import { readPath, referencedKeys } from '../definitions/expression.js';
+import { sendTogether } from './sql/multiStatement.js';
 import type { FlowPlans } from './flowPlan.js';
 import type { TaskRun } from './taskRun.js';
 import { bytesIfOver } from '../infra/writeLimits.js';
 import { TASK_CONFIG_MAX_BYTES } from '../definitions/schemas.js';
-import { configHasTemplates, hasTemplates, referencedNodes, render, renderConfig, stringsOf, TemplateError, type TemplateData } from './templates.js';
+import { configHasTemplates, hasItemTemplates, hasTemplates, referencedNodes, render, renderConfig, stringsOf, TemplateError, type TemplateData } from './templates.js';
 
 /**
  * The run as it should run: unchanged, or with its templates filled in. TemplateError when one cannot be,
@@ -42,27 +45,26 @@ async function templateData(knex: Knex, plans: FlowPlans, run: TaskRun): Promise
   const fi = await FlowIns.query(knex).select('flow_id', 'flow_version', 'input').findById(run.fiId);
   if (!fi) throw new TemplateError(`flow instance ${run.fiId} is gone`);
   const plan = await plans.get(fi.flow_id, fi.flow_version);
-  const keys = referencedNodes([run.content ?? '', ...stringsOf(run.config)]).filter((k) => plan.byKey.has(k));
-  const outputs = new Map<string, { value: unknown }>();
-  if (keys.length) {
-    const nodeIds = keys.map((k) => plan.byKey.get(k)!.nodeId);
-    const latest = NodeIns.query(knex).max('ni_id').where('fi_id', run.fiId).whereIn('node_id', nodeIds).groupBy('node_id');
-    const rows = await NodeIns.query(knex)
-      .alias('ni')
-      .join('task_ins as ti', 'ti.ni_id', 'ni.ni_id')
-      .select('ni.node_id', 'ni.status', 'ti.task_id', 'ti.output', 'ti.exec_status')
-      .whereIn('ni.ni_id', latest)
-      .orderBy('ti.ti_id');
-    for (const key of keys) {
-      const node = plan.byKey.get(key)!;
-      const mine = (rows as unknown as { node_id: number; status: string; task_id: number; output: string | null; exec_status: string }[])
-        .filter((r) => r.node_id === node.nodeId && r.status === 'SUCCESS' && r.exec_status === 'SUCCESS');
-      if (!mine.length) continue;
-      // One task: its output. Several: an object by task id.
-      outputs.set(key, { value: node.taskIds.length === 1 ? mine[0].output : Object.fromEntries(mine.map((r) => [String(r.task_id), r.output])) });
+  const texts = [run.content ?? '', ...stringsOf(run.config)];
+  const keys = new Set(referencedNodes(texts).filter((k) => plan.byKey.has(k)));
+  // A forEach run: its item, read again from the path the node's items came from (final by now).
+  let each: { path: Parameters<typeof readPath>[0]; index: number } | null = null;
+  if (texts.some(hasItemTemplates) && run.niId !== null) {
+    const [[row]] = (await sendTogether(knex, [{ sql: 'SELECT ti.item_index, ni.node_id FROM task_ins ti JOIN task_node_ins ni ON ni.ni_id = ti.ni_id WHERE ti.ti_id = ?', bindings: [run.tiId] }])) as [{ item_index: number | null; node_id: number }[]];
+    const node = row ? plan.byId.get(Number(row.node_id)) : undefined;
+    if (node?.forEach && row.item_index !== null) {
+      each = { path: node.forEach.path, index: row.item_index };
+      for (const k of referencedKeys(node.forEach.path)) keys.add(k);
     }
   }
-  return { input: parseInput(fi.input), output: (key) => outputs.get(key) };
+  const outputs = keys.size ? await nodeOutputs((st) => sendTogether(knex, st), (f, v) => plans.get(f, v), plan, run.fiId, [...keys]) : new Map();
+  const input = parseInput(fi.input);
+  const data: TemplateData = { input, output: (key) => outputs.get(key) };
+  if (each) {
+    const items = readPath(each.path, { input, output: (k) => outputs.get(k)?.value ?? null });
+    data.item = { value: Array.isArray(items) ? items[each.index] : null, index: each.index };
+  }
+  return data;
 }
 
 function parseInput(text: string | null): unknown {

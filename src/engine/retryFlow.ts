@@ -5,7 +5,7 @@
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany } from './advanceMany.js';
-import { currentInstances } from './decide.js';
+import { currentInstances, ENDED_OK } from './decide.js';
 import { txOn } from './sql/multiStatement.js';
 import { ConflictError, NotFoundError, StaleVersionError } from '../errors.js';
 import { FlowIns, NodeIns } from '../models/index.js';
@@ -26,7 +26,7 @@ export async function retryFlow(s: Services, coord: Coordinator, flowId: number,
     .select('ni_id', 'node_id', 'status', 'error_msg')
     .whereIn('ni_id', NodeIns.query(s.knex).max('ni_id').where('fi_id', fiId).groupBy('node_id'));
   const current = currentInstances(plan, latest);
-  const waiting = node.preds.map((p) => plan.byId.get(p)!).filter((p) => current.get(p.nodeId)?.status !== 'SUCCESS');
+  const waiting = node.preds.map((p) => plan.byId.get(p)!).filter((p) => !ENDED_OK(current.get(p.nodeId)?.status));
   if (waiting.length) {
     throw new ConflictError(`node "${node.key}" follows ${waiting.map((p) => `"${p.key}"`).join(', ')}, which did not succeed: retry from there`);
   }

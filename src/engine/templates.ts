@@ -3,6 +3,7 @@
 // an earlier node produced: its one task's output, or for several tasks an object by task id). A path
 // walks into JSON: a string that holds JSON is parsed on the way (`${nodes.a.output.body.id}` reads an
 // HTTP task's answer). Substitution is text only — nothing is evaluated — and `$${` writes a literal `${`.
+// A SKIPPED node's output is an empty string in text, and null where a config value is that one template.
 // Other `${…}` forms (a shell's `${HOME}`, `${env:NAME}` resolved by the HTTP and SHELL executors) are
 // left as they are.
 
@@ -13,13 +14,25 @@ export class TemplateError extends Error {
 
 export interface TemplateData {
   input: unknown;
-  /** The output of the node with this key, or undefined when it has none (it did not run or succeed). */
-  output(nodeKey: string): { value: unknown } | undefined;
+  /**
+   * The output of the node with this key, or undefined when it has none (it did not run or succeed).
+   * A SKIPPED node's is `skipped`: its templates are filled in with an empty string.
+   */
+  output(nodeKey: string): { value: unknown; skipped?: boolean } | undefined;
+  /** A forEach run's item and its index (`${item…}`, `${index}`); outside forEach these are left as written. */
+  item?: { value: unknown; index: number };
 }
 
 const SEGMENT = '[A-Za-z0-9_-]+';
-const TEMPLATE = new RegExp(`\\$(\\$?)\\{((?:input|nodes\\.${SEGMENT}\\.output)(?:\\.${SEGMENT})*)\\}`, 'g');
-const ANY_TEMPLATE = new RegExp(`\\$\\{(?:input|nodes\\.${SEGMENT}\\.output)[.}]`);
+const TEMPLATE = new RegExp(`\\$(\\$?)\\{((?:input|item|index|nodes\\.${SEGMENT}\\.output)(?:\\.${SEGMENT})*)\\}`, 'g');
+const ANY_TEMPLATE = new RegExp(`\\$\\{(?:input|item|index|nodes\\.${SEGMENT}\\.output)[.}]`);
+const SKIPPABLE = new RegExp(`^\\$\\{nodes\\.(${SEGMENT})\\.output(?:\\.${SEGMENT})*\\}$`);
+const ITEM_TEMPLATE = /\$\{(?:item|index)[.}]/;
+
+/** True when the text has a forEach template (`${item…}`, `${index}`). */
+export function hasItemTemplates(text: string | null | undefined): boolean {
+  return !!text && ITEM_TEMPLATE.test(text);
+}
 
 /** True when the text has a template to fill in. */
 export function hasTemplates(text: string | null | undefined): boolean {
@@ -64,22 +77,27 @@ export function render(text: string, data: TemplateData, maxChars = Infinity, wh
 }
 
 /** What one template stands for. */
-
 function fill(whole: string, escaped: string, expr: string, data: TemplateData): string {
   if (escaped) return whole.slice(1); // `$${…}` → `${…}`
   const parts = expr.split('.');
   let value: unknown;
   let path: string[];
-  if (parts[0] === 'input') {
+  if (parts[0] === 'item' || parts[0] === 'index') {
+    if (!data.item) return whole; // not a forEach run: a shell's own ${item} stays as written
+    if (parts[0] === 'index') return parts.length === 1 ? String(data.item.index) : whole;
+    value = data.item.value;
+    path = parts.slice(1);
+  } else if (parts[0] === 'input') {
     value = data.input;
     path = parts.slice(1);
   } else {
     const out = data.output(parts[1]);
     if (!out) throw new TemplateError(`template \${${expr}}: node "${parts[1]}" has no output (no such node, or it has not succeeded)`);
+    if (out.skipped) return '';
     value = out.value;
     path = parts.slice(3);
   }
-  let at = parts[0] === 'input' ? 'input' : `nodes.${parts[1]}.output`;
+  let at = parts[0] === 'input' || parts[0] === 'item' ? parts[0] : `nodes.${parts[1]}.output`;
   for (const key of path) {
     value = asJson(value);
     if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, key)) {
@@ -94,7 +112,12 @@ function fill(whole: string, escaped: string, expr: string, data: TemplateData):
 
 /** The config with every string value rendered (keys and other values as they are), each at most `maxChars`. */
 export function renderConfig<T>(config: T, data: TemplateData, maxChars = Infinity): T {
-  if (typeof config === 'string') return render(config, data, maxChars, 'taskConfig') as T;
+  if (typeof config === 'string') {
+    // A value that is one template of a SKIPPED node's output and nothing else is null inside the JSON.
+    const whole = SKIPPABLE.exec(config);
+    if (whole && data.output(whole[1])?.skipped) return null as T;
+    return render(config, data, maxChars, 'taskConfig') as T;
+  }
   if (Array.isArray(config)) return config.map((v) => renderConfig(v, data, maxChars)) as T;
   if (config && typeof config === 'object') return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, renderConfig(v, data, maxChars)])) as T;
   return config;

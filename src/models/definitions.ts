@@ -6,7 +6,7 @@ import { BaseModel } from './base.js';
 
 export type TaskType = 'ECHO' | 'WAIT' | 'EXCEPTION' | 'SHELL' | 'HTTP';
 export const TASK_TYPES: readonly TaskType[] = ['ECHO', 'WAIT', 'EXCEPTION', 'SHELL', 'HTTP'];
-export type NodeType = 'START' | 'TASK' | 'END';
+export type NodeType = 'START' | 'TASK' | 'END' | 'SIGNAL' | 'SUB_FLOW';
 
 export class Task extends BaseModel {
   static tableName = 'task';
@@ -71,10 +71,37 @@ export class FlowNode extends BaseModel {
   /** Its key as the author named it; NULL: the default `n<seq>`. */
   node_key!: string | null;
   completion!: string | null;
+  /** Control-flow settings as JSON text (NodeOptions); NULL: none. */
+  node_options!: string | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
   update_user!: string;
+}
+
+/** task_node.node_options: `when` (TASK); a SIGNAL's timeout; a SUB_FLOW's flow, version and input. */
+export interface NodeOptions {
+  when?: string;
+  /** A path to an array: the node's tasks run once per item. */
+  forEach?: string;
+  /** How many items run at once (default: all). */
+  maxParallel?: number;
+  timeoutMs?: number;
+  onTimeout?: 'FAIL' | 'SUCCESS';
+  flowId?: number;
+  flowVersion?: number;
+  input?: Record<string, unknown>;
+}
+
+/** node_options as stored → NodeOptions ({} for NULL or text that is not a JSON object). */
+export function parseNodeOptions(stored: string | null | undefined): NodeOptions {
+  if (!stored) return {};
+  try {
+    const o = JSON.parse(stored);
+    return o && typeof o === 'object' && !Array.isArray(o) ? o : {};
+  } catch {
+    return {};
+  }
 }
 
 // How task_node's columns are read, in one place (the engine's plans and the API's answers both use it).

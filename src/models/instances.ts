@@ -8,7 +8,8 @@ import { BaseModel, VersionedModel } from './base.js';
 import { Flow, FlowNode, Task } from './definitions.js';
 
 export type FlowInsStatus = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
-export type NodeInsStatus = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
+/** SKIPPED: its `when` was false, or every node it follows was skipped (no task instance). */
+export type NodeInsStatus = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED' | 'SKIPPED';
 export type TaskInsStatus = 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
 
 export class FlowIns extends VersionedModel {
@@ -25,6 +26,11 @@ export class FlowIns extends VersionedModel {
   scheduled_time!: Date | null;
   /** The start's input (a JSON object, as text), for `${input.…}` templates. */
   input!: string | null;
+  /** A sub-flow's parent instance and the parent's SUB_FLOW node instance (NULL: started on its own). */
+  parent_fi_id!: number | null;
+  parent_ni_id!: number | null;
+  /** 0 for an instance started on its own; a sub-flow's is its parent's + 1. */
+  depth!: number;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
@@ -53,6 +59,14 @@ export class NodeIns extends VersionedModel {
   end_time!: Date | null;
   status!: NodeInsStatus;
   error_msg!: string | null;
+  /** A SIGNAL node's payload (JSON text). */
+  output!: string | null;
+  /** When a waiting SIGNAL node times out. */
+  due_time!: Date | null;
+  /** The instance a SUB_FLOW node started. */
+  child_fi_id!: number | null;
+  /** A forEach node's number of items. */
+  item_count!: number | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
@@ -119,6 +133,8 @@ export class TaskIns extends VersionedModel {
   /** Content and config with templates filled in, as the run used them (NULL: no templates). */
   rendered_content!: string | null;
   rendered_config!: string | null;
+  /** Which item of its forEach node it runs (NULL outside forEach). */
+  item_index!: number | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;

@@ -1,11 +1,13 @@
 // Execution API (the original API's paths): start a flow, retry a failed instance from a node instance,
-// cancel an instance, run a single task.
+// cancel an instance, signal a waiting SIGNAL node, run a single task.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Engine } from '../../engine/engine.js';
 import { actor, badRequest, idParam, ok } from '../http.js';
 import { parse } from '../validate.js';
+import { NotFoundError } from '../../errors.js';
+import { NODE_KEY_PATTERN } from '../../definitions/flowGraph.js';
 import type { RouteModule } from '../routeModule.js';
 import { execFlowBodySchema, execFlowExamples } from '../instanceDoc.js';
 import { badId, badIdempotencyKey, errorResponse, idempotencyKeyHeader, idempotencyKeyReused, idPath, okResponse, unavailable, userHeader } from '../openapiParts.js';
@@ -42,6 +44,18 @@ function refuseUnknownFields(body: unknown, allowed: readonly string[] = EXEC_BO
   if (unknown !== undefined) throw badRequest(`${unknown.slice(0, 100)}: unknown field; the start's input goes in {"input": {…}}`);
 }
 
+/** A signal's payload is stored as JSON in task_node_ins.output (MEDIUMTEXT). */
+export const MAX_SIGNAL_PAYLOAD_BYTES = 16_777_215;
+/** A signal's body: `payload`, any JSON (left out: null). */
+const signalBody = z
+  .object({
+    payload: z
+      .unknown()
+      .refine((v) => v === undefined || Buffer.byteLength(JSON.stringify(v), 'utf8') <= MAX_SIGNAL_PAYLOAD_BYTES, `must be at most ${MAX_SIGNAL_PAYLOAD_BYTES} bytes as JSON`)
+      .optional(),
+  })
+  .loose();
+
 /** The Idempotency-Key header: 1-128 printable ASCII characters, or absent. */
 function idempotencyKey(ctx: Context): string | undefined {
   const raw = ctx.get('Idempotency-Key');
@@ -72,6 +86,16 @@ export function execRoutes(engine: Engine): RouteModule {
     ok(ctx, { fiId, status: 'CANCELLED' });
   });
 
+  // A SIGNAL node's signal: 200 and the node SUCCESS with the payload as its output.
+  router.post('/exec/flow-ins/:fiId/signal/:nodeKey', async (ctx) => {
+    const fiId = idParam(ctx, 'fiId');
+    const nodeKey = ctx.params.nodeKey;
+    if (!NODE_KEY_PATTERN.test(nodeKey)) throw new NotFoundError(`flow instance ${fiId} has no node "${nodeKey.slice(0, 64)}"`);
+    const body = parse(signalBody, ctx.request.body ?? {});
+    const niId = await engine.signal(fiId, nodeKey, body.payload ?? null, actor(ctx));
+    ok(ctx, { fiId, nodeKey, niId, status: 'SUCCESS' });
+  });
+
   router.post('/exec/task/:taskId', async (ctx) => {
     const taskId = idParam(ctx, 'taskId');
     refuseUnknownFields(ctx.request.body, TASK_RUN_BODY_FIELDS);
@@ -88,7 +112,7 @@ export function execRoutes(engine: Engine): RouteModule {
       {
         name: 'exec',
         description:
-          'Running: start a flow (with input), retry a failed or cancelled instance from a node instance, cancel a running instance, run one task on its own. ' +
+          'Running: start a flow (with input), retry a failed or cancelled instance from a node instance, cancel a running instance, signal a waiting SIGNAL node, run one task on its own. ' +
           'Starts are counted by START_RATE_LIMIT and may carry an Idempotency-Key.',
       },
     ],
@@ -142,6 +166,47 @@ export function execRoutes(engine: Engine): RouteModule {
             '400': errorResponse(400, 'fiId is not a positive integer', badId('fiId')),
             '404': errorResponse(404, 'No such flow instance', { noSuchInstance: 'flow instance 7 does not exist' }),
             '409': errorResponse(409, 'The instance is not RUNNING, or busy', { notRunning: 'flow instance 7 is SUCCESS: only a RUNNING instance can be cancelled', ...busy }),
+            '503': both,
+          },
+        },
+      },
+      '/exec/flow-ins/{fiId}/signal/{nodeKey}': {
+        post: {
+          operationId: 'signalFlowInstance',
+          tags: ['exec'],
+          summary: 'Signal a waiting SIGNAL node: it succeeds with the payload as its output, and the flow goes on',
+          description:
+            'The node must be waiting (RUNNING): reached, not signalled yet, not timed out, its instance RUNNING. Its output is the payload ' +
+            '(${nodes.<nodeKey>.output.<path>} reads into it). Any member answers: the wait is a row in MySQL, nothing holds it.',
+          parameters: [
+            idPath('fiId', 'flow instance id'),
+            { name: 'nodeKey', in: 'path', required: true, description: 'The SIGNAL node\'s key', schema: { type: 'string', pattern: NODE_KEY_PATTERN.source } },
+            userHeader,
+          ],
+          requestBody: {
+            required: false,
+            content: {
+              'application/json': {
+                schema: { type: 'object', properties: { payload: { description: 'Any JSON: the node\'s output (left out: null)' } } },
+                examples: { approve: { summary: 'An approval', value: { payload: { approved: true, by: 'ada' } } } },
+              },
+            },
+          },
+          responses: {
+            '200': okResponse(
+              { type: 'object', required: ['fiId', 'nodeKey', 'niId', 'status'], properties: { fiId: { type: 'integer', minimum: 1 }, nodeKey: { type: 'string' }, niId: { type: 'integer', minimum: 1 }, status: { type: 'string', enum: ['SUCCESS'] } } },
+              'Signalled: the node instance is SUCCESS',
+              { fiId: 7, nodeKey: 'approve', niId: 21, status: 'SUCCESS' },
+            ),
+            '400': errorResponse(400, 'fiId is not a positive integer, or the body is not a JSON object', badId('fiId')),
+            '404': errorResponse(404, 'No such flow instance, or it has no node of that key', { noSuchInstance: 'flow instance 7 does not exist', noSuchNode: 'flow instance 7 has no node "approve"' }),
+            '409': errorResponse(409, 'The node is not waiting: not reached yet, signalled already, timed out, not a SIGNAL node, or its instance ended; or the instance is busy', {
+              notReached: 'node "approve" is not waiting: the flow has not reached it yet',
+              again: 'node "approve" is not waiting: it is SUCCESS (signalled already, or timed out)',
+              ended: 'flow instance 7 is CANCELLED: node "approve" is not waiting',
+              notSignal: 'node "ship" is a TASK node, not a SIGNAL: it does not wait for a signal',
+              ...busy,
+            }),
             '503': both,
           },
         },

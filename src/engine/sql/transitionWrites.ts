@@ -23,6 +23,7 @@ import { boundRows, type Statement, type Tx } from './multiStatement.js';
 import { runOf, type TaskRun } from '../taskRun.js';
 import { StaleVersionError } from '../../errors.js';
 import { groupBy } from '../../infra/groupBy.js';
+import type { EnteredStatus } from '../decide.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
 export interface RunHere {
@@ -40,8 +41,13 @@ export interface TransitionWrites {
   cancels: { fiId: number; niId: number; tiId: number; why: string }[];
   /** Flow instances that end. */
   flowEnds: { fiId: number; status: 'SUCCESS' | 'FAILED'; error: string | null; nodeKey?: string }[];
-  /** Node instances entered, in order; a RUNNING one gets one task instance per task. */
-  entered: { fiId: number; nodeId: number; status: 'RUNNING' | 'SUCCESS'; taskIds: number[] }[];
+  /**
+   * Node instances entered, in order; a RUNNING one gets one task instance per task. SKIPPED and FAILED
+   * ones are written ended; `dueMs`: a SIGNAL's timeout.
+   */
+  entered: { fiId: number; nodeId: number; status: EnteredStatus; taskIds: number[]; error?: string | null; dueMs?: number | null; items?: number[]; itemCount?: number }[];
+  /** Task instances for more items of running forEach node instances (each item × each task). */
+  addTasks?: { fiId: number; niId: number; nodeId: number; taskIds: number[]; items: number[] }[];
 }
 
 export interface WriteContext {
@@ -104,27 +110,53 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
   if (w.entered.length) {
     statements.push(
       {
-        sql: `INSERT INTO task_node_ins (fi_id, node_id, start_time, end_time, status, version, create_time, create_user, update_time, update_user)
+        sql: `INSERT INTO task_node_ins (fi_id, node_id, start_time, end_time, status, error_msg, due_time, item_count, version, create_time, create_user, update_time, update_user)
               VALUES ?`,
-        bindings: [w.entered.map((e) => [e.fiId, e.nodeId, now, e.status === 'SUCCESS' ? now : null, e.status, 0, now, user, now, user])],
+        bindings: [w.entered.map((e) => [e.fiId, e.nodeId, now, e.status === 'RUNNING' ? null : now, e.status, e.error ?? null, e.dueMs == null ? null : new Date(e.dueMs), e.itemCount ?? null, 0, now, user, now, user])],
       },
       // A multi-row insert's ids need not be consecutive (MySQL 8's interleaved auto-increment), but they
       // are ≥ the first (LAST_INSERT_ID()), and these instances' rows are ours until commit.
       { sql: 'SET @tsq_first_ni = LAST_INSERT_ID()', bindings: [] },
     );
   }
-  if (taskRows) statements.push(...taskInserts(w.entered, ctx));
+  const readBacks: number[] = []; // indexes of the statements that read new task instances back
+  if (taskRows) {
+    statements.push(...taskInserts(w.entered, ctx));
+    readBacks.push(statements.length - 1);
+  }
+  if (w.addTasks?.length) {
+    statements.push(...addedTasks(w.addTasks, ctx));
+    readBacks.push(statements.length - 1);
+  }
   const results = await sendFenced(tx, statements, w.fences);
   const out: Written = { enqueue: [], started: [] };
-  if (!taskRows) return out;
-  for (const r of results[results.length - 1] as Record<string, any>[]) {
-    if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
-    else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
+  for (const k of readBacks) {
+    for (const r of results[k] as Record<string, any>[]) {
+      if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
+      else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
+    }
   }
   return out;
 }
 
-const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'ord'];
+const READ_BACK = `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.rendered_content, ti.rendered_config, t.task_type, t.task_content, t.task_config
+              FROM task_ins ti LEFT JOIN task t ON t.task_id = ti.task_id`;
+
+/** Task instances (PENDING) for more items of running forEach node instances, read back to be queued. */
+function addedTasks(adds: NonNullable<TransitionWrites['addTasks']>, ctx: WriteContext): Statement[] {
+  const { now, user } = ctx;
+  const rows: unknown[][] = [];
+  for (const a of adds) for (const item of a.items) for (const taskId of a.taskIds) rows.push([a.niId, a.fiId, taskId, 'PENDING', 0, 0, item, now, user, now, user]);
+  return [
+    {
+      sql: 'INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, item_index, create_time, create_user, update_time, update_user) VALUES ?',
+      bindings: [rows],
+    },
+    { sql: `${READ_BACK} WHERE ti.ni_id IN (?) AND ti.ti_id >= LAST_INSERT_ID() ORDER BY ti.ti_id`, bindings: [[...new Set(adds.map((a) => a.niId))]] },
+  ];
+}
+
+const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'item_index', 'ord'];
 
 /** INSERT … SELECT of the entered nodes' task instances, checked by count, and read back with their tasks. */
 function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): Statement[] {
@@ -133,17 +165,20 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
   const rows: unknown[][] = []; // in COLUMNS' order
   for (const e of entered) {
     if (e.status !== 'RUNNING') continue;
-    for (const taskId of e.taskIds) {
-      const runsHere = local-- > 0;
-      rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, rows.length]);
+    // A forEach node: each task once per item made now (the rest as maxParallel lets them in).
+    for (const item of e.items ?? [null]) {
+      for (const taskId of e.taskIds) {
+        const runsHere = local-- > 0;
+        rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, item, rows.length]);
+      }
     }
   }
   const values = boundRows(COLUMNS, rows.length);
   const fiIds = [...new Set(entered.map((e) => e.fiId))];
   return [
     {
-      sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, create_time, create_user, update_time, update_user)
-            SELECT ni.ni_id, v.fi_id, v.task_id, v.exec_status, v.attempt, v.version, v.start_time, v.worker_id, ?, ?, ?, ?
+      sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, item_index, create_time, create_user, update_time, update_user)
+            SELECT ni.ni_id, v.fi_id, v.task_id, v.exec_status, v.attempt, v.version, v.start_time, v.worker_id, v.item_index, ?, ?, ?, ?
               FROM (${values}) AS v
               JOIN task_node_ins ni ON ni.fi_id = v.fi_id AND ni.node_id = v.node_id AND ni.ni_id >= @tsq_first_ni
              ORDER BY v.ord`,
@@ -151,13 +186,7 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
     },
     { sql: 'SET @tsq_made = ROW_COUNT()', bindings: [] },
     guard('@tsq_made = ?', [rows.length]),
-    {
-      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.rendered_content, ti.rendered_config, t.task_type, t.task_content, t.task_config
-              FROM task_ins ti LEFT JOIN task t ON t.task_id = ti.task_id
-             WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID()
-             ORDER BY ti.ti_id`,
-      bindings: [fiIds],
-    },
+    { sql: `${READ_BACK} WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID() ORDER BY ti.ti_id`, bindings: [fiIds] },
   ];
 }
 

@@ -11,8 +11,17 @@ export interface NodeTask {
 
 export interface FlowNode {
   nodeId: number;
-  nodeType: 'START' | 'TASK' | 'END';
+  nodeType: 'START' | 'TASK' | 'END' | 'SIGNAL' | 'SUB_FLOW';
   tasks?: NodeTask[];
+  /** Control flow (issue 19): a condition; a forEach path and its maxParallel; a SUB_FLOW's flow, version and input; a SIGNAL's timeout. */
+  when?: string;
+  forEach?: string;
+  maxParallel?: number;
+  flowId?: number;
+  flowVersion?: number;
+  input?: Record<string, unknown>;
+  timeoutMs?: number;
+  onTimeout?: 'FAIL' | 'SUCCESS';
   /** The first predecessor's node id (none on START). */
   prevNode?: number;
   /** On a graph flow: the node ids this node follows (every node but START), and every node's key. */

@@ -43,7 +43,7 @@ export function useTitle(what: string | null): void {
   }, [what]);
 }
 
-const ICON: Record<string, string> = { SUCCESS: '✓', FAILED: '✗', RUNNING: '▶', PENDING: '◷', CANCELLED: '⊘' };
+const ICON: Record<string, string> = { SUCCESS: '✓', FAILED: '✗', RUNNING: '▶', PENDING: '◷', CANCELLED: '⊘', SKIPPED: '↷' };
 
 /** A status as colour, icon and word: never colour alone. */
 export function Status({ status, testid }: { status: string | null | undefined; testid?: string }) {

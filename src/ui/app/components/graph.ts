@@ -7,6 +7,7 @@ import { useMemo } from 'preact/hooks';
 import { Graph, layout } from '@dagrejs/dagre';
 import type { FlowNode } from '../types.js';
 import { completionText } from '../format.js';
+import { controlLines, controlTitle } from './controlFlow.js';
 
 const LINE = 16;
 const PAD = 8;
@@ -29,13 +30,13 @@ const cut = (s: string, n = 34) => (s.length > n ? `${s.slice(0, n - 1)}…` : s
  * keys the default `n<position>`), or START / END. Ids are secondary text.
  */
 export function nodeKeyAt(nodes: FlowNode[], n: FlowNode): string {
-  if (n.nodeType !== 'TASK') return n.nodeType;
+  if (n.nodeType === 'START' || n.nodeType === 'END') return n.nodeType;
   return n.nodeKey ?? `n${nodes.indexOf(n)}`;
 }
 
 function linesOf(n: FlowNode, key: string, status: string | undefined): Box['lines'] {
   const lines: Box['lines'] = [];
-  lines.push({ text: key, cls: 'g-title' });
+  lines.push({ text: controlTitle(n) ?? key, cls: 'g-title' });
   if (n.nodeType === 'TASK') {
     lines.push({ text: `node #${n.nodeId}`, cls: 'g-id' });
     const tasks = n.tasks ?? [];
@@ -43,6 +44,7 @@ function linesOf(n: FlowNode, key: string, status: string | undefined): Box['lin
     if (tasks.length > MAX_TASK_LINES) lines.push({ text: `+ ${tasks.length - MAX_TASK_LINES} more`, cls: 'g-task' });
     lines.push({ text: completionText(n.completion), cls: 'g-rule' });
   }
+  lines.push(...controlLines(n));
   if (status) lines.push({ text: status, cls: 'g-status' });
   return lines;
 }

@@ -7,6 +7,7 @@ import { ApiError, del, get, post } from '../api.js';
 import { ErrorBox, Extras, Loading, NoticeLine, noticeOf, setFlash, useFlash, useLoad, useTitle, type Notice } from '../components/common.js';
 import { FlowGraph, nodeKeyAt } from '../components/graph.js';
 import { CronSwitch } from './flows.js';
+import { controlLines } from '../components/controlFlow.js';
 import { InstanceTable } from './instances.js';
 import { navigate, withQuery, type Location } from '../router.js';
 import type { Flow, FlowIns, FlowNode } from '../types.js';
@@ -126,8 +127,10 @@ function NodeList({ nodes }: { nodes: FlowNode[] }) {
   const name = new Map(nodes.map((n) => [n.nodeId, nodeKeyAt(nodes, n)]));
   return html`<ol class="nodes" data-testid="node-list">
     ${nodes.map((n) => html`<li key=${n.nodeId} data-node-id=${n.nodeId}>
-      <strong>${name.get(n.nodeId)}</strong> <span class="muted small">${n.nodeType === 'TASK' ? `node #${n.nodeId}` : `#${n.nodeId}`}</span>${n.prevNodes?.length ? html`, <span class="after">after ${n.prevNodes.map((p) => name.get(p) ?? `#${p}`).join(', ')}</span>` : null}
+      <strong>${name.get(n.nodeId)}</strong> <span class="muted small">${n.nodeType === 'TASK' ? `node #${n.nodeId}` : n.nodeType === 'START' || n.nodeType === 'END' ? `#${n.nodeId}` : `${n.nodeType} #${n.nodeId}`}</span>${n.prevNodes?.length ? html`, <span class="after">after ${n.prevNodes.map((p) => name.get(p) ?? `#${p}`).join(', ')}</span>` : null}
       ${n.nodeType === 'TASK' ? html`: ${(n.tasks ?? []).map((t, i) => html`${i ? ', ' : ''}<a href=${`/ui/tasks/${t.taskId}`}>${t.taskName}</a> <span class="muted">(${t.taskType})</span>`)} — ${completionText(n.completion)}` : null}
+      ${controlLines(n).length ? html` <span class="muted" data-testid="node-control">· ${controlLines(n).map((l) => l.text).join(' · ')}</span>` : null}
+      ${n.nodeType === 'SUB_FLOW' && n.flowId ? html` <a href=${`/ui/flows/${n.flowId}${n.flowVersion ? `?version=${n.flowVersion}` : ''}`}>open flow #${n.flowId}</a>` : null}
     </li>`)}
   </ol>`;
 }

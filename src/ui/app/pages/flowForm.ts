@@ -10,9 +10,21 @@ import { ApiError, get, getAll, post } from '../api.js';
 import { ErrorBox, Field, FieldError, Loading, NoticeLine, noticeOf, setFlash, useLoad, useTitle, type Notice } from '../components/common.js';
 import { navigate } from '../router.js';
 import type { Flow, FlowNode, Task } from '../types.js';
+import { ControlFields, CONTROL_FIELDS } from './flowFormControl.js';
 
 export interface NodeDraft {
   uid: number;
+  /** TASK (tasks, completion, forEach), SIGNAL (timeout) or SUB_FLOW (flow, version, input). */
+  type: 'TASK' | 'SIGNAL' | 'SUB_FLOW';
+  when: string;
+  forEach: string;
+  maxParallel: string;
+  subFlowId: string;
+  subFlowVersion: string;
+  /** A SUB_FLOW's input as JSON text. */
+  input: string;
+  timeoutMs: string;
+  onTimeout: 'FAIL' | 'SUCCESS';
   taskIds: number[];
   completion: 'ANY' | 'ALL' | 'N';
   n: string;
@@ -32,7 +44,10 @@ export interface Draft {
 }
 
 let uids = 0;
-const newNode = (): NodeDraft => ({ uid: ++uids, taskIds: [], completion: 'ANY', n: '1', key: '', after: '', pick: '' });
+const newNode = (type: NodeDraft['type'] = 'TASK'): NodeDraft => ({
+  uid: ++uids, type, taskIds: [], completion: 'ANY', n: '1', key: '', after: '', pick: '',
+  when: '', forEach: '', maxParallel: '', subFlowId: '', subFlowVersion: '', input: '', timeoutMs: '', onTimeout: 'FAIL',
+});
 
 /** What "after" says for START. */
 export const START_WORD = 'START';
@@ -45,9 +60,17 @@ export function draftOf(f: Flow): Draft {
   const keyOf = new Map(all.filter((n) => n.nodeKey).map((n) => [n.nodeId, n.nodeKey!]));
   if (start) keyOf.set(start.nodeId, START_WORD);
   const nodes = all
-    .filter((n) => n.nodeType === 'TASK')
+    .filter((n) => n.nodeType !== 'START' && n.nodeType !== 'END')
     .map((n: FlowNode): NodeDraft => ({
-      ...newNode(),
+      ...newNode(n.nodeType as NodeDraft['type']),
+      when: n.when ?? '',
+      forEach: n.forEach ?? '',
+      maxParallel: n.maxParallel !== undefined ? String(n.maxParallel) : '',
+      subFlowId: n.flowId !== undefined ? String(n.flowId) : '',
+      subFlowVersion: n.flowVersion !== undefined ? String(n.flowVersion) : '',
+      input: n.input !== undefined ? JSON.stringify(n.input) : '',
+      timeoutMs: n.timeoutMs !== undefined ? String(n.timeoutMs) : '',
+      onTimeout: n.onTimeout ?? 'FAIL',
       taskIds: (n.tasks ?? []).map((t) => t.taskId),
       completion: typeof n.completion === 'number' ? 'N' : n.completion === 'ALL' ? 'ALL' : 'ANY',
       n: typeof n.completion === 'number' ? String(n.completion) : '1',
@@ -73,8 +96,29 @@ export function bodyOf(d: Draft, flowId: number | null): Record<string, unknown>
   const flowNodes = [
     d.startKey ? { nodeType: 'START', nodeKey: d.startKey } : { nodeType: 'START' },
     ...d.nodes.map((n) => {
-      const node: Record<string, unknown> = { nodeType: 'TASK', taskIds: n.taskIds };
-      node.completion = n.completion === 'N' ? (/^\d+$/.test(n.n.trim()) ? Number(n.n.trim()) : n.n) : n.completion;
+      const node: Record<string, unknown> = { nodeType: n.type };
+      // Numbers typed as digits are sent as numbers; anything else as typed, for the API to name.
+      const num = (v: string) => (/^\d+$/.test(v.trim()) ? Number(v.trim()) : v.trim());
+      if (n.type === 'TASK') {
+        node.taskIds = n.taskIds;
+        node.completion = n.completion === 'N' ? num(n.n) : n.completion;
+        if (n.forEach.trim()) node.forEach = n.forEach.trim();
+        if (n.maxParallel.trim()) node.maxParallel = num(n.maxParallel);
+      } else if (n.type === 'SIGNAL') {
+        if (n.timeoutMs.trim()) node.timeoutMs = num(n.timeoutMs);
+        node.onTimeout = n.onTimeout;
+      } else {
+        node.flowId = num(n.subFlowId);
+        if (n.subFlowVersion.trim()) node.flowVersion = num(n.subFlowVersion);
+        if (n.input.trim()) {
+          try {
+            node.input = JSON.parse(n.input);
+          } catch {
+            node.input = n.input; // the API answers "must be a JSON object", next to the field
+          }
+        }
+      }
+      if (n.when.trim()) node.when = n.when.trim();
       if (n.key.trim()) node.nodeKey = n.key.trim();
       if (n.after.trim()) node.prevNodes = afterKeys(d, n.after);
       return node;
@@ -180,8 +224,16 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
             const id = `node-${i + 1}`;
             return html`<li key=${n.uid}>
               <fieldset class="node" data-testid=${id}>
-                <legend>TASK node ${i + 1}</legend>
-                <div class=${`field ${err(`${at}.taskIds`) ? 'has-error' : ''}`}>
+                <legend>${n.type} node ${i + 1}</legend>
+                <div class="field inline">
+                  <label for=${`${id}-type`}>Type</label>
+                  <select id=${`${id}-type`} value=${n.type} onChange=${(e: Event) => setNode(i, { type: (e.target as HTMLSelectElement).value as NodeDraft['type'] })}>
+                    <option value="TASK">TASK: runs its tasks</option>
+                    <option value="SIGNAL">SIGNAL: waits for a signal</option>
+                    <option value="SUB_FLOW">SUB_FLOW: runs another flow</option>
+                  </select>
+                </div>
+                ${n.type === 'TASK' ? html`<div class=${`field ${err(`${at}.taskIds`) ? 'has-error' : ''}`}>
                   <span class="label" id=${`${id}-tasks-label`}>Tasks</span>
                   <ul class="chips" aria-labelledby=${`${id}-tasks-label`}>
                     ${n.taskIds.length === 0 ? html`<li class="muted">none yet</li>` : null}
@@ -200,9 +252,9 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
                     <button type="button" disabled=${!n.pick} onClick=${() => setNode(i, { taskIds: [...n.taskIds, Number(n.pick)], pick: '' })}>Add task</button>
                   </div>
                   <${FieldError} id=${`${id}-tasks`} error=${err(`${at}.taskIds`)} />
-                </div>
+                </div>` : null}
                 <div class="row">
-                  <div class=${`field inline ${err(`${at}.completion`) ? 'has-error' : ''}`}>
+                  ${n.type === 'TASK' ? html`<div class=${`field inline ${err(`${at}.completion`) ? 'has-error' : ''}`}>
                     <label for=${`${id}-completion`}>Completion</label>
                     <select id=${`${id}-completion`} value=${n.completion} onChange=${(e: Event) => setNode(i, { completion: (e.target as HTMLSelectElement).value as NodeDraft['completion'] })} aria-describedby=${described(`${id}-completion`, `${at}.completion`)}>
                       <option value="ANY">ANY: one success is enough</option>
@@ -211,7 +263,7 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
                     </select>
                     ${n.completion === 'N' ? html`<label class="sr-only" for=${`${id}-n`}>N</label><input id=${`${id}-n`} class="short" inputmode="numeric" value=${n.n} onInput=${(e: Event) => setNode(i, { n: (e.target as HTMLInputElement).value })} />` : null}
                     <${FieldError} id=${`${id}-completion`} error=${err(`${at}.completion`)} />
-                  </div>
+                  </div>` : null}
                   <div class=${`field inline ${err(`${at}.nodeKey`) ? 'has-error' : ''}`}>
                     <label for=${`${id}-key`}>Key (optional)</label>
                     <input id=${`${id}-key`} class="short" value=${n.key} placeholder=${defaultKey(i + 1)} aria-describedby=${['nodes-help', described(`${id}-key`, `${at}.nodeKey`)].filter(Boolean).join(' ')} onInput=${(e: Event) => setNode(i, { key: (e.target as HTMLInputElement).value })} />
@@ -223,7 +275,8 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
                     <${FieldError} id=${`${id}-after`} error=${err(`${at}.prevNodes`)} />
                   </div>
                 </div>
-                ${Object.entries(errors).filter(([k]) => k.startsWith(`${at}.`) && !['taskIds', 'completion', 'nodeKey', 'prevNodes'].some((f) => k === `${at}.${f}`)).map(([k, v]) => html`<p class="field-error" role="alert">${k}: ${v}</p>`)}
+                <${ControlFields} n=${n} id=${id} at=${at} err=${err} set=${(patch: Partial<NodeDraft>) => setNode(i, patch)} />
+                ${Object.entries(errors).filter(([k]) => k.startsWith(`${at}.`) && !['taskIds', 'completion', 'nodeKey', 'prevNodes', ...CONTROL_FIELDS].some((f) => k === `${at}.${f}`)).map(([k, v]) => html`<p class="field-error" role="alert">${k}: ${v}</p>`)}
                 <div class="actions">
                   <button type="button" disabled=${i === 0} onClick=${() => move(i, -1)} aria-label=${`Move node ${i + 1} up`}>↑ Up</button>
                   <button type="button" disabled=${i === d.nodes.length - 1} onClick=${() => move(i, 1)} aria-label=${`Move node ${i + 1} down`}>↓ Down</button>
@@ -234,6 +287,8 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
           })}
         </ol>
         <button type="button" onClick=${() => setD({ ...d, nodes: [...d.nodes, newNode()] })}>Add TASK node</button>
+        <button type="button" onClick=${() => setD({ ...d, nodes: [...d.nodes, newNode('SIGNAL')] })}>Add SIGNAL node</button>
+        <button type="button" onClick=${() => setD({ ...d, nodes: [...d.nodes, newNode('SUB_FLOW')] })}>Add SUB_FLOW node</button>
         <p class="node-fixed">END</p>
       </fieldset>
       <${NoticeLine} notice=${notice} />

@@ -13,9 +13,10 @@ import { Gantt, retriesOf, rowsOf } from '../components/gantt.js';
 import { useLiveRefresh } from '../live.js';
 import { between, duration } from '../format.js';
 import type { Flow, FlowIns, FlowNode, NodeIns, TaskIns } from '../types.js';
+import { NodeInsControl, ParentLink } from '../components/controlFlow.js';
 
-const FI_KNOWN = ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime', 'input', 'result', 'failedNode'];
-const NI_KNOWN = ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'nodeKey', 'tasks', 'startMs', 'endMs'];
+const FI_KNOWN = ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime', 'input', 'result', 'failedNode', 'parentFiId'];
+const NI_KNOWN = ['niId', 'fiId', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'nodeId', 'nodeType', 'nodeKey', 'tasks', 'startMs', 'endMs', 'childFiId', 'itemCount', 'output'];
 const TI_KNOWN = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'workerId', 'startMs', 'endMs', 'renderedContent', 'renderedConfig'];
 
 interface View {
@@ -126,6 +127,7 @@ export function InstancePage({ fiId }: { fiId: number }) {
       <div><dt>Ended</dt><dd>${fi.endTime ?? '—'}</dd></div>
       <div><dt>Took</dt><dd>${fi.endTime ? duration(between(fi.startTime, fi.endTime)) : 'running'}</dd></div>
       ${fi.trigger ? html`<div><dt>Trigger</dt><dd>${fi.trigger}${fi.scheduledTime ? ` (${fi.scheduledTime})` : ''}</dd></div>` : null}
+      <${ParentLink} parentFiId=${fi.parentFiId} />
       ${fi.failedNode ? html`<div><dt>Failed at</dt><dd data-testid="fi-failed-at"><a href=${`#ni-${fi.failedNode.niId}`}>${keyOf.get(fi.failedNode.nodeId) ?? fi.failedNode.nodeKey ?? `node #${fi.failedNode.nodeId}`}</a></dd></div>` : null}
       ${fi.errorMsg ? html`<div><dt>${fi.status === 'CANCELLED' ? 'Cancelled' : 'Error'}</dt><dd class=${fi.status === 'CANCELLED' ? '' : 'error-text'} data-testid="fi-error">${cancelText(fi)}</dd></div>` : null}
     </dl>
@@ -156,6 +158,7 @@ export function InstancePage({ fiId }: { fiId: number }) {
       <p class="muted small">${ni.startTime ?? ''}${ni.endTime ? ` → ${ni.endTime}` : ''}</p>
       ${ni.errorMsg ? html`<p class="error-text" data-testid="ni-error">${ni.errorMsg}</p>` : null}
       <${Extras} obj=${ni} known=${NI_KNOWN} />
+      <${NodeInsControl} ni=${ni} fiId=${fiId} running=${running} onSent=${view.reload} />
       ${ni.tasks.length ? html`<${TaskInsTable} tasks=${ni.tasks} taskName=${taskName} now=${now} />` : null}
     </article>`)}
   </section>`;
