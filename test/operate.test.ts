@@ -29,7 +29,7 @@ describe('operate: mistakes caught when they are made', () => {
       expect(await taskRows()).to.equal(before);
     });
 
-    it('the seed\'s "1000", an empty content, a number, a template and any content beside taskConfig.waitMs are saved', async () => {
+    it('the original API\'s "1000", an empty content, a number, a template and any content beside taskConfig.waitMs are saved', async () => {
       await createTask(m.api, 'WAIT', '1000');
       await createTask(m.api, 'WAIT', ' 250 ');
       await createTask(m.api, 'WAIT', null);
