@@ -22,6 +22,7 @@ import { adminRoutes } from './api/routes/admin.js';
 import { metricsRoutes } from './api/routes/metrics.js';
 import { reapOrphanGroups } from './executors/shellGroups.js';
 import { eventsRoutes } from './api/routes/events.js';
+import { workerRoutes } from './api/routes/worker.js';
 import { LiveHub } from './api/liveHub.js';
 import { publishLiveEvents } from './infra/liveEvents.js';
 
@@ -124,7 +125,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
   }
   if (web || config.metricsPort !== null) {
     const app = hub
-      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(services, hub)])
+      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(services, hub), workerRoutes(services, engine)])
       : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
     server = http.createServer(app.callback());
     server.on('clientError', answerClientError);

@@ -9,10 +9,13 @@ import { NotFoundError } from '../errors.js';
 import { retryFlow } from './retryFlow.js';
 import { cancelFlow } from './cancelFlow.js';
 import { startTask } from './startTask.js';
+import { ExternalTasks } from './external/externalTasks.js';
 
 export class Engine {
   readonly coordinator: Coordinator;
   worker: Worker | null = null;
+  /** External workers' protocol (WORKER tasks): served by every member, with or without the worker role. */
+  readonly external: ExternalTasks;
   /**
    * API starts that arrive together are made in one transaction, one such transaction at a time: a
    * burst of starts queues here (in larger batches) rather than crowding the transactions that record
@@ -22,6 +25,7 @@ export class Engine {
 
   constructor(private s: Services) {
     this.coordinator = new Coordinator(s);
+    this.external = new ExternalTasks(s, this.coordinator);
     this.starts = new Batcher((reqs) => startFlows(s, this.coordinator, reqs), 1, 500);
   }
 
@@ -67,6 +71,7 @@ export class Engine {
 
   async stop(graceMs: number): Promise<void> {
     if (this.worker) await this.worker.stop(graceMs);
+    await this.external.close();
     await this.coordinator.close();
   }
 }

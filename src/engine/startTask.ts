@@ -3,6 +3,7 @@ import type { Services } from '../services.js';
 import { NotFoundError } from '../errors.js';
 import { Task, TaskIns } from '../models/index.js';
 import { withTimeout } from '../infra/timeout.js';
+import { externalQueueOf } from './external/route.js';
 import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
 
 export async function startTask(s: Services, taskId: number, user = 'system', idempotencyKey?: string): Promise<number> {
@@ -12,7 +13,7 @@ export async function startTask(s: Services, taskId: number, user = 'system', id
 }
 
 async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?: Idempotency): Promise<number> {
-  const task = await Task.query(s.knex).findById(taskId).select('task_id').whereNull('deleted_time');
+  const task = await Task.query(s.knex).findById(taskId).select('task_id', 'task_type', 'task_config').whereNull('deleted_time');
   if (!task) throw new NotFoundError(`task ${taskId} does not exist`);
   const now = new Date();
   const tiId = await s.knex.transaction(async (trx) => {
@@ -32,7 +33,7 @@ async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?
     return ti.ti_id;
   });
   // Committed: the start stands even if Redis does not take it now (the reconciler enqueues PENDING rows).
-  await withTimeout(s.queue.enqueue([{ tiId }]), 2_000, 'enqueueing a single task').catch((e) =>
+  await withTimeout(s.queue.enqueue([{ tiId, ...externalQueueOf(task) }]), 2_000, 'enqueueing a single task').catch((e) =>
     s.log.warn({ err: e, tiId }, 'enqueue after a committed start failed; the reconciler enqueues it'),
   );
   return tiId;

@@ -13,6 +13,10 @@ import zlib from 'node:zlib';
 import type { Middleware } from 'koa';
 import { HttpError } from '../http.js';
 import { jsonShapeProblem } from '../../infra/jsonShape.js';
+import { normalPath } from '../accessRules.js';
+
+/** The body of POST /worker/complete may be this large whatever BODY_LIMIT says: 1 MiB of output and room around it. */
+export const WORKER_COMPLETE_BODY = 1024 * 1024 + 64 * 1024;
 
 declare module 'koa' {
   interface Request {
@@ -103,16 +107,23 @@ export function jsonBody(limitText: string): Middleware[] {
     if (!CODINGS.includes(coding)) {
       throw new HttpError(415, `Content-Encoding "${ctx.get('content-encoding')}" is not supported: send gzip, deflate, br or identity`);
     }
-    if (coding === 'identity' && Number(length) > limit) {
+    // A worker's result may be 1 MiB of JSON: its body may be larger than BODY_LIMIT (worker.ts).
+    const wide = normalPath(ctx.path) === '/worker/complete' && limit < WORKER_COMPLETE_BODY;
+    const max = wide ? WORKER_COMPLETE_BODY : limit;
+    const tooLarge = () => (wide ? new HttpError(413, `output: the request body is larger than ${max} bytes: output must be at most 1048576 bytes as JSON`) : null);
+    if (coding === 'identity' && Number(length) > max) {
       ctx.set('Connection', 'close');
-      throw new HttpError(413, `request body is larger than BODY_LIMIT (${limitText})`);
+      throw tooLarge() ?? new HttpError(413, `request body is larger than BODY_LIMIT (${limitText})`);
     }
     let bytes: Buffer;
     try {
-      bytes = await readBody(ctx.req, coding, limit, limitText);
+      bytes = await readBody(ctx.req, coding, max, limitText);
     } catch (e) {
       // Do not read (or wait for) the rest of a refused body.
-      if (e instanceof HttpError && e.status === 413) ctx.set('Connection', 'close');
+      if (e instanceof HttpError && e.status === 413) {
+        ctx.set('Connection', 'close');
+        throw tooLarge() ?? e;
+      }
       throw e;
     }
     let text: string;
