@@ -73,6 +73,11 @@ export function workerRoutes(s: Services, engine: Engine): RouteModule {
     ok(ctx, await ext.fail(b.tiId, b.leaseToken, b.error, b.retryable));
   });
 
+  router.post('/worker/release', async (ctx) => {
+    const b = parse(heartbeatBody, ctx.request.body);
+    ok(ctx, await ext.release(b.tiId, b.leaseToken));
+  });
+
   return {
     router,
     tags: [{ name: 'workers', description: 'External workers: WORKER task instances leased to your own processes, in any language (README, External workers).' }],

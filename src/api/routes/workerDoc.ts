@@ -142,5 +142,20 @@ export function workerPaths(): OpenApiPaths {
         },
       },
     },
+    '/worker/release': {
+      post: {
+        operationId: 'releaseWorkerTask',
+        tags: ['workers'],
+        summary: 'Hand a task back (a worker that stops): PENDING again at once, the run not counted against maxRetries',
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken } } } } },
+        responses: {
+          '200': okResponse({ type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['PENDING'] } } }, 'Back in its queue', { status: 'PENDING' }),
+          '400': errorResponse(400, 'A bad field; the message names it', badLease),
+          '404': noSuchTask,
+          '409': conflict,
+          '503': both,
+        },
+      },
+    },
   };
 }

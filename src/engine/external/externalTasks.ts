@@ -225,6 +225,16 @@ export class ExternalTasks {
     await this.handBack(runs);
   }
 
+  /** A worker that stops hands a task back: PENDING again at once, the run not counted. */
+  async release(tiId: number, token: string): Promise<{ status: string }> {
+    const row = await this.row(tiId);
+    if (row.lease_token === token && row.exec_status === 'PENDING') return { status: 'PENDING' };
+    const { run, queue } = await this.running(tiId, token, 'fail', row);
+    const ok = await this.finish(run, { queue, tiId, token }, { status: 'RETRY', output: null, error: 'handed back by its worker', notCounted: true }, 0);
+    if (ok) return { status: 'PENDING' };
+    throw new ConflictError(`leaseToken: task instance ${tiId} moved on before it was handed back`);
+  }
+
   /** The lease renewed for the task's leaseMs; ConflictError when the lease is not this token's any more. */
   async heartbeat(tiId: number, token: string): Promise<{ leaseMs: number }> {
     const { row, run, queue } = await this.running(tiId, token, 'heartbeat');
