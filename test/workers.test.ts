@@ -220,6 +220,24 @@ describe('external workers (WORKER tasks)', function () {
       expect((await row(tiId)).worker_id).to.equal('w-1');
     });
 
+    it('shows per-queue depth and oldest waiting, polls waiting, leased, finished and expired leases in /metrics', async () => {
+      const queue = q();
+      const t = await createTask(m.api, 'WORKER', null, { queue });
+      await m.api('POST', `/exec/task/${t}`);
+      await m.api('POST', `/exec/task/${t}`);
+      const waiting = poll(['nothing-here'], { waitMs: 3000 });
+      await waitFor('a poll waiting', async () => m.engine.external.hub.waiting > 0);
+      const text = (await m.api('GET', '/metrics')).text;
+      expect(text).to.match(new RegExp(`task_schedule_worker_queue_depth\\{queue="${queue}",state="due"\\} 2`));
+      expect(text).to.match(new RegExp(`task_schedule_worker_queue_oldest_waiting_seconds\\{queue="${queue}"\\} [0-9.]+`));
+      expect(text).to.match(/task_schedule_worker_polls_waiting [1-9]/);
+      expect(text).to.match(/task_schedule_worker_tasks_leased_total\{queue="q[a-z0-9]+"\} [1-9]/);
+      expect(text).to.match(/task_schedule_worker_tasks_finished_total\{queue="q[a-z0-9]+",status="SUCCESS"\} [1-9]/);
+      expect(text).to.match(/task_schedule_worker_leases_expired_total\{queue="q[a-z0-9]+"\} [1-9]/);
+      expect(text).to.match(/task_schedule_worker_calls_refused_total\{call="heartbeat"\} [1-9]/);
+      await waiting;
+    });
+
     it('refuses bad input with a 4xx naming the field', async () => {
       const bad = async (path: string, body: unknown, status: number, field: RegExp) => {
         const r = await call(path, body);

@@ -48,8 +48,6 @@ interface Row {
 
 export class Reaper {
   private nextOrphanCheck = 0;
-  /** External leases that ran out and were settled, by queue (for the metrics). */
-  onExternalExpired?: (queue: string, n: number) => void;
 
   /** `fence` is the leader lease's value while this member leads, else null. */
   constructor(private s: Services, private engine: Engine, private log: Logger, private fence: () => LeaderFence | null) {}
@@ -88,7 +86,7 @@ export class Reaper {
         if (!expired.length) break;
         const r = await this.handle(expired, (items) => queue.external.settle(q, items));
         add(r);
-        this.onExternalExpired?.(q, r.settled);
+        if (r.settled) this.engine.external.events.onLeaseExpired?.(q, r.settled);
         if (expired.length < BATCH || r.settled === 0) break;
       }
     }

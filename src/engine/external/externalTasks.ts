@@ -53,6 +53,8 @@ export interface ExternalEvents {
   onLeased?(queue: string, n: number): void;
   onFinished?(queue: string, status: RunResult['status']): void;
   onRefused?(what: 'heartbeat' | 'complete' | 'fail'): void;
+  /** The leader's reaper took back leases of `queue` that ran out. */
+  onLeaseExpired?(queue: string, n: number): void;
 }
 
 interface Row {
