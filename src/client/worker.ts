@@ -68,6 +68,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', done, { once: true });
   });
 
+/** The most tasks one poll may ask for (the server's limit). */
+const MAX_PER_POLL = 100;
+
 const transient = (e: unknown) => !(e instanceof HttpFailure) || e.status === 503 || e.status === 502 || e.status === 504 || e.status === 429;
 
 export class Worker {
@@ -122,7 +125,7 @@ export class Worker {
         continue;
       }
       try {
-        const tasks = (await this.request('/worker/poll', { queues: this.opts.queues, workerId: this.opts.workerId, max: free, waitMs: this.opts.waitMs }, this.opts.waitMs + 15_000, this.stopCtl.signal)) as WorkerTask[];
+        const tasks = (await this.request('/worker/poll', { queues: this.opts.queues, workerId: this.opts.workerId, max: Math.min(free, MAX_PER_POLL), waitMs: this.opts.waitMs }, this.opts.waitMs + 15_000, this.stopCtl.signal)) as WorkerTask[];
         backoff = 0;
         for (const t of tasks) this.run(t);
       } catch (e) {

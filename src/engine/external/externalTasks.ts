@@ -81,6 +81,12 @@ const newToken = () => randomBytes(16).toString('base64url');
 export class ExternalTasks {
   readonly hub: PollHub;
   private recorder: ExternalRecorder;
+  /**
+   * Runs this member handed out, by tiId, until reported: a complete or fail arriving here writes at once
+   * (fenced by the run's version, as always) without reading the row first. Only a shortcut: a call for a
+   * run not here, or whose write the fence refuses, reads the row and answers from it.
+   */
+  private held = new Map<number, { run: TaskRun; lease: ExternalLease }>();
   /** Workers seen on this member: workerId → when its last poll was told to Redis (throttled). */
   private seenAt = new Map<string, number>();
 
@@ -170,6 +176,8 @@ export class ExternalTasks {
       return [];
     }
     for (const [queue, n] of countBy(mine.map((r) => r.lease.queue))) this.events.onLeased?.(queue, n);
+    if (this.held.size > 100_000) this.held.clear();
+    for (const r of mine) this.held.set(r.tiId, { run: r, lease: r.lease });
     const out: PolledTask[] = [];
     for (const r of mine) out.push(await this.present(r));
     return out;
@@ -251,6 +259,8 @@ export class ExternalTasks {
 
   /** Records the task SUCCESS with `output`; the same call again answers the same without writing. */
   async complete(tiId: number, token: string, output: string): Promise<{ status: string }> {
+    const h = this.heldRun(tiId, token);
+    if (h && (await this.finish(h.run, h.lease, { status: 'SUCCESS', output, error: null }, 0))) return { status: 'SUCCESS' };
     const row = await this.row(tiId);
     if (row.lease_token === token && row.exec_status === 'SUCCESS') return { status: 'SUCCESS' };
     const { run, queue } = await this.running(tiId, token, 'complete', row);
@@ -267,6 +277,13 @@ export class ExternalTasks {
    * FAILED otherwise. The same call again answers the same without writing.
    */
   async fail(tiId: number, token: string, error: string, retryable: boolean): Promise<{ status: string }> {
+    const h = this.heldRun(tiId, token);
+    if (h) {
+      const policy = runPolicy(h.run.config);
+      const retry = retryable && h.run.attempt - h.run.lostAttempts < policy.maxAttempts;
+      const result: RunResult = { status: retry ? 'RETRY' : 'FAILED', output: null, error: clipUtf8(error, MAX_ERROR_BYTES) };
+      if (await this.finish(h.run, h.lease, result, backoffMs(policy.retryBackoffMs, h.run.attempt + 1))) return { status: retry ? 'PENDING' : 'FAILED' };
+    }
     const row = await this.row(tiId);
     if (row.lease_token === token && (row.exec_status === 'FAILED' || row.exec_status === 'PENDING')) return { status: row.exec_status };
     const { run, queue } = await this.running(tiId, token, 'fail', row);
@@ -280,8 +297,17 @@ export class ExternalTasks {
   }
 
   private finish(run: TaskRun, lease: ExternalLease, result: RunResult, retryDelayMs: number): Promise<boolean> {
+    this.held.delete(run.tiId);
     const item: ExternalResult = { run, result, endedAt: new Date(), lease, retryDelayMs };
     return this.recorder.record(item);
+  }
+
+  /** A run this member handed out under this token, still within its timeout (else the row decides). */
+  private heldRun(tiId: number, token: string): { run: TaskRun; lease: ExternalLease } | null {
+    const h = this.held.get(tiId);
+    if (!h || h.lease.token !== token) return null;
+    if (Date.now() - h.run.startedAt.getTime() > runPolicy(h.run.config).timeoutMs) return null;
+    return h;
   }
 
   private async row(tiId: number): Promise<Row> {
