@@ -23,6 +23,7 @@ import { metricsRoutes } from './api/routes/metrics.js';
 import { reapOrphanGroups } from './executors/shellGroups.js';
 import { eventsRoutes } from './api/routes/events.js';
 import { workerRoutes } from './api/routes/worker.js';
+import { workersViewRoutes } from './api/routes/workersView.js';
 import { LiveHub } from './api/liveHub.js';
 import { publishLiveEvents } from './infra/liveEvents.js';
 
@@ -125,7 +126,7 @@ export async function startMember(config: Config, log = createLogger(config.logL
   }
   if (web || config.metricsPort !== null) {
     const app = hub
-      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(services, hub), workerRoutes(services, engine)])
+      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(services, engine, cluster), eventsRoutes(services, hub), workerRoutes(services, engine), workersViewRoutes(services, engine)])
       : createOpsApp(services, [metricsRoutes(services, engine, cluster)]);
     server = http.createServer(app.callback());
     server.on('clientError', answerClientError);
