@@ -75,6 +75,11 @@ const transient = (e: unknown) => !(e instanceof HttpFailure) || e.status === 50
 
 export class Worker {
   private running = new Map<number, { task: WorkerTask; abort: AbortController; done: Promise<void> }>();
+  /**
+   * Handlers running now: a slot is free again once its handler has returned, while its result is still
+   * being reported, so the next poll is already waiting when the report moves the flow on.
+   */
+  private handling = 0;
   private stopping = false;
   private stopCtl = new AbortController();
   private loop: Promise<void> | null = null;
@@ -119,7 +124,7 @@ export class Worker {
   private async pollLoop(): Promise<void> {
     let backoff = 0;
     while (!this.stopping) {
-      const free = this.opts.concurrency - this.running.size;
+      const free = this.opts.concurrency - this.handling;
       if (free <= 0) {
         await new Promise<void>((r) => (this.slotFreed = r));
         continue;
@@ -140,15 +145,23 @@ export class Worker {
 
   private run(task: WorkerTask): void {
     const abort = new AbortController();
-    const done = this.handle(task, abort).finally(() => {
-      this.running.delete(task.tiId);
+    this.handling++;
+    let freed = false;
+    const free = () => {
+      if (freed) return;
+      freed = true;
+      this.handling--;
       this.slotFreed?.();
       this.slotFreed = null;
+    };
+    const done = this.handle(task, abort, free).finally(() => {
+      free();
+      this.running.delete(task.tiId);
     });
     this.running.set(task.tiId, { task, abort, done });
   }
 
-  private async handle(task: WorkerTask, abort: AbortController): Promise<void> {
+  private async handle(task: WorkerTask, abort: AbortController, handlerDone: () => void): Promise<void> {
     const lease = { tiId: task.tiId, leaseToken: task.leaseToken };
     let lost = false;
     const beat = setInterval(() => {
@@ -171,6 +184,7 @@ export class Worker {
     } finally {
       clearInterval(beat);
     }
+    if (!this.stopping) handlerDone();
     // Lost (409) or handed back at stop: nothing of ours to report.
     if (lost || abort.signal.aborted) return;
     try {
