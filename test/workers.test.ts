@@ -220,6 +220,25 @@ describe('external workers (WORKER tasks)', function () {
       expect((await row(tiId)).worker_id).to.equal('w-1');
     });
 
+    it('hands back at once what a poll claimed for a client that went away before the answer: PENDING, not counted', async () => {
+      const queue = q();
+      const t = await createTask(m.api, 'WORKER', null, { queue });
+      const tiId = (await m.api('POST', `/exec/task/${t}`)).body.data.tiId;
+      // A client already gone: nothing is claimed for it.
+      const gone = new AbortController();
+      gone.abort();
+      expect(await m.engine.external.poll({ queues: [queue], workerId: 'gone', max: 1, waitMs: 1000, user: 'system' }, gone.signal)).to.deep.equal([]);
+      expect(await row(tiId)).to.include({ exec_status: 'PENDING', attempt: 0 });
+      // Claimed, then the answer could not be written (what the route does when the response closes first).
+      const [a] = await poll([queue]);
+      await m.engine.external.handBackTasks([a]);
+      expect(await row(tiId)).to.include({ exec_status: 'PENDING', attempt: 0 });
+      const [b] = await poll([queue], { waitMs: 2000 });
+      expect(b).to.include({ tiId, attempt: 1 });
+      expect((await call('/worker/heartbeat', { tiId, leaseToken: a.leaseToken })).status).to.equal(409);
+      expect((await call('/worker/complete', { tiId, leaseToken: b.leaseToken, output: 'ok' })).status).to.equal(200);
+    });
+
     it('shows per-queue depth and oldest waiting, polls waiting, leased, finished and expired leases in /metrics', async () => {
       const queue = q();
       const t = await createTask(m.api, 'WORKER', null, { queue });
@@ -264,6 +283,28 @@ describe('external workers (WORKER tasks)', function () {
       const echo = await createTask(m.api, 'ECHO', 'e');
       const tiId = (await m.api('POST', `/exec/task/${echo}`)).body.data.tiId;
       await bad('/worker/complete', { tiId, leaseToken: 'x', output: 1 }, 404, /^tiId: /);
+    });
+  });
+
+  describe('WORKER_MAX_POLLS', () => {
+    let small: TestMember;
+    before(async () => {
+      small = await startTestMember({ ...isolated(), ROLES: 'web', WORKER_MAX_POLLS: '2' });
+    });
+    after(async () => {
+      await small.stop(100);
+    });
+
+    it('holds at most WORKER_MAX_POLLS polls waiting; beyond, 503 with Retry-After', async () => {
+      const body = { queues: ['full'], workerId: 'w', waitMs: 3000 };
+      const held = [small.api('POST', '/worker/poll', body), small.api('POST', '/worker/poll', body)];
+      await waitFor('two polls waiting', async () => small.engine.external.hub.waiting === 2);
+      const over = await small.api('POST', '/worker/poll', body);
+      expect(over.status, over.text).to.equal(503);
+      expect(over.headers.get('retry-after')).to.equal('1');
+      expect(over.body.message).to.match(/WORKER_MAX_POLLS/);
+      for (const r of await Promise.all(held)) expect(r.status).to.equal(200);
+      expect((await small.api('POST', '/worker/poll', { ...body, waitMs: 0 })).status).to.equal(200);
     });
   });
 
