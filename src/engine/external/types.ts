@@ -1,0 +1,41 @@
+// What the external workers' protocol hands out and takes in (engine side; externalTasks.ts, poller.ts).
+import type { RunResult } from '../taskRun.js';
+import { DEFAULT_WORKER_LEASE_MS, type TaskConfig } from '../../definitions/taskConfig.js';
+
+/** The lease a poll takes before the member has marked the task RUNNING and knows its own leaseMs. */
+export const PROVISIONAL_LEASE_MS = 10_000;
+
+/** What a poll hands a worker, per task. */
+export interface PolledTask {
+  tiId: number;
+  leaseToken: string;
+  queue: string;
+  taskId: number;
+  taskName: string;
+  fiId: number | null;
+  nodeKey: string | null;
+  attempt: number;
+  leaseMs: number;
+  input: unknown;
+  content: string | null;
+}
+
+export interface PollRequest {
+  queues: string[];
+  workerId: string;
+  max: number;
+  waitMs: number;
+  /** The API token's name (or X-User): recorded as the rows' update_user. */
+  user: string;
+}
+
+/** Hooks for metrics; all optional. */
+export interface ExternalEvents {
+  onLeased?(queue: string, n: number): void;
+  onFinished?(queue: string, status: RunResult['status']): void;
+  onRefused?(what: 'heartbeat' | 'complete' | 'fail'): void;
+  /** The leader's reaper took back leases of `queue` that ran out. */
+  onLeaseExpired?(queue: string, n: number): void;
+}
+
+export const leaseMsOf = (cfg: TaskConfig) => cfg.leaseMs ?? DEFAULT_WORKER_LEASE_MS;
