@@ -62,7 +62,13 @@ export class ExternalTasks {
       finish: (run, lease, result, delay) => this.finish(run, lease, result, delay),
       handBack: (runs) => this.handBack(runs),
       remember: (runs) => {
-        if (this.held.size > 100_000) this.held.clear();
+        // Runs never reported here (their worker died, or reports to another member) are forgotten after
+        // a while: the shortcut is lost for them, nothing else.
+        if (this.held.size > 10_000) {
+          const old = Date.now() - 10 * 60_000;
+          for (const [id, h] of this.held) if (h.run.startedAt.getTime() < old) this.held.delete(id);
+          if (this.held.size > 100_000) this.held.clear();
+        }
         for (const r of runs) this.held.set(r.tiId, { run: r, lease: r.lease });
       },
     });
