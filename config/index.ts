@@ -43,6 +43,8 @@ export interface Config {
    * its workers must stop somewhere.
    */
   workerLostRetries: number;
+  /** WORKER_MAX_POLLS: external workers' long polls a member holds waiting at once (503 beyond). */
+  workerMaxPolls: number;
   /** A member without the web role serves /metrics and /healthz on this port when it is set. */
   metricsPort: number | null;
   /** How long a start's Idempotency-Key answers with the instance it made. */
@@ -80,6 +82,8 @@ export interface ApiToken {
   secret: string;
   /** `name:secret:read`: GET/HEAD and POST /monitor/* only. */
   readOnly: boolean;
+  /** `name:secret:worker`: the external workers' protocol (/worker/*) only. */
+  workerOnly?: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -166,7 +170,7 @@ function memberIdOf(env: Env): string | null {
 const MIN_SECRET = 16;
 const list = (raw: string | undefined) => (raw ?? '').split(',').map((p) => p.trim()).filter(Boolean);
 
-/** API_TOKENS: comma-separated `name:secret`, `name:secret:read`, or a bare secret (named `default`). */
+/** API_TOKENS: comma-separated `name:secret`, `name:secret:read`, `name:secret:worker`, or a bare secret (named `default`). */
 function apiTokens(env: Env): ApiToken[] | null {
   const entries = list(env.API_TOKENS);
   if (entries.length === 0) return null;
@@ -174,15 +178,15 @@ function apiTokens(env: Env): ApiToken[] | null {
   for (const [i, entry] of entries.entries()) {
     const parts = entry.split(':');
     const where = `API_TOKENS entry ${i + 1}`;
-    if (parts.length > 3 || (parts.length === 3 && parts[2] !== 'read')) {
-      throw new ConfigError(`API_TOKENS entries must be name:secret, name:secret:read or a bare secret; ${where} is not`);
+    if (parts.length > 3 || (parts.length === 3 && parts[2] !== 'read' && parts[2] !== 'worker')) {
+      throw new ConfigError(`API_TOKENS entries must be name:secret, name:secret:read, name:secret:worker or a bare secret; ${where} is not`);
     }
     const [name, secret] = parts.length === 1 ? ['default', parts[0]!] : [parts[0]!, parts[1]!];
     if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name)) throw new ConfigError(`API_TOKENS names must be 1-64 letters, digits or _.@-; ${where} is "${name}"`);
     if (secret.length < MIN_SECRET || /\s/.test(secret)) throw new ConfigError(`API_TOKENS secrets must be at least ${MIN_SECRET} characters without spaces; ${where} (${name}) is not`);
     if (tokens.some((t) => t.name === name)) throw new ConfigError(`API_TOKENS names must be unique; "${name}" is given twice`);
     if (tokens.some((t) => t.secret === secret)) throw new ConfigError(`API_TOKENS secrets must be unique; ${where} (${name}) repeats one`);
-    tokens.push({ name, secret, readOnly: parts.length === 3 });
+    tokens.push({ name, secret, readOnly: parts[2] === 'read', ...(parts[2] === 'worker' ? { workerOnly: true } : {}) });
   }
   return tokens;
 }
@@ -265,6 +269,7 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
     memberId: memberIdOf(env),
     workerLostRetries: int(env, 'WORKER_LOST_RETRIES', 2, 0, 100),
+    workerMaxPolls: int(env, 'WORKER_MAX_POLLS', 1_000, 1, 100_000),
     metricsPort: env.METRICS_PORT ? int(env, 'METRICS_PORT', 0, 0, 65535) : null,
     idempotencyTtlMs: duration(env, 'IDEMPOTENCY_TTL', '24h', 1_000, 30 * 86_400_000),
     apiTokens: apiTokens(env),

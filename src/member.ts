@@ -22,6 +22,8 @@ import { adminRoutes } from './api/routes/admin.js';
 import { metricsRoutes } from './api/routes/metrics.js';
 import { reapOrphanGroups } from './executors/shellGroups.js';
 import { eventsRoutes } from './api/routes/events.js';
+import { workerRoutes } from './api/routes/worker.js';
+import { workersViewRoutes } from './api/routes/workersView.js';
 import { LiveHub } from './api/liveHub.js';
 import { publishLiveEvents } from './observe/liveEvents.js';
 import { createMetrics } from './observe/metrics.js';
@@ -145,7 +147,7 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
   }
   if (bound && metrics) {
     const app = hub
-      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(metrics), eventsRoutes(hub)])
+      ? createApp(services, engine, [adminRoutes(services, engine, cluster), metricsRoutes(metrics), eventsRoutes(hub), workerRoutes(services, engine), workersViewRoutes(services, engine)])
       : createOpsApp(services, [metricsRoutes(metrics)]);
     bound.serve(app);
     url = `http://127.0.0.1:${bound.port}`;

@@ -20,9 +20,9 @@ const WRITE_AUTH = { Authorization: `Bearer ${WRITE}` };
 const CONFIGURATIONS: { name: string; env: Record<string, string> }[] = [
   { name: 'open (no tokens)', env: {} },
   {
-    name: 'API_TOKENS (with a read-only token), ADMIN_TOKEN, METRICS_TOKEN, START_RATE_LIMIT',
+    name: 'API_TOKENS (with a read-only and a worker token), ADMIN_TOKEN, METRICS_TOKEN, START_RATE_LIMIT',
     env: {
-      API_TOKENS: `alice:${WRITE},dash:${READ}:read`,
+      API_TOKENS: `alice:${WRITE},dash:${READ}:read,bot:worker-token-0123456789abcdef:worker`,
       ADMIN_TOKEN: ADMIN,
       METRICS_TOKEN: 'metrics-token-0123456789abcdef',
       START_RATE_LIMIT: '50',

@@ -37,3 +37,9 @@ export function isRead(method: string, path: string): boolean {
 export function isStart(method: string, path: string): boolean {
   return method.toUpperCase() === 'POST' && /^\/exec\/(flow|task)\/[^/]+$/.test(normalPath(path));
 }
+
+/** The external workers' protocol: all a worker token (`name:secret:worker`) may call. */
+export function isWorkerProtocol(path: string): boolean {
+  const p = normalPath(path);
+  return p === '/worker' || p.startsWith('/worker/');
+}

@@ -5,7 +5,7 @@
 // end in. The test suite lints the result with Redocly's recommended rules (test/openapi-lint.test.ts).
 import type { Config } from '../../config/index.js';
 import type { OpenApiPaths, OpenApiTag } from './routeModule.js';
-import { accessOf, isRead, isStart } from './accessRules.js';
+import { accessOf, isRead, isStart, isWorkerProtocol } from './accessRules.js';
 import { errorEnvelopeSchema, errorResponse, retryAfter, type Schema } from './openapiParts.js';
 
 export type DocConfig = Pick<Config, 'apiTokens' | 'metricsToken' | 'startRateLimit' | 'startRateBurst' | 'bodyLimit'>;
@@ -47,7 +47,7 @@ function withMore(res: Schema | undefined, status: number, description: string, 
 }
 
 /** The statuses the middleware in front of the routes answers (middleware/*.ts), added to one operation. */
-function complete(path: string, method: string, op: Operation, c: DocConfig, readOnlyTokens: boolean): Operation {
+function complete(path: string, method: string, op: Operation, c: DocConfig, readOnlyTokens: boolean, workerTokens = false): Operation {
   const security = securityOf(path, c);
   const access = accessOf(path);
   const responses: Record<string, Schema> = { ...(op.responses ?? {}) };
@@ -83,6 +83,9 @@ function complete(path: string, method: string, op: Operation, c: DocConfig, rea
   if (access === 'api' && readOnlyTokens && !isRead(method, path)) {
     responses['403'] ??= errorResponse(403, 'The token is read-only: it may GET and POST /monitor/* only', { readOnly: 'token "dashboard" is read-only: it may GET and POST /monitor/* only' });
   }
+  if (access === 'api' && workerTokens && !isWorkerProtocol(path)) {
+    responses['403'] = withMore(responses['403'], 403, 'The token is a worker token: it may call /worker/* only', { workerOnly: 'token "bot" is a worker token: it may call /worker/* only' });
+  }
   // The start rate limit (middleware/rateLimit.ts).
   if (c.startRateLimit > 0 && isStart(method, path)) {
     responses['429'] ??= errorResponse(
@@ -101,11 +104,12 @@ function complete(path: string, method: string, op: Operation, c: DocConfig, rea
 
 function completeAll(paths: OpenApiPaths, c: DocConfig): OpenApiPaths {
   const readOnlyTokens = (c.apiTokens ?? []).some((t) => t.readOnly);
+  const workerTokens = (c.apiTokens ?? []).some((t) => t.workerOnly);
   const out: OpenApiPaths = {};
   for (const [path, item] of Object.entries(paths)) {
     out[path] = Object.fromEntries(
       Object.entries(item).map(([method, op]) =>
-        METHODS.has(method) && op && typeof op === 'object' ? [method, complete(path, method, op as Operation, c, readOnlyTokens)] : [method, op],
+        METHODS.has(method) && op && typeof op === 'object' ? [method, complete(path, method, op as Operation, c, readOnlyTokens, workerTokens)] : [method, op],
       ),
     );
   }

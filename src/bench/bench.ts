@@ -1,8 +1,10 @@
 // `npm run bench -- --flows N --steps K [--tasks-per-node M] [--members P] [--concurrency C]
-//                  [--worker-concurrency W] [--wait-ms T]`
+//                  [--worker-concurrency W] [--wait-ms T] [--external-workers X]`
 // Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
 // and Redis prefix, creates an ECHO task (a WAIT task of T ms with --wait-ms, to hold many instances
-// in flight at once) and a flow of K sequential TASK nodes (M tasks each, ALL),
+// in flight at once; a WORKER task with --external-workers X, worked by X processes running the package's
+// TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 32)
+// and a flow of K sequential TASK nodes (M tasks each, ALL),
 // starts N instances at once through the REST API, waits until every one has ended (a progress line
 // a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -18,7 +20,7 @@ import { Redis } from 'ioredis';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function args(): Record<string, number> {
-  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0 };
+  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0, 'external-workers': 0 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a[i]);
@@ -89,6 +91,19 @@ function rssMb(pid: number): number {
   }
 }
 
+/**
+ * An external worker process: the package's client as a user imports it (`task-schedule/worker`, the
+ * built dist/), answering every task with its content.
+ */
+function externalWorker(url: string, i: number): ChildProcess {
+  const concurrency = Number(process.env.BENCH_WORKER_CONCURRENCY || 32);
+  const code = `import { Worker } from 'task-schedule/worker';
+const w = new Worker({ url: ${JSON.stringify(url)}, queues: ['bench'], concurrency: ${concurrency}, workerId: 'bench-${i}', handler: (t) => t.content });
+w.start();
+process.on('SIGTERM', () => w.stop(5000).then(() => process.exit(0)));`;
+  return spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
 async function main(): Promise<void> {
   const o = args();
   const runId = `${Date.now().toString(36)}_${randomBytes(2).toString('hex')}`;
@@ -157,9 +172,13 @@ async function main(): Promise<void> {
     }
     log(`${urls.length} member(s) ready; database ts_bench_${runId}, prefix ${prefix}`);
 
-    const task = o['wait-ms']
-      ? { taskName: 'bench wait', taskType: 'WAIT', taskConfig: { waitMs: o['wait-ms'] } }
-      : { taskName: 'bench echo', taskType: 'ECHO', taskContent: 'ok' };
+    const task = o['external-workers']
+      ? { taskName: 'bench worker', taskType: 'WORKER', taskContent: 'ok', taskConfig: { queue: 'bench' } }
+      : o['wait-ms']
+        ? { taskName: 'bench wait', taskType: 'WAIT', taskConfig: { waitMs: o['wait-ms'] } }
+        : { taskName: 'bench echo', taskType: 'ECHO', taskContent: 'ok' };
+    for (let i = 0; i < o['external-workers']; i++) children.push(externalWorker(urls[i % urls.length], i));
+    if (o['external-workers']) log(`${o['external-workers']} external worker process(es) polling queue "bench"`);
     const taskId = (await api(urls[0], 'POST', '/task', task)).taskId;
     const taskIds = Array.from({ length: Math.max(1, o['tasks-per-node']) }, () => taskId);
     const flowNodes = [{ nodeType: 'START' }, ...Array.from({ length: o.steps }, () => ({ nodeType: 'TASK', taskIds, completion: 'ALL' })), { nodeType: 'END' }];
@@ -239,6 +258,7 @@ async function main(): Promise<void> {
       steps: o.steps,
       tasks_per_node: o['tasks-per-node'],
       members: urls.length,
+      external_workers: o['external-workers'],
       wall_s: round(wall),
       flows_per_s: round(o.flows / wall, 1),
       tasks_per_s: round(Number(tasks) / wall, 1),

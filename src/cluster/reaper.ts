@@ -64,23 +64,42 @@ export class Reaper {
       total.orphaned = o.expired;
       if (o.expired) this.log.info({ members: o.goneMembers, leases: o.expired }, 'members gone: their leases expire now');
     }
-    while (total.taken < MAX_PER_PASS) {
-      const expired = await queue.expiredLeases(fence, BATCH);
-      if (!expired.length) break;
-      const r = await this.handle(fence, expired);
+    const add = (r: { settled: number; requeued: number; failed: number; advanced: number }) => {
       total.taken += r.settled;
       total.requeued += r.requeued;
       total.failed += r.failed;
       total.advanced += r.advanced;
+    };
+    while (total.taken < MAX_PER_PASS) {
+      const expired = await queue.expiredLeases(fence, BATCH);
+      if (!expired.length) break;
+      const r = await this.handle(expired, (items) => queue.settleExpired(fence, items));
+      add(r);
       if (expired.length < BATCH || r.settled === 0) break;
+    }
+    // External workers' leases (WORKER tasks), queue by queue: decided by the same rules. Their scripts
+    // are not fenced by the leader lease (another hash slot); settling is conditional on the very lease
+    // listed, and the MySQL decision on the row's version, so a stale leader's pass changes nothing.
+    for (const q of await queue.external.queues()) {
+      for (let pages = 0; total.taken < MAX_PER_PASS && pages < 10; pages++) {
+        const expired = await queue.external.expired(q, BATCH);
+        if (!expired.length) break;
+        const r = await this.handle(expired, (items) => queue.external.settle(q, items));
+        add(r);
+        if (r.settled) this.engine.events.emit('externalLeaseExpired', q, r.settled);
+        if (expired.length < BATCH || r.settled === 0) break;
+      }
     }
     if (total.taken) this.log.info(total, 'reaped expired worker leases');
     return total;
   }
 
   /** Decides a batch of expired leases in MySQL, then settles them in Redis. */
-  private async handle(fence: LeaderFence, expired: InflightEntry[]): Promise<{ settled: number; requeued: number; failed: number; advanced: number }> {
-    const { knex, queue, config } = this.s;
+  private async handle(
+    expired: InflightEntry[],
+    settle: (items: { entry: InflightEntry; requeue: boolean }[]) => Promise<number>,
+  ): Promise<{ settled: number; requeued: number; failed: number; advanced: number }> {
+    const { knex, config } = this.s;
     const ids = [...new Set(expired.map((e) => e.tiId))];
     const rows: Row[] = await TaskIns.query(knex).select('ti_id', 'fi_id', 'exec_status', 'lost_attempts', 'version').whereIn('ti_id', ids);
     const retry: [number, number][] = [];
@@ -90,7 +109,8 @@ export class Reaper {
       (r.lost_attempts < config.workerLostRetries ? retry : fail).push([r.ti_id, r.version]);
     }
     const now = new Date();
-    const lost = { lost_attempts: TaskIns.raw('lost_attempts + 1'), update_time: now };
+    // An external worker's token goes with its run: its late calls are refused (409).
+    const lost = { lost_attempts: TaskIns.raw('lost_attempts + 1'), update_time: now, lease_token: null };
     const requeued = await TaskIns.patchEachIfVersion<TaskIns>(retry, { ...lost, exec_status: 'PENDING', error_msg: `${WORKER_LOST}; trying again` }, knex);
     const failed = await TaskIns.patchEachIfVersion<TaskIns>(fail, { ...lost, exec_status: 'FAILED', error_msg: WORKER_LOST, end_time: now }, knex);
     // Act on where the rows stand now (whoever wrote last): PENDING is queued, an ended one is advanced.
@@ -98,7 +118,7 @@ export class Reaper {
     // marked it meanwhile under a new lease) keeps its lease — ours, the expired one, is dropped.
     const after = await TaskIns.query(knex).select('ti_id', 'fi_id', 'exec_status').whereIn('ti_id', ids);
     const statusOf = new Map(after.map((r) => [r.ti_id, r.exec_status]));
-    const settled = await queue.settleExpired(fence, expired.map((entry) => ({ entry, requeue: statusOf.get(entry.tiId) === 'PENDING' })));
+    const settled = await settle(expired.map((entry) => ({ entry, requeue: statusOf.get(entry.tiId) === 'PENDING' })));
     const ended = new Set(after.filter((r) => r.fi_id && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(r.exec_status)).map((r) => r.fi_id!));
     await advanceAll(this.engine, [...ended], this.log, 'reaper');
     return { settled, requeued, failed, advanced: ended.size };

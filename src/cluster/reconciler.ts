@@ -31,6 +31,15 @@ import { FlowIns, TaskIns } from '../models/index.js';
 import { deleteExpiredKeys } from '../engine/idempotency.js';
 import { waitingOnly } from './waiting.js';
 import { cancelOrphans } from './orphans.js';
+import { externalQueueOf } from '../engine/external/route.js';
+
+/** An open task instance as a pass sees it; `queue` when it is a WORKER task's (its external queue). */
+interface Open {
+  id: number;
+  version: number;
+  updated: number;
+  queue?: string;
+}
 
 const PAGE = 500;
 /** Rows looked at per kind per pass. */
@@ -118,29 +127,36 @@ export class Reconciler {
   /**
    * Open task instances of one status that still matter: single tasks, or of a RUNNING flow instance;
    */
-  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number, untouchedSince?: Date): Promise<{ id: number; version: number; updated: number }[]> {
+  private async openTasks(status: 'PENDING' | 'RUNNING', afterId: number, untouchedSince?: Date): Promise<Open[]> {
     const rows = await TaskIns.query(this.s.knex)
       .alias('ti')
       .leftJoin('task_flow_ins as fi', 'fi.fi_id', 'ti.fi_id')
-      .select('ti.ti_id', 'ti.version', 'ti.update_time')
+      .leftJoin('task as t', 't.task_id', 'ti.task_id')
+      .select('ti.ti_id', 'ti.version', 'ti.update_time', 't.task_type', 't.task_config')
       .where('ti.exec_status', status)
       .where('ti.ti_id', '>', afterId)
       .where((q) => q.whereNull('ti.fi_id').orWhere('fi.status', 'RUNNING'))
       .modify((q) => { if (untouchedSince) q.where('ti.update_time', '<', untouchedSince); })
       .orderBy('ti.ti_id')
       .limit(PAGE);
-    return rows.map((r) => ({ id: r.ti_id, version: r.version, updated: new Date(r.update_time).getTime() }));
+    return (rows as unknown as Record<string, any>[]).map((r) => ({ id: r.ti_id, version: r.version, updated: new Date(r.update_time).getTime(), ...externalQueueOf(r) }));
   }
 
-  private async unknown<T extends { id: number }>(rows: T[]): Promise<T[]> {
+  /** Those of the rows neither queue knows: the members' own, or a WORKER task's external queue. */
+  private async unknown<T extends { id: number; queue?: string }>(rows: T[]): Promise<T[]> {
     if (!rows.length) return [];
-    const known = await this.s.queue.known(rows.map((r) => r.id));
-    return rows.filter((r) => !known.has(r.id));
+    const external = rows.filter((r): r is T & { queue: string } => r.queue !== undefined);
+    const own = rows.filter((r) => r.queue === undefined);
+    const [knownOwn, knownExternal] = await Promise.all([
+      own.length ? this.s.queue.known(own.map((r) => r.id)) : new Set<number>(),
+      this.s.queue.external.known(external.map((r) => ({ tiId: r.id, queue: r.queue }))),
+    ]);
+    return rows.filter((r) => !knownOwn.has(r.id) && !knownExternal.has(r.id));
   }
 
-  private async requeuePending(rows: { id: number }[]): Promise<number> {
+  private async requeuePending(rows: Open[]): Promise<number> {
     const lost = await this.unknown(rows);
-    await this.s.queue.enqueue(lost.map((r) => ({ tiId: r.id })));
+    await this.s.queue.enqueue(lost.map((r) => ({ tiId: r.id, queue: r.queue })));
     return lost.length;
   }
 
@@ -148,7 +164,7 @@ export class Reconciler {
    * RUNNING rows Redis does not know, untouched since `before`, are put back to PENDING and queued; those
    * touched since are left for a later pass (`deferred`): a worker may be about to lease them.
    */
-  private async releaseRunning(rows: { id: number; version: number; updated: number }[], before: number): Promise<{ released: number; deferred: number }> {
+  private async releaseRunning(rows: Open[], before: number): Promise<{ released: number; deferred: number }> {
     const unknown = await this.unknown(rows);
     const lost = unknown.filter((r) => r.updated < before);
     const deferred = unknown.length - lost.length;
@@ -160,10 +176,12 @@ export class Reconciler {
       error_msg: 'lease lost with Redis; trying again',
       attempt: TaskIns.raw('GREATEST(attempt, 1) - 1'),
       update_time: new Date(),
+      lease_token: null,
     }, knex);
     // Queue those PENDING now, whoever made them so (a row that moved on to RUNNING or an end is left).
     const pending = await TaskIns.query(knex).select('ti_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
-    await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id })));
+    const queueOf = new Map(lost.map((r) => [r.id, r.queue]));
+    await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id, queue: queueOf.get(r.ti_id) })));
     return { released: n, deferred };
   }
 
@@ -180,12 +198,14 @@ export class Reconciler {
   private async stuckFlows(flows: { fi_id: number; update_time: Date }[]): Promise<number[]> {
     const settled = flows.filter((f) => Date.now() - new Date(f.update_time).getTime() > STUCK_GRACE_MS).map((f) => f.fi_id);
     if (!settled.length) return [];
-    const open = await TaskIns.query(this.s.knex)
-      .select('ti_id', 'fi_id')
-      .whereIn('fi_id', settled)
-      .whereIn('exec_status', ['PENDING', 'RUNNING']);
-    const known = open.length ? await this.s.queue.known(open.map((r) => r.ti_id)) : new Set<number>();
-    const alive = new Set(open.filter((r) => known.has(r.ti_id)).map((r) => r.fi_id!));
+    const open = (await TaskIns.query(this.s.knex)
+      .alias('ti')
+      .leftJoin('task as t', 't.task_id', 'ti.task_id')
+      .select('ti.ti_id', 'ti.fi_id', 't.task_type', 't.task_config')
+      .whereIn('ti.fi_id', settled)
+      .whereIn('ti.exec_status', ['PENDING', 'RUNNING'])) as unknown as Record<string, any>[];
+    const unknownIds = new Set((await this.unknown(open.map((r) => ({ id: r.ti_id as number, ...externalQueueOf(r) })))).map((r) => r.id));
+    const alive = new Set(open.filter((r) => !unknownIds.has(r.ti_id)).map((r) => r.fi_id as number));
     const candidates = settled.filter((fiId) => !alive.has(fiId));
     const waiting = await waitingOnly(this.s, candidates);
     return candidates.filter((fiId) => !waiting.has(fiId));

@@ -70,11 +70,14 @@ const taskConfigProperties: Schema = {
     default: 'Idempotency-Key',
     example: 'X-Request-Id',
   },
+  queue: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$', description: 'WORKER only, required there: the queue external workers poll (POST /worker/poll) to take it', example: 'resize' },
+  input: { description: 'WORKER only: any JSON handed to the worker (default {}); every string in it takes the templates, filled in at first run' },
+  leaseMs: { type: 'integer', minimum: 1000, maximum: 3600000, default: 30000, description: 'WORKER only: how long a worker may hold the task without a heartbeat before it goes back to its queue' },
 };
 
 const taskConfigDescription =
   'Per-type settings, checked against taskType; unknown fields are refused (400 naming them). Every type: timeoutMs, maxRetries, retryBackoffMs. ' +
-  `WAIT: waitMs. SHELL: env. HTTP: url (required), method, headers, body, idempotencyHeader. At most ${TASK_CONFIG_MAX_BYTES.toLocaleString('en-US')} bytes as stored JSON. ${TEMPLATES_NOTE}`;
+  `WAIT: waitMs. SHELL: env. HTTP: url (required), method, headers, body, idempotencyHeader. WORKER: queue (required), input, leaseMs. At most ${TASK_CONFIG_MAX_BYTES.toLocaleString('en-US')} bytes as stored JSON. ${TEMPLATES_NOTE}`;
 
 export const taskConfigSchema: Schema = {
   type: 'object',
@@ -87,7 +90,7 @@ export const taskConfigSchema: Schema = {
 const taskTypeSchema: Schema = {
   type: 'string',
   enum: TASK_TYPES,
-  description: 'ECHO: output = content. WAIT: waits. EXCEPTION: fails with the content as message. SHELL: /bin/sh -c content (off unless SHELL_TASKS_ENABLED=true). HTTP: one request (taskConfig)',
+  description: 'ECHO: output = content. WAIT: waits. EXCEPTION: fails with the content as message. SHELL: /bin/sh -c content (off unless SHELL_TASKS_ENABLED=true). HTTP: one request (taskConfig). WORKER: run by an external worker polling taskConfig.queue (POST /worker/poll); its output is what the worker completes it with',
 };
 
 const taskName: Schema = { type: 'string', minLength: 1, maxLength: 255, example: 'notify' };

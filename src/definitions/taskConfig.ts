@@ -29,6 +29,10 @@ const shellEnv = z
   )
   .refine((e) => Object.keys(e).length <= MAX_ENV_VARS, `must have at most ${MAX_ENV_VARS} variables`);
 
+/** A WORKER task's queue name: what its workers poll. */
+export const WORKER_QUEUE = /^[A-Za-z0-9_.:-]{1,128}$/;
+export const DEFAULT_WORKER_LEASE_MS = 30_000;
+
 const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
 
 /** The header an HTTP task sends its idempotency key in, unless its config names another (or false). */
@@ -65,6 +69,14 @@ export const taskConfigSchemas = {
     body: z.unknown().optional(),
     idempotencyHeader: idempotencyHeader.optional(),
   }),
+  // Run by an external worker polling `queue` (src/engine/external/): `input` is handed to it, its
+  // strings filled in at first run; `leaseMs` is how long it may hold the task without a heartbeat.
+  WORKER: z.strictObject({
+    ...policy,
+    queue: z.string({ error: 'must be a string' }).regex(WORKER_QUEUE, 'must be 1-128 characters of letters, digits and _.:-'),
+    input: z.unknown().optional(),
+    leaseMs: z.number().int().min(1_000).max(3_600_000).optional(),
+  }),
 } satisfies Record<TaskType, z.ZodType>;
 
 export type TaskConfig = {
@@ -80,6 +92,10 @@ export type TaskConfig = {
   idempotencyHeader?: string | false;
   /** SHELL: variables added to its environment. */
   env?: Record<string, string>;
+  /** WORKER: the queue its workers poll, its input and its lease. */
+  queue?: string;
+  input?: unknown;
+  leaseMs?: number;
 };
 
 export const DEFAULT_TIMEOUT_MS = 3600_000;

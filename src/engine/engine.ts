@@ -11,12 +11,15 @@ import { cancelFlow } from './cancelFlow.js';
 import { signalNode } from './signalFlow.js';
 import { startTask } from './startTask.js';
 import { EngineEvents } from './events.js';
+import { ExternalTasks } from './external/externalTasks.js';
 
 export class Engine {
   /** What the coordinator and the worker report; observers subscribe here (src/observe/). */
   readonly events: EngineEvents;
   readonly coordinator: Coordinator;
   worker: Worker | null = null;
+  /** External workers' protocol (WORKER tasks): served by every member, with or without the worker role. */
+  readonly external: ExternalTasks;
   /**
    * API starts that arrive together are made in one transaction, one such transaction at a time: a
    * burst of starts queues here (in larger batches) rather than crowding the transactions that record
@@ -27,6 +30,7 @@ export class Engine {
   constructor(private s: Services) {
     this.events = new EngineEvents(s.log);
     this.coordinator = new Coordinator(s, this.events);
+    this.external = new ExternalTasks(s, this.coordinator, this.events);
     this.starts = new Batcher((reqs) => startFlows(s, this.coordinator, reqs), 1, 500);
   }
 
@@ -77,6 +81,7 @@ export class Engine {
 
   async stop(graceMs: number): Promise<void> {
     if (this.worker) await this.worker.stop(graceMs);
+    await this.external.close();
     await this.coordinator.close();
   }
 }

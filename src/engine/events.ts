@@ -21,6 +21,14 @@ export interface EngineEventMap {
   advance: [count: number, ms: number];
   /** Status changes of flow, node and task instances, once committed (the dashboard's live events). */
   statusChanges: [changes: StatusChange[]];
+  /** External workers (WORKER tasks): `n` task instances of `queue` leased to a poll. */
+  externalLeased: [queue: string, n: number];
+  /** An external worker's result recorded (RETRY: the task will run again). */
+  externalFinished: [queue: string, status: RunResult['status']];
+  /** A heartbeat, complete or fail answered 409 (the lease was not the caller's any more). */
+  externalRefused: [what: 'heartbeat' | 'complete' | 'fail'];
+  /** The leader's reaper took back `n` leases of `queue` that ran out. */
+  externalLeaseExpired: [queue: string, n: number];
 }
 
 export type EngineEventName = keyof EngineEventMap;

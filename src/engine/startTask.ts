@@ -8,6 +8,7 @@ import { Task, TaskIns } from '../models/index.js';
 import { readTaskConfig } from '../definitions/taskConfig.js';
 import { configHasTemplates, hasTemplates, render, renderConfig, TemplateError, type TemplateData } from './templates.js';
 import { withTimeout } from '../infra/timeout.js';
+import { externalQueueOf } from './external/route.js';
 import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
 
 export async function startTask(s: Services, taskId: number, user = 'system', idempotencyKey?: string, input?: Record<string, unknown>): Promise<number> {
@@ -31,7 +32,7 @@ function renderWithInput(task: Pick<Task, 'task_content' | 'task_config'>, input
 }
 
 async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?: Idempotency, input?: Record<string, unknown>): Promise<number> {
-  const task = await Task.query(s.knex).findById(taskId).select('task_id', 'task_content', 'task_config').whereNull('deleted_time');
+  const task = await Task.query(s.knex).findById(taskId).select('task_id', 'task_type', 'task_content', 'task_config').whereNull('deleted_time');
   if (!task) throw new NotFoundError(`task ${taskId} does not exist`);
   const rendered = input ? renderWithInput(task, input) : null;
   const now = new Date();
@@ -53,7 +54,7 @@ async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?
     return ti.ti_id;
   });
   // Committed: the start stands even if Redis does not take it now (the reconciler enqueues PENDING rows).
-  await withTimeout(s.queue.enqueue([{ tiId }]), 2_000, 'enqueueing a single task').catch((e) =>
+  await withTimeout(s.queue.enqueue([{ tiId, ...externalQueueOf(task) }]), 2_000, 'enqueueing a single task').catch((e) =>
     s.log.warn({ err: e, tiId }, 'enqueue after a committed start failed; the reconciler enqueues it'),
   );
   return tiId;

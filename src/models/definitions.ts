@@ -4,8 +4,9 @@
 import type { RelationMappings } from 'objection';
 import { BaseModel } from './base.js';
 
-export type TaskType = 'ECHO' | 'WAIT' | 'EXCEPTION' | 'SHELL' | 'HTTP';
-export const TASK_TYPES: readonly TaskType[] = ['ECHO', 'WAIT', 'EXCEPTION', 'SHELL', 'HTTP'];
+export type TaskType = 'ECHO' | 'WAIT' | 'EXCEPTION' | 'SHELL' | 'HTTP' | 'WORKER';
+/** WORKER tasks are run by external workers (src/engine/external/), never by a member's executors. */
+export const TASK_TYPES: readonly TaskType[] = ['ECHO', 'WAIT', 'EXCEPTION', 'SHELL', 'HTTP', 'WORKER'];
 export type NodeType = 'START' | 'TASK' | 'END' | 'SIGNAL' | 'SUB_FLOW';
 
 export class Task extends BaseModel {

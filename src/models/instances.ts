@@ -130,6 +130,8 @@ export class TaskIns extends VersionedModel {
   lost_attempts!: number;
   output!: string | null;
   worker_id!: string | null;
+  /** The token of the external worker's poll that leased it (WORKER tasks); null otherwise. */
+  lease_token!: string | null;
   /** Content and config with templates filled in, as the run used them (NULL: no templates). */
   rendered_content!: string | null;
   rendered_config!: string | null;

@@ -7,6 +7,7 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { Cluster } from '../cluster/types.js';
 import { withTimeout } from '../infra/timeout.js';
+import { workerMetrics } from './workerMetrics.js';
 
 const P = 'task_schedule_';
 /** A scrape never waits longer than this for Redis; the process metrics are served regardless. */
@@ -63,6 +64,8 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
   const cronPending = new Gauge({ name: `${P}cron_ticks_pending`, help: 'Cron ticks waiting to be started on this member (the leader)', registers });
   const statsUp = new Gauge({ name: `${P}queue_stats_up`, help: '1 when the last scrape could read the queue from Redis, else 0', registers });
 
+  const refreshWorkers = workerMetrics(registry, s, engine);
+
   const ev = engine.events;
   ev.on('advance', (_count: number, ms: number) => transition.observe(ms / 1000));
   ev.on('lockBusy', () => lockBusy.inc());
@@ -95,6 +98,7 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
       queueDepth.set({ state: 'delayed' }, st.delayed);
       oldestWaiting.set(st.oldestWaitingMs / 1000);
       inflight.set(st.inflight);
+      await withTimeout(refreshWorkers(), STATS_TIMEOUT_MS, 'external queue stats');
       statsUp.set(1);
     } catch (e) {
       // Better no value than a stale one.

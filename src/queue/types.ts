@@ -1,6 +1,7 @@
 // The work queue's contract (implemented by WorkQueue in workQueue.ts over Lua scripts in src/redis/lua/).
 // Ids are task-instance ids (`ti_id`). MySQL stays the truth: the queue only says *what may run now*
 // and *who holds it*; everything here can be rebuilt from MySQL by the reconciler.
+import type { ExternalQueues } from './externalQueues.js';
 
 export interface ClaimResult {
   /** Ids now leased to the caller, oldest due first. */
@@ -42,9 +43,12 @@ export class NotLeaderError extends Error {
 export interface Queue {
   /**
    * Adds ids to `ready`, due after `delayMs` (default 0) by the Redis server's clock, and wakes idle
-   * workers. An id already in ready or inflight is left where it is.
+   * workers. An id already in ready or inflight is left where it is. An item with a `queue` (a WORKER
+   * task instance) goes to that external queue instead (`external`), never to `ready`.
    */
-  enqueue(items: { tiId: number; delayMs?: number }[]): Promise<void>;
+  enqueue(items: { tiId: number; delayMs?: number; queue?: string }[]): Promise<void>;
+  /** The queues of WORKER task instances, taken by external workers (externalQueues.ts). */
+  readonly external: ExternalQueues;
   /** Atomically moves up to `max` due ids from ready to inflight, leased to `owner` until now + leaseMs. */
   claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult>;
   /** Releases leases their owners still hold; returns how many. */

@@ -11,6 +11,7 @@
 //   {prefix}member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
 import type { Redis } from '../infra/redis.js';
 import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
+import { ExternalQueues } from './externalQueues.js';
 import { NotLeaderError, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -23,9 +24,11 @@ export class WorkQueue implements Queue {
   private woken = false;
   private closed = false;
   private waiters = new Set<() => void>();
+  readonly external: ExternalQueues;
 
   constructor(private redis: Redis, prefix: string) {
     this.r = defineScripts(redis);
+    this.external = new ExternalQueues(redis, prefix);
     this.keys = {
       ready: `${prefix}ready`,
       inflight: `${prefix}inflight`,
@@ -37,11 +40,14 @@ export class WorkQueue implements Queue {
     };
   }
 
-  async enqueue(items: { tiId: number; delayMs?: number }[]): Promise<void> {
+  async enqueue(items: { tiId: number; delayMs?: number; queue?: string }[]): Promise<void> {
     if (!items.length) return;
+    // WORKER task instances go to their external queue: a member's own worker never claims them.
+    const external = items.some((i) => i.queue !== undefined) ? items.filter((i): i is typeof i & { queue: string } => i.queue !== undefined) : [];
+    const own = external.length ? items.filter((i) => i.queue === undefined) : items;
     const argv: (string | number)[] = [this.keys.wake];
-    for (const { tiId, delayMs } of items) argv.push(idOf(tiId), Math.round(delayMs ?? 0));
-    await this.r.tsqEnqueue(this.keys.ready, this.keys.inflight, ...argv);
+    for (const { tiId, delayMs } of own) argv.push(idOf(tiId), Math.round(delayMs ?? 0));
+    await Promise.all([own.length ? this.r.tsqEnqueue(this.keys.ready, this.keys.inflight, ...argv) : null, this.external.enqueue(external)]);
   }
 
   async claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult> {

@@ -1,5 +1,5 @@
-// All our Redis scripts — the queue's (queue/workQueue.ts), the flow locks' (engine/locks.ts) and the
-// heartbeat (cluster/membership.ts): one .lua file per atomic operation in lua/, loaded here and
+// All our Redis scripts — the queue's (queue/workQueue.ts), the external workers' queues'
+// (queue/externalQueues.ts), the flow locks' (engine/locks.ts) and the heartbeat (cluster/membership.ts): one .lua file per atomic operation in lua/, loaded here and
 // registered on a connection with ioredis `defineCommand` (EVALSHA, falling back to EVAL once per
 // connection). tsc does not copy .lua files, so the directory is found next to this module (src/redis/lua
 // when run through tsx) or, from the compiled dist/src/redis/, back in the source tree (../../../src/redis/lua).
@@ -25,6 +25,15 @@ const SCRIPTS = {
   heartbeat: 2,
   lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
   unlockFlows: -1,
+  // The external workers' queues (queue/externalQueues.ts): one set of keys per queue name.
+  wqEnqueue: 2,
+  wqClaim: 4,
+  wqExtend: 2,
+  wqRelease: 4,
+  wqExpired: 3,
+  wqSettle: 4,
+  wqKnown: 2,
+  wqStats: 2,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;
@@ -49,6 +58,14 @@ export interface ScriptCommands {
   /** numberOfKeys first, then the keys, then ARGV. */
   tsqLockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
   tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
+  tsqWqEnqueue(ready: string, leases: string, ...argv: Arg[]): Promise<number>;
+  tsqWqClaim(ready: string, leases: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[]]>;
+  tsqWqExtend(leases: string, owner: string, ...argv: Arg[]): Promise<number[]>;
+  tsqWqRelease(ready: string, leases: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqWqExpired(leases: string, owner: string, since: string, ...argv: Arg[]): Promise<string[]>;
+  tsqWqSettle(ready: string, leases: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqWqKnown(ready: string, leases: string, ...argv: Arg[]): Promise<string[]>;
+  tsqWqStats(ready: string, leases: string): Promise<[number, number, number, number]>;
 }
 
 /** The directory holding the .lua files, from src/redis/ (tsx) or dist/src/redis/ (compiled). */

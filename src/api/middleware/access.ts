@@ -1,12 +1,12 @@
 // API authentication (API_TOKENS) and the metrics token, by path (accessRules.ts). With API_TOKENS set,
 // every endpoint but the public ones needs `Authorization: Bearer <secret>` (401 otherwise); a
-// read-only token may only read (403 otherwise). The matched token's name is the acting user
+// read-only token may only read (403 otherwise), a worker token only call /worker/* (403 otherwise). The matched token's name is the acting user
 // (ctx.state.principal, read by actor()). Without API_TOKENS the API is open, as it always was.
 // Admin endpoints are left to their own guard (ADMIN_TOKEN).
 import type { Middleware } from 'koa';
 import type { ApiToken } from '../../../config/index.js';
 import { HttpError, type Principal } from '../http.js';
-import { accessOf, isRead } from '../accessRules.js';
+import { accessOf, isRead, isWorkerProtocol } from '../accessRules.js';
 import { bearerToken, digest, matchToken } from './tokens.js';
 
 export function apiAccess(opts: { apiTokens: ApiToken[] | null; metricsToken: string | null }): Middleware {
@@ -32,6 +32,9 @@ export function apiAccess(opts: { apiTokens: ApiToken[] | null; metricsToken: st
     const i = matchToken(presented, digests);
     if (i < 0) throw unauthorized('task-schedule', 'API token is wrong');
     const t = tokens[i]!;
+    if (t.workerOnly && !isWorkerProtocol(ctx.path)) {
+      throw new HttpError(403, `token "${t.name}" is a worker token: it may call /worker/* only`);
+    }
     if (t.readOnly && !isRead(ctx.method, ctx.path)) {
       throw new HttpError(403, `token "${t.name}" is read-only: it may GET and POST /monitor/* only`);
     }

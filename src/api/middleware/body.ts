@@ -16,6 +16,10 @@ import type { Middleware } from 'koa';
 import { HttpError } from '../http.js';
 import { jsonShapeProblem } from '../../infra/jsonShape.js';
 import { sizeInBytes } from '../../infra/size.js';
+import { normalPath } from '../accessRules.js';
+
+/** The body of POST /worker/complete may be this large whatever BODY_LIMIT says: 1 MiB of output and room around it. */
+export const WORKER_COMPLETE_BODY = 1024 * 1024 + 64 * 1024;
 
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -27,7 +31,9 @@ export function jsonBody(limitText: string): Middleware {
   const limit = sizeInBytes(limitText);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   // `encoding: null` makes its text mode hand over a Buffer (co-body passes it to raw-body as is).
-  const read = bodyParser({ enableTypes: ['text'], extendTypes: { text: JSON_TYPES }, textLimit: String(limit), encoding: null as unknown as string });
+  const reader = (bytes: number) => bodyParser({ enableTypes: ['text'], extendTypes: { text: JSON_TYPES }, textLimit: String(bytes), encoding: null as unknown as string });
+  const read = reader(limit);
+  const readWide = limit < WORKER_COMPLETE_BODY ? reader(WORKER_COMPLETE_BODY) : null;
   const tooLarge = (coding: string) => new HttpError(413, `request body is larger than BODY_LIMIT (${limitText})${coding === 'identity' ? '' : ' once decompressed'}`);
 
   return async (ctx, next) => {
@@ -44,20 +50,24 @@ export function jsonBody(limitText: string): Middleware {
     if (!CODINGS.includes(coding)) {
       throw new HttpError(415, `Content-Encoding "${ctx.get('content-encoding')}" is not supported: send gzip, deflate, br or identity`);
     }
+    // A worker's result may be 1 MiB of JSON: its body may be larger than BODY_LIMIT (worker.ts).
+    const wide = readWide !== null && normalPath(ctx.path) === '/worker/complete';
+    const max = wide ? WORKER_COMPLETE_BODY : limit;
+    const refused = (as: string) => (wide ? new HttpError(413, `output: the request body is larger than ${max} bytes: output must be at most 1048576 bytes as JSON`) : tooLarge(as));
     // Do not read (or wait for) the rest of a refused body.
-    if (Number(length) > limit) {
+    if (Number(length) > max) {
       ctx.set('Connection', 'close');
-      throw new HttpError(413, `request body is larger than BODY_LIMIT (${limitText})`);
+      throw refused('identity');
     }
     // The reader (inflation) knows only these spellings.
     ctx.req.headers['content-encoding'] = coding === 'x-gzip' ? 'gzip' : coding;
     try {
-      await read(ctx, async () => {});
+      await (wide ? readWide! : read)(ctx, async () => {});
     } catch (e) {
       const status = (e as { status?: number }).status;
       if (status === 413) {
         ctx.set('Connection', 'close');
-        throw tooLarge(coding);
+        throw refused(coding);
       }
       // zlib's own errors carry no status (koa-bodyparser would answer them 500).
       if (status === undefined && coding !== 'identity') throw new HttpError(400, `request body is not valid ${coding} data (${(e as Error).message})`);

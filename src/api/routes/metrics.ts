@@ -25,7 +25,9 @@ export function metricsRoutes(metrics: MemberMetrics): RouteModule {
             'Prometheus metrics of this member (text format, not the envelope): task_schedule_tasks_{started,succeeded,failed,retried}_total{type}, ' +
             'task_schedule_task_duration_seconds{type,status}, task_schedule_node_transition_seconds, task_schedule_queue_depth{state=ready|due|delayed}, ' +
             'task_schedule_queue_oldest_waiting_seconds, task_schedule_inflight, task_schedule_worker_running, task_schedule_leader, ' +
-            'task_schedule_lock_busy_total, task_schedule_optimistic_lock_conflicts_total{who}, task_schedule_flows_finished_total{status}, plus process/nodejs defaults',
+            'task_schedule_lock_busy_total, task_schedule_optimistic_lock_conflicts_total{who}, task_schedule_flows_finished_total{status}, ' +
+            'task_schedule_worker_queue_depth{queue,state}, task_schedule_worker_queue_oldest_waiting_seconds{queue}, task_schedule_worker_queue_leased{queue}, ' +
+            'task_schedule_worker_polls_waiting, task_schedule_worker_tasks_{leased,finished}_total, task_schedule_worker_leases_expired_total{queue}, plus process/nodejs defaults',
           responses: {
             '200': {
               description: 'Prometheus text exposition format 0.0.4',

@@ -23,7 +23,7 @@ export function taskRoutes(s: Services): RouteModule {
   const mysql = unavailable('MySQL');
   return {
     router,
-    tags: [{ name: 'tasks', description: 'Task definitions: ECHO, WAIT, EXCEPTION, SHELL and HTTP tasks with their per-type taskConfig. Soft-deleted, never removed.' }],
+    tags: [{ name: 'tasks', description: 'Task definitions: ECHO, WAIT, EXCEPTION, SHELL, HTTP and WORKER tasks with their per-type taskConfig. Soft-deleted, never removed.' }],
     paths: {
       '/task': {
         post: {
@@ -36,7 +36,7 @@ export function taskRoutes(s: Services): RouteModule {
             '200': okResponse(taskSchema, 'The saved task (secret values shown as "***")', taskExample),
             '400': errorResponse(400, 'Invalid task; the message names the field', {
               blankName: 'taskName: must not be empty',
-              badType: 'taskType: must be one of ECHO, WAIT, EXCEPTION, SHELL, HTTP',
+              badType: 'taskType: must be one of ECHO, WAIT, EXCEPTION, SHELL, HTTP, WORKER',
               unknownConfigKey: 'taskConfig: Unrecognized key: "foo"',
               waitContent: 'taskContent: a WAIT task\'s content is a whole number of milliseconds from 0 to 86400000 (or set taskConfig.waitMs), got "5s"',
               maskWithoutValue: 'taskConfig.headers.Authorization: "***" stands for the stored value, and none is stored; send the value itself',

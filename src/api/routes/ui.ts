@@ -10,7 +10,7 @@ import { errorResponse } from '../openapiParts.js';
 import { staticBundle } from '../staticBundle.js';
 
 /** The page paths the app routes itself (src/ui/app/router.ts keeps the same list). */
-const PAGE = /^\/ui\/(?:flows(?:\/new|\/\d{1,15}(?:\/edit)?)?|instances(?:\/\d{1,15})?|tasks(?:\/new|\/\d{1,15})?|cluster)?$/;
+const PAGE = /^\/ui\/(?:flows(?:\/new|\/\d{1,15}(?:\/edit)?)?|instances(?:\/\d{1,15})?|tasks(?:\/new|\/\d{1,15})?|cluster|workers)?$/;
 
 const bundle = staticBundle('ui', 'dashboard', 'the dashboard is not built: run `npm run build`');
 
@@ -53,12 +53,12 @@ export function uiRoutes(): RouteModule {
         get: {
           operationId: 'getDashboardPage',
           tags: ['dashboard'],
-          summary: 'A page of the dashboard (HTML): /ui/ itself, /ui/flows, /ui/instances, /ui/tasks, /ui/cluster and the pages under them',
+          summary: 'A page of the dashboard (HTML): /ui/ itself, /ui/flows, /ui/instances, /ui/tasks, /ui/workers, /ui/cluster and the pages under them',
           description:
             'A single-page app: /ui/ (the instances), /ui/flows, /ui/flows/{flowId}[?version=N], /ui/flows/new, /ui/flows/{flowId}/edit, /ui/instances, ' +
-            '/ui/instances/{fiId}, /ui/tasks, /ui/tasks/new, /ui/tasks/{taskId} and /ui/cluster all answer the same page (Cache-Control: no-cache, a ' +
+            '/ui/instances/{fiId}, /ui/tasks, /ui/tasks/new, /ui/tasks/{taskId}, /ui/workers and /ui/cluster all answer the same page (Cache-Control: no-cache, a ' +
             'same-origin Content-Security-Policy), which shows what its path names. Other paths under /ui are 404.',
-          parameters: [{ name: 'page', in: 'path', required: true, description: 'The page', schema: { type: 'string', enum: ['flows', 'instances', 'tasks', 'cluster'] } }],
+          parameters: [{ name: 'page', in: 'path', required: true, description: 'The page', schema: { type: 'string', enum: ['flows', 'instances', 'tasks', 'workers', 'cluster'] } }],
           responses: {
             '200': { description: 'index.html', headers: { 'Cache-Control': { description: 'no-cache', schema: { type: 'string' } } }, content: html },
             '404': errorResponse(404, 'No such page', { noSuchPage: 'no dashboard page /ui/nope' }),

@@ -24,6 +24,7 @@ import { runOf, type TaskRun } from '../taskRun.js';
 import { StaleVersionError } from '../../errors.js';
 import { groupBy } from '../../infra/groupBy.js';
 import type { EnteredStatus } from '../decide.js';
+import { externalQueueOf } from '../external/route.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
 export interface RunHere {
@@ -59,7 +60,8 @@ export interface WriteContext {
 }
 
 export interface Written {
-  enqueue: { tiId: number; delayMs: number; fiId: number; niId: number }[];
+  /** `queue`: a WORKER task instance's external queue (src/queue/externalQueues.ts). */
+  enqueue: { tiId: number; delayMs: number; fiId: number; niId: number; queue?: string }[];
   started: TaskRun[];
 }
 
@@ -133,7 +135,7 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
   for (const k of readBacks) {
     for (const r of results[k] as Record<string, any>[]) {
       if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
-      else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
+      else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()), ...externalQueueOf(r) });
     }
   }
   return out;
@@ -174,13 +176,17 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
     }
   }
   const values = boundRows(COLUMNS, rows.length);
+  // A WORKER task is never run here: it is created PENDING and goes to its external queue.
+  const external = runHere ? "t.task_type = 'WORKER'" : 'FALSE';
   const fiIds = [...new Set(entered.map((e) => e.fiId))];
   return [
     {
       sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, item_index, create_time, create_user, update_time, update_user)
-            SELECT ni.ni_id, v.fi_id, v.task_id, v.exec_status, v.attempt, v.version, v.start_time, v.worker_id, v.item_index, ?, ?, ?, ?
+            SELECT ni.ni_id, v.fi_id, v.task_id, IF(${external}, 'PENDING', v.exec_status), IF(${external}, 0, v.attempt), IF(${external}, 0, v.version),
+                   IF(${external}, NULL, v.start_time), IF(${external}, NULL, v.worker_id), v.item_index, ?, ?, ?, ?
               FROM (${values}) AS v
               JOIN task_node_ins ni ON ni.fi_id = v.fi_id AND ni.node_id = v.node_id AND ni.ni_id >= @tsq_first_ni
+              LEFT JOIN task t ON t.task_id = v.task_id
              ORDER BY v.ord`,
       bindings: [now, user, now, user, ...rows.flat()],
     },

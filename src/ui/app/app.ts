@@ -15,11 +15,13 @@ import { FlowForm } from './pages/flowForm.js';
 import { TasksPage } from './pages/tasks.js';
 import { TaskForm } from './pages/taskForm.js';
 import { ClusterPage } from './pages/cluster.js';
+import { WorkersPage } from './pages/workers.js';
 
 const NAV: { href: string; label: string; section: Route['name'][] }[] = [
   { href: '/ui/flows', label: 'Flows', section: ['flows', 'flow', 'flowNew', 'flowEdit'] },
   { href: '/ui/instances', label: 'Instances', section: ['instances', 'instance'] },
   { href: '/ui/tasks', label: 'Tasks', section: ['tasks', 'task', 'taskNew'] },
+  { href: '/ui/workers', label: 'Workers', section: ['workers'] },
   { href: '/ui/cluster', label: 'Cluster', section: ['cluster'] },
 ];
 
@@ -69,6 +71,7 @@ export function App() {
     case 'taskNew': page = html`<${TaskForm} key="new" taskId=${null} />`; break;
     case 'task': page = html`<${TaskForm} key=${r.taskId} taskId=${r.taskId} />`; break;
     case 'cluster': page = html`<${ClusterPage} />`; break;
+    case 'workers': page = html`<${WorkersPage} />`; break;
     default: page = html`<${NotFound} path=${loc.path} />`;
   }
   return html`

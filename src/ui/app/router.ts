@@ -14,6 +14,7 @@ export type Route =
   | { name: 'taskNew' }
   | { name: 'task'; taskId: number }
   | { name: 'cluster' }
+  | { name: 'workers' }
   | { name: 'notFound' };
 
 export function parseRoute(pathname: string): Route {
@@ -29,6 +30,7 @@ export function parseRoute(pathname: string): Route {
   if (p === '/ui/tasks/new') return { name: 'taskNew' };
   if ((m = /^\/ui\/tasks\/(\d{1,15})$/.exec(p))) return { name: 'task', taskId: Number(m[1]) };
   if (p === '/ui/cluster') return { name: 'cluster' };
+  if (p === '/ui/workers') return { name: 'workers' };
   return { name: 'notFound' };
 }
 

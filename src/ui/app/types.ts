@@ -99,7 +99,7 @@ export interface NodeIns {
   [more: string]: unknown;
 }
 
-export const TASK_TYPES = ['ECHO', 'WAIT', 'EXCEPTION', 'SHELL', 'HTTP'] as const;
+export const TASK_TYPES = ['ECHO', 'WAIT', 'EXCEPTION', 'SHELL', 'HTTP', 'WORKER'] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
 
 export interface Task {

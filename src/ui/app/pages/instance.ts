@@ -12,7 +12,7 @@ import { FlowGraph, nodeKeyAt } from '../components/graph.js';
 import { Gantt, retriesOf, rowsOf } from '../components/gantt.js';
 import { useLiveRefresh } from '../live.js';
 import { between, duration } from '../format.js';
-import type { Flow, FlowIns, FlowNode, NodeIns, TaskIns } from '../types.js';
+import type { Flow, FlowIns, FlowNode, NodeIns, Task, TaskIns } from '../types.js';
 import { NodeInsControl, ParentLink } from '../components/controlFlow.js';
 
 const FI_KNOWN = ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime', 'input', 'result', 'failedNode', 'parentFiId'];
@@ -99,11 +99,28 @@ export function InstancePage({ fiId }: { fiId: number }) {
   const keyOf = new Map(flowNodes.map((n) => [n.nodeId, nodeKeyAt(flowNodes, n)]));
   const nodeName = (ni: NodeIns) => keyOf.get(ni.nodeId) ?? ni.nodeKey ?? (ni.nodeType === 'TASK' ? `node #${ni.nodeId}` : ni.nodeType);
 
+  // WORKER tasks' configs (their queue and input), for the rows of their task instances.
+  const workerTaskIds = [...new Set((v?.flow?.flowNodes ?? []).flatMap((n) => (n.tasks ?? []).filter((t) => t.taskType === 'WORKER').map((t) => t.taskId)))].join(',');
+  const [taskConfigs, setTaskConfigs] = useState<Record<number, Record<string, unknown>>>({});
+  useEffect(() => {
+    if (!workerTaskIds) return;
+    let stop = false;
+    void Promise.all(workerTaskIds.split(',').map((id) => get<Task>(`/task/${id}`).then((a) => [Number(id), a.data.taskConfig ?? {}] as const).catch(() => null)))
+      .then((list) => {
+        if (!stop) setTaskConfigs(Object.fromEntries(list.filter((x) => x !== null)));
+      });
+    return () => {
+      stop = true;
+    };
+  }, [workerTaskIds]);
+
   if (!v) return html`<section><p class="crumbs"><a href="/ui/instances">Instances</a> ›</p><${ErrorBox} error=${view.error} what="Could not load the instance" /><${Loading} loading=${view.loading} /></section>`;
 
   const taskNames = new Map<number, string>();
   for (const n of v.flow?.flowNodes ?? []) for (const t of n.tasks ?? []) taskNames.set(t.taskId, t.taskName ?? `task ${t.taskId}`);
   const taskName = (id: number) => taskNames.get(id) ?? `task ${id}`;
+  const workerConfigs = new Map<number, Record<string, unknown>>();
+  for (const n of v.flow?.flowNodes ?? []) for (const t of n.tasks ?? []) if (t.taskType === 'WORKER') workerConfigs.set(t.taskId, taskConfigs[t.taskId] ?? {});
   // The latest node instance of each node decides its colour (a retry makes a new one).
   const nodeStatus = new Map<number, string>();
   for (const ni of v.nis) nodeStatus.set(ni.nodeId, ni.status);
@@ -159,12 +176,12 @@ export function InstancePage({ fiId }: { fiId: number }) {
       ${ni.errorMsg ? html`<p class="error-text" data-testid="ni-error">${ni.errorMsg}</p>` : null}
       <${Extras} obj=${ni} known=${NI_KNOWN} />
       <${NodeInsControl} ni=${ni} fiId=${fiId} running=${running} onSent=${view.reload} />
-      ${ni.tasks.length ? html`<${TaskInsTable} tasks=${ni.tasks} taskName=${taskName} now=${now} />` : null}
+      ${ni.tasks.length ? html`<${TaskInsTable} tasks=${ni.tasks} taskName=${taskName} now=${now} workerConfigs=${workerConfigs} />` : null}
     </article>`)}
   </section>`;
 }
 
-function TaskInsTable({ tasks, taskName, now }: { tasks: TaskIns[]; taskName: (id: number) => string; now: number }) {
+function TaskInsTable({ tasks, taskName, now, workerConfigs }: { tasks: TaskIns[]; taskName: (id: number) => string; now: number; workerConfigs: Map<number, Record<string, unknown>> }) {
   return html`<table class="list tasks-ins">
     <thead><tr><th scope="col">Task instance</th><th scope="col">Task</th><th scope="col">Status</th><th scope="col">Attempt</th><th scope="col">Started</th><th scope="col">Took</th><th scope="col">Worker</th><th scope="col">Error</th><th scope="col">Output</th></tr></thead>
     <tbody>
@@ -179,7 +196,7 @@ function TaskInsTable({ tasks, taskName, now }: { tasks: TaskIns[]; taskName: (i
         <td class="wrap error-text">${t.errorMsg}</td>
         <td><${LongText} text=${t.output} />${html`<${Extras} obj=${t} known=${TI_KNOWN} />`}</td>
       </tr>
-      ${ranWith(t)}`)}
+      ${workerConfigs.has(t.taskId) ? workerRow(t, workerConfigs.get(t.taskId)!) : ranWith(t)}`)}
     </tbody>
   </table>`;
 }
@@ -192,6 +209,21 @@ function FlowData({ fi }: { fi: FlowIns }) {
       ? html`<pre data-testid="fi-result">${JSON.stringify(fi.result, null, 2)}</pre>`
       : html`<span class="muted">${fi.status === 'SUCCESS' ? 'none' : 'once the instance has succeeded'}</span>`}</dd></div>
   </dl>`;
+}
+
+/** A row under a WORKER task instance: its queue and the input its worker was handed (the worker, attempt and output are in the row above). */
+function workerRow(t: TaskIns, taskConfig: Record<string, unknown>) {
+  const cfg = t.renderedConfig && Object.keys(t.renderedConfig).length ? t.renderedConfig : taskConfig;
+  return html`<tr class="ran-with" data-worker-for=${t.tiId}>
+    <td></td>
+    <td colspan="8">
+      <dl class="data">
+        <div><dt>Queue</dt><dd data-testid="worker-queue"><code>${String(cfg.queue ?? '')}</code> <span class="muted small">(an external worker's task: the worker column is its workerId)</span></dd></div>
+        <div><dt>Input</dt><dd data-testid="worker-input"><pre>${JSON.stringify(cfg.input ?? {}, null, 2)}</pre></dd></div>
+        ${t.renderedContent !== undefined ? html`<div><dt>Content</dt><dd><${LongText} text=${t.renderedContent} max=${400} /></dd></div>` : null}
+      </dl>
+    </td>
+  </tr>`;
 }
 
 /** A row under a task instance: what it ran once its templates were filled in, when they were. */

@@ -14,10 +14,12 @@ const CONTENT_LABEL: Record<TaskType, [string, string]> = {
   EXCEPTION: ['Error message', 'The task fails with this message.'],
   SHELL: ['Command', 'Run with /bin/sh -c; refused unless the server has SHELL_TASKS_ENABLED=true.'],
   HTTP: ['Content', 'Not used by HTTP tasks: see the request fields below.'],
+  WORKER: ['Content', 'Handed to the external worker as `content` (templates filled in).'],
 };
 
 const NUMBERS: { key: string; label: string; hint: string; types?: TaskType[] }[] = [
   { key: 'waitMs', label: 'Wait (ms)', hint: 'How long the task waits.', types: ['WAIT'] },
+  { key: 'leaseMs', label: 'Lease (ms)', hint: 'How long a worker may hold it without a heartbeat (default 30000).', types: ['WORKER'] },
   { key: 'timeoutMs', label: 'Timeout (ms)', hint: 'An attempt is aborted after this long (default 1 h).' },
   { key: 'maxRetries', label: 'Retries', hint: 'Attempts after the first when it fails (default 0).' },
   { key: 'retryBackoffMs', label: 'Retry back-off (ms)', hint: 'Before the next attempt, doubled each time (default 1000).' },
@@ -51,6 +53,17 @@ function configOf(d: Draft): { config: Record<string, unknown> | null; errors: R
     if (raw === '') continue;
     if (!/^\d+$/.test(raw)) errors[`taskConfig.${n.key}`] = 'must be a whole number';
     else out[n.key] = Number(raw);
+  }
+  if (d.taskType === 'WORKER') {
+    out.queue = (d.cfg.queue ?? '').trim();
+    const input = (d.cfg.input ?? '').trim();
+    if (input) {
+      try {
+        out.input = JSON.parse(input);
+      } catch {
+        errors['taskConfig.input'] = 'must be JSON, e.g. {"url": "${input.url}"}';
+      }
+    }
   }
   if (d.taskType === 'HTTP') {
     if (d.cfg.method) out.method = d.cfg.method;
@@ -134,7 +147,7 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
 
   if (taskId && !loaded.data) return html`<section><p class="crumbs"><a href="/ui/tasks">Tasks</a> ›</p><${ErrorBox} error=${loaded.error} what="Could not load the task" /><${Loading} loading=${loaded.loading} /></section>`;
   const [contentLabel, contentHint] = CONTENT_LABEL[d.taskType];
-  const known = new Set(['taskName', 'taskType', 'taskContent', 'taskDescription', ...NUMBERS.map((n) => `taskConfig.${n.key}`), 'taskConfig.method', 'taskConfig.url', 'taskConfig.headers', 'taskConfig.body', 'taskConfig.idempotencyHeader']);
+  const known = new Set(['taskName', 'taskType', 'taskContent', 'taskDescription', ...NUMBERS.map((n) => `taskConfig.${n.key}`), 'taskConfig.method', 'taskConfig.url', 'taskConfig.headers', 'taskConfig.body', 'taskConfig.idempotencyHeader', 'taskConfig.queue', 'taskConfig.input']);
   const otherError = Object.entries(errors).find(([k]) => !known.has(k));
 
   return html`<section>
@@ -158,6 +171,13 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
       <fieldset>
         <legend>Configuration (taskConfig)</legend>
         ${otherError && otherError[0].startsWith('taskConfig') ? html`<p class="field-error" role="alert">${otherError[0]}: ${otherError[1]}</p>` : null}
+        ${d.taskType === 'WORKER' ? html`
+          <${Field} id="cfg-queue" label="Queue" hint="External workers polling this queue take the task (letters, digits, _.:-)." error=${errors['taskConfig.queue']}>
+            <input id="cfg-queue" value=${d.cfg.queue ?? ''} onInput=${setCfg('queue')} aria-describedby=${described('cfg-queue', 'taskConfig.queue')} />
+          </${Field}>
+          <${Field} id="cfg-input" label="Input (JSON)" hint="Handed to the worker; its strings take templates." error=${errors['taskConfig.input']}>
+            <textarea id="cfg-input" rows="3" value=${d.cfg.input ?? ''} onInput=${setCfg('input')} aria-describedby=${described('cfg-input', 'taskConfig.input')}></textarea>
+          </${Field}>` : null}
         ${d.taskType === 'HTTP' ? html`
           <${Field} id="cfg-method" label="Method" error=${errors['taskConfig.method']}>
             <select id="cfg-method" value=${d.cfg.method ?? ''} onChange=${setCfg('method')}>

@@ -1,0 +1,109 @@
+// The external workers' protocol: POST /worker/poll, /worker/heartbeat, /worker/complete, /worker/fail
+// (src/engine/external/externalTasks.ts does the work). Every limit is checked before anything is done;
+// a 400 names the field. A poll whose client goes away before its answer is written hands its tasks
+// back at once.
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { Context } from 'koa';
+import type { Services } from '../../services.js';
+import type { Engine } from '../../engine/engine.js';
+import type { ExternalTasks, PolledTask } from '../../engine/external/externalTasks.js';
+import { WORKER_QUEUE } from '../../definitions/taskConfig.js';
+import { actor, badRequest, HttpError, ok } from '../http.js';
+import { parse } from '../validate.js';
+import type { RouteModule } from '../routeModule.js';
+import { workerPaths } from './workerDoc.js';
+
+/** A completed task's output, as JSON. */
+export const WORKER_OUTPUT_MAX_BYTES = 1024 * 1024;
+export const WORKER_LIMITS = { queues: 32, max: 100, waitMs: 60_000 };
+
+const tiId = z.number({ error: 'must be a positive integer' }).int('must be a positive integer').min(1, 'must be a positive integer').max(Number.MAX_SAFE_INTEGER);
+const leaseToken = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64, 'must be at most 64 characters');
+
+const pollBody = z.object({
+  queues: z
+    .array(z.string({ error: 'must be a string' }).regex(WORKER_QUEUE, 'must be 1-128 characters of letters, digits and _.:-'), { error: 'must be a list of queue names' })
+    .min(1, 'must name at least one queue')
+    .max(WORKER_LIMITS.queues, `must name at most ${WORKER_LIMITS.queues} queues`),
+  workerId: z.string({ error: 'must be a string' }).regex(/^[A-Za-z0-9_.:@-]{1,100}$/, 'must be 1-100 characters of letters, digits and _.:@-'),
+  max: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, `must be from 1 to ${WORKER_LIMITS.max}`).max(WORKER_LIMITS.max, `must be from 1 to ${WORKER_LIMITS.max}`).default(1),
+  waitMs: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(0, `must be from 0 to ${WORKER_LIMITS.waitMs}`).max(WORKER_LIMITS.waitMs, `must be from 0 to ${WORKER_LIMITS.waitMs}`).default(20_000),
+});
+const heartbeatBody = z.object({ tiId, leaseToken });
+const completeBody = z.object({ tiId, leaseToken, output: z.unknown().optional() });
+const failBody = z.object({
+  tiId,
+  leaseToken,
+  error: z.string({ error: 'must be a string' }).max(1024 * 1024, 'must be at most 1 MiB (8 KiB are kept)'),
+  retryable: z.boolean({ error: 'must be true or false' }).default(true),
+});
+
+export function workerRoutes(s: Services, engine: Engine): RouteModule {
+  const router = new Router();
+  const ext = engine.external;
+
+  router.post('/worker/poll', async (ctx) => {
+    const body = parse(pollBody, ctx.request.body);
+    if (ext.hub.waiting >= s.config.workerMaxPolls) {
+      ctx.set('Retry-After', '1');
+      throw new HttpError(503, `this member holds ${s.config.workerMaxPolls} polls already (WORKER_MAX_POLLS); try again shortly or another member`);
+    }
+    const gone = clientGone(ctx);
+    const tasks = await ext.poll({ ...body, queues: [...new Set(body.queues)], user: actor(ctx) }, gone.signal);
+    if (tasks.length) handBackIfUnsent(ctx, ext, tasks, s);
+    gone.stop();
+    ok(ctx, tasks);
+  });
+
+  router.post('/worker/heartbeat', async (ctx) => {
+    const b = parse(heartbeatBody, ctx.request.body);
+    ok(ctx, await ext.heartbeat(b.tiId, b.leaseToken));
+  });
+
+  router.post('/worker/complete', async (ctx) => {
+    const b = parse(completeBody, ctx.request.body);
+    const output = JSON.stringify(b.output ?? null);
+    // TASK_OUTPUT_MAX_BYTES (or what MySQL's max_allowed_packet allows) when that is lower than 1 MiB.
+    const max = Math.min(WORKER_OUTPUT_MAX_BYTES, s.limits.outputMaxBytes);
+    if (Buffer.byteLength(output, 'utf8') > max) throw badRequest(`output: must be at most ${max} bytes as JSON`);
+    ok(ctx, await ext.complete(b.tiId, b.leaseToken, output));
+  });
+
+  router.post('/worker/fail', async (ctx) => {
+    const b = parse(failBody, ctx.request.body);
+    ok(ctx, await ext.fail(b.tiId, b.leaseToken, b.error, b.retryable));
+  });
+
+  router.post('/worker/release', async (ctx) => {
+    const b = parse(heartbeatBody, ctx.request.body);
+    ok(ctx, await ext.release(b.tiId, b.leaseToken));
+  });
+
+  return {
+    router,
+    tags: [{ name: 'workers', description: 'External workers: WORKER task instances leased to your own processes, in any language (README, External workers).' }],
+    paths: workerPaths(),
+  };
+}
+
+/** An AbortSignal that aborts when the client goes away while the poll waits. */
+function clientGone(ctx: Context): { signal: AbortSignal; stop(): void } {
+  const ctl = new AbortController();
+  const onClose = () => {
+    if (!ctx.res.writableFinished) ctl.abort();
+  };
+  // The response's 'close' (the request's fires once its body is read, whatever the connection does).
+  ctx.res.once('close', onClose);
+  if (ctx.req.socket?.destroyed) ctl.abort();
+  return { signal: ctl.signal, stop: () => ctx.res.off('close', onClose) };
+}
+
+/** Tasks answered to a poll whose answer never got out (the connection closed first) go back at once. */
+function handBackIfUnsent(ctx: Context, ext: ExternalTasks, tasks: PolledTask[], s: Services): void {
+  ctx.res.once('close', () => {
+    if (ctx.res.writableFinished) return;
+    s.log.info({ tiIds: tasks.map((t) => t.tiId) }, 'a poll closed before its answer was sent: handing its tasks back');
+    void ext.handBackTasks(tasks);
+  });
+}

@@ -1,0 +1,225 @@
+// The TypeScript client of the external workers' protocol: `import { Worker } from 'task-schedule/worker'`.
+// It long-polls the queues for as many tasks as it has free slots, runs `handler` for each, renews the
+// lease at a third of it while the handler runs, and completes the task with what the handler returns
+// (or fails it with what it throws). 503s and network errors are retried with back-off; a 409 means the
+// task is not this worker's any more (its lease ran out, it was cancelled or timed out): its signal is
+// aborted and nothing is reported. `stop()` stops polling, lets running handlers finish within a grace
+// period, and hands the rest back (POST /worker/release: the run is not counted).
+//
+// Standalone on purpose: nothing here imports the server, and it needs nothing beyond Node's fetch.
+import { hostname } from 'node:os';
+
+export interface WorkerTask {
+  tiId: number;
+  leaseToken: string;
+  queue: string;
+  taskId: number;
+  taskName: string;
+  fiId: number | null;
+  nodeKey: string | null;
+  attempt: number;
+  leaseMs: number;
+  input: unknown;
+  content: string | null;
+}
+
+export interface TaskContext {
+  /** Aborted when the task is no longer this worker's (409 on a heartbeat) or the worker stops past its grace. */
+  signal: AbortSignal;
+}
+
+/** Throw it (or any error with `retryable: false`) to fail the task at once, without retries. */
+export class PermanentError extends Error {
+  readonly retryable = false;
+}
+
+export interface WorkerOptions {
+  /** The member's base URL, e.g. http://localhost:8080 */
+  url: string;
+  /** An API token (`name:secret:worker` or a write token) when the cluster has API_TOKENS. */
+  token?: string;
+  queues: string[];
+  /** Tasks run at once (default 1). */
+  concurrency?: number;
+  /** Its result is the task's output (any JSON; undefined → null). Throw to fail the attempt. */
+  handler: (task: WorkerTask, ctx: TaskContext) => Promise<unknown> | unknown;
+  /** Names this worker (default `<hostname>-<pid>`). */
+  workerId?: string;
+  /** How long one poll waits for work (default 20,000 ms, at most 60,000). */
+  waitMs?: number;
+  /** Told of errors the worker recovers from (a failed poll, a lost lease…). */
+  onError?: (err: Error) => void;
+}
+
+class HttpFailure extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/** The most tasks one poll may ask for (the server's limit). */
+const MAX_PER_POLL = 100;
+
+const transient = (e: unknown) => !(e instanceof HttpFailure) || e.status === 503 || e.status === 502 || e.status === 504 || e.status === 429;
+
+export class Worker {
+  private running = new Map<number, { task: WorkerTask; abort: AbortController; done: Promise<void> }>();
+  /**
+   * Handlers running now: a slot is free again once its handler has returned, while its result is still
+   * being reported, so the next poll is already waiting when the report moves the flow on.
+   */
+  private handling = 0;
+  private stopping = false;
+  private stopCtl = new AbortController();
+  private loop: Promise<void> | null = null;
+  private slotFreed: (() => void) | null = null;
+  private readonly opts: Required<Omit<WorkerOptions, 'token' | 'onError'>> & Pick<WorkerOptions, 'token' | 'onError'>;
+
+  constructor(opts: WorkerOptions) {
+    this.opts = { concurrency: 1, workerId: `${hostname()}-${process.pid}`, waitMs: 20_000, ...opts, url: opts.url.replace(/\/+$/, '') };
+    if (!this.opts.queues.length) throw new TypeError('queues: name at least one queue');
+  }
+
+  /** Starts polling (returns this, so `new Worker(…).start()`). */
+  start(): this {
+    this.loop ??= this.pollLoop();
+    return this;
+  }
+
+  /** Tasks being handled now. */
+  get busy(): number {
+    return this.running.size;
+  }
+
+  /**
+   * Stops polling; running handlers get `graceMs` (default 30 s) to finish and report, then their
+   * signals abort and their tasks are handed back to the queue.
+   */
+  async stop(graceMs = 30_000): Promise<void> {
+    this.stopping = true;
+    this.stopCtl.abort();
+    this.slotFreed?.();
+    await this.loop;
+    const all = Promise.allSettled([...this.running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([all.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+    clearTimeout(timer);
+    if (!timedOut) return;
+    const left = [...this.running.values()];
+    for (const r of left) r.abort.abort(new Error('worker stopped'));
+    await Promise.allSettled(left.map((r) => this.send('/worker/release', { tiId: r.task.tiId, leaseToken: r.task.leaseToken }, 3)));
+  }
+
+  private async pollLoop(): Promise<void> {
+    let backoff = 0;
+    while (!this.stopping) {
+      const free = this.opts.concurrency - this.handling;
+      if (free <= 0) {
+        await new Promise<void>((r) => (this.slotFreed = r));
+        continue;
+      }
+      try {
+        const tasks = (await this.request('/worker/poll', { queues: this.opts.queues, workerId: this.opts.workerId, max: Math.min(free, MAX_PER_POLL), waitMs: this.opts.waitMs }, this.opts.waitMs + 15_000, this.stopCtl.signal)) as WorkerTask[];
+        backoff = 0;
+        for (const t of tasks) this.run(t);
+      } catch (e) {
+        if (this.stopping) break;
+        this.opts.onError?.(e as Error);
+        if (!transient(e) && (e as HttpFailure).status !== 401 && (e as HttpFailure).status !== 403) backoff = Math.max(backoff, 1000);
+        backoff = Math.min(backoff ? backoff * 2 : 250, 10_000);
+        await sleep(backoff * (0.5 + Math.random() / 2), this.stopCtl.signal);
+      }
+    }
+  }
+
+  private run(task: WorkerTask): void {
+    const abort = new AbortController();
+    this.handling++;
+    let freed = false;
+    const free = () => {
+      if (freed) return;
+      freed = true;
+      this.handling--;
+      this.slotFreed?.();
+      this.slotFreed = null;
+    };
+    const done = this.handle(task, abort, free).finally(() => {
+      free();
+      this.running.delete(task.tiId);
+    });
+    this.running.set(task.tiId, { task, abort, done });
+  }
+
+  private async handle(task: WorkerTask, abort: AbortController, handlerDone: () => void): Promise<void> {
+    const lease = { tiId: task.tiId, leaseToken: task.leaseToken };
+    let lost = false;
+    const beat = setInterval(() => {
+      this.request('/worker/heartbeat', lease, Math.max(1000, task.leaseMs / 3)).catch((e) => {
+        if (e instanceof HttpFailure && (e.status === 409 || e.status === 404)) {
+          lost = true;
+          clearInterval(beat);
+          abort.abort(new Error(`task ${task.tiId} is no longer this worker's: ${e.message}`));
+        }
+        this.opts.onError?.(e as Error);
+      });
+    }, Math.max(250, Math.floor(task.leaseMs / 3)));
+    let outcome: { ok: true; output: unknown } | { ok: false; error: string; retryable: boolean };
+    try {
+      const output = await this.opts.handler(task, { signal: abort.signal });
+      outcome = { ok: true, output: output === undefined ? null : output };
+    } catch (e) {
+      const err = e as { message?: string; retryable?: boolean };
+      outcome = { ok: false, error: err?.message ?? String(e), retryable: err?.retryable !== false };
+    } finally {
+      clearInterval(beat);
+    }
+    if (!this.stopping) handlerDone();
+    // Lost (409) or handed back at stop: nothing of ours to report.
+    if (lost || abort.signal.aborted) return;
+    try {
+      if (outcome.ok) await this.send('/worker/complete', { ...lease, output: outcome.output });
+      else await this.send('/worker/fail', { ...lease, error: outcome.error, retryable: outcome.retryable });
+    } catch (e) {
+      this.opts.onError?.(e as Error);
+    }
+  }
+
+  /** A report, retried with back-off on 503 and network errors (a 4xx is final). */
+  private async send(path: string, body: unknown, attempts = 8): Promise<unknown> {
+    for (let i = 1; ; i++) {
+      try {
+        return await this.request(path, body, 30_000);
+      } catch (e) {
+        if (!transient(e) || i >= attempts) throw e;
+        await sleep(Math.min(200 * 2 ** i, 5_000) * (0.5 + Math.random() / 2));
+      }
+    }
+  }
+
+  private async request(path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const res = await fetch(`${this.opts.url}${path}`, { method: 'POST', headers, body: JSON.stringify(body), signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
+    const text = await res.text();
+    let parsed: { code?: string; message?: string; data?: unknown } | null = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not the envelope: a proxy's page
+    }
+    if (!res.ok) throw new HttpFailure(res.status, `${path}: ${res.status} ${parsed?.message ?? text.slice(0, 200)}`);
+    return parsed?.data ?? null;
+  }
+}

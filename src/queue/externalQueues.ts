@@ -1,0 +1,156 @@
+// The queues of WORKER task instances, taken by external workers over HTTP (src/engine/external/): one
+// ready set and one lease set per queue name, apart from the members' own `ready`/`inflight`, so a
+// member's worker never claims them. Every key of one queue shares the hash tag `{wq:<queue>}`, so each
+// script's keys sit in one slot (a Redis Cluster port keeps them); a poll over several queues runs one
+// script per queue (pipelined, one round trip).
+//
+// Keys, all under the configured prefix:
+//   {wq:<queue>}:ready   sorted set  id → epoch ms it may be handed out
+//   {wq:<queue>}:leases  sorted set  id → lease deadline, epoch ms
+//   {wq:<queue>}:owner   hash        id → lease token (the poll's, one per task)
+//   {wq:<queue>}:since   hash        id → leased-at, epoch ms
+//   wq:queues            set         every queue name ever enqueued to (the reaper and the dashboard walk it)
+//   wq:wake              pub/sub     the queue name, published when ids become ready on it
+import type { Redis } from '../infra/redis.js';
+import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
+
+/** An expired lease as the reaper lists it (the same shape as the members' InflightEntry; owner = the token). */
+export interface InflightEntry {
+  tiId: number;
+  owner: string;
+  claimedAt: number;
+  leaseDeadline: number;
+}
+
+export interface ExternalQueueStats {
+  queue: string;
+  ready: number;
+  dueNow: number;
+  leased: number;
+  oldestWaitingMs: number;
+}
+
+/** A lease on a WORKER task instance: its queue and the token of the poll that took it. */
+export interface ExternalLease {
+  queue: string;
+  tiId: number;
+  token: string;
+}
+
+export class ExternalQueues {
+  private r: Redis & ScriptCommands;
+  readonly wakeChannel: string;
+  readonly registry: string;
+
+  constructor(redis: Redis, private prefix: string) {
+    this.r = defineScripts(redis);
+    this.wakeChannel = `${prefix}wq:wake`;
+    this.registry = `${prefix}wq:queues`;
+  }
+
+  keys(queue: string): { ready: string; leases: string; owner: string; since: string } {
+    const base = `${this.prefix}{wq:${queue}}:`;
+    return { ready: `${base}ready`, leases: `${base}leases`, owner: `${base}owner`, since: `${base}since` };
+  }
+
+  /** Adds ids to their queues' ready sets (due after delayMs) and wakes the polls waiting on them. */
+  async enqueue(items: { tiId: number; queue: string; delayMs?: number }[]): Promise<void> {
+    const byQueue = group(items);
+    if (!byQueue.size) return;
+    await Promise.all([
+      this.r.sadd(this.registry, ...byQueue.keys()),
+      ...[...byQueue].map(([queue, list]) => {
+        const k = this.keys(queue);
+        return this.r.tsqWqEnqueue(k.ready, k.leases, this.wakeChannel, queue, ...list.flatMap((i) => [idOf(i.tiId), Math.round(i.delayMs ?? 0)]));
+      }),
+    ]);
+  }
+
+  /** Leases up to tokens.length due ids of `queue`, one token each, provisionally for `leaseMs`. */
+  async claim(queue: string, tokens: string[], leaseMs: number): Promise<{ leases: ExternalLease[]; nextDueInMs: number | null }> {
+    const k = this.keys(queue);
+    const [nextDue, flat] = await this.r.tsqWqClaim(k.ready, k.leases, k.owner, k.since, Math.round(leaseMs), ...tokens);
+    const leases: ExternalLease[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) leases.push({ queue, tiId: Number(flat[i]), token: flat[i + 1]! });
+    return { leases, nextDueInMs: nextDue < 0 ? null : nextDue };
+  }
+
+  /** Pushes leases (held under their token) to now + leaseMs; returns those that are lost. */
+  async extend(items: (ExternalLease & { leaseMs: number })[]): Promise<ExternalLease[]> {
+    const lost: ExternalLease[] = [];
+    await Promise.all(
+      [...group(items)].map(async ([queue, list]) => {
+        const k = this.keys(queue);
+        const pos = await this.r.tsqWqExtend(k.leases, k.owner, ...list.flatMap((l) => [idOf(l.tiId), l.token, Math.round(l.leaseMs)]));
+        for (const p of pos) lost.push(list[p - 1]!);
+      }),
+    );
+    return lost;
+  }
+
+  /** Ends leases their token holds: dropped (delayMs < 0) or back to ready after delayMs. */
+  async release(items: (ExternalLease & { delayMs: number })[]): Promise<number> {
+    const counts = await Promise.all(
+      [...group(items)].map(([queue, list]) => {
+        const k = this.keys(queue);
+        return this.r.tsqWqRelease(k.ready, k.leases, k.owner, k.since, this.wakeChannel, queue, ...list.flatMap((l) => [idOf(l.tiId), l.token, l.delayMs < 0 ? -1 : Math.round(l.delayMs)]));
+      }),
+    );
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Every queue name enqueued to so far. */
+  async queues(): Promise<string[]> {
+    return (await this.r.smembers(this.registry)).sort();
+  }
+
+  /** Up to `max` expired leases of `queue`, left in place (owner = the lease token). */
+  async expired(queue: string, max: number): Promise<InflightEntry[]> {
+    const k = this.keys(queue);
+    const flat = await this.r.tsqWqExpired(k.leases, k.owner, k.since, Math.floor(max));
+    const out: InflightEntry[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) out.push({ tiId: Number(flat[i]), owner: flat[i + 1] || '', claimedAt: Number(flat[i + 2] || 0), leaseDeadline: Number(flat[i + 3]) });
+    return out;
+  }
+
+  /** Takes listed expired leases out (each only if unchanged since listed), requeueing those marked so. */
+  async settle(queue: string, items: { entry: InflightEntry; requeue: boolean }[]): Promise<number> {
+    if (!items.length) return 0;
+    const k = this.keys(queue);
+    const argv = items.flatMap(({ entry, requeue }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0']);
+    return this.r.tsqWqSettle(k.ready, k.leases, k.owner, k.since, this.wakeChannel, queue, ...argv);
+  }
+
+  /** Ids present in their queue's ready or leases set. */
+  async known(items: { tiId: number; queue: string }[]): Promise<Set<number>> {
+    const out = new Set<number>();
+    await Promise.all(
+      [...group(items)].map(async ([queue, list]) => {
+        const k = this.keys(queue);
+        for (const id of await this.r.tsqWqKnown(k.ready, k.leases, ...list.map((i) => idOf(i.tiId)))) out.add(Number(id));
+      }),
+    );
+    return out;
+  }
+
+  async stats(queue: string): Promise<ExternalQueueStats> {
+    const k = this.keys(queue);
+    const [ready, dueNow, leased, oldestWaitingMs] = await this.r.tsqWqStats(k.ready, k.leases);
+    return { queue, ready, dueNow, leased, oldestWaitingMs };
+  }
+}
+
+function group<T extends { queue: string }>(items: T[]): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const list = m.get(it.queue);
+    if (list) list.push(it);
+    else m.set(it.queue, [it]);
+  }
+  return m;
+}
+
+function idOf(tiId: number): string {
+  if (!Number.isSafeInteger(tiId)) throw new TypeError(`task-instance id must be an integer, got ${tiId}`);
+  return String(tiId);
+}

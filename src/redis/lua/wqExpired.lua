@@ -1,0 +1,26 @@
+#!lua flags=no-writes
+--[[
+  wqExpired: up to `max` leases of one queue whose deadline has passed, for the leader's reaper; left in
+  place (the reaper decides them in MySQL, then settles them with wqSettle.lua).
+  Not fenced by the leader lease in the script (that key is in another hash slot): settling is
+  conditional on the very lease listed, and the MySQL decision on the row's version.
+
+  KEYS[1] {wq:<queue>}:leases  sorted set, score = lease deadline
+  KEYS[2] {wq:<queue>}:owner   hash id -> lease token
+  KEYS[3] {wq:<queue>}:since   hash id -> leased-at epoch ms
+  ARGV[1] max (> 0)
+
+  Returns: flat list id, token, leasedAt, leaseDeadline, ... earliest deadline first.
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[1]))
+local out = {}
+for i = 1, #expired, 2 do
+  local id = expired[i]
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
+  out[#out + 1] = expired[i + 1]
+end
+return out

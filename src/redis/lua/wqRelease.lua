@@ -1,0 +1,38 @@
+#!lua flags=allow-oom
+--[[
+  wqRelease: end leases their token still holds: dropped (the task's result is recorded, or it is
+  cancelled), or given back to the queue's ready set after a delay (a retry's back-off; 0 for a task
+  handed back because its poll's client went away).
+
+  KEYS[1] {wq:<queue>}:ready   sorted set, score = epoch ms the id may be handed out
+  KEYS[2] {wq:<queue>}:leases  sorted set, score = lease deadline
+  KEYS[3] {wq:<queue>}:owner   hash id -> lease token
+  KEYS[4] {wq:<queue>}:since   hash id -> leased-at epoch ms
+  ARGV[1] wake channel, PUBLISHed "<queue> <count>" when anything went back to ready
+  ARGV[2] the queue name
+  ARGV[3..] triples: id, token, delayMs (-1 = drop)
+
+  Returns: the number of leases ended.
+  OOM: allowed (ids move or go). Safe to run twice (the second run finds the leases gone).
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = 0
+local requeued = 0
+for i = 3, #ARGV, 3 do
+  local id = ARGV[i]
+  if redis.call('HGET', KEYS[3], id) == ARGV[i + 1] and redis.call('ZREM', KEYS[2], id) == 1 then
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('HDEL', KEYS[4], id)
+    local delay = tonumber(ARGV[i + 2])
+    if delay >= 0 then
+      redis.call('ZADD', KEYS[1], now + delay, id)
+      requeued = requeued + 1
+    end
+    n = n + 1
+  end
+end
+if requeued > 0 then
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. requeued)
+end
+return n
