@@ -52,6 +52,40 @@ describe('work queue (Redis)', () => {
     expect(late.nextDueInMs).to.equal(null);
   });
 
+  describe('priority', () => {
+    it('claims due ids of a higher priority first, FIFO within one priority, across the ready sets', async () => {
+      await q.enqueue([{ tiId: 1, delayMs: -300 }, { tiId: 2, delayMs: -200 }, { tiId: 3, delayMs: -100, priority: 5 }, { tiId: 4, delayMs: -50, priority: 9 }, { tiId: 5, delayMs: -400, priority: 5 }]);
+      expect((await q.claim('w1', 2, 30_000)).ids).to.deep.equal([4, 5]);
+      expect((await q.claim('w1', 2, 30_000)).ids).to.deep.equal([3, 1]);
+      expect((await q.claim('w1', 5, 30_000)).ids).to.deep.equal([2]);
+    });
+
+    it('keeps a delayed high-priority id back until it is due (nextDueInMs counts it), then serves it first', async () => {
+      await q.enqueue([{ tiId: 1, delayMs: 300, priority: 9 }, { tiId: 2, delayMs: 1_000 }]);
+      const early = await q.claim('w1', 10, 30_000);
+      expect(early.ids).to.deep.equal([]);
+      expect(early.nextDueInMs).to.be.within(1, 300);
+      await q.enqueue([{ tiId: 3, delayMs: -5_000 }]);
+      expect((await q.claim('w1', 10, 30_000)).ids).to.deep.equal([3]);
+      await new Promise((r) => setTimeout(r, 350));
+      expect((await q.claim('w1', 10, 30_000)).ids).to.deep.equal([1]);
+    });
+
+    it('a requeued or reaped id goes back to its priority; stats, known and remove see every ready set', async () => {
+      await q.enqueue([{ tiId: 7, priority: 3 }, { tiId: 8 }]);
+      const s = await q.stats();
+      expect([s.ready, s.dueNow]).to.deep.equal([2, 2]);
+      expect([...(await q.known([7, 8, 9]))].sort()).to.deep.equal([7, 8]);
+      expect((await q.claim('a', 1, 30_000)).ids).to.deep.equal([7]);
+      expect(await q.requeue([{ tiId: 7, owner: 'a', delayMs: 0, priority: 3 }])).to.equal(1);
+      await q.enqueue([{ tiId: 10, delayMs: -60_000 }]);
+      expect((await q.claim('b', 1, 30_000)).ids).to.deep.equal([7]); // ahead of an older priority-0 id
+      await q.remove([7, 10]);
+      expect((await q.stats()).ready).to.equal(1);
+      expect((await q.claim('c', 5, 30_000)).ids).to.deep.equal([8]);
+    });
+  });
+
   it('claims at most max ids, earliest due first, and reports 0 when more are due', async () => {
     await q.enqueue([{ tiId: 10, delayMs: -100 }, { tiId: 11, delayMs: -300 }, { tiId: 12, delayMs: -200 }, { tiId: 13 }]);
     const a = await q.claim('w1', 2, 30_000);

@@ -5,6 +5,7 @@ import * as init from './20261127_001_init.js';
 import * as cronMisfire from './20261130_002_cron_misfire.js';
 import * as stayUp from './20261130_003_stay_up.js';
 import * as graphs from './20261130_004_graphs_and_data.js';
+import * as priority from './20261205_010_priority.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '20261130_002_cron_misfire': cronMisfire,
   '20261130_003_stay_up': stayUp,
   '20261130_004_graphs_and_data': graphs,
+  '20261205_010_priority': priority,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -57,8 +57,8 @@ export class Engine {
     return cancelFlow(this.s, this.coordinator, fiId, user);
   }
 
-  startTask(taskId: number, user?: string, idempotencyKey?: string): Promise<number> {
-    return startTask(this.s, taskId, user, idempotencyKey);
+  startTask(taskId: number, user?: string, idempotencyKey?: string, priority?: number): Promise<number> {
+    return startTask(this.s, taskId, user, idempotencyKey, priority);
   }
 
   advance(fiId: number): Promise<void> {

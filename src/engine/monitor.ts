@@ -37,7 +37,7 @@ type Previewed = TaskIns & { output_cut?: number | string | null; content_cut?: 
 /** The task instance columns the monitor answers, with output and rendered_content cut to `chars`. */
 function previewColumns(q: AnyQueryBuilder, knex: Knex, chars: number): void {
   q.select(
-    'ti_id', 'ni_id', 'fi_id', 'task_id', 'exec_status', 'attempt', 'start_time', 'end_time', 'error_msg', 'worker_id', 'rendered_config',
+    'ti_id', 'ni_id', 'fi_id', 'task_id', 'exec_status', 'attempt', 'priority', 'start_time', 'end_time', 'error_msg', 'worker_id', 'rendered_config',
     knex.raw('LEFT(output, ?) AS output', [chars]),
     knex.raw('CHAR_LENGTH(output) > ? AS output_cut', [chars]),
     knex.raw('LEFT(rendered_content, ?) AS rendered_content', [chars]),
@@ -87,6 +87,7 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
     flowVersion: r.flow_version,
     trigger: r.trigger_type,
     scheduledTime: formatTime(r.scheduled_time),
+    priority: r.priority ?? 0,
   }));
   if (f.fiId && rows.length === 1) {
     const r = rows[0];
@@ -178,7 +179,7 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
     // Beyond the original API's keys: the node's key (as templates and the flow's definition name it),
     // who ran each task, exact times for the dashboard's timeline, what it ran.
     nodeKey: ni.node ? nodeKeyOf(ni.node) : null,
-    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
+    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, priority: t.priority ?? 0, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets) })),
     startMs: epochMs(ni.start_time),
     endMs: epochMs(ni.end_time),
   }));
@@ -205,6 +206,7 @@ export async function taskInstance(knex: Knex, tiId: number, secrets: SecretName
     taskName: t.task?.task_name,
     taskType: t.task?.task_type,
     workerId: t.worker_id,
+    priority: t.priority ?? 0,
     createTime: formatTime(t.create_time),
     updateTime: formatTime(t.update_time),
     ...rendered(t, secrets),

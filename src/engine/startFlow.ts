@@ -20,6 +20,8 @@ export interface StartOptions {
   idempotencyKey?: string;
   /** What the start is given (a JSON object), for its tasks' `${input.…}` templates. */
   input?: Record<string, unknown>;
+  /** 0-9 (default 0): its task instances are claimed before due ones of lower priorities. */
+  priority?: number;
 }
 
 export interface StartRequest extends StartOptions {
@@ -70,8 +72,8 @@ async function insertAndAdvance(
       valid.map(({ r }) => {
         const user = r.user ?? 'system';
         return {
-          sql: `${insert} INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, input, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
-          bindings: [r.flowId, versionOf.get(r.flowId)!, now, 'RUNNING', r.trigger ?? 'API', r.scheduledTime ?? null, r.input === undefined ? null : JSON.stringify(r.input), now, user, now, user],
+          sql: `${insert} INTO task_flow_ins (flow_id, flow_version, start_time, status, trigger_type, scheduled_time, input, priority, version, create_time, create_user, update_time, update_user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)`,
+          bindings: [r.flowId, versionOf.get(r.flowId)!, now, 'RUNNING', r.trigger ?? 'API', r.scheduledTime ?? null, r.input === undefined ? null : JSON.stringify(r.input), r.priority ?? 0, now, user, now, user],
         };
       }),
     );
@@ -80,7 +82,7 @@ async function insertAndAdvance(
       .filter((v) => v.ok);
     if (idem) await tx.send(recordKeyStatements(idem, now));
     const newIds = rows.map((v) => v.fiId);
-    const fresh = rows.map(({ r, fiId }) => ({ fi_id: fiId, flow_id: r.flowId, flow_version: versionOf.get(r.flowId)!, status: 'RUNNING', version: 0, start_time: now }));
+    const fresh = rows.map(({ r, fiId }) => ({ fi_id: fiId, flow_id: r.flowId, flow_version: versionOf.get(r.flowId)!, status: 'RUNNING', version: 0, start_time: now, priority: r.priority ?? 0 }));
     return [rows, newIds.length ? await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh, collectChanges: coord.watching }) : null] as const;
   });
   for (const { i } of valid) results[i] = null;

@@ -78,14 +78,14 @@ export class Worker {
           continue;
         }
         const owner = this.newOwner();
-        const { ids, nextDueInMs } = await queue.claim(owner, free, config.leaseMs);
+        const { ids, priorities, nextDueInMs } = await queue.claim(owner, free, config.leaseMs);
         if (ids.length === 0) {
           await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
           continue;
         }
         // Marking RUNNING commits in MySQL before anything runs; the loop claims on meanwhile, so several
         // such commits can be in flight (and share an fsync) while the claimed ids hold their slots.
-        this.track(this.startClaimed(this.slots.hold(ids.map((tiId) => ({ tiId, owner })))));
+        this.track(this.startClaimed(this.slots.hold(ids.map((tiId, i) => ({ tiId, owner, priority: priorities[i] })))));
       } catch (e) {
         if (this.stopping) break;
         log.error({ err: e }, 'worker loop error, backing off');
@@ -180,7 +180,7 @@ export class Worker {
   private runContinued(runs: TaskRun[]): Promise<void> {
     if (!runs.length) return Promise.resolve();
     const owner = this.newOwner();
-    const slots = this.slots.hold(runs.map((r) => ({ tiId: r.tiId, owner })));
+    const slots = this.slots.hold(runs.map((r) => ({ tiId: r.tiId, owner, priority: r.priority })));
     const leasing = this.s.queue.lease(runs.map((r) => r.tiId), owner, this.s.config.leaseMs);
     const leased = withTimeout(leasing, this.s.config.leaseMs / 3, 'leasing continued runs').then(
       () => {},

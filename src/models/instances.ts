@@ -25,6 +25,8 @@ export class FlowIns extends VersionedModel {
   scheduled_time!: Date | null;
   /** The start's input (a JSON object, as text), for `${input.…}` templates. */
   input!: string | null;
+  /** 0-9, from the start: every task instance it makes carries it. */
+  priority!: number;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
@@ -114,6 +116,8 @@ export class TaskIns extends VersionedModel {
   error_msg!: string | null;
   attempt!: number;
   lost_attempts!: number;
+  /** 0-9: its flow instance's priority (or its own, run on its own). */
+  priority!: number;
   output!: string | null;
   worker_id!: string | null;
   /** Content and config with templates filled in, as the run used them (NULL: no templates). */

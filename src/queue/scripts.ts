@@ -6,20 +6,20 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from '../infra/redis.js';
 
-/** Script name → number of KEYS it takes. */
+/** Script name → number of KEYS it takes (the ready sets of priorities 1-9 come after a script's other keys). */
 const SCRIPTS = {
-  enqueue: 2,
-  claim: 4,
+  enqueue: 11,
+  claim: 13,
   ackMany: 3,
-  requeue: 4,
+  requeue: 13,
   extend: 2,
   lease: 3,
-  remove: 4,
-  known: 2,
-  stats: 2,
+  remove: 13,
+  known: 11,
+  stats: 11,
   inflight: 3,
   expiredLeases: 4,
-  settleExpired: 5,
+  settleExpired: 14,
   expireOrphans: 4,
   heartbeat: 2,
   lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
@@ -32,14 +32,14 @@ type Arg = string | number;
 /** The commands as they appear on a connection once defined (prefixed so they cannot clash with others). */
 export interface QueueCommands {
   tsqEnqueue(ready: string, inflight: string, ...argv: Arg[]): Promise<number>;
-  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[]]>;
+  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[], number[]]>;
   tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqRequeue(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqExtend(inflight: string, owner: string, ...argv: Arg[]): Promise<number[]>;
   tsqLease(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqRemove(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqKnown(ready: string, inflight: string, ...argv: Arg[]): Promise<string[]>;
-  tsqStats(ready: string, inflight: string): Promise<[number, number, number, number]>;
+  tsqStats(ready: string, inflight: string, ...readyP: string[]): Promise<[number, number, number, number]>;
   tsqInflight(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
   tsqExpiredLeases(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<string[]>;
   tsqSettleExpired(ready: string, inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<number>;

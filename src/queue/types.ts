@@ -2,9 +2,21 @@
 // Ids are task-instance ids (`ti_id`). MySQL stays the truth: the queue only says *what may run now*
 // and *who holds it*; everything here can be rebuilt from MySQL by the reconciler.
 
+/** Priorities a start may ask for: 0 (the default) to 9; among due ids, a higher one is claimed first. */
+export const MAX_PRIORITY = 9;
+
+/** An id to enqueue: due after `delayMs` (default 0), in its priority's ready set (default 0). */
+export interface QueueItem {
+  tiId: number;
+  delayMs?: number;
+  priority?: number;
+}
+
 export interface ClaimResult {
-  /** Ids now leased to the caller, oldest due first. */
+  /** Ids now leased to the caller: the highest priority first, oldest due first within one. */
   ids: number[];
+  /** Each id's priority (the ready set it came from), in the order of `ids`. */
+  priorities: number[];
   /** Milliseconds until the earliest item still in `ready` comes due (0 if due now), or null when it is empty. */
   nextDueInMs: number | null;
 }
@@ -29,6 +41,8 @@ export interface QueueStats {
 export interface Lease {
   tiId: number;
   owner: string;
+  /** The id's priority, for putting it back in the right ready set (0 when not given). */
+  priority?: number;
 }
 
 /** The leader's fence: the value of the leader lease it holds; leader-only operations check it atomically. */
@@ -44,7 +58,7 @@ export interface Queue {
    * Adds ids to `ready`, due after `delayMs` (default 0) by the Redis server's clock, and wakes idle
    * workers. An id already in ready or inflight is left where it is.
    */
-  enqueue(items: { tiId: number; delayMs?: number }[]): Promise<void>;
+  enqueue(items: QueueItem[]): Promise<void>;
   /** Atomically moves up to `max` due ids from ready to inflight, leased to `owner` until now + leaseMs. */
   claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult>;
   /** Releases leases their owners still hold; returns how many. */
@@ -53,7 +67,7 @@ export interface Queue {
    * Gives leases back to ready, due after their delay (a retry's back-off, or 0 for claims that could not
    * be started); only those their owner still holds. Returns how many.
    */
-  requeue(items: (Lease & { delayMs: number })[]): Promise<number>;
+  requeue(items: (Lease & { delayMs: number; priority?: number })[]): Promise<number>;
   /**
    * Leases ids that were never queued to `owner` until now + leaseMs: task instances it created RUNNING
    * for itself. Returns how many it leased (an id already leased is left alone).
@@ -81,7 +95,7 @@ export interface Queue {
    * Leader only: takes listed expired leases out of inflight — each only if unchanged since it was listed —
    * and requeues those marked so. Returns how many were settled.
    */
-  settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean }[]): Promise<number>;
+  settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean; priority?: number }[]): Promise<number>;
   /** Leader only: makes the leases of members whose heartbeat is gone expire now (those older than minAgeMs). */
   expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }>;
   close(): Promise<void>;

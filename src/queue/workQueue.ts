@@ -2,7 +2,9 @@
 // one Lua script in lua/ (loaded by scripts.ts); this class only names the keys and converts ids.
 //
 // Keys, all under the configured prefix:
-//   {prefix}ready           sorted set  id → epoch ms (Redis clock) it may run
+//   {prefix}ready           sorted set  id → epoch ms (Redis clock) it may run (priority 0)
+//   {prefix}ready:p1 … :p9  sorted sets as ready, for priorities 1-9 (claimed first, highest first); empty
+//                           sets cost a claim next to nothing, so unprioritised work pays ~nothing for them
 //   {prefix}inflight        sorted set  id → lease deadline, epoch ms
 //   {prefix}inflight:owner  hash        id → owner (`memberId|claimToken`: who holds the lease, and which claim)
 //   {prefix}inflight:since  hash        id → claimed-at, epoch ms
@@ -11,12 +13,12 @@
 //   {prefix}member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
 import type { Redis } from '../infra/redis.js';
 import { defineQueueCommands, type QueueCommands } from './scripts.js';
-import { NotLeaderError, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
+import { NotLeaderError, MAX_PRIORITY, type QueueItem, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class WorkQueue implements Queue {
-  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string };
+  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string; readyP: string[] };
   private r: Redis & QueueCommands;
   private sub: Redis | null = null;
   /** A wake-up arrived (or work may have been missed) since the last claim. */
@@ -34,24 +36,25 @@ export class WorkQueue implements Queue {
       wake: `${prefix}wake`,
       leader: `${prefix}leader`,
       memberPrefix: `${prefix}member:`,
+      readyP: Array.from({ length: MAX_PRIORITY }, (_, i) => `${prefix}ready:p${i + 1}`),
     };
   }
 
-  async enqueue(items: { tiId: number; delayMs?: number }[]): Promise<void> {
+  async enqueue(items: QueueItem[]): Promise<void> {
     if (!items.length) return;
-    const argv: (string | number)[] = [this.keys.wake];
-    for (const { tiId, delayMs } of items) argv.push(idOf(tiId), Math.round(delayMs ?? 0));
+    const argv: (string | number)[] = [...this.keys.readyP, this.keys.wake];
+    for (const { tiId, delayMs, priority } of items) argv.push(idOf(tiId), Math.round(delayMs ?? 0), prio(priority));
     await this.r.tsqEnqueue(this.keys.ready, this.keys.inflight, ...argv);
   }
 
   async claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult> {
     // Cleared before asking: a wake-up that arrives while this claim is on its way stays noted.
     this.woken = false;
-    const [nextDue, ids] = await this.r.tsqClaim(
-      this.keys.ready, this.keys.inflight, this.keys.owner, this.keys.since,
+    const [nextDue, ids, priorities] = await this.r.tsqClaim(
+      this.keys.ready, this.keys.inflight, this.keys.owner, this.keys.since, ...this.keys.readyP,
       owner, Math.max(0, Math.floor(max)), Math.round(leaseMs),
     );
-    return { ids: ids.map(Number), nextDueInMs: nextDue < 0 ? null : nextDue };
+    return { ids: ids.map(Number), priorities, nextDueInMs: nextDue < 0 ? null : nextDue };
   }
 
   async ackMany(leases: Lease[]): Promise<number> {
@@ -60,10 +63,10 @@ export class WorkQueue implements Queue {
     return this.r.tsqAckMany(k.inflight, k.owner, k.since, ...leases.flatMap((l) => [idOf(l.tiId), l.owner]));
   }
 
-  async requeue(items: (Lease & { delayMs: number })[]): Promise<number> {
+  async requeue(items: (Lease & { delayMs: number; priority?: number })[]): Promise<number> {
     if (!items.length) return 0;
     const k = this.keys;
-    return this.r.tsqRequeue(k.ready, k.inflight, k.owner, k.since, k.wake, ...items.flatMap((i) => [idOf(i.tiId), i.owner, Math.round(i.delayMs)]));
+    return this.r.tsqRequeue(k.ready, k.inflight, k.owner, k.since, ...k.readyP, k.wake, ...items.flatMap((i) => [idOf(i.tiId), i.owner, Math.round(i.delayMs), prio(i.priority)]));
   }
 
   async lease(tiIds: number[], owner: string, leaseMs: number): Promise<number> {
@@ -84,11 +87,11 @@ export class WorkQueue implements Queue {
     return entries(await fenced(this.r.tsqExpiredLeases(k.inflight, k.owner, k.since, k.leader, fence, Math.floor(max))));
   }
 
-  async settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean }[]): Promise<number> {
+  async settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean; priority?: number }[]): Promise<number> {
     if (!items.length) return 0;
     const k = this.keys;
-    const argv = items.flatMap(({ entry, requeue }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0']);
-    return fenced(this.r.tsqSettleExpired(k.ready, k.inflight, k.owner, k.since, k.leader, fence, k.wake, ...argv));
+    const argv = items.flatMap(({ entry, requeue, priority }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0', prio(priority)]);
+    return fenced(this.r.tsqSettleExpired(k.ready, k.inflight, k.owner, k.since, k.leader, ...k.readyP, fence, k.wake, ...argv));
   }
 
   async expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }> {
@@ -100,7 +103,7 @@ export class WorkQueue implements Queue {
   async remove(tiIds: number[]): Promise<void> {
     if (!tiIds.length) return;
     const k = this.keys;
-    await this.r.tsqRemove(k.ready, k.inflight, k.owner, k.since, ...tiIds.map(idOf));
+    await this.r.tsqRemove(k.ready, k.inflight, k.owner, k.since, ...k.readyP, ...tiIds.map(idOf));
   }
 
   async waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -121,12 +124,12 @@ export class WorkQueue implements Queue {
 
   async known(tiIds: number[]): Promise<Set<number>> {
     if (!tiIds.length) return new Set();
-    const ids = await this.r.tsqKnown(this.keys.ready, this.keys.inflight, ...tiIds.map(idOf));
+    const ids = await this.r.tsqKnown(this.keys.ready, this.keys.inflight, ...this.keys.readyP, ...tiIds.map(idOf));
     return new Set(ids.map(Number));
   }
 
   async stats(): Promise<QueueStats> {
-    const [ready, dueNow, inflight, oldestWaitingMs] = await this.r.tsqStats(this.keys.ready, this.keys.inflight);
+    const [ready, dueNow, inflight, oldestWaitingMs] = await this.r.tsqStats(this.keys.ready, this.keys.inflight, ...this.keys.readyP);
     return { ready, dueNow, delayed: ready - dueNow, inflight, oldestWaitingMs };
   }
 
@@ -194,6 +197,13 @@ async function fenced<T>(p: Promise<T>): Promise<T> {
     if (/^NOTLEADER/.test((e as Error).message ?? '')) throw new NotLeaderError('not the leader: the leader lease is held by another member, or lost');
     throw e;
   }
+}
+
+/** A priority as the scripts take it: an integer 0-9 (anything else is a caller's bug). */
+function prio(p: number | undefined): number {
+  if (p === undefined) return 0;
+  if (!Number.isInteger(p) || p < 0 || p > MAX_PRIORITY) throw new TypeError(`priority must be an integer 0-${MAX_PRIORITY}, got ${p}`);
+  return p;
 }
 
 function idOf(tiId: number): string {

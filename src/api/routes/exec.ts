@@ -6,11 +6,14 @@ import { z } from 'zod';
 import type { Engine } from '../../engine/engine.js';
 import { actor, badRequest, idParam, ok } from '../http.js';
 import { parse } from '../validate.js';
+import { MAX_PRIORITY } from '../../queue/types.js';
 import type { RouteModule } from '../routeModule.js';
 import { execFlowBodySchema, execFlowExamples } from '../instanceDoc.js';
 import { badId, badIdempotencyKey, errorResponse, idempotencyKeyHeader, idempotencyKeyReused, idPath, okResponse, unavailable, userHeader } from '../openapiParts.js';
 
 const positiveId = z.number().int().positive();
+/** A start's priority: 0-9 (default 0); a higher one's task instances are claimed first. */
+const priorityField = z.number({ error: `must be an integer 0-${MAX_PRIORITY}` }).int(`must be an integer 0-${MAX_PRIORITY}`).min(0, `must be an integer 0-${MAX_PRIORITY}`).max(MAX_PRIORITY, `must be an integer 0-${MAX_PRIORITY}`);
 /** The most a start's input may hold, as JSON (it is stored in a TEXT column). */
 export const MAX_INPUT_BYTES = 65_535;
 /**
@@ -25,10 +28,14 @@ const execBody = z
       .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
       .refine((v) => Buffer.byteLength(JSON.stringify(v), 'utf8') <= MAX_INPUT_BYTES, `must be at most ${MAX_INPUT_BYTES} bytes as JSON`)
       .optional(),
+    priority: priorityField.optional(),
   });
 
+/** A single task's start: only its priority. */
+const taskBody = z.object({ priority: priorityField.optional() });
+
 /** What a start or retry body may hold; anything else is a mistake (most often input sent bare). */
-export const EXEC_BODY_FIELDS = ['input', 'fiId', 'niId'];
+export const EXEC_BODY_FIELDS = ['input', 'fiId', 'niId', 'priority'];
 
 /** A field the start does not take is a 400 naming it, not a start that silently drops it. */
 function refuseUnknownFields(body: unknown): void {
@@ -53,10 +60,11 @@ export function execRoutes(engine: Engine): RouteModule {
     refuseUnknownFields(ctx.request.body);
     const body = parse(execBody, ctx.request.body ?? {});
     if (body.fiId === undefined && body.niId === undefined) {
-      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx), idempotencyKey: idempotencyKey(ctx), input: body.input }) });
+      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx), idempotencyKey: idempotencyKey(ctx), input: body.input, priority: body.priority }) });
       return;
     }
     if (body.input !== undefined) throw badRequest('input: a retry runs with the input its instance was started with; leave input out');
+    if (body.priority !== undefined) throw badRequest('priority: a retry keeps the priority its instance was started with; leave priority out');
     if (body.fiId === undefined || body.niId === undefined) throw badRequest('a retry needs both fiId and niId');
     ok(ctx, { fiId: await engine.retryFlow(flowId, body.fiId, body.niId, actor(ctx)) });
   });
@@ -69,7 +77,9 @@ export function execRoutes(engine: Engine): RouteModule {
 
   router.post('/exec/task/:taskId', async (ctx) => {
     const taskId = idParam(ctx, 'taskId');
-    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx), idempotencyKey(ctx)) });
+    const raw = ctx.request.body;
+    const body = raw && typeof raw === 'object' && !Array.isArray(raw) ? parse(taskBody, raw) : {};
+    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx), idempotencyKey(ctx), body.priority) });
   });
 
   const fiIdIs = { type: 'object', required: ['fiId'], properties: { fiId: { type: 'integer', minimum: 1 } } };
@@ -106,6 +116,8 @@ export function execRoutes(engine: Engine): RouteModule {
               inputTooLarge: `input: must be at most ${MAX_INPUT_BYTES} bytes as JSON`,
               inputOnRetry: 'input: a retry runs with the input its instance was started with; leave input out',
               halfRetry: 'a retry needs both fiId and niId',
+              badPriority: `priority: must be an integer 0-${MAX_PRIORITY}`,
+              priorityOnRetry: 'priority: a retry keeps the priority its instance was started with; leave priority out',
               unknownField: 'name: unknown field; the start\'s input goes in {"input": {…}}',
               ...badIdempotencyKey,
             }),
@@ -146,9 +158,18 @@ export function execRoutes(engine: Engine): RouteModule {
           summary: 'Run one task on its own → {tiId} (follow it with GET /monitor/task/{tiId})',
           description: 'A run on its own has no input and no earlier nodes: a ${input.…} or ${nodes.…} template in the task cannot be filled in and fails it.',
           parameters: [idPath('taskId', 'task id'), userHeader, idempotencyKeyHeader('tiId')],
+          requestBody: {
+            required: false,
+            content: {
+              'application/json': {
+                schema: { type: 'object', properties: { priority: { type: 'integer', minimum: 0, maximum: MAX_PRIORITY, default: 0, description: 'Among due task instances, a higher priority\'s are claimed first' } } },
+                examples: { urgent: { summary: 'Ahead of the backlog', value: { priority: 9 } } },
+              },
+            },
+          },
           responses: {
             '200': okResponse({ type: 'object', required: ['tiId'], properties: { tiId: { type: 'integer', minimum: 1 } } }, 'The task instance queued', { tiId: 31 }),
-            '400': errorResponse(400, 'A bad taskId or Idempotency-Key', { ...badId('taskId'), ...badIdempotencyKey }),
+            '400': errorResponse(400, 'A bad taskId, priority or Idempotency-Key', { ...badId('taskId'), badPriority: `priority: must be an integer 0-${MAX_PRIORITY}`, ...badIdempotencyKey }),
             '404': errorResponse(404, 'No such task (or deleted)', { noSuchTask: 'task 2 does not exist' }),
             '409': errorResponse(409, 'The Idempotency-Key was used for another target', idempotencyKeyReused('flow 7')),
             '503': both,

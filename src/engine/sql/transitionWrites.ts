@@ -48,11 +48,13 @@ export interface WriteContext {
   user: string;
   /** Each flow instance's start (epoch ms), to back-date its new queue entries. */
   flowStart: Map<number, number>;
+  /** Each flow instance's priority (absent: 0), carried by every task instance it makes. */
+  flowPriority?: Map<number, number>;
   runHere?: RunHere;
 }
 
 export interface Written {
-  enqueue: { tiId: number; delayMs: number; fiId: number; niId: number }[];
+  enqueue: { tiId: number; delayMs: number; priority: number; fiId: number; niId: number }[];
   started: TaskRun[];
 }
 
@@ -130,12 +132,12 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
   if (!taskRows) return out;
   for (const r of results[results.length - 1] as Record<string, any>[]) {
     if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
-    else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
+    else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, priority: r.priority ?? 0, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
   }
   return out;
 }
 
-const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'ord'];
+const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'priority', 'ord'];
 
 /** INSERT … SELECT of the entered nodes' task instances, checked by count, and read back with their tasks. */
 function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): Statement[] {
@@ -146,15 +148,15 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
     if (e.status !== 'RUNNING') continue;
     for (const taskId of e.taskIds) {
       const runsHere = local-- > 0;
-      rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, rows.length]);
+      rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, ctx.flowPriority?.get(e.fiId) ?? 0, rows.length]);
     }
   }
   const values = boundRows(COLUMNS, rows.length);
   const fiIds = [...new Set(entered.map((e) => e.fiId))];
   return [
     {
-      sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, create_time, create_user, update_time, update_user)
-            SELECT ni.ni_id, v.fi_id, v.task_id, v.exec_status, v.attempt, v.version, v.start_time, v.worker_id, ?, ?, ?, ?
+      sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, priority, create_time, create_user, update_time, update_user)
+            SELECT ni.ni_id, v.fi_id, v.task_id, v.exec_status, v.attempt, v.version, v.start_time, v.worker_id, v.priority, ?, ?, ?, ?
               FROM (${values}) AS v
               JOIN task_node_ins ni ON ni.fi_id = v.fi_id AND ni.node_id = v.node_id AND ni.ni_id >= @tsq_first_ni
              ORDER BY v.ord`,
@@ -163,7 +165,7 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
     { sql: 'SET @tsq_made = ROW_COUNT()', bindings: [] },
     guard('@tsq_made = ?', [rows.length]),
     {
-      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.rendered_content, ti.rendered_config, t.task_type, t.task_content, t.task_config
+      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.priority, ti.rendered_content, ti.rendered_config, t.task_type, t.task_content, t.task_config
               FROM task_ins ti LEFT JOIN task t ON t.task_id = ti.task_id
              WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID()
              ORDER BY ti.ti_id`,
