@@ -21,7 +21,7 @@ describe('flow control on two members', function () {
   let b: TestMember;
 
   before(async () => {
-    const env = { ...isolated(), WORKER_CONCURRENCY: '1', SHELL_TASKS_ENABLED: 'true' };
+    const env = { ...isolated(), WORKER_CONCURRENCY: '3', SHELL_TASKS_ENABLED: 'true' };
     a = await startTestMember(env);
     b = await startTestMember(env);
   });
@@ -77,12 +77,12 @@ describe('flow control on two members', function () {
       expect(ti.priority).to.equal(4);
     });
 
-    it('a priority-9 start overtakes a queued backlog of priority 0 (two members, one slot each)', async () => {
+    it('a priority-9 start overtakes a queued backlog of priority 0 (two members, three slots each)', async () => {
       const wait = await createTask(a.api, 'WAIT', null, { waitMs: 150 });
       const flowId = await createFlow(a.api, [[wait]]);
       const backlog: number[] = [];
-      for (let i = 0; i < 12; i++) backlog.push(await start(flowId));
-      // Both slots busy with the backlog, most of it still queued.
+      for (let i = 0; i < 24; i++) backlog.push(await start(flowId));
+      // The slots busy with the backlog, most of it still queued.
       await waitFor('two backlog runs', async () => (await rows((q) => q.whereIn('fi_id', backlog).where('exec_status', 'RUNNING'))).length >= 1);
       const urgent = await start(flowId, { priority: 9 });
       const queuedThen = (await rows((q) => q.whereIn('fi_id', backlog).where('exec_status', 'PENDING'))).map((t) => t.ti_id);
@@ -92,6 +92,66 @@ describe('flow control on two members', function () {
       const later = await rows((q) => q.whereIn('ti_id', queuedThen));
       // Every backlog run still queued when the urgent one was started began after it.
       for (const t of later) expect(t.start_time!.getTime(), `ti ${t.ti_id}`).to.be.at.least(u.start_time!.getTime());
+    });
+  });
+
+  /** Most runs overlapping at any instant, from their start and end times. */
+  function mostAtOnce(tis: TiRow[]): number {
+    const edges = tis.flatMap((t) => [[t.start_time!.getTime(), 1], [t.end_time!.getTime(), -1]]).sort((x, y) => x[0] - y[0] || x[1] - y[1]);
+    let now = 0;
+    let most = 0;
+    for (const [, d] of edges) most = Math.max(most, (now += d));
+    return most;
+  }
+
+  /**
+   * Until the queue and both workers know the task's limits (the leader copies them from MySQL every 2 s,
+   * the workers read them every second).
+   */
+  async function limitsKnown(taskId: number): Promise<void> {
+    await waitFor(`task ${taskId}'s limits in the queue and the workers`, async () =>
+      (await a.services.queue.limitedTasks()).has(taskId) && a.engine.worker!.limitedTasks.has(taskId) && b.engine.worker!.limitedTasks.has(taskId), 10_000);
+  }
+
+  describe('task concurrencyLimit and rateLimit', () => {
+    it('are validated at save: a 400 naming the field', async () => {
+      for (const [cfg, field] of [
+        [{ concurrencyLimit: 0 }, 'taskConfig.concurrencyLimit'],
+        [{ concurrencyLimit: 10_001 }, 'taskConfig.concurrencyLimit'],
+        [{ concurrencyLimit: 1.5 }, 'taskConfig.concurrencyLimit'],
+        [{ rateLimit: { max: 0, perMs: 1000 } }, 'taskConfig.rateLimit.max'],
+        [{ rateLimit: { max: 3, perMs: 86_400_001 } }, 'taskConfig.rateLimit.perMs'],
+        [{ rateLimit: { max: 3 } }, 'taskConfig.rateLimit.perMs'],
+        [{ rateLimit: { max: 3, perMs: 1000, burst: 2 } }, 'taskConfig.rateLimit'],
+      ] as const) {
+        const r = await a.api('POST', '/task', { taskName: 'limited', taskType: 'ECHO', taskContent: 'x', taskConfig: cfg });
+        expect(r.status, JSON.stringify(cfg)).to.equal(400);
+        expect(r.body.message, JSON.stringify(cfg)).to.satisfy((m: string) => m.startsWith(`${field}:`) || m.startsWith(`${field}.`));
+      }
+    });
+
+    it('concurrencyLimit 2: never 3 running at once across both members, and 2 at once (first steps and next steps alike)', async () => {
+      const limited = await createTask(a.api, 'WAIT', null, { waitMs: 250, concurrencyLimit: 2 });
+      const echo = await createTask(a.api, 'ECHO', 'x');
+      await limitsKnown(limited);
+      const first = await createFlow(a.api, [{ taskIds: [limited, limited, limited], completion: 'ALL' }]);
+      const next = await createFlow(a.api, [[echo], { taskIds: [limited, limited], completion: 'ALL' }]);
+      const fiIds = [await start(first), await start(next), await start(first), await start(next)];
+      for (const fiId of fiIds) expect((await waitForEnd(a.api, fiId)).status).to.equal('SUCCESS');
+      const runs = await rows((q) => q.whereIn('fi_id', fiIds).where('task_id', limited));
+      expect(runs).to.have.length(10);
+      expect(mostAtOnce(runs)).to.equal(2);
+    });
+
+    it('rateLimit 3 per second: no one-second window holds 4 starts', async () => {
+      const rated = await createTask(a.api, 'ECHO', 'x', { rateLimit: { max: 3, perMs: 1000 } });
+      await limitsKnown(rated);
+      const flowId = await createFlow(a.api, [{ taskIds: [rated, rated, rated, rated, rated], completion: 'ALL' }, { taskIds: [rated, rated], completion: 'ALL' }]);
+      const fiIds = [await start(flowId), await start(flowId)];
+      for (const fiId of fiIds) expect((await waitForEnd(a.api, fiId, 20_000)).status).to.equal('SUCCESS');
+      const starts = (await rows((q) => q.whereIn('fi_id', fiIds))).map((t) => t.start_time!.getTime()).sort((x, y) => x - y);
+      expect(starts).to.have.length(14);
+      for (let i = 3; i < starts.length; i++) expect(starts[i] - starts[i - 3], `starts ${i - 3}..${i}`).to.be.at.least(1000);
     });
   });
 });

@@ -86,6 +86,68 @@ describe('work queue (Redis)', () => {
     });
   });
 
+  describe('task limits (flow control)', () => {
+    const lim = (concurrency: number, rateMax = 0, ratePerMs = 0) => ({ concurrency, rateMax, ratePerMs });
+
+    it('claims at most `concurrency` ids of a limited task; the rest wait in order and an ack starts the next', async () => {
+      await q.setLimits(new Map([[5, lim(2)]]));
+      await q.enqueue([1, 2, 3, 4].map((tiId) => ({ tiId, taskId: 5, delayMs: -100 + tiId })).concat([{ tiId: 9, taskId: 6, delayMs: 0 }]));
+      const a = await q.claim('w|1', 10, 30_000);
+      expect(a.ids).to.deep.equal([1, 2, 9]); // 3 and 4 wait; task 6 has no limits
+      expect(await q.limitWaits()).to.deep.equal([{ taskId: 5, waiting: 2, running: 2, limits: lim(2) }]);
+      expect((await q.claim('w|2', 10, 30_000)).ids).to.deep.equal([]);
+      expect([...(await q.known([3, 4]))].sort()).to.deep.equal([3, 4]); // waiting ids are known (no reconciler double)
+      await q.enqueue([{ tiId: 3, taskId: 5 }]); // already waiting: left there
+      expect(await q.ackMany([{ tiId: 1, owner: 'w|1' }])).to.equal(1);
+      expect((await q.claim('w|3', 10, 30_000)).ids).to.deep.equal([3]);
+      await q.remove([4]); // a cancel takes a waiting id out of its line
+      expect(await q.limitWaits()).to.deep.equal([]);
+    });
+
+    it('a reaped lease gives its slot back; a requeue too, and the requeued id waits its turn again', async () => {
+      await redis.set(`${prefix}leader`, 'me|1');
+      await q.setLimits(new Map([[5, lim(1)]]));
+      await q.enqueue([{ tiId: 1, taskId: 5, delayMs: -10 }, { tiId: 2, taskId: 5 }]);
+      expect((await q.claim('gone|1', 10, 1)).ids).to.deep.equal([1]);
+      await new Promise((r) => setTimeout(r, 10));
+      const expired = await q.expiredLeases('me|1', 10);
+      expect(await q.settleExpired('me|1', expired.map((entry) => ({ entry, requeue: true })))).to.equal(1);
+      // Slot free: 2 was moved back to ready ahead of the requeued 1 (its ready score is older now).
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([2]);
+      expect(await q.requeue([{ tiId: 2, owner: 'w|1', delayMs: 0 }])).to.equal(1);
+      const next = await q.claim('w|2', 10, 30_000);
+      expect(next.ids).to.have.length(1);
+    });
+
+    it('a rate limit lets `rateMax` starts through per window; the pump lets the waiting ones through when it opens', async () => {
+      await q.setLimits(new Map([[7, lim(0, 2, 300)]]));
+      await q.enqueue([1, 2, 3, 4, 5].map((tiId) => ({ tiId, taskId: 7, delayMs: -100 + tiId })));
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([1, 2]);
+      await q.ackMany([{ tiId: 1, owner: 'w|1' }, { tiId: 2, owner: 'w|1' }]);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([]); // the window is used up, acks or not
+      expect(await q.pumpLimits(false)).to.equal(0);
+      await new Promise((r) => setTimeout(r, 320));
+      expect(await q.pumpLimits(false)).to.equal(2);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([3, 4]);
+    });
+
+    it('removing or raising a limit lets the waiting ids go at the next pump; ids queued before a limit are marked by the caller', async () => {
+      await q.setLimits(new Map([[5, lim(1)]]));
+      await q.enqueue([1, 2, 3].map((tiId) => ({ tiId, taskId: 5, delayMs: -100 + tiId })));
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([1]);
+      expect(await q.setLimits(new Map([[5, lim(3)]]))).to.deep.equal({ added: [], changed: [5], removed: [] });
+      expect(await q.pumpLimits(false)).to.equal(2);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([2, 3]);
+      await q.enqueue([{ tiId: 8, taskId: 6 }, { tiId: 9, taskId: 6 }]);
+      await q.setLimits(new Map([[5, lim(3)], [6, lim(1)]]));
+      await q.markLimited([{ tiId: 8, taskId: 6 }, { tiId: 9, taskId: 6 }]);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([8]);
+      expect((await q.setLimits(new Map())).removed.sort()).to.deep.equal([5, 6]);
+      expect(await q.pumpLimits(true)).to.equal(1);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([9]);
+    });
+  });
+
   it('claims at most max ids, earliest due first, and reports 0 when more are due', async () => {
     await q.enqueue([{ tiId: 10, delayMs: -100 }, { tiId: 11, delayMs: -300 }, { tiId: 12, delayMs: -200 }, { tiId: 13 }]);
     const a = await q.claim('w1', 2, 30_000);

@@ -7,6 +7,7 @@ import type { Services } from '../services.js';
 import type { Logger } from '../infra/logger.js';
 import type { CronDuty } from './cron.js';
 import { every, withTimeout, type Loop } from './util.js';
+import { LIMIT_PUMP_MS, LIMITS_SYNC_MS, type LimitsDuty } from './limits.js';
 
 /** How often the leader looks whether MySQL and Redis answer, to reconcile as soon as both are back. */
 const PROBE_MS = 500;
@@ -29,6 +30,8 @@ export class LeaderDuties {
       reconcile: (lookAtFresh: boolean) => Promise<{ deferred: number }>;
       cron: CronDuty;
       graceMs: number;
+      /** Flow control: the task limits copied to the queue, and ids waiting on them let through. */
+      limits?: LimitsDuty;
     },
     private exclusive: <T>(job: () => Promise<T>) => Promise<T>,
     private stillLeader: () => boolean,
@@ -84,6 +87,17 @@ export class LeaderDuties {
         every(config.reconcileIntervalMs, guarded(periodic), (e) => this.log.error({ err: e }, 'reconcile pass failed'), { immediate: true }),
         every(PROBE_MS, probe, (e) => this.log.error({ err: e }, 'reconcile after an outage failed')),
       );
+      const { limits } = this.parts;
+      if (limits) {
+        // Not through `exclusive`: neither decides about a row, and a long reconcile must not hold them up.
+        const ifLeader = (job: () => Promise<unknown>) => async () => {
+          if (this.stillLeader()) await job();
+        };
+        this.loops.push(
+          every(LIMITS_SYNC_MS, ifLeader(() => limits.sync()), (e) => this.log.warn({ err: e }, 'copying the task limits to Redis failed'), { immediate: true }),
+          every(LIMIT_PUMP_MS, ifLeader(() => limits.pump()), (e) => this.log.warn({ err: e }, 'letting ids waiting on task limits through failed')),
+        );
+      }
       await cron.start();
       this.log.info('leader duties started');
     });

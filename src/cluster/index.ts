@@ -10,6 +10,7 @@ import { LeaderDuties } from './duties.js';
 import { Reaper } from './reaper.js';
 import { Reconciler, STUCK_GRACE_MS } from './reconciler.js';
 import { CronDuty } from './cron.js';
+import { LimitsDuty } from './limits.js';
 import { serial, withTimeout } from './util.js';
 
 export async function startCluster(s: Services, engine: Engine, clusterId: string): Promise<Cluster> {
@@ -43,7 +44,7 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
 
   const isLeader = () => lease.isLeader();
   const cron = new CronDuty(s, engine, log.child({ duty: 'cron' }), isLeader);
-  const duties = new LeaderDuties(s, log, { reap, reconcile: (lookAtFresh: boolean) => reconcile(false, lookAtFresh), cron, graceMs: STUCK_GRACE_MS }, exclusive, isLeader);
+  const duties = new LeaderDuties(s, log, { reap, reconcile: (lookAtFresh: boolean) => reconcile(false, lookAtFresh), cron, graceMs: STUCK_GRACE_MS, limits: new LimitsDuty(s, log.child({ duty: 'limits' })) }, exclusive, isLeader);
   lease = new LeaderLease(s, {
     onElected: () => {
       stats.elections += 1;

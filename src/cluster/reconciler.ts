@@ -117,14 +117,14 @@ export class Reconciler {
     const rows = await TaskIns.query(this.s.knex)
       .alias('ti')
       .leftJoin('task_flow_ins as fi', 'fi.fi_id', 'ti.fi_id')
-      .select('ti.ti_id', 'ti.version', 'ti.update_time', 'ti.priority')
+      .select('ti.ti_id', 'ti.version', 'ti.update_time', 'ti.priority', 'ti.task_id')
       .where('ti.exec_status', status)
       .where('ti.ti_id', '>', afterId)
       .where((q) => q.whereNull('ti.fi_id').orWhere('fi.status', 'RUNNING'))
       .modify((q) => { if (untouchedSince) q.where('ti.update_time', '<', untouchedSince); })
       .orderBy('ti.ti_id')
       .limit(PAGE);
-    return rows.map((r) => ({ id: r.ti_id, version: r.version, updated: new Date(r.update_time).getTime(), priority: r.priority ?? 0 }));
+    return rows.map((r) => ({ id: r.ti_id, version: r.version, updated: new Date(r.update_time).getTime(), priority: r.priority ?? 0, taskId: r.task_id }));
   }
 
   private async unknown<T extends { id: number }>(rows: T[]): Promise<T[]> {
@@ -133,9 +133,9 @@ export class Reconciler {
     return rows.filter((r) => !known.has(r.id));
   }
 
-  private async requeuePending(rows: { id: number; priority?: number }[]): Promise<number> {
+  private async requeuePending(rows: { id: number; priority?: number; taskId?: number }[]): Promise<number> {
     const lost = await this.unknown(rows);
-    await this.s.queue.enqueue(lost.map((r) => ({ tiId: r.id, priority: r.priority })));
+    await this.s.queue.enqueue(lost.map((r) => ({ tiId: r.id, priority: r.priority, taskId: r.taskId })));
     return lost.length;
   }
 
@@ -157,8 +157,8 @@ export class Reconciler {
       update_time: new Date(),
     }, knex);
     // Queue those PENDING now, whoever made them so (a row that moved on to RUNNING or an end is left).
-    const pending = await TaskIns.query(knex).select('ti_id', 'priority').whereIn('ti_id', ids).where('exec_status', 'PENDING');
-    await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id, priority: r.priority ?? 0 })));
+    const pending = await TaskIns.query(knex).select('ti_id', 'priority', 'task_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
+    await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id, priority: r.priority ?? 0, taskId: r.task_id })));
     return { released: n, deferred };
   }
 

@@ -24,7 +24,7 @@ export interface BatchOutcome {
    * first steps of newer ones: a flow in progress moves on at once instead of queueing behind every
    * flow started after it.
    */
-  enqueue: { tiId: number; delayMs: number; priority?: number }[];
+  enqueue: { tiId: number; delayMs: number; priority?: number; taskId?: number }[];
   /** New task instances created RUNNING for `runHere.workerId` (see sql/transitionWrites.ts): to lease and run. */
   started: TaskRun[];
   /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */

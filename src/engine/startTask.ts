@@ -33,7 +33,7 @@ async function insertAndEnqueue(s: Services, taskId: number, user: string, prior
     return ti.ti_id;
   });
   // Committed: the start stands even if Redis does not take it now (the reconciler enqueues PENDING rows).
-  await withTimeout(s.queue.enqueue([{ tiId, priority }]), 2_000, 'enqueueing a single task').catch((e) =>
+  await withTimeout(s.queue.enqueue([{ tiId, priority, taskId }]), 2_000, 'enqueueing a single task').catch((e) =>
     s.log.warn({ err: e, tiId }, 'enqueue after a committed start failed; the reconciler enqueues it'),
   );
   return tiId;

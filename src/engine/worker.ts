@@ -27,6 +27,7 @@ import { TemplateError } from './templates.js';
 import { executorSettings, type ExecutorSettings } from '../executors/settings.js';
 import { tokenSource } from '../infra/tokens.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
+import { LimitedTasks } from './limitedTasks.js';
 
 const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
@@ -48,12 +49,20 @@ export class Worker {
   private settings: ExecutorSettings;
   /** A new lease owner: this member, and a token naming one claim (or one batch of continued runs). */
   private readonly newOwner: () => string;
+  /** Tasks with flow-control limits (their next steps go through the queue). */
+  private limited: LimitedTasks;
 
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
-    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs));
+    this.limited = new LimitedTasks(s.queue, s.log);
+    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs), () => this.limited.current);
     this.settings = executorSettings(s.config);
     this.newOwner = tokenSource(s.memberId);
+  }
+
+  /** Task ids with flow-control limits as this worker knows them (refreshed every second). */
+  get limitedTasks(): ReadonlySet<number> {
+    return this.limited.current;
   }
 
   /** Runs executing now. */
@@ -64,6 +73,7 @@ export class Worker {
   async start(): Promise<void> {
     await this.coord.cancels.subscribe((ids) => this.slots.abortTasks(ids, 'cancelled'));
     this.slots.startExtending();
+    this.limited.start();
     this.loopDone = this.loop();
   }
 
@@ -218,6 +228,7 @@ export class Worker {
       clearInterval(ticker);
     }
     this.slots.stopExtending();
+    this.limited.stop();
     if (waited) this.s.log.info({ handedBack }, handedBack ? 'drained: runs still going at the end of the grace period were handed back' : 'drained: every running task finished');
   }
 

@@ -8,20 +8,21 @@ import type { Redis } from '../infra/redis.js';
 
 /** Script name → number of KEYS it takes (the ready sets of priorities 1-9 come after a script's other keys). */
 const SCRIPTS = {
-  enqueue: 11,
-  claim: 13,
-  ackMany: 3,
-  requeue: 13,
+  enqueue: 12,
+  claim: 14,
+  ackMany: 14,
+  requeue: 14,
   extend: 2,
   lease: 3,
-  remove: 13,
-  known: 11,
+  remove: 14,
+  known: 12,
   stats: 11,
   inflight: 3,
   expiredLeases: 4,
-  settleExpired: 14,
+  settleExpired: 15,
   expireOrphans: 4,
   heartbeat: 2,
+  limitPump: 12,
   lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
   unlockFlows: -1,
 } as const;
@@ -45,6 +46,7 @@ export interface QueueCommands {
   tsqSettleExpired(ready: string, inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<number>;
   tsqExpireOrphans(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<[number, string[]]>;
   tsqHeartbeat(member: string, cluster: string, ...argv: Arg[]): Promise<string>;
+  tsqLimitPump(...keysAndArgv: Arg[]): Promise<number>;
   /** numberOfKeys first, then the keys, then ARGV. */
   tsqLockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
   tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
@@ -62,12 +64,16 @@ export function luaDir(): string {
 
 let sources: Record<ScriptName, string> | null = null;
 
-/** The scripts' text, read from disk once per process. */
+/**
+ * The scripts' text, read from disk once per process. A line `--#include <name>` is replaced by
+ * lua/<name>.lua (shared helpers, e.g. limits.lib: Lua scripts cannot load one another).
+ */
 export function luaSources(): Record<ScriptName, string> {
   if (!sources) {
     const dir = luaDir();
+    const include = (text: string) => text.replace(/^--#include ([\w.]+)$/gm, (_, lib: string) => readFileSync(`${dir}${lib}.lua`, 'utf8'));
     sources = Object.fromEntries(
-      (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, readFileSync(`${dir}${name}.lua`, 'utf8')]),
+      (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, include(readFileSync(`${dir}${name}.lua`, 'utf8'))]),
     ) as Record<ScriptName, string>;
   }
   return sources;

@@ -10,6 +10,24 @@ export interface QueueItem {
   tiId: number;
   delayMs?: number;
   priority?: number;
+  /** Its task: an id of a task with limits (see TaskLimits) is claimed only within them. */
+  taskId?: number;
+}
+
+/** A task's flow-control limits, as the queue applies them (0 = none). */
+export interface TaskLimits {
+  concurrency: number;
+  rateMax: number;
+  ratePerMs: number;
+}
+
+/** What waits on one task's limits now (the Cluster page). */
+export interface LimitWait {
+  taskId: number;
+  waiting: number;
+  /** Slots held now (concurrency limit), and the limits. */
+  running: number;
+  limits: TaskLimits | null;
 }
 
 export interface ClaimResult {
@@ -98,5 +116,18 @@ export interface Queue {
   settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean; priority?: number }[]): Promise<number>;
   /** Leader only: makes the leases of members whose heartbeat is gone expire now (those older than minAgeMs). */
   expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }>;
+  /**
+   * Leader: moves ids waiting on their tasks' limits back to ready as far as the limits allow now
+   * (`clean`: also gives back slots of ids no longer in flight). Returns how many moved.
+   */
+  pumpLimits(clean: boolean): Promise<number>;
+  /** Makes the queue's table of task limits this one (tasks left out have none). */
+  setLimits(limits: Map<number, TaskLimits>): Promise<{ added: number[]; changed: number[]; removed: number[] }>;
+  /** Marks queued ids as ids of a limited task (a limit set after they were queued). */
+  markLimited(items: { tiId: number; taskId: number }[]): Promise<void>;
+  /** Task ids with limits, as the queue knows them. */
+  limitedTasks(): Promise<Set<number>>;
+  /** Tasks with ids waiting on their limits, most waiting first. */
+  limitWaits(): Promise<LimitWait[]>;
   close(): Promise<void>;
 }

@@ -9,22 +9,27 @@
 //   {prefix}inflight:owner  hash        id → owner (`memberId|claimToken`: who holds the lease, and which claim)
 //   {prefix}inflight:since  hash        id → claimed-at, epoch ms
 //   {prefix}wake            pub/sub channel, published to when ids are added to ready
+//   {prefix}limited, {prefix}limits, {prefix}limits:waiting, {prefix}{task:<id>}:slots|rate|waiting
+//                           flow control (task concurrency and rate limits): see lua/limits.lib.lua
 //   {prefix}leader          the leader lease: the reaper's operations are fenced by its value
 //   {prefix}member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
 import type { Redis } from '../infra/redis.js';
 import { defineQueueCommands, type QueueCommands } from './scripts.js';
-import { NotLeaderError, MAX_PRIORITY, type QueueItem, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
+import { NotLeaderError, MAX_PRIORITY, type QueueItem, type TaskLimits, type LimitWait, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Most ids of one task the leader's limit pump moves back to ready in one pass. */
+const PUMP_MAX_PER_TASK = 1000;
 
 export class WorkQueue implements Queue {
-  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string; readyP: string[] };
+  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string; readyP: string[]; limited: string; limits: string; limitsWaiting: string };
   private r: Redis & QueueCommands;
   private sub: Redis | null = null;
   /** A wake-up arrived (or work may have been missed) since the last claim. */
   private woken = false;
   private closed = false;
   private waiters = new Set<() => void>();
+  private readonly prefix: string;
 
   constructor(private redis: Redis, prefix: string) {
     this.r = defineQueueCommands(redis);
@@ -37,13 +42,17 @@ export class WorkQueue implements Queue {
       leader: `${prefix}leader`,
       memberPrefix: `${prefix}member:`,
       readyP: Array.from({ length: MAX_PRIORITY }, (_, i) => `${prefix}ready:p${i + 1}`),
+      limited: `${prefix}limited`,
+      limits: `${prefix}limits`,
+      limitsWaiting: `${prefix}limits:waiting`,
     };
+    this.prefix = prefix;
   }
 
   async enqueue(items: QueueItem[]): Promise<void> {
     if (!items.length) return;
-    const argv: (string | number)[] = [...this.keys.readyP, this.keys.wake];
-    for (const { tiId, delayMs, priority } of items) argv.push(idOf(tiId), Math.round(delayMs ?? 0), prio(priority));
+    const argv: (string | number)[] = [...this.keys.readyP, this.keys.limited, this.keys.wake];
+    for (const { tiId, delayMs, priority, taskId } of items) argv.push(idOf(tiId), Math.round(delayMs ?? 0), prio(priority), taskId === undefined ? '' : idOf(taskId));
     await this.r.tsqEnqueue(this.keys.ready, this.keys.inflight, ...argv);
   }
 
@@ -51,7 +60,7 @@ export class WorkQueue implements Queue {
     // Cleared before asking: a wake-up that arrives while this claim is on its way stays noted.
     this.woken = false;
     const [nextDue, ids, priorities] = await this.r.tsqClaim(
-      this.keys.ready, this.keys.inflight, this.keys.owner, this.keys.since, ...this.keys.readyP,
+      this.keys.ready, this.keys.inflight, this.keys.owner, this.keys.since, ...this.keys.readyP, this.keys.limited,
       owner, Math.max(0, Math.floor(max)), Math.round(leaseMs),
     );
     return { ids: ids.map(Number), priorities, nextDueInMs: nextDue < 0 ? null : nextDue };
@@ -60,13 +69,13 @@ export class WorkQueue implements Queue {
   async ackMany(leases: Lease[]): Promise<number> {
     if (!leases.length) return 0;
     const k = this.keys;
-    return this.r.tsqAckMany(k.inflight, k.owner, k.since, ...leases.flatMap((l) => [idOf(l.tiId), l.owner]));
+    return this.r.tsqAckMany(k.inflight, k.owner, k.since, k.ready, ...k.readyP, k.limited, k.wake, ...leases.flatMap((l) => [idOf(l.tiId), l.owner]));
   }
 
   async requeue(items: (Lease & { delayMs: number; priority?: number })[]): Promise<number> {
     if (!items.length) return 0;
     const k = this.keys;
-    return this.r.tsqRequeue(k.ready, k.inflight, k.owner, k.since, ...k.readyP, k.wake, ...items.flatMap((i) => [idOf(i.tiId), i.owner, Math.round(i.delayMs), prio(i.priority)]));
+    return this.r.tsqRequeue(k.ready, k.inflight, k.owner, k.since, ...k.readyP, k.limited, k.wake, ...items.flatMap((i) => [idOf(i.tiId), i.owner, Math.round(i.delayMs), prio(i.priority)]));
   }
 
   async lease(tiIds: number[], owner: string, leaseMs: number): Promise<number> {
@@ -91,7 +100,7 @@ export class WorkQueue implements Queue {
     if (!items.length) return 0;
     const k = this.keys;
     const argv = items.flatMap(({ entry, requeue, priority }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0', prio(priority)]);
-    return fenced(this.r.tsqSettleExpired(k.ready, k.inflight, k.owner, k.since, k.leader, ...k.readyP, fence, k.wake, ...argv));
+    return fenced(this.r.tsqSettleExpired(k.ready, k.inflight, k.owner, k.since, k.leader, ...k.readyP, k.limited, fence, k.wake, ...argv));
   }
 
   async expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }> {
@@ -103,7 +112,7 @@ export class WorkQueue implements Queue {
   async remove(tiIds: number[]): Promise<void> {
     if (!tiIds.length) return;
     const k = this.keys;
-    await this.r.tsqRemove(k.ready, k.inflight, k.owner, k.since, ...k.readyP, ...tiIds.map(idOf));
+    await this.r.tsqRemove(k.ready, k.inflight, k.owner, k.since, ...k.readyP, k.limited, k.wake, ...tiIds.map(idOf));
   }
 
   async waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -124,7 +133,7 @@ export class WorkQueue implements Queue {
 
   async known(tiIds: number[]): Promise<Set<number>> {
     if (!tiIds.length) return new Set();
-    const ids = await this.r.tsqKnown(this.keys.ready, this.keys.inflight, ...this.keys.readyP, ...tiIds.map(idOf));
+    const ids = await this.r.tsqKnown(this.keys.ready, this.keys.inflight, ...this.keys.readyP, this.keys.limited, ...tiIds.map(idOf));
     return new Set(ids.map(Number));
   }
 
@@ -136,6 +145,50 @@ export class WorkQueue implements Queue {
   async inflight(limit: number): Promise<InflightEntry[]> {
     if (limit < 1) return [];
     return entries(await this.r.tsqInflight(this.keys.inflight, this.keys.owner, this.keys.since, Math.floor(limit)));
+  }
+
+  async pumpLimits(clean: boolean): Promise<number> {
+    const k = this.keys;
+    return this.r.tsqLimitPump(k.ready, ...k.readyP, k.limited, k.inflight, k.wake, PUMP_MAX_PER_TASK, clean ? '1' : '0');
+  }
+
+  async setLimits(limits: Map<number, TaskLimits>): Promise<{ added: number[]; changed: number[]; removed: number[] }> {
+    const now = await this.redis.hgetall(this.keys.limits);
+    const want = new Map([...limits].map(([taskId, l]) => [String(taskId), `${l.concurrency}:${l.rateMax}:${l.ratePerMs}`]));
+    const added: number[] = [];
+    const changed: number[] = [];
+    const removed = Object.keys(now).filter((t) => !want.has(t)).map(Number);
+    const set: string[] = [];
+    for (const [t, v] of want) {
+      if (now[t] === v) continue;
+      (now[t] === undefined ? added : changed).push(Number(t));
+      set.push(t, v);
+    }
+    if (set.length) await this.redis.hset(this.keys.limits, ...set);
+    if (removed.length) await this.redis.hdel(this.keys.limits, ...removed.map(String));
+    return { added, changed, removed };
+  }
+
+  async markLimited(items: { tiId: number; taskId: number }[]): Promise<void> {
+    if (!items.length) return;
+    await this.redis.hset(this.keys.limited, ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
+  }
+
+  async limitedTasks(): Promise<Set<number>> {
+    return new Set((await this.redis.hkeys(this.keys.limits)).map(Number));
+  }
+
+  async limitWaits(): Promise<LimitWait[]> {
+    const [tasks, limits] = await Promise.all([this.redis.smembers(this.keys.limitsWaiting), this.redis.hgetall(this.keys.limits)]);
+    const out: LimitWait[] = [];
+    for (const t of tasks.slice(0, 1000)) {
+      const base = `${this.prefix}{task:${t}}:`;
+      const [waiting, running] = await Promise.all([this.redis.zcard(`${base}waiting`), this.redis.scard(`${base}slots`)]);
+      if (!waiting) continue;
+      const [c, m, per] = (limits[t] ?? '').split(':').map(Number);
+      out.push({ taskId: Number(t), waiting, running, limits: limits[t] ? { concurrency: c, rateMax: m, ratePerMs: per } : null });
+    }
+    return out.sort((a, b) => b.waiting - a.waiting);
   }
 
   async close(): Promise<void> {

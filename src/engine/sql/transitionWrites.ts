@@ -28,6 +28,11 @@ export interface RunHere {
   /** Recorded as the rows' worker_id (the member id). */
   workerId: string;
   max: number;
+  /**
+   * Tasks with flow-control limits: never created RUNNING here (a slot of theirs is taken only by a
+   * claim), they are queued.
+   */
+  limited?: ReadonlySet<number>;
 }
 
 export interface TransitionWrites {
@@ -54,7 +59,7 @@ export interface WriteContext {
 }
 
 export interface Written {
-  enqueue: { tiId: number; delayMs: number; priority: number; fiId: number; niId: number }[];
+  enqueue: { tiId: number; delayMs: number; priority: number; taskId: number; fiId: number; niId: number }[];
   started: TaskRun[];
 }
 
@@ -132,7 +137,7 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
   if (!taskRows) return out;
   for (const r of results[results.length - 1] as Record<string, any>[]) {
     if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
-    else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, priority: r.priority ?? 0, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
+    else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, priority: r.priority ?? 0, taskId: r.task_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()) });
   }
   return out;
 }
@@ -147,7 +152,7 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
   for (const e of entered) {
     if (e.status !== 'RUNNING') continue;
     for (const taskId of e.taskIds) {
-      const runsHere = local-- > 0;
+      const runsHere = local > 0 && !runHere?.limited?.has(taskId) && local-- > 0;
       rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, ctx.flowPriority?.get(e.fiId) ?? 0, rows.length]);
     }
   }
