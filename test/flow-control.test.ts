@@ -5,6 +5,8 @@ import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createFlow, createTask, waitForEnd } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
+import { CronDuty } from '../src/cluster/cron.js';
+import { createLogger } from '../src/infra/logger.js';
 
 interface TiRow {
   ti_id: number;
@@ -152,6 +154,93 @@ describe('flow control on two members', function () {
       const starts = (await rows((q) => q.whereIn('fi_id', fiIds))).map((t) => t.start_time!.getTime()).sort((x, y) => x - y);
       expect(starts).to.have.length(14);
       for (let i = 3; i < starts.length; i++) expect(starts[i] - starts[i - 3], `starts ${i - 3}..${i}`).to.be.at.least(1000);
+    });
+  });
+
+  describe('flow timeoutMs and maxActiveInstances', () => {
+    async function flowWith(nodes: Parameters<typeof createFlow>[1], extra: Record<string, unknown>): Promise<number> {
+      return createFlow(a.api, nodes, extra);
+    }
+
+    it('are validated at save (400 naming the field), and answered by GET /flow only when set', async () => {
+      const echo = await createTask(a.api, 'ECHO', 'x');
+      for (const [extra, field] of [
+        [{ timeoutMs: 999 }, 'timeoutMs'],
+        [{ timeoutMs: 604_800_001 }, 'timeoutMs'],
+        [{ maxActiveInstances: 0 }, 'maxActiveInstances'],
+        [{ maxActiveInstances: 10_001 }, 'maxActiveInstances'],
+        [{ overflow: 'DROP' }, 'overflow'],
+      ] as const) {
+        const r = await a.api('POST', '/flow', { flowName: 'f', flowNodes: [{ nodeType: 'START' }, { nodeType: 'TASK', taskIds: String(echo) }, { nodeType: 'END' }], ...extra });
+        expect(r.status, JSON.stringify(extra)).to.equal(400);
+        expect(r.body.message).to.match(new RegExp(`^${field}: `));
+      }
+      const plain = (await a.api('GET', `/flow/${await flowWith([[echo]], {})}`)).body.data;
+      expect(plain).to.not.have.any.keys('timeoutMs', 'maxActiveInstances', 'overflow');
+      const id = await flowWith([[echo]], { timeoutMs: 5000, maxActiveInstances: 2 });
+      const f = (await a.api('GET', `/flow/${id}`)).body.data;
+      expect([f.timeoutMs, f.maxActiveInstances, f.overflow]).to.deep.equal([5000, 2, 'QUEUE']);
+    });
+
+    it('timeoutMs 1000: an instance with a 5 s task is FAILED "flow timed out after 1000 ms" in about a second, its task aborted', async () => {
+      const slow = await createTask(a.api, 'WAIT', null, { waitMs: 5000 });
+      const flowId = await flowWith([[slow]], { timeoutMs: 1000 });
+      const t0 = Date.now();
+      const fiId = await start(flowId);
+      const end = await waitForEnd(a.api, fiId, 10_000);
+      const took = Date.now() - t0;
+      expect([end.status, end.errorMsg]).to.deep.equal(['FAILED', 'flow timed out after 1000 ms']);
+      expect(took).to.be.within(900, 4000);
+      const [ti] = await rows((q) => q.where('fi_id', fiId));
+      expect([ti.exec_status]).to.deep.equal(['CANCELLED']);
+    });
+
+    it('maxActiveInstances 2, overflow QUEUE: starts beyond are QUEUED (200 with fiId), start oldest first, never 3 at once; a QUEUED one can be cancelled', async () => {
+      const wait = await createTask(a.api, 'WAIT', null, { waitMs: 300 });
+      const flowId = await flowWith([[wait]], { maxActiveInstances: 2 });
+      const fiIds: number[] = [];
+      for (let i = 0; i < 6; i++) fiIds.push(await start(flowId));
+      const statuses = await Promise.all(fiIds.map(async (fiId) => (await a.api('POST', '/monitor/flow', { fiId })).body.data[0].status));
+      expect(statuses.filter((x) => x === 'QUEUED').length).to.be.at.least(3);
+      const queued = await a.api('POST', '/monitor/flow', { flowId, status: 'QUEUED' });
+      expect(queued.status).to.equal(200);
+      const lastQueued = Math.max(...queued.body.data.map((r: any) => r.fiId));
+      const c = await a.api('POST', `/exec/flow-ins/${lastQueued}/cancel`);
+      expect(c.status, c.text).to.equal(200);
+      const ended = async (fiId: number) => waitFor(`flow instance ${fiId} to end`, async () => {
+        const row = (await a.api('POST', '/monitor/flow', { fiId })).body.data[0];
+        return ['SUCCESS', 'FAILED', 'CANCELLED'].includes(row.status) ? row : null;
+      });
+      for (const fiId of fiIds) expect((await ended(fiId)).status, `fi ${fiId}`).to.equal(fiId === lastQueued ? 'CANCELLED' : 'SUCCESS');
+      const runs = await rows((q) => q.whereIn('fi_id', fiIds).where('exec_status', 'SUCCESS'));
+      expect(runs).to.have.length(5);
+      expect(mostAtOnce(runs)).to.equal(2);
+      // Oldest first: the runs started in the order of their flow instances.
+      const byStart = [...runs].sort((x, y) => x.start_time!.getTime() - y.start_time!.getTime()).map((t) => t.fi_id);
+      expect(byStart.slice(2)).to.deep.equal([...byStart.slice(2)].sort((x, y) => x! - y!));
+    });
+
+    it('maxActiveInstances 1, overflow SKIP: a start beyond is a 409 naming the limit', async () => {
+      const wait = await createTask(a.api, 'WAIT', null, { waitMs: 500 });
+      const flowId = await flowWith([[wait]], { maxActiveInstances: 1, overflow: 'SKIP' });
+      const first = await start(flowId);
+      const r = await a.api('POST', `/exec/flow/${flowId}`);
+      expect(r.status).to.equal(409);
+      expect(r.body.message).to.equal(`flow ${flowId} has 1 active instances, its maxActiveInstances (1): overflow is SKIP`);
+      // A cron tick beyond it is skipped (no instance), and a line says so.
+      const lines: { msg: string; flowId?: number }[] = [];
+      const log = createLogger('info', {}, [], { write: (l: string) => void lines.push(JSON.parse(l)) });
+      const duty = new CronDuty(a.services, a.engine, log, () => true);
+      await duty.start();
+      try {
+        expect(await duty.fire(flowId, new Date(Math.floor(Date.now() / 1000) * 1000))).to.equal('skipped');
+      } finally {
+        await duty.stop();
+      }
+      expect(lines.find((l) => l.msg === 'cron tick skipped: the flow is at its maxActiveInstances')).to.deep.include({ flowId });
+      expect((await a.services.knex('task_flow_ins').count('* as n').where('flow_id', flowId).first())!.n).to.equal(1);
+      expect((await waitForEnd(a.api, first)).status).to.equal('SUCCESS');
+      expect((await a.api('POST', `/exec/flow/${flowId}`)).status).to.equal(200);
     });
   });
 });

@@ -6,6 +6,7 @@ import * as cronMisfire from './20261130_002_cron_misfire.js';
 import * as stayUp from './20261130_003_stay_up.js';
 import * as graphs from './20261130_004_graphs_and_data.js';
 import * as priority from './20261205_010_priority.js';
+import * as flowLimits from './20261205_011_flow_limits.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -18,6 +19,7 @@ const migrations: Record<string, Migration> = {
   '20261130_003_stay_up': stayUp,
   '20261130_004_graphs_and_data': graphs,
   '20261205_010_priority': priority,
+  '20261205_011_flow_limits': flowLimits,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

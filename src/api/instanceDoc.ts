@@ -4,7 +4,7 @@
 import { TASK_TYPES } from '../models/definitions.js';
 import { id, nullableId, nullableTime, time, type Schema } from './openapiParts.js';
 
-export const FLOW_STATUSES = ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
+export const FLOW_STATUSES = ['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
 const TASK_STATUSES = ['PENDING', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
 const epochMs = (what: string): Schema => ({ type: 'integer', minimum: 0, nullable: true, description: `${what}, epoch milliseconds; null until it happened` });
 const errorMsg: Schema = { type: 'string', description: 'Why it failed or was cancelled; "" when nothing went wrong' };

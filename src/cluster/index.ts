@@ -44,7 +44,7 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
 
   const isLeader = () => lease.isLeader();
   const cron = new CronDuty(s, engine, log.child({ duty: 'cron' }), isLeader);
-  const duties = new LeaderDuties(s, log, { reap, reconcile: (lookAtFresh: boolean) => reconcile(false, lookAtFresh), cron, graceMs: STUCK_GRACE_MS, limits: new LimitsDuty(s, log.child({ duty: 'limits' })) }, exclusive, isLeader);
+  const duties = new LeaderDuties(s, log, { reap, reconcile: (lookAtFresh: boolean) => reconcile(false, lookAtFresh), cron, graceMs: STUCK_GRACE_MS, limits: new LimitsDuty(s, log.child({ duty: 'limits' })), flows: engine }, exclusive, isLeader);
   lease = new LeaderLease(s, {
     onElected: () => {
       stats.elections += 1;

@@ -14,6 +14,8 @@ import { limitsOf, readTaskConfig } from '../definitions/taskConfig.js';
 import { Task, TaskIns } from '../models/index.js';
 
 export const LIMITS_SYNC_MS = 2_000;
+/** How often the leader starts QUEUED flow instances that have room and fails those past their timeout. */
+export const FLOW_CONTROL_MS = 250;
 export const LIMIT_PUMP_MS = 100;
 /** How often a pump pass also gives back slots left held by ids no longer in flight. */
 const CLEAN_EVERY_MS = 5_000;

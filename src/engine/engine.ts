@@ -5,10 +5,11 @@ import { Coordinator } from './coordinator.js';
 import { Worker } from './worker.js';
 import { startCronTicks, startFlow, startFlows, type StartOptions, type StartRequest } from './startFlow.js';
 import { Batcher } from './batcher.js';
-import { NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import { retryFlow } from './retryFlow.js';
 import { cancelFlow } from './cancelFlow.js';
 import { startTask } from './startTask.js';
+import { failTimedOut, startQueued } from './flowControl.js';
 
 export class Engine {
   readonly coordinator: Coordinator;
@@ -18,7 +19,7 @@ export class Engine {
    * burst of starts queues here (in larger batches) rather than crowding the transactions that record
    * results and move running flows on, which are what step-to-step latency is made of.
    */
-  private starts: Batcher<StartRequest, number | NotFoundError>;
+  private starts: Batcher<StartRequest, number | NotFoundError | ConflictError>;
 
   constructor(private s: Services) {
     this.coordinator = new Coordinator(s);
@@ -37,7 +38,7 @@ export class Engine {
     // transaction, so neither shares a batch.
     if (opts.scheduledTime || opts.idempotencyKey) return startFlow(this.s, this.coordinator, flowId, opts);
     const res = await this.starts.add({ flowId, ...opts });
-    if (res instanceof NotFoundError) throw res;
+    if (res instanceof NotFoundError || res instanceof ConflictError) throw res;
     return res;
   }
 
@@ -45,7 +46,7 @@ export class Engine {
    * The cron's ticks, many flows in one transaction: per tick the new fiId, null when that tick already
    * has its instance, or the NotFoundError of a deleted flow. The cron sends one batch at a time.
    */
-  startCronTicks(ticks: { flowId: number; scheduledTime: Date }[]): Promise<(number | null | NotFoundError)[]> {
+  startCronTicks(ticks: { flowId: number; scheduledTime: Date }[]): Promise<(number | null | NotFoundError | ConflictError)[]> {
     return startCronTicks(this.s, this.coordinator, ticks);
   }
 
@@ -59,6 +60,16 @@ export class Engine {
 
   startTask(taskId: number, user?: string, idempotencyKey?: string, priority?: number): Promise<number> {
     return startTask(this.s, taskId, user, idempotencyKey, priority);
+  }
+
+  /** Leader: starts QUEUED instances where their flows have room (flow control). */
+  startQueued(): Promise<number> {
+    return startQueued(this.s, this.coordinator);
+  }
+
+  /** Leader: fails RUNNING instances past their flow's timeoutMs. */
+  failTimedOut(): Promise<number> {
+    return failTimedOut(this.s, this.coordinator);
   }
 
   advance(fiId: number): Promise<void> {

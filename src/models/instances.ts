@@ -7,7 +7,7 @@ import type { PartialModelObject, RelationMappings, TransactionOrKnex } from 'ob
 import { BaseModel, VersionedModel } from './base.js';
 import { Flow, FlowNode, Task } from './definitions.js';
 
-export type FlowInsStatus = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
+export type FlowInsStatus = 'QUEUED' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
 export type NodeInsStatus = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
 export type TaskInsStatus = 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
 
@@ -27,6 +27,8 @@ export class FlowIns extends VersionedModel {
   input!: string | null;
   /** 0-9, from the start: every task instance it makes carries it. */
   priority!: number;
+  /** Its flow's timeoutMs after it started RUNNING (null: none): the leader fails it then. */
+  deadline_time!: Date | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;

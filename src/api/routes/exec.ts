@@ -102,6 +102,7 @@ export function execRoutes(engine: Engine): RouteModule {
           tags: ['exec'],
           summary: 'Start a flow → {fiId} (optionally with input); or, with {fiId, niId}, retry that FAILED/CANCELLED instance from that node instance',
           description:
+            'A start beyond the flow\'s maxActiveInstances is recorded QUEUED (overflow QUEUE, the default: started oldest first as running ones end) or refused with a 409 (overflow SKIP). ' +
             'A start commits the instance (RUNNING, on the flow\'s current version) and its first task instances, then queues them; the answer comes once it is ' +
             'committed. Task content and string values of taskConfig may read the input: ${input.<path>}, and earlier nodes\' outputs: ' +
             '${nodes.<nodeKey>.output<.path>} ($${ is a literal). A retry keeps the instance\'s input and runs the tasks\' current definitions; ' +
@@ -126,7 +127,8 @@ export function execRoutes(engine: Engine): RouteModule {
               noSuchInstance: 'flow instance 77 of flow 7 does not exist',
               noSuchNodeInstance: 'node instance 21 is not part of flow instance 7',
             }),
-            '409': errorResponse(409, 'A retry of an instance that is not FAILED or CANCELLED, or from a node whose predecessors did not all succeed; the instance busy; an Idempotency-Key used for another target', {
+            '409': errorResponse(409, 'A start beyond the flow\'s maxActiveInstances with overflow SKIP; a retry of an instance that is not FAILED or CANCELLED, or from a node whose predecessors did not all succeed; the instance busy; an Idempotency-Key used for another target', {
+              overLimit: 'flow 7 has 2 active instances, its maxActiveInstances (2): overflow is SKIP',
               notFailed: 'flow instance 7 is RUNNING: only a FAILED or CANCELLED instance can be retried',
               predecessorFailed: 'node "b" follows "a", which did not succeed: retry from there',
               ...busy,
@@ -140,13 +142,13 @@ export function execRoutes(engine: Engine): RouteModule {
         post: {
           operationId: 'cancelFlowInstance',
           tags: ['exec'],
-          summary: 'Cancel a RUNNING flow instance: queued tasks dropped, running ones aborted',
+          summary: 'Cancel a RUNNING or QUEUED flow instance: queued tasks dropped, running ones aborted',
           parameters: [idPath('fiId', 'flow instance id'), userHeader],
           responses: {
             '200': okResponse({ type: 'object', required: ['fiId', 'status'], properties: { fiId: { type: 'integer', minimum: 1 }, status: { type: 'string', enum: ['CANCELLED'] } } }, 'Cancelled', { fiId: 7, status: 'CANCELLED' }),
             '400': errorResponse(400, 'fiId is not a positive integer', badId('fiId')),
             '404': errorResponse(404, 'No such flow instance', { noSuchInstance: 'flow instance 7 does not exist' }),
-            '409': errorResponse(409, 'The instance is not RUNNING, or busy', { notRunning: 'flow instance 7 is SUCCESS: only a RUNNING instance can be cancelled', ...busy }),
+            '409': errorResponse(409, 'The instance is not RUNNING or QUEUED, or busy', { notRunning: 'flow instance 7 is SUCCESS: only a RUNNING or QUEUED instance can be cancelled', ...busy }),
             '503': both,
           },
         },
