@@ -29,6 +29,10 @@ export interface Flow {
   flowVersion: number;
   cron?: string;
   cronEnabled?: boolean;
+  /** Flow control, only when set. */
+  timeoutMs?: number;
+  maxActiveInstances?: number;
+  overflow?: 'QUEUE' | 'SKIP';
   createTime?: string;
   updateTime?: string;
 }
@@ -44,6 +48,8 @@ export interface FlowIns {
   flowVersion: number;
   trigger?: string;
   scheduledTime?: string | null;
+  /** 0-9, from the start (flow control). */
+  priority?: number;
   /** Asked for one instance (`fiId`): the start's input, and once SUCCESS the result by node key. */
   input?: Record<string, unknown>;
   result?: Record<string, unknown>;
@@ -104,4 +110,4 @@ export interface Page<T> {
   list: T[];
 }
 
-export const FLOW_STATUSES = ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] as const;
+export const FLOW_STATUSES = ['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] as const;

@@ -11,7 +11,7 @@ import type { Flow, FlowIns, FlowNode } from '../types.js';
 import { useLiveRefresh } from '../live.js';
 import { completionText } from '../format.js';
 
-const KNOWN = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled'];
+const KNOWN = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled', 'timeoutMs', 'maxActiveInstances', 'overflow'];
 
 export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
   const version = Number(loc.query.get('version')) || undefined;
@@ -24,13 +24,14 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
   useTitle(f ? `Flow ${f.flowId} · ${f.flowName}` : `Flow ${flowId}`);
 
   const [input, setInput] = useState('');
+  const [priority, setPriority] = useState('0');
   const [inputError, setInputError] = useState<string | null>(null);
   const flash = useFlash();
   const [notice, setNotice] = useState<Notice | null>(flash);
   const [busy, setBusy] = useState(false);
 
   const start = async () => {
-    let body: unknown;
+    let body: Record<string, unknown> | undefined;
     setInputError(null);
     setNotice(null);
     // Only text that is not JSON at all is stopped here; what the API makes of the value (it must be
@@ -43,6 +44,7 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
         return;
       }
     }
+    if (priority !== '0') body = { ...body, priority: Number(priority) };
     setBusy(true);
     try {
       const a = await post<{ fiId: number }>(`/exec/flow/${flowId}`, body);
@@ -65,6 +67,10 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
         <h1>${f.flowName} <span class="muted">#${f.flowId}</span></h1>
         <div class="actions">
           <a class="button" href=${`/ui/flows/${f.flowId}/edit`}>Edit</a>
+          <label class="inline" for="start-priority">Priority</label>
+          <select id="start-priority" value=${priority} onChange=${(e: Event) => setPriority((e.target as HTMLSelectElement).value)} title="Among due tasks, a higher priority's are run first">
+            ${Array.from({ length: 10 }, (_, p) => html`<option value=${String(p)}>${p}${p === 0 ? ' (default)' : p === 9 ? ' (highest)' : ''}</option>`)}
+          </select>
           <button class="primary" onClick=${start} disabled=${busy}>Start</button>
         </div>
       </header>
@@ -76,7 +82,7 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
             ${Array.from({ length: latest }, (_, i) => latest - i).map((v) => html`<option value=${String(v)}>${v}${v === latest ? ' (current)' : ''}</option>`)}
           </select>
         </div>
-        <p class="muted">${f.cron ? html`Cron <code>${f.cron}</code> ${f.cronEnabled ? 'on' : 'off'}` : 'No schedule'} · updated ${f.updateTime}${version && version !== latest ? ' · a start runs the current version' : ''}</p>
+        <p class="muted">${f.cron ? html`Cron <code>${f.cron}</code> ${f.cronEnabled ? 'on' : 'off'}` : 'No schedule'}${f.timeoutMs ? ` · times out after ${f.timeoutMs} ms` : ''}${f.maxActiveInstances ? ` · at most ${f.maxActiveInstances} running (beyond: ${f.overflow ?? 'QUEUE'})` : ''} · updated ${f.updateTime}${version && version !== latest ? ' · a start runs the current version' : ''}</p>
       </div>
       <details class="start-input">
         <summary>Start with an input (JSON)</summary>
