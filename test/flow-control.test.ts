@@ -193,6 +193,14 @@ describe('flow control on two members', function () {
       expect(took).to.be.within(900, 4000);
       const [ti] = await rows((q) => q.where('fi_id', fiId));
       expect([ti.exec_status]).to.deep.equal(['CANCELLED']);
+      // A retry gets a whole timeout again (not failed at once on the old deadline).
+      const ni = (await a.api('POST', `/monitor/flow/detail/${fiId}`)).body.data.find((n: any) => n.nodeType === 'TASK');
+      const retried = await a.api('POST', `/exec/flow/${flowId}`, { fiId, niId: ni.niId });
+      expect(retried.status, retried.text).to.equal(200);
+      const t1 = Date.now();
+      const again = await waitForEnd(a.api, fiId, 10_000);
+      expect([again.status, again.errorMsg]).to.deep.equal(['FAILED', 'flow timed out after 1000 ms']);
+      expect(Date.now() - t1).to.be.at.least(800);
     });
 
     it('maxActiveInstances 2, overflow QUEUE: starts beyond are QUEUED (200 with fiId), start oldest first, never 3 at once; a QUEUED one can be cancelled', async () => {

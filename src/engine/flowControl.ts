@@ -53,15 +53,18 @@ export async function startQueued(s: Services, coord: Coordinator): Promise<numb
 
 /** Fails the RUNNING instances past their deadline; returns how many. */
 export async function failTimedOut(s: Services, coord: Coordinator): Promise<number> {
-  const due = await FlowIns.query(s.knex)
-    .select('fi_id', 'start_time', 'deadline_time')
-    .where('status', 'RUNNING')
-    .where('deadline_time', '<=', new Date())
-    .orderBy('deadline_time')
-    .limit(MAX_TIMEOUTS_PER_PASS);
+  const due = (await FlowIns.query(s.knex)
+    .alias('fi')
+    .join('task_flow as f', 'f.flow_id', 'fi.flow_id')
+    .select('fi.fi_id', 'fi.start_time', 'fi.deadline_time', 'f.timeout_ms')
+    .where('fi.status', 'RUNNING')
+    .where('fi.deadline_time', '<=', new Date())
+    .orderBy('fi.deadline_time')
+    .limit(MAX_TIMEOUTS_PER_PASS)) as unknown as { fi_id: number; start_time: Date | null; deadline_time: Date; timeout_ms: number | null }[];
   let failed = 0;
   for (const fi of due) {
-    const ms = fi.deadline_time!.getTime() - (fi.start_time?.getTime() ?? fi.deadline_time!.getTime());
+    // The flow's timeout (a retry's deadline is a whole timeout after the retry, not after the start).
+    const ms = fi.timeout_ms ?? fi.deadline_time.getTime() - (fi.start_time?.getTime() ?? fi.deadline_time.getTime());
     try {
       await cancelFlow(s, coord, fi.fi_id, 'system', { status: 'FAILED', error: `flow timed out after ${ms} ms`, taskError: 'flow timed out' });
       failed += 1;
