@@ -119,6 +119,17 @@ describe('work queue (Redis)', () => {
       expect(next.ids).to.have.length(1);
     });
 
+    it('leaseLimited (continued runs) takes slots like a claim and answers the ids refused, which are not leased', async () => {
+      await q.setLimits(new Map([[5, lim(1)]]));
+      expect(await q.leaseLimited([{ tiId: 1, taskId: 5 }, { tiId: 2, taskId: 5 }, { tiId: 3, taskId: 6 }], 'w|1', 30_000)).to.deep.equal([2]);
+      expect((await q.inflight(10)).map((e) => e.tiId).sort()).to.deep.equal([1, 3]);
+      expect(await q.leaseLimited([{ tiId: 1, taskId: 5 }], 'w|1', 30_000)).to.deep.equal([]); // sent twice: still ours
+      await q.enqueue([{ tiId: 2, taskId: 5 }]);
+      expect((await q.claim('w|2', 10, 30_000)).ids).to.deep.equal([]); // 1 holds the only slot
+      expect(await q.ackMany([{ tiId: 1, owner: 'w|1' }])).to.equal(1);
+      expect((await q.claim('w|2', 10, 30_000)).ids).to.deep.equal([2]);
+    });
+
     it('a rate limit lets `rateMax` starts through per window; the pump lets the waiting ones through when it opens', async () => {
       await q.setLimits(new Map([[7, lim(0, 2, 300)]]));
       await q.enqueue([1, 2, 3, 4, 5].map((tiId) => ({ tiId, taskId: 7, delayMs: -100 + tiId })));

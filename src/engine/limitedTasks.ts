@@ -1,6 +1,6 @@
 // The tasks that have flow-control limits (taskConfig.concurrencyLimit / rateLimit), as the queue knows
-// them, refreshed every second: the worker does not run their next steps itself (continuation), since a
-// slot of theirs is taken only by a claim (queue/lua/limits.lib.lua). A limit set on another member is
+// them, refreshed every second: the worker's continued runs of these tasks take their slot before they
+// run (continuedLimited.ts), the others keep the fire-and-forget lease. A limit set on another member is
 // seen here within about a second plus the leader's sync from MySQL.
 import type { Queue } from '../queue/types.js';
 import type { Logger } from '../infra/logger.js';

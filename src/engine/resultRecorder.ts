@@ -55,8 +55,6 @@ export class ResultRecorder {
     private stopping: () => boolean,
     /** Runs the task instances a recording transaction created RUNNING for this worker. */
     private runContinued: (runs: TaskRun[]) => Promise<void>,
-    /** Tasks with flow-control limits: their next steps are queued, not run here. */
-    private limited: () => ReadonlySet<number> = () => new Set(),
   ) {
     const weigh = (it: Finished) => (it.solo ? Infinity : ROW_BYTES + bytesAtMost(it.result.output) + bytesAtMost(it.result.error));
     this.batcher = new Batcher((items) => this.recordBatch(items), 2, 1000, weigh, s.limits.batchBytes);
@@ -114,7 +112,7 @@ export class ResultRecorder {
       await commitAndAdvance(this.s, this.coord, fiIds, finishRunsStatements(items, now), async (results, started) => {
         written = await writtenOf(this.s.knex, items, now, results);
         await this.afterRecorded(items, written, started);
-      }, { workerId: this.s.memberId, max: room, limited: this.limited() });
+      }, { workerId: this.s.memberId, max: room });
       return written;
     } finally {
       this.slots.unreserve(room);

@@ -28,6 +28,7 @@ import { executorSettings, type ExecutorSettings } from '../executors/settings.j
 import { tokenSource } from '../infra/tokens.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 import { LimitedTasks } from './limitedTasks.js';
+import { runLimitedContinued } from './continuedLimited.js';
 
 const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
@@ -55,7 +56,7 @@ export class Worker {
   constructor(private s: Services, private coord: Coordinator, public events: WorkerEvents = {}) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
     this.limited = new LimitedTasks(s.queue, s.log);
-    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs), () => this.limited.current);
+    this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping, (runs) => this.runContinued(runs));
     this.settings = executorSettings(s.config);
     this.newOwner = tokenSource(s.memberId);
   }
@@ -189,6 +190,15 @@ export class Worker {
    */
   private runContinued(runs: TaskRun[]): Promise<void> {
     if (!runs.length) return Promise.resolve();
+    // Runs of tasks with flow-control limits take their slot before they run (continuedLimited.ts).
+    const limited = this.limited.current;
+    if (limited.size && runs.some((r) => limited.has(r.taskId))) {
+      const gated = runs.filter((r) => limited.has(r.taskId));
+      const rest = runs.filter((r) => !limited.has(r.taskId));
+      const gatedDone = runLimitedContinued(this.s, this.slots, gated, this.newOwner(), (slot) => this.track(this.execute(slot)));
+      this.track(gatedDone);
+      return rest.length ? this.runContinued(rest) : Promise.resolve();
+    }
     const owner = this.newOwner();
     const slots = this.slots.hold(runs.map((r) => ({ tiId: r.tiId, owner, priority: r.priority })));
     const leasing = this.s.queue.lease(runs.map((r) => r.tiId), owner, this.s.config.leaseMs);

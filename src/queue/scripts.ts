@@ -23,6 +23,7 @@ const SCRIPTS = {
   expireOrphans: 4,
   heartbeat: 2,
   limitPump: 12,
+  leaseLimited: 4,
   lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
   unlockFlows: -1,
 } as const;
@@ -47,6 +48,7 @@ export interface QueueCommands {
   tsqExpireOrphans(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<[number, string[]]>;
   tsqHeartbeat(member: string, cluster: string, ...argv: Arg[]): Promise<string>;
   tsqLimitPump(...keysAndArgv: Arg[]): Promise<number>;
+  tsqLeaseLimited(inflight: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<string[]>;
   /** numberOfKeys first, then the keys, then ARGV. */
   tsqLockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
   tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;

@@ -123,6 +123,11 @@ export interface Queue {
   pumpLimits(clean: boolean): Promise<number>;
   /** Makes the queue's table of task limits this one (tasks left out have none). */
   setLimits(limits: Map<number, TaskLimits>): Promise<{ added: number[]; changed: number[]; removed: number[] }>;
+  /**
+   * lease() for task instances of tasks with limits (a worker's continued runs): each takes its task's
+   * slot and start first; returns the ids its task's limits refused now (not leased).
+   */
+  leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number): Promise<number[]>;
   /** Marks queued ids as ids of a limited task (a limit set after they were queued). */
   markLimited(items: { tiId: number; taskId: number }[]): Promise<void>;
   /** Task ids with limits, as the queue knows them. */

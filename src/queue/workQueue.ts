@@ -169,6 +169,13 @@ export class WorkQueue implements Queue {
     return { added, changed, removed };
   }
 
+  async leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number): Promise<number[]> {
+    if (!items.length) return [];
+    const k = this.keys;
+    const refused = await this.r.tsqLeaseLimited(k.inflight, k.owner, k.since, k.limited, owner, Math.round(leaseMs), ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
+    return refused.map(Number);
+  }
+
   async markLimited(items: { tiId: number; taskId: number }[]): Promise<void> {
     if (!items.length) return;
     await this.redis.hset(this.keys.limited, ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));

@@ -28,11 +28,6 @@ export interface RunHere {
   /** Recorded as the rows' worker_id (the member id). */
   workerId: string;
   max: number;
-  /**
-   * Tasks with flow-control limits: never created RUNNING here (a slot of theirs is taken only by a
-   * claim), they are queued.
-   */
-  limited?: ReadonlySet<number>;
 }
 
 export interface TransitionWrites {
@@ -152,7 +147,7 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
   for (const e of entered) {
     if (e.status !== 'RUNNING') continue;
     for (const taskId of e.taskIds) {
-      const runsHere = local > 0 && !runHere?.limited?.has(taskId) && local-- > 0;
+      const runsHere = local-- > 0;
       rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, ctx.flowPriority?.get(e.fiId) ?? 0, rows.length]);
     }
   }
