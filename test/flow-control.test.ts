@@ -145,6 +145,19 @@ describe('flow control on two members', function () {
       expect(mostAtOnce(runs)).to.equal(2);
     });
 
+    it('a limit raised at save applies to the waiting work within seconds', async () => {
+      const slow = await createTask(a.api, 'WAIT', null, { waitMs: 6000, concurrencyLimit: 1 }, 'slow limited');
+      await limitsKnown(slow);
+      const fiId = await start(await createFlow(a.api, [{ taskIds: [slow, slow, slow, slow], completion: 'ALL' }]));
+      await waitFor('one running, three waiting', async () => (await a.services.queue.limitWaits()).find((w) => w.taskId === slow && w.waiting === 3 && w.running === 1));
+      const r = await a.api('POST', '/task', { taskId: slow, taskName: 'slow limited', taskType: 'WAIT', taskConfig: { waitMs: 6000, concurrencyLimit: 4 } });
+      expect(r.status, r.text).to.equal(200);
+      const saved = Date.now();
+      await waitFor('all four running', async () => (await rows((q) => q.where('fi_id', fiId).where('exec_status', 'RUNNING'))).length === 4, 5_000);
+      expect(Date.now() - saved).to.be.below(5_000);
+      await a.api('POST', `/exec/flow-ins/${fiId}/cancel`);
+    });
+
     it('rateLimit 3 per second: no one-second window holds 4 starts', async () => {
       const rated = await createTask(a.api, 'ECHO', 'x', { rateLimit: { max: 3, perMs: 1000 } });
       await limitsKnown(rated);
