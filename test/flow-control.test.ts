@@ -143,6 +143,11 @@ describe('flow control on two members', function () {
       const runs = await rows((q) => q.whereIn('fi_id', fiIds).where('task_id', limited));
       expect(runs).to.have.length(10);
       expect(mostAtOnce(runs)).to.equal(2);
+      // Nothing left behind: every slot given back, no id still listed as limited.
+      const prefix = a.services.config.redisPrefix;
+      await waitFor('the slots given back', async () => (await a.services.redis.scard(`${prefix}{task:${limited}}:slots`)) === 0, 5_000);
+      const listed = await a.services.redis.hvals(`${prefix}limited`);
+      expect(listed.filter((t) => t === String(limited))).to.deep.equal([]);
     });
 
     it('a limit raised at save applies to the waiting work within seconds', async () => {
