@@ -11,7 +11,7 @@
 // a limit pay nothing more.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
-import { advanceMany } from './advanceMany.js';
+import { advanceMany, emptyOutcome } from './advanceMany.js';
 import { inTx, sendTogether } from './sql/multiStatement.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
@@ -118,9 +118,11 @@ async function insertAndAdvance(
   });
   for (const { i } of valid) results[i] = null;
   for (const { i, fiId } of made) results[i] = fiId;
-  if (out) {
-    out.changes.unshift(...made.map(({ r, fiId, status }) => ({ kind: 'flow' as const, fiId, flowId: r.flowId, status })));
-    await coord.afterCommit(out);
+  // (Only QUEUED starts: no pass was made, but the dashboard is still told of them.)
+  const told = out ?? (made.length ? emptyOutcome() : null);
+  if (told) {
+    told.changes.unshift(...made.map(({ r, fiId, status }) => ({ kind: 'flow' as const, fiId, flowId: r.flowId, status })));
+    await coord.afterCommit(told);
   }
   return results;
 }
