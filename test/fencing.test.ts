@@ -39,7 +39,7 @@ describe('fencing by version', () => {
     const now = new Date();
     const ids: number[] = [];
     for (const v of [1, 7, 1]) ids.push((await knex('task_ins').insert({ task_id: taskId, exec_status: 'RUNNING', attempt: 1, version: v, create_time: now, update_time: now }))[0]);
-    const run = (tiId: number, version: number): TaskRun => ({ tiId, fiId: null, niId: null, taskId, taskType: 'ECHO', content: 'x', config: {}, attempt: 1, lostAttempts: 0, version, startedAt: now });
+    const run = (tiId: number, version: number): TaskRun => ({ tiId, fiId: null, niId: null, taskId, taskType: 'ECHO', content: 'x', config: {}, attempt: 1, lostAttempts: 0, version, priority: 0, startedAt: now });
     const endedAt = new Date(now.getTime() + 5);
     // The second run started at version 6: the row moved on to 7 since (a reaper, say).
     const items = [

@@ -52,6 +52,113 @@ describe('work queue (Redis)', () => {
     expect(late.nextDueInMs).to.equal(null);
   });
 
+  describe('priority', () => {
+    it('claims due ids of a higher priority first, FIFO within one priority, across the ready sets', async () => {
+      await q.enqueue([{ tiId: 1, delayMs: -300 }, { tiId: 2, delayMs: -200 }, { tiId: 3, delayMs: -100, priority: 5 }, { tiId: 4, delayMs: -50, priority: 9 }, { tiId: 5, delayMs: -400, priority: 5 }]);
+      expect((await q.claim('w1', 2, 30_000)).ids).to.deep.equal([4, 5]);
+      expect((await q.claim('w1', 2, 30_000)).ids).to.deep.equal([3, 1]);
+      expect((await q.claim('w1', 5, 30_000)).ids).to.deep.equal([2]);
+    });
+
+    it('keeps a delayed high-priority id back until it is due (nextDueInMs counts it), then serves it first', async () => {
+      await q.enqueue([{ tiId: 1, delayMs: 300, priority: 9 }, { tiId: 2, delayMs: 1_000 }]);
+      const early = await q.claim('w1', 10, 30_000);
+      expect(early.ids).to.deep.equal([]);
+      expect(early.nextDueInMs).to.be.within(1, 300);
+      await q.enqueue([{ tiId: 3, delayMs: -5_000 }]);
+      expect((await q.claim('w1', 10, 30_000)).ids).to.deep.equal([3]);
+      await new Promise((r) => setTimeout(r, 350));
+      expect((await q.claim('w1', 10, 30_000)).ids).to.deep.equal([1]);
+    });
+
+    it('a requeued or reaped id goes back to its priority; stats, known and remove see every ready set', async () => {
+      await q.enqueue([{ tiId: 7, priority: 3 }, { tiId: 8 }]);
+      const s = await q.stats();
+      expect([s.ready, s.dueNow]).to.deep.equal([2, 2]);
+      expect([...(await q.known([7, 8, 9]))].sort()).to.deep.equal([7, 8]);
+      expect((await q.claim('a', 1, 30_000)).ids).to.deep.equal([7]);
+      expect(await q.requeue([{ tiId: 7, owner: 'a', delayMs: 0, priority: 3 }])).to.equal(1);
+      await q.enqueue([{ tiId: 10, delayMs: -60_000 }]);
+      expect((await q.claim('b', 1, 30_000)).ids).to.deep.equal([7]); // ahead of an older priority-0 id
+      await q.remove([7, 10]);
+      expect((await q.stats()).ready).to.equal(1);
+      expect((await q.claim('c', 5, 30_000)).ids).to.deep.equal([8]);
+    });
+  });
+
+  describe('task limits (flow control)', () => {
+    const lim = (concurrency: number, rateMax = 0, ratePerMs = 0) => ({ concurrency, rateMax, ratePerMs });
+
+    it('claims at most `concurrency` ids of a limited task; the rest wait in order and an ack starts the next', async () => {
+      await q.setLimits(new Map([[5, lim(2)]]));
+      await q.enqueue([1, 2, 3, 4].map((tiId) => ({ tiId, taskId: 5, delayMs: -100 + tiId })).concat([{ tiId: 9, taskId: 6, delayMs: 0 }]));
+      const a = await q.claim('w|1', 10, 30_000);
+      expect(a.ids).to.deep.equal([1, 2, 9]); // 3 and 4 wait; task 6 has no limits
+      expect(await q.limitWaits()).to.deep.equal([{ taskId: 5, waiting: 2, running: 2, limits: lim(2) }]);
+      expect((await q.claim('w|2', 10, 30_000)).ids).to.deep.equal([]);
+      expect([...(await q.known([3, 4]))].sort()).to.deep.equal([3, 4]); // waiting ids are known (no reconciler double)
+      await q.enqueue([{ tiId: 3, taskId: 5 }]); // already waiting: left there
+      expect(await q.ackMany([{ tiId: 1, owner: 'w|1' }])).to.equal(1);
+      expect((await q.claim('w|3', 10, 30_000)).ids).to.deep.equal([3]);
+      await q.remove([4]); // a cancel takes a waiting id out of its line
+      expect(await q.limitWaits()).to.deep.equal([]);
+    });
+
+    it('a reaped lease gives its slot back; a requeue too, and the requeued id waits its turn again', async () => {
+      await redis.set(`${prefix}leader`, 'me|1');
+      await q.setLimits(new Map([[5, lim(1)]]));
+      await q.enqueue([{ tiId: 1, taskId: 5, delayMs: -10 }, { tiId: 2, taskId: 5 }]);
+      expect((await q.claim('gone|1', 10, 1)).ids).to.deep.equal([1]);
+      await new Promise((r) => setTimeout(r, 10));
+      const expired = await q.expiredLeases('me|1', 10);
+      expect(await q.settleExpired('me|1', expired.map((entry) => ({ entry, requeue: true })))).to.equal(1);
+      // Slot free: 2 was moved back to ready ahead of the requeued 1 (its ready score is older now).
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([2]);
+      expect(await q.requeue([{ tiId: 2, owner: 'w|1', delayMs: 0 }])).to.equal(1);
+      const next = await q.claim('w|2', 10, 30_000);
+      expect(next.ids).to.have.length(1);
+    });
+
+    it('leaseLimited (continued runs) takes slots like a claim and answers the ids refused, which are not leased', async () => {
+      await q.setLimits(new Map([[5, lim(1)]]));
+      expect(await q.leaseLimited([{ tiId: 1, taskId: 5 }, { tiId: 2, taskId: 5 }, { tiId: 3, taskId: 6 }], 'w|1', 30_000)).to.deep.equal([2]);
+      expect((await q.inflight(10)).map((e) => e.tiId).sort()).to.deep.equal([1, 3]);
+      expect(await q.leaseLimited([{ tiId: 1, taskId: 5 }], 'w|1', 30_000)).to.deep.equal([]); // sent twice: still ours
+      await q.enqueue([{ tiId: 2, taskId: 5 }]);
+      expect((await q.claim('w|2', 10, 30_000)).ids).to.deep.equal([]); // 1 holds the only slot
+      expect(await q.ackMany([{ tiId: 1, owner: 'w|1' }])).to.equal(1);
+      expect((await q.claim('w|2', 10, 30_000)).ids).to.deep.equal([2]);
+    });
+
+    it('a rate limit lets `rateMax` starts through per window; the pump lets the waiting ones through when it opens', async () => {
+      await q.setLimits(new Map([[7, lim(0, 2, 300)]]));
+      await q.enqueue([1, 2, 3, 4, 5].map((tiId) => ({ tiId, taskId: 7, delayMs: -100 + tiId })));
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([1, 2]);
+      await q.ackMany([{ tiId: 1, owner: 'w|1' }, { tiId: 2, owner: 'w|1' }]);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([]); // the window is used up, acks or not
+      expect(await q.pumpLimits(false)).to.equal(0);
+      await new Promise((r) => setTimeout(r, 320));
+      expect(await q.pumpLimits(false)).to.equal(2);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([3, 4]);
+    });
+
+    it('removing or raising a limit lets the waiting ids go at the next pump; ids queued before a limit are marked by the caller', async () => {
+      await q.setLimits(new Map([[5, lim(1)]]));
+      await q.enqueue([1, 2, 3].map((tiId) => ({ tiId, taskId: 5, delayMs: -100 + tiId })));
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([1]);
+      expect(await q.setLimits(new Map([[5, lim(3)]]))).to.deep.equal({ added: [], changed: [5], removed: [] });
+      expect(await q.pumpLimits(false)).to.equal(2);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([2, 3]);
+      await q.enqueue([{ tiId: 8, taskId: 6 }, { tiId: 9, taskId: 6 }]);
+      await q.setLimits(new Map([[5, lim(3)], [6, lim(1)]]));
+      await q.markLimited([{ tiId: 8, taskId: 6 }, { tiId: 9, taskId: 6 }]);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([8]);
+      expect((await q.setLimits(new Map())).removed.sort()).to.deep.equal([5, 6]);
+      expect(await q.pumpLimits(true)).to.equal(1);
+      expect((await q.claim('w|1', 10, 30_000)).ids).to.deep.equal([9]);
+    });
+  });
+
   it('claims at most max ids, earliest due first, and reports 0 when more are due', async () => {
     await q.enqueue([{ tiId: 10, delayMs: -100 }, { tiId: 11, delayMs: -300 }, { tiId: 12, delayMs: -200 }, { tiId: 13 }]);
     const a = await q.claim('w1', 2, 30_000);

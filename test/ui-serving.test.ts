@@ -134,7 +134,7 @@ describe('dashboard serving and API', function () {
     it('detail rows carry workerId and epoch-ms times after the original API\'s keys', async () => {
       const nis = await detail(m.api, fiId);
       const task = nis.find((n) => n.tasks.length)!.tasks[0];
-      expect(Object.keys(task)).to.deep.equal(['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'outputTruncated', 'workerId', 'startMs', 'endMs']);
+      expect(Object.keys(task)).to.deep.equal(['tiId', 'taskId', 'status', 'attempt', 'startTime', 'endTime', 'errorMsg', 'output', 'outputTruncated', 'workerId', 'priority', 'startMs', 'endMs']);
       expect(task.workerId).to.equal(m.services.memberId);
       expect(task.endMs).to.be.at.least(task.startMs);
       expect(Object.keys(nis[0]).slice(-3)).to.deep.equal(['tasks', 'startMs', 'endMs']);

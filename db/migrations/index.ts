@@ -7,6 +7,8 @@ import * as stayUp from './20261130_003_stay_up.js';
 import * as graphs from './20261130_004_graphs_and_data.js';
 import * as controlFlow from './20261205_005_control_flow.js';
 import * as externalWorkers from './20261205_006_external_workers.js';
+import * as priority from './20261205_010_priority.js';
+import * as flowLimits from './20261205_011_flow_limits.js';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -20,6 +22,8 @@ const migrations: Record<string, Migration> = {
   '20261130_004_graphs_and_data': graphs,
   '20261205_005_control_flow': controlFlow,
   '20261205_006_external_workers': externalWorkers,
+  '20261205_010_priority': priority,
+  '20261205_011_flow_limits': flowLimits,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -4,9 +4,9 @@
 import { TASK_TYPES } from '../models/definitions.js';
 import { id, nullableId, nullableTime, time, type Schema } from './openapiParts.js';
 
-export const FLOW_STATUSES = ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
-/** A node instance can also be SKIPPED (its `when` was false, or every node it follows was skipped). */
-export const NODE_STATUSES = [...FLOW_STATUSES, 'SKIPPED'];
+export const FLOW_STATUSES = ['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
+/** A node instance is never QUEUED, and can be SKIPPED (its `when` was false, or every node it follows was skipped). */
+export const NODE_STATUSES = [...FLOW_STATUSES.filter((s) => s !== 'QUEUED'), 'SKIPPED'];
 const TASK_STATUSES = ['PENDING', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'];
 const epochMs = (what: string): Schema => ({ type: 'integer', minimum: 0, nullable: true, description: `${what}, epoch milliseconds; null until it happened` });
 const errorMsg: Schema = { type: 'string', description: 'Why it failed or was cancelled; "" when nothing went wrong' };
@@ -49,10 +49,11 @@ const taskRowRequired = ['tiId', 'taskId', 'status', 'attempt', 'startTime', 'en
 /** A task instance inside a node instance (POST /monitor/flow/detail/{fiId}). */
 const nodeTaskRow: Schema = {
   type: 'object',
-  required: [...taskRowRequired, 'workerId', 'startMs', 'endMs'],
+  required: [...taskRowRequired, 'workerId', 'priority', 'startMs', 'endMs'],
   properties: {
     ...originalTaskRow,
     workerId: { type: 'string', nullable: true, description: 'The member that ran (or runs) its last attempt' },
+    priority: { type: 'integer', minimum: 0, maximum: 9, description: 'Its flow instance\'s priority (from the start); among due task instances a higher one is claimed first' },
     startMs: epochMs('Start of its last attempt'),
     endMs: epochMs('End'),
     ...rendered,
@@ -63,7 +64,7 @@ const nodeTaskRow: Schema = {
 /** GET /monitor/task/{tiId}. */
 export const taskInstanceSchema: Schema = {
   type: 'object',
-  required: [...taskRowRequired, 'niId', 'fiId', 'taskName', 'taskType', 'workerId', 'createTime', 'updateTime'],
+  required: [...taskRowRequired, 'niId', 'fiId', 'taskName', 'taskType', 'workerId', 'priority', 'createTime', 'updateTime'],
   properties: {
     ...originalTaskRow,
     niId: { ...nullableId, description: 'Its node instance; null for a task run on its own (POST /exec/task)' },
@@ -71,6 +72,7 @@ export const taskInstanceSchema: Schema = {
     taskName: { type: 'string' },
     taskType: { type: 'string', enum: TASK_TYPES },
     workerId: { type: 'string', nullable: true, description: 'The member that ran (or runs) its last attempt' },
+    priority: { type: 'integer', minimum: 0, maximum: 9, description: 'Its flow instance\'s priority, or its own start\'s for a task run on its own' },
     createTime: time,
     updateTime: time,
     ...rendered,
@@ -79,7 +81,7 @@ export const taskInstanceSchema: Schema = {
 
 export const taskInstanceExample = {
   tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', errorMsg: '',
-  output: '{"status":200,"body":"{\\"ok\\":true}"}', outputTruncated: false, niId: 20, fiId: 7, taskName: 'notify', taskType: 'HTTP', workerId: 'host-4242-a1b2c3',
+  output: '{"status":200,"body":"{\\"ok\\":true}"}', outputTruncated: false, niId: 20, fiId: 7, taskName: 'notify', taskType: 'HTTP', workerId: 'host-4242-a1b2c3', priority: 0,
   createTime: '2026-11-27 08:00:01', updateTime: '2026-11-27 08:00:01',
   renderedConfig: { url: 'https://api.example.org/orders/42', method: 'POST', headers: { Authorization: '***' }, body: { status: 'order 42' } },
 };
@@ -118,7 +120,7 @@ export const nodeInstanceExample = {
   updateTime: '2026-11-27 08:00:01', nodeId: 13, nodeType: 'TASK', nodeKey: 'notify',
   tasks: [{
     tiId: 31, taskId: 2, status: 'SUCCESS', attempt: 1, startTime: '2026-11-27 08:00:01', endTime: '2026-11-27 08:00:01', errorMsg: '', output: 'order 42 done', outputTruncated: false,
-    workerId: 'host-4242-a1b2c3', startMs: 1795766401120, endMs: 1795766401123, renderedContent: 'order 42 done',
+    workerId: 'host-4242-a1b2c3', priority: 0, startMs: 1795766401120, endMs: 1795766401123, renderedContent: 'order 42 done',
   }],
   startMs: 1795766401118, endMs: 1795766401125,
 };
@@ -126,7 +128,7 @@ export const nodeInstanceExample = {
 /** POST /monitor/flow: one flow instance. */
 export const flowInstanceSchema: Schema = {
   type: 'object',
-  required: ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime'],
+  required: ['fiId', 'flowId', 'flowName', 'startTime', 'endTime', 'status', 'errorMsg', 'createTime', 'updateTime', 'flowVersion', 'trigger', 'scheduledTime', 'priority'],
   properties: {
     fiId: id,
     flowId: id,
@@ -147,6 +149,7 @@ export const flowInstanceSchema: Schema = {
       properties: { niId: id, nodeId: id, nodeKey: { type: 'string', description: 'The node\'s key (default n<position>)' } },
     },
     parentFiId: { ...id, description: 'Only on a sub-flow\'s instance: the instance whose SUB_FLOW node started it' },
+    priority: { type: 'integer', minimum: 0, maximum: 9, description: 'The start\'s priority (0 for CRON starts): every task instance of it carries it' },
     input: { type: 'object', additionalProperties: true, description: 'Only when the body filters by fiId, and the start had one: the start\'s input' },
     result: {
       type: 'object',
@@ -161,7 +164,7 @@ export const flowInstanceSchema: Schema = {
 
 export const flowInstanceExample = {
   fiId: 7, flowId: 3, flowName: 'fan out and join', startTime: '2026-11-27 08:00:00', endTime: '2026-11-27 08:00:02', status: 'SUCCESS', errorMsg: '',
-  createTime: '2026-11-27 08:00:00', updateTime: '2026-11-27 08:00:02', flowVersion: 1, trigger: 'API', scheduledTime: null,
+  createTime: '2026-11-27 08:00:00', updateTime: '2026-11-27 08:00:02', flowVersion: 1, trigger: 'API', scheduledTime: null, priority: 0,
   input: { orderId: 42 }, result: { d: 'order 42 done' },
 };
 
@@ -206,6 +209,7 @@ export function execFlowBodySchema(maxInputBytes: number): Schema {
         additionalProperties: true,
         description: `Starts only: a JSON object of at most ${maxInputBytes.toLocaleString('en-US')} bytes as JSON, kept with the instance`,
       },
+      priority: { type: 'integer', minimum: 0, maximum: 9, default: 0, description: 'Starts only: among due task instances, a higher priority\'s are claimed first (FIFO within one); every task instance of the instance carries it, retries included' },
       fiId: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Retries only, with niId: the instance to retry' },
       niId: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Retries only, with fiId: the node instance to run again (a FAILED or CANCELLED one)' },
     },
@@ -214,4 +218,5 @@ export function execFlowBodySchema(maxInputBytes: number): Schema {
 export const execFlowExamples: Schema = {
   input: { summary: 'Start with input', value: { input: { orderId: 42, customer: { name: 'Ada' } } } },
   retry: { summary: 'Retry instance 7 from node instance 21', value: { fiId: 7, niId: 21 } },
+  urgent: { summary: 'An urgent start, ahead of a backlog', value: { input: { orderId: 42 }, priority: 9 } },
 };

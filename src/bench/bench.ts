@@ -1,10 +1,11 @@
 // `npm run bench -- --flows N --steps K [--tasks-per-node M] [--members P] [--concurrency C]
-//                  [--worker-concurrency W] [--wait-ms T] [--external-workers X]`
+//                  [--worker-concurrency W] [--wait-ms T] [--external-workers X] [--concurrency-limit L]`
 // Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
 // and Redis prefix, creates an ECHO task (a WAIT task of T ms with --wait-ms, to hold many instances
 // in flight at once; a WORKER task with --external-workers X, worked by X processes running the package's
 // TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 32)
-// and a flow of K sequential TASK nodes (M tasks each, ALL),
+// TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 32;
+// with --concurrency-limit, its taskConfig.concurrencyLimit is L) and a flow of K sequential TASK nodes (M tasks each, ALL),
 // starts N instances at once through the REST API, waits until every one has ended (a progress line
 // a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -20,7 +21,7 @@ import { Redis } from 'ioredis';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function args(): Record<string, number> {
-  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0, 'external-workers': 0 };
+  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0, 'external-workers': 0, 'concurrency-limit': 0 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a[i]);
@@ -179,7 +180,24 @@ async function main(): Promise<void> {
         : { taskName: 'bench echo', taskType: 'ECHO', taskContent: 'ok' };
     for (let i = 0; i < o['external-workers']; i++) children.push(externalWorker(urls[i % urls.length], i));
     if (o['external-workers']) log(`${o['external-workers']} external worker process(es) polling queue "bench"`);
+    if (o['concurrency-limit']) (task as { taskConfig?: Record<string, unknown> }).taskConfig = { ...(task as { taskConfig?: object }).taskConfig, concurrencyLimit: o['concurrency-limit'] };
     const taskId = (await api(urls[0], 'POST', '/task', task)).taskId;
+    if (o['concurrency-limit']) {
+      // The leader copies limits into Redis every 2 s, the workers read them every second: wait for both.
+      const r = new Redis(redisUrl);
+      r.on('error', () => {});
+      try {
+        const deadline = Date.now() + 15_000;
+        while ((await r.hexists(`${prefix}limits`, String(taskId))) !== 1) {
+          if (Date.now() > deadline) throw new Error('the concurrency limit did not reach Redis');
+          await new Promise((res) => setTimeout(res, 100));
+        }
+      } finally {
+        r.disconnect();
+      }
+      await new Promise((res) => setTimeout(res, 1_500));
+      log(`task ${taskId} limited to ${o['concurrency-limit']} at once`);
+    }
     const taskIds = Array.from({ length: Math.max(1, o['tasks-per-node']) }, () => taskId);
     const flowNodes = [{ nodeType: 'START' }, ...Array.from({ length: o.steps }, () => ({ nodeType: 'TASK', taskIds, completion: 'ALL' })), { nodeType: 'END' }];
     const flowId = (await api(urls[0], 'POST', '/flow', { flowName: 'bench', flowNodes })).flowId;

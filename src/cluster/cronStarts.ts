@@ -14,7 +14,7 @@
 // (task_schedule_cron_ticks_missed_total) and logged — one line per batch of them, not one per tick.
 import type { Engine } from '../engine/engine.js';
 import type { Logger } from '../infra/logger.js';
-import { NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 
 /** A tick not started this long after its instant is given up and counted as missed (README: Cron under load). */
 export const CRON_LATE_MS = 30_000;
@@ -28,7 +28,7 @@ const GATHER_MS = 20;
 const RETRY_MS = 1_000;
 
 /** What became of a tick: started, found started already, given up, refused (deleted flow), or dropped (its flow unscheduled). */
-export type TickOutcome = 'fired' | 'duplicate' | 'missed' | 'failed' | 'dropped';
+export type TickOutcome = 'fired' | 'duplicate' | 'missed' | 'failed' | 'dropped' | 'skipped';
 
 export interface CronCounts {
   fired: number;
@@ -152,7 +152,7 @@ export class CronStarts {
       batch.push(t);
     }
     if (!batch.length) return true;
-    let results: (number | null | NotFoundError)[];
+    let results: (number | null | NotFoundError | ConflictError)[];
     try {
       results = await this.engine.startCronTicks(batch.map((t) => ({ flowId: t.flowId, scheduledTime: t.scheduledTime })));
     } catch (e) {
@@ -168,6 +168,10 @@ export class CronStarts {
         this.counts.failed += 1;
         this.log.warn({ flowId: t.flowId, scheduledTime: t.scheduledTime }, 'cron tick of a flow that no longer exists');
         settle(t, 'failed');
+      } else if (r instanceof ConflictError) {
+        // Flow control: the flow is at its maxActiveInstances and its overflow is SKIP.
+        this.log.info({ flowId: t.flowId, scheduledTime: t.scheduledTime, reason: r.message }, 'cron tick skipped: the flow is at its maxActiveInstances');
+        settle(t, 'skipped');
       } else if (r === null) {
         this.counts.duplicates += 1;
         settle(t, 'duplicate');

@@ -7,6 +7,7 @@ import type { Services } from '../services.js';
 import type { Logger } from '../infra/logger.js';
 import type { CronDuty } from './cron.js';
 import { every, withTimeout, type Loop } from './util.js';
+import { FLOW_CONTROL_MS, LIMIT_PUMP_MS, LIMITS_SYNC_MS, type LimitsDuty } from './limits.js';
 
 /** How often the leader looks whether MySQL and Redis answer, to reconcile as soon as both are back. */
 const PROBE_MS = 500;
@@ -32,6 +33,10 @@ export class LeaderDuties {
       /** Timed checks (SIGNAL timeouts), every `timersMs`; not serialised with the reaper and reconciler. */
       timers?: () => Promise<unknown>;
       timersMs?: number;
+      /** Flow control: the task limits copied to the queue, and ids waiting on them let through. */
+      limits?: LimitsDuty;
+      /** Flow control of flow instances: QUEUED ones started, timed-out ones failed. */
+      flows?: { startQueued(): Promise<unknown>; failTimedOut(): Promise<unknown> };
     },
     private exclusive: <T>(job: () => Promise<T>) => Promise<T>,
     private stillLeader: () => boolean,
@@ -89,6 +94,27 @@ export class LeaderDuties {
       );
       const { timers } = this.parts;
       if (timers) this.loops.push(every(this.parts.timersMs ?? 1_000, async () => { if (this.stillLeader()) await timers(); }, (e) => this.log.error({ err: e }, 'timed checks failed')));
+      const { limits } = this.parts;
+      if (limits) {
+        // Not through `exclusive`: neither decides about a row, and a long reconcile must not hold them up.
+        const ifLeader = (job: () => Promise<unknown>) => async () => {
+          if (this.stillLeader()) await job();
+        };
+        this.loops.push(
+          every(LIMITS_SYNC_MS, ifLeader(() => limits.sync()), (e) => this.log.warn({ err: e }, 'copying the task limits to Redis failed'), { immediate: true }),
+          every(LIMIT_PUMP_MS, ifLeader(() => limits.pump()), (e) => this.log.warn({ err: e }, 'letting ids waiting on task limits through failed')),
+        );
+      }
+      const { flows } = this.parts;
+      if (flows) {
+        const ifLeader = (job: () => Promise<unknown>) => async () => {
+          if (this.stillLeader()) await job();
+        };
+        this.loops.push(
+          every(FLOW_CONTROL_MS, ifLeader(() => flows.failTimedOut()), (e) => this.log.warn({ err: e }, 'failing timed-out flow instances failed')),
+          every(FLOW_CONTROL_MS, ifLeader(() => flows.startQueued()), (e) => this.log.warn({ err: e }, 'starting QUEUED flow instances failed')),
+        );
+      }
       await cron.start();
       this.log.info('leader duties started');
     });

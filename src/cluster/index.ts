@@ -11,6 +11,7 @@ import { Reaper } from './reaper.js';
 import { Reconciler, STUCK_GRACE_MS } from './reconciler.js';
 import { CronDuty } from './cron.js';
 import { advanceDueSignals, DUE_SCAN_MS } from './dueSignals.js';
+import { LimitsDuty } from './limits.js';
 import { serial, withTimeout } from './util.js';
 
 export async function startCluster(s: Services, engine: Engine, clusterId: string): Promise<Cluster> {
@@ -45,7 +46,7 @@ export async function startCluster(s: Services, engine: Engine, clusterId: strin
   const isLeader = () => lease.isLeader();
   const cron = new CronDuty(s, engine, log.child({ duty: 'cron' }), isLeader);
   const timers = () => advanceDueSignals(s, engine, log.child({ duty: 'timers' }));
-  const duties = new LeaderDuties(s, log, { reap, reconcile: (lookAtFresh: boolean) => reconcile(false, lookAtFresh), cron, graceMs: STUCK_GRACE_MS, timers, timersMs: DUE_SCAN_MS }, exclusive, isLeader);
+  const duties = new LeaderDuties(s, log, { reap, reconcile: (lookAtFresh: boolean) => reconcile(false, lookAtFresh), cron, graceMs: STUCK_GRACE_MS, timers, timersMs: DUE_SCAN_MS, limits: new LimitsDuty(s, log.child({ duty: 'limits' })), flows: engine }, exclusive, isLeader);
   lease = new LeaderLease(s, {
     onElected: () => {
       stats.elections += 1;

@@ -97,7 +97,7 @@ export class Reaper {
   /** Decides a batch of expired leases in MySQL, then settles them in Redis. */
   private async handle(
     expired: InflightEntry[],
-    settle: (items: { entry: InflightEntry; requeue: boolean }[]) => Promise<number>,
+    settle: (items: { entry: InflightEntry; requeue: boolean; priority?: number }[]) => Promise<number>,
   ): Promise<{ settled: number; requeued: number; failed: number; advanced: number }> {
     const { knex, config } = this.s;
     const ids = [...new Set(expired.map((e) => e.tiId))];
@@ -116,9 +116,10 @@ export class Reaper {
     // Act on where the rows stand now (whoever wrote last): PENDING is queued, an ended one is advanced.
     // A row refused above (it moved on meanwhile) is handled by the same rule; a RUNNING one (a worker
     // marked it meanwhile under a new lease) keeps its lease — ours, the expired one, is dropped.
-    const after = await TaskIns.query(knex).select('ti_id', 'fi_id', 'exec_status').whereIn('ti_id', ids);
+    const after = await TaskIns.query(knex).select('ti_id', 'fi_id', 'exec_status', 'priority').whereIn('ti_id', ids);
     const statusOf = new Map(after.map((r) => [r.ti_id, r.exec_status]));
-    const settled = await settle(expired.map((entry) => ({ entry, requeue: statusOf.get(entry.tiId) === 'PENDING' })));
+    const priorityOf = new Map(after.map((r) => [r.ti_id, r.priority ?? 0]));
+    const settled = await settle(expired.map((entry) => ({ entry, requeue: statusOf.get(entry.tiId) === 'PENDING', priority: priorityOf.get(entry.tiId) })));
     const ended = new Set(after.filter((r) => r.fi_id && ['SUCCESS', 'FAILED', 'CANCELLED'].includes(r.exec_status)).map((r) => r.fi_id!));
     await advanceAll(this.engine, [...ended], this.log, 'reaper');
     return { settled, requeued, failed, advanced: ended.size };

@@ -33,12 +33,17 @@ import { waitingOnly } from './waiting.js';
 import { cancelOrphans } from './orphans.js';
 import { externalQueueOf } from '../engine/external/route.js';
 
-/** An open task instance as a pass sees it; `queue` when it is a WORKER task's (its external queue). */
+/**
+ * An open task instance as a pass sees it; `queue` when it is a WORKER task's (its external queue); its
+ * priority and task (flow control) so it is queued again where it was.
+ */
 interface Open {
   id: number;
   version: number;
   updated: number;
   queue?: string;
+  priority?: number;
+  taskId?: number;
 }
 
 const PAGE = 500;
@@ -132,14 +137,14 @@ export class Reconciler {
       .alias('ti')
       .leftJoin('task_flow_ins as fi', 'fi.fi_id', 'ti.fi_id')
       .leftJoin('task as t', 't.task_id', 'ti.task_id')
-      .select('ti.ti_id', 'ti.version', 'ti.update_time', 't.task_type', 't.task_config')
+      .select('ti.ti_id', 'ti.version', 'ti.update_time', 'ti.priority', 'ti.task_id', 't.task_type', 't.task_config')
       .where('ti.exec_status', status)
       .where('ti.ti_id', '>', afterId)
       .where((q) => q.whereNull('ti.fi_id').orWhere('fi.status', 'RUNNING'))
       .modify((q) => { if (untouchedSince) q.where('ti.update_time', '<', untouchedSince); })
       .orderBy('ti.ti_id')
       .limit(PAGE);
-    return (rows as unknown as Record<string, any>[]).map((r) => ({ id: r.ti_id, version: r.version, updated: new Date(r.update_time).getTime(), ...externalQueueOf(r) }));
+    return (rows as unknown as Record<string, any>[]).map((r) => ({ id: r.ti_id, version: r.version, updated: new Date(r.update_time).getTime(), priority: r.priority ?? 0, taskId: r.task_id, ...externalQueueOf(r) }));
   }
 
   /** Those of the rows neither queue knows: the members' own, or a WORKER task's external queue. */
@@ -156,7 +161,7 @@ export class Reconciler {
 
   private async requeuePending(rows: Open[]): Promise<number> {
     const lost = await this.unknown(rows);
-    await this.s.queue.enqueue(lost.map((r) => ({ tiId: r.id, queue: r.queue })));
+    await this.s.queue.enqueue(lost.map((r) => ({ tiId: r.id, queue: r.queue, priority: r.priority, taskId: r.taskId })));
     return lost.length;
   }
 
@@ -179,9 +184,9 @@ export class Reconciler {
       lease_token: null,
     }, knex);
     // Queue those PENDING now, whoever made them so (a row that moved on to RUNNING or an end is left).
-    const pending = await TaskIns.query(knex).select('ti_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
+    const pending = await TaskIns.query(knex).select('ti_id', 'priority', 'task_id').whereIn('ti_id', ids).where('exec_status', 'PENDING');
     const queueOf = new Map(lost.map((r) => [r.id, r.queue]));
-    await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id, queue: queueOf.get(r.ti_id) })));
+    await this.s.queue.enqueue(pending.map((r) => ({ tiId: r.ti_id, queue: queueOf.get(r.ti_id), priority: r.priority ?? 0, taskId: r.task_id })));
     return { released: n, deferred };
   }
 

@@ -86,6 +86,9 @@ const flowProps = (withNodes: boolean): Schema => ({
     description: 'Only on flows that have a cron: its next tick (YYYY-MM-DD HH:mm:ss, server time zone) while cronEnabled, null while it is off',
     example: '2026-11-27 08:05:00',
   },
+  timeoutMs: { type: 'integer', minimum: 1000, maximum: 604800000, description: 'Only when set: an instance still running this long after it started is FAILED ("flow timed out after N ms")' },
+  maxActiveInstances: { type: 'integer', minimum: 1, maximum: 10000, description: 'Only when set: most instances RUNNING at once' },
+  overflow: { type: 'string', enum: ['QUEUE', 'SKIP'], description: 'Only with maxActiveInstances: a start beyond it is recorded QUEUED (started oldest first when one ends), or refused (409; a cron tick is skipped)' },
 });
 
 const required = ['flowId', 'flowName', 'createTime', 'updateTime', 'flowVersion', 'cronEnabled'];
@@ -204,6 +207,9 @@ export const flowSaveSchema: Schema = {
         '*, n, a-b, with optional /step, every value within its field\'s range, or a nickname (@hourly, @daily…); a bad one is a 400 naming cron and the field',
     },
     cronEnabled: { type: 'boolean', nullable: true, description: 'Start the flow on its cron schedule; true needs a cron' },
+    timeoutMs: { type: 'integer', minimum: 1000, maximum: 604800000, nullable: true, description: 'An instance still running this long after it started is FAILED, its running tasks aborted. Left out: kept; null: none' },
+    maxActiveInstances: { type: 'integer', minimum: 1, maximum: 10000, nullable: true, description: 'Most instances RUNNING at once. Left out: kept; null: no limit' },
+    overflow: { type: 'string', enum: ['QUEUE', 'SKIP', null], nullable: true, description: 'A start beyond maxActiveInstances: QUEUE (default) records it QUEUED and starts it when a running one ends, oldest first; SKIP refuses it (409) and skips a cron tick' },
     cronMisfire: {
       type: 'string',
       enum: [...misfire, null],

@@ -12,8 +12,9 @@ import { DEFAULT_SECRET_HEADERS, redactTaskConfig, type SecretNames } from './se
 export type TaskRow = Pick<Task, 'task_id' | 'task_name' | 'task_description' | 'task_type' | 'task_config' | 'task_content' | 'create_time' | 'update_time'>;
 export const TASK_COLUMNS = ['task_id', 'task_name', 'task_description', 'task_type', 'task_config', 'task_content', 'create_time', 'update_time'];
 
-export type FlowRow = Pick<Flow, 'flow_id' | 'flow_name' | 'flow_description' | 'flow_version' | 'cron' | 'cron_enabled' | 'cron_misfire' | 'create_time' | 'update_time'>;
-export const FLOW_COLUMNS = ['flow_id', 'flow_name', 'flow_description', 'flow_version', 'cron', 'cron_enabled', 'cron_misfire', 'create_time', 'update_time'];
+export type FlowRow = Pick<Flow, 'flow_id' | 'flow_name' | 'flow_description' | 'flow_version' | 'cron' | 'cron_enabled' | 'cron_misfire' | 'create_time' | 'update_time'> &
+  Partial<Pick<Flow, 'timeout_ms' | 'max_active' | 'overflow'>>;
+export const FLOW_COLUMNS = ['flow_id', 'flow_name', 'flow_description', 'flow_version', 'cron', 'cron_enabled', 'cron_misfire', 'create_time', 'update_time', 'timeout_ms', 'max_active', 'overflow'];
 
 export type NodeRow = Pick<FlowNode, 'node_id' | 'seq' | 'node_type' | 'task_ids' | 'prev_node' | 'prev_nodes' | 'node_key' | 'completion' | 'create_time' | 'update_time'> & { node_options?: string | null };
 export const NODE_COLUMNS = ['node_id', 'seq', 'node_type', 'task_ids', 'prev_node', 'prev_nodes', 'node_key', 'completion', 'node_options', 'create_time', 'update_time'];
@@ -101,6 +102,12 @@ export function presentFlow(f: FlowRow, nodes?: { version: number; rows: NodeRow
     put(o, 'cronMisfire', f.cron_misfire ?? 'FIRE_ONCE');
     // Set even when null (a paused cron): the dashboard and a reader see "no next run" said outright.
     o.nextRunTime = f.cron_enabled ? nextRunTime(f.cron) : null;
+  }
+  // Flow control, likewise only when set.
+  if (f.timeout_ms != null) put(o, 'timeoutMs', f.timeout_ms);
+  if (f.max_active != null) {
+    put(o, 'maxActiveInstances', f.max_active);
+    put(o, 'overflow', f.overflow ?? 'QUEUE');
   }
   return o;
 }

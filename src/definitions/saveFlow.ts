@@ -128,6 +128,9 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
       const changes: PartialModelObject<Flow> = { flow_name: input.flowName, flow_version: version, cron, cron_enabled: cronEnabled, update_time: now, update_user: user };
       if (input.flowDescription !== undefined) changes.flow_description = input.flowDescription;
       if (input.cronMisfire !== undefined) changes.cron_misfire = input.cronMisfire;
+      if (input.timeoutMs !== undefined) changes.timeout_ms = input.timeoutMs;
+      if (input.maxActiveInstances !== undefined) changes.max_active = input.maxActiveInstances;
+      if (input.overflow !== undefined) changes.overflow = input.overflow;
       // UPDATE task_flow SET flow_version = ?, … WHERE flow_id = ?; then the new version's nodes, one graph
       await Flow.query(trx).findById(flowId).patch(changes);
       await FlowNode.query(trx).insertGraph(nodeGraph(flowId, version, input.flowNodes, user, now), { allowRefs: true });
@@ -146,6 +149,9 @@ export async function saveFlow(knex: Knex, input: SaveFlowInput, user: string): 
           cron,
           cron_enabled: cronEnabled,
           cron_misfire: input.cronMisfire ?? null,
+          timeout_ms: input.timeoutMs ?? null,
+          max_active: input.maxActiveInstances ?? null,
+          overflow: input.overflow ?? null,
           create_time: now,
           create_user: user,
           update_time: now,

@@ -203,6 +203,10 @@ const cron = z
   .nullish();
 
 export const CRON_MISFIRE = ['FIRE_ONCE', 'SKIP'] as const;
+/** What a start beyond maxActiveInstances does: recorded QUEUED and started later, or refused (409). */
+export const OVERFLOW = ['QUEUE', 'SKIP'] as const;
+export const FLOW_TIMEOUT_MS = { min: 1_000, max: 604_800_000 } as const;
+export const MAX_ACTIVE_INSTANCES = 10_000;
 export type CronMisfire = (typeof CRON_MISFIRE)[number];
 
 export const saveFlowBody = z
@@ -216,6 +220,21 @@ export const saveFlowBody = z
       cronEnabled: z.boolean({ error: 'must be true or false' }).nullish(),
       /** Ticks missed while no member led: one catch-up run (FIRE_ONCE, the default) or none (SKIP). */
       cronMisfire: z.enum(CRON_MISFIRE, { error: 'must be "FIRE_ONCE" or "SKIP"' }).nullish(),
+      /** Flow control: an instance still running after this many ms is FAILED. */
+      timeoutMs: z
+        .number({ error: `must be an integer ${FLOW_TIMEOUT_MS.min}-${FLOW_TIMEOUT_MS.max}` })
+        .int(`must be an integer ${FLOW_TIMEOUT_MS.min}-${FLOW_TIMEOUT_MS.max}`)
+        .min(FLOW_TIMEOUT_MS.min, `must be an integer ${FLOW_TIMEOUT_MS.min}-${FLOW_TIMEOUT_MS.max}`)
+        .max(FLOW_TIMEOUT_MS.max, `must be an integer ${FLOW_TIMEOUT_MS.min}-${FLOW_TIMEOUT_MS.max}`)
+        .nullish(),
+      /** Flow control: most instances RUNNING at once. */
+      maxActiveInstances: z
+        .number({ error: `must be an integer 1-${MAX_ACTIVE_INSTANCES}` })
+        .int(`must be an integer 1-${MAX_ACTIVE_INSTANCES}`)
+        .min(1, `must be an integer 1-${MAX_ACTIVE_INSTANCES}`)
+        .max(MAX_ACTIVE_INSTANCES, `must be an integer 1-${MAX_ACTIVE_INSTANCES}`)
+        .nullish(),
+      overflow: z.enum(OVERFLOW, { error: 'must be "QUEUE" or "SKIP"' }).nullish(),
     },
     { error: 'must be a JSON object' },
   )

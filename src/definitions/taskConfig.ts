@@ -10,6 +10,15 @@ const policy = {
   maxRetries: z.number().int().min(0).max(100).optional(),
   /** Delay before the next attempt; doubled on each further attempt. */
   retryBackoffMs: z.number().int().min(0).max(24 * 3600 * 1000).optional(),
+  /** Flow control: at most this many instances of the task running at once, cluster-wide. */
+  concurrencyLimit: z.number().int().min(1).max(10_000).optional(),
+  /** Flow control: at most `max` starts in any window of `perMs`, cluster-wide. */
+  rateLimit: z
+    .strictObject({
+      max: z.number({ error: 'must be an integer 1-10000' }).int().min(1).max(10_000),
+      perMs: z.number({ error: 'must be an integer 1-86400000' }).int().min(1).max(86_400_000),
+    })
+    .optional(),
 };
 
 /** The longest WAIT: taskConfig.waitMs, or the content read as milliseconds (saveTask.ts checks it). */
@@ -83,6 +92,8 @@ export type TaskConfig = {
   timeoutMs?: number;
   maxRetries?: number;
   retryBackoffMs?: number;
+  concurrencyLimit?: number;
+  rateLimit?: { max: number; perMs: number };
   waitMs?: number;
   method?: z.infer<typeof httpMethod>;
   url?: string;
@@ -120,6 +131,14 @@ export function runPolicy(cfg: TaskConfig): { timeoutMs: number; maxAttempts: nu
     maxAttempts: (cfg.maxRetries ?? 0) + 1,
     retryBackoffMs: cfg.retryBackoffMs ?? DEFAULT_RETRY_BACKOFF_MS,
   };
+}
+
+/** The task's flow-control limits as the queue takes them (0 = none), or null when it has none. */
+export function limitsOf(cfg: TaskConfig): { concurrency: number; rateMax: number; ratePerMs: number } | null {
+  const c = Number.isInteger(cfg.concurrencyLimit) && cfg.concurrencyLimit! > 0 ? cfg.concurrencyLimit! : 0;
+  const r = cfg.rateLimit && Number.isInteger(cfg.rateLimit.max) && Number.isInteger(cfg.rateLimit.perMs) && cfg.rateLimit.max > 0 && cfg.rateLimit.perMs > 0 ? cfg.rateLimit : null;
+  if (!c && !r) return null;
+  return { concurrency: c, rateMax: r?.max ?? 0, ratePerMs: r?.perMs ?? 0 };
 }
 
 /** Back-off before attempt `nextAttempt` (2 = first retry): base, 2×base, 4×base … capped at an hour. */

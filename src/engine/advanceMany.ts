@@ -25,7 +25,7 @@ export interface BatchOutcome {
    * first steps of newer ones: a flow in progress moves on at once instead of queueing behind every
    * flow started after it.
    */
-  enqueue: { tiId: number; delayMs: number; queue?: string }[];
+  enqueue: { tiId: number; delayMs: number; queue?: string; priority?: number; taskId?: number }[];
   /** New task instances created RUNNING for `runHere.workerId` (see sql/transitionWrites.ts): to lease and run. */
   started: TaskRun[];
   /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */
@@ -86,6 +86,8 @@ export interface FiRow {
   /** A sub-flow's parent instance (null: started on its own), and its depth. */
   parent_fi_id?: number | null;
   depth?: number;
+  /** 0-9; absent on rows made before priorities (read as 0). */
+  priority?: number;
 }
 
 export interface AdvanceOptions {
@@ -147,7 +149,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
     const read = await tx.send([
       ...prelude,
       {
-        sql: 'SELECT fi_id, flow_id, flow_version, status, version, start_time, parent_fi_id, depth FROM task_flow_ins WHERE fi_id IN (?) ORDER BY fi_id',
+        sql: 'SELECT fi_id, flow_id, flow_version, status, version, start_time, parent_fi_id, depth, priority FROM task_flow_ins WHERE fi_id IN (?) ORDER BY fi_id',
         bindings: [ids],
       },
       {
@@ -224,7 +226,8 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const versionOf = new Map(running.map((f) => [f.fi_id, f.version]));
   w.fences = out.changed.map((fiId) => ({ fiId, version: versionOf.get(fiId)! }));
   const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
-  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, runHere: opts.runHere });
+  const flowPriority = new Map(running.map((f) => [f.fi_id, f.priority ?? 0]));
+  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere });
   out.enqueue = written.enqueue;
   out.started = written.started;
   out.cancelled = w.cancels.map((c) => c.tiId);

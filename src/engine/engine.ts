@@ -5,13 +5,14 @@ import { Coordinator } from './coordinator.js';
 import { Worker } from './worker.js';
 import { startCronTicks, startFlow, startFlows, type StartOptions, type StartRequest } from './startFlow.js';
 import { Batcher } from './batcher.js';
-import { NotFoundError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import { retryFlow } from './retryFlow.js';
 import { cancelFlow } from './cancelFlow.js';
 import { signalNode } from './signalFlow.js';
 import { startTask } from './startTask.js';
 import { EngineEvents } from './events.js';
 import { ExternalTasks } from './external/externalTasks.js';
+import { failTimedOut, startQueued } from './flowControl.js';
 
 export class Engine {
   /** What the coordinator and the worker report; observers subscribe here (src/observe/). */
@@ -25,7 +26,7 @@ export class Engine {
    * burst of starts queues here (in larger batches) rather than crowding the transactions that record
    * results and move running flows on, which are what step-to-step latency is made of.
    */
-  private starts: Batcher<StartRequest, number | NotFoundError>;
+  private starts: Batcher<StartRequest, number | NotFoundError | ConflictError>;
 
   constructor(private s: Services) {
     this.events = new EngineEvents(s.log);
@@ -46,7 +47,7 @@ export class Engine {
     // transaction, so neither shares a batch.
     if (opts.scheduledTime || opts.idempotencyKey) return startFlow(this.s, this.coordinator, flowId, opts);
     const res = await this.starts.add({ flowId, ...opts });
-    if (res instanceof NotFoundError) throw res;
+    if (res instanceof NotFoundError || res instanceof ConflictError) throw res;
     return res;
   }
 
@@ -54,7 +55,7 @@ export class Engine {
    * The cron's ticks, many flows in one transaction: per tick the new fiId, null when that tick already
    * has its instance, or the NotFoundError of a deleted flow. The cron sends one batch at a time.
    */
-  startCronTicks(ticks: { flowId: number; scheduledTime: Date }[]): Promise<(number | null | NotFoundError)[]> {
+  startCronTicks(ticks: { flowId: number; scheduledTime: Date }[]): Promise<(number | null | NotFoundError | ConflictError)[]> {
     return startCronTicks(this.s, this.coordinator, ticks);
   }
 
@@ -71,8 +72,18 @@ export class Engine {
     return signalNode(this.s, this.coordinator, fiId, nodeKey, payload, user);
   }
 
-  startTask(taskId: number, user?: string, idempotencyKey?: string, input?: Record<string, unknown>): Promise<number> {
-    return startTask(this.s, taskId, user, idempotencyKey, input);
+  startTask(taskId: number, user?: string, idempotencyKey?: string, input?: Record<string, unknown>, priority?: number): Promise<number> {
+    return startTask(this.s, taskId, user, idempotencyKey, input, priority);
+  }
+
+  /** Leader: starts QUEUED instances where their flows have room (flow control). */
+  startQueued(): Promise<number> {
+    return startQueued(this.s, this.coordinator);
+  }
+
+  /** Leader: fails RUNNING instances past their flow's timeoutMs. */
+  failTimedOut(): Promise<number> {
+    return failTimedOut(this.s, this.coordinator);
   }
 
   advance(fiId: number): Promise<void> {

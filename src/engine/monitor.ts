@@ -39,7 +39,7 @@ type Previewed = TaskIns & { output_cut?: number | string | null; content_cut?: 
 /** The task instance columns the monitor answers, with output and rendered_content cut to `chars`. */
 function previewColumns(q: AnyQueryBuilder, knex: Knex, chars: number): void {
   q.select(
-    'ti_id', 'ni_id', 'fi_id', 'task_id', 'exec_status', 'attempt', 'start_time', 'end_time', 'error_msg', 'worker_id', 'rendered_config',
+    'ti_id', 'ni_id', 'fi_id', 'task_id', 'exec_status', 'attempt', 'priority', 'start_time', 'end_time', 'error_msg', 'worker_id', 'rendered_config',
     knex.raw('LEFT(output, ?) AS output', [chars]),
     knex.raw('CHAR_LENGTH(output) > ? AS output_cut', [chars]),
     knex.raw('LEFT(rendered_content, ?) AS rendered_content', [chars]),
@@ -91,6 +91,7 @@ export async function listFlowInstances(knex: Knex, f: FlowInsFilter): Promise<{
     trigger: r.trigger_type,
     scheduledTime: formatTime(r.scheduled_time),
     ...(r.parent_fi_id ? { parentFiId: r.parent_fi_id } : {}),
+    priority: r.priority ?? 0,
   }));
   const failed = await failedNodes(knex, rows.filter((r) => r.status === 'FAILED').map((r) => r.fi_id));
   rows.forEach((r, i) => {
@@ -197,7 +198,7 @@ export async function flowInstanceDetail(knex: Knex, fiId: number, secrets: Secr
     ...(ni.child_fi_id ? { childFiId: ni.child_fi_id } : {}),
     ...(ni.output != null ? { output: parseJson(ni.output) } : {}),
     ...(ni.item_count != null ? { itemCount: ni.item_count } : {}),
-    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets), ...(t.item_index != null ? { itemIndex: t.item_index } : {}) })),
+    tasks: (ni.taskInstances ?? []).map((t) => ({ ...taskInsRow(t), workerId: t.worker_id ?? null, priority: t.priority ?? 0, startMs: epochMs(t.start_time), endMs: epochMs(t.end_time), ...rendered(t, secrets), ...(t.item_index != null ? { itemIndex: t.item_index } : {}) })),
     startMs: epochMs(ni.start_time),
     endMs: epochMs(ni.end_time),
   }));
@@ -224,6 +225,7 @@ export async function taskInstance(knex: Knex, tiId: number, secrets: SecretName
     taskName: t.task?.task_name,
     taskType: t.task?.task_type,
     workerId: t.worker_id,
+    priority: t.priority ?? 0,
     createTime: formatTime(t.create_time),
     updateTime: formatTime(t.update_time),
     ...rendered(t, secrets),

@@ -36,8 +36,11 @@ export async function retryFlow(s: Services, coord: Coordinator, flowId: number,
   try {
     const now = new Date();
     const out = await s.knex.transaction(async (trx) => {
+      // Flow control: a retried instance gets a whole timeoutMs again (its old deadline has passed).
+      const flow = await trx('task_flow').select('timeout_ms').where('flow_id', flowId).first();
+      const deadline_time = flow?.timeout_ms ? new Date(now.getTime() + Number(flow.timeout_ms)) : null;
       try {
-        await fi.patchIfVersion({ status: 'RUNNING', error_msg: null, end_time: null, update_time: now, update_user: user }, trx);
+        await fi.patchIfVersion({ status: 'RUNNING', error_msg: null, end_time: null, deadline_time, update_time: now, update_user: user }, trx);
       } catch (e) {
         if (e instanceof StaleVersionError) throw new ConflictError(`flow instance ${fiId} changed meanwhile, try again`);
         throw e;

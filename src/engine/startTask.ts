@@ -11,10 +11,10 @@ import { withTimeout } from '../infra/timeout.js';
 import { externalQueueOf } from './external/route.js';
 import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
 
-export async function startTask(s: Services, taskId: number, user = 'system', idempotencyKey?: string, input?: Record<string, unknown>): Promise<number> {
-  if (!idempotencyKey) return insertAndEnqueue(s, taskId, user, undefined, input);
+export async function startTask(s: Services, taskId: number, user = 'system', idempotencyKey?: string, input?: Record<string, unknown>, priority = 0): Promise<number> {
+  if (!idempotencyKey) return insertAndEnqueue(s, taskId, user, priority, undefined, input);
   const idem = { key: idempotencyKey, target: `task:${taskId}`, ttlMs: s.config.idempotencyTtlMs };
-  return startOnce(s.knex, idem, () => insertAndEnqueue(s, taskId, user, idem, input));
+  return startOnce(s.knex, idem, () => insertAndEnqueue(s, taskId, user, priority, idem, input));
 }
 
 /** The task's content and config with the input filled in, or nothing when it has no templates. */
@@ -31,7 +31,7 @@ function renderWithInput(task: Pick<Task, 'task_content' | 'task_config'>, input
   }
 }
 
-async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?: Idempotency, input?: Record<string, unknown>): Promise<number> {
+async function insertAndEnqueue(s: Services, taskId: number, user: string, priority: number, idem?: Idempotency, input?: Record<string, unknown>): Promise<number> {
   const task = await Task.query(s.knex).findById(taskId).select('task_id', 'task_type', 'task_content', 'task_config').whereNull('deleted_time');
   if (!task) throw new NotFoundError(`task ${taskId} does not exist`);
   const rendered = input ? renderWithInput(task, input) : null;
@@ -45,6 +45,7 @@ async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?
       attempt: 0,
       version: 0,
       ...(rendered ?? {}),
+      priority,
       create_time: now,
       create_user: user,
       update_time: now,
@@ -54,7 +55,7 @@ async function insertAndEnqueue(s: Services, taskId: number, user: string, idem?
     return ti.ti_id;
   });
   // Committed: the start stands even if Redis does not take it now (the reconciler enqueues PENDING rows).
-  await withTimeout(s.queue.enqueue([{ tiId, ...externalQueueOf(task) }]), 2_000, 'enqueueing a single task').catch((e) =>
+  await withTimeout(s.queue.enqueue([{ tiId, priority, taskId, ...externalQueueOf(task) }]), 2_000, 'enqueueing a single task').catch((e) =>
     s.log.warn({ err: e, tiId }, 'enqueue after a committed start failed; the reconciler enqueues it'),
   );
   return tiId;

@@ -16,6 +16,8 @@ export interface TaskRun {
   /** Of those, runs lost with their worker (reaped): they do not count against the task's maxRetries. */
   lostAttempts: number;
   version: number;
+  /** Its flow instance's priority (0-9), or its own for a task run on its own: a retry keeps it. */
+  priority: number;
   startedAt: Date;
   /** Content and config are the task instance's rendered ones (its templates filled in already). */
   rendered?: boolean;
@@ -46,6 +48,7 @@ export function runOf(r: Record<string, any>, startedAt: Date): TaskRun {
     attempt: r.attempt,
     lostAttempts: r.lost_attempts ?? 0,
     version: r.version,
+    priority: r.priority ?? 0,
     startedAt,
   };
 }

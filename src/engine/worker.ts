@@ -29,6 +29,8 @@ import { TemplateError } from './templates.js';
 import { executorSettings, type ExecutorSettings } from '../executors/settings.js';
 import { tokenSource } from '../infra/tokens.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
+import { LimitedTasks } from './limitedTasks.js';
+import { runLimitedContinued } from './continuedLimited.js';
 
 const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
@@ -48,12 +50,20 @@ export class Worker {
   private settings: ExecutorSettings;
   /** A new lease owner: this member, and a token naming one claim (or one batch of continued runs). */
   private readonly newOwner: () => string;
+  /** Tasks with flow-control limits (their next steps go through the queue). */
+  private limited: LimitedTasks;
 
   constructor(private s: Services, private coord: Coordinator, private events: EngineEvents) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
+    this.limited = new LimitedTasks(s.queue, s.log);
     this.recorder = new ResultRecorder(s, coord, this.slots, this.events, () => this.stopping);
     this.settings = executorSettings(s.config);
     this.newOwner = tokenSource(s.memberId);
+  }
+
+  /** Task ids with flow-control limits as this worker knows them (refreshed every second). */
+  get limitedTasks(): ReadonlySet<number> {
+    return this.limited.current;
   }
 
   /** Runs executing now. */
@@ -64,6 +74,7 @@ export class Worker {
   async start(): Promise<void> {
     await this.coord.cancels.subscribe((ids) => this.slots.abortTasks(ids, 'cancelled'));
     this.slots.startExtending();
+    this.limited.start();
     this.loopDone = this.loop();
   }
 
@@ -78,14 +89,14 @@ export class Worker {
           continue;
         }
         const owner = this.newOwner();
-        const { ids, nextDueInMs } = await queue.claim(owner, free, config.leaseMs);
+        const { ids, priorities, nextDueInMs } = await queue.claim(owner, free, config.leaseMs);
         if (ids.length === 0) {
           await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
           continue;
         }
         // Marking RUNNING commits in MySQL before anything runs; the loop claims on meanwhile, so several
         // such commits can be in flight (and share an fsync) while the claimed ids hold their slots.
-        this.track(this.startClaimed(this.slots.hold(ids.map((tiId) => ({ tiId, owner })))));
+        this.track(this.startClaimed(this.slots.hold(ids.map((tiId, i) => ({ tiId, owner, priority: priorities[i] })))));
       } catch (e) {
         if (this.stopping) break;
         log.error({ err: e }, 'worker loop error, backing off');
@@ -181,8 +192,17 @@ export class Worker {
    */
   private runContinued(runs: TaskRun[]): Promise<void> {
     if (!runs.length) return Promise.resolve();
+    // Runs of tasks with flow-control limits take their slot before they run (continuedLimited.ts).
+    const limited = this.limited.current;
+    if (limited.size && runs.some((r) => limited.has(r.taskId))) {
+      const gated = runs.filter((r) => limited.has(r.taskId));
+      const rest = runs.filter((r) => !limited.has(r.taskId));
+      const gatedDone = runLimitedContinued(this.s, this.slots, gated, this.newOwner(), (slot) => this.track(this.execute(slot)));
+      this.track(gatedDone);
+      return rest.length ? this.runContinued(rest) : Promise.resolve();
+    }
     const owner = this.newOwner();
-    const slots = this.slots.hold(runs.map((r) => ({ tiId: r.tiId, owner })));
+    const slots = this.slots.hold(runs.map((r) => ({ tiId: r.tiId, owner, priority: r.priority })));
     const leasing = this.s.queue.lease(runs.map((r) => r.tiId), owner, this.s.config.leaseMs);
     const leased = withTimeout(leasing, this.s.config.leaseMs / 3, 'leasing continued runs').then(
       () => {},
@@ -220,6 +240,7 @@ export class Worker {
       clearInterval(ticker);
     }
     this.slots.stopExtending();
+    this.limited.stop();
     if (waited) this.s.log.info({ handedBack }, handedBack ? 'drained: runs still going at the end of the grace period were handed back' : 'drained: every running task finished');
   }
 

@@ -39,6 +39,11 @@ export class Flow extends BaseModel {
   cron_enabled!: boolean | number;
   /** FIRE_ONCE | SKIP; NULL = FIRE_ONCE. */
   cron_misfire!: string | null;
+  /** Flow control: an instance RUNNING longer than this is FAILED (null: no timeout). */
+  timeout_ms!: number | null;
+  /** Flow control: most instances RUNNING at once (null: no limit), and what a start beyond does (null = QUEUE). */
+  max_active!: number | null;
+  overflow!: string | null;
   deleted_time!: Date | null;
   create_time!: Date;
   create_user!: string;

@@ -7,7 +7,7 @@ import type { PartialModelObject, RelationMappings, TransactionOrKnex } from 'ob
 import { BaseModel, VersionedModel } from './base.js';
 import { Flow, FlowNode, Task } from './definitions.js';
 
-export type FlowInsStatus = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
+export type FlowInsStatus = 'QUEUED' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
 /** SKIPPED: its `when` was false, or every node it follows was skipped (no task instance). */
 export type NodeInsStatus = 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED' | 'SKIPPED';
 export type TaskInsStatus = 'PENDING' | 'RUNNING' | 'SUCCESS' | 'FAILED' | 'CANCELLED';
@@ -31,6 +31,10 @@ export class FlowIns extends VersionedModel {
   parent_ni_id!: number | null;
   /** 0 for an instance started on its own; a sub-flow's is its parent's + 1. */
   depth!: number;
+  /** 0-9, from the start: every task instance it makes carries it. */
+  priority!: number;
+  /** Its flow's timeoutMs after it started RUNNING (null: none): the leader fails it then. */
+  deadline_time!: Date | null;
   create_time!: Date;
   create_user!: string;
   update_time!: Date;
@@ -128,6 +132,8 @@ export class TaskIns extends VersionedModel {
   error_msg!: string | null;
   attempt!: number;
   lost_attempts!: number;
+  /** 0-9: its flow instance's priority (or its own, run on its own). */
+  priority!: number;
   output!: string | null;
   worker_id!: string | null;
   /** The token of the external worker's poll that leased it (WORKER tasks); null otherwise. */

@@ -3,9 +3,41 @@
 // and *who holds it*; everything here can be rebuilt from MySQL by the reconciler.
 import type { ExternalQueues } from './externalQueues.js';
 
+/** Priorities a start may ask for: 0 (the default) to 9; among due ids, a higher one is claimed first. */
+export const MAX_PRIORITY = 9;
+
+/** An id to enqueue: due after `delayMs` (default 0), in its priority's ready set (default 0). */
+export interface QueueItem {
+  tiId: number;
+  delayMs?: number;
+  priority?: number;
+  /** Its task: an id of a task with limits (see TaskLimits) is claimed only within them. */
+  taskId?: number;
+  /** A WORKER task instance's external queue (externalQueues.ts): it goes there, not to `ready`. */
+  queue?: string;
+}
+
+/** A task's flow-control limits, as the queue applies them (0 = none). */
+export interface TaskLimits {
+  concurrency: number;
+  rateMax: number;
+  ratePerMs: number;
+}
+
+/** What waits on one task's limits now (the Cluster page). */
+export interface LimitWait {
+  taskId: number;
+  waiting: number;
+  /** Slots held now (concurrency limit), and the limits. */
+  running: number;
+  limits: TaskLimits | null;
+}
+
 export interface ClaimResult {
-  /** Ids now leased to the caller, oldest due first. */
+  /** Ids now leased to the caller: the highest priority first, oldest due first within one. */
   ids: number[];
+  /** Each id's priority (the ready set it came from), in the order of `ids`. */
+  priorities: number[];
   /** Milliseconds until the earliest item still in `ready` comes due (0 if due now), or null when it is empty. */
   nextDueInMs: number | null;
 }
@@ -30,6 +62,8 @@ export interface QueueStats {
 export interface Lease {
   tiId: number;
   owner: string;
+  /** The id's priority, for putting it back in the right ready set (0 when not given). */
+  priority?: number;
 }
 
 /** The leader's fence: the value of the leader lease it holds; leader-only operations check it atomically. */
@@ -46,7 +80,7 @@ export interface Queue {
    * workers. An id already in ready or inflight is left where it is. An item with a `queue` (a WORKER
    * task instance) goes to that external queue instead (`external`), never to `ready`.
    */
-  enqueue(items: { tiId: number; delayMs?: number; queue?: string }[]): Promise<void>;
+  enqueue(items: QueueItem[]): Promise<void>;
   /** The queues of WORKER task instances, taken by external workers (externalQueues.ts). */
   readonly external: ExternalQueues;
   /** Atomically moves up to `max` due ids from ready to inflight, leased to `owner` until now + leaseMs. */
@@ -57,7 +91,7 @@ export interface Queue {
    * Gives leases back to ready, due after their delay (a retry's back-off, or 0 for claims that could not
    * be started); only those their owner still holds. Returns how many.
    */
-  requeue(items: (Lease & { delayMs: number })[]): Promise<number>;
+  requeue(items: (Lease & { delayMs: number; priority?: number })[]): Promise<number>;
   /**
    * Leases ids that were never queued to `owner` until now + leaseMs: task instances it created RUNNING
    * for itself. Returns how many it leased (an id already leased is left alone).
@@ -87,8 +121,26 @@ export interface Queue {
    * Leader only: takes listed expired leases out of inflight — each only if unchanged since it was listed —
    * and requeues those marked so. Returns how many were settled.
    */
-  settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean }[]): Promise<number>;
+  settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean; priority?: number }[]): Promise<number>;
   /** Leader only: makes the leases of members whose heartbeat is gone expire now (those older than minAgeMs). */
   expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }>;
+  /**
+   * Leader: moves ids waiting on their tasks' limits back to ready as far as the limits allow now
+   * (`clean`: also gives back slots of ids no longer in flight). Returns how many moved.
+   */
+  pumpLimits(clean: boolean): Promise<number>;
+  /** Makes the queue's table of task limits this one (tasks left out have none). */
+  setLimits(limits: Map<number, TaskLimits>): Promise<{ added: number[]; changed: number[]; removed: number[] }>;
+  /**
+   * lease() for task instances of tasks with limits (a worker's continued runs): each takes its task's
+   * slot and start first; returns the ids its task's limits refused now (not leased).
+   */
+  leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number): Promise<number[]>;
+  /** Marks queued ids as ids of a limited task (a limit set after they were queued). */
+  markLimited(items: { tiId: number; taskId: number }[]): Promise<void>;
+  /** Task ids with limits, as the queue knows them. */
+  limitedTasks(): Promise<Set<number>>;
+  /** Tasks with ids waiting on their limits, most waiting first. */
+  limitWaits(): Promise<LimitWait[]>;
   close(): Promise<void>;
 }

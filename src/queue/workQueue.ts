@@ -2,22 +2,28 @@
 // one Lua script in src/redis/lua/ (loaded by redis/scripts.ts); this class only names the keys and converts ids.
 //
 // Keys, all under the configured prefix:
-//   {prefix}ready           sorted set  id → epoch ms (Redis clock) it may run
+//   {prefix}ready           sorted set  id → epoch ms (Redis clock) it may run (priority 0)
+//   {prefix}ready:p1 … :p9  sorted sets as ready, for priorities 1-9 (claimed first, highest first); empty
+//                           sets cost a claim next to nothing, so unprioritised work pays ~nothing for them
 //   {prefix}inflight        sorted set  id → lease deadline, epoch ms
 //   {prefix}inflight:owner  hash        id → owner (`memberId|claimToken`: who holds the lease, and which claim)
 //   {prefix}inflight:since  hash        id → claimed-at, epoch ms
 //   {prefix}wake            pub/sub channel, published to when ids are added to ready
+//   {prefix}limited, {prefix}limits, {prefix}limits:waiting, {prefix}{task:<id>}:slots|rate|waiting
+//                           flow control (task concurrency and rate limits): see lua/limits.lib.lua
 //   {prefix}leader          the leader lease: the reaper's operations are fenced by its value
 //   {prefix}member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
 import type { Redis } from '../infra/redis.js';
 import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
 import { ExternalQueues } from './externalQueues.js';
-import { NotLeaderError, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
+import { NotLeaderError, MAX_PRIORITY, type QueueItem, type TaskLimits, type LimitWait, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Most ids of one task the leader's limit pump moves back to ready in one pass. */
+const PUMP_MAX_PER_TASK = 1000;
 
 export class WorkQueue implements Queue {
-  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string };
+  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string; readyP: string[]; limited: string; limits: string; limitsWaiting: string };
   private r: Redis & ScriptCommands;
   private sub: Redis | null = null;
   /** A wake-up arrived (or work may have been missed) since the last claim. */
@@ -25,6 +31,7 @@ export class WorkQueue implements Queue {
   private closed = false;
   private waiters = new Set<() => void>();
   readonly external: ExternalQueues;
+  private readonly prefix: string;
 
   constructor(private redis: Redis, prefix: string) {
     this.r = defineScripts(redis);
@@ -37,39 +44,44 @@ export class WorkQueue implements Queue {
       wake: `${prefix}wake`,
       leader: `${prefix}leader`,
       memberPrefix: `${prefix}member:`,
+      readyP: Array.from({ length: MAX_PRIORITY }, (_, i) => `${prefix}ready:p${i + 1}`),
+      limited: `${prefix}limited`,
+      limits: `${prefix}limits`,
+      limitsWaiting: `${prefix}limits:waiting`,
     };
+    this.prefix = prefix;
   }
 
-  async enqueue(items: { tiId: number; delayMs?: number; queue?: string }[]): Promise<void> {
+  async enqueue(items: QueueItem[]): Promise<void> {
     if (!items.length) return;
     // WORKER task instances go to their external queue: a member's own worker never claims them.
     const external = items.some((i) => i.queue !== undefined) ? items.filter((i): i is typeof i & { queue: string } => i.queue !== undefined) : [];
     const own = external.length ? items.filter((i) => i.queue === undefined) : items;
-    const argv: (string | number)[] = [this.keys.wake];
-    for (const { tiId, delayMs } of own) argv.push(idOf(tiId), Math.round(delayMs ?? 0));
+    const argv: (string | number)[] = [...this.keys.readyP, this.keys.limited, this.keys.wake];
+    for (const { tiId, delayMs, priority, taskId } of own) argv.push(idOf(tiId), Math.round(delayMs ?? 0), prio(priority), taskId === undefined ? '' : idOf(taskId));
     await Promise.all([own.length ? this.r.tsqEnqueue(this.keys.ready, this.keys.inflight, ...argv) : null, this.external.enqueue(external)]);
   }
 
   async claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult> {
     // Cleared before asking: a wake-up that arrives while this claim is on its way stays noted.
     this.woken = false;
-    const [nextDue, ids] = await this.r.tsqClaim(
-      this.keys.ready, this.keys.inflight, this.keys.owner, this.keys.since,
+    const [nextDue, ids, priorities] = await this.r.tsqClaim(
+      this.keys.ready, this.keys.inflight, this.keys.owner, this.keys.since, ...this.keys.readyP, this.keys.limited,
       owner, Math.max(0, Math.floor(max)), Math.round(leaseMs),
     );
-    return { ids: ids.map(Number), nextDueInMs: nextDue < 0 ? null : nextDue };
+    return { ids: ids.map(Number), priorities, nextDueInMs: nextDue < 0 ? null : nextDue };
   }
 
   async ackMany(leases: Lease[]): Promise<number> {
     if (!leases.length) return 0;
     const k = this.keys;
-    return this.r.tsqAckMany(k.inflight, k.owner, k.since, ...leases.flatMap((l) => [idOf(l.tiId), l.owner]));
+    return this.r.tsqAckMany(k.inflight, k.owner, k.since, k.ready, ...k.readyP, k.limited, k.wake, ...leases.flatMap((l) => [idOf(l.tiId), l.owner]));
   }
 
-  async requeue(items: (Lease & { delayMs: number })[]): Promise<number> {
+  async requeue(items: (Lease & { delayMs: number; priority?: number })[]): Promise<number> {
     if (!items.length) return 0;
     const k = this.keys;
-    return this.r.tsqRequeue(k.ready, k.inflight, k.owner, k.since, k.wake, ...items.flatMap((i) => [idOf(i.tiId), i.owner, Math.round(i.delayMs)]));
+    return this.r.tsqRequeue(k.ready, k.inflight, k.owner, k.since, ...k.readyP, k.limited, k.wake, ...items.flatMap((i) => [idOf(i.tiId), i.owner, Math.round(i.delayMs), prio(i.priority)]));
   }
 
   async lease(tiIds: number[], owner: string, leaseMs: number): Promise<number> {
@@ -90,11 +102,11 @@ export class WorkQueue implements Queue {
     return entries(await fenced(this.r.tsqExpiredLeases(k.inflight, k.owner, k.since, k.leader, fence, Math.floor(max))));
   }
 
-  async settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean }[]): Promise<number> {
+  async settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean; priority?: number }[]): Promise<number> {
     if (!items.length) return 0;
     const k = this.keys;
-    const argv = items.flatMap(({ entry, requeue }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0']);
-    return fenced(this.r.tsqSettleExpired(k.ready, k.inflight, k.owner, k.since, k.leader, fence, k.wake, ...argv));
+    const argv = items.flatMap(({ entry, requeue, priority }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0', prio(priority)]);
+    return fenced(this.r.tsqSettleExpired(k.ready, k.inflight, k.owner, k.since, k.leader, ...k.readyP, k.limited, fence, k.wake, ...argv));
   }
 
   async expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }> {
@@ -106,7 +118,7 @@ export class WorkQueue implements Queue {
   async remove(tiIds: number[]): Promise<void> {
     if (!tiIds.length) return;
     const k = this.keys;
-    await this.r.tsqRemove(k.ready, k.inflight, k.owner, k.since, ...tiIds.map(idOf));
+    await this.r.tsqRemove(k.ready, k.inflight, k.owner, k.since, ...k.readyP, k.limited, k.wake, ...tiIds.map(idOf));
   }
 
   async waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void> {
@@ -127,12 +139,12 @@ export class WorkQueue implements Queue {
 
   async known(tiIds: number[]): Promise<Set<number>> {
     if (!tiIds.length) return new Set();
-    const ids = await this.r.tsqKnown(this.keys.ready, this.keys.inflight, ...tiIds.map(idOf));
+    const ids = await this.r.tsqKnown(this.keys.ready, this.keys.inflight, ...this.keys.readyP, this.keys.limited, ...tiIds.map(idOf));
     return new Set(ids.map(Number));
   }
 
   async stats(): Promise<QueueStats> {
-    const [ready, dueNow, inflight, oldestWaitingMs] = await this.r.tsqStats(this.keys.ready, this.keys.inflight);
+    const [ready, dueNow, inflight, oldestWaitingMs] = await this.r.tsqStats(this.keys.ready, this.keys.inflight, ...this.keys.readyP);
     return { ready, dueNow, delayed: ready - dueNow, inflight, oldestWaitingMs };
   }
 
@@ -144,6 +156,57 @@ export class WorkQueue implements Queue {
   async serverTime(): Promise<number> {
     const [sec, usec] = await this.redis.time();
     return Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  }
+
+  async pumpLimits(clean: boolean): Promise<number> {
+    const k = this.keys;
+    return this.r.tsqLimitPump(k.ready, ...k.readyP, k.limited, k.inflight, k.wake, PUMP_MAX_PER_TASK, clean ? '1' : '0');
+  }
+
+  async setLimits(limits: Map<number, TaskLimits>): Promise<{ added: number[]; changed: number[]; removed: number[] }> {
+    const now = await this.redis.hgetall(this.keys.limits);
+    const want = new Map([...limits].map(([taskId, l]) => [String(taskId), `${l.concurrency}:${l.rateMax}:${l.ratePerMs}`]));
+    const added: number[] = [];
+    const changed: number[] = [];
+    const removed = Object.keys(now).filter((t) => !want.has(t)).map(Number);
+    const set: string[] = [];
+    for (const [t, v] of want) {
+      if (now[t] === v) continue;
+      (now[t] === undefined ? added : changed).push(Number(t));
+      set.push(t, v);
+    }
+    if (set.length) await this.redis.hset(this.keys.limits, ...set);
+    if (removed.length) await this.redis.hdel(this.keys.limits, ...removed.map(String));
+    return { added, changed, removed };
+  }
+
+  async leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number): Promise<number[]> {
+    if (!items.length) return [];
+    const k = this.keys;
+    const refused = await this.r.tsqLeaseLimited(k.inflight, k.owner, k.since, k.limited, owner, Math.round(leaseMs), ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
+    return refused.map(Number);
+  }
+
+  async markLimited(items: { tiId: number; taskId: number }[]): Promise<void> {
+    if (!items.length) return;
+    await this.redis.hset(this.keys.limited, ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
+  }
+
+  async limitedTasks(): Promise<Set<number>> {
+    return new Set((await this.redis.hkeys(this.keys.limits)).map(Number));
+  }
+
+  async limitWaits(): Promise<LimitWait[]> {
+    const [tasks, limits] = await Promise.all([this.redis.smembers(this.keys.limitsWaiting), this.redis.hgetall(this.keys.limits)]);
+    const out: LimitWait[] = [];
+    for (const t of tasks.slice(0, 1000)) {
+      const base = `${this.prefix}{task:${t}}:`;
+      const [waiting, running] = await Promise.all([this.redis.zcard(`${base}waiting`), this.redis.scard(`${base}slots`)]);
+      if (!waiting) continue;
+      const [c, m, per] = (limits[t] ?? '').split(':').map(Number);
+      out.push({ taskId: Number(t), waiting, running, limits: limits[t] ? { concurrency: c, rateMax: m, ratePerMs: per } : null });
+    }
+    return out.sort((a, b) => b.waiting - a.waiting);
   }
 
   async close(): Promise<void> {
@@ -205,6 +268,13 @@ async function fenced<T>(p: Promise<T>): Promise<T> {
     if (/^NOTLEADER/.test((e as Error).message ?? '')) throw new NotLeaderError('not the leader: the leader lease is held by another member, or lost');
     throw e;
   }
+}
+
+/** A priority as the scripts take it: an integer 0-9 (anything else is a caller's bug). */
+function prio(p: number | undefined): number {
+  if (p === undefined) return 0;
+  if (!Number.isInteger(p) || p < 0 || p > MAX_PRIORITY) throw new TypeError(`priority must be an integer 0-${MAX_PRIORITY}, got ${p}`);
+  return p;
 }
 
 function idOf(tiId: number): string {

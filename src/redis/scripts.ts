@@ -7,22 +7,24 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from '../infra/redis.js';
 
-/** Script name → number of KEYS it takes. */
+/** Script name → number of KEYS it takes (the ready sets of priorities 1-9 come after a script's other keys). */
 const SCRIPTS = {
-  enqueue: 2,
-  claim: 4,
-  ackMany: 3,
-  requeue: 4,
+  enqueue: 12,
+  claim: 14,
+  ackMany: 14,
+  requeue: 14,
   extend: 2,
   lease: 3,
-  remove: 4,
-  known: 2,
-  stats: 2,
+  remove: 14,
+  known: 12,
+  stats: 11,
   inflight: 3,
   expiredLeases: 4,
-  settleExpired: 5,
+  settleExpired: 15,
   expireOrphans: 4,
   heartbeat: 2,
+  limitPump: 12,
+  leaseLimited: 4,
   lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
   unlockFlows: -1,
   // The external workers' queues (queue/externalQueues.ts): one set of keys per queue name.
@@ -42,19 +44,21 @@ type Arg = string | number;
 /** The commands as they appear on a connection once defined (prefixed so they cannot clash with others). */
 export interface ScriptCommands {
   tsqEnqueue(ready: string, inflight: string, ...argv: Arg[]): Promise<number>;
-  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[]]>;
+  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[], number[]]>;
   tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqRequeue(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqExtend(inflight: string, owner: string, ...argv: Arg[]): Promise<number[]>;
   tsqLease(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqRemove(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqKnown(ready: string, inflight: string, ...argv: Arg[]): Promise<string[]>;
-  tsqStats(ready: string, inflight: string): Promise<[number, number, number, number]>;
+  tsqStats(ready: string, inflight: string, ...readyP: string[]): Promise<[number, number, number, number]>;
   tsqInflight(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
   tsqExpiredLeases(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<string[]>;
   tsqSettleExpired(ready: string, inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<number>;
   tsqExpireOrphans(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<[number, string[]]>;
   tsqHeartbeat(member: string, cluster: string, ...argv: Arg[]): Promise<string>;
+  tsqLimitPump(...keysAndArgv: Arg[]): Promise<number>;
+  tsqLeaseLimited(inflight: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<string[]>;
   /** numberOfKeys first, then the keys, then ARGV. */
   tsqLockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
   tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
@@ -80,12 +84,16 @@ export function luaDir(): string {
 
 let sources: Record<ScriptName, string> | null = null;
 
-/** The scripts' text, read from disk once per process. */
+/**
+ * The scripts' text, read from disk once per process. A line `--#include <name>` is replaced by
+ * lua/<name>.lua (shared helpers, e.g. limits.lib: Lua scripts cannot load one another).
+ */
 export function luaSources(): Record<ScriptName, string> {
   if (!sources) {
     const dir = luaDir();
+    const include = (text: string) => text.replace(/^--#include ([\w.]+)$/gm, (_, lib: string) => readFileSync(`${dir}${lib}.lua`, 'utf8'));
     sources = Object.fromEntries(
-      (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, readFileSync(`${dir}${name}.lua`, 'utf8')]),
+      (Object.keys(SCRIPTS) as ScriptName[]).map((name) => [name, include(readFileSync(`${dir}${name}.lua`, 'utf8'))]),
     ) as Record<ScriptName, string>;
   }
   return sources;

@@ -154,6 +154,8 @@ export function adminRoutes(s: Services, engine: Engine, cluster: Cluster): Rout
 
   router.get('/admin/queue', auth, async (ctx) => ok(ctx, await inTime(s.queue.stats(), 'reading queue stats')));
 
+  router.get('/admin/limits', auth, async (ctx) => ok(ctx, await inTime(s.queue.limitWaits(), 'reading the tasks waiting on limits')));
+
   router.post('/admin/reconcile', auth, async (ctx) => ok(ctx, await cluster.reconcileNow()));
 
   const redis = { errors: { '503': unavailable('Redis') } };
@@ -199,6 +201,28 @@ export function adminRoutes(s: Services, engine: Engine, cluster: Cluster): Rout
           'Queue depth: ready (all queued), dueNow, delayed (not yet due), inflight, oldestWaitingMs (oldest due but unclaimed)',
           object({ ready: count('Queued, due or not'), dueNow: count('Queued and due'), delayed: count('Queued for later (retry back-off)'), inflight: count('Leased to workers'), oldestWaitingMs: count('Age of the oldest due item nobody claimed; 0 when none') }),
           { ready: 5, dueNow: 2, delayed: 3, inflight: 16, oldestWaitingMs: 120 },
+          redis,
+        ),
+      },
+      '/admin/limits': {
+        get: secured(
+          'listLimitWaits',
+          'Tasks with task instances waiting on their flow-control limits (taskConfig.concurrencyLimit / rateLimit), most waiting first: how many wait, how many hold a slot, and the limits (0: none; null: the limit was removed, they go at the next pass)',
+          {
+            type: 'array',
+            items: object({
+              taskId: { type: 'integer', minimum: 1 },
+              waiting: count('Task instances due but waiting on the limits'),
+              running: count('Task instances holding one of its concurrency slots'),
+              limits: {
+                type: 'object',
+                nullable: true,
+                required: ['concurrency', 'rateMax', 'ratePerMs'],
+                properties: { concurrency: count('concurrencyLimit (0: none)'), rateMax: count('rateLimit.max (0: none)'), ratePerMs: count('rateLimit.perMs (0: none)') },
+              },
+            }),
+          },
+          [{ taskId: 3, waiting: 120, running: 5, limits: { concurrency: 5, rateMax: 0, ratePerMs: 0 } }],
           redis,
         ),
       },

@@ -8,11 +8,14 @@ import { actor, badRequest, idParam, ok } from '../http.js';
 import { parse } from '../validate.js';
 import { NotFoundError } from '../../errors.js';
 import { NODE_KEY_PATTERN } from '../../definitions/flowGraph.js';
+import { MAX_PRIORITY } from '../../queue/types.js';
 import type { RouteModule } from '../routeModule.js';
 import { execFlowBodySchema, execFlowExamples } from '../instanceDoc.js';
 import { badId, badIdempotencyKey, errorResponse, idempotencyKeyHeader, idempotencyKeyReused, idPath, okResponse, unavailable, userHeader } from '../openapiParts.js';
 
 const positiveId = z.number().int().positive();
+/** A start's priority: 0-9 (default 0); a higher one's task instances are claimed first. */
+const priorityField = z.number({ error: `must be an integer 0-${MAX_PRIORITY}` }).int(`must be an integer 0-${MAX_PRIORITY}`).min(0, `must be an integer 0-${MAX_PRIORITY}`).max(MAX_PRIORITY, `must be an integer 0-${MAX_PRIORITY}`);
 /** The most a start's input may hold, as JSON (it is stored in a TEXT column). */
 export const MAX_INPUT_BYTES = 65_535;
 /**
@@ -28,14 +31,15 @@ const execBody = z
     fiId: positiveId.optional(),
     niId: positiveId.optional(),
     input: inputSchema,
+    priority: priorityField.optional(),
   });
-/** A single task run: optionally an input its ${input.…} templates are filled in with. */
-const taskRunBody = z.object({ input: inputSchema }, { error: 'must be a JSON object' });
+/** A single task run: optionally an input its ${input.…} templates are filled in with, and a priority. */
+const taskRunBody = z.object({ input: inputSchema, priority: priorityField.optional() }, { error: 'must be a JSON object' });
 
 /** What a start or retry body may hold; anything else is a mistake (most often input sent bare). */
-export const EXEC_BODY_FIELDS = ['input', 'fiId', 'niId'];
+export const EXEC_BODY_FIELDS = ['input', 'fiId', 'niId', 'priority'];
 /** What a single task run's body may hold. */
-const TASK_RUN_BODY_FIELDS = ['input'];
+const TASK_RUN_BODY_FIELDS = ['input', 'priority'];
 
 /** A field the start does not take is a 400 naming it, not a start that silently drops it. */
 function refuseUnknownFields(body: unknown, allowed: readonly string[] = EXEC_BODY_FIELDS): void {
@@ -72,10 +76,11 @@ export function execRoutes(engine: Engine): RouteModule {
     refuseUnknownFields(ctx.request.body);
     const body = parse(execBody, ctx.request.body ?? {});
     if (body.fiId === undefined && body.niId === undefined) {
-      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx), idempotencyKey: idempotencyKey(ctx), input: body.input }) });
+      ok(ctx, { fiId: await engine.startFlow(flowId, { user: actor(ctx), idempotencyKey: idempotencyKey(ctx), input: body.input, priority: body.priority }) });
       return;
     }
     if (body.input !== undefined) throw badRequest('input: a retry runs with the input its instance was started with; leave input out');
+    if (body.priority !== undefined) throw badRequest('priority: a retry keeps the priority its instance was started with; leave priority out');
     if (body.fiId === undefined || body.niId === undefined) throw badRequest('a retry needs both fiId and niId');
     ok(ctx, { fiId: await engine.retryFlow(flowId, body.fiId, body.niId, actor(ctx)) });
   });
@@ -99,8 +104,8 @@ export function execRoutes(engine: Engine): RouteModule {
   router.post('/exec/task/:taskId', async (ctx) => {
     const taskId = idParam(ctx, 'taskId');
     refuseUnknownFields(ctx.request.body, TASK_RUN_BODY_FIELDS);
-    const { input } = parse(taskRunBody, ctx.request.body ?? {});
-    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx), idempotencyKey(ctx), input) });
+    const { input, priority } = parse(taskRunBody, ctx.request.body ?? {});
+    ok(ctx, { tiId: await engine.startTask(taskId, actor(ctx), idempotencyKey(ctx), input, priority) });
   });
 
   const fiIdIs = { type: 'object', required: ['fiId'], properties: { fiId: { type: 'integer', minimum: 1 } } };
@@ -123,6 +128,7 @@ export function execRoutes(engine: Engine): RouteModule {
           tags: ['exec'],
           summary: 'Start a flow → {fiId} (optionally with input); or, with {fiId, niId}, retry that FAILED/CANCELLED instance from that node instance',
           description:
+            'A start beyond the flow\'s maxActiveInstances is recorded QUEUED (overflow QUEUE, the default: started oldest first as running ones end) or refused with a 409 (overflow SKIP). ' +
             'A start commits the instance (RUNNING, on the flow\'s current version) and its first task instances, then queues them; the answer comes once it is ' +
             'committed. Task content and string values of taskConfig may read the input: ${input.<path>}, and earlier nodes\' outputs: ' +
             '${nodes.<nodeKey>.output<.path>} ($${ is a literal). A retry keeps the instance\'s input and runs the tasks\' current definitions; ' +
@@ -137,6 +143,8 @@ export function execRoutes(engine: Engine): RouteModule {
               inputTooLarge: `input: must be at most ${MAX_INPUT_BYTES} bytes as JSON`,
               inputOnRetry: 'input: a retry runs with the input its instance was started with; leave input out',
               halfRetry: 'a retry needs both fiId and niId',
+              badPriority: `priority: must be an integer 0-${MAX_PRIORITY}`,
+              priorityOnRetry: 'priority: a retry keeps the priority its instance was started with; leave priority out',
               unknownField: 'name: unknown field; the start\'s input goes in {"input": {…}}',
               ...badIdempotencyKey,
             }),
@@ -145,7 +153,8 @@ export function execRoutes(engine: Engine): RouteModule {
               noSuchInstance: 'flow instance 77 of flow 7 does not exist',
               noSuchNodeInstance: 'node instance 21 is not part of flow instance 7',
             }),
-            '409': errorResponse(409, 'A retry of an instance that is not FAILED or CANCELLED, or from a node whose predecessors did not all succeed; the instance busy; an Idempotency-Key used for another target', {
+            '409': errorResponse(409, 'A start beyond the flow\'s maxActiveInstances with overflow SKIP; a retry of an instance that is not FAILED or CANCELLED, or from a node whose predecessors did not all succeed; the instance busy; an Idempotency-Key used for another target', {
+              overLimit: 'flow 7 has 2 active instances, its maxActiveInstances (2): overflow is SKIP',
               notFailed: 'flow instance 7 is RUNNING: only a FAILED or CANCELLED instance can be retried',
               predecessorFailed: 'node "b" follows "a", which did not succeed: retry from there',
               ...busy,
@@ -159,13 +168,13 @@ export function execRoutes(engine: Engine): RouteModule {
         post: {
           operationId: 'cancelFlowInstance',
           tags: ['exec'],
-          summary: 'Cancel a RUNNING flow instance: queued tasks dropped, running ones aborted',
+          summary: 'Cancel a RUNNING or QUEUED flow instance: queued tasks dropped, running ones aborted',
           parameters: [idPath('fiId', 'flow instance id'), userHeader],
           responses: {
             '200': okResponse({ type: 'object', required: ['fiId', 'status'], properties: { fiId: { type: 'integer', minimum: 1 }, status: { type: 'string', enum: ['CANCELLED'] } } }, 'Cancelled', { fiId: 7, status: 'CANCELLED' }),
             '400': errorResponse(400, 'fiId is not a positive integer', badId('fiId')),
             '404': errorResponse(404, 'No such flow instance', { noSuchInstance: 'flow instance 7 does not exist' }),
-            '409': errorResponse(409, 'The instance is not RUNNING, or busy', { notRunning: 'flow instance 7 is SUCCESS: only a RUNNING instance can be cancelled', ...busy }),
+            '409': errorResponse(409, 'The instance is not RUNNING or QUEUED, or busy', { notRunning: 'flow instance 7 is SUCCESS: only a RUNNING or QUEUED instance can be cancelled', ...busy }),
             '503': both,
           },
         },
@@ -223,21 +232,22 @@ export function execRoutes(engine: Engine): RouteModule {
           parameters: [idPath('taskId', 'task id'), userHeader, idempotencyKeyHeader('tiId')],
           requestBody: {
             required: false,
-            description: 'Optional: {"input": {…}}',
+            description: 'Optional: {"input": {…}, "priority": 0-9}',
             content: {
               'application/json': {
-                schema: { type: 'object', properties: { input: { type: 'object', additionalProperties: true, description: `A JSON object of at most ${MAX_INPUT_BYTES} bytes` } } },
+                schema: { type: 'object', additionalProperties: false, properties: { input: { type: 'object', additionalProperties: true, description: `A JSON object of at most ${MAX_INPUT_BYTES} bytes` }, priority: { type: 'integer', minimum: 0, maximum: MAX_PRIORITY, default: 0, description: 'Among due task instances, a higher priority\'s are claimed first' } } },
                 example: { input: { name: 'Ada' } },
               },
             },
           },
           responses: {
             '200': okResponse({ type: 'object', required: ['tiId'], properties: { tiId: { type: 'integer', minimum: 1 } } }, 'The task instance queued', { tiId: 31 }),
-            '400': errorResponse(400, 'A bad taskId, input or Idempotency-Key', {
+            '400': errorResponse(400, 'A bad taskId, input, priority or Idempotency-Key', {
               ...badId('taskId'),
               ...badIdempotencyKey,
               inputNotObject: 'input: must be a JSON object',
               inputMissingField: 'input: template ${input.name}: input has no field "name"',
+              badPriority: `priority: must be an integer 0-${MAX_PRIORITY}`,
             }),
             '404': errorResponse(404, 'No such task (or deleted)', { noSuchTask: 'task 2 does not exist' }),
             '409': errorResponse(409, 'The Idempotency-Key was used for another target', idempotencyKeyReused('flow 7')),

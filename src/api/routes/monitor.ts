@@ -32,7 +32,7 @@ const latestBody = z.object({
 const filter = z.object({
   flowId: z.number().int().positive().optional(),
   fiId: z.number().int().positive().optional(),
-  status: z.enum(['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED']).optional(),
+  status: z.enum(['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED']).optional(),
   from: timeBound.optional(),
   to: timeBound.optional(),
   page: z.number().int().min(1).default(1),

@@ -17,7 +17,7 @@ export async function startRuns(knex: Knex, tiIds: number[], workerId: string): 
       bindings: [now, workerId, now, tiIds],
     },
     {
-      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.rendered_content, ti.rendered_config, ti.worker_id, ti.start_time,
+      sql: `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.priority, ti.rendered_content, ti.rendered_config, ti.worker_id, ti.start_time,
                    t.task_type, t.task_content, t.task_config
               FROM task_ins ti JOIN task t ON t.task_id = ti.task_id
              WHERE ti.ti_id IN (?)`,

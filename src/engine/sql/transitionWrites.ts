@@ -56,12 +56,14 @@ export interface WriteContext {
   user: string;
   /** Each flow instance's start (epoch ms), to back-date its new queue entries. */
   flowStart: Map<number, number>;
+  /** Each flow instance's priority (absent: 0), carried by every task instance it makes. */
+  flowPriority?: Map<number, number>;
   runHere?: RunHere;
 }
 
 export interface Written {
   /** `queue`: a WORKER task instance's external queue (src/queue/externalQueues.ts). */
-  enqueue: { tiId: number; delayMs: number; fiId: number; niId: number; queue?: string }[];
+  enqueue: { tiId: number; delayMs: number; priority: number; taskId: number; fiId: number; niId: number; queue?: string }[];
   started: TaskRun[];
 }
 
@@ -135,30 +137,30 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
   for (const k of readBacks) {
     for (const r of results[k] as Record<string, any>[]) {
       if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
-      else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()), ...externalQueueOf(r) });
+      else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, priority: r.priority ?? 0, taskId: r.task_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()), ...externalQueueOf(r) });
     }
   }
   return out;
 }
 
-const READ_BACK = `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.rendered_content, ti.rendered_config, t.task_type, t.task_content, t.task_config
+const READ_BACK = `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.priority, ti.rendered_content, ti.rendered_config, t.task_type, t.task_content, t.task_config
               FROM task_ins ti LEFT JOIN task t ON t.task_id = ti.task_id`;
 
 /** Task instances (PENDING) for more items of running forEach node instances, read back to be queued. */
 function addedTasks(adds: NonNullable<TransitionWrites['addTasks']>, ctx: WriteContext): Statement[] {
   const { now, user } = ctx;
   const rows: unknown[][] = [];
-  for (const a of adds) for (const item of a.items) for (const taskId of a.taskIds) rows.push([a.niId, a.fiId, taskId, 'PENDING', 0, 0, item, now, user, now, user]);
+  for (const a of adds) for (const item of a.items) for (const taskId of a.taskIds) rows.push([a.niId, a.fiId, taskId, 'PENDING', 0, 0, item, ctx.flowPriority?.get(a.fiId) ?? 0, now, user, now, user]);
   return [
     {
-      sql: 'INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, item_index, create_time, create_user, update_time, update_user) VALUES ?',
+      sql: 'INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, item_index, priority, create_time, create_user, update_time, update_user) VALUES ?',
       bindings: [rows],
     },
     { sql: `${READ_BACK} WHERE ti.ni_id IN (?) AND ti.ti_id >= LAST_INSERT_ID() ORDER BY ti.ti_id`, bindings: [[...new Set(adds.map((a) => a.niId))]] },
   ];
 }
 
-const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'item_index', 'ord'];
+const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'item_index', 'priority', 'ord'];
 
 /** INSERT … SELECT of the entered nodes' task instances, checked by count, and read back with their tasks. */
 function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): Statement[] {
@@ -171,7 +173,7 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
     for (const item of e.items ?? [null]) {
       for (const taskId of e.taskIds) {
         const runsHere = local-- > 0;
-        rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, item, rows.length]);
+        rows.push([e.fiId, e.nodeId, taskId, runsHere ? 'RUNNING' : 'PENDING', runsHere ? 1 : 0, runsHere ? 1 : 0, runsHere ? now : null, runsHere ? runHere!.workerId : null, item, ctx.flowPriority?.get(e.fiId) ?? 0, rows.length]);
       }
     }
   }
@@ -181,9 +183,9 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
   const fiIds = [...new Set(entered.map((e) => e.fiId))];
   return [
     {
-      sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, item_index, create_time, create_user, update_time, update_user)
+      sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, item_index, priority, create_time, create_user, update_time, update_user)
             SELECT ni.ni_id, v.fi_id, v.task_id, IF(${external}, 'PENDING', v.exec_status), IF(${external}, 0, v.attempt), IF(${external}, 0, v.version),
-                   IF(${external}, NULL, v.start_time), IF(${external}, NULL, v.worker_id), v.item_index, ?, ?, ?, ?
+                   IF(${external}, NULL, v.start_time), IF(${external}, NULL, v.worker_id), v.item_index, v.priority, ?, ?, ?, ?
               FROM (${values}) AS v
               JOIN task_node_ins ni ON ni.fi_id = v.fi_id AND ni.node_id = v.node_id AND ni.ni_id >= @tsq_first_ni
               LEFT JOIN task t ON t.task_id = v.task_id

@@ -1,22 +1,36 @@
 #!lua flags=allow-oom
 --[[
-  ackMany: release leased ids, each only if its owner still holds it.
+  ackMany: release leased ids, each only if its owner still holds it. An id of a limited task gives
+  back its slot, and the first id waiting on that task goes back to ready.
 
   KEYS[1] inflight        sorted set, score = lease deadline
   KEYS[2] inflight:owner  hash id -> owner
   KEYS[3] inflight:since  hash id -> claimed-at epoch ms
-  ARGV[1..] pairs: id, owner
+  KEYS[4] ready           sorted set (priority 0)
+  KEYS[5..13] ready:p1 … ready:p9
+  KEYS[14] limited        hash id -> taskId (limits.lib)
+  ARGV[1] wake channel, PUBLISHed to when a waiting id went back to ready
+  ARGV[2..] pairs: id, owner
 
   Returns: the number of ids acked.
-  OOM: allowed (it only deletes). Safe to run twice (the second run finds nothing of the owner's).
+  OOM: allowed (it deletes, or moves ids). Safe to run twice (the second run finds nothing of the owner's).
 ]]
+--#include limits.lib
+local limited = redis.call('HLEN', KEYS[14]) > 0
+local prefix = limPrefix(KEYS[14])
+local function readyKeyOf(p) return p > 0 and KEYS[4 + p] or KEYS[4] end
 local n = 0
-for i = 1, #ARGV, 2 do
+local moved = 0
+for i = 2, #ARGV, 2 do
   local id = ARGV[i]
   if redis.call('HGET', KEYS[2], id) == ARGV[i + 1] and redis.call('ZREM', KEYS[1], id) == 1 then
     redis.call('HDEL', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
+    if limited then moved = moved + limFree(prefix, id, true, readyKeyOf) end
     n = n + 1
   end
+end
+if moved > 0 then
+  redis.call('PUBLISH', ARGV[1], 'limit')
 end
 return n

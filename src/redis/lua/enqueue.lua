@@ -1,24 +1,42 @@
 #!lua
 --[[
-  enqueue: add task-instance ids to `ready`, each due after its own delay, and wake idle workers.
+  enqueue: add task-instance ids to their priority's ready set, each due after its own delay, and wake
+  idle workers. An id of a task with limits is listed in `limited` (the claim then applies them).
 
-  KEYS[1] ready     sorted set, score = epoch ms (Redis clock) the id may run
+  KEYS[1] ready     sorted set, score = epoch ms (Redis clock) the id may run (priority 0)
   KEYS[2] inflight  sorted set, score = lease deadline
+  KEYS[3..11] ready:p1 … ready:p9, as KEYS[1] for priorities 1-9
+  KEYS[12] limited  hash id -> taskId (limits.lib)
   ARGV[1] wake channel (pub/sub) to PUBLISH on when anything was added
-  ARGV[2..] pairs: id, delayMs (relative to now; may be negative to back-date an item)
+  ARGV[2..] quadruples: id, delayMs (relative to now; may be negative to back-date an item), priority 0-9,
+            taskId ('' when not known: the id is then taken as one of a task without limits)
 
-  An id already in ready (ZADD NX) or in inflight is left where it is.
+  An id already in a ready set (ZADD NX on its priority's set), in inflight or waiting on its task's
+  limits is left where it is.
   Returns: the number of ids added.
   OOM: refused as a whole (new entries); the rows stay PENDING in MySQL and the reconciler enqueues them.
   Safe to run twice.
 ]]
+--#include limits.lib
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local prefix = limPrefix(KEYS[12])
+local anyLimits = redis.call('HLEN', prefix .. 'limits') > 0
 local added = 0
-for i = 2, #ARGV, 2 do
+for i = 2, #ARGV, 4 do
   local id = ARGV[i]
+  local p = tonumber(ARGV[i + 2])
+  local task = ARGV[i + 3]
   if not redis.call('ZSCORE', KEYS[2], id) then
-    added = added + redis.call('ZADD', KEYS[1], 'NX', now + tonumber(ARGV[i + 1]), id)
+    local waiting = false
+    if anyLimits and task ~= '' and redis.call('HEXISTS', prefix .. 'limits', task) == 1 then
+      redis.call('HSET', KEYS[12], id, task)
+      local _, _, w = limKeys(prefix, task)
+      waiting = redis.call('ZSCORE', w, id)
+    end
+    if not waiting then
+      added = added + redis.call('ZADD', p > 0 and KEYS[2 + p] or KEYS[1], 'NX', now + tonumber(ARGV[i + 1]), id)
+    end
   end
 end
 if added > 0 then

@@ -1,21 +1,35 @@
 #!lua flags=allow-oom
 --[[
-  remove: drop ids from ready and inflight (cancel), with their owner/claimed-at entries.
+  remove: drop ids from the ready sets and inflight (cancel), with their owner/claimed-at entries.
 
   KEYS[1] ready           sorted set
   KEYS[2] inflight        sorted set
   KEYS[3] inflight:owner  hash id -> owner
   KEYS[4] inflight:since  hash id -> claimed-at epoch ms
-  ARGV[1..] ids
+  KEYS[5..13] ready:p1 … ready:p9
+  KEYS[14] limited        hash id -> taskId (limits.lib): a limited task's id leaves its waiting set and slot
+  ARGV[1] wake channel, PUBLISHed to when a freed slot sent a waiting id back to ready
+  ARGV[2..] ids
 
   Returns: the number of ids that were present in ready or inflight.
   OOM: allowed (it only deletes).
 ]]
+--#include limits.lib
+local limited = redis.call('HLEN', KEYS[14]) > 0
+local prefix = limPrefix(KEYS[14])
+local function readyKeyOf(p) return p > 0 and KEYS[4 + p] or KEYS[1] end
 local removed = 0
-for _, id in ipairs(ARGV) do
+local moved = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
   local n = redis.call('ZREM', KEYS[1], id) + redis.call('ZREM', KEYS[2], id)
+  for k = 5, 13 do n = n + redis.call('ZREM', KEYS[k], id) end
+  if limited then moved = moved + limFree(prefix, id, true, readyKeyOf) end
   redis.call('HDEL', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
   if n > 0 then removed = removed + 1 end
+end
+if moved > 0 then
+  redis.call('PUBLISH', ARGV[1], 'limit')
 end
 return removed

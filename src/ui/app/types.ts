@@ -41,6 +41,10 @@ export interface Flow {
   cronMisfire?: 'FIRE_ONCE' | 'SKIP';
   /** With a cron: its next tick while enabled, null while paused. */
   nextRunTime?: string | null;
+  /** Flow control, only when set. */
+  timeoutMs?: number;
+  maxActiveInstances?: number;
+  overflow?: 'QUEUE' | 'SKIP';
   createTime?: string;
   updateTime?: string;
 }
@@ -58,6 +62,8 @@ export interface FlowIns {
   failedNode?: { niId: number; nodeId: number; nodeKey?: string };
   trigger?: string;
   scheduledTime?: string | null;
+  /** 0-9, from the start (flow control). */
+  priority?: number;
   /** Asked for one instance (`fiId`): the start's input, and once SUCCESS the result by node key. */
   input?: Record<string, unknown>;
   result?: Record<string, unknown>;
@@ -120,4 +126,4 @@ export interface Page<T> {
   list: T[];
 }
 
-export const FLOW_STATUSES = ['RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] as const;
+export const FLOW_STATUSES = ['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELLED'] as const;

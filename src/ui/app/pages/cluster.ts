@@ -17,21 +17,25 @@ interface QueueStats { ready: number; dueNow: number; delayed: number; inflight:
 interface Inflight { tiId: number; fiId: number | null; taskId: number | null; taskName?: string | null; worker: string; attempt: number | null; leaseDeadline: string | null; leaseMsLeft: number; runningForMs: number }
 interface Lock { key: string; holder: string | null; ttlMs: number | null }
 
-interface Snapshot { members: Member[]; leader: Leader; queue: QueueStats; inflight: Inflight[]; locks: Lock[] }
+interface LimitWait { taskId: number; waiting: number; running: number; limits: { concurrency: number; rateMax: number; ratePerMs: number } | null }
+
+interface Snapshot { members: Member[]; leader: Leader; queue: QueueStats; inflight: Inflight[]; locks: Lock[]; limits: LimitWait[] }
 
 /** Queue samples of this tab, kept across visits to the page. */
 const samples: { t: number; q: QueueStats }[] = [];
 
 async function snapshot(): Promise<Snapshot> {
   const admin = { admin: true };
-  const [members, leader, queue, inflight, locks] = await Promise.all([
+  const [members, leader, queue, inflight, locks, limits] = await Promise.all([
     get<Member[]>('/admin/members', admin),
     get<Leader>('/admin/leader', admin),
     get<QueueStats>('/admin/queue', admin),
     get<Inflight[]>('/admin/inflight?limit=100', admin),
     get<Lock[]>('/admin/locks?limit=200', admin),
+    // A server without flow control's endpoint (older member): shown as nothing waiting.
+    get<LimitWait[]>('/admin/limits', admin).catch(() => ({ data: [] as LimitWait[] })),
   ]);
-  return { members: members.data, leader: leader.data, queue: queue.data, inflight: inflight.data, locks: locks.data };
+  return { members: members.data, leader: leader.data, queue: queue.data, inflight: inflight.data, locks: locks.data, limits: limits.data };
 }
 
 function TokenForm({ message, onToken }: { message: string | null; onToken: (t: string) => void }) {
@@ -125,6 +129,14 @@ export function ClusterPage() {
           { key: 'delayed', label: 'delayed', values: samples.map((s) => s.q.delayed) },
           { key: 'inflight', label: 'in flight', values: samples.map((s) => s.q.inflight) },
         ]} />
+      <h2>Waiting on a limit (${snap.limits.length})</h2>
+      ${snap.limits.length === 0 ? html`<p class="muted">No task waits on its concurrency or rate limit.</p>` : html`<table class="list" data-testid="limits-table">
+        <thead><tr><th scope="col">Task</th><th scope="col">Waiting</th><th scope="col">Holding a slot</th><th scope="col">Limits</th></tr></thead>
+        <tbody>${snap.limits.map((l) => html`<tr key=${l.taskId} data-task-id=${l.taskId}>
+          <td><a href=${`/ui/tasks/${l.taskId}`}>#${l.taskId}</a></td><td>${l.waiting}</td><td>${l.running}</td>
+          <td>${!l.limits ? 'removed' : [l.limits.concurrency ? `${l.limits.concurrency} at once` : '', l.limits.rateMax ? `${l.limits.rateMax} per ${l.limits.ratePerMs} ms` : ''].filter(Boolean).join(', ')}</td>
+        </tr>`)}</tbody>
+      </table>`}
       <h2>In flight (${snap.inflight.length})</h2>
       ${snap.inflight.length === 0 ? html`<p class="muted">Nothing in flight.</p>` : html`<table class="list">
         <thead><tr><th scope="col">Task instance</th><th scope="col">Instance</th><th scope="col">Task</th><th scope="col">Worker</th><th scope="col">Attempt</th><th scope="col">Running for</th><th scope="col">Lease left</th></tr></thead>

@@ -14,7 +14,7 @@ import type { Flow, FlowIns, FlowNode } from '../types.js';
 import { useLiveRefresh } from '../live.js';
 import { completionText } from '../format.js';
 
-const KNOWN = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled', 'cronMisfire', 'nextRunTime'];
+const KNOWN = ['flowId', 'flowName', 'flowDescription', 'flowNodes', 'createTime', 'updateTime', 'flowVersion', 'cron', 'cronEnabled', 'cronMisfire', 'nextRunTime', 'timeoutMs', 'maxActiveInstances', 'overflow'];
 
 export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
   const version = Number(loc.query.get('version')) || undefined;
@@ -27,13 +27,14 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
   useTitle(f ? `Flow ${f.flowId} · ${f.flowName}` : `Flow ${flowId}`);
 
   const [input, setInput] = useState('');
+  const [priority, setPriority] = useState('0');
   const [inputError, setInputError] = useState<string | null>(null);
   const flash = useFlash();
   const [notice, setNotice] = useState<Notice | null>(flash);
   const [busy, setBusy] = useState(false);
 
   const start = async () => {
-    let body: unknown;
+    let body: Record<string, unknown> | undefined;
     setInputError(null);
     setNotice(null);
     // Only text that is not JSON at all is stopped here; what the API makes of the value (it must be
@@ -46,6 +47,7 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
         return;
       }
     }
+    if (priority !== '0') body = { ...body, priority: Number(priority) };
     setBusy(true);
     try {
       const a = await post<{ fiId: number }>(`/exec/flow/${flowId}`, body);
@@ -84,6 +86,10 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
         <h1>${f.flowName} <span class="muted">#${f.flowId}</span></h1>
         <div class="actions">
           <a class="button" href=${`/ui/flows/${f.flowId}/edit`}>Edit</a>
+          <label class="inline" for="start-priority">Priority</label>
+          <select id="start-priority" value=${priority} onChange=${(e: Event) => setPriority((e.target as HTMLSelectElement).value)} title="Among due tasks, a higher priority's are run first">
+            ${Array.from({ length: 10 }, (_, p) => html`<option value=${String(p)}>${p}${p === 0 ? ' (default)' : p === 9 ? ' (highest)' : ''}</option>`)}
+          </select>
           <button class="danger" onClick=${remove} disabled=${busy}>Delete</button>
           <button class="primary" onClick=${start} disabled=${busy}>Start</button>
         </div>
@@ -96,7 +102,7 @@ export function FlowPage({ flowId, loc }: { flowId: number; loc: Location }) {
             ${Array.from({ length: latest }, (_, i) => latest - i).map((v) => html`<option value=${String(v)}>${v}${v === latest ? ' (current)' : ''}</option>`)}
           </select>
         </div>
-        <p class="muted">updated ${f.updateTime}${version && version !== latest ? ' · a start runs the current version' : ''}</p>
+        <p class="muted">${f.timeoutMs ? `times out after ${f.timeoutMs} ms · ` : ''}${f.maxActiveInstances ? `at most ${f.maxActiveInstances} running (beyond: ${f.overflow ?? 'QUEUE'}) · ` : ''}updated ${f.updateTime}${version && version !== latest ? ' · a start runs the current version' : ''}</p>
       </div>
       <div class="row"><strong>Schedule</strong> ${f.cron ? html`<${CronSwitch} flow=${f} onChanged=${() => flow.reload()} />` : html`<span class="muted">none (add a cron in <a href=${`/ui/flows/${f.flowId}/edit`}>Edit</a>)</span>`}</div>
       <details class="start-input">

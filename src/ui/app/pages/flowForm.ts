@@ -41,6 +41,10 @@ export interface Draft {
   cron: string;
   cronEnabled: boolean;
   nodes: NodeDraft[];
+  /** Flow control (issue 18), as typed: empty = none. */
+  timeoutMs?: string;
+  maxActiveInstances?: string;
+  overflow?: string;
 }
 
 let uids = 0;
@@ -79,7 +83,10 @@ export function draftOf(f: Flow): Draft {
       after: (n.prevNodes ?? []).map((p) => keyOf.get(p) ?? `#${p}`).join(', '),
     }));
   const startKey = start?.nodeKey && start.nodeKey !== defaultKey(0) ? start.nodeKey : null;
-  return { startKey, flowName: f.flowName, flowDescription: f.flowDescription ?? '', cron: f.cron ?? '', cronEnabled: Boolean(f.cronEnabled), nodes };
+  return {
+    startKey, flowName: f.flowName, flowDescription: f.flowDescription ?? '', cron: f.cron ?? '', cronEnabled: Boolean(f.cronEnabled), nodes,
+    timeoutMs: f.timeoutMs != null ? String(f.timeoutMs) : '', maxActiveInstances: f.maxActiveInstances != null ? String(f.maxActiveInstances) : '', overflow: f.overflow ?? 'QUEUE',
+  };
 }
 
 /** The keys a node's "after" names, START written as its key (unless a TASK node took that word). */
@@ -132,6 +139,11 @@ export function bodyOf(d: Draft, flowId: number | null): Record<string, unknown>
     cronEnabled: d.cronEnabled,
     flowNodes,
   };
+  // Flow control: a whole number is sent as one, anything else as typed (the server's 400 names it).
+  const num = (v: string | undefined) => (!v?.trim() ? null : /^\d+$/.test(v.trim()) ? Number(v.trim()) : v.trim());
+  body.timeoutMs = num(d.timeoutMs);
+  body.maxActiveInstances = num(d.maxActiveInstances);
+  body.overflow = body.maxActiveInstances === null ? null : (d.overflow || 'QUEUE');
   if (flowId) body.flowId = flowId;
   return body;
 }
@@ -154,7 +166,7 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
   const tasks = loaded.data.tasks;
   const taskById = new Map(tasks.map((t) => [t.taskId, t]));
 
-  const set = (k: 'flowName' | 'flowDescription' | 'cron') => (e: Event) => setD({ ...d, [k]: (e.target as HTMLInputElement).value });
+  const set = (k: 'flowName' | 'flowDescription' | 'cron' | 'timeoutMs' | 'maxActiveInstances' | 'overflow') => (e: Event) => setD({ ...d, [k]: (e.target as HTMLInputElement).value });
   const setNode = (i: number, patch: Partial<NodeDraft>) => setD({ ...d, nodes: d.nodes.map((n, j) => (j === i ? { ...n, ...patch } : n)) });
   const move = (i: number, by: number) => {
     const nodes = [...d.nodes];
@@ -183,7 +195,7 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
   };
 
   // Errors the form has no field for (e.g. about START or END) are shown above the nodes.
-  const shown = (path: string) => ['flowName', 'flowDescription', 'cron', 'cronEnabled'].includes(path) || d.nodes.some((_, i) => path.startsWith(`flowNodes[${i + 1}].`));
+  const shown = (path: string) => ['flowName', 'flowDescription', 'cron', 'cronEnabled', 'timeoutMs', 'maxActiveInstances', 'overflow'].includes(path) || d.nodes.some((_, i) => path.startsWith(`flowNodes[${i + 1}].`));
   const loose = Object.entries(errors).filter(([k]) => !shown(k));
 
   return html`<section>
@@ -206,6 +218,20 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
           <span class="hint">Off (the default), a cron does nothing; pause or resume it later from the flow list</span>
           <${FieldError} id="cronEnabled" error=${err('cronEnabled')} />
         </div>
+      </div>
+      <div class="row">
+        <${Field} id="timeoutMs" label="Timeout (ms, optional)" hint="An instance still running this long after it started is FAILED (1000-604800000)." error=${err('timeoutMs')}>
+          <input id="timeoutMs" inputmode="numeric" value=${d.timeoutMs ?? ''} onInput=${set('timeoutMs')} aria-describedby=${described('timeoutMs', 'timeoutMs')} />
+        </${Field}>
+        <${Field} id="maxActiveInstances" label="Max active instances (optional)" hint="Most instances running at once (1-10000)." error=${err('maxActiveInstances')}>
+          <input id="maxActiveInstances" inputmode="numeric" value=${d.maxActiveInstances ?? ''} onInput=${set('maxActiveInstances')} aria-describedby=${described('maxActiveInstances', 'maxActiveInstances')} />
+        </${Field}>
+        <${Field} id="overflow" label="Beyond that" error=${err('overflow')}>
+          <select id="overflow" value=${d.overflow ?? 'QUEUE'} onChange=${set('overflow')}>
+            <option value="QUEUE">QUEUE: start later, oldest first</option>
+            <option value="SKIP">SKIP: refuse the start (409)</option>
+          </select>
+        </${Field}>
       </div>
 
       <fieldset class="flow-nodes">

@@ -27,7 +27,7 @@ export function InstanceTable({ rows, showFlow = true, selection }: { rows: Flow
   return html`<table class="list" data-testid="instances-table">
     <thead><tr>
       ${selection ? html`<th scope="col"><input type="checkbox" aria-label="Select all shown" checked=${allOn} onChange=${() => selection.all(ids, !allOn)} /></th>` : null}
-      <th scope="col">Instance</th>${showFlow ? html`<th scope="col">Flow</th>` : null}<th scope="col">Version</th><th scope="col">Status</th>
+      <th scope="col">Instance</th>${showFlow ? html`<th scope="col">Flow</th>` : null}<th scope="col">Version</th><th scope="col">Status</th><th scope="col">Priority</th>
       <th scope="col">Started</th><th scope="col">Took</th><th scope="col">Trigger</th><th scope="col">Failed at</th><th scope="col">Error</th>
     </tr></thead>
     <tbody>
@@ -37,8 +37,9 @@ export function InstanceTable({ rows, showFlow = true, selection }: { rows: Flow
         ${showFlow ? html`<td><a href=${`/ui/flows/${r.flowId}`}>${r.flowName ?? `flow ${r.flowId}`}</a></td>` : null}
         <td>${r.flowVersion}</td>
         <td><${Status} status=${r.status} /></td>
+        <td>${r.priority ?? 0}</td>
         <td>${r.startTime}</td>
-        <td>${r.endTime ? duration(between(r.startTime, r.endTime)) : html`<span class="muted">running</span>`}</td>
+        <td>${r.endTime ? duration(between(r.startTime, r.endTime)) : html`<span class="muted">${r.status === 'QUEUED' ? 'queued' : 'running'}</span>`}</td>
         <td>${r.trigger ?? ''}</td>
         <td data-testid="failed-at">${r.failedNode ? html`<a href=${`/ui/instances/${r.fiId}#ni-${r.failedNode.niId}`}>${r.failedNode.nodeKey ?? `node #${r.failedNode.nodeId}`}</a>` : ''}</td>
         <td class="wrap">${r.errorMsg}</td>

@@ -23,6 +23,12 @@ const NUMBERS: { key: string; label: string; hint: string; types?: TaskType[] }[
   { key: 'timeoutMs', label: 'Timeout (ms)', hint: 'An attempt is aborted after this long (default 1 h).' },
   { key: 'maxRetries', label: 'Retries', hint: 'Attempts after the first when it fails (default 0).' },
   { key: 'retryBackoffMs', label: 'Retry back-off (ms)', hint: 'Before the next attempt, doubled each time (default 1000).' },
+  { key: 'concurrencyLimit', label: 'Concurrency limit', hint: 'At most this many running at once, cluster-wide (1-10000; empty: no limit).' },
+];
+/** taskConfig.rateLimit {max, perMs}, edited as two fields. */
+const RATE = [
+  { key: 'max', label: 'Rate limit: starts', hint: 'At most this many starts per window, cluster-wide (1-10000; empty: no rate limit).' },
+  { key: 'perMs', label: 'Rate limit: window (ms)', hint: 'The window (1-86400000), e.g. 1000 for "per second".' },
 ];
 const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 
@@ -40,6 +46,8 @@ function draftOf(t: Task): Draft {
   const c = t.taskConfig ?? {};
   const cfg: Record<string, string> = {};
   for (const [k, v] of Object.entries(c)) cfg[k] = typeof v === 'string' ? v : JSON.stringify(v);
+  const rate = c.rateLimit as { max?: number; perMs?: number } | undefined;
+  if (rate && typeof rate === 'object') for (const r of RATE) cfg[`rateLimit.${r.key}`] = String(rate[r.key as 'max' | 'perMs'] ?? '');
   return { taskName: t.taskName, taskType: t.taskType, taskContent: t.taskContent ?? '', taskDescription: t.taskDescription ?? '', cfg };
 }
 
@@ -65,6 +73,14 @@ function configOf(d: Draft): { config: Record<string, unknown> | null; errors: R
       }
     }
   }
+  const rate: Record<string, number> = {};
+  for (const r of RATE) {
+    const raw = (d.cfg[`rateLimit.${r.key}`] ?? '').trim();
+    if (raw === '') continue;
+    if (!/^\d+$/.test(raw)) errors[`taskConfig.rateLimit.${r.key}`] = 'must be a whole number';
+    else rate[r.key] = Number(raw);
+  }
+  if (Object.keys(rate).length) out.rateLimit = rate; // one half left empty is the server's 400, naming it
   if (d.taskType === 'HTTP') {
     if (d.cfg.method) out.method = d.cfg.method;
     out.url = (d.cfg.url ?? '').trim();
@@ -147,7 +163,7 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
 
   if (taskId && !loaded.data) return html`<section><p class="crumbs"><a href="/ui/tasks">Tasks</a> ›</p><${ErrorBox} error=${loaded.error} what="Could not load the task" /><${Loading} loading=${loaded.loading} /></section>`;
   const [contentLabel, contentHint] = CONTENT_LABEL[d.taskType];
-  const known = new Set(['taskName', 'taskType', 'taskContent', 'taskDescription', ...NUMBERS.map((n) => `taskConfig.${n.key}`), 'taskConfig.method', 'taskConfig.url', 'taskConfig.headers', 'taskConfig.body', 'taskConfig.idempotencyHeader', 'taskConfig.queue', 'taskConfig.input']);
+  const known = new Set(['taskName', 'taskType', 'taskContent', 'taskDescription', ...NUMBERS.map((n) => `taskConfig.${n.key}`), ...RATE.map((r) => `taskConfig.rateLimit.${r.key}`), 'taskConfig.method', 'taskConfig.url', 'taskConfig.headers', 'taskConfig.body', 'taskConfig.idempotencyHeader', 'taskConfig.queue', 'taskConfig.input']);
   const otherError = Object.entries(errors).find(([k]) => !known.has(k));
 
   return html`<section>
@@ -200,6 +216,10 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
         ${NUMBERS.filter((n) => !n.types || n.types.includes(d.taskType)).map((n) => html`
           <${Field} id=${`cfg-${n.key}`} label=${n.label} hint=${n.hint} error=${errors[`taskConfig.${n.key}`]}>
             <input id=${`cfg-${n.key}`} inputmode="numeric" value=${d.cfg[n.key] ?? ''} onInput=${setCfg(n.key)} aria-describedby=${described(`cfg-${n.key}`, `taskConfig.${n.key}`)} />
+          </${Field}>`)}
+        ${RATE.map((r) => html`
+          <${Field} id=${`cfg-rate-${r.key}`} label=${r.label} hint=${r.hint} error=${errors[`taskConfig.rateLimit.${r.key}`]}>
+            <input id=${`cfg-rate-${r.key}`} inputmode="numeric" value=${d.cfg[`rateLimit.${r.key}`] ?? ''} onInput=${setCfg(`rateLimit.${r.key}`)} aria-describedby=${described(`cfg-rate-${r.key}`, `taskConfig.rateLimit.${r.key}`)} />
           </${Field}>`)}
       </fieldset>
       ${otherError && !otherError[0].startsWith('taskConfig') ? html`<p class="field-error" role="alert">${otherError[0]}: ${otherError[1]}</p>` : null}
