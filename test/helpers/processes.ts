@@ -8,6 +8,7 @@ import { createKnex, type Knex } from '../../src/infra/db.js';
 import { baseEnv, testRun } from './env.js';
 import { apiClient, type Api } from './member.js';
 import { waitFor } from './wait.js';
+import { leaderKey, memberKey } from '../../src/redis/keys.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAX_OUTPUT = 2 * 1024 * 1024;
@@ -89,7 +90,7 @@ export class Processes {
         const res = await fetch(`http://127.0.0.1:${port}/healthz`);
         return res.ok;
       }
-      return (await this.r.exists(`${this.prefix}member:${opts.id}`)) === 1;
+      return (await this.r.exists(memberKey(this.prefix, opts.id))) === 1;
     }, timeout, 50).catch((e) => {
       throw new Error(`${(e as Error).message}\n--- output of ${opts.id} ---\n${proc.output().slice(-4000)}`);
     });
@@ -150,7 +151,7 @@ export class Processes {
 
   /** Who holds the leader lease now (the value starts with the holder's member id). */
   async leader(): Promise<string | null> {
-    const v = await this.r.get(`${this.prefix}leader`);
+    const v = await this.r.get(leaderKey(this.prefix));
     return v ? v.slice(0, v.lastIndexOf('|')) : null;
   }
 

@@ -1,0 +1,58 @@
+// Every Redis key and channel name, in one place. All start with REDIS_PREFIX (so `SCAN MATCH prefix*`
+// finds them all), and carry a hash tag `{…}` that says which keys must live in one slot of a Redis
+// Cluster: a Lua script may only touch keys of one slot, so the keys one script touches share a tag.
+//
+//   tag {q}   the work queue and the leader lease (the reaper's scripts check the lease atomically with
+//             the queue's keys, so it lives in the queue's slot):
+//             <p>{q}:ready, <p>{q}:inflight, <p>{q}:inflight:owner, <p>{q}:inflight:since, <p>{q}:leader
+//   tag {m}   membership: <p>{m}:member:<memberId> heartbeats, and <p>{m}:cluster, the database this
+//             prefix belongs to (the heartbeat script checks it)
+//   tag {<fiId>}  one flow instance: <p>lock:flow-ins:{<fiId>} and <p>dirty:flow-ins:{<fiId>} (the lock
+//             scripts take an instance's lock and dirty mark together; several instances at once are
+//             split per slot, see engine/locks.ts)
+//   no tag    <p>events:watched (a single key); pub/sub channels <p>wake, <p>cancel, <p>events (classic
+//             PUBLISH reaches every node of a cluster, whatever the name)
+//
+// Phase 1 of the cluster port: the queue is one slot, so it lives on one master. A later phase shards it
+// ({q:<n>}); nothing else here needs to change for that. On standalone Redis tags are just characters.
+// A REDIS_PREFIX that itself contains `{…}` puts every key in that one slot: it works, nothing is spread.
+// Key names are not kept across versions: Redis is rebuilt from MySQL by the reconciler.
+
+export interface QueueKeys {
+  ready: string;
+  inflight: string;
+  owner: string;
+  since: string;
+  leader: string;
+  /** Pub/sub channel, published to when ids are added to ready. */
+  wake: string;
+}
+
+export function queueKeys(prefix: string): QueueKeys {
+  const q = `${prefix}{q}:`;
+  return { ready: `${q}ready`, inflight: `${q}inflight`, owner: `${q}inflight:owner`, since: `${q}inflight:since`, leader: `${q}leader`, wake: `${prefix}wake` };
+}
+
+/** The leader lease (Redlock), in the queue's slot. */
+export const leaderKey = (prefix: string): string => queueKeys(prefix).leader;
+
+/** A member's heartbeat key. */
+export const memberKey = (prefix: string, memberId: string): string => `${prefix}{m}:member:${memberId}`;
+/** SCAN pattern of every heartbeat key. */
+export const memberPattern = (prefix: string): string => `${prefix}{m}:member:*`;
+/** The database identity the prefix is bound to (cluster/identity.ts), in the heartbeats' slot. */
+export const clusterKey = (prefix: string): string => `${prefix}{m}:cluster`;
+
+/** A flow instance's coordinator lock. */
+export const flowLockKey = (prefix: string, fiId: number): string => `${prefix}lock:flow-ins:{${fiId}}`;
+/** A flow instance's dirty mark, in its lock's slot. */
+export const flowDirtyKey = (prefix: string, fiId: number): string => `${prefix}dirty:flow-ins:{${fiId}}`;
+/** SCAN pattern of every lock (/admin/locks). */
+export const lockPattern = (prefix: string): string => `${prefix}lock:*`;
+
+/** Pub/sub: task instances to abort (engine/cancelSignals.ts). */
+export const cancelChannel = (prefix: string): string => `${prefix}cancel`;
+/** Pub/sub: live status events (observe/liveEvents.ts). */
+export const eventsChannel = (prefix: string): string => `${prefix}events`;
+/** Set while some member streams live events: publishers only publish then. */
+export const watchedKey = (prefix: string): string => `${prefix}events:watched`;
