@@ -421,6 +421,24 @@ export class PrivateRedisCluster {
     return [];
   }
 
+  /** The port of the master serving `slot` now (null when none is known to serve it). */
+  async masterOf(slot: number): Promise<number | null> {
+    for (const port of this.pids.keys()) {
+      const nodes = (await this.command(port, 'CLUSTER', 'NODES')) as string | null;
+      if (!nodes) continue;
+      for (const line of nodes.split('\n')) {
+        const f = line.split(' ');
+        if (!f[2]?.includes('master') || f[2].includes('fail')) continue;
+        for (const range of f.slice(8)) {
+          const [lo, hi = lo] = range.split('-').map(Number);
+          if (slot >= lo && slot <= hi) return Number(/:(\d+)@/.exec(f[1])![1]);
+        }
+      }
+      return null;
+    }
+    return null;
+  }
+
   /** Every live node says cluster_state:ok, and every replica's link to its master is up. */
   async waitHealthy(timeoutMs = 30_000): Promise<void> {
     await waitFor('every cluster node to say cluster_state:ok with replicas in sync', async () => {
