@@ -1,10 +1,12 @@
 // `npm run bench -- --flows N --steps K [--tasks-per-node M] [--members P] [--concurrency C]
-//                  [--worker-concurrency W] [--wait-ms T]`
+//                  [--worker-concurrency W] [--wait-ms T] [--redis-cluster]`
 // Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
 // and Redis prefix, creates an ECHO task (a WAIT task of T ms with --wait-ms, to hold many instances
 // in flight at once) and a flow of K sequential TASK nodes (M tasks each, ALL),
 // starts N instances at once through the REST API, waits until every one has ended (a progress line
 // a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
+// --redis-cluster: the members use a Redis Cluster (REDIS_CLUSTER_NODES): BENCH_REDIS_CLUSTER_NODES if
+// set, else a private one started for the run (3 masters, 3 replicas; test/helpers/privateServices.ts).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -13,14 +15,19 @@ import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import knexFactory from 'knex';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { scanKeys } from '../infra/redis.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function args(): Record<string, number> {
-  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0 };
+  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0, 'redis-cluster': 0 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
+    if (a[i] === '--redis-cluster') {
+      out['redis-cluster'] = 1;
+      continue;
+    }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a[i]);
     if (!m || !(m[1] in out)) throw new Error(`unknown argument ${a[i]} (known: ${Object.keys(out).map((k) => `--${k}`).join(' ')})`);
     const v = Number(m[2] ?? a[++i]);
@@ -96,6 +103,14 @@ async function main(): Promise<void> {
   const databaseUrl = `${mysqlBase}/ts_bench_${runId}`;
   const redisUrl = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379/0';
   const prefix = `bench:${runId}:`;
+  let clusterNodes = o['redis-cluster'] ? process.env.BENCH_REDIS_CLUSTER_NODES || null : null;
+  let privateCluster: { seeds: string; stop(): Promise<void> } | null = null;
+  if (o['redis-cluster'] && !clusterNodes) {
+    log('starting a private Redis Cluster (3 masters, 3 replicas) …');
+    const { PrivateRedisCluster } = await import('../../test/helpers/privateServices.js');
+    privateCluster = await PrivateRedisCluster.start();
+    clusterNodes = privateCluster.seeds;
+  }
   log(`building (tsc) …`);
   execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 
@@ -114,13 +129,11 @@ async function main(): Promise<void> {
     const admin = knexFactory({ client: 'mysql2', connection: `${mysqlBase}/`, pool: { min: 0, max: 1 } });
     await admin.raw(`DROP DATABASE IF EXISTS \`ts_bench_${runId}\``).catch(() => {});
     await admin.destroy();
-    const r = new Redis(redisUrl);
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await r.del(...keys);
-    } while (cursor !== '0');
+    if (privateCluster) return privateCluster.stop();
+    const r = clusterNodes ? new Cluster(clusterNodes.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) }))) : new Redis(redisUrl);
+    r.on('error', () => {});
+    // One key at a time: a cluster refuses a DEL of keys in several slots.
+    for (const k of await scanKeys(r, `${prefix}*`)) await r.del(k);
     r.disconnect();
   };
 
@@ -131,6 +144,7 @@ async function main(): Promise<void> {
         ...process.env as Record<string, string>,
         DATABASE_URL: databaseUrl,
         REDIS_URL: redisUrl,
+        REDIS_CLUSTER_NODES: clusterNodes ?? '',
         REDIS_PREFIX: prefix,
         PORT: String(port),
         ROLES: 'web,worker',
@@ -239,6 +253,7 @@ async function main(): Promise<void> {
       steps: o.steps,
       tasks_per_node: o['tasks-per-node'],
       members: urls.length,
+      redis: clusterNodes ? 'cluster' : 'standalone',
       wall_s: round(wall),
       flows_per_s: round(o.flows / wall, 1),
       tasks_per_s: round(Number(tasks) / wall, 1),
