@@ -12,6 +12,7 @@ import { bindPrefix, databaseClusterId } from './cluster/identity.js';
 import { readMaxPacket, writeLimits, type WriteLimits } from './infra/writeLimits.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
+import { preloadScripts } from './redis/scripts.js';
 import { createApp, createOpsApp } from './api/app.js';
 import { bindServer, type BoundServer } from './api/listen.js';
 import type { Services } from './services.js';
@@ -109,6 +110,7 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
   let limits: WriteLimits;
   try {
     await checkRedis(redis, config);
+    await withTimeout(preloadScripts(redis), 5_000, 'loading the Redis scripts into every cluster node');
     clusterId = await databaseClusterId(knex);
     limits = writeLimits(await readMaxPacket(knex), config.taskOutputMaxBytes);
     await bindPrefix(redis, config.redisPrefix, clusterId, config.redisCluster ? describeTarget(config) : safeUrl(config.redisUrl));

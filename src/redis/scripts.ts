@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from '../infra/redis.js';
+import { isCluster, type Redis } from '../infra/redis.js';
 
 /** Script name → number of KEYS it takes. */
 const SCRIPTS = {
@@ -111,4 +111,19 @@ export async function evalVariadic<T>(redis: Redis, name: 'lockFlows' | 'unlockF
     if (!/^NOSCRIPT/.test((e as Error).message ?? '')) throw e;
     return (await redis.eval(lua, keys.length, ...keys, ...argv)) as T;
   }
+}
+
+/**
+ * On a Redis Cluster, loads every script into every node's script cache now, and into each node the
+ * client connects to later (a replica promoted after a failover, a node added). A node that does not
+ * know a script answers NOSCRIPT and the script is sent again as EVAL a round trip later, which can
+ * reorder two calls on one slot: an unlock sent first could run after the next pass's lock, finding the
+ * lock still held. On one Redis there is a single connection and this is not needed.
+ */
+export async function preloadScripts(redis: Redis): Promise<void> {
+  if (!isCluster(redis)) return;
+  const src = Object.values(luaSources());
+  const load = (node: { script(sub: 'LOAD', lua: string): Promise<unknown> }) => Promise.all(src.map((lua) => node.script('LOAD', lua)));
+  redis.on('+node', (node: Parameters<typeof load>[0]) => void load(node).catch(() => {}));
+  await Promise.all(redis.nodes('all').map((node) => load(node)));
 }
