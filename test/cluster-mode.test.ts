@@ -15,6 +15,8 @@ import { checkOutcome, midRun, report, rerunCount, sleep, startMany, waitAllEnde
 import { waitFor } from './helpers/wait.js';
 import { flowLockKey, memberKey, queueKeys } from '../src/redis/keys.js';
 import { keySlot } from '../src/redis/slot.js';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { dependencyDown } from '../src/errors.js';
 
 const TOKEN = 'cluster-admin-token';
 
@@ -182,5 +184,50 @@ describe('Redis Cluster: two members on a private cluster (issue 20, phase 1)', 
     expect([...answers.keys()].filter((s) => s !== 200 && s !== 503), `answers by status ${JSON.stringify(Object.fromEntries(answers))}`).to.deep.equal([]);
     await checkOutcome(knex, all, procs, { tasksPerFlow: STEPS });
     expect(a.alive() && b.alive()).to.equal(true);
+  });
+});
+
+describe('Redis Cluster: configuration and errors (no cluster needed)', () => {
+  it('REDIS_CLUSTER_NODES: host:port entries, or URLs whose TLS and credentials apply to every node', () => {
+    expect(loadConfig({}).redisCluster).to.equal(null);
+    expect(loadConfig({ REDIS_CLUSTER_NODES: ' 10.0.0.1:7000, redis-b:7001 ' }).redisCluster).to.deep.equal({
+      nodes: [{ host: '10.0.0.1', port: 7000 }, { host: 'redis-b', port: 7001 }], tls: false,
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'rediss://app:s%3Acret@h1:6379,h2:6380,rediss://app:s%3Acret@h3:6381' }).redisCluster).to.deep.equal({
+      nodes: [{ host: 'h1', port: 6379 }, { host: 'h2', port: 6380 }, { host: 'h3', port: 6381 }], tls: true, username: 'app', password: 's:cret',
+    });
+    expect(loadConfig({ REDIS_CLUSTER_NODES: 'redis://:pw@[::1]:7000' }).redisCluster).to.deep.equal({ nodes: [{ host: '::1', port: 7000 }], tls: false, password: 'pw' });
+  });
+
+  for (const [value, says] of [
+    ['h1', 'must name a host and a port'],
+    ['h1:7000,,', null],
+    ['http://h1:7000', 'must use redis: or rediss:'],
+    ['redis://h1:7000/2', 'names a db'],
+    ['redis://:a@h1:7000,redis://:b@h2:7000', 'disagree'],
+    ['redis://h1:7000,rediss://h2:7000', 'disagree'],
+    [Array.from({ length: 101 }, (_, i) => `h${i}:7000`).join(','), 'at most 100'],
+  ] as const) {
+    it(`REDIS_CLUSTER_NODES=${value.slice(0, 40)}${value.length > 40 ? '…' : ''}: ${says ? 'one clear error naming it' : 'accepted'}`, () => {
+      if (!says) {
+        expect(loadConfig({ REDIS_CLUSTER_NODES: value }).redisCluster!.nodes).to.deep.equal([{ host: 'h1', port: 7000 }]);
+        return;
+      }
+      expect(() => loadConfig({ REDIS_CLUSTER_NODES: value })).to.throw(ConfigError, new RegExp(`^REDIS_CLUSTER_NODES.*${says}`));
+    });
+  }
+
+  it('a cluster between topologies is a Redis outage (a 503), not a 500: MOVED, ASK, TRYAGAIN, CLUSTERDOWN and the client giving up', () => {
+    const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+    for (const e of [
+      reply('MOVED 3999 127.0.0.1:6381'), reply('ASK 3999 127.0.0.1:6381'), reply('TRYAGAIN Multiple keys request during rehashing of slot'),
+      reply('CLUSTERDOWN The cluster is down'), new Error('Too many Cluster redirections. Last error: Error: Connection is closed.'),
+      Object.assign(new Error('Failed to refresh slots cache.'), { name: 'ClusterAllFailedError' }), new Error('None of startup nodes is available'),
+      new Error("Cluster isn't ready and enableOfflineQueue options is false"),
+    ]) {
+      expect(dependencyDown(e), e.message).to.equal('redis');
+    }
+    // A script touching keys of two slots is a bug, not an outage: it stays a 500.
+    expect(dependencyDown(reply("CROSSSLOT Keys in request don't hash to the same slot"))).to.equal(null);
   });
 });
