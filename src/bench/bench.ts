@@ -180,6 +180,19 @@ async function main(): Promise<void> {
     const flowId = (await api(urls[0], 'POST', '/flow', { flowName: 'bench', flowNodes })).flowId;
 
     const knex = knexFactory({ client: 'mysql2', connection: databaseUrl, pool: { min: 0, max: 2 } });
+    // On a cluster: commands each master served during the run (how evenly the load is spread).
+    const masters = clusterNodes ? new Cluster(clusterNodes.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) }))) : null;
+    masters?.on('error', () => {});
+    const commandsByMaster = async (): Promise<Map<string, number>> => {
+      if (!masters) return new Map();
+      await masters.ping();
+      const out = new Map<string, number>();
+      for (const node of masters.nodes('master')) {
+        out.set(`${node.options.host}:${node.options.port}`, Number(/total_commands_processed:(\d+)/.exec(await node.info('stats'))?.[1] ?? 0));
+      }
+      return out;
+    };
+    const commands0 = await commandsByMaster();
     const startLatencies: number[] = [];
     const t0 = performance.now();
     const cpu0 = { members: children.reduce((a, c) => a + cpuSeconds(c.pid!), 0), client: process.cpuUsage() };
@@ -248,6 +261,9 @@ async function main(): Promise<void> {
     startLatencies.sort((a, b) => a - b);
     const [{ tasks }] = await knex('task_ins').count({ tasks: '*' });
     await knex.destroy();
+    const commands1 = await commandsByMaster();
+    masters?.disconnect();
+    const masterCommands = [...commands1].map(([k, n]) => n - (commands0.get(k) ?? 0)).sort((a, b) => b - a);
     const result = {
       flows: o.flows,
       steps: o.steps,
@@ -266,6 +282,7 @@ async function main(): Promise<void> {
       // Where the machine's CPU went during the run: the members, and this process (HTTP client, polling).
       member_cpu_s: round(memberCpu),
       client_cpu_s: round((clientCpu.user + clientCpu.system) / 1e6),
+      ...(masters ? { master_commands: masterCommands } : {}),
     };
     console.log(JSON.stringify(result));
   } finally {
