@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import { isolated } from './helpers/env.js';
 import { createKnex } from '../src/infra/db.js';
 import { Processes, type MemberProc } from './helpers/processes.js';
-import { PrivateRedisCluster } from './helpers/privateServices.js';
+import { PrivateRedisCluster } from './helpers/privateCluster.js';
 import { createFlow, createTask, detail, startFlow, waitForEnd } from './helpers/flows.js';
 import { checkOutcome, midRun, report, rerunCount, sleep, startMany, waitAllEnded } from './helpers/faultRun.js';
 import { waitFor } from './helpers/wait.js';

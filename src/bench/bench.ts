@@ -107,7 +107,7 @@ async function main(): Promise<void> {
   let privateCluster: { seeds: string; stop(): Promise<void> } | null = null;
   if (o['redis-cluster'] && !clusterNodes) {
     log('starting a private Redis Cluster (3 masters, 3 replicas) …');
-    const { PrivateRedisCluster } = await import('../../test/helpers/privateServices.js');
+    const { PrivateRedisCluster } = await import('../../test/helpers/privateCluster.js');
     privateCluster = await PrivateRedisCluster.start();
     clusterNodes = privateCluster.seeds;
   }

@@ -7,7 +7,7 @@ import { loadConfig } from '../../config/index.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { baseEnv, testRun } from './env.js';
 import { mochaHooks as rejectionGuard } from './rejectionGuard.js';
-import { PrivateRedisCluster } from './privateServices.js';
+import { PrivateRedisCluster } from './privateCluster.js';
 
 /** TEST_REDIS_CLUSTER=1: one private Redis Cluster for this test process (see env.ts). */
 let cluster: PrivateRedisCluster | null = null;
