@@ -13,6 +13,8 @@ export interface Config {
   port: number;
   databaseUrl: string;
   redisUrl: string;
+  /** REDIS_CLUSTER_NODES: seed nodes of a Redis Cluster; when set, REDIS_URL is not used. */
+  redisCluster: RedisClusterConfig | null;
   redisPrefix: string;
   roles: Set<Role>;
   logLevel: (typeof LOG_LEVELS)[number];
@@ -86,7 +88,57 @@ export interface ApiToken {
   workerOnly?: boolean;
 }
 
+export interface RedisClusterConfig {
+  /** Seed nodes: the client learns the rest of the cluster from them. */
+  nodes: { host: string; port: number }[];
+  /** `rediss://` on any entry: TLS to every node. */
+  tls: boolean;
+  username?: string;
+  password?: string;
+}
+
 export class ConfigError extends Error {}
+
+/**
+ * REDIS_CLUSTER_NODES: `host:port,host:port,…`; any entry may be a URL instead,
+ * `redis[s]://[user:password@]host:port`, whose scheme (TLS) and credentials apply to every node (a
+ * cluster has one password). Entries that disagree on them, or a db number (a cluster has db 0 only),
+ * are refused.
+ */
+function redisClusterNodes(env: Env): RedisClusterConfig | null {
+  const raw = env.REDIS_CLUSTER_NODES?.trim();
+  if (!raw) return null;
+  const out: RedisClusterConfig = { nodes: [], tls: false };
+  let scheme: string | null = null;
+  let creds: string | null = null;
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const isUrl = /^[a-z]+:\/\//i.test(entry);
+    let u: URL;
+    try {
+      u = new URL(isUrl ? entry : `redis://${entry}`);
+    } catch {
+      throw new ConfigError(`REDIS_CLUSTER_NODES: "${entry}" is not host:port or a redis:// URL`);
+    }
+    if (!['redis:', 'rediss:'].includes(u.protocol)) throw new ConfigError(`REDIS_CLUSTER_NODES: "${entry}" must use redis: or rediss:, got "${u.protocol}"`);
+    if (!u.hostname || !u.port) throw new ConfigError(`REDIS_CLUSTER_NODES: "${entry}" must name a host and a port, e.g. 10.0.0.1:6379`);
+    if (u.pathname && !['', '/', '/0'].includes(u.pathname)) throw new ConfigError(`REDIS_CLUSTER_NODES: "${entry}" names a db; a Redis Cluster has db 0 only`);
+    if (isUrl) {
+      const c = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
+      if ((scheme !== null && scheme !== u.protocol) || (creds !== null && c !== ':' && creds !== ':' && creds !== c)) {
+        throw new ConfigError('REDIS_CLUSTER_NODES: the URL entries disagree on TLS or credentials; a cluster has one of each');
+      }
+      scheme = u.protocol;
+      if (c !== ':') creds = c;
+      if (u.protocol === 'rediss:') out.tls = true;
+      if (u.username) out.username = decodeURIComponent(u.username);
+      if (u.password) out.password = decodeURIComponent(u.password);
+    }
+    out.nodes.push({ host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port) });
+  }
+  if (!out.nodes.length) throw new ConfigError('REDIS_CLUSTER_NODES must name at least one host:port');
+  if (out.nodes.length > 100) throw new ConfigError('REDIS_CLUSTER_NODES may name at most 100 seed nodes');
+  return out;
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -250,6 +302,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', 8080, 0, 65535),
     databaseUrl,
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']),
+    redisCluster: redisClusterNodes(env),
     redisPrefix,
     roles: new Set(rolesRaw as Role[]),
     logLevel: logLevel as Config['logLevel'],

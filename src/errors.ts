@@ -79,7 +79,10 @@ export function dependencyDown(e: unknown): 'mysql' | 'redis' | null {
   const msg = err.message ?? '';
   if (name === 'KnexTimeoutError' || /Knex: Timeout acquiring a connection/.test(msg)) return 'mysql';
   if (name === 'MaxRetriesPerRequestError' || /Connection is closed|Command timed out|Stream isn't writeable|enableOfflineQueue/i.test(msg)) return 'redis';
-  if (name === 'ReplyError' && /^(OOM|LOADING|BUSY|MISCONF|READONLY|NOSCRIPT|CLUSTERDOWN|MASTERDOWN|TRYAGAIN)\b/.test(msg)) return 'redis';
+  // A Redis Cluster between topologies (a master died and its replica is not promoted yet, slots moving):
+  // ioredis follows and retries for a few seconds, then gives up with one of these.
+  if (name === 'ClusterAllFailedError' || /^(Too many Cluster redirections|None of startup nodes is available|Cluster isn't ready|Cluster is (disconnected|disconnecting|ended)|Failed to refresh slots cache|Node is disconnected)/.test(msg)) return 'redis';
+  if (name === 'ReplyError' && /^(OOM|LOADING|BUSY|MISCONF|READONLY|NOSCRIPT|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|MOVED|ASK)\b/.test(msg)) return 'redis';
   if (err.code && DOWN_CODES.has(err.code)) return err.sqlState || err.fatal !== undefined || /^ER_|^PROTOCOL|^CR_/.test(err.code) ? 'mysql' : 'redis';
   return null;
 }

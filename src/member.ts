@@ -5,13 +5,14 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.js';
 import { createKnex, ensureDatabase, migrateLatest, MigrationWaitError } from './infra/db.js';
-import { createRedis, redisVersion, type Redis } from './infra/redis.js';
+import { createRedis, describeTarget, redisVersion, type Redis, type RedisTarget } from './infra/redis.js';
 import { withTimeout } from './infra/timeout.js';
 import { safeUrl, StartupError } from './errors.js';
 import { bindPrefix, databaseClusterId } from './cluster/identity.js';
 import { readMaxPacket, writeLimits, type WriteLimits } from './infra/writeLimits.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
+import { preloadScripts } from './redis/scripts.js';
 import { createApp, createOpsApp } from './api/app.js';
 import { bindServer, type BoundServer } from './api/listen.js';
 import type { Services } from './services.js';
@@ -72,17 +73,20 @@ export async function prepareDatabase(config: Config, log: Logger): Promise<void
 }
 
 /** Redis answers within a few seconds and is 7 or later (the queue's scripts use Redis 7's script flags). */
-async function checkRedis(redis: Redis, url: string): Promise<void> {
+async function checkRedis(redis: Redis, target: RedisTarget): Promise<void> {
   let version: [number, number];
+  const where = describeTarget(target);
   try {
     version = await withTimeout(redisVersion(redis), 5_000, 'connecting to Redis');
   } catch (e) {
     throw new StartupError(
-      `cannot reach Redis at REDIS_URL=${safeUrl(url)} (${(e as Error).message}): start Redis 7 there ` +
-        '(redis-server), or set REDIS_URL to one that runs, or run `docker compose up`',
+      target.redisCluster
+        ? `cannot reach the Redis Cluster at ${where} (${(e as Error).message}): check the seed nodes and that the cluster is up (cluster_state:ok)`
+        : `cannot reach Redis at ${where} (${(e as Error).message}): start Redis 7 there ` +
+          '(redis-server), or set REDIS_URL to one that runs, or run `docker compose up`',
     );
   }
-  if (version[0] < 7) throw new StartupError(`Redis at REDIS_URL=${safeUrl(url)} is version ${version.join('.')}: task-schedule needs Redis 7 or later`);
+  if (version[0] < 7) throw new StartupError(`Redis at ${where} is version ${version.join('.')}: task-schedule needs Redis 7 or later`);
 }
 
 export async function startMember(config: Config, log = createLogger(config.logLevel, {}, config.httpTaskSecretHeaders, undefined, config.logFormat)): Promise<Member> {
@@ -103,14 +107,15 @@ export async function startMember(config: Config, log = createLogger(config.logL
 async function startRoles(config: Config, log: Logger, memberId: string, bound: BoundServer | null): Promise<Member> {
   await prepareDatabase(config, log);
   const knex = createKnex(config.databaseUrl, config.dbPoolMax, log);
-  const redis = createRedis(config.redisUrl, memberId, log);
+  const redis = createRedis(config, memberId, log);
   let clusterId: string;
   let limits: WriteLimits;
   try {
-    await checkRedis(redis, config.redisUrl);
+    await checkRedis(redis, config);
+    await withTimeout(preloadScripts(redis), 5_000, 'loading the Redis scripts into every cluster node');
     clusterId = await databaseClusterId(knex);
     limits = writeLimits(await readMaxPacket(knex), config.taskOutputMaxBytes);
-    await bindPrefix(redis, config.redisPrefix, clusterId, safeUrl(config.redisUrl));
+    await bindPrefix(redis, config.redisPrefix, clusterId, config.redisCluster ? describeTarget(config) : safeUrl(config.redisUrl));
   } catch (e) {
     redis.disconnect();
     await knex.destroy();

@@ -6,6 +6,7 @@ import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createFlow, createTask, detail, flowRow, startFlow } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
+import { flowLockKey } from '../src/redis/keys.js';
 
 const TOKEN = 'secret';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -122,7 +123,7 @@ describe('admin endpoints', function () {
     });
 
     it("/admin/locks shows the flow's lock with its holder and TTL while it is held, and not after", async () => {
-      const key = `${prefix}lock:flow-ins:${fiId}`;
+      const key = flowLockKey(prefix, fiId);
       const lock = await m.engine.coordinator.locks.acquire(fiId);
       expect(lock, 'lock acquired').to.not.equal(null);
       try {

@@ -10,6 +10,7 @@ import { waitFor } from './helpers/wait.js';
 import { CronDuty } from '../src/cluster/cron.js';
 import { CRON_LATE_MS } from '../src/cluster/cronStarts.js';
 import { createLogger } from '../src/infra/logger.js';
+import { leaderKey } from '../src/redis/keys.js';
 
 describe('cluster: cron', function () {
   this.timeout(60_000);
@@ -149,7 +150,7 @@ describe('cluster: cron', function () {
     await waitFor('ticks', async () => (await instances(flowId)).length >= 2, 15_000, 100);
     const elections = m.cluster.stats!().elections;
     // Someone else's lease, for 3 s: the next extension (within TTL/3) finds the value is not ours.
-    await redis.set(`${prefix}leader`, 'intruder|0', 'PX', 3_000);
+    await redis.set(leaderKey(prefix), 'intruder|0', 'PX', 3_000);
     await waitFor('leadership lost', async () => !m.cluster.isLeader(), 5_000, 10);
     const lostAt = Date.now();
     expect((await m.cluster.leader()).memberId).to.equal('intruder');

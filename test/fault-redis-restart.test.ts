@@ -14,6 +14,7 @@ import { PrivateRedis } from './helpers/privateServices.js';
 import { createFlow, createTask } from './helpers/flows.js';
 import { checkOutcome, midRun, report, rerunCount, sleep, startMany, waitAllEnded } from './helpers/faultRun.js';
 import { waitFor } from './helpers/wait.js';
+import { memberKey } from '../src/redis/keys.js';
 
 const REPETITIONS = 3;
 const FLOWS = 200;
@@ -55,7 +56,7 @@ describe('faults: Redis SIGKILL under load, restarted empty 1.5 s later, repeate
   async function whole(m: MemberProc): Promise<string | null> {
     const c = redis.client();
     try {
-      if ((await c.exists(`${prefix}member:${m.id}`)) !== 1) return `${m.id}: not in the membership`;
+      if ((await c.exists(memberKey(prefix, m.id))) !== 1) return `${m.id}: not in the membership`;
     } finally {
       c.disconnect();
     }

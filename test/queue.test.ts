@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { WorkQueue } from '../src/queue/workQueue.js';
 import { NotLeaderError } from '../src/queue/types.js';
+import { memberKey, queueKeys } from '../src/redis/keys.js';
 import { PrivateRedis } from './helpers/privateServices.js';
 import { freshPrefix, testRun } from './helpers/env.js';
 
@@ -203,8 +204,8 @@ describe('work queue (Redis)', () => {
     const s = await q.stats();
     expect(s.inflight).to.equal(0);
     expect(s.ready).to.equal(0);
-    expect(await redis.hlen(`${prefix}inflight:owner`)).to.equal(0);
-    expect(await redis.hlen(`${prefix}inflight:since`)).to.equal(0);
+    expect(await redis.hlen(queueKeys(prefix).owner)).to.equal(0);
+    expect(await redis.hlen(queueKeys(prefix).since)).to.equal(0);
   });
 
   it('two claims of one member are two owners: one cannot ack or extend the other\'s lease', async () => {
@@ -226,7 +227,7 @@ describe('work queue (Redis)', () => {
     const before = await redisNow();
     expect(await q.requeue([{ tiId: 6, owner: 'a', delayMs: 5_000 }])).to.equal(1);
     expect((await q.stats()).inflight).to.equal(0);
-    const score = Number(await redis.zscore(`${prefix}ready`, '6'));
+    const score = Number(await redis.zscore(queueKeys(prefix).ready, '6'));
     expect(score).to.be.within(before + 5_000, before + 5_000 + 1_000);
     const c = await q.claim('a', 1, 30_000);
     expect(c.ids).to.deep.equal([]);
@@ -250,7 +251,7 @@ describe('work queue (Redis)', () => {
   });
 
   describe('leader-only operations (the reaper\'s), fenced by the leader lease', () => {
-    const lead = async (value: string) => redis.set(`${prefix}leader`, value, 'PX', 60_000);
+    const lead = async (value: string) => redis.set(queueKeys(prefix).leader, value, 'PX', 60_000);
 
     it('expiredLeases lists expired leases without taking them; settleExpired takes them only if unchanged', async () => {
       await lead('me|1');
@@ -275,7 +276,7 @@ describe('work queue (Redis)', () => {
       expect(await q.settleExpired('me|1', expired.map((entry) => ({ entry, requeue: true })))).to.equal(1);
       expect((await q.inflight(10)).map((e) => [e.tiId, e.owner])).to.deep.equal([[3, 'long'], [2, 'other']]);
       expect((await q.claim('next', 10, 1000)).ids).to.deep.equal([1]); // requeued
-      expect(await redis.hexists(`${prefix}inflight:owner`, '1')).to.equal(1); // now next's
+      expect(await redis.hexists(queueKeys(prefix).owner, '1')).to.equal(1); // now next's
     });
 
     it('a caller that does not hold the leader lease gets NotLeaderError and changes nothing', async () => {
@@ -301,7 +302,7 @@ describe('work queue (Redis)', () => {
 
     it('expireOrphans makes the leases of members without a heartbeat expire now, and leaves live members\' alone', async () => {
       await lead('me|1');
-      await redis.set(`${prefix}member:alive`, '{}', 'PX', 60_000);
+      await redis.set(memberKey(prefix, 'alive'), '{}', 'PX', 60_000);
       await q.enqueue([1, 2, 3].map((tiId) => ({ tiId })));
       await q.claim('alive|t1', 1, 60_000); // 1
       await q.claim('dead|t2', 2, 60_000); // 2, 3

@@ -13,6 +13,7 @@ import { startMember } from '../src/member.js';
 import { createLogger } from '../src/infra/logger.js';
 import { StartupError } from '../src/errors.js';
 import { PrivateRedis } from './helpers/privateServices.js';
+import { queueKeys } from '../src/redis/keys.js';
 
 describe('staying up', function () {
   this.timeout(60_000);
@@ -159,7 +160,7 @@ describe('staying up', function () {
       const first = await waitFor('the run', async () => knex('task_ins').where({ fi_id: fiId, exec_status: 'RUNNING' }).first());
       // As the reaper would during a partition: the lease goes, the row is put back (version + 1), queued.
       const [entry] = (await queue.inflight(10)).filter((e) => e.tiId === first.ti_id);
-      await redis.zrem(`${config.redisPrefix}inflight`, String(first.ti_id));
+      await redis.zrem(queueKeys(config.redisPrefix).inflight, String(first.ti_id));
       await knex('task_ins').where({ ti_id: first.ti_id, version: first.version }).update({ exec_status: 'PENDING', version: first.version + 1, lost_attempts: 1 });
       await queue.enqueue([{ tiId: first.ti_id }]);
       expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');

@@ -15,7 +15,7 @@
 import { PassThrough } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { Services } from '../services.js';
-import { duplicateRedis, type Redis } from '../infra/redis.js';
+import { duplicateRedis, isCluster, type Redis } from '../infra/redis.js';
 import { eventsChannel, WATCH_POLL_MS, watchedKey, type LiveEvent } from '../observe/liveEvents.js';
 import { HttpError } from './http.js';
 import { FlowIns } from '../models/index.js';
@@ -89,6 +89,9 @@ export class LiveHub {
       if (!first) this.resetAll('event stream reconnected');
       first = false;
     });
+    // A cluster client moves its subscription to another node by itself when a node goes, with no
+    // 'ready': what was published meanwhile may be lost all the same.
+    if (isCluster(sub)) sub.on('-node', () => this.resetAll('event stream moved to another Redis node'));
     await sub.subscribe(eventsChannel(this.s.config.redisPrefix));
     this.heartbeat = setInterval(() => this.broadcast(': ping\n\n'), HEARTBEAT_MS);
     this.heartbeat.unref();

@@ -1,5 +1,5 @@
 // `npm run bench -- --flows N --steps K [--tasks-per-node M] [--members P] [--concurrency C]
-//                  [--worker-concurrency W] [--wait-ms T] [--external-workers X] [--concurrency-limit L]`
+//                  [--worker-concurrency W] [--wait-ms T] [--external-workers X] [--concurrency-limit L] [--redis-cluster]`
 // Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
 // and Redis prefix, creates an ECHO task (a WAIT task of T ms with --wait-ms, to hold many instances
 // in flight at once; a WORKER task with --external-workers X, worked by X processes running the package's
@@ -8,6 +8,8 @@
 // with --concurrency-limit, its taskConfig.concurrencyLimit is L) and a flow of K sequential TASK nodes (M tasks each, ALL),
 // starts N instances at once through the REST API, waits until every one has ended (a progress line
 // a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
+// --redis-cluster: the members use a Redis Cluster (REDIS_CLUSTER_NODES): BENCH_REDIS_CLUSTER_NODES if
+// set, else a private one started for the run (3 masters, 3 replicas; test/helpers/privateServices.ts).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -16,14 +18,19 @@ import path from 'node:path';
 import net from 'node:net';
 import http from 'node:http';
 import knexFactory from 'knex';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { scanKeys } from '../infra/redis.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function args(): Record<string, number> {
-  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0, 'external-workers': 0, 'concurrency-limit': 0 };
+  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0, 'external-workers': 0, 'concurrency-limit': 0, 'redis-cluster': 0 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
+    if (a[i] === '--redis-cluster') {
+      out['redis-cluster'] = 1;
+      continue;
+    }
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a[i]);
     if (!m || !(m[1] in out)) throw new Error(`unknown argument ${a[i]} (known: ${Object.keys(out).map((k) => `--${k}`).join(' ')})`);
     const v = Number(m[2] ?? a[++i]);
@@ -112,6 +119,14 @@ async function main(): Promise<void> {
   const databaseUrl = `${mysqlBase}/ts_bench_${runId}`;
   const redisUrl = process.env.BENCH_REDIS_URL || 'redis://127.0.0.1:6379/0';
   const prefix = `bench:${runId}:`;
+  let clusterNodes = o['redis-cluster'] ? process.env.BENCH_REDIS_CLUSTER_NODES || null : null;
+  let privateCluster: { seeds: string; stop(): Promise<void> } | null = null;
+  if (o['redis-cluster'] && !clusterNodes) {
+    log('starting a private Redis Cluster (3 masters, 3 replicas) …');
+    const { PrivateRedisCluster } = await import('../../test/helpers/privateCluster.js');
+    privateCluster = await PrivateRedisCluster.start();
+    clusterNodes = privateCluster.seeds;
+  }
   log(`building (tsc) …`);
   execFileSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 
@@ -130,13 +145,11 @@ async function main(): Promise<void> {
     const admin = knexFactory({ client: 'mysql2', connection: `${mysqlBase}/`, pool: { min: 0, max: 1 } });
     await admin.raw(`DROP DATABASE IF EXISTS \`ts_bench_${runId}\``).catch(() => {});
     await admin.destroy();
-    const r = new Redis(redisUrl);
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await r.del(...keys);
-    } while (cursor !== '0');
+    if (privateCluster) return privateCluster.stop();
+    const r = clusterNodes ? new Cluster(clusterNodes.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) }))) : new Redis(redisUrl);
+    r.on('error', () => {});
+    // One key at a time: a cluster refuses a DEL of keys in several slots.
+    for (const k of await scanKeys(r, `${prefix}*`)) await r.del(k);
     r.disconnect();
   };
 
@@ -147,6 +160,7 @@ async function main(): Promise<void> {
         ...process.env as Record<string, string>,
         DATABASE_URL: databaseUrl,
         REDIS_URL: redisUrl,
+        REDIS_CLUSTER_NODES: clusterNodes ?? '',
         REDIS_PREFIX: prefix,
         PORT: String(port),
         ROLES: 'web,worker',
@@ -203,6 +217,19 @@ async function main(): Promise<void> {
     const flowId = (await api(urls[0], 'POST', '/flow', { flowName: 'bench', flowNodes })).flowId;
 
     const knex = knexFactory({ client: 'mysql2', connection: databaseUrl, pool: { min: 0, max: 2 } });
+    // On a cluster: commands each master served during the run (how evenly the load is spread).
+    const masters = clusterNodes ? new Cluster(clusterNodes.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) }))) : null;
+    masters?.on('error', () => {});
+    const commandsByMaster = async (): Promise<Map<string, number>> => {
+      if (!masters) return new Map();
+      await masters.ping();
+      const out = new Map<string, number>();
+      for (const node of masters.nodes('master')) {
+        out.set(`${node.options.host}:${node.options.port}`, Number(/total_commands_processed:(\d+)/.exec(await node.info('stats'))?.[1] ?? 0));
+      }
+      return out;
+    };
+    const commands0 = await commandsByMaster();
     const startLatencies: number[] = [];
     const t0 = performance.now();
     const cpu0 = { members: children.reduce((a, c) => a + cpuSeconds(c.pid!), 0), client: process.cpuUsage() };
@@ -271,12 +298,16 @@ async function main(): Promise<void> {
     startLatencies.sort((a, b) => a - b);
     const [{ tasks }] = await knex('task_ins').count({ tasks: '*' });
     await knex.destroy();
+    const commands1 = await commandsByMaster();
+    masters?.disconnect();
+    const masterCommands = [...commands1].map(([k, n]) => n - (commands0.get(k) ?? 0)).sort((a, b) => b - a);
     const result = {
       flows: o.flows,
       steps: o.steps,
       tasks_per_node: o['tasks-per-node'],
       members: urls.length,
       external_workers: o['external-workers'],
+      redis: clusterNodes ? 'cluster' : 'standalone',
       wall_s: round(wall),
       flows_per_s: round(o.flows / wall, 1),
       tasks_per_s: round(Number(tasks) / wall, 1),
@@ -289,6 +320,7 @@ async function main(): Promise<void> {
       // Where the machine's CPU went during the run: the members, and this process (HTTP client, polling).
       member_cpu_s: round(memberCpu),
       client_cpu_s: round((clientCpu.user + clientCpu.system) / 1e6),
+      ...(masters ? { master_commands: masterCommands } : {}),
     };
     console.log(JSON.stringify(result));
   } finally {

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from '../infra/db.js';
 import type { Redis } from '../infra/redis.js';
 import { StartupError } from '../errors.js';
+import { clusterKey } from '../redis/keys.js';
 
 /** This database's cluster id, made on first use. */
 export async function databaseClusterId(knex: Knex): Promise<string> {
@@ -15,7 +16,6 @@ export async function databaseClusterId(knex: Knex): Promise<string> {
   return row.cluster_id as string;
 }
 
-export const clusterKey = (prefix: string) => `${prefix}cluster`;
 
 /** Claims the prefix for this database, or refuses: a prefix already bound to another database. */
 export async function bindPrefix(redis: Redis, prefix: string, clusterId: string, redisUrl: string): Promise<void> {

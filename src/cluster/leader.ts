@@ -1,4 +1,6 @@
-// Leadership: one member at a time holds the Redlock lease `{prefix}leader` (TTL LEADER_TTL_MS).
+// Leadership: one member at a time holds the Redlock lease `leader` (redis/keys.ts; TTL LEADER_TTL_MS).
+// On a Redis Cluster the lease is one key on the master of its slot (the queue's, so the reaper's scripts
+// can check it atomically with the queue): Redlock on one node, see README "Redis Cluster".
 // The holder extends it on its own timer every ttl/3; the others try to take it every ttl/3, so a dead
 // leader's lease runs out within one TTL and is taken within ttl/3 after that (< 2 × TTL in all).
 // Redlock's `using()` auto-extension is not used: in 5.0.0-beta.2 it can keep running a routine whose
@@ -11,6 +13,7 @@ import type { Lock } from 'redlock';
 import type { Services } from '../services.js';
 import { withTimeout } from './util.js';
 import { holderOf, namedRedlock } from '../redis/redlock.js';
+import { leaderKey } from '../redis/keys.js';
 
 export interface LeaseEvents {
   onElected(): void;
@@ -27,7 +30,7 @@ export class LeaderLease {
   readonly key: string;
 
   constructor(private s: Services, private events: LeaseEvents) {
-    this.key = `${s.config.redisPrefix}leader`;
+    this.key = leaderKey(s.config.redisPrefix);
     this.redlock = namedRedlock(s.redis, s.memberId, { retryCount: 0, driftFactor: 0.01 });
     this.redlock.on('error', () => {}); // a refused attempt is the normal case for non-leaders
   }

@@ -1,4 +1,4 @@
-// Membership: every member, whatever its roles, keeps `{prefix}member:{memberId}` alive with a TTL of
+// Membership: every member, whatever its roles, keeps its heartbeat key (`member:<memberId>`, redis/keys.ts) alive with a TTL of
 // three heartbeats. A member that dies (or stalls) simply ages out — and the leader then hands its leased
 // tasks out at once (reaper.ts, expireOrphans.lua); a member that stops deletes its key so it disappears
 // at once. The key is written whole on each beat (heartbeat.lua), not just re-armed, so it comes back by
@@ -9,7 +9,8 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { MemberInfo } from './types.js';
 import { defineScripts } from '../redis/scripts.js';
-import { clusterKey } from './identity.js';
+import { clusterKey, memberKey, memberPattern } from '../redis/keys.js';
+import { scanKeys } from '../infra/redis.js';
 import { every, withTimeout, type Loop } from './util.js';
 
 export class Membership {
@@ -21,7 +22,7 @@ export class Membership {
   constructor(private s: Services, private engine: Engine, private clusterId: string) {}
 
   key(memberId = this.s.memberId): string {
-    return `${this.s.config.redisPrefix}member:${memberId}`;
+    return memberKey(this.s.config.redisPrefix, memberId);
   }
 
   private get ttlMs(): number {
@@ -55,13 +56,8 @@ export class Membership {
   /** Every member whose heartbeat is alive, by id; `leaderId` is marked. */
   async list(leaderId: string | null): Promise<MemberInfo[]> {
     const { redis } = this.s;
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await redis.scan(cursor, 'MATCH', `${this.s.config.redisPrefix}member:*`, 'COUNT', 500);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
+    // Every master is scanned on a cluster; the heartbeats share one slot, so MGET takes them together.
+    const keys = await scanKeys(redis, memberPattern(this.s.config.redisPrefix));
     const out: MemberInfo[] = [];
     for (let i = 0; i < keys.length; i += 500) {
       const values = await redis.mget(...keys.slice(i, i + 500));

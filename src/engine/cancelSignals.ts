@@ -3,6 +3,7 @@
 // refused by the version fence anyway.
 import { duplicateRedis, type Redis } from '../infra/redis.js';
 import type { Logger } from '../infra/logger.js';
+import { cancelChannel } from '../redis/keys.js';
 
 export class CancelSignals {
   private sub: Redis | null = null;
@@ -10,7 +11,7 @@ export class CancelSignals {
   constructor(private redis: Redis, private prefix: string, private log: Logger) {}
 
   private get channel(): string {
-    return `${this.prefix}cancel`;
+    return cancelChannel(this.prefix);
   }
 
   async publish(tiIds: number[]): Promise<void> {

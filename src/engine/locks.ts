@@ -1,5 +1,5 @@
-// Per-flow-instance coordinator locks (`lock:flow-ins:{fiId}`). The hot path takes many at once in
-// one Lua round trip (Redlock's single-instance semantics: SET NX PX, released by value); API actions
+// Per-flow-instance coordinator locks (`lock:flow-ins:{fiId}`, redis/keys.ts). The hot path takes many
+// at once in one Lua round trip (on a Redis Cluster, one per hash slot: a script's keys share a slot) (Redlock's single-instance semantics: SET NX PX, released by value); API actions
 // (cancel, retry) wait for one through Redlock itself. Locks are held for one coordinator pass
 // (milliseconds), well inside the TTL, so no automatic extension is needed. A lock alone is not safety:
 // every write made under it is also fenced by a row `version`.
@@ -12,10 +12,12 @@
 // answer comes, instead of blocking the instance until its TTL.
 import type Redlock from 'redlock';
 import type { Lock } from 'redlock';
-import type { Redis } from '../infra/redis.js';
+import { isCluster, scanKeys, type Redis } from '../infra/redis.js';
+import { flowDirtyKey, flowLockKey, lockPattern } from '../redis/keys.js';
+import { keySlot } from '../redis/slot.js';
 import type { Logger } from '../infra/logger.js';
 import { REDIS_AFTER_COMMIT_MS, redisInTime, withTimeout } from '../infra/timeout.js';
-import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
+import { evalVariadic } from '../redis/scripts.js';
 import { tokenSource } from '../infra/tokens.js';
 import { holderOf, namedRedlock } from '../redis/redlock.js';
 
@@ -54,27 +56,43 @@ export interface LockInfo {
 
 export class FlowLocks {
   private redlock: Redlock;
-  private r: Redis & ScriptCommands;
+  private r: Redis;
   /** Each pass's own lock value: `memberId|…`, so /admin/locks can say who holds what. */
   private nextValue: () => string;
 
+  private readonly cluster: boolean;
+
   constructor(redis: Redis, private prefix: string, memberId: string, private ttlMs: number, private log: Logger) {
+    this.cluster = isCluster(redis);
     this.nextValue = tokenSource(memberId);
     this.redlock = namedRedlock(redis, memberId, { retryCount: 0, retryDelay: 25, retryJitter: 25, driftFactor: 0.01 });
     this.redlock.on('error', () => {}); // failed attempts are reported to the caller, not as events
-    this.r = defineScripts(redis);
+    this.r = redis;
   }
 
   key(fiId: number): string {
-    return `${this.prefix}lock:flow-ins:${fiId}`;
+    return flowLockKey(this.prefix, fiId);
   }
 
   dirtyKey(fiId: number): string {
-    return `${this.prefix}dirty:flow-ins:${fiId}`;
+    return flowDirtyKey(this.prefix, fiId);
   }
 
   private keysOf(fiIds: number[]): string[] {
     return [...fiIds.map((id) => this.key(id)), ...fiIds.map((id) => this.dirtyKey(id))];
+  }
+
+  /** The instances in groups one script call may take: all of them on standalone Redis, one group per slot on a cluster. */
+  private bySlot(fiIds: number[]): number[][] {
+    if (!this.cluster || fiIds.length < 2) return [fiIds];
+    const groups = new Map<number, number[]>();
+    for (const id of fiIds) {
+      const slot = keySlot(this.key(id));
+      const g = groups.get(slot);
+      if (g) g.push(id);
+      else groups.set(slot, [id]);
+    }
+    return [...groups.values()];
   }
 
   /** The hot path's locks: many flow instances in one round trip (lockFlows.lua). */
@@ -82,18 +100,24 @@ export class FlowLocks {
     if (!fiIds.length) return { granted: Promise.resolve([]), error: () => null, release: async () => [] };
     const value = this.nextValue();
     let failure: unknown = null;
-    let gaveUp = false;
-    const call = this.r
-      .tsqLockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value, this.ttlMs, opts.markBusy ? '1' : '0', DIRTY_TTL_MS)
-      .then((got) => fiIds.filter((_, i) => got[i] === 1));
-    const granted = withTimeout(call, opts.waitMs, 'taking flow-instance locks').catch((e: unknown) => {
-      failure = e;
-      gaveUp = true;
-      this.log.warn({ err: e, fiIds: fiIds.length > 20 ? `${fiIds.length} instances` : fiIds }, 'flow locks unavailable: going on without them');
-      return [] as number[];
+    const parts = this.bySlot(fiIds).map((ids) => {
+      let gaveUp = false;
+      const call = evalVariadic<number[]>(this.r, 'lockFlows', this.keysOf(ids), [value, this.ttlMs, opts.markBusy ? '1' : '0', DIRTY_TTL_MS])
+        .then((got) => ids.filter((_, i) => got[i] === 1));
+      // An answer that comes after we gave up: free what it got at once.
+      call.then((got) => (gaveUp && got.length ? this.unlock(got, value) : []), () => []).catch(() => {});
+      return withTimeout(call, opts.waitMs, 'taking flow-instance locks').catch((e: unknown) => {
+        failure ??= e;
+        gaveUp = true;
+        return [] as number[];
+      });
     });
-    // An answer that comes after we gave up: free what it got at once.
-    call.then((got) => (gaveUp && got.length ? this.unlock(got, value) : []), () => []).catch(() => {});
+    const granted = Promise.all(parts).then((got) => {
+      if (failure) this.log.warn({ err: failure, fiIds: fiIds.length > 20 ? `${fiIds.length} instances` : fiIds }, 'flow locks unavailable: going on without them');
+      if (parts.length === 1) return got[0];
+      const held = new Set(got.flat());
+      return fiIds.filter((id) => held.has(id));
+    });
     return {
       granted,
       error: () => failure,
@@ -112,31 +136,26 @@ export class FlowLocks {
   }
 
   private async unlock(fiIds: number[], value: string): Promise<number[]> {
-    const again = await withTimeout(this.r.tsqUnlockFlows(fiIds.length * 2, ...this.keysOf(fiIds), value), REDIS_AFTER_COMMIT_MS, 'releasing flow locks');
-    return again.map((i) => fiIds[i - 1]);
+    const parts = await Promise.all(
+      this.bySlot(fiIds).map(async (ids) => {
+        const again = await withTimeout(evalVariadic<number[]>(this.r, 'unlockFlows', this.keysOf(ids), [value]), REDIS_AFTER_COMMIT_MS, 'releasing flow locks');
+        return again.map((i) => ids[i - 1]);
+      }),
+    );
+    return parts.flat();
   }
 
-  /** Every key under `${prefix}lock:` (SCAN, never KEYS), with holder and TTL, sorted by key. */
+  /** Every lock key (SCAN, never KEYS; every master of a cluster), with holder and TTL, sorted by key. */
   async list(limit: number): Promise<LockInfo[]> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, batch] = await this.r.scan(cursor, 'MATCH', `${this.prefix}lock:*`, 'COUNT', 500);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0' && keys.length < limit);
-    const unique = [...new Set(keys)].sort().slice(0, limit);
+    const unique = (await scanKeys(this.r, lockPattern(this.prefix), limit)).sort().slice(0, limit);
     if (!unique.length) return [];
-    const p = this.r.pipeline();
-    for (const k of unique) p.get(k).pttl(k);
-    const res = (await p.exec()) ?? [];
+    // One command per key (auto-pipelined): a cluster refuses a pipeline whose keys span nodes.
+    const res = await Promise.all(unique.map((k) => Promise.all([this.r.get(k).catch(() => null), this.r.pttl(k)])));
     const out: LockInfo[] = [];
     unique.forEach((key, i) => {
-      const [getErr, value] = res[2 * i] ?? [null, null];
-      const [, pttl] = res[2 * i + 1] ?? [null, -2];
+      const [value, pttl] = res[i];
       if (pttl === -2) return; // expired between SCAN and now
-      const v = getErr ? null : (value as string | null);
-      out.push({ key, holder: v === null ? null : holderOf(v), ttlMs: (pttl as number) < 0 ? null : (pttl as number) });
+      out.push({ key, holder: value === null ? null : holderOf(value), ttlMs: pttl < 0 ? null : pttl });
     });
     return out;
   }

@@ -18,7 +18,10 @@
 // then rejects what was in flight, so callers see an error, as after any connection drop; scripts are
 // safe to run twice). While Redis is away the PING waits in the offline queue and the connection is not
 // 'ready': that is an outage, not a stuck connection, and nothing is done.
-import { ReplyError, type Redis } from 'ioredis';
+import { ReplyError, type Cluster, type Redis as Standalone } from 'ioredis';
+
+/** A standalone connection or a cluster client (infra/redis.ts): both have status, ping and disconnect. */
+type Redis = Standalone | Cluster;
 import type { Logger } from './logger.js';
 
 /** How often the connection is probed. */

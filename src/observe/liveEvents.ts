@@ -24,9 +24,9 @@ export interface LiveEvent extends StatusChange {
   attempt?: number;
 }
 
-export const eventsChannel = (prefix: string) => `${prefix}events`;
-/** Exists while some web member has an /events stream open. */
-export const watchedKey = (prefix: string) => `${prefix}events:watched`;
+// The channel and the watched key (set while some web member has an /events stream open): redis/keys.ts.
+export { eventsChannel, watchedKey } from '../redis/keys.js';
+import { eventsChannel, watchedKey } from '../redis/keys.js';
 /** How often a publisher looks whether anyone watches. */
 export const WATCH_POLL_MS = 500;
 

@@ -13,6 +13,7 @@
 //   wq:wake              pub/sub     the queue name, published when ids become ready on it
 import type { Redis } from '../infra/redis.js';
 import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
+import { externalQueueKeys } from '../redis/keys.js';
 
 /** An expired lease as the reaper lists it (the same shape as the members' InflightEntry; owner = the token). */
 export interface InflightEntry {
@@ -49,8 +50,7 @@ export class ExternalQueues {
   }
 
   keys(queue: string): { ready: string; leases: string; owner: string; since: string } {
-    const base = `${this.prefix}{wq:${queue}}:`;
-    return { ready: `${base}ready`, leases: `${base}leases`, owner: `${base}owner`, since: `${base}since` };
+    return externalQueueKeys(this.prefix, queue);
   }
 
   /** Adds ids to their queues' ready sets (due after delayMs) and wakes the polls waiting on them. */

@@ -1,20 +1,21 @@
 // The Redis work queue (see types.ts for the contract). Every step that touches more than one key is
 // one Lua script in src/redis/lua/ (loaded by redis/scripts.ts); this class only names the keys and converts ids.
 //
-// Keys, all under the configured prefix:
-//   {prefix}ready           sorted set  id → epoch ms (Redis clock) it may run (priority 0)
-//   {prefix}ready:p1 … :p9  sorted sets as ready, for priorities 1-9 (claimed first, highest first); empty
-//                           sets cost a claim next to nothing, so unprioritised work pays ~nothing for them
-//   {prefix}inflight        sorted set  id → lease deadline, epoch ms
-//   {prefix}inflight:owner  hash        id → owner (`memberId|claimToken`: who holds the lease, and which claim)
-//   {prefix}inflight:since  hash        id → claimed-at, epoch ms
-//   {prefix}wake            pub/sub channel, published to when ids are added to ready
-//   {prefix}limited, {prefix}limits, {prefix}limits:waiting, {prefix}{task:<id>}:slots|rate|waiting
-//                           flow control (task concurrency and rate limits): see lua/limits.lib.lua
-//   {prefix}leader          the leader lease: the reaper's operations are fenced by its value
-//   {prefix}member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
-import type { Redis } from '../infra/redis.js';
+// Keys (names and hash tags in redis/keys.ts):
+//   ready           sorted set  id → epoch ms (Redis clock) it may run
+//   inflight        sorted set  id → lease deadline, epoch ms
+//   inflight:owner  hash        id → owner (`memberId|claimToken`: who holds the lease, and which claim)
+//   inflight:since  hash        id → claimed-at, epoch ms
+//   leader          the leader lease: the reaper's operations are fenced by its value
+//   ready:p1 … :p9  sorted sets as ready, for priorities 1-9 (claimed first, highest first); empty
+//                   sets cost a claim next to nothing, so unprioritised work pays ~nothing for them
+//   limited, limits, limits:waiting, {task:<id>}:slots|rate|waiting
+//                   flow control (task concurrency and rate limits): see lua/limits.lib.lua
+//   wake            pub/sub channel, published to when ids are added to ready
+//   member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
+import { duplicateConnection, type Redis } from '../infra/redis.js';
 import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
+import { memberKey, queueKeys, taskLimitKeys, type QueueKeys } from '../redis/keys.js';
 import { ExternalQueues } from './externalQueues.js';
 import { NotLeaderError, MAX_PRIORITY, type QueueItem, type TaskLimits, type LimitWait, type ClaimResult, type InflightEntry, type LeaderFence, type Lease, type Queue, type QueueStats } from './types.js';
 
@@ -23,7 +24,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const PUMP_MAX_PER_TASK = 1000;
 
 export class WorkQueue implements Queue {
-  readonly keys: { ready: string; inflight: string; owner: string; since: string; wake: string; leader: string; memberPrefix: string; readyP: string[]; limited: string; limits: string; limitsWaiting: string };
+  readonly keys: QueueKeys;
   private r: Redis & ScriptCommands;
   private sub: Redis | null = null;
   /** A wake-up arrived (or work may have been missed) since the last claim. */
@@ -31,25 +32,11 @@ export class WorkQueue implements Queue {
   private closed = false;
   private waiters = new Set<() => void>();
   readonly external: ExternalQueues;
-  private readonly prefix: string;
 
-  constructor(private redis: Redis, prefix: string) {
+  constructor(private redis: Redis, private prefix: string) {
     this.r = defineScripts(redis);
     this.external = new ExternalQueues(redis, prefix);
-    this.keys = {
-      ready: `${prefix}ready`,
-      inflight: `${prefix}inflight`,
-      owner: `${prefix}inflight:owner`,
-      since: `${prefix}inflight:since`,
-      wake: `${prefix}wake`,
-      leader: `${prefix}leader`,
-      memberPrefix: `${prefix}member:`,
-      readyP: Array.from({ length: MAX_PRIORITY }, (_, i) => `${prefix}ready:p${i + 1}`),
-      limited: `${prefix}limited`,
-      limits: `${prefix}limits`,
-      limitsWaiting: `${prefix}limits:waiting`,
-    };
-    this.prefix = prefix;
+    this.keys = queueKeys(prefix);
   }
 
   async enqueue(items: QueueItem[]): Promise<void> {
@@ -111,7 +98,14 @@ export class WorkQueue implements Queue {
 
   async expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }> {
     const k = this.keys;
-    const [expired, goneMembers] = await fenced(this.r.tsqExpireOrphans(k.inflight, k.owner, k.since, k.leader, fence, k.memberPrefix, Math.round(minAgeMs)));
+    // Who holds leases, then whose heartbeat is gone (the heartbeats share one slot, so one MGET),
+    // then the fenced script: the heartbeats live in another slot than the queue (redis/keys.ts).
+    const holders = await this.r.tsqLeaseHolders(k.owner);
+    if (!holders.length) return { expired: 0, goneMembers: [] };
+    const beats = await this.r.mget(...holders.map((m) => memberKey(this.prefix, m)));
+    const goneMembers = holders.filter((_, i) => beats[i] === null);
+    if (!goneMembers.length) return { expired: 0, goneMembers };
+    const expired = await fenced(this.r.tsqExpireOrphans(k.inflight, k.owner, k.since, k.leader, fence, Math.round(minAgeMs), ...goneMembers));
     return { expired, goneMembers };
   }
 
@@ -200,8 +194,8 @@ export class WorkQueue implements Queue {
     const [tasks, limits] = await Promise.all([this.redis.smembers(this.keys.limitsWaiting), this.redis.hgetall(this.keys.limits)]);
     const out: LimitWait[] = [];
     for (const t of tasks.slice(0, 1000)) {
-      const base = `${this.prefix}{task:${t}}:`;
-      const [waiting, running] = await Promise.all([this.redis.zcard(`${base}waiting`), this.redis.scard(`${base}slots`)]);
+      const k = taskLimitKeys(this.prefix, t);
+      const [waiting, running] = await Promise.all([this.redis.zcard(k.waiting), this.redis.scard(k.slots)]);
       if (!waiting) continue;
       const [c, m, per] = (limits[t] ?? '').split(':').map(Number);
       out.push({ taskId: Number(t), waiting, running, limits: limits[t] ? { concurrency: c, rateMax: m, ratePerMs: per } : null });
@@ -237,7 +231,7 @@ export class WorkQueue implements Queue {
    */
   private subscribe(): void {
     if (this.sub || this.closed) return;
-    const sub = this.redis.duplicate({ autoResubscribe: false, enableAutoPipelining: false, lazyConnect: false });
+    const sub = duplicateConnection(this.redis, { autoResubscribe: false, enableAutoPipelining: false, lazyConnect: false });
     this.sub = sub;
     sub.on('message', (channel: string) => {
       if (channel === this.keys.wake) this.wake();

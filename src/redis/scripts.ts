@@ -1,11 +1,13 @@
 // All our Redis scripts — the queue's (queue/workQueue.ts), the external workers' queues'
 // (queue/externalQueues.ts), the flow locks' (engine/locks.ts) and the heartbeat (cluster/membership.ts): one .lua file per atomic operation in lua/, loaded here and
 // registered on a connection with ioredis `defineCommand` (EVALSHA, falling back to EVAL once per
-// connection). tsc does not copy .lua files, so the directory is found next to this module (src/redis/lua
+// connection). Each script's keys share a hash tag (redis/keys.ts), so a script runs on one node of a
+// Redis Cluster, the one holding its slot. tsc does not copy .lua files, so the directory is found next to this module (src/redis/lua
 // when run through tsx) or, from the compiled dist/src/redis/, back in the source tree (../../../src/redis/lua).
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from '../infra/redis.js';
+import { isCluster, type Redis } from '../infra/redis.js';
 
 /** Script name → number of KEYS it takes (the ready sets of priorities 1-9 come after a script's other keys). */
 const SCRIPTS = {
@@ -22,10 +24,11 @@ const SCRIPTS = {
   expiredLeases: 4,
   settleExpired: 15,
   expireOrphans: 4,
+  leaseHolders: 1,
   heartbeat: 2,
   limitPump: 12,
   leaseLimited: 4,
-  lockFlows: -1, // KEYS vary: passed as numberOfKeys at call time
+  lockFlows: -1, // KEYS vary: run through evalVariadic(), not defined as a command
   unlockFlows: -1,
   // The external workers' queues (queue/externalQueues.ts): one set of keys per queue name.
   wqEnqueue: 2,
@@ -55,13 +58,11 @@ export interface ScriptCommands {
   tsqInflight(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
   tsqExpiredLeases(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<string[]>;
   tsqSettleExpired(ready: string, inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<number>;
-  tsqExpireOrphans(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<[number, string[]]>;
+  tsqExpireOrphans(inflight: string, owner: string, since: string, leader: string, ...argv: Arg[]): Promise<number>;
+  tsqLeaseHolders(owner: string): Promise<string[]>;
   tsqHeartbeat(member: string, cluster: string, ...argv: Arg[]): Promise<string>;
   tsqLimitPump(...keysAndArgv: Arg[]): Promise<number>;
   tsqLeaseLimited(inflight: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<string[]>;
-  /** numberOfKeys first, then the keys, then ARGV. */
-  tsqLockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
-  tsqUnlockFlows(numberOfKeys: number, ...keysAndArgv: Arg[]): Promise<number[]>;
   tsqWqEnqueue(ready: string, leases: string, ...argv: Arg[]): Promise<number>;
   tsqWqClaim(ready: string, leases: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[]]>;
   tsqWqExtend(leases: string, owner: string, ...argv: Arg[]): Promise<number[]>;
@@ -106,10 +107,48 @@ export function defineScripts(redis: Redis): Redis & ScriptCommands {
   if (!defined.has(redis)) {
     const src = luaSources();
     for (const [name, numberOfKeys] of Object.entries(SCRIPTS) as [ScriptName, number][]) {
+      if (numberOfKeys < 0) continue;
       const cmd = `tsq${name[0].toUpperCase()}${name.slice(1)}`;
-      redis.defineCommand(cmd, numberOfKeys < 0 ? { lua: src[name] } : { lua: src[name], numberOfKeys });
+      redis.defineCommand(cmd, { lua: src[name], numberOfKeys });
     }
     defined.add(redis);
   }
   return redis as Redis & ScriptCommands;
+}
+
+const shas = new Map<ScriptName, string>();
+
+/**
+ * Runs a script whose number of KEYS varies (EVALSHA, EVAL when the node does not know it yet). Not a
+ * defined command: ioredis routes an auto-pipelined custom command by its first argument, which for a
+ * variadic one is the key count, not a key; EVALSHA's keys it finds (a cluster sends it to the keys' node).
+ */
+export async function evalVariadic<T>(redis: Redis, name: 'lockFlows' | 'unlockFlows', keys: string[], argv: Arg[]): Promise<T> {
+  const lua = luaSources()[name];
+  let sha = shas.get(name);
+  if (!sha) {
+    sha = createHash('sha1').update(lua).digest('hex');
+    shas.set(name, sha);
+  }
+  try {
+    return (await redis.evalsha(sha, keys.length, ...keys, ...argv)) as T;
+  } catch (e) {
+    if (!/^NOSCRIPT/.test((e as Error).message ?? '')) throw e;
+    return (await redis.eval(lua, keys.length, ...keys, ...argv)) as T;
+  }
+}
+
+/**
+ * On a Redis Cluster, loads every script into every node's script cache now, and into each node the
+ * client connects to later (a replica promoted after a failover, a node added). A node that does not
+ * know a script answers NOSCRIPT and the script is sent again as EVAL a round trip later, which can
+ * reorder two calls on one slot: an unlock sent first could run after the next pass's lock, finding the
+ * lock still held. On one Redis there is a single connection and this is not needed.
+ */
+export async function preloadScripts(redis: Redis): Promise<void> {
+  if (!isCluster(redis)) return;
+  const src = Object.values(luaSources());
+  const load = (node: { script(sub: 'LOAD', lua: string): Promise<unknown> }) => Promise.all(src.map((lua) => node.script('LOAD', lua)));
+  redis.on('+node', (node: Parameters<typeof load>[0]) => void load(node).catch(() => {}));
+  await Promise.all(redis.nodes('all').map((node) => load(node)));
 }

@@ -12,6 +12,11 @@ export const testRun = {
   redisUrl,
   /** Every key any test writes starts with this. */
   redisPrefix: `tst:${runId}:`,
+  /**
+   * With TEST_REDIS_CLUSTER=1, the seed nodes of this process's private Redis Cluster (hooks.ts starts it
+   * before the first test): every member baseEnv() describes uses it (REDIS_CLUSTER_NODES).
+   */
+  redisClusterNodes: null as string | null,
 };
 
 let n = 0;
@@ -38,6 +43,7 @@ export function baseEnv(overrides: Record<string, string> = {}): Record<string, 
     DATABASE_URL: testRun.databaseUrl,
     REDIS_URL: testRun.redisUrl,
     REDIS_PREFIX: testRun.redisPrefix,
+    ...(testRun.redisClusterNodes ? { REDIS_CLUSTER_NODES: testRun.redisClusterNodes } : {}),
     LOG_LEVEL: process.env.TEST_LOG_LEVEL || 'silent',
     PORT: '0',
     ...overrides,

@@ -7,6 +7,10 @@ import { loadConfig } from '../../config/index.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { baseEnv, testRun } from './env.js';
 import { mochaHooks as rejectionGuard } from './rejectionGuard.js';
+import { PrivateRedisCluster } from './privateCluster.js';
+
+/** TEST_REDIS_CLUSTER=1: one private Redis Cluster for this test process (see env.ts). */
+let cluster: PrivateRedisCluster | null = null;
 
 export async function deleteKeys(redisUrl: string, prefix: string): Promise<number> {
   const r = new Redis(redisUrl);
@@ -43,6 +47,10 @@ export const mochaHooks = {
   afterEach: rejectionGuard.afterEach,
   async beforeAll(this: Mocha.Context) {
     this.timeout(60_000);
+    if (/^(1|true|yes)$/i.test(process.env.TEST_REDIS_CLUSTER ?? '')) {
+      cluster = await PrivateRedisCluster.start();
+      testRun.redisClusterNodes = cluster.seeds;
+    }
     const config = loadConfig(baseEnv());
     await prepareDatabase(config, createLogger('silent'));
   },
@@ -52,6 +60,7 @@ export const mochaHooks = {
       await dropRunDatabases();
       await deleteKeys(testRun.redisUrl, testRun.redisPrefix);
     }
+    await cluster?.stop();
     await rejectionGuard.afterAll();
   },
 };

@@ -42,7 +42,7 @@ export function findBinary(name: string): string {
 }
 
 // Every pid and temp dir this process made, for the last-resort cleanup at exit.
-const livePids = new Set<number>();
+export const livePids = new Set<number>();
 const tempDirs = new Set<string>();
 process.once('exit', () => {
   for (const pid of livePids) signal(pid, 'SIGCONT');
@@ -50,7 +50,7 @@ process.once('exit', () => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
+export function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
   try {
     process.kill(pid, sig);
     return true;
@@ -60,7 +60,7 @@ function signal(pid: number, sig: NodeJS.Signals | 0): boolean {
 }
 
 /** No such process, or a zombie nobody reaped yet (a daemonised server is not our child). */
-function gone(pid: number): boolean {
+export function gone(pid: number): boolean {
   if (!signal(pid, 0)) return true;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -71,18 +71,18 @@ function gone(pid: number): boolean {
   }
 }
 
-function tempDir(label: string): string {
+export function tempDir(label: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), `ts-${label}-`));
   tempDirs.add(dir);
   return dir;
 }
 
-function removeDir(dir: string): void {
+export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   tempDirs.delete(dir);
 }
 
-function tail(file: string, lines = 30): string {
+export function tail(file: string, lines = 30): string {
   try {
     return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
   } catch {

@@ -3,11 +3,12 @@
 // killAll() in an after hook makes sure no member outlives its test, paused or not.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { createKnex, type Knex } from '../../src/infra/db.js';
 import { baseEnv, testRun } from './env.js';
 import { apiClient, type Api } from './member.js';
 import { waitFor } from './wait.js';
+import { leaderKey, memberKey } from '../../src/redis/keys.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAX_OUTPUT = 2 * 1024 * 1024;
@@ -55,7 +56,7 @@ export interface ProcessesOptions {
 
 export class Processes {
   readonly procs: MemberProc[] = [];
-  private redis: Redis | null = null;
+  private redis: Redis | Cluster | null = null;
   private readonly env: Record<string, string>;
 
   constructor(readonly prefix: string, opts: ProcessesOptions = {}) {
@@ -67,10 +68,18 @@ export class Processes {
     return this.env.REDIS_URL ?? testRun.redisUrl;
   }
 
-  private get r(): Redis {
+  /** The Redis Cluster the members use (REDIS_CLUSTER_NODES of this set, else the run's unless this set has a REDIS_URL). */
+  get clusterNodes(): string | null {
+    return this.env.REDIS_CLUSTER_NODES ?? (this.env.REDIS_URL ? null : testRun.redisClusterNodes);
+  }
+
+  private get r(): Redis | Cluster {
     if (!this.redis) {
+      const seeds = this.clusterNodes;
       // A few retries, not forever: a test that froze or killed this Redis must not hang on it.
-      this.redis = new Redis(this.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
+      this.redis = seeds
+        ? new Cluster(seeds.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) })), { redisOptions: { connectTimeout: 2000 }, maxRedirections: 4 })
+        : new Redis(this.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 2000 });
       this.redis.on('error', () => {});
     }
     return this.redis;
@@ -89,7 +98,7 @@ export class Processes {
         const res = await fetch(`http://127.0.0.1:${port}/healthz`);
         return res.ok;
       }
-      return (await this.r.exists(`${this.prefix}member:${opts.id}`)) === 1;
+      return (await this.r.exists(memberKey(this.prefix, opts.id))) === 1;
     }, timeout, 50).catch((e) => {
       throw new Error(`${(e as Error).message}\n--- output of ${opts.id} ---\n${proc.output().slice(-4000)}`);
     });
@@ -150,7 +159,7 @@ export class Processes {
 
   /** Who holds the leader lease now (the value starts with the holder's member id). */
   async leader(): Promise<string | null> {
-    const v = await this.r.get(`${this.prefix}leader`);
+    const v = await this.r.get(leaderKey(this.prefix));
     return v ? v.slice(0, v.lastIndexOf('|')) : null;
   }
 

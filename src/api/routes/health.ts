@@ -10,6 +10,7 @@ import type { RouteModule } from '../routeModule.js';
 import { errorResponse, okResponse } from '../openapiParts.js';
 import { withTimeout } from '../../infra/timeout.js';
 import { redisLiveness } from '../../infra/redisWatchdog.js';
+import { isCluster } from '../../infra/redis.js';
 
 async function check(fn: () => Promise<unknown>, what: string, timeoutMs = 2000): Promise<string> {
   try {
@@ -33,7 +34,10 @@ export function healthRoutes(s: Services): RouteModule {
     ok(ctx, { status: 'ok', memberId: s.memberId });
   });
   router.get('/readyz', async (ctx) => {
-    const [mysql, redis] = await Promise.all([check(() => s.knex.raw('select 1'), 'select 1'), check(() => s.redis.ping(), 'ping')]);
+    // On a Redis Cluster a PING answers from any node, also while the queue's slot has no master: ask
+    // the queue itself (a read on its slot) instead.
+    const redisCheck = isCluster(s.redis) ? check(() => s.queue.stats(), 'reading the queue') : check(() => s.redis.ping(), 'ping');
+    const [mysql, redis] = await Promise.all([check(() => s.knex.raw('select 1'), 'select 1'), redisCheck]);
     const ready = mysql === 'ok' && redis === 'ok';
     ctx.status = ready ? 200 : 503;
     ctx.body = envelope(ctx.status, ready ? 'SUCCESS' : 'NOT READY', { mysql, redis });

@@ -4,7 +4,7 @@
 // poll costs Redis nothing while it waits. A woken poll that leaves without claiming, or that claims and
 // sees more due, passes the wake-up on to the next one, so no ready task waits for a poll's timeout while
 // another poll on its queue sits idle.
-import type { Redis } from '../../infra/redis.js';
+import { duplicateConnection, type Redis } from '../../infra/redis.js';
 import type { Logger } from '../../infra/logger.js';
 import { withTimeout } from '../../infra/timeout.js';
 
@@ -97,7 +97,7 @@ export class PollHub {
    */
   private subscribe(): Promise<void> {
     if (this.subscribed) return this.subscribed;
-    const sub = this.redis.duplicate({ autoResubscribe: false, enableAutoPipelining: false, lazyConnect: false });
+    const sub = duplicateConnection(this.redis, { autoResubscribe: false, enableAutoPipelining: false, lazyConnect: false });
     this.sub = sub;
     let first: (() => void) | null = null;
     this.subscribed = new Promise<void>((resolve) => (first = resolve));

@@ -4,6 +4,8 @@
   made expired now, so the reaper hands their tasks out at once instead of after a whole lease.
   Leases younger than `minAgeMs` are left alone (a member claims only after its first heartbeat, but a
   key lost with a Redis restart comes back only with the member's next beat).
+  The heartbeats are read by the caller (leaseHolders.lua, then the heartbeat keys): they live in
+  another slot of a Redis Cluster than the queue (src/redis/keys.ts), and a script touches one slot.
   Fenced: only the holder of the leader lease may do it.
 
   KEYS[1] inflight        sorted set, score = lease deadline
@@ -11,11 +13,10 @@
   KEYS[3] inflight:since  hash id -> claimed-at epoch ms
   KEYS[4] leader          the leader lease
   ARGV[1] the caller's leader lock value
-  ARGV[2] prefix of the heartbeat keys (`{prefix}member:`), followed by the member id
-  ARGV[3] minAgeMs
+  ARGV[2] minAgeMs
+  ARGV[3..] the member ids found gone
 
-  Returns: { number of leases expired, { member ids found gone, ... } }; an error NOTLEADER when the
-  caller does not hold the lease.
+  Returns: the number of leases expired; an error NOTLEADER when the caller does not hold the lease.
   OOM: allowed (only scores change). Safe to run twice.
 ]]
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then
@@ -23,19 +24,17 @@ if redis.call('GET', KEYS[4]) ~= ARGV[1] then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local oldest = now - tonumber(ARGV[3])
-local alive = {}
+local oldest = now - tonumber(ARGV[2])
 local gone = {}
+for i = 3, #ARGV do
+  gone[ARGV[i]] = true
+end
 local n = 0
 local owners = redis.call('HGETALL', KEYS[2])
 for i = 1, #owners, 2 do
   local id = owners[i]
   local member = string.match(owners[i + 1], '^(.*)|') or owners[i + 1]
-  if alive[member] == nil then
-    alive[member] = redis.call('EXISTS', ARGV[2] .. member) == 1
-    if not alive[member] then gone[#gone + 1] = member end
-  end
-  if not alive[member] then
+  if gone[member] then
     local since = tonumber(redis.call('HGET', KEYS[3], id) or '0')
     local score = redis.call('ZSCORE', KEYS[1], id)
     if since <= oldest and score and tonumber(score) >= now then
@@ -44,4 +43,4 @@ for i = 1, #owners, 2 do
     end
   end
 end
-return { n, gone }
+return n

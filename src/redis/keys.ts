@@ -1,0 +1,98 @@
+// Every Redis key and channel name, in one place. All start with REDIS_PREFIX (so `SCAN MATCH prefix*`
+// finds them all), and carry a hash tag `{…}` that says which keys must live in one slot of a Redis
+// Cluster: a Lua script may only touch keys of one slot, so the keys one script touches share a tag.
+//
+//   tag {q}   the work queue and the leader lease (the reaper's scripts check the lease atomically with
+//             the queue's keys, so it lives in the queue's slot):
+//             <p>{q}:ready, <p>{q}:inflight, <p>{q}:inflight:owner, <p>{q}:inflight:since, <p>{q}:leader
+//             flow control's keys share it too (their scripts run with the queue's): <p>{q}:ready:p1…p9
+//             (priorities), <p>{q}:limited, <p>{q}:limits, <p>{q}:limits:waiting, and per task
+//             <p>{q}:{task:<id>}:slots|rate|waiting (the first tag counts: {q}). The scripts build the
+//             per-task names from <p>{q}:limited's, so they are undeclared keys of the queue's slot
+//             (lua/limits.lib.lua).
+//   tag {wq:<queue>}  one external workers' queue (queue/externalQueues.ts): <p>{wq:<queue>}:ready,
+//             :leases, :owner, :since; its scripts touch one queue at a time. Untagged: <p>wq:queues,
+//             <p>wq:workers and the channel <p>wq:wake.
+//   tag {m}   membership: <p>{m}:member:<memberId> heartbeats, and <p>{m}:cluster, the database this
+//             prefix belongs to (the heartbeat script checks it)
+//   tag {<fiId>}  one flow instance: <p>lock:flow-ins:{<fiId>} and <p>dirty:flow-ins:{<fiId>} (the lock
+//             scripts take an instance's lock and dirty mark together; several instances at once are
+//             split per slot, see engine/locks.ts)
+//   no tag    <p>events:watched (a single key); pub/sub channels <p>wake, <p>cancel, <p>events (classic
+//             PUBLISH reaches every node of a cluster, whatever the name)
+//
+// Phase 1 of the cluster port: the queue is one slot, so it lives on one master. A later phase shards it
+// ({q:<n>}); nothing else here needs to change for that. On standalone Redis tags are just characters.
+// A REDIS_PREFIX that itself contains `{…}` puts every key in that one slot: it works, nothing is spread.
+// Key names are not kept across versions: Redis is rebuilt from MySQL by the reconciler.
+
+export interface QueueKeys {
+  ready: string;
+  inflight: string;
+  owner: string;
+  since: string;
+  leader: string;
+  /** Pub/sub channel, published to when ids are added to ready. */
+  wake: string;
+  /** The ready sets of priorities 1-9 (`ready` is priority 0). */
+  readyP: string[];
+  /** Flow control: tiId → taskId of limited tasks' instances; the limits by task; tasks with ids waiting. */
+  limited: string;
+  limits: string;
+  limitsWaiting: string;
+}
+
+/** Priorities above 0 (each has its own ready set). */
+const PRIORITIES = 9;
+
+export function queueKeys(prefix: string): QueueKeys {
+  const q = `${prefix}{q}:`;
+  return {
+    ready: `${q}ready`,
+    inflight: `${q}inflight`,
+    owner: `${q}inflight:owner`,
+    since: `${q}inflight:since`,
+    leader: `${q}leader`,
+    wake: `${prefix}wake`,
+    readyP: Array.from({ length: PRIORITIES }, (_, i) => `${q}ready:p${i + 1}`),
+    limited: `${q}limited`,
+    limits: `${q}limits`,
+    limitsWaiting: `${q}limits:waiting`,
+  };
+}
+
+/** A limited task's keys, as lua/limits.lib.lua names them (in the queue's slot). */
+export function taskLimitKeys(prefix: string, taskId: number | string): { slots: string; rate: string; waiting: string } {
+  const base = `${prefix}{q}:{task:${taskId}}:`;
+  return { slots: `${base}slots`, rate: `${base}rate`, waiting: `${base}waiting` };
+}
+
+/** One external workers' queue's keys (queue/externalQueues.ts). */
+export function externalQueueKeys(prefix: string, queue: string): { ready: string; leases: string; owner: string; since: string } {
+  const base = `${prefix}{wq:${queue}}:`;
+  return { ready: `${base}ready`, leases: `${base}leases`, owner: `${base}owner`, since: `${base}since` };
+}
+
+/** The leader lease (Redlock), in the queue's slot. */
+export const leaderKey = (prefix: string): string => queueKeys(prefix).leader;
+
+/** A member's heartbeat key. */
+export const memberKey = (prefix: string, memberId: string): string => `${prefix}{m}:member:${memberId}`;
+/** SCAN pattern of every heartbeat key. */
+export const memberPattern = (prefix: string): string => `${prefix}{m}:member:*`;
+/** The database identity the prefix is bound to (cluster/identity.ts), in the heartbeats' slot. */
+export const clusterKey = (prefix: string): string => `${prefix}{m}:cluster`;
+
+/** A flow instance's coordinator lock. */
+export const flowLockKey = (prefix: string, fiId: number): string => `${prefix}lock:flow-ins:{${fiId}}`;
+/** A flow instance's dirty mark, in its lock's slot. */
+export const flowDirtyKey = (prefix: string, fiId: number): string => `${prefix}dirty:flow-ins:{${fiId}}`;
+/** SCAN pattern of every lock (/admin/locks). */
+export const lockPattern = (prefix: string): string => `${prefix}lock:*`;
+
+/** Pub/sub: task instances to abort (engine/cancelSignals.ts). */
+export const cancelChannel = (prefix: string): string => `${prefix}cancel`;
+/** Pub/sub: live status events (observe/liveEvents.ts). */
+export const eventsChannel = (prefix: string): string => `${prefix}events`;
+/** Set while some member streams live events: publishers only publish then. */
+export const watchedKey = (prefix: string): string => `${prefix}events:watched`;
