@@ -110,6 +110,8 @@ describe('operate: logs at the default level', function () {
         const row = await m.services.knex('task_ins').where({ fi_id: fiId, exec_status: 'RUNNING' }).first();
         return row?.ti_id as number | undefined;
       });
+      // RUNNING in MySQL comes a moment before the worker has the run in hand: wait for that too.
+      await waitFor('the worker to hold the run', async () => (m.engine.worker?.running === 1 ? true : undefined));
       await m.stop(DRAIN_PROGRESS_MS + 1500);
       stopped = true;
       const drain = lines.filter((l) => String(l.msg).startsWith('draining') || String(l.msg).startsWith('drained'));

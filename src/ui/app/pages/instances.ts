@@ -38,8 +38,8 @@ export function InstanceTable({ rows, showFlow = true, selection }: { rows: Flow
         <td>${r.flowVersion}</td>
         <td><${Status} status=${r.status} /></td>
         <td>${r.priority ?? 0}</td>
-        <td>${r.startTime}</td>
-        <td>${r.endTime ? duration(between(r.startTime, r.endTime)) : html`<span class="muted">${r.status === 'QUEUED' ? 'queued' : 'running'}</span>`}</td>
+        <td data-testid="started">${r.startTime}</td>
+        <td data-testid="took">${r.endTime ? duration(between(r.startTime, r.endTime)) : html`<span class="muted">${r.status === 'QUEUED' ? 'queued' : 'running'}</span>`}</td>
         <td>${r.trigger ?? ''}</td>
         <td data-testid="failed-at">${r.failedNode ? html`<a href=${`/ui/instances/${r.fiId}#ni-${r.failedNode.niId}`}>${r.failedNode.nodeKey ?? `node #${r.failedNode.nodeId}`}</a>` : ''}</td>
         <td class="wrap">${r.errorMsg}</td>
