@@ -30,7 +30,6 @@ import type { TaskRun } from './taskRun.js';
 import type { LockRequest } from './locks.js';
 import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
 import type { EngineEvents } from './events.js';
-import { followUps, hasFollowUps } from './subFlows.js';
 
 /** A committed commitAndAdvance. */
 export interface Committed {
@@ -46,6 +45,12 @@ export class Coordinator {
   readonly plans: FlowPlans;
   readonly locks: FlowLocks;
   readonly cancels: CancelSignals;
+  /**
+   * What a committed pass asks of other flow instances (sub-flows: start children, cancel them, wake
+   * parents; subFlows.ts). Set by the Engine, so this module does not import the code that calls it back.
+   * Never throws.
+   */
+  followUps: ((out: BatchOutcome) => Promise<void>) | null = null;
 
   constructor(private s: Services, readonly events: EngineEvents) {
     this.plans = new FlowPlans(s.knex);
@@ -144,7 +149,7 @@ export class Coordinator {
       );
     }
     await Promise.all(redisWork);
-    if (hasFollowUps(out)) await followUps(this.s, this, out); // sub-flows: start, cancel, wake parents (never throws)
+    if (this.followUps) await this.followUps(out); // sub-flows: start, cancel, wake parents (never throws)
     // At info: what an operator reads first. Only the instances that did not succeed (no cost per task).
     for (const f of out.failures) log.info(f, 'flow instance did not succeed');
     for (const [fiId, status] of out.finished) {

@@ -36,6 +36,9 @@
 import type { FlowPlan, PlanNode } from './flowPlan.js';
 import { nodeOutcome } from './completion.js';
 import { describe, nextItems, range, runStatuses, waiting } from './decideControl.js';
+import type { NodeInsView, TaskInsView } from './instanceViews.js';
+
+export type { NodeInsView, TaskInsView };
 import { holds, readPath, type ExprData } from '../definitions/expression.js';
 
 import { MAX_FOR_EACH_ITEMS } from '../definitions/schemas.js';
@@ -46,22 +49,6 @@ export const MAX_FOR_EACH_RUNS = 10_000;
 
 /** How deep sub-flows nest: an instance started on its own is depth 0, its child 1, … */
 export const MAX_SUB_FLOW_DEPTH = 10;
-
-export interface NodeInsView {
-  /** null for an instance this pass enters. */
-  ni_id: number | null;
-  node_id: number;
-  status: string;
-  error_msg: string | null;
-  /** A waiting SIGNAL's due time (epoch ms), if it has a timeout. */
-  due_ms?: number | null;
-  /** A SUB_FLOW node instance's child, and the child's status and error (read with it). */
-  child_fi_id?: number | null;
-  child_status?: string | null;
-  child_error?: string | null;
-  /** A forEach node instance's number of items. */
-  item_count?: number | null;
-}
 
 /**
  * Thrown when a node with `when` or `forEach` is to be entered and no data was given: the caller reads
@@ -78,15 +65,6 @@ export interface DecideContext {
   data?: ExprData;
   nowMs?: number;
   depth?: number;
-}
-
-export interface TaskInsView {
-  ti_id: number;
-  ni_id: number;
-  exec_status: string;
-  error_msg: string | null;
-  /** Which item of a forEach node it runs. */
-  item_index?: number | null;
 }
 
 /** What one flow instance's pass writes (advanceMany gathers these for the batch). */

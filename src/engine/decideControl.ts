@@ -2,7 +2,7 @@
 // SUB_FLOW node stands, a forEach node's runs (items not made yet count as pending) and the items
 // maxParallel lets in now, and what a forEach path found (for its error message).
 import type { PlanNode } from './flowPlan.js';
-import type { NodeInsView, TaskInsView } from './decide.js';
+import type { NodeInsView, TaskInsView } from './instanceViews.js';
 
 const OPEN = ['PENDING', 'RUNNING'];
 

@@ -12,6 +12,7 @@ import { signalNode } from './signalFlow.js';
 import { startTask } from './startTask.js';
 import { EngineEvents } from './events.js';
 import { ExternalTasks } from './external/externalTasks.js';
+import { followUps, hasFollowUps } from './subFlows.js';
 import { failTimedOut, startQueued } from './flowControl.js';
 
 export class Engine {
@@ -31,6 +32,7 @@ export class Engine {
   constructor(private s: Services) {
     this.events = new EngineEvents(s.log);
     this.coordinator = new Coordinator(s, this.events);
+    this.coordinator.followUps = (out) => (hasFollowUps(out) ? followUps(s, this.coordinator, out) : Promise.resolve());
     this.external = new ExternalTasks(s, this.coordinator, this.events);
     this.starts = new Batcher((reqs) => startFlows(s, this.coordinator, reqs), 1, 500);
   }
