@@ -165,6 +165,17 @@ describe('dashboard: operating it day to day', function () {
     accept();
     await page.getByRole('button', { name: 'Delete' }).click();
     await page.getByTestId('notice').filter({ hasText: `404: flow ${gone} does not exist` }).waitFor();
+
+    // In use: another flow starts it as a sub-flow. The API's 409 is said on the page; nothing is deleted.
+    expected = [/status of 409/];
+    const used = await createFlow(m.api, [[greet]], { flowName: 'used flow' });
+    const user = await m.api('POST', '/flow', { flowName: 'user flow', flowNodes: [{ nodeType: 'START' }, { nodeType: 'SUB_FLOW', nodeKey: 'ship', flowId: used }, { nodeType: 'END' }] });
+    expect(user.status, user.text).to.equal(200);
+    await go(`/ui/flows/${used}`);
+    accept();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.getByTestId('notice').filter({ hasText: `409: flow ${used} is started as a sub-flow by the current version of flow ${user.body.data.flowId} "user flow"` }).waitFor();
+    expect((await m.api('GET', `/flow/${used}`)).status).to.equal(200);
   });
 
   it('the bad-input message under Start is shown once', async () => {

@@ -141,11 +141,15 @@ export function flowRoutes(s: Services): RouteModule {
           operationId: 'deleteFlow',
           tags: ['flows'],
           summary: 'Delete a flow (soft: it can no longer be read or started, its cron stops; running instances go on)',
+          description: 'Refused (409) while the current version of another live flow starts it as a SUB_FLOW node.',
           parameters: [flowId, userHeader],
           responses: {
             '200': okResponse({ type: 'object', required: ['flowId'], properties: { flowId: { type: 'integer', minimum: 1 } } }, 'Deleted', { flowId: 7 }),
             '400': errorResponse(400, 'flowId is not a positive integer', badId('flowId')),
             '404': errorResponse(404, 'No such flow, or it was deleted', noSuchFlow),
+            '409': errorResponse(409, 'Another flow starts it as a sub-flow', {
+              inUse: 'flow 7 is started as a sub-flow by the current version of flow 9 "ship orders"; save a new version of it without that node (or delete it) first',
+            }),
             '503': mysql,
           },
         },
