@@ -8,6 +8,7 @@ import { privateRedisRig } from './helpers/faultRig.js';
 import { createFlow, createTask } from './helpers/flows.js';
 import { checkOutcome, report, startMany, waitAllEnded } from './helpers/faultRun.js';
 import { waitFor } from './helpers/wait.js';
+import { queueKeys } from '../src/redis/keys.js';
 
 const LIMIT = 3;
 const TASK_MS = 800;
@@ -25,7 +26,7 @@ describe('faults: a worker killed while it holds slots of a limited task (real p
     const redis = new Redis(rig.redis.url);
     redis.on('error', () => {});
     try {
-      await waitFor('the limit in the queue', async () => (await redis.hexists(`${rig.procs.prefix}limits`, String(wait))) === 1, 15_000);
+      await waitFor('the limit in the queue', async () => (await redis.hexists(queueKeys(rig.procs.prefix).limits, String(wait))) === 1, 15_000);
     } finally {
       redis.disconnect();
     }

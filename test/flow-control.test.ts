@@ -7,6 +7,7 @@ import { createFlow, createTask, waitForEnd } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
 import { CronDuty } from '../src/cluster/cron.js';
 import { createLogger } from '../src/infra/logger.js';
+import { queueKeys, taskLimitKeys } from '../src/redis/keys.js';
 
 interface TiRow {
   ti_id: number;
@@ -145,8 +146,8 @@ describe('flow control on two members', function () {
       expect(mostAtOnce(runs)).to.equal(2);
       // Nothing left behind: every slot given back, no id still listed as limited.
       const prefix = a.services.config.redisPrefix;
-      await waitFor('the slots given back', async () => (await a.services.redis.scard(`${prefix}{task:${limited}}:slots`)) === 0, 5_000);
-      const listed = await a.services.redis.hvals(`${prefix}limited`);
+      await waitFor('the slots given back', async () => (await a.services.redis.scard(taskLimitKeys(prefix, limited).slots)) === 0, 5_000);
+      const listed = await a.services.redis.hvals(queueKeys(prefix).limited);
       expect(listed.filter((t) => t === String(limited))).to.deep.equal([]);
     });
 

@@ -134,6 +134,7 @@ describe('dashboard: control flow', function () {
     await page.waitForURL(/\/ui\/flows\/\d+$/);
     const flowId = Number(new URL(page.url()).pathname.split('/').pop());
     // The flow page says it in words too, and links the sub-flow's flow.
+    await page.getByTestId('node-control').first().waitFor(); // the page loads the flow after its URL changes
     const words = await page.getByTestId('node-control').allTextContents();
     expect(words.map((w) => w.trim())).to.deep.equal(['· when input.go == true', '· waits 60000 ms, then FAIL', `· runs flow #${child.flowId}`]);
     expect(await page.getByRole('link', { name: `open flow #${child.flowId}` }).getAttribute('href')).to.equal(`/ui/flows/${child.flowId}`);
