@@ -15,7 +15,11 @@ import { startLeased, type LeasedRun } from './startLeased.js';
 import { leaseMsOf, PROVISIONAL_LEASE_MS, type PolledTask, type PollRequest } from './types.js';
 import type { EngineEvents } from '../events.js';
 
-const newToken = () => randomBytes(16).toString('base64url');
+/** n random tokens (16 bytes each) from one call: a claim offers one per slot the poll asks for. */
+function newTokens(n: number): string[] {
+  const b = randomBytes(16 * n);
+  return Array.from({ length: n }, (_, i) => b.toString('base64url', i * 16, i * 16 + 16));
+}
 
 /**
  * Test hook (fault tests only, never set in production): `<taskName>:<ms>` holds the answer to a poll
@@ -83,7 +87,7 @@ export class Poller {
     const start = Math.floor(Math.random() * queues.length);
     for (let i = 0; i < queues.length && leases.length < max; i++) {
       const queue = queues[(start + i) % queues.length]!;
-      const tokens = Array.from({ length: max - leases.length }, newToken);
+      const tokens = newTokens(max - leases.length);
       const r = await this.s.queue.external.claim(queue, tokens, Math.min(PROVISIONAL_LEASE_MS, this.leaseOfQueue.get(queue) ?? PROVISIONAL_LEASE_MS));
       leases.push(...r.leases);
       if (r.nextDueInMs === 0 && r.leases.length) more.push(queue);
