@@ -191,6 +191,33 @@ describe('external workers as processes', function () {
     onLive.child.kill('SIGKILL');
   });
 
+  it('a member killed between claiming a task for a poll and answering: handed out again within about its lease, one SUCCESS', async () => {
+    const q = 'held';
+    // Member h holds its answer to a poll handing out a task named "held" (marked RUNNING, not answered).
+    const h = await procs.start({ id: 'h', roles: 'web', env: { TASK_SCHEDULE_TEST_HOLD_POLL_ANSWER: 'held:120000' } });
+    const onH = worker(h.url!, [q], 'h1');
+    await event(onH, 'ready');
+    // A first task on the queue: h learns the queue's leaseMs (1 s).
+    const warm = await createTask(a.api, 'WORKER', null, { queue: q, leaseMs: 1000 }, 'warm');
+    const warmTi = (await a.api('POST', `/exec/task/${warm}`)).body.data.tiId;
+    await waitFor('the first task done', async () => (await row(warmTi)).exec_status === 'SUCCESS', 20_000);
+    const t = await createTask(a.api, 'WORKER', null, { queue: q, leaseMs: 1000 }, 'held');
+    const tiId = (await a.api('POST', `/exec/task/${t}`)).body.data.tiId;
+    await waitFor('the task RUNNING for h1, its answer held', async () => (await row(tiId)).worker_id === 'h1', 20_000);
+    h.kill('SIGKILL');
+    await h.exited;
+    const killedAt = Date.now();
+    const onA = worker(a.url!, [q], 'h2');
+    await waitFor('the task done by h2', async () => (await row(tiId)).exec_status === 'SUCCESS', 20_000);
+    // The provisional lease was the task's 1 s, not 10 s: back within about a lease (plus reaper and poll).
+    expect(Date.now() - killedAt).to.be.below(6_000);
+    expect(await row(tiId)).to.include({ worker_id: 'h2', attempt: 2, lost_attempts: 1 });
+    expect(onH.events.some((e) => e.event === 'start' && e.tiId === tiId)).to.equal(false);
+    expect(await knex('task_ins').where({ task_id: t, exec_status: 'SUCCESS' }).count({ n: '*' })).to.deep.equal([{ n: 1 }]);
+    onA.child.kill('SIGKILL');
+    onH.child.kill('SIGKILL');
+  });
+
   it('a worker stopped with SIGTERM hands a task it cannot finish back: run again at once, not counted', async () => {
     const q = 'term';
     const w = worker(a.url!, [q], 's1', { GRACE_MS: '300' });

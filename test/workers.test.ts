@@ -8,6 +8,7 @@ import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createTask, detail, flowRow, waitForEnd } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
+import { Worker } from '../src/client/worker.js';
 
 const START = { nodeType: 'START' };
 const END = { nodeType: 'END' };
@@ -120,6 +121,41 @@ describe('external workers (WORKER tasks)', function () {
       expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
       const rows = await detail(m.api, fiId);
       expect(JSON.stringify(rows)).to.contain('joined b c');
+    });
+
+    it('the TypeScript client keeps several polls out, never runs more than its concurrency, and completes each task once', async () => {
+      const queue = q();
+      let now = 0;
+      let most = 0;
+      const seen: number[] = [];
+      const w = new Worker({
+        url: m.url!,
+        queues: [queue],
+        workerId: 'client-1',
+        concurrency: 6,
+        polls: 3,
+        waitMs: 2000,
+        handler: async (t) => {
+          seen.push(t.tiId);
+          most = Math.max(most, ++now);
+          await new Promise((r) => setTimeout(r, 30));
+          now--;
+          return { n: t.tiId };
+        },
+      }).start();
+      try {
+        await waitFor('three polls waiting', async () => m.engine.external.hub.waiting === 3);
+        const t = await createTask(m.api, 'WORKER', null, { queue });
+        const ids: number[] = [];
+        for (let i = 0; i < 20; i++) ids.push((await m.api('POST', `/exec/task/${t}`)).body.data.tiId);
+        await waitFor('every task done', async () => (await m.services.knex('task_ins').whereIn('ti_id', ids).where('exec_status', 'SUCCESS')).length === ids.length);
+        expect(most).to.be.within(1, 6);
+        expect([...seen].sort((a, b) => a - b)).to.deep.equal([...ids].sort((a, b) => a - b));
+        for (const id of ids) expect(await row(id)).to.include({ worker_id: 'client-1', attempt: 1 });
+      } finally {
+        await w.stop(1000);
+      }
+      await waitFor('its polls gone', async () => m.engine.external.hub.waiting === 0);
     });
 
     it('hands a task to exactly one of many polls', async () => {

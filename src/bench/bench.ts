@@ -3,8 +3,8 @@
 // Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
 // and Redis prefix, creates an ECHO task (a WAIT task of T ms with --wait-ms, to hold many instances
 // in flight at once; a WORKER task with --external-workers X, worked by X processes running the package's
-// TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 32)
-// TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 32;
+// TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 32, and
+// BENCH_WORKER_POLLS polls out at once, default the client's;
 // with --concurrency-limit, its taskConfig.concurrencyLimit is L) and a flow of K sequential TASK nodes (M tasks each, ALL),
 // starts N instances at once through the REST API, waits until every one has ended (a progress line
 // a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
@@ -105,8 +105,9 @@ function rssMb(pid: number): number {
  */
 function externalWorker(url: string, i: number): ChildProcess {
   const concurrency = Number(process.env.BENCH_WORKER_CONCURRENCY || 32);
+  const polls = process.env.BENCH_WORKER_POLLS ? `, polls: ${Number(process.env.BENCH_WORKER_POLLS)}` : '';
   const code = `import { Worker } from 'task-schedule/worker';
-const w = new Worker({ url: ${JSON.stringify(url)}, queues: ['bench'], concurrency: ${concurrency}, workerId: 'bench-${i}', handler: (t) => t.content });
+const w = new Worker({ url: ${JSON.stringify(url)}, queues: ['bench'], concurrency: ${concurrency}${polls}, workerId: 'bench-${i}', handler: (t) => t.content });
 w.start();
 process.on('SIGTERM', () => w.stop(5000).then(() => process.exit(0)));`;
   return spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -192,7 +193,9 @@ async function main(): Promise<void> {
       : o['wait-ms']
         ? { taskName: 'bench wait', taskType: 'WAIT', taskConfig: { waitMs: o['wait-ms'] } }
         : { taskName: 'bench echo', taskType: 'ECHO', taskContent: 'ok' };
+    const members = [...children];
     for (let i = 0; i < o['external-workers']; i++) children.push(externalWorker(urls[i % urls.length], i));
+    const workerProcs = children.slice(members.length);
     if (o['external-workers']) log(`${o['external-workers']} external worker process(es) polling queue "bench"`);
     if (o['concurrency-limit']) (task as { taskConfig?: Record<string, unknown> }).taskConfig = { ...(task as { taskConfig?: object }).taskConfig, concurrencyLimit: o['concurrency-limit'] };
     const taskId = (await api(urls[0], 'POST', '/task', task)).taskId;
@@ -232,7 +235,8 @@ async function main(): Promise<void> {
     const commands0 = await commandsByMaster();
     const startLatencies: number[] = [];
     const t0 = performance.now();
-    const cpu0 = { members: children.reduce((a, c) => a + cpuSeconds(c.pid!), 0), client: process.cpuUsage() };
+    const cpuOf = (ps: ChildProcess[]) => ps.reduce((a, c) => a + cpuSeconds(c.pid!), 0);
+    const cpu0 = { members: cpuOf(members), workers: cpuOf(workerProcs), client: process.cpuUsage() };
     let next = 0;
     let lastStartAt = 0;
     const starter = async (w: number) => {
@@ -264,8 +268,9 @@ async function main(): Promise<void> {
     }
     await starting;
     const wall = (performance.now() - t0) / 1000;
-    const rss = Math.max(...children.map((c) => rssMb(c.pid!)));
-    const memberCpu = children.reduce((a, c) => a + cpuSeconds(c.pid!), 0) - cpu0.members;
+    const rss = Math.max(...members.map((c) => rssMb(c.pid!)));
+    const memberCpu = cpuOf(members) - cpu0.members;
+    const workerCpu = cpuOf(workerProcs) - cpu0.workers;
     const clientCpu = process.cpuUsage(cpu0.client);
 
     const statuses = await knex('task_flow_ins').select('status').count({ n: '*' }).groupBy('status');
@@ -319,6 +324,8 @@ async function main(): Promise<void> {
       max_in_flight: maxInFlight,
       // Where the machine's CPU went during the run: the members, and this process (HTTP client, polling).
       member_cpu_s: round(memberCpu),
+      member_cpu_ms_per_task: round((memberCpu * 1000) / Number(tasks)),
+      ...(workerProcs.length ? { worker_cpu_s: round(workerCpu) } : {}),
       client_cpu_s: round((clientCpu.user + clientCpu.system) / 1e6),
       ...(masters ? { master_commands: masterCommands } : {}),
     };

@@ -15,7 +15,18 @@ import { startLeased, type LeasedRun } from './startLeased.js';
 import { leaseMsOf, PROVISIONAL_LEASE_MS, type PolledTask, type PollRequest } from './types.js';
 import type { EngineEvents } from '../events.js';
 
-const newToken = () => randomBytes(16).toString('base64url');
+/** n random tokens (16 bytes each) from one call: a claim offers one per slot the poll asks for. */
+function newTokens(n: number): string[] {
+  const b = randomBytes(16 * n);
+  return Array.from({ length: n }, (_, i) => b.toString('base64url', i * 16, i * 16 + 16));
+}
+
+/**
+ * Test hook (fault tests only, never set in production): `<taskName>:<ms>` holds the answer to a poll
+ * handing out a task of that name for ms after it is marked RUNNING, so a test can SIGKILL the member
+ * between claiming and answering.
+ */
+const HOLD_ANSWER = /^(.+):(\d+)$/.exec(process.env.TASK_SCHEDULE_TEST_HOLD_POLL_ANSWER ?? '');
 
 /** What the poller needs of the protocol's other half (externalTasks.ts). */
 export interface PollerHooks {
@@ -30,6 +41,11 @@ export interface PollerHooks {
 export class Poller {
   /** Workers seen on this member: workerId → when its last poll was told to Redis (throttled). */
   private seenAt = new Map<string, number>();
+  /**
+   * The shortest leaseMs seen on each queue's tasks: a claim's provisional lease is no longer than that,
+   * so tasks claimed by a member that dies before answering go back within about their own lease.
+   */
+  private leaseOfQueue = new Map<string, number>();
 
   constructor(private s: Services, private coord: Coordinator, private hub: PollHub, private hooks: PollerHooks) {}
 
@@ -71,8 +87,8 @@ export class Poller {
     const start = Math.floor(Math.random() * queues.length);
     for (let i = 0; i < queues.length && leases.length < max; i++) {
       const queue = queues[(start + i) % queues.length]!;
-      const tokens = Array.from({ length: max - leases.length }, newToken);
-      const r = await this.s.queue.external.claim(queue, tokens, PROVISIONAL_LEASE_MS);
+      const tokens = newTokens(max - leases.length);
+      const r = await this.s.queue.external.claim(queue, tokens, Math.min(PROVISIONAL_LEASE_MS, this.leaseOfQueue.get(queue) ?? PROVISIONAL_LEASE_MS));
       leases.push(...r.leases);
       if (r.nextDueInMs === 0 && r.leases.length) more.push(queue);
       if (r.nextDueInMs !== null) nextDueInMs = nextDueInMs === null ? r.nextDueInMs : Math.min(nextDueInMs, r.nextDueInMs);
@@ -95,6 +111,15 @@ export class Poller {
       throw e;
     }
     if (started.skipped.length) await this.dropSkipped(started.skipped);
+    for (const run of started.runs) {
+      const q = run.lease.queue;
+      const ms = leaseMsOf(run.config);
+      if (ms < (this.leaseOfQueue.get(q) ?? Infinity)) {
+        if (this.leaseOfQueue.size >= 10_000) this.leaseOfQueue.clear();
+        this.leaseOfQueue.set(q, ms);
+      }
+    }
+    if (HOLD_ANSWER && started.runs.some((r) => r.taskName === HOLD_ANSWER[1])) await new Promise((r) => setTimeout(r, Number(HOLD_ANSWER[2])));
     const ready: LeasedRun[] = [];
     for (const run of started.runs) {
       try {
