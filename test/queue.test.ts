@@ -106,7 +106,7 @@ describe('work queue (Redis)', () => {
     });
 
     it('a reaped lease gives its slot back; a requeue too, and the requeued id waits its turn again', async () => {
-      await redis.set(`${prefix}leader`, 'me|1');
+      await redis.set(`${prefix}{q}:leader`, 'me|1');
       await q.setLimits(new Map([[5, lim(1)]]));
       await q.enqueue([{ tiId: 1, taskId: 5, delayMs: -10 }, { tiId: 2, taskId: 5 }]);
       expect((await q.claim('gone|1', 10, 1)).ids).to.deep.equal([1]);

@@ -9,6 +9,9 @@
 //   {wq:<queue>}:leases  sorted set  id → lease deadline, epoch ms
 //   {wq:<queue>}:owner   hash        id → lease token (the poll's, one per task)
 //   {wq:<queue>}:since   hash        id → leased-at, epoch ms
+//   {wq:<queue>}:limited hash        id → taskId of ids of tasks with limits (flow control, issue 18),
+//   {wq:<queue>}:limits  hash        taskId → "concurrency:rateMax:ratePerMs", the queue's copy; and per
+//                                    limited task {wq:<queue>}:{task:<id>}:slots|rate|waiting (lua/wqClaim.lua)
 //   wq:queues            set         every queue name ever enqueued to (the reaper and the dashboard walk it)
 //   wq:wake              pub/sub     the queue name, published when ids become ready on it
 import type { Redis } from '../infra/redis.js';
@@ -49,19 +52,23 @@ export class ExternalQueues {
     this.registry = `${prefix}wq:queues`;
   }
 
-  keys(queue: string): { ready: string; leases: string; owner: string; since: string } {
+  keys(queue: string): ReturnType<typeof externalQueueKeys> {
     return externalQueueKeys(this.prefix, queue);
   }
 
-  /** Adds ids to their queues' ready sets (due after delayMs) and wakes the polls waiting on them. */
-  async enqueue(items: { tiId: number; queue: string; delayMs?: number }[]): Promise<void> {
+  /**
+   * Adds ids to their queues' ready sets (due after delayMs) and wakes the polls waiting on them. `limits`:
+   * "concurrency:rateMax:ratePerMs" of an item's task when it has limits (its claims then apply them).
+   */
+  async enqueue(items: { tiId: number; queue: string; delayMs?: number; taskId?: number; limits?: string }[]): Promise<void> {
     const byQueue = group(items);
     if (!byQueue.size) return;
     await Promise.all([
       this.r.sadd(this.registry, ...byQueue.keys()),
       ...[...byQueue].map(([queue, list]) => {
         const k = this.keys(queue);
-        return this.r.tsqWqEnqueue(k.ready, k.leases, this.wakeChannel, queue, ...list.flatMap((i) => [idOf(i.tiId), Math.round(i.delayMs ?? 0)]));
+        const lim = (i: (typeof list)[number]) => (i.limits && i.taskId !== undefined ? `${i.limits}@${idOf(i.taskId)}` : '');
+        return this.r.tsqWqEnqueue(k.ready, k.leases, k.limited, this.wakeChannel, queue, ...list.flatMap((i) => [idOf(i.tiId), Math.round(i.delayMs ?? 0), lim(i)]));
       }),
     ]);
   }
@@ -69,7 +76,7 @@ export class ExternalQueues {
   /** Leases up to tokens.length due ids of `queue`, one token each, provisionally for `leaseMs`. */
   async claim(queue: string, tokens: string[], leaseMs: number): Promise<{ leases: ExternalLease[]; nextDueInMs: number | null }> {
     const k = this.keys(queue);
-    const [nextDue, flat] = await this.r.tsqWqClaim(k.ready, k.leases, k.owner, k.since, Math.round(leaseMs), ...tokens);
+    const [nextDue, flat] = await this.r.tsqWqClaim(k.ready, k.leases, k.owner, k.since, k.limited, Math.round(leaseMs), ...tokens);
     const leases: ExternalLease[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) leases.push({ queue, tiId: Number(flat[i]), token: flat[i + 1]! });
     return { leases, nextDueInMs: nextDue < 0 ? null : nextDue };
@@ -93,7 +100,7 @@ export class ExternalQueues {
     const counts = await Promise.all(
       [...group(items)].map(([queue, list]) => {
         const k = this.keys(queue);
-        return this.r.tsqWqRelease(k.ready, k.leases, k.owner, k.since, this.wakeChannel, queue, ...list.flatMap((l) => [idOf(l.tiId), l.token, l.delayMs < 0 ? -1 : Math.round(l.delayMs)]));
+        return this.r.tsqWqRelease(k.ready, k.leases, k.owner, k.since, k.limited, this.wakeChannel, queue, ...list.flatMap((l) => [idOf(l.tiId), l.token, l.delayMs < 0 ? -1 : Math.round(l.delayMs)]));
       }),
     );
     return counts.reduce((a, b) => a + b, 0);
@@ -118,7 +125,7 @@ export class ExternalQueues {
     if (!items.length) return 0;
     const k = this.keys(queue);
     const argv = items.flatMap(({ entry, requeue }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0']);
-    return this.r.tsqWqSettle(k.ready, k.leases, k.owner, k.since, this.wakeChannel, queue, ...argv);
+    return this.r.tsqWqSettle(k.ready, k.leases, k.owner, k.since, k.limited, this.wakeChannel, queue, ...argv);
   }
 
   /** Ids present in their queue's ready or leases set. */
@@ -127,10 +134,39 @@ export class ExternalQueues {
     await Promise.all(
       [...group(items)].map(async ([queue, list]) => {
         const k = this.keys(queue);
-        for (const id of await this.r.tsqWqKnown(k.ready, k.leases, ...list.map((i) => idOf(i.tiId)))) out.add(Number(id));
+        for (const id of await this.r.tsqWqKnown(k.ready, k.leases, k.limited, ...list.map((i) => idOf(i.tiId)))) out.add(Number(id));
       }),
     );
     return out;
+  }
+
+  /**
+   * The leader's copy of changed limits (taskId → "concurrency:rateMax:ratePerMs") into the queues that
+   * hold a copy of them: a changed limit is updated, a removed one deleted (its waiting ids are then let
+   * through by the next claim). A task's copy is first written by the enqueue of one of its ids.
+   */
+  async syncLimits(want: Map<string, string>): Promise<void> {
+    for (const queue of await this.queues()) {
+      const k = this.keys(queue);
+      const have = await this.r.hgetall(k.limits);
+      const set: string[] = [];
+      const del: string[] = [];
+      for (const [t, v] of Object.entries(have)) {
+        const w = want.get(t);
+        if (w === undefined) del.push(t);
+        else if (w !== v) set.push(t, w);
+      }
+      if (set.length) await this.r.hset(k.limits, ...set);
+      if (del.length) await this.r.hdel(k.limits, ...del);
+    }
+  }
+
+  /** Lists queued ids of a task that has just got limits, so their claims apply them. */
+  async markLimited(queue: string, limits: string, items: { tiId: number; taskId: number }[]): Promise<void> {
+    if (!items.length) return;
+    const k = this.keys(queue);
+    await this.r.hset(k.limits, ...[...new Set(items.map((i) => idOf(i.taskId)))].flatMap((t) => [t, limits]));
+    await this.r.hset(k.limited, ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
   }
 
   async stats(queue: string): Promise<ExternalQueueStats> {
