@@ -25,7 +25,7 @@ describe('faults: a worker killed while it holds slots of a limited task (real p
     const redis = new Redis(rig.redis.url);
     redis.on('error', () => {});
     try {
-      await waitFor('the limit in the queue', async () => (await redis.hexists(`${rig.procs.prefix}limits`, String(wait))) === 1, 15_000);
+      await waitFor('the limit in the queue', async () => (await redis.hexists(`${rig.procs.prefix}{q}:limits`, String(wait))) === 1, 15_000);
     } finally {
       redis.disconnect();
     }

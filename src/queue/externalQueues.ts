@@ -141,9 +141,9 @@ export class ExternalQueues {
   }
 
   /**
-   * The leader's copy of changed limits (taskId → "concurrency:rateMax:ratePerMs") into the queues that
-   * hold a copy of them: a changed limit is updated, a removed one deleted (its waiting ids are then let
-   * through by the next claim). A task's copy is first written by the enqueue of one of its ids.
+   * The leader's pass over the queues' copies of the limits (taskId → "concurrency:rateMax:ratePerMs"):
+   * a changed limit is updated, a removed one deleted, and the queue's polls woken (the next claim lets
+   * through what that frees). A task's copy is first written by the enqueue of one of its ids.
    */
   async syncLimits(want: Map<string, string>): Promise<void> {
     for (const queue of await this.queues()) {
@@ -158,6 +158,7 @@ export class ExternalQueues {
       }
       if (set.length) await this.r.hset(k.limits, ...set);
       if (del.length) await this.r.hdel(k.limits, ...del);
+      if (set.length || del.length) await this.r.publish(this.wakeChannel, `${queue} 1`);
     }
   }
 

@@ -188,7 +188,8 @@ export class WorkQueue implements Queue {
     }
     if (set.length) await this.redis.hset(this.keys.limits, ...set);
     if (removed.length) await this.redis.hdel(this.keys.limits, ...removed.map(String));
-    if (changed.length || removed.length) await this.external.syncLimits(want);
+    // Every pass, not only on a change: an enqueue from a member's older view may have written a copy.
+    await this.external.syncLimits(want);
     return { added, changed, removed };
   }
 

@@ -9,8 +9,9 @@
   ARGV[1] wake channel (`wq:wake`), PUBLISHed "<queue> <count>" when anything was added
   ARGV[2] the queue name
   ARGV[3..] triples: id, delayMs, the task's limits "concurrency:rateMax:ratePerMs" ('' = none) with
-            its taskId after a '@' ("2:0:0@17"): the id is listed as limited and the queue's copy of the
-            task's limits set (the leader keeps that copy in step with MySQL afterwards)
+            its taskId after a '@' ("2:0:0@17"): the id is listed as limited, and the queue's copy of the
+            task's limits written if it has none (the leader keeps an existing copy in step with MySQL:
+            a member's view may be a second old)
 
   Returns: the number of ids added (an id already ready, leased or waiting on its limits is left where it is).
   OOM: refused as a whole (new entries). Safe to run twice (NX, and a leased or waiting id is skipped).
@@ -28,7 +29,7 @@ for i = 3, #ARGV, 3 do
     if lim ~= '' then
       local l, task = string.match(lim, '^([%d:]+)@(%d+)$')
       if task then
-        redis.call('HSET', prefix .. 'limits', task, l)
+        redis.call('HSETNX', prefix .. 'limits', task, l)
         redis.call('HSET', KEYS[3], id, task)
         local _, _, w = limKeys(prefix, task)
         waiting = redis.call('ZSCORE', w, id)
