@@ -131,22 +131,6 @@ describe('work queue (Redis)', () => {
       expect((await q.claim('w|2', 10, 30_000)).ids).to.deep.equal([2]);
     });
 
-    it('leaseLimited hands the slots of runs just recorded (their leases still the worker\'s) over to the continued runs; one not taken goes to the line', async () => {
-      await q.setLimits(new Map([[5, lim(1)]]));
-      expect(await q.leaseLimited([{ tiId: 1, taskId: 5 }], 'w|1', 30_000)).to.deep.equal([]);
-      // 1's result is committed, its ack not yet sent: 2 (the flow's next step) takes its slot.
-      expect(await q.leaseLimited([{ tiId: 2, taskId: 5 }], 'w|2', 30_000, [{ tiId: 1, owner: 'w|1' }])).to.deep.equal([]);
-      // A lease that is not the worker's any more gives nothing.
-      expect(await q.leaseLimited([{ tiId: 3, taskId: 5 }], 'w|3', 30_000, [{ tiId: 2, owner: 'other|1' }])).to.deep.equal([3]);
-      await q.enqueue([{ tiId: 4, taskId: 5, delayMs: -10 }]);
-      expect((await q.claim('w|4', 10, 30_000)).ids).to.deep.equal([]); // waits on the limit
-      // 2 done, its next run is of another task: the slot goes to 4, the first in line.
-      expect(await q.leaseLimited([{ tiId: 5, taskId: 6 }], 'w|5', 30_000, [{ tiId: 2, owner: 'w|2' }])).to.deep.equal([]);
-      expect((await q.claim('w|4', 10, 30_000)).ids).to.deep.equal([4]);
-      expect(await q.ackMany([{ tiId: 1, owner: 'w|1' }, { tiId: 2, owner: 'w|2' }])).to.equal(2);
-      expect((await q.leaseLimited([{ tiId: 6, taskId: 5 }], 'w|6', 30_000))).to.deep.equal([6]); // 4 holds it
-    });
-
     it('a rate limit lets `rateMax` starts through per window; the pump lets the waiting ones through when it opens', async () => {
       await q.setLimits(new Map([[7, lim(0, 2, 300)]]));
       await q.enqueue([1, 2, 3, 4, 5].map((tiId) => ({ tiId, taskId: 7, delayMs: -100 + tiId })));

@@ -10,17 +10,15 @@
 // not take leaves RUNNING rows without a lease, which the reconciler sets PENDING after its grace period.
 import type { Services } from '../services.js';
 import type { TaskRun } from './taskRun.js';
-import type { Lease } from '../queue/types.js';
 import type { RunSlots, Slot } from './runSlots.js';
 import { sendTogether } from './sql/multiStatement.js';
 import { withTimeout } from '../infra/timeout.js';
 
-/** `finished`: the worker's runs whose results were just committed; their slots are handed over to these first. */
-export async function runLimitedContinued(s: Services, slots: RunSlots, runs: TaskRun[], owner: string, execute: (slot: Slot) => void, finished?: Lease[]): Promise<void> {
+export async function runLimitedContinued(s: Services, slots: RunSlots, runs: TaskRun[], owner: string, execute: (slot: Slot) => void): Promise<void> {
   const held = slots.hold(runs.map((r) => ({ tiId: r.tiId, owner, priority: r.priority })));
   let refused: Set<number>;
   try {
-    const ids = await withTimeout(s.queue.leaseLimited(runs.map((r) => ({ tiId: r.tiId, taskId: r.taskId })), owner, s.config.leaseMs, finished), s.config.leaseMs / 3, 'leasing limited continued runs');
+    const ids = await withTimeout(s.queue.leaseLimited(runs.map((r) => ({ tiId: r.tiId, taskId: r.taskId })), owner, s.config.leaseMs), s.config.leaseMs / 3, 'leasing limited continued runs');
     refused = new Set(ids);
   } catch (e) {
     s.log.warn({ err: e, tiIds: runs.map((r) => r.tiId) }, 'leasing continued runs of limited tasks failed; handing them back to the queue');

@@ -26,8 +26,6 @@ export interface Recorded {
    * now). A batch's go to its first result only, so each is run once.
    */
   continued: TaskRun[];
-  /** The batch's leases whose results are committed (with `continued`): their slots may go to those runs. */
-  finished?: Lease[];
   /** Settles (never rejects) once the Redis side is done: acks, requeues, lock release, enqueueing. */
   settled: Promise<void>;
 }
@@ -130,8 +128,7 @@ export class ResultRecorder {
       () => this.slots.unreserve(room),
       () => this.slots.unreserve(room),
     );
-    const finished = committed.started.length ? items.map((it) => it.slot.lease) : undefined;
-    return items.map((_, i) => (i === 0 ? { continued: committed.started, finished, settled } : { continued: [], settled }));
+    return items.map((_, i) => ({ continued: i === 0 ? committed.started : [], settled }));
   }
 
   /** Once a batch of results is committed: ack or requeue them. */

@@ -31,7 +31,6 @@ import { tokenSource } from '../infra/tokens.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 import { LimitedTasks } from './limitedTasks.js';
 import { runLimitedContinued } from './continuedLimited.js';
-import type { Lease } from '../queue/types.js';
 
 const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
@@ -178,9 +177,9 @@ export class Worker {
         ? { status: 'SUCCESS', output: done.output, error: null }
         : { status: retry ? 'RETRY' : 'FAILED', output: done.output, error: done.error, notCounted: handedBack };
       const retryDelayMs = handedBack ? (notCounted ? ERROR_BACKOFF_MS : 0) : backoffMs(policy.retryBackoffMs, run.attempt + 1);
-      const { continued, finished, settled } = await this.recorder.record({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
+      const { continued, settled } = await this.recorder.record({ slot, run, result, retryDelayMs, ms: performance.now() - t0, endedAt });
       // Committed: the flows' next runs start now, while the acks are on their way.
-      await Promise.all([this.runContinued(continued, finished), settled]);
+      await Promise.all([this.runContinued(continued), settled]);
     } finally {
       this.slots.release(slot);
     }
@@ -191,14 +190,14 @@ export class Worker {
    * is sent, not waited for: commands on the queue's connection arrive in order, so it lands before any
    * extension or ack of these runs. A lease Redis refuses is written again on the next extension round.
    */
-  private runContinued(runs: TaskRun[], finished?: Lease[]): Promise<void> {
+  private runContinued(runs: TaskRun[]): Promise<void> {
     if (!runs.length) return Promise.resolve();
     // Runs of tasks with flow-control limits take their slot before they run (continuedLimited.ts).
     const limited = this.limited.current;
     if (limited.size && runs.some((r) => limited.has(r.taskId))) {
       const gated = runs.filter((r) => limited.has(r.taskId));
       const rest = runs.filter((r) => !limited.has(r.taskId));
-      const gatedDone = runLimitedContinued(this.s, this.slots, gated, this.newOwner(), (slot) => this.track(this.execute(slot)), finished);
+      const gatedDone = runLimitedContinued(this.s, this.slots, gated, this.newOwner(), (slot) => this.track(this.execute(slot)));
       this.track(gatedDone);
       return rest.length ? this.runContinued(rest) : Promise.resolve();
     }

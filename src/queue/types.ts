@@ -133,10 +133,9 @@ export interface Queue {
   setLimits(limits: Map<number, TaskLimits>): Promise<{ added: number[]; changed: number[]; removed: number[] }>;
   /**
    * lease() for task instances of tasks with limits (a worker's continued runs): each takes its task's
-   * slot and start first; returns the ids its task's limits refused now (not leased). `finished`: the
-   * worker's runs whose results it has just committed (acks on their way): their slots are handed over first.
+   * slot and start first; returns the ids its task's limits refused now (not leased).
    */
-  leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number, finished?: Lease[]): Promise<number[]>;
+  leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number): Promise<number[]>;
   /** Marks queued ids as ids of a limited task (a limit set after they were queued). */
   markLimited(items: { tiId: number; taskId: number; queue?: string }[]): Promise<void>;
   /** Task ids with limits, as the queue knows them. */

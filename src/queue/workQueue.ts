@@ -193,13 +193,10 @@ export class WorkQueue implements Queue {
     return { added, changed, removed };
   }
 
-  async leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number, finished: Lease[] = []): Promise<number[]> {
+  async leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number): Promise<number[]> {
     if (!items.length) return [];
     const k = this.keys;
-    const refused = await this.r.tsqLeaseLimited(
-      k.inflight, k.owner, k.since, k.limited, k.ready, ...k.readyP, owner, Math.round(leaseMs), k.wake,
-      finished.length, ...finished.flatMap((l) => [idOf(l.tiId), l.owner]), ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]),
-    );
+    const refused = await this.r.tsqLeaseLimited(k.inflight, k.owner, k.since, k.limited, owner, Math.round(leaseMs), ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
     return refused.map(Number);
   }
 

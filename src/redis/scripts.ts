@@ -27,7 +27,7 @@ const SCRIPTS = {
   leaseHolders: 1,
   heartbeat: 2,
   limitPump: 12,
-  leaseLimited: 14,
+  leaseLimited: 4,
   lockFlows: -1, // KEYS vary: run through evalVariadic(), not defined as a command
   unlockFlows: -1,
   // The external workers' queues (queue/externalQueues.ts): one set of keys per queue name.
@@ -62,7 +62,7 @@ export interface ScriptCommands {
   tsqLeaseHolders(owner: string): Promise<string[]>;
   tsqHeartbeat(member: string, cluster: string, ...argv: Arg[]): Promise<string>;
   tsqLimitPump(...keysAndArgv: Arg[]): Promise<number>;
-  tsqLeaseLimited(...keysAndArgv: Arg[]): Promise<string[]>;
+  tsqLeaseLimited(inflight: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<string[]>;
   tsqWqEnqueue(ready: string, leases: string, limited: string, ...argv: Arg[]): Promise<number>;
   tsqWqClaim(ready: string, leases: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<[number, string[]]>;
   tsqWqExtend(leases: string, owner: string, ...argv: Arg[]): Promise<number[]>;
