@@ -162,12 +162,13 @@ export class ExternalQueues {
     }
   }
 
-  /** Lists queued ids of a task that has just got limits, so their claims apply them. */
-  async markLimited(queue: string, limits: string, items: { tiId: number; taskId: number }[]): Promise<void> {
-    if (!items.length) return;
-    const k = this.keys(queue);
-    await this.r.hset(k.limits, ...[...new Set(items.map((i) => idOf(i.taskId)))].flatMap((t) => [t, limits]));
-    await this.r.hset(k.limited, ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
+  /** Lists queued ids of tasks that have just got limits (`table`: taskId → limits), so their claims apply them. */
+  async markLimited(items: { tiId: number; taskId: number; queue: string }[], table: Record<string, string>): Promise<void> {
+    for (const [queue, list] of group(items.filter((i) => table[i.taskId]))) {
+      const k = this.keys(queue);
+      await this.r.hset(k.limits, ...[...new Set(list.map((i) => idOf(i.taskId)))].flatMap((t) => [t, table[t]!]));
+      await this.r.hset(k.limited, ...list.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
+    }
   }
 
   async stats(queue: string): Promise<ExternalQueueStats> {

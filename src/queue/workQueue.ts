@@ -202,21 +202,8 @@ export class WorkQueue implements Queue {
 
   async markLimited(items: { tiId: number; taskId: number; queue?: string }[]): Promise<void> {
     const own = items.filter((i) => i.queue === undefined);
-    const external = items.filter((i) => i.queue !== undefined);
-    if (external.length) {
-      const table = await this.redis.hgetall(this.keys.limits);
-      const groups = new Map<string, typeof external>();
-      for (const i of external) {
-        const key = `${i.taskId} ${i.queue}`;
-        const list = groups.get(key);
-        if (list) list.push(i);
-        else groups.set(key, [i]);
-      }
-      for (const list of groups.values()) {
-        const lim = table[list[0]!.taskId];
-        if (lim) await this.external.markLimited(list[0]!.queue!, lim, list);
-      }
-    }
+    const external = items.filter((i): i is typeof i & { queue: string } => i.queue !== undefined);
+    if (external.length) await this.external.markLimited(external, await this.redis.hgetall(this.keys.limits));
     if (!own.length) return;
     await this.redis.hset(this.keys.limited, ...own.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
   }
