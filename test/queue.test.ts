@@ -131,6 +131,19 @@ describe('work queue (Redis)', () => {
       expect((await q.claim('w|2', 10, 30_000)).ids).to.deep.equal([2]);
     });
 
+    it('WORKER ids queued before their task got limits are listed in their external queue; a removed limit lets the waiting through', async () => {
+      await q.enqueue([1, 2, 3].map((tiId) => ({ tiId, taskId: 9, queue: 'wl', delayMs: -10 })));
+      await q.setLimits(new Map([[9, lim(1)]]));
+      await q.markLimited([1, 2, 3].map((tiId) => ({ tiId, taskId: 9, queue: 'wl' })));
+      const first = await q.external.claim('wl', ['t1', 't2', 't3'], 30_000);
+      expect(first.leases.map((l) => l.tiId)).to.deep.equal([1]);
+      expect(await q.external.known([2, 3].map((tiId) => ({ tiId, queue: 'wl' })))).to.deep.equal(new Set([2, 3])); // waiting, still known
+      expect(await q.external.release([{ queue: 'wl', tiId: 1, token: 't1', delayMs: -1 }])).to.equal(1);
+      expect((await q.external.claim('wl', ['t4', 't5'], 30_000)).leases.map((l) => l.tiId)).to.deep.equal([2]);
+      await q.setLimits(new Map()); // the leader's pass deletes the queue's copy
+      expect((await q.external.claim('wl', ['t6'], 30_000)).leases.map((l) => l.tiId)).to.deep.equal([3]);
+    });
+
     it('a rate limit lets `rateMax` starts through per window; the pump lets the waiting ones through when it opens', async () => {
       await q.setLimits(new Map([[7, lim(0, 2, 300)]]));
       await q.enqueue([1, 2, 3, 4, 5].map((tiId) => ({ tiId, taskId: 7, delayMs: -100 + tiId })));

@@ -42,6 +42,8 @@ describe('dashboard: flow control', function () {
   it('the task form edits concurrencyLimit and rateLimit', async () => {
     const taskId = await createTask(m.api, 'WAIT', null, { waitMs: 100 });
     await go(`/ui/tasks/${taskId}`);
+    // The form is filled in once the task has loaded (its fields depend on its type).
+    await page.waitForFunction(() => (document.getElementById('cfg-waitMs') as HTMLInputElement | null)?.value === '100');
     await page.getByLabel('Concurrency limit').fill('3');
     await page.getByLabel('Rate limit: starts').fill('5');
     await page.getByLabel('Rate limit: window (ms)').fill('1000');

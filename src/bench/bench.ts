@@ -20,6 +20,7 @@ import http from 'node:http';
 import knexFactory from 'knex';
 import { Cluster, Redis } from 'ioredis';
 import { scanKeys } from '../infra/redis.js';
+import { queueKeys } from '../redis/keys.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -205,7 +206,7 @@ async function main(): Promise<void> {
       r.on('error', () => {});
       try {
         const deadline = Date.now() + 15_000;
-        while ((await r.hexists(`${prefix}limits`, String(taskId))) !== 1) {
+        while ((await r.hexists(queueKeys(prefix).limits, String(taskId))) !== 1) {
           if (Date.now() > deadline) throw new Error('the concurrency limit did not reach Redis');
           await new Promise((res) => setTimeout(res, 100));
         }

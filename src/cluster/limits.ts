@@ -12,6 +12,7 @@ import type { Logger } from '../infra/logger.js';
 import type { TaskLimits } from '../queue/types.js';
 import { limitsOf, readTaskConfig } from '../definitions/taskConfig.js';
 import { Task, TaskIns } from '../models/index.js';
+import { externalQueueOf } from '../engine/external/route.js';
 
 export const LIMITS_SYNC_MS = 2_000;
 /** How often the leader starts QUEUED flow instances that have room and fails those past their timeout. */
@@ -43,8 +44,12 @@ export class LimitsDuty {
       // Ids queued before their task had limits: listed now, so their claims apply them.
       let after = 0;
       for (;;) {
-        const open = await TaskIns.query(knex).select('ti_id', 'task_id').whereIn('task_id', added).where('exec_status', 'PENDING').where('ti_id', '>', after).orderBy('ti_id').limit(MARK_BATCH);
-        await queue.markLimited(open.map((r) => ({ tiId: r.ti_id, taskId: r.task_id })));
+        const open: Record<string, any>[] = await TaskIns.query(knex)
+          .select('task_ins.ti_id', 'task_ins.task_id', 't.task_type', 't.task_config')
+          .join('task as t', 't.task_id', 'task_ins.task_id')
+          .whereIn('task_ins.task_id', added).where('task_ins.exec_status', 'PENDING').where('task_ins.ti_id', '>', after).orderBy('task_ins.ti_id').limit(MARK_BATCH);
+        // A WORKER task's ids are listed in their external queue (its claims apply the limits there).
+        await queue.markLimited(open.map((r) => ({ tiId: r.ti_id, taskId: r.task_id, ...externalQueueOf(r) })));
         if (open.length < MARK_BATCH) break;
         after = open[open.length - 1].ti_id;
       }

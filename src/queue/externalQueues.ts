@@ -9,6 +9,9 @@
 //   {wq:<queue>}:leases  sorted set  id → lease deadline, epoch ms
 //   {wq:<queue>}:owner   hash        id → lease token (the poll's, one per task)
 //   {wq:<queue>}:since   hash        id → leased-at, epoch ms
+//   {wq:<queue>}:limited hash        id → taskId of ids of tasks with limits (flow control, issue 18),
+//   {wq:<queue>}:limits  hash        taskId → "concurrency:rateMax:ratePerMs", the queue's copy; and per
+//                                    limited task {wq:<queue>}:{task:<id>}:slots|rate|waiting (lua/wqClaim.lua)
 //   wq:queues            set         every queue name ever enqueued to (the reaper and the dashboard walk it)
 //   wq:wake              pub/sub     the queue name, published when ids become ready on it
 import type { Redis } from '../infra/redis.js';
@@ -49,19 +52,23 @@ export class ExternalQueues {
     this.registry = `${prefix}wq:queues`;
   }
 
-  keys(queue: string): { ready: string; leases: string; owner: string; since: string } {
+  keys(queue: string): ReturnType<typeof externalQueueKeys> {
     return externalQueueKeys(this.prefix, queue);
   }
 
-  /** Adds ids to their queues' ready sets (due after delayMs) and wakes the polls waiting on them. */
-  async enqueue(items: { tiId: number; queue: string; delayMs?: number }[]): Promise<void> {
+  /**
+   * Adds ids to their queues' ready sets (due after delayMs) and wakes the polls waiting on them. `limits`:
+   * "concurrency:rateMax:ratePerMs" of an item's task when it has limits (its claims then apply them).
+   */
+  async enqueue(items: { tiId: number; queue: string; delayMs?: number; taskId?: number; limits?: string }[]): Promise<void> {
     const byQueue = group(items);
     if (!byQueue.size) return;
     await Promise.all([
       this.r.sadd(this.registry, ...byQueue.keys()),
       ...[...byQueue].map(([queue, list]) => {
         const k = this.keys(queue);
-        return this.r.tsqWqEnqueue(k.ready, k.leases, this.wakeChannel, queue, ...list.flatMap((i) => [idOf(i.tiId), Math.round(i.delayMs ?? 0)]));
+        const lim = (i: (typeof list)[number]) => (i.limits && i.taskId !== undefined ? `${i.limits}@${idOf(i.taskId)}` : '');
+        return this.r.tsqWqEnqueue(k.ready, k.leases, k.limited, this.wakeChannel, queue, ...list.flatMap((i) => [idOf(i.tiId), Math.round(i.delayMs ?? 0), lim(i)]));
       }),
     ]);
   }
@@ -69,7 +76,7 @@ export class ExternalQueues {
   /** Leases up to tokens.length due ids of `queue`, one token each, provisionally for `leaseMs`. */
   async claim(queue: string, tokens: string[], leaseMs: number): Promise<{ leases: ExternalLease[]; nextDueInMs: number | null }> {
     const k = this.keys(queue);
-    const [nextDue, flat] = await this.r.tsqWqClaim(k.ready, k.leases, k.owner, k.since, Math.round(leaseMs), ...tokens);
+    const [nextDue, flat] = await this.r.tsqWqClaim(k.ready, k.leases, k.owner, k.since, k.limited, Math.round(leaseMs), ...tokens);
     const leases: ExternalLease[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) leases.push({ queue, tiId: Number(flat[i]), token: flat[i + 1]! });
     return { leases, nextDueInMs: nextDue < 0 ? null : nextDue };
@@ -93,7 +100,7 @@ export class ExternalQueues {
     const counts = await Promise.all(
       [...group(items)].map(([queue, list]) => {
         const k = this.keys(queue);
-        return this.r.tsqWqRelease(k.ready, k.leases, k.owner, k.since, this.wakeChannel, queue, ...list.flatMap((l) => [idOf(l.tiId), l.token, l.delayMs < 0 ? -1 : Math.round(l.delayMs)]));
+        return this.r.tsqWqRelease(k.ready, k.leases, k.owner, k.since, k.limited, this.wakeChannel, queue, ...list.flatMap((l) => [idOf(l.tiId), l.token, l.delayMs < 0 ? -1 : Math.round(l.delayMs)]));
       }),
     );
     return counts.reduce((a, b) => a + b, 0);
@@ -118,7 +125,7 @@ export class ExternalQueues {
     if (!items.length) return 0;
     const k = this.keys(queue);
     const argv = items.flatMap(({ entry, requeue }) => [idOf(entry.tiId), entry.owner, entry.leaseDeadline, requeue ? '1' : '0']);
-    return this.r.tsqWqSettle(k.ready, k.leases, k.owner, k.since, this.wakeChannel, queue, ...argv);
+    return this.r.tsqWqSettle(k.ready, k.leases, k.owner, k.since, k.limited, this.wakeChannel, queue, ...argv);
   }
 
   /** Ids present in their queue's ready or leases set. */
@@ -127,10 +134,41 @@ export class ExternalQueues {
     await Promise.all(
       [...group(items)].map(async ([queue, list]) => {
         const k = this.keys(queue);
-        for (const id of await this.r.tsqWqKnown(k.ready, k.leases, ...list.map((i) => idOf(i.tiId)))) out.add(Number(id));
+        for (const id of await this.r.tsqWqKnown(k.ready, k.leases, k.limited, ...list.map((i) => idOf(i.tiId)))) out.add(Number(id));
       }),
     );
     return out;
+  }
+
+  /**
+   * The leader's pass over the queues' copies of the limits (taskId → "concurrency:rateMax:ratePerMs"):
+   * a changed limit is updated, a removed one deleted, and the queue's polls woken (the next claim lets
+   * through what that frees). A task's copy is first written by the enqueue of one of its ids.
+   */
+  async syncLimits(want: Map<string, string>): Promise<void> {
+    for (const queue of await this.queues()) {
+      const k = this.keys(queue);
+      const have = await this.r.hgetall(k.limits);
+      const set: string[] = [];
+      const del: string[] = [];
+      for (const [t, v] of Object.entries(have)) {
+        const w = want.get(t);
+        if (w === undefined) del.push(t);
+        else if (w !== v) set.push(t, w);
+      }
+      if (set.length) await this.r.hset(k.limits, ...set);
+      if (del.length) await this.r.hdel(k.limits, ...del);
+      if (set.length || del.length) await this.r.publish(this.wakeChannel, `${queue} 1`);
+    }
+  }
+
+  /** Lists queued ids of tasks that have just got limits (`table`: taskId → limits), so their claims apply them. */
+  async markLimited(items: { tiId: number; taskId: number; queue: string }[], table: Record<string, string>): Promise<void> {
+    for (const [queue, list] of group(items.filter((i) => table[i.taskId]))) {
+      const k = this.keys(queue);
+      await this.r.hset(k.limits, ...[...new Set(list.map((i) => idOf(i.taskId)))].flatMap((t) => [t, table[t]!]));
+      await this.r.hset(k.limited, ...list.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
+    }
   }
 
   async stats(queue: string): Promise<ExternalQueueStats> {

@@ -137,7 +137,7 @@ export interface Queue {
    */
   leaseLimited(items: { tiId: number; taskId: number }[], owner: string, leaseMs: number): Promise<number[]>;
   /** Marks queued ids as ids of a limited task (a limit set after they were queued). */
-  markLimited(items: { tiId: number; taskId: number }[]): Promise<void>;
+  markLimited(items: { tiId: number; taskId: number; queue?: string }[]): Promise<void>;
   /** Task ids with limits, as the queue knows them. */
   limitedTasks(): Promise<Set<number>>;
   /** Tasks with ids waiting on their limits, most waiting first. */

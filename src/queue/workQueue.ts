@@ -22,6 +22,8 @@ import { NotLeaderError, MAX_PRIORITY, type QueueItem, type TaskLimits, type Lim
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Most ids of one task the leader's limit pump moves back to ready in one pass. */
 const PUMP_MAX_PER_TASK = 1000;
+/** How long a member keeps its copy of the limits table for WORKER enqueues (the leader syncs changes). */
+const LIMITS_CACHE_MS = 1_000;
 
 export class WorkQueue implements Queue {
   readonly keys: QueueKeys;
@@ -32,6 +34,8 @@ export class WorkQueue implements Queue {
   private closed = false;
   private waiters = new Set<() => void>();
   readonly external: ExternalQueues;
+  /** The limits table as last read, for WORKER enqueues (their queues apply the limits: lua/wqClaim.lua). */
+  private limitsCache: { at: number; table: Record<string, string> } = { at: 0, table: {} };
 
   constructor(private redis: Redis, private prefix: string) {
     this.r = defineScripts(redis);
@@ -46,7 +50,20 @@ export class WorkQueue implements Queue {
     const own = external.length ? items.filter((i) => i.queue === undefined) : items;
     const argv: (string | number)[] = [...this.keys.readyP, this.keys.limited, this.keys.wake];
     for (const { tiId, delayMs, priority, taskId } of own) argv.push(idOf(tiId), Math.round(delayMs ?? 0), prio(priority), taskId === undefined ? '' : idOf(taskId));
-    await Promise.all([own.length ? this.r.tsqEnqueue(this.keys.ready, this.keys.inflight, ...argv) : null, this.external.enqueue(external)]);
+    await Promise.all([own.length ? this.r.tsqEnqueue(this.keys.ready, this.keys.inflight, ...argv) : null, external.length ? this.enqueueExternal(external) : null]);
+  }
+
+  /** The limits a WORKER enqueue on this member carries for the task now (its copy, at most a second old). */
+  cachedLimits(taskId: number): string | undefined {
+    return this.limitsCache.table[taskId];
+  }
+
+  /** WORKER task instances: an item of a task with limits carries them to its queue (one HGETALL a second at most). */
+  private async enqueueExternal(items: (QueueItem & { queue: string })[]): Promise<void> {
+    if (Date.now() - this.limitsCache.at > LIMITS_CACHE_MS) this.limitsCache = { at: Date.now(), table: await this.redis.hgetall(this.keys.limits) };
+    const table = this.limitsCache.table;
+    const any = Object.keys(table).length > 0;
+    await this.external.enqueue(any ? items.map((i) => (i.taskId !== undefined && table[i.taskId] ? { ...i, limits: table[i.taskId] } : i)) : items);
   }
 
   async claim(owner: string, max: number, leaseMs: number): Promise<ClaimResult> {
@@ -171,6 +188,8 @@ export class WorkQueue implements Queue {
     }
     if (set.length) await this.redis.hset(this.keys.limits, ...set);
     if (removed.length) await this.redis.hdel(this.keys.limits, ...removed.map(String));
+    // Every pass, not only on a change: an enqueue from a member's older view may have written a copy.
+    await this.external.syncLimits(want);
     return { added, changed, removed };
   }
 
@@ -181,9 +200,12 @@ export class WorkQueue implements Queue {
     return refused.map(Number);
   }
 
-  async markLimited(items: { tiId: number; taskId: number }[]): Promise<void> {
-    if (!items.length) return;
-    await this.redis.hset(this.keys.limited, ...items.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
+  async markLimited(items: { tiId: number; taskId: number; queue?: string }[]): Promise<void> {
+    const own = items.filter((i) => i.queue === undefined);
+    const external = items.filter((i): i is typeof i & { queue: string } => i.queue !== undefined);
+    if (external.length) await this.external.markLimited(external, await this.redis.hgetall(this.keys.limits));
+    if (!own.length) return;
+    await this.redis.hset(this.keys.limited, ...own.flatMap((i) => [idOf(i.tiId), idOf(i.taskId)]));
   }
 
   async limitedTasks(): Promise<Set<number>> {

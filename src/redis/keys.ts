@@ -11,7 +11,9 @@
 //             per-task names from <p>{q}:limited's, so they are undeclared keys of the queue's slot
 //             (lua/limits.lib.lua).
 //   tag {wq:<queue>}  one external workers' queue (queue/externalQueues.ts): <p>{wq:<queue>}:ready,
-//             :leases, :owner, :since; its scripts touch one queue at a time. Untagged: <p>wq:queues,
+//             :leases, :owner, :since; its scripts touch one queue at a time. Flow control of WORKER tasks
+//             lives in the queue's slot too: <p>{wq:<queue>}:limited, :limits, :limits:waiting and per
+//             task <p>{wq:<queue>}:{task:<id>}:slots|rate|waiting (named by the scripts, as for {q}). Untagged: <p>wq:queues,
 //             <p>wq:workers and the channel <p>wq:wake.
 //   tag {m}   membership: <p>{m}:member:<memberId> heartbeats, and <p>{m}:cluster, the database this
 //             prefix belongs to (the heartbeat script checks it)
@@ -68,9 +70,9 @@ export function taskLimitKeys(prefix: string, taskId: number | string): { slots:
 }
 
 /** One external workers' queue's keys (queue/externalQueues.ts). */
-export function externalQueueKeys(prefix: string, queue: string): { ready: string; leases: string; owner: string; since: string } {
+export function externalQueueKeys(prefix: string, queue: string): { ready: string; leases: string; owner: string; since: string; limited: string; limits: string } {
   const base = `${prefix}{wq:${queue}}:`;
-  return { ready: `${base}ready`, leases: `${base}leases`, owner: `${base}owner`, since: `${base}since` };
+  return { ready: `${base}ready`, leases: `${base}leases`, owner: `${base}owner`, since: `${base}since`, limited: `${base}limited`, limits: `${base}limits` };
 }
 
 /** The leader lease (Redlock), in the queue's slot. */

@@ -31,13 +31,13 @@ const SCRIPTS = {
   lockFlows: -1, // KEYS vary: run through evalVariadic(), not defined as a command
   unlockFlows: -1,
   // The external workers' queues (queue/externalQueues.ts): one set of keys per queue name.
-  wqEnqueue: 2,
-  wqClaim: 4,
+  wqEnqueue: 3,
+  wqClaim: 5,
   wqExtend: 2,
-  wqRelease: 4,
+  wqRelease: 5,
   wqExpired: 3,
-  wqSettle: 4,
-  wqKnown: 2,
+  wqSettle: 5,
+  wqKnown: 3,
   wqStats: 2,
 } as const;
 
@@ -63,13 +63,13 @@ export interface ScriptCommands {
   tsqHeartbeat(member: string, cluster: string, ...argv: Arg[]): Promise<string>;
   tsqLimitPump(...keysAndArgv: Arg[]): Promise<number>;
   tsqLeaseLimited(inflight: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<string[]>;
-  tsqWqEnqueue(ready: string, leases: string, ...argv: Arg[]): Promise<number>;
-  tsqWqClaim(ready: string, leases: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[]]>;
+  tsqWqEnqueue(ready: string, leases: string, limited: string, ...argv: Arg[]): Promise<number>;
+  tsqWqClaim(ready: string, leases: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<[number, string[]]>;
   tsqWqExtend(leases: string, owner: string, ...argv: Arg[]): Promise<number[]>;
-  tsqWqRelease(ready: string, leases: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqWqRelease(ready: string, leases: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<number>;
   tsqWqExpired(leases: string, owner: string, since: string, ...argv: Arg[]): Promise<string[]>;
-  tsqWqSettle(ready: string, leases: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
-  tsqWqKnown(ready: string, leases: string, ...argv: Arg[]): Promise<string[]>;
+  tsqWqSettle(ready: string, leases: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<number>;
+  tsqWqKnown(ready: string, leases: string, limited: string, ...argv: Arg[]): Promise<string[]>;
   tsqWqStats(ready: string, leases: string): Promise<[number, number, number, number]>;
 }
 

@@ -214,11 +214,11 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
             <input id="cfg-idempotencyHeader" value=${d.cfg.idempotencyHeader ?? ''} placeholder="Idempotency-Key" onInput=${setCfg('idempotencyHeader')} aria-describedby=${described('cfg-idempotencyHeader', 'taskConfig.idempotencyHeader')} />
           </${Field}>` : null}
         ${NUMBERS.filter((n) => !n.types || n.types.includes(d.taskType)).map((n) => html`
-          <${Field} id=${`cfg-${n.key}`} label=${n.label} hint=${n.hint} error=${errors[`taskConfig.${n.key}`]}>
+          <${Field} key=${n.key} id=${`cfg-${n.key}`} label=${n.label} hint=${n.hint} error=${errors[`taskConfig.${n.key}`]}>
             <input id=${`cfg-${n.key}`} inputmode="numeric" value=${d.cfg[n.key] ?? ''} onInput=${setCfg(n.key)} aria-describedby=${described(`cfg-${n.key}`, `taskConfig.${n.key}`)} />
           </${Field}>`)}
         ${RATE.map((r) => html`
-          <${Field} id=${`cfg-rate-${r.key}`} label=${r.label} hint=${r.hint} error=${errors[`taskConfig.rateLimit.${r.key}`]}>
+          <${Field} key=${`rate-${r.key}`} id=${`cfg-rate-${r.key}`} label=${r.label} hint=${r.hint} error=${errors[`taskConfig.rateLimit.${r.key}`]}>
             <input id=${`cfg-rate-${r.key}`} inputmode="numeric" value=${d.cfg[`rateLimit.${r.key}`] ?? ''} onInput=${setCfg(`rateLimit.${r.key}`)} aria-describedby=${described(`cfg-rate-${r.key}`, `taskConfig.rateLimit.${r.key}`)} />
           </${Field}>`)}
       </fieldset>
