@@ -6,6 +6,7 @@
 // A SKIPPED node's output is an empty string in text, and null where a config value is that one template.
 // Other `${…}` forms (a shell's `${HOME}`, `${env:NAME}` resolved by the HTTP and SHELL executors) are
 // left as they are.
+import { asJson } from '../definitions/expression.js';
 
 /** A template that cannot be filled in: the message names it. */
 export class TemplateError extends Error {
@@ -123,14 +124,3 @@ export function renderConfig<T>(config: T, data: TemplateData, maxChars = Infini
   return config;
 }
 
-/** A string that holds a JSON object or array is read as that; anything else is itself. */
-function asJson(v: unknown): unknown {
-  if (typeof v !== 'string') return v;
-  const t = v.trim();
-  if (!(t.startsWith('{') || t.startsWith('['))) return v;
-  try {
-    return JSON.parse(t);
-  } catch {
-    return v;
-  }
-}

@@ -143,3 +143,14 @@ export async function redisVersion(redis: Redis): Promise<[number, number]> {
   const m = /redis_version:(\d+)\.(\d+)/.exec(info);
   return m ? [Number(m[1]), Number(m[2])] : [0, 0];
 }
+
+/** Ends a subscriber connection: unsubscribes while it still answers, then disconnects. Never throws. */
+export async function closeSubscriber(sub: Redis | null): Promise<void> {
+  if (!sub) return;
+  try {
+    if (sub.status === 'ready') await sub.unsubscribe();
+  } catch {
+    // going away anyway
+  }
+  sub.disconnect();
+}

@@ -13,7 +13,7 @@
 //                   flow control (task concurrency and rate limits): see lua/limits.lib.lua
 //   wake            pub/sub channel, published to when ids are added to ready
 //   member:{id}     heartbeat keys (cluster/membership.ts): a lease whose member's key is gone is an orphan
-import { duplicateConnection, type Redis } from '../infra/redis.js';
+import { closeSubscriber, duplicateConnection, type Redis } from '../infra/redis.js';
 import { defineScripts, type ScriptCommands } from '../redis/scripts.js';
 import { memberKey, queueKeys, taskLimitKeys, type QueueKeys } from '../redis/keys.js';
 import { ExternalQueues } from './externalQueues.js';
@@ -230,14 +230,7 @@ export class WorkQueue implements Queue {
     for (const done of [...this.waiters]) done();
     const sub = this.sub;
     this.sub = null;
-    if (sub) {
-      try {
-        if (sub.status === 'ready') await sub.unsubscribe();
-      } catch {
-        // going away anyway
-      }
-      sub.disconnect();
-    }
+    await closeSubscriber(sub);
   }
 
   /** Wakes every waiter and notes the wake-up for the next caller until a claim. */

@@ -4,7 +4,7 @@
 // poll costs Redis nothing while it waits. A woken poll that leaves without claiming, or that claims and
 // sees more due, passes the wake-up on to the next one, so no ready task waits for a poll's timeout while
 // another poll on its queue sits idle.
-import { duplicateConnection, type Redis } from '../../infra/redis.js';
+import { closeSubscriber, duplicateConnection, type Redis } from '../../infra/redis.js';
 import type { Logger } from '../../infra/logger.js';
 import { withTimeout } from '../../infra/timeout.js';
 
@@ -129,13 +129,6 @@ export class PollHub {
     for (const w of [...this.waiters]) w.notify?.();
     const sub = this.sub;
     this.sub = null;
-    if (sub) {
-      try {
-        if (sub.status === 'ready') await sub.unsubscribe();
-      } catch {
-        // going away anyway
-      }
-      sub.disconnect();
-    }
+    await closeSubscriber(sub);
   }
 }
