@@ -21,6 +21,7 @@ import knexFactory from 'knex';
 import { Cluster, Redis } from 'ioredis';
 import { scanKeys } from '../infra/redis.js';
 import { queueKeys } from '../redis/keys.js';
+import { snapshot, costPerTask } from './serverCost.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -234,6 +235,10 @@ async function main(): Promise<void> {
       return out;
     };
     const commands0 = await commandsByMaster();
+    // MariaDB's and (standalone) Redis' own counters around the run: statements, fsyncs, CPU per task.
+    const statRedis = clusterNodes ? null : new Redis(redisUrl);
+    statRedis?.on('error', () => {});
+    const servers0 = await snapshot(knex, statRedis);
     const startLatencies: number[] = [];
     const t0 = performance.now();
     const cpuOf = (ps: ChildProcess[]) => ps.reduce((a, c) => a + cpuSeconds(c.pid!), 0);
@@ -273,6 +278,8 @@ async function main(): Promise<void> {
     const memberCpu = cpuOf(members) - cpu0.members;
     const workerCpu = cpuOf(workerProcs) - cpu0.workers;
     const clientCpu = process.cpuUsage(cpu0.client);
+    const servers1 = await snapshot(knex, statRedis);
+    statRedis?.disconnect();
 
     const statuses = await knex('task_flow_ins').select('status').count({ n: '*' }).groupBy('status');
     const notOk = statuses.filter((r: any) => r.status !== 'SUCCESS');
@@ -329,6 +336,7 @@ async function main(): Promise<void> {
       ...(workerProcs.length ? { worker_cpu_s: round(workerCpu) } : {}),
       client_cpu_s: round((clientCpu.user + clientCpu.system) / 1e6),
       ...(masters ? { master_commands: masterCommands } : {}),
+      ...costPerTask(servers0, servers1, Number(tasks)),
     };
     console.log(JSON.stringify(result));
   } finally {
