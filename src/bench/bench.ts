@@ -260,11 +260,15 @@ async function main(): Promise<void> {
     let maxInFlight = 0;
     for (;;) {
       await new Promise((r) => setTimeout(r, 100));
+      // Only the RUNNING rows are counted (a range of the status index, as small as what is in flight):
+      // counting the ended ones too scanned every row ten times a second, MariaDB CPU taken from the
+      // run being measured. A start that has been answered is committed, so what is not running of the
+      // answered starts has ended (the bench's flow has no maxActiveInstances: nothing waits QUEUED).
       const [{ n }] = await knex('task_flow_ins').where('status', 'RUNNING').count({ n: '*' });
-      const [{ ended }] = await knex('task_flow_ins').whereNot('status', 'RUNNING').count({ ended: '*' });
       running = Number(n);
+      const ended = Math.max(0, startLatencies.length - running);
       maxInFlight = Math.max(maxInFlight, running);
-      const done = startLatencies.length === o.flows && Number(ended) >= o.flows;
+      const done = startLatencies.length === o.flows && running === 0;
       // A line a second, and the last one when everything has ended.
       if (done || performance.now() - lastLog > 1000) {
         lastLog = performance.now();

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 
-const MYSQL_COUNTERS = ['Questions', 'Com_select', 'Com_insert', 'Com_update', 'Com_delete', 'Com_commit', 'Innodb_os_log_fsyncs', 'Innodb_data_fsyncs'] as const;
+const MYSQL_COUNTERS = ['Questions', 'Com_select', 'Com_insert', 'Com_update', 'Com_delete', 'Com_commit', 'Innodb_data_fsyncs'] as const;
 
 export interface ServerSnapshot {
   mysql: Record<string, number>;
@@ -56,7 +56,7 @@ export function costPerTask(a: ServerSnapshot, b: ServerSnapshot, tasks: number)
   const out: Record<string, number> = {
     sql_statements_per_task: per(d('Questions'), tasks),
     sql_commits_per_task: per(d('Com_commit'), tasks),
-    sql_fsyncs_per_task: per(d('Innodb_os_log_fsyncs'), tasks),
+    sql_fsyncs_per_task: per(d('Innodb_data_fsyncs'), tasks),
   };
   if (a.mysqlCpuS !== null && b.mysqlCpuS !== null) out.mysql_cpu_s = Math.round((b.mysqlCpuS - a.mysqlCpuS) * 100) / 100;
   if (a.redisCommands !== null && b.redisCommands !== null) out.redis_commands_per_task = per(b.redisCommands - a.redisCommands, tasks);
