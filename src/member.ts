@@ -121,7 +121,7 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
     await knex.destroy();
     throw e;
   }
-  const queue = new WorkQueue(redis, config.redisPrefix);
+  const queue = new WorkQueue(redis, config.redisPrefix, config.redisQueueShards);
   if (limits.outputMaxBytes < config.taskOutputMaxBytes) {
     log.warn({ maxAllowedPacket: limits.maxPacketBytes, taskOutputMaxBytes: limits.outputMaxBytes }, 'TASK_OUTPUT_MAX_BYTES lowered: MySQL\'s max_allowed_packet could not carry that much in one statement');
   }

@@ -33,6 +33,7 @@ export interface QueueKeys {
   inflight: string;
   owner: string;
   since: string;
+  /** The leader lease itself (one shard), or the shard's copy of its value (several: the fence its scripts check). */
   leader: string;
   /** Pub/sub channel, published to when ids are added to ready. */
   wake: string;
@@ -46,9 +47,20 @@ export interface QueueKeys {
 
 /** Priorities above 0 (each has its own ready set). */
 const PRIORITIES = 9;
+/** The most shards REDIS_QUEUE_SHARDS may ask for. */
+export const MAX_QUEUE_SHARDS = 256;
 
-export function queueKeys(prefix: string): QueueKeys {
-  const q = `${prefix}{q}:`;
+/** The hash tag of shard `shard` of a queue of `shards`: `{q}` when there is one (the layout of one Redis), else `{q:<n>}`. */
+export function shardTag(shard: number, shards: number): string {
+  return shards === 1 ? '{q}' : `{q:${shard}}`;
+}
+
+/** The keys of one shard of the work queue (shard 0 of 1: the single queue, `<p>{q}:…`). */
+export function queueKeys(prefix: string, shard = 0, shards = 1): QueueKeys {
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_QUEUE_SHARDS || !Number.isInteger(shard) || shard < 0 || shard >= shards) {
+    throw new RangeError(`queue shard ${shard} of ${shards}: shards must be 1-${MAX_QUEUE_SHARDS} and the shard below it`);
+  }
+  const q = `${prefix}${shardTag(shard, shards)}:`;
   return {
     ready: `${q}ready`,
     inflight: `${q}inflight`,
@@ -63,11 +75,19 @@ export function queueKeys(prefix: string): QueueKeys {
   };
 }
 
-/** A limited task's keys, as lua/limits.lib.lua names them (in the queue's slot). */
-export function taskLimitKeys(prefix: string, taskId: number | string): { slots: string; rate: string; waiting: string } {
-  const base = `${prefix}{q}:{task:${taskId}}:`;
+/** The shard a task instance lives in unless its task has limits: its id modulo the shards. */
+export const homeShard = (tiId: number, shards: number): number => tiId % shards;
+/** The shard of a task with limits: every id of it, and its limit keys, live there. */
+export const taskShard = (taskId: number, shards: number): number => taskId % shards;
+
+/** A limited task's keys, as lua/limits.lib.lua names them (in its shard's slot). */
+export function taskLimitKeys(prefix: string, taskId: number | string, shards = 1): { slots: string; rate: string; waiting: string } {
+  const base = `${prefix}${shardTag(taskShard(Number(taskId), shards), shards)}:{task:${taskId}}:`;
   return { slots: `${base}slots`, rate: `${base}rate`, waiting: `${base}waiting` };
 }
+
+/** The table of task limits every member reads (each shard holds a copy for its scripts). */
+export const limitsKey = (prefix: string): string => `${prefix}{q}:limits`;
 
 /** One external workers' queue's keys (queue/externalQueues.ts). */
 export function externalQueueKeys(prefix: string, queue: string): { ready: string; leases: string; owner: string; since: string; limited: string; limits: string } {
@@ -75,8 +95,8 @@ export function externalQueueKeys(prefix: string, queue: string): { ready: strin
   return { ready: `${base}ready`, leases: `${base}leases`, owner: `${base}owner`, since: `${base}since`, limited: `${base}limited`, limits: `${base}limits` };
 }
 
-/** The leader lease (Redlock), in the queue's slot. */
-export const leaderKey = (prefix: string): string => queueKeys(prefix).leader;
+/** The leader lease (Redlock): `{q}`, the slot of a queue of one shard (several: each has a copy, QueueKeys.leader). */
+export const leaderKey = (prefix: string): string => `${prefix}{q}:leader`;
 
 /** A member's heartbeat key. */
 export const memberKey = (prefix: string, memberId: string): string => `${prefix}{m}:member:${memberId}`;

@@ -11,7 +11,7 @@
   KEYS[4] inflight:since  hash id -> claimed-at epoch ms
   KEYS[5..13] ready:p1 … ready:p9
   KEYS[14] limited        hash id -> taskId (limits.lib)
-  ARGV[1] wake channel, PUBLISHed to when anything was requeued
+  ARGV[1] wake channel, PUBLISHed to when anything was requeued (the message: KEYS[14], naming the shard)
   ARGV[2..] quadruples: id, owner, delayMs, priority 0-9
 
   Returns: the number of ids requeued.
@@ -37,6 +37,6 @@ for i = 2, #ARGV, 4 do
   end
 end
 if n > 0 then
-  redis.call('PUBLISH', ARGV[1], 'requeue')
+  redis.call('PUBLISH', ARGV[1], KEYS[14])
 end
 return n
