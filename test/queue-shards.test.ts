@@ -139,6 +139,24 @@ describe(`work queue in shards (${S} shards, Redis)`, () => {
     expect((await q.claim('w|1', 5, 30_000)).ids).to.deep.equal([6]);
   });
 
+  it('a claim asks the shard with the most urgent work first: a higher priority, then the oldest due', async () => {
+    await q.enqueue(Array.from({ length: 40 }, (_, i) => ({ tiId: i + 1, delayMs: -1000 + i })));
+    await q.waitForWork(1); // subscribes
+    await waitFor('the subscription', async () => ((await redis.pubsub('NUMSUB', q.keys.wake)) as [string, number])[1] === 1);
+    expect((await q.claim('w|1', 4, 30_000)).ids).to.have.length(4);
+    const other = queue(conn());
+    const woken = q.waitForWork(3_600_000);
+    await other.enqueue([{ tiId: 102, priority: 9 }, { tiId: 107, priority: 3 }]);
+    await woken;
+    expect((await q.claim('w|1', 1, 30_000)).ids).to.deep.equal([102]);
+    expect((await q.claim('w|1', 1, 30_000)).ids).to.deep.equal([107]);
+    // Then the oldest due first, whichever shard it is in: 40 ids, 4 claimed, in the order they came due.
+    const rest: number[] = [];
+    for (let i = 0; i < 8; i++) rest.push(...(await q.claim('w|1', 1, 30_000)).ids);
+    expect(rest).to.have.length(8);
+    expect(rest.every((id) => id <= 16), String(rest)).to.equal(true);
+  });
+
   it('ack, requeue, extend and lease go to each id\'s shard; remove and known see every shard', async () => {
     await q.enqueue([1, 2, 3, 4, 5, 6].map((tiId) => ({ tiId })));
     const c = await q.claim('a', 6, 30_000);
@@ -159,7 +177,7 @@ describe(`work queue in shards (${S} shards, Redis)`, () => {
     await q.setLimits(new Map([[task, lim(2)]]));
     for (let n = 0; n < S; n++) expect(await redis.hgetall(queueKeys(prefix, n, S).limits), `shard ${n}'s copy`).to.deep.equal({ [task]: '2:0:0' });
     // Another member's view (no limits read yet): home shards answer the ids back, they go to shard 2.
-    await queue(conn()).enqueue([1, 2, 3, 4, 5].map((tiId) => ({ tiId, taskId: task, delayMs: -100 + tiId })));
+    await queue(conn()).enqueue([1, 2, 3, 4, 5].map((tiId) => ({ tiId, taskId: task, delayMs: -1000 + 100 * tiId })));
     expect(await sizes('ready')).to.deep.equal([0, 0, 5, 0]);
     const a = await q.claim('w|1', 10, 30_000);
     expect(a.ids).to.deep.equal([1, 2]);

@@ -16,18 +16,28 @@ const AWAY_FORGET_MS = 10 * 60_000;
 export class ClaimHints {
   /** Per shard, Date.now() from which it may have due work (0: now; Infinity: empty). */
   private dueAt: number[];
+  /** Per shard, the highest priority of its due work and that work's earliest score (-Infinity: not known). */
+  private prio: number[];
+  private head: number[];
   private trustedUntil = 0;
   private rotor = 0;
 
   constructor(private shards: number) {
     this.dueAt = new Array<number>(shards).fill(0);
+    this.prio = new Array<number>(shards).fill(0);
+    this.head = new Array<number>(shards).fill(-Infinity);
   }
 
-  /** The shards to ask, the one after the last claim's first (so each gets its turn to be drained first). */
+  /**
+   * The shards to ask, most urgent first: the highest priority due, then the oldest due work (so the
+   * order of priorities, and first come first served, hold across shards as far as this member knows
+   * them), then from the shard after the last claim's first (each gets its turn). Shards not known to
+   * be due are trusted so for HINT_TTL_MS at most, then asked again.
+   */
   candidates(now: number): number[] {
     if (now >= this.trustedUntil) {
-      this.dueAt.fill(0);
       this.trustedUntil = now + HINT_TTL_MS;
+      for (let n = 0; n < this.shards; n++) if (this.dueAt[n] > now) this.unknown(n);
     }
     const start = this.rotor;
     this.rotor = (this.rotor + 1) % this.shards;
@@ -36,18 +46,46 @@ export class ClaimHints {
       const n = (start + i) % this.shards;
       if (this.dueAt[n] <= now) out.push(n);
     }
-    return out;
+    // Stable: the turning order breaks ties.
+    return out.sort((a, b) => this.prio[b] - this.prio[a] || this.head[a] - this.head[b] || 0);
   }
 
-  /** A shard's answer: it may have more (`full`), or its earliest id is due in nextDueMs (-1: empty). */
-  answered(shard: number, full: boolean, nextDueMs: number): void {
-    this.dueAt[shard] = full ? 0 : nextDueMs < 0 ? Infinity : Date.now() + nextDueMs;
+  private unknown(n: number): void {
+    this.dueAt[n] = 0;
+    this.prio[n] = 0;
+    this.head[n] = -Infinity;
   }
 
-  /** Work may be due in this shard (a wake-up), or in any (undefined: e.g. after a reconnect). */
-  due(shard?: number): void {
-    if (shard === undefined) this.dueAt.fill(0);
-    else if (shard >= 0 && shard < this.shards) this.dueAt[shard] = 0;
+  /**
+   * A shard's answer to a claim: the highest priority it still has due work of and that work's score
+   * (topPrio -1: none due), or when its earliest id comes due (nextDueMs; -1: it is empty).
+   */
+  answered(shard: number, nextDueMs: number, topPrio: number, topScore: number): void {
+    if (topPrio >= 0) {
+      this.dueAt[shard] = 0;
+      this.prio[shard] = topPrio;
+      this.head[shard] = topScore;
+    } else {
+      this.dueAt[shard] = nextDueMs < 0 ? Infinity : Date.now() + nextDueMs;
+      this.prio[shard] = 0;
+      this.head[shard] = nextDueMs < 0 ? -Infinity : Date.now() + nextDueMs;
+    }
+  }
+
+  /** Work may be due in this shard (a wake-up: its priority and score when it says), or in any (undefined: e.g. after a reconnect). */
+  due(shard?: number, prio = 0, score = -Infinity): void {
+    if (shard === undefined) {
+      for (let n = 0; n < this.shards; n++) if (this.dueAt[n] !== 0) this.unknown(n);
+      return;
+    }
+    if (shard < 0 || shard >= this.shards) return;
+    if (this.dueAt[shard] !== 0 || prio > this.prio[shard]) {
+      this.dueAt[shard] = 0;
+      this.prio[shard] = prio;
+      this.head[shard] = score;
+    } else if (prio === this.prio[shard]) {
+      this.head[shard] = Math.min(this.head[shard], score);
+    }
   }
 
   /** Milliseconds until the earliest shard may have due work (0: now), or null when all are empty. */

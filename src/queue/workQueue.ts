@@ -130,7 +130,7 @@ export class WorkQueue implements Queue {
     for (const { tiId, delayMs, priority, taskId } of items) argv.push(idOf(tiId), Math.round(delayMs ?? 0), prio(priority), taskId === undefined ? '' : idOf(taskId));
     const [added, back] = await this.r.tsqEnqueue(k.ready, k.inflight, ...argv);
     // This member's own claims need not wait for the wake-up to come back to it.
-    if (added > 0) this.hints.due(n);
+    if (added > 0) this.noteDue(n, items);
     return back.map(Number);
   }
 
@@ -147,6 +147,19 @@ export class WorkQueue implements Queue {
       },
     );
     return this.limitsReading;
+  }
+
+  /** Notes that shard n got these items (the most urgent of them, by this member's clock). */
+  private noteDue(n: number, items: { delayMs?: number; priority?: number }[]): void {
+    if (this.shards === 1) return;
+    let p = -1;
+    let at = Infinity;
+    for (const i of items) {
+      const ip = i.priority ?? 0;
+      const iat = Date.now() + (i.delayMs ?? 0);
+      if (ip > p || (ip === p && iat < at)) [p, at] = [ip, iat];
+    }
+    this.hints.due(n, p, at);
   }
 
   private noteLimited(taskIds: string[]): void {
@@ -171,7 +184,7 @@ export class WorkQueue implements Queue {
     await this.external.enqueue(any ? items.map((i) => (i.taskId !== undefined && table[i.taskId] ? { ...i, limits: table[i.taskId] } : i)) : items);
   }
 
-  private claimOn(n: number, owner: string, max: number, leaseMs: number): Promise<[number, string[], number[]]> {
+  private claimOn(n: number, owner: string, max: number, leaseMs: number): Promise<[number, string[], number[], number, number]> {
     const k = this.shardKeys[n];
     return this.r.tsqClaim(k.ready, k.inflight, k.owner, k.since, ...k.readyP, k.limited, owner, max, leaseMs);
   }
@@ -184,8 +197,8 @@ export class WorkQueue implements Queue {
       const [nextDue, ids, priorities] = await this.claimOn(0, owner, want, Math.round(leaseMs));
       return { ids: ids.map(Number), priorities, nextDueInMs: nextDue < 0 ? null : nextDue };
     }
-    // The first shard alone (under load it fills the claim: one call), then the others that may have
-    // due work at once, the claim split between them; a shard that gave all it was asked may have more.
+    // The most urgent shard alone (under load it fills the claim: one call), then the others that may
+    // have due work at once, the claim split between them; a shard with due work left is asked again.
     const order = this.hints.candidates(Date.now());
     const got: { id: number; p: number }[] = [];
     let left = want;
@@ -195,11 +208,10 @@ export class WorkQueue implements Queue {
       first = false;
       const quotas = split(left, batch.length);
       const answers = await Promise.all(batch.map((n, i) => this.claimOn(n, owner, quotas[i], Math.round(leaseMs))));
-      answers.forEach(([nextDue, ids, priorities], i) => {
+      answers.forEach(([nextDue, ids, priorities, topPrio, topScore], i) => {
         const n = batch[i];
-        const full = ids.length === quotas[i];
-        this.hints.answered(n, full, nextDue);
-        if (full) order.push(n);
+        this.hints.answered(n, nextDue, topPrio, topScore);
+        if (topPrio >= 0 && ids.length === quotas[i]) order.push(n);
         ids.forEach((id, j) => {
           const tiId = Number(id);
           got.push({ id: tiId, p: priorities[j] });
@@ -229,7 +241,7 @@ export class WorkQueue implements Queue {
     const counts = await Promise.all(this.byShard(items, (l) => this.shardOfLease(l)).map(async ([n, group]) => {
       const k = this.shardKeys[n];
       const c = await this.r.tsqRequeue(k.ready, k.inflight, k.owner, k.since, ...k.readyP, k.limited, k.wake, ...group.flatMap((i) => [idOf(i.tiId), i.owner, Math.round(i.delayMs), prio(i.priority)]));
-      if (c > 0) this.hints.due(n);
+      if (c > 0) this.noteDue(n, group);
       return c;
     }));
     if (this.away.size) for (const l of items) this.away.delete(l.tiId, l.owner);
@@ -481,8 +493,8 @@ export class WorkQueue implements Queue {
   }
 
   /** Wakes every waiter and notes the wake-up for the next caller until a claim; `shard`: the shard that got work. */
-  private wake(shard?: number): void {
-    this.hints.due(shard);
+  private wake(shard?: number, prio?: number, score?: number): void {
+    this.hints.due(shard, prio, score);
     this.woken = true;
     for (const done of [...this.waiters]) done();
   }
@@ -497,7 +509,10 @@ export class WorkQueue implements Queue {
     const sub = duplicateConnection(this.redis, { autoResubscribe: false, enableAutoPipelining: false, lazyConnect: false });
     this.sub = sub;
     sub.on('message', (channel: string, message: string) => {
-      if (channel === this.keys.wake) this.wake(this.shardOfMessage.get(message));
+      if (channel !== this.keys.wake) return;
+      // `<shard's limited key>[ <priority> <score>]` (lua/enqueue.lua); anything else: every shard.
+      const [key, p, score] = message.split(' ');
+      this.wake(this.shardOfMessage.get(key), Number(p) || 0, score ? Number(score) : -Infinity);
     });
     sub.on('error', () => {
       // ioredis reconnects by itself; waiters still return at their timeout meanwhile.

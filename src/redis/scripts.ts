@@ -49,7 +49,7 @@ type Arg = string | number;
 /** The commands as they appear on a connection once defined (prefixed so they cannot clash with others). */
 export interface ScriptCommands {
   tsqEnqueue(ready: string, inflight: string, ...argv: Arg[]): Promise<[number, string[]]>;
-  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[], number[]]>;
+  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[], number[], number, number]>;
   tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqRequeue(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqExtend(inflight: string, owner: string, ...argv: Arg[]): Promise<number[]>;

@@ -7,8 +7,8 @@
   KEYS[2] inflight  sorted set, score = lease deadline
   KEYS[3..11] ready:p1 … ready:p9, as KEYS[1] for priorities 1-9
   KEYS[12] limited  hash id -> taskId (limits.lib)
-  ARGV[1] wake channel (pub/sub) to PUBLISH on when anything was added (the message: KEYS[12], naming
-          the shard)
+  ARGV[1] wake channel (pub/sub) to PUBLISH on when anything was added; the message is
+          `<KEYS[12]> <priority> <score>`: the shard, the highest priority added and its earliest score
   ARGV[2] this shard's number, ARGV[3] the number of shards (1: the queue is one shard)
   ARGV[4..] quadruples: id, delayMs (relative to now; may be negative to back-date an item), priority 0-9,
             taskId ('' when not known: the id is then taken as one of a task without limits)
@@ -30,6 +30,8 @@ local shard = tonumber(ARGV[2])
 local shards = tonumber(ARGV[3])
 local added = 0
 local elsewhere = {}
+local topP = -1
+local topScore = 0
 for i = 4, #ARGV, 4 do
   local id = ARGV[i]
   local p = tonumber(ARGV[i + 2])
@@ -47,11 +49,18 @@ for i = 4, #ARGV, 4 do
       end
     end
     if not skip then
-      added = added + redis.call('ZADD', p > 0 and KEYS[2 + p] or KEYS[1], 'NX', now + tonumber(ARGV[i + 1]), id)
+      local score = now + tonumber(ARGV[i + 1])
+      if redis.call('ZADD', p > 0 and KEYS[2 + p] or KEYS[1], 'NX', score, id) == 1 then
+        added = added + 1
+        if p > topP or (p == topP and score < topScore) then
+          topP = p
+          topScore = score
+        end
+      end
     end
   end
 end
 if added > 0 then
-  redis.call('PUBLISH', ARGV[1], KEYS[12])
+  redis.call('PUBLISH', ARGV[1], KEYS[12] .. ' ' .. topP .. ' ' .. string.format('%d', topScore))
 end
 return { added, elsewhere }
