@@ -2,14 +2,21 @@
 // finds them all), and carry a hash tag `{…}` that says which keys must live in one slot of a Redis
 // Cluster: a Lua script may only touch keys of one slot, so the keys one script touches share a tag.
 //
-//   tag {q}   the work queue and the leader lease (the reaper's scripts check the lease atomically with
-//             the queue's keys, so it lives in the queue's slot):
+//   tag {q}   the work queue of one shard (REDIS_QUEUE_SHARDS=1, the default on one Redis) and the
+//             leader lease (the reaper's scripts check the lease atomically with the queue's keys):
 //             <p>{q}:ready, <p>{q}:inflight, <p>{q}:inflight:owner, <p>{q}:inflight:since, <p>{q}:leader
 //             flow control's keys share it too (their scripts run with the queue's): <p>{q}:ready:p1…p9
 //             (priorities), <p>{q}:limited, <p>{q}:limits, <p>{q}:limits:waiting, and per task
 //             <p>{q}:{task:<id>}:slots|rate|waiting (the first tag counts: {q}). The scripts build the
 //             per-task names from <p>{q}:limited's, so they are undeclared keys of the queue's slot
 //             (lua/limits.lib.lua).
+//   tag {q:<n>}  shard n of a queue of several shards (16 by default on a Redis Cluster, issue 20 phase
+//             2): each shard has every key above under its own tag, <p>{q:3}:ready … <p>{q:3}:leader (a
+//             copy of the leader lease's value the leader writes, which the shard's reaper scripts
+//             check), <p>{q:3}:limits (a copy of the limits table), and the limit keys of the tasks it
+//             holds, <p>{q:3}:{task:35}:slots (task 35 mod 16 = 3). An id lives in its home shard
+//             (tiId mod shards) unless its task has limits (then in its task's shard). The leader lease
+//             <p>{q}:leader and the limits table <p>{q}:limits keep their {q} names.
 //   tag {wq:<queue>}  one external workers' queue (queue/externalQueues.ts): <p>{wq:<queue>}:ready,
 //             :leases, :owner, :since; its scripts touch one queue at a time. Flow control of WORKER tasks
 //             lives in the queue's slot too: <p>{wq:<queue>}:limited, :limits, :limits:waiting and per
@@ -23,8 +30,8 @@
 //   no tag    <p>events:watched (a single key); pub/sub channels <p>wake, <p>cancel, <p>events (classic
 //             PUBLISH reaches every node of a cluster, whatever the name)
 //
-// Phase 1 of the cluster port: the queue is one slot, so it lives on one master. A later phase shards it
-// ({q:<n>}); nothing else here needs to change for that. On standalone Redis tags are just characters.
+// On a cluster the queue's shards spread over the masters (each shard is one slot). On standalone Redis
+// tags are just characters: one shard is the layout the queue had before shards.
 // A REDIS_PREFIX that itself contains `{…}` puts every key in that one slot: it works, nothing is spread.
 // Key names are not kept across versions: Redis is rebuilt from MySQL by the reconciler.
 
