@@ -77,6 +77,8 @@ export class NotLeaderError extends Error {
 }
 
 export interface Queue {
+  /** How many shards the queue has (REDIS_QUEUE_SHARDS; every live member must use the same). */
+  readonly shards: number;
   /**
    * Adds ids to `ready`, due after `delayMs` (default 0) by the Redis server's clock, and wakes idle
    * workers. An id already in ready or inflight is left where it is. An item with a `queue` (a WORKER

@@ -326,7 +326,8 @@ export class WorkQueue implements Queue {
     // Not in their home shard: an id of a limited task is in its task's shard, which the id alone does not name.
     const seen = new Set(found.map(Number));
     const rest = tiIds.filter((id) => !seen.has(id));
-    if (rest.length) await Promise.all(this.shardKeys.map((_, n) => removeOn(n, rest.filter((id) => this.home(id) !== n))));
+    if (!rest.length) return;
+    await Promise.all(this.shardKeys.map((_, n) => rest.filter((id) => this.home(id) !== n)).map((ids, n) => (ids.length ? removeOn(n, ids) : null)));
   }
 
   async waitForWork(timeoutMs: number, signal?: AbortSignal): Promise<void> {

@@ -22,8 +22,9 @@
 //             lives in the queue's slot too: <p>{wq:<queue>}:limited, :limits, :limits:waiting and per
 //             task <p>{wq:<queue>}:{task:<id>}:slots|rate|waiting (named by the scripts, as for {q}). Untagged: <p>wq:queues,
 //             <p>wq:workers and the channel <p>wq:wake.
-//   tag {m}   membership: <p>{m}:member:<memberId> heartbeats, and <p>{m}:cluster, the database this
-//             prefix belongs to (the heartbeat script checks it)
+//   tag {m}   membership: <p>{m}:member:<memberId> heartbeats, <p>{m}:cluster, the database this
+//             prefix belongs to (the heartbeat script checks it), and <p>{m}:queue-shards, the queue's
+//             shard count of the live members (each beat writes it, with the heartbeats' TTL)
 //   tag {<fiId>}  one flow instance: <p>lock:flow-ins:{<fiId>} and <p>dirty:flow-ins:{<fiId>} (the lock
 //             scripts take an instance's lock and dirty mark together; several instances at once are
 //             split per slot, see engine/locks.ts)
@@ -109,6 +110,8 @@ export const leaderKey = (prefix: string): string => `${prefix}{q}:leader`;
 export const memberKey = (prefix: string, memberId: string): string => `${prefix}{m}:member:${memberId}`;
 /** SCAN pattern of every heartbeat key. */
 export const memberPattern = (prefix: string): string => `${prefix}{m}:member:*`;
+/** The queue's shard count the live members use (cluster/identity.ts), written with every heartbeat. */
+export const queueShardsKey = (prefix: string): string => `${prefix}{m}:queue-shards`;
 /** The database identity the prefix is bound to (cluster/identity.ts), in the heartbeats' slot. */
 export const clusterKey = (prefix: string): string => `${prefix}{m}:cluster`;
 
