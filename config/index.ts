@@ -16,6 +16,8 @@ export interface Config {
   /** REDIS_CLUSTER_NODES: seed nodes of a Redis Cluster; when set, REDIS_URL is not used. */
   redisCluster: RedisClusterConfig | null;
   redisPrefix: string;
+  /** REDIS_QUEUE_SHARDS: the work queue's shards (null: 1 on one Redis, 16 on a cluster; queue/workQueue.ts). */
+  redisQueueShards: number | null;
   roles: Set<Role>;
   logLevel: (typeof LOG_LEVELS)[number];
   /** LOG_FORMAT: JSON lines (the default, for machines) or pretty lines for a human at a terminal. */
@@ -304,6 +306,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: url(env, 'REDIS_URL', 'redis://127.0.0.1:6379/0', ['redis:', 'rediss:']),
     redisCluster: redisClusterNodes(env),
     redisPrefix,
+    redisQueueShards: env.REDIS_QUEUE_SHARDS ? int(env, 'REDIS_QUEUE_SHARDS', 1, 1, 256) : null,
     roles: new Set(rolesRaw as Role[]),
     logLevel: logLevel as Config['logLevel'],
     logFormat: logFormat(env),

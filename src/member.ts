@@ -8,7 +8,7 @@ import { createKnex, ensureDatabase, migrateLatest, MigrationWaitError } from '.
 import { createRedis, describeTarget, redisVersion, type Redis, type RedisTarget } from './infra/redis.js';
 import { withTimeout } from './infra/timeout.js';
 import { safeUrl, StartupError } from './errors.js';
-import { bindPrefix, databaseClusterId } from './cluster/identity.js';
+import { bindPrefix, checkQueueShards, databaseClusterId } from './cluster/identity.js';
 import { readMaxPacket, writeLimits, type WriteLimits } from './infra/writeLimits.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { WorkQueue } from './queue/workQueue.js';
@@ -110,18 +110,20 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
   const redis = createRedis(config, memberId, log);
   let clusterId: string;
   let limits: WriteLimits;
+  const queue = new WorkQueue(redis, config.redisPrefix, config.redisQueueShards);
   try {
     await checkRedis(redis, config);
     await withTimeout(preloadScripts(redis), 5_000, 'loading the Redis scripts into every cluster node');
     clusterId = await databaseClusterId(knex);
     limits = writeLimits(await readMaxPacket(knex), config.taskOutputMaxBytes);
     await bindPrefix(redis, config.redisPrefix, clusterId, config.redisCluster ? describeTarget(config) : safeUrl(config.redisUrl));
+    await checkQueueShards(redis, config.redisPrefix, queue.shards);
   } catch (e) {
     redis.disconnect();
     await knex.destroy();
     throw e;
   }
-  const queue = new WorkQueue(redis, config.redisPrefix);
+
   if (limits.outputMaxBytes < config.taskOutputMaxBytes) {
     log.warn({ maxAllowedPacket: limits.maxPacketBytes, taskOutputMaxBytes: limits.outputMaxBytes }, 'TASK_OUTPUT_MAX_BYTES lowered: MySQL\'s max_allowed_packet could not carry that much in one statement');
   }

@@ -33,6 +33,18 @@ describe('cluster: membership and leadership', function () {
     if (this.currentTest?.state === 'failed') console.error(procs.dump());
   });
 
+  it('a member whose REDIS_QUEUE_SHARDS differs from the live members\' refuses to start, naming it', async () => {
+    const shards = a.services.queue.shards;
+    let err: unknown;
+    try {
+      const m = await startTestMember({ ...FAST, REDIS_PREFIX: prefix, ROLES: 'worker', MEMBER_ID: 'mem-x', REDIS_QUEUE_SHARDS: String(shards === 4 ? 8 : 4) });
+      await m.stop(100);
+    } catch (e) {
+      err = e;
+    }
+    expect(String(err)).to.match(new RegExp(`REDIS_QUEUE_SHARDS: the members running on REDIS_PREFIX .* use a work queue of ${shards} shard\\(s\\), this member ${shards === 4 ? 8 : 4}`));
+  });
+
   it('members() lists every live member with its roles, host and pid, and marks the one leader', async () => {
     const list = await waitFor('three members', async () => {
       const l = await b.cluster.members();

@@ -1,9 +1,10 @@
-// Redis Cluster (issue 20, phase 1): two members (real processes, web+worker) on a private Redis Cluster
-// of 3 masters and 3 replicas (REDIS_CLUSTER_NODES), with a database and prefix of their own. The
-// original API's contract, a graph with data passing, the admin endpoints and /readyz on the cluster;
-// then a failover: a master SIGKILLed mid-run (the one holding the queue's slot, the hardest case) is
-// replaced by its replica within seconds, and every flow ends SUCCESS with nothing recorded twice, no
-// API answer is a 500, and the members stay up.
+// Redis Cluster (issue 20): two members (real processes, web+worker) on a private Redis Cluster of 3
+// masters and 3 replicas (REDIS_CLUSTER_NODES), with a database and prefix of their own. The original
+// API's contract, a graph with data passing, the admin endpoints and /readyz on the cluster; the work
+// queue in 16 shards (phase 2) spreads the commands over the three masters; then a failover: a master
+// SIGKILLed mid-run (the one holding the leader lease and the limits table, `{q}`, and a third of the
+// queue's shards) is replaced by its replica within seconds, and every flow ends SUCCESS with nothing
+// recorded twice, no API answer is a 500, and the members stay up.
 import { expect } from 'chai';
 import type { Knex } from 'knex';
 import { isolated } from './helpers/env.js';
@@ -13,14 +14,15 @@ import { PrivateRedisCluster } from './helpers/privateCluster.js';
 import { createFlow, createTask, detail, startFlow, waitForEnd } from './helpers/flows.js';
 import { checkOutcome, midRun, report, rerunCount, sleep, startMany, waitAllEnded } from './helpers/faultRun.js';
 import { waitFor } from './helpers/wait.js';
-import { flowLockKey, memberKey, queueKeys } from '../src/redis/keys.js';
+import { flowLockKey, leaderKey, memberKey, queueKeys } from '../src/redis/keys.js';
+import { DEFAULT_CLUSTER_SHARDS } from '../src/queue/workQueue.js';
 import { keySlot } from '../src/redis/slot.js';
 import { ConfigError, loadConfig } from '../config/index.js';
 import { dependencyDown } from '../src/errors.js';
 
 const TOKEN = 'cluster-admin-token';
 
-describe('Redis Cluster: two members on a private cluster (issue 20, phase 1)', function () {
+describe('Redis Cluster: two members on a private cluster (issue 20)', function () {
   this.timeout(120_000);
   let cluster: PrivateRedisCluster;
   let procs: Processes;
@@ -49,10 +51,26 @@ describe('Redis Cluster: two members on a private cluster (issue 20, phase 1)', 
 
   const admin = (m: MemberProc, path: string) => m.api('GET', path, undefined, { authorization: `Bearer ${TOKEN}` });
 
-  it('the keys one script touches share a slot, and the ones that need not are spread (hash tags)', () => {
-    const q = queueKeys(prefix);
-    const slots = new Set([q.ready, q.inflight, q.owner, q.since, q.leader].map(keySlot));
-    expect(slots.size, 'queue keys and the leader lease in one slot').to.equal(1);
+  /** Per master port: total_commands_processed and the EVALSHA calls (the queue's scripts) so far. */
+  const commandsByMaster = async (): Promise<Map<number, { total: number; evalsha: number }>> => {
+    const out = new Map<number, { total: number; evalsha: number }>();
+    for (const port of await cluster.masterPorts()) {
+      const info = String(await cluster.command(port, 'INFO', 'all'));
+      out.set(port, { total: Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0), evalsha: Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0) });
+    }
+    return out;
+  };
+
+  it('the keys one script touches share a slot, and the queue\'s shards are spread over every master (hash tags)', async () => {
+    const shardSlots: number[] = [];
+    for (let n = 0; n < DEFAULT_CLUSTER_SHARDS; n++) {
+      const q = queueKeys(prefix, n, DEFAULT_CLUSTER_SHARDS);
+      const slots = new Set([q.ready, q.inflight, q.owner, q.since, q.leader, q.limited, q.limits, ...q.readyP].map(keySlot));
+      expect(slots.size, `the keys of shard ${n} in one slot`).to.equal(1);
+      shardSlots.push([...slots][0]);
+    }
+    const masters = new Set(await Promise.all(shardSlots.map((slot) => cluster.masterOf(slot))));
+    expect(masters.size, 'masters holding the queue\'s shards').to.equal(3);
     expect(keySlot(memberKey(prefix, 'x'))).to.equal(keySlot(memberKey(prefix, 'y')));
     const lockSlots = new Set(Array.from({ length: 50 }, (_, i) => keySlot(flowLockKey(prefix, i + 1))));
     expect(lockSlots.size, 'flow locks of 50 instances spread over slots').to.be.greaterThan(40);
@@ -134,13 +152,31 @@ describe('Redis Cluster: two members on a private cluster (issue 20, phase 1)', 
     expect((await waitForEnd(a.api, fiId)).status).to.equal('SUCCESS');
   });
 
-  it('failover: 300 flows, the master of the queue\'s slot SIGKILLed mid-run → all SUCCESS, nothing twice, no 500, members up', async () => {
+  it('the queue\'s commands spread over the three masters: 200 flows of 3 steps, none under a tenth of the busiest', async () => {
+    const echo = await createTask(a.api, 'ECHO', 'x');
+    const flowId = await createFlow(a.api, [[echo], [echo], [echo]]);
+    const before = await commandsByMaster();
+    const fiIds = await startMany(a.api, flowId, 200);
+    await waitAllEnded(knex, fiIds, procs, 60_000);
+    const after = await commandsByMaster();
+    const delta = [...after].map(([port, c]) => ({ port, total: c.total - (before.get(port)?.total ?? 0), evalsha: c.evalsha - (before.get(port)?.evalsha ?? 0) }));
+    report('Redis Cluster: commands per master, 200 flows x 3 ECHO steps', Object.fromEntries(delta.map((d) => [`master :${d.port}`, `${d.total} commands, ${d.evalsha} EVALSHA`])));
+    expect(delta).to.have.length(3);
+    for (const what of ['total', 'evalsha'] as const) {
+      const busiest = Math.max(...delta.map((d) => d[what]));
+      for (const d of delta) expect(d[what], `${what} on ${d.port} vs the busiest ${busiest}`).to.be.at.least(busiest / 10);
+    }
+    const statuses = await knex('task_flow_ins').whereIn('fi_id', fiIds).select('status');
+    expect(statuses.every((r) => r.status === 'SUCCESS')).to.equal(true);
+  });
+
+  it('failover: 300 flows, the master of the leader lease\'s slot ({q}) SIGKILLed mid-run → all SUCCESS, nothing twice, no 500, members up', async () => {
     const STEPS = 3;
     const wait = await createTask(a.api, 'WAIT', null, { waitMs: 200 });
     const flowId = await createFlow(a.api, Array.from({ length: STEPS }, () => [wait]));
     const fiIds = await startMany(a.api, flowId, 300);
     const at = await midRun(knex, fiIds, { succeeded: 100, running: 8 });
-    const victim = (await cluster.masterOf(keySlot(queueKeys(prefix).ready)))!;
+    const victim = (await cluster.masterOf(keySlot(leaderKey(prefix))))!;
     expect(victim).to.be.a('number');
 
     // The API is used all through the outage: starts and reads, each answer 200 or 503, never a 500.
@@ -161,7 +197,7 @@ describe('Redis Cluster: two members on a private cluster (issue 20, phase 1)', 
     const killedAt = Date.now();
     await cluster.kill(victim);
     await waitFor('a replica to take over the dead master\'s slots', async () => {
-      const port = await cluster.masterOf(keySlot(queueKeys(prefix).ready));
+      const port = await cluster.masterOf(keySlot(leaderKey(prefix)));
       return port !== null && port !== victim;
     }, 30_000, 100);
     const promotedAt = Date.now();
@@ -177,7 +213,7 @@ describe('Redis Cluster: two members on a private cluster (issue 20, phase 1)', 
         return r.status === 200 && h.status === 200;
       }, 20_000, 200);
     }
-    report('Redis Cluster master SIGKILL (queue slot)', {
+    report('Redis Cluster master SIGKILL ({q}: leader lease, limits table, a third of the shards)', {
       'at the kill': JSON.stringify(at), 'kill → replica promoted': promotedAt - killedAt, 'kill → all settled': settledAt - killedAt,
       'API answers during the outage': JSON.stringify(Object.fromEntries(answers)), 'task instances run more than once': String(await rerunCount(knex, all)),
     });

@@ -7,7 +7,8 @@ import { createFlow, createTask, waitForEnd } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
 import { CronDuty } from '../src/cluster/cron.js';
 import { createLogger } from '../src/infra/logger.js';
-import { queueKeys, taskLimitKeys } from '../src/redis/keys.js';
+import { queueKeys, taskLimitKeys, taskShard } from '../src/redis/keys.js';
+import type { WorkQueue } from '../src/queue/workQueue.js';
 
 interface TiRow {
   ti_id: number;
@@ -145,9 +146,11 @@ describe('flow control on two members', function () {
       expect(runs).to.have.length(10);
       expect(mostAtOnce(runs)).to.equal(2);
       // Nothing left behind: every slot given back, no id still listed as limited.
+      // (In its task's shard, on a queue of several: TEST_REDIS_CLUSTER=1.)
       const prefix = a.services.config.redisPrefix;
-      await waitFor('the slots given back', async () => (await a.services.redis.scard(taskLimitKeys(prefix, limited).slots)) === 0, 5_000);
-      const listed = await a.services.redis.hvals(queueKeys(prefix).limited);
+      const shards = (a.services.queue as WorkQueue).shards;
+      await waitFor('the slots given back', async () => (await a.services.redis.scard(taskLimitKeys(prefix, limited, shards).slots)) === 0, 5_000);
+      const listed = await a.services.redis.hvals(queueKeys(prefix, taskShard(limited, shards), shards).limited);
       expect(listed.filter((t) => t === String(limited))).to.deep.equal([]);
     });
 

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from '../infra/db.js';
 import type { Redis } from '../infra/redis.js';
 import { StartupError } from '../errors.js';
-import { clusterKey } from '../redis/keys.js';
+import { clusterKey, queueShardsKey } from '../redis/keys.js';
 
 /** This database's cluster id, made on first use. */
 export async function databaseClusterId(knex: Knex): Promise<string> {
@@ -25,6 +25,22 @@ export async function bindPrefix(redis: Redis, prefix: string, clusterId: string
     throw new StartupError(
       `REDIS_PREFIX "${prefix}" on ${redisUrl} is used by another database (cluster ${owner}; this database is ${clusterId}): ` +
         'give each database its own prefix, e.g. REDIS_PREFIX=staging: (or delete that Redis key if the other database is gone)',
+    );
+  }
+}
+
+/**
+ * Refuses to start with another queue shard count than the live members' (REDIS_QUEUE_SHARDS): a member
+ * with another count would not see part of the queue, nor its leader reap it. The count is written by
+ * every heartbeat with the heartbeats' TTL (Membership), so once every member has stopped it is gone
+ * and the next start may change it.
+ */
+export async function checkQueueShards(redis: Redis, prefix: string, shards: number): Promise<void> {
+  const live = await redis.get(queueShardsKey(prefix));
+  if (live !== null && live !== String(shards)) {
+    throw new StartupError(
+      `REDIS_QUEUE_SHARDS: the members running on REDIS_PREFIX "${prefix}" use a work queue of ${live} shard(s), this member ${shards}: ` +
+        'every member must use the same count (to change it, stop every member first)',
     );
   }
 }

@@ -1,6 +1,7 @@
 // Leadership: one member at a time holds the Redlock lease `leader` (redis/keys.ts; TTL LEADER_TTL_MS).
-// On a Redis Cluster the lease is one key on the master of its slot (the queue's, so the reaper's scripts
-// can check it atomically with the queue): Redlock on one node, see README "Redis Cluster".
+// On a Redis Cluster the lease is one key on the master of its slot (`{q}`: a queue of one shard's, so the
+// reaper's scripts can check it atomically with the queue; a queue of several shards gets a copy of its
+// value in each shard, see copyFence): Redlock on one node, see README "Redis Cluster".
 // The holder extends it on its own timer every ttl/3; the others try to take it every ttl/3, so a dead
 // leader's lease runs out within one TTL and is taken within ttl/3 after that (< 2 × TTL in all).
 // Redlock's `using()` auto-extension is not used: in 5.0.0-beta.2 it can keep running a routine whose
@@ -92,6 +93,7 @@ export class LeaderLease {
       return;
     }
     this.hold(lock);
+    await this.copyFence(lock, true);
     this.s.log.info({ ttlMs: this.ttlMs }, 'elected leader');
     this.events.onElected();
   }
@@ -107,9 +109,19 @@ export class LeaderLease {
         return;
       }
       this.hold(next);
+      await this.copyFence(next, false);
     } catch (e) {
       if (this.lock === held) this.lose(`the lease could not be extended: ${(e as Error).message}`);
     }
+  }
+
+  /**
+   * A queue of several shards checks the lease in each shard's copy of it (queue/workQueue.ts): written
+   * with every election and extension. One that fails is written again at the next extension (ttl/3);
+   * meanwhile the reaper's scripts on that shard refuse (NotLeaderError) and do nothing.
+   */
+  private async copyFence(lock: Lock, elected: boolean): Promise<void> {
+    await this.s.queue.copyFence(lock.value, this.ttlMs, elected).catch((e) => this.s.log.warn({ err: e }, 'copying the leader lease into the queue\'s shards failed'));
   }
 
   /** Keeps the lock and arms a timer at its local expiry: if no extension came by then, leadership is over. */

@@ -9,7 +9,7 @@ import type { Services } from '../services.js';
 import type { Engine } from '../engine/engine.js';
 import type { MemberInfo } from './types.js';
 import { defineScripts } from '../redis/scripts.js';
-import { clusterKey, memberKey, memberPattern } from '../redis/keys.js';
+import { clusterKey, memberKey, memberPattern, queueShardsKey } from '../redis/keys.js';
 import { scanKeys } from '../infra/redis.js';
 import { every, withTimeout, type Loop } from './util.js';
 
@@ -18,6 +18,7 @@ export class Membership {
   private readonly started = new Date().toISOString();
 
   private wrongPrefixLogged = 0;
+  private wrongShardsLogged = 0;
 
   constructor(private s: Services, private engine: Engine, private clusterId: string) {}
 
@@ -46,7 +47,16 @@ export class Membership {
       running: this.engine.worker?.running ?? 0,
     };
     const prefix = this.s.config.redisPrefix;
-    const other = await defineScripts(this.s.redis).tsqHeartbeat(this.key(), clusterKey(prefix), JSON.stringify(info), this.ttlMs, this.clusterId);
+    const [other, shards] = await Promise.all([
+      defineScripts(this.s.redis).tsqHeartbeat(this.key(), clusterKey(prefix), JSON.stringify(info), this.ttlMs, this.clusterId),
+      // The queue's shard count, for members starting (cluster/identity.ts); the one it replaced says
+      // whether a live member uses another.
+      this.s.redis.call('SET', queueShardsKey(prefix), String(this.s.queue.shards), 'PX', String(this.ttlMs), 'GET') as Promise<string | null>,
+    ]);
+    if (shards !== null && shards !== String(this.s.queue.shards) && Date.now() - this.wrongShardsLogged > 60_000) {
+      this.wrongShardsLogged = Date.now();
+      this.s.log.error({ prefix, theirs: Number(shards), ours: this.s.queue.shards }, 'members use different REDIS_QUEUE_SHARDS: some of the queue is not seen by all; give every member the same count');
+    }
     if (other && Date.now() - this.wrongPrefixLogged > 60_000) {
       this.wrongPrefixLogged = Date.now();
       this.s.log.error({ prefix, otherCluster: other, thisCluster: this.clusterId }, 'REDIS_PREFIX is now bound to another database: this member stopped beating; give each database its own prefix');

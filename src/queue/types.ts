@@ -47,6 +47,8 @@ export interface InflightEntry {
   owner: string;
   claimedAt: number;
   leaseDeadline: number;
+  /** The queue's shard it was listed in (a queue of several shards: settleExpired settles it there). */
+  shard?: number;
 }
 
 export interface QueueStats {
@@ -75,6 +77,8 @@ export class NotLeaderError extends Error {
 }
 
 export interface Queue {
+  /** How many shards the queue has (REDIS_QUEUE_SHARDS; every live member must use the same). */
+  readonly shards: number;
   /**
    * Adds ids to `ready`, due after `delayMs` (default 0) by the Redis server's clock, and wakes idle
    * workers. An id already in ready or inflight is left where it is. An item with a `queue` (a WORKER
@@ -122,6 +126,12 @@ export interface Queue {
    * and requeues those marked so. Returns how many were settled.
    */
   settleExpired(fence: LeaderFence, items: { entry: InflightEntry; requeue: boolean; priority?: number }[]): Promise<number>;
+  /**
+   * Leader: after taking or extending the leader lease, copies its value (and TTL) into every shard of a
+   * queue of several shards, where the leader-only scripts check it (`elected`: over a former leader's).
+   * Nothing to do on a queue of one shard: its scripts read the lease itself.
+   */
+  copyFence(fence: LeaderFence, ttlMs: number, elected: boolean): Promise<void>;
   /** Leader only: makes the leases of members whose heartbeat is gone expire now (those older than minAgeMs). */
   expireOrphans(fence: LeaderFence, minAgeMs: number): Promise<{ expired: number; goneMembers: string[] }>;
   /**

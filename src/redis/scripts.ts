@@ -28,6 +28,8 @@ const SCRIPTS = {
   heartbeat: 2,
   limitPump: 12,
   leaseLimited: 4,
+  fenceCopy: 1,
+  takeReady: 10,
   lockFlows: -1, // KEYS vary: run through evalVariadic(), not defined as a command
   unlockFlows: -1,
   // The external workers' queues (queue/externalQueues.ts): one set of keys per queue name.
@@ -46,13 +48,13 @@ export type ScriptName = keyof typeof SCRIPTS;
 type Arg = string | number;
 /** The commands as they appear on a connection once defined (prefixed so they cannot clash with others). */
 export interface ScriptCommands {
-  tsqEnqueue(ready: string, inflight: string, ...argv: Arg[]): Promise<number>;
-  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[], number[]]>;
+  tsqEnqueue(ready: string, inflight: string, ...argv: Arg[]): Promise<[number, string[]]>;
+  tsqClaim(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<[number, string[], number[], number, number]>;
   tsqAckMany(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqRequeue(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
   tsqExtend(inflight: string, owner: string, ...argv: Arg[]): Promise<number[]>;
   tsqLease(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
-  tsqRemove(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<number>;
+  tsqRemove(ready: string, inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<string[]>;
   tsqKnown(ready: string, inflight: string, ...argv: Arg[]): Promise<string[]>;
   tsqStats(ready: string, inflight: string, ...readyP: string[]): Promise<[number, number, number, number]>;
   tsqInflight(inflight: string, owner: string, since: string, ...argv: Arg[]): Promise<(string | null)[]>;
@@ -62,6 +64,8 @@ export interface ScriptCommands {
   tsqLeaseHolders(owner: string): Promise<string[]>;
   tsqHeartbeat(member: string, cluster: string, ...argv: Arg[]): Promise<string>;
   tsqLimitPump(...keysAndArgv: Arg[]): Promise<number>;
+  tsqFenceCopy(copy: string, value: string, ttlMs: number, force: string): Promise<number>;
+  tsqTakeReady(ready: string, ...argv: Arg[]): Promise<(string | number)[]>;
   tsqLeaseLimited(inflight: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<string[]>;
   tsqWqEnqueue(ready: string, leases: string, limited: string, ...argv: Arg[]): Promise<number>;
   tsqWqClaim(ready: string, leases: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<[number, string[]]>;

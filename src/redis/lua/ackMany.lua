@@ -9,7 +9,8 @@
   KEYS[4] ready           sorted set (priority 0)
   KEYS[5..13] ready:p1 … ready:p9
   KEYS[14] limited        hash id -> taskId (limits.lib)
-  ARGV[1] wake channel, PUBLISHed to when a waiting id went back to ready
+  ARGV[1] wake channel, PUBLISHed to when a waiting id went back to ready (the message: KEYS[14], naming
+          the shard)
   ARGV[2..] pairs: id, owner
 
   Returns: the number of ids acked.
@@ -31,6 +32,6 @@ for i = 2, #ARGV, 2 do
   end
 end
 if moved > 0 then
-  redis.call('PUBLISH', ARGV[1], 'limit')
+  redis.call('PUBLISH', ARGV[1], KEYS[14])
 end
 return n

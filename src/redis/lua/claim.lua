@@ -16,8 +16,10 @@
   ARGV[2] max (> 0)
   ARGV[3] leaseMs
 
-  Returns: { nextDueInMs, { id, ... }, { priority, ... } } (each id's priority) where nextDueInMs is the
-  ms until the earliest id left in the ready sets comes due (0 when due now) or -1 when they are empty.
+  Returns: { nextDueInMs, { id, ... }, { priority, ... }, topPriority, topScore } (each id's priority)
+  where nextDueInMs is the ms until the earliest id left in the ready sets comes due (0 when due now) or
+  -1 when they are empty, and topPriority the highest priority with a due id left (-1: none) and
+  topScore that id's score (a queue of several shards asks the shard with the most urgent work first).
   OOM: allowed (ids move from one set to another; a limited task's slot and start are a few bytes).
   Run twice (a resent command): the second run claims other ids; the first run's ids stay leased to an
   owner token nobody uses, and come back through the reaper when that lease expires.
@@ -32,6 +34,8 @@ local prefix = limPrefix(KEYS[14])
 local all = {}
 local prios = {}
 local nextDue = -1
+local topP = -1
+local topScore = 0
 for p = 9, 0, -1 do
   local key = p > 0 and KEYS[4 + p] or KEYS[1]
   -- Ids sent to a waiting set leave room: look again (bounded, so a long line of waiting ids is moved
@@ -67,6 +71,10 @@ for p = 9, 0, -1 do
   if first[2] then
     local due = math.max(0, tonumber(first[2]) - now)
     if nextDue < 0 or due < nextDue then nextDue = due end
+    if due == 0 and topP < 0 then
+      topP = p
+      topScore = tonumber(first[2])
+    end
   end
 end
-return { nextDue, all, prios }
+return { nextDue, all, prios, topP, topScore }

@@ -12,7 +12,7 @@
   KEYS[2..10] ready:p1 … ready:p9
   KEYS[11] limited        hash id -> taskId (limits.lib)
   KEYS[12] inflight       sorted set, score = lease deadline
-  ARGV[1] wake channel, PUBLISHed to when ids went back to ready
+  ARGV[1] wake channel, PUBLISHed to when ids went back to ready (the message: KEYS[11], naming the shard)
   ARGV[2] most ids moved per task in one pass
   ARGV[3] '1' to give back slots of ids no longer in inflight
 
@@ -50,6 +50,6 @@ for _, task in ipairs(redis.call('SMEMBERS', index)) do
   end
 end
 if moved > 0 then
-  redis.call('PUBLISH', ARGV[1], 'limit')
+  redis.call('PUBLISH', ARGV[1], KEYS[11])
 end
 return moved

@@ -11,7 +11,8 @@
   KEYS[4] inflight:since  hash id -> claimed-at epoch ms
   KEYS[5..13] ready:p1 … ready:p9
   KEYS[14] limited        hash id -> taskId (limits.lib)
-  ARGV[1] wake channel, PUBLISHed to when anything was requeued
+  ARGV[1] wake channel, PUBLISHed to when anything was requeued (the message: `<KEYS[14]> <priority>
+          <score>`, as enqueue.lua's)
   ARGV[2..] quadruples: id, owner, delayMs, priority 0-9
 
   Returns: the number of ids requeued.
@@ -24,11 +25,18 @@ local limited = redis.call('HLEN', KEYS[14]) > 0
 local prefix = limPrefix(KEYS[14])
 local function readyKeyOf(p) return p > 0 and KEYS[4 + p] or KEYS[1] end
 local n = 0
+local topP = -1
+local topScore = 0
 for i = 2, #ARGV, 4 do
   local id = ARGV[i]
   if redis.call('HGET', KEYS[3], id) == ARGV[i + 1] and redis.call('ZSCORE', KEYS[2], id) then
     local p = tonumber(ARGV[i + 3])
-    redis.call('ZADD', readyKeyOf(p), now + tonumber(ARGV[i + 2]), id)
+    local score = now + tonumber(ARGV[i + 2])
+    redis.call('ZADD', readyKeyOf(p), score, id)
+    if p > topP or (p == topP and score < topScore) then
+      topP = p
+      topScore = score
+    end
     redis.call('ZREM', KEYS[2], id)
     redis.call('HDEL', KEYS[3], id)
     redis.call('HDEL', KEYS[4], id)
@@ -37,6 +45,6 @@ for i = 2, #ARGV, 4 do
   end
 end
 if n > 0 then
-  redis.call('PUBLISH', ARGV[1], 'requeue')
+  redis.call('PUBLISH', ARGV[1], KEYS[14] .. ' ' .. topP .. ' ' .. string.format('%d', topScore))
 end
 return n

@@ -13,7 +13,7 @@
   KEYS[6..14] ready:p1 … ready:p9
   KEYS[15] limited        hash id -> taskId (limits.lib): a limited task's settled id gives back its slot
   ARGV[1] the caller's leader lock value
-  ARGV[2] wake channel, PUBLISHed to when anything was requeued
+  ARGV[2] wake channel, PUBLISHed to when anything was requeued (the message: KEYS[15], naming the shard)
   ARGV[3..] quintuples: id, owner ('' if unknown), leaseDeadline, '1' to requeue or '0' to drop, priority 0-9
 
   Returns: the number of leases settled; an error NOTLEADER when the caller does not hold the lease.
@@ -47,6 +47,6 @@ for i = 3, #ARGV, 5 do
   end
 end
 if requeued > 0 then
-  redis.call('PUBLISH', ARGV[2], 'requeue')
+  redis.call('PUBLISH', ARGV[2], KEYS[15])
 end
 return n
