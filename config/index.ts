@@ -311,7 +311,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel as Config['logLevel'],
     logFormat: logFormat(env),
     logRequests: bool(env, 'LOG_REQUESTS', false),
-    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 32, 1, 10_000),
+    workerConcurrency: int(env, 'WORKER_CONCURRENCY', 50, 1, 10_000),
     shellTasksEnabled: bool(env, 'SHELL_TASKS_ENABLED', false),
     adminToken: env.ADMIN_TOKEN ? env.ADMIN_TOKEN : null,
     leaseMs,

@@ -227,7 +227,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   w.fences = out.changed.map((fiId) => ({ fiId, version: versionOf.get(fiId)! }));
   const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
   const flowPriority = new Map(running.map((f) => [f.fi_id, f.priority ?? 0]));
-  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere });
+  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, unfenced: !!opts.fresh });
   out.enqueue = written.enqueue;
   out.started = written.started;
   out.cancelled = w.cancels.map((c) => c.tiId);

@@ -59,6 +59,8 @@ export interface WriteContext {
   /** Each flow instance's priority (absent: 0), carried by every task instance it makes. */
   flowPriority?: Map<number, number>;
   runHere?: RunHere;
+  /** The instances were inserted by this transaction (a start): no version fence is needed. */
+  unfenced?: boolean;
 }
 
 export interface Written {
@@ -85,13 +87,20 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
   const { now, user } = ctx;
   const fiIds = w.fences.map((f) => f.fiId);
   // (An array value is a list, `IN (?)`; an array of arrays a list of tuples: see multiStatement.ts.)
+  // A start's pass has no fence (ctx.unfenced): its instances were inserted by this very transaction, so
+  // no other pass can have read them, and nothing can move them on before it commits.
+  const fence: Statement[] = ctx.unfenced
+    ? []
+    : [
+        {
+          sql: 'UPDATE task_flow_ins SET version = version + 1, update_time = ?, update_user = ? WHERE fi_id IN (?) AND (fi_id, version) IN (?)',
+          bindings: [now, user, fiIds, w.fences.map((f) => [f.fiId, f.version])],
+        },
+        { sql: 'SET @tsq_fenced = ROW_COUNT()', bindings: [] },
+        guard('@tsq_fenced = ?', [fiIds.length]),
+      ];
   const statements: Statement[] = [
-    {
-      sql: 'UPDATE task_flow_ins SET version = version + 1, update_time = ?, update_user = ? WHERE fi_id IN (?) AND (fi_id, version) IN (?)',
-      bindings: [now, user, fiIds, w.fences.map((f) => [f.fiId, f.version])],
-    },
-    { sql: 'SET @tsq_fenced = ROW_COUNT()', bindings: [] },
-    guard('@tsq_fenced = ?', [fiIds.length]),
+    ...fence,
     // Every writer of a node instance's status bumps its flow instance's version, so past the fence the
     // node instances read RUNNING are still RUNNING.
     ...[...groupBy(w.nodeEnds, (u) => `${u.status}\u0000${u.error ?? ''}`).values()].map((g) => ({
