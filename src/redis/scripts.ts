@@ -91,7 +91,7 @@ let sources: Record<ScriptName, string> | null = null;
 
 /**
  * The scripts' text, read from disk once per process. A line `--#include <name>` is replaced by
- * lua/<name>.lua (shared helpers, e.g. limits.lib: Lua scripts cannot load one another).
+ * lua/<name>.lua (shared helpers, e.g. limits.lib and leases.lib: Lua scripts cannot load one another).
  */
 export function luaSources(): Record<ScriptName, string> {
   if (!sources) {

@@ -17,6 +17,7 @@
   OOM: allowed (it deletes, or moves ids). Safe to run twice (the second run finds nothing of the owner's).
 ]]
 --#include limits.lib
+--#include leases.lib
 local limited = redis.call('HLEN', KEYS[14]) > 0
 local prefix = limPrefix(KEYS[14])
 local function readyKeyOf(p) return p > 0 and KEYS[4 + p] or KEYS[4] end
@@ -24,9 +25,7 @@ local n = 0
 local moved = 0
 for i = 2, #ARGV, 2 do
   local id = ARGV[i]
-  if redis.call('HGET', KEYS[2], id) == ARGV[i + 1] and redis.call('ZREM', KEYS[1], id) == 1 then
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id)
+  if leaseEnd(KEYS[1], KEYS[2], KEYS[3], id, ARGV[i + 1]) then
     if limited then moved = moved + limFree(prefix, id, true, readyKeyOf) end
     n = n + 1
   end

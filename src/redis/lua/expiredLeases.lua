@@ -15,18 +15,10 @@
   Returns: flat list id, owner, claimedAt, leaseDeadline, ... earliest deadline first (owner and
   claimedAt are '' when the hashes lost them); an error NOTLEADER when the caller does not hold the lease.
 ]]
+--#include leases.lib
 if redis.call('GET', KEYS[4]) ~= ARGV[1] then
   return redis.error_reply('NOTLEADER the leader lease is not held by the caller')
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for i = 1, #expired, 2 do
-  local id = expired[i]
-  out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
-  out[#out + 1] = redis.call('HGET', KEYS[3], id) or ''
-  out[#out + 1] = expired[i + 1]
-end
-return out
+return leasesExpired(KEYS[1], KEYS[2], KEYS[3], now, tonumber(ARGV[2]))

@@ -18,6 +18,7 @@
   OOM: allowed (ids move or go). Safe to run twice (the second run finds the leases gone).
 ]]
 --#include limits.lib
+--#include leases.lib
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local prefix = limPrefix(KEYS[5])
@@ -27,9 +28,7 @@ local n = 0
 local requeued = 0
 for i = 3, #ARGV, 3 do
   local id = ARGV[i]
-  if redis.call('HGET', KEYS[3], id) == ARGV[i + 1] and redis.call('ZREM', KEYS[2], id) == 1 then
-    redis.call('HDEL', KEYS[3], id)
-    redis.call('HDEL', KEYS[4], id)
+  if leaseEnd(KEYS[2], KEYS[3], KEYS[4], id, ARGV[i + 1]) then
     local delay = tonumber(ARGV[i + 2])
     if anyLimited then requeued = requeued + limFree(prefix, id, delay < 0, readyKeyOf) end
     if delay >= 0 then
