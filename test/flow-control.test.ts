@@ -82,10 +82,10 @@ describe('flow control on two members', function () {
     });
 
     it('a priority-9 start overtakes a queued backlog of priority 0 (two members, three slots each)', async () => {
-      const wait = await createTask(a.api, 'WAIT', null, { waitMs: 150 });
+      const wait = await createTask(a.api, 'WAIT', null, { waitMs: 300 });
       const flowId = await createFlow(a.api, [[wait]]);
-      const backlog: number[] = [];
-      for (let i = 0; i < 24; i++) backlog.push(await start(flowId));
+      // Started all at once (one after another, a loaded machine ran most of them before the last start).
+      const backlog = await Promise.all(Array.from({ length: 24 }, () => start(flowId)));
       // The slots busy with the backlog, most of it still queued.
       await waitFor('two backlog runs', async () => (await rows((q) => q.whereIn('fi_id', backlog).where('exec_status', 'RUNNING'))).length >= 1);
       const urgent = await start(flowId, { priority: 9 });
