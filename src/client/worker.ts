@@ -8,7 +8,8 @@
 //
 // Standalone on purpose: nothing here imports the server, and it needs nothing beyond Node's own modules.
 // node:http(s) with kept-alive connections rather than fetch: fetch (undici) costs several times the CPU
-// per request, and a worker makes two requests per task.
+// per request, and a worker makes two requests per task — or one: a complete asks for the flow's next
+// task (`next`), and the member hands it over in its answer when it is a WORKER task of these queues.
 import http from 'node:http';
 import https from 'node:https';
 import { hostname } from 'node:os';
@@ -175,8 +176,11 @@ export class Worker {
     }
   }
 
+  /**
+   * Runs a task in a slot of its own, then, as long as each complete hands over the flow's next task
+   * (`next`), that one in the same slot, with no poll between.
+   */
   private run(task: WorkerTask): void {
-    const abort = new AbortController();
     this.handling++;
     let freed = false;
     const free = () => {
@@ -185,14 +189,31 @@ export class Worker {
       this.handling--;
       this.slotFreed();
     };
-    const done = this.handle(task, abort, free).finally(() => {
-      free();
-      this.running.delete(task.tiId);
-    });
-    this.running.set(task.tiId, { task, abort, done });
+    const slot = { task, abort: new AbortController(), done: Promise.resolve() };
+    this.running.set(task.tiId, slot);
+    slot.done = (async () => {
+      let t: WorkerTask | null = task;
+      while (t) {
+        slot.task = t;
+        slot.abort = new AbortController();
+        this.running.set(t.tiId, slot);
+        const now: WorkerTask = t;
+        try {
+          t = await this.handle(now, slot.abort, free);
+        } finally {
+          this.running.delete(now.tiId);
+        }
+      }
+    })().finally(free);
   }
 
-  private async handle(task: WorkerTask, abort: AbortController, handlerDone: () => void): Promise<void> {
+  /**
+   * Runs the handler and reports its outcome. A success asks for the flow's next task for the slot it
+   * frees (`next`): the slot stays this run's until the answer, and the task handed over (if any) is
+   * returned to run in it. Otherwise the slot is freed once the handler has returned, while the result is
+   * still being reported, so the next poll is already waiting when the report moves the flow on.
+   */
+  private async handle(task: WorkerTask, abort: AbortController, freeSlot: () => void): Promise<WorkerTask | null> {
     const lease = { tiId: task.tiId, leaseToken: task.leaseToken };
     let lost = false;
     const beat = setInterval(() => {
@@ -215,15 +236,35 @@ export class Worker {
     } finally {
       clearInterval(beat);
     }
-    if (!this.stopping) handlerDone();
     // Lost (409) or handed back at stop: nothing of ours to report.
-    if (lost || abort.signal.aborted) return;
+    if (lost || abort.signal.aborted) {
+      freeSlot();
+      return null;
+    }
+    const wantNext = outcome.ok && !this.stopping;
+    if (!wantNext && !this.stopping) freeSlot();
+    let handedOver: WorkerTask | null = null;
     try {
-      if (outcome.ok) await this.send('/worker/complete', { ...lease, output: outcome.output });
-      else await this.send('/worker/fail', { ...lease, error: outcome.error, retryable: outcome.retryable });
+      if (outcome.ok) {
+        const next = wantNext ? { queues: this.opts.queues, workerId: this.opts.workerId, max: 1 } : undefined;
+        const answer = (await this.send('/worker/complete', { ...lease, output: outcome.output, ...(next ? { next } : {}) })) as { next?: WorkerTask[] } | null;
+        const tasks = answer?.next ?? [];
+        if (tasks.length && this.stopping) {
+          // Stopping: what was handed over goes back to its queue.
+          await Promise.allSettled(tasks.map((t) => this.send('/worker/release', { tiId: t.tiId, leaseToken: t.leaseToken }, 3)));
+        } else if (tasks.length) {
+          handedOver = tasks[0]!;
+          for (const extra of tasks.slice(1)) this.run(extra); // never with max 1; a server that gives more is obeyed
+        }
+      } else {
+        await this.send('/worker/fail', { ...lease, error: outcome.error, retryable: outcome.retryable });
+      }
     } catch (e) {
       this.opts.onError?.(e as Error);
     }
+    // The slot goes on to the task handed over; else it is free now (it was already without `next`).
+    if (!handedOver) freeSlot();
+    return handedOver;
   }
 
   /** A report, retried with back-off on 503 and network errors (a 4xx is final). */

@@ -15,6 +15,7 @@ import { conditionData } from './conditionData.js';
 import type { Statement, Tx } from './sql/multiStatement.js';
 import type { TaskRun } from './taskRun.js';
 import { writeTransitions, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
+import type { HandOver, HandedOver } from './external/handOver.js';
 
 export { StaleWriteError };
 
@@ -28,6 +29,8 @@ export interface BatchOutcome {
   enqueue: { tiId: number; delayMs: number; queue?: string; priority?: number; taskId?: number }[];
   /** New task instances created RUNNING for `runHere.workerId` (see sql/transitionWrites.ts): to lease and run. */
   started: TaskRun[];
+  /** New WORKER task instances created RUNNING for an external worker (`handOver`): to lease and hand over. */
+  handedOver: HandedOver[];
   /** Task instances that were PENDING/RUNNING and are now CANCELLED: drop from the queue, abort runners. */
   cancelled: number[];
   /** Flow instances that reached an end state. */
@@ -74,7 +77,7 @@ export interface FlowFailure {
   durationMs: number;
 }
 
-export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], cancelled: [], finished: new Map(), failures: [], changed: [], prelude: [], changes: [], startChildren: [], cancelChildren: [], parents: [] });
+export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], handedOver: [], cancelled: [], finished: new Map(), failures: [], changed: [], prelude: [], changes: [], startChildren: [], cancelChildren: [], parents: [] });
 
 export interface FiRow {
   fi_id: number;
@@ -107,6 +110,8 @@ export interface AdvanceOptions {
   locked?: Promise<number[]>;
   /** A worker that runs (some of) the new task instances itself: they are created RUNNING for it. */
   runHere?: RunHere;
+  /** External workers taking their flows' next WORKER task instances (external/handOver.ts). */
+  handOver?: HandOver[];
   /**
    * The instances were inserted by this very transaction (a start): their state is known (these rows,
    * no node instance yet), so the reads are skipped.
@@ -227,9 +232,10 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   w.fences = out.changed.map((fiId) => ({ fiId, version: versionOf.get(fiId)! }));
   const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
   const flowPriority = new Map(running.map((f) => [f.fi_id, f.priority ?? 0]));
-  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, unfenced: !!opts.fresh });
+  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, handOver: opts.handOver, unfenced: !!opts.fresh });
   out.enqueue = written.enqueue;
   out.started = written.started;
+  out.handedOver = written.handedOver;
   out.cancelled = w.cancels.map((c) => c.tiId);
   for (const f of w.flowEnds) {
     out.finished.set(f.fiId, f.status);
@@ -240,6 +246,6 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   }
   const parentOf = new Map(running.map((f) => [f.fi_id, f.parent_fi_id ?? null]));
   for (const f of w.flowEnds) if (parentOf.get(f.fiId)) out.parents.push(parentOf.get(f.fiId)!);
-  if (opts.collectChanges) out.changes = changesOf(w, written, new Map(running.map((f) => [f.fi_id, f.flow_id])));
+  if (opts.collectChanges) out.changes = changesOf(w, { enqueue: written.enqueue, started: [...written.started, ...written.handedOver] }, new Map(running.map((f) => [f.fi_id, f.flow_id])));
   return out;
 }

@@ -30,6 +30,7 @@ import type { TaskRun } from './taskRun.js';
 import type { LockRequest } from './locks.js';
 import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
 import type { EngineEvents } from './events.js';
+import type { HandOver, HandedOver } from './external/handOver.js';
 
 /** A committed commitAndAdvance. */
 export interface Committed {
@@ -37,6 +38,8 @@ export interface Committed {
   results: any[];
   /** Task instances created RUNNING for the worker (`runHere`): committed, so they may run now. */
   started: TaskRun[];
+  /** WORKER task instances created RUNNING for external workers (`handOver`): committed, to lease and hand over. */
+  handedOver: HandedOver[];
   /** Settles (never rejects) once the locks are released, Redis is told, and busy instances are seen to. */
   settled: Promise<void>;
 }
@@ -162,16 +165,17 @@ export class Coordinator {
   /**
    * Sends `statements` and advances the instances they concern in the same transaction. With `runHere`, up
    * to its `max` new task instances are created RUNNING for that worker instead of being enqueued
-   * (sql/transitionWrites.ts). Resolves as soon as it has committed, so the caller's own Redis commands
+   * (sql/transitionWrites.ts); with `handOver`, new WORKER task instances go RUNNING to those external
+   * workers (external/handOver.ts). Resolves as soon as it has committed, so the caller's own Redis commands
    * (acks, leasing the started runs) go out in the same pipeline turn as the lock release and the
    * enqueueing. Rejects only when nothing was committed.
    */
-  async commitAndAdvance(fiIds: number[], statements: Statement[], runHere?: RunHere): Promise<Committed> {
+  async commitAndAdvance(fiIds: number[], statements: Statement[], runHere?: RunHere, handOver?: HandOver[]): Promise<Committed> {
     const unique = [...new Set(fiIds)];
     const locks = this.locks.request(unique, { markBusy: false, waitMs: this.lockWaitMs });
     let out: BatchOutcome;
     try {
-      out = await this.advanceInTx(unique, { prelude: statements, runHere, locked: locks.granted });
+      out = await this.advanceInTx(unique, { prelude: statements, runHere, handOver, locked: locks.granted });
     } catch (e) {
       if (!(e instanceof StaleWriteError)) {
         await locks.release();
@@ -187,7 +191,7 @@ export class Coordinator {
       }
     }
     // Committed: nothing after this may throw.
-    return { results: out.prelude, started: out.started, settled: this.afterCommitted(unique, locks, out) };
+    return { results: out.prelude, started: out.started, handedOver: out.handedOver, settled: this.afterCommitted(unique, locks, out) };
   }
 
   /** Releases the locks and tells Redis; instances whose lock was busy (or came back dirty) are advanced again. */

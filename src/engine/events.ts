@@ -23,6 +23,8 @@ export interface EngineEventMap {
   statusChanges: [changes: StatusChange[]];
   /** External workers (WORKER tasks): `n` task instances of `queue` leased to a poll. */
   externalLeased: [queue: string, n: number];
+  /** Of those, `n` handed over in a complete's answer (`next`: external/handOver.ts) rather than to a poll. */
+  externalHandedOver: [queue: string, n: number];
   /** An external worker's result recorded (RETRY: the task will run again). */
   externalFinished: [queue: string, status: RunResult['status']];
   /** A heartbeat, complete or fail answered 409 (the lease was not the caller's any more). */

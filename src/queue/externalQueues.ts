@@ -95,6 +95,26 @@ export class ExternalQueues {
     return lost;
   }
 
+  /**
+   * Leases ids that were never queued (created RUNNING for a worker by the transaction that recorded its
+   * last result: engine/external/handOver.ts) under their token, for leaseMs; returns those refused.
+   */
+  async lease(items: (ExternalLease & { leaseMs: number })[]): Promise<ExternalLease[]> {
+    const refused: ExternalLease[] = [];
+    const byQueue = group(items);
+    if (!byQueue.size) return refused;
+    await Promise.all([
+      // Listed, so the reaper walks the queue even if nothing was ever enqueued to it.
+      this.r.sadd(this.registry, ...byQueue.keys()),
+      ...[...byQueue].map(async ([queue, list]) => {
+        const k = this.keys(queue);
+        const pos = await this.r.tsqWqLease(k.leases, k.owner, k.since, ...list.flatMap((l) => [idOf(l.tiId), l.token, Math.round(l.leaseMs)]));
+        for (const p of pos) refused.push(list[p - 1]!);
+      }),
+    ]);
+    return refused;
+  }
+
   /** Ends leases their token holds: dropped (delayMs < 0) or back to ready after delayMs. */
   async release(items: (ExternalLease & { delayMs: number })[]): Promise<number> {
     const counts = await Promise.all(

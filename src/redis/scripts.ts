@@ -36,6 +36,7 @@ const SCRIPTS = {
   wqEnqueue: 3,
   wqClaim: 5,
   wqExtend: 2,
+  wqLease: 3,
   wqRelease: 5,
   wqExpired: 3,
   wqSettle: 5,
@@ -70,6 +71,7 @@ export interface ScriptCommands {
   tsqWqEnqueue(ready: string, leases: string, limited: string, ...argv: Arg[]): Promise<number>;
   tsqWqClaim(ready: string, leases: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<[number, string[]]>;
   tsqWqExtend(leases: string, owner: string, ...argv: Arg[]): Promise<number[]>;
+  tsqWqLease(leases: string, owner: string, since: string, ...argv: Arg[]): Promise<number[]>;
   tsqWqRelease(ready: string, leases: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<number>;
   tsqWqExpired(leases: string, owner: string, since: string, ...argv: Arg[]): Promise<string[]>;
   tsqWqSettle(ready: string, leases: string, owner: string, since: string, limited: string, ...argv: Arg[]): Promise<number>;

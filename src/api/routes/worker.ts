@@ -1,7 +1,7 @@
 // The external workers' protocol: POST /worker/poll, /worker/heartbeat, /worker/complete, /worker/fail
 // (src/engine/external/externalTasks.ts does the work). Every limit is checked before anything is done;
-// a 400 names the field. A poll whose client goes away before its answer is written hands its tasks
-// back at once.
+// a 400 names the field. A poll (or a complete with `next`) whose client goes away before its answer is
+// written hands its tasks back at once.
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { Context } from 'koa';
@@ -21,17 +21,22 @@ export const WORKER_LIMITS = { queues: 32, max: 100, waitMs: 60_000 };
 const tiId = z.number({ error: 'must be a positive integer' }).int('must be a positive integer').min(1, 'must be a positive integer').max(Number.MAX_SAFE_INTEGER);
 const leaseToken = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64, 'must be at most 64 characters');
 
+const queues = z
+  .array(z.string({ error: 'must be a string' }).regex(WORKER_QUEUE, 'must be 1-128 characters of letters, digits and _.:-'), { error: 'must be a list of queue names' })
+  .min(1, 'must name at least one queue')
+  .max(WORKER_LIMITS.queues, `must name at most ${WORKER_LIMITS.queues} queues`);
+const workerId = z.string({ error: 'must be a string' }).regex(/^[A-Za-z0-9_.:@-]{1,100}$/, 'must be 1-100 characters of letters, digits and _.:@-');
+const max = z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, `must be from 1 to ${WORKER_LIMITS.max}`).max(WORKER_LIMITS.max, `must be from 1 to ${WORKER_LIMITS.max}`).default(1);
+
 const pollBody = z.object({
-  queues: z
-    .array(z.string({ error: 'must be a string' }).regex(WORKER_QUEUE, 'must be 1-128 characters of letters, digits and _.:-'), { error: 'must be a list of queue names' })
-    .min(1, 'must name at least one queue')
-    .max(WORKER_LIMITS.queues, `must name at most ${WORKER_LIMITS.queues} queues`),
-  workerId: z.string({ error: 'must be a string' }).regex(/^[A-Za-z0-9_.:@-]{1,100}$/, 'must be 1-100 characters of letters, digits and _.:@-'),
-  max: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, `must be from 1 to ${WORKER_LIMITS.max}`).max(WORKER_LIMITS.max, `must be from 1 to ${WORKER_LIMITS.max}`).default(1),
+  queues,
+  workerId,
+  max,
   waitMs: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(0, `must be from 0 to ${WORKER_LIMITS.waitMs}`).max(WORKER_LIMITS.waitMs, `must be from 0 to ${WORKER_LIMITS.waitMs}`).default(20_000),
 });
 const heartbeatBody = z.object({ tiId, leaseToken });
-const completeBody = z.object({ tiId, leaseToken, output: z.unknown().optional() });
+// `next`: the worker takes its flow's next WORKER task instances in the answer (engine/external/handOver.ts).
+const completeBody = z.object({ tiId, leaseToken, output: z.unknown().optional(), next: z.object({ queues, workerId, max }, { error: 'must be an object {queues, workerId, max}' }).optional() });
 const failBody = z.object({
   tiId,
   leaseToken,
@@ -67,7 +72,10 @@ export function workerRoutes(s: Services, engine: Engine): RouteModule {
     // TASK_OUTPUT_MAX_BYTES (or what MySQL's max_allowed_packet allows) when that is lower than 1 MiB.
     const max = Math.min(WORKER_OUTPUT_MAX_BYTES, s.limits.outputMaxBytes);
     if (Buffer.byteLength(output, 'utf8') > max) throw badRequest(`output: must be at most ${max} bytes as JSON`);
-    ok(ctx, await ext.complete(b.tiId, b.leaseToken, output));
+    const next = b.next ? { queues: [...new Set(b.next.queues)], workerId: b.next.workerId, max: b.next.max, user: actor(ctx) } : undefined;
+    const done = await ext.complete(b.tiId, b.leaseToken, output, next);
+    if (done.next?.length) handBackIfUnsent(ctx, ext, done.next, s);
+    ok(ctx, done);
   });
 
   router.post('/worker/fail', async (ctx) => {

@@ -17,11 +17,13 @@ import { runOf, type RunResult, type TaskRun } from '../taskRun.js';
 import { backoffMs, runPolicy } from '../../definitions/taskConfig.js';
 import { PollHub } from './pollHub.js';
 import { Poller } from './poller.js';
-import { ExternalRecorder, type ExternalResult } from './recorder.js';
+import { ExternalRecorder, type ExternalResult, type Recorded } from './recorder.js';
+import type { HandedOver, NextRequest } from './handOver.js';
 import { leaseMsOf, type PolledTask, type PollRequest } from './types.js';
 import type { EngineEvents } from '../events.js';
 
 export { leaseMsOf, PROVISIONAL_LEASE_MS, type PolledTask, type PollRequest } from './types.js';
+export type { NextRequest } from './handOver.js';
 
 interface Row {
   ti_id: number;
@@ -131,19 +133,36 @@ export class ExternalTasks {
     return { leaseMs };
   }
 
-  /** Records the task SUCCESS with `output`; the same call again answers the same without writing. */
-  async complete(tiId: number, token: string, output: string): Promise<{ status: string }> {
+  /**
+   * Records the task SUCCESS with `output`; the same call again answers the same without writing. With
+   * `next`, the answer's `next` lists the flow's next WORKER task instances the same transaction created
+   * RUNNING for that worker (handOver.ts), leased to it as a poll's would be; [] when there are none (the
+   * flow ended, its next step is not a WORKER task of those queues, has limits, or waits on other nodes).
+   */
+  async complete(tiId: number, token: string, output: string, next?: NextRequest): Promise<{ status: string; next?: PolledTask[] }> {
+    const success: RunResult = { status: 'SUCCESS', output, error: null };
+    const answer = async (handed: HandedOver[]) => (next ? { status: 'SUCCESS', next: await this.poller.handOver(handed) } : { status: 'SUCCESS' });
     const h = this.heldRun(tiId, token);
-    if (h && (await this.finish(h.run, h.lease, { status: 'SUCCESS', output, error: null }, 0))) return { status: 'SUCCESS' };
+    if (h) {
+      const r = await this.record(h.run, h.lease, success, 0, next);
+      if (r.written) return answer(r.handedOver);
+      await this.handBackHanded(r.handedOver);
+    }
     const row = await this.row(tiId);
-    if (row.lease_token === token && row.exec_status === 'SUCCESS') return { status: 'SUCCESS' };
+    if (row.lease_token === token && row.exec_status === 'SUCCESS') return answer([]);
     const { run, queue } = await this.running(tiId, token, 'complete', row);
-    const ok = await this.finish(run, { queue, tiId, token }, { status: 'SUCCESS', output, error: null }, 0);
-    if (ok) return { status: 'SUCCESS' };
+    const r = await this.record(run, { queue, tiId, token }, success, 0, next);
+    if (r.written) return answer(r.handedOver);
+    await this.handBackHanded(r.handedOver);
     const again = await this.row(tiId);
-    if (again.lease_token === token && again.exec_status === 'SUCCESS') return { status: 'SUCCESS' };
+    if (again.lease_token === token && again.exec_status === 'SUCCESS') return answer([]);
     this.events.emit('externalRefused', 'complete');
     throw new ConflictError(`leaseToken: task instance ${tiId} moved on (${again.exec_status}) before this result was recorded; nothing was recorded`);
+  }
+
+  /** Handed-over runs nobody is told of go back to their queue at once. */
+  private async handBackHanded(runs: HandedOver[]): Promise<void> {
+    if (runs.length) await this.handBack(runs.map((r) => ({ ...r, lease: { queue: r.queue, tiId: r.tiId, token: r.token } })));
   }
 
   /**
@@ -171,8 +190,12 @@ export class ExternalTasks {
   }
 
   private finish(run: TaskRun, lease: ExternalLease, result: RunResult, retryDelayMs: number): Promise<boolean> {
+    return this.record(run, lease, result, retryDelayMs).then((r) => r.written);
+  }
+
+  private record(run: TaskRun, lease: ExternalLease, result: RunResult, retryDelayMs: number, next?: NextRequest): Promise<Recorded> {
     this.held.delete(run.tiId);
-    const item: ExternalResult = { run, result, endedAt: new Date(), lease, retryDelayMs };
+    const item: ExternalResult = { run, result, endedAt: new Date(), lease, retryDelayMs, ...(next ? { next } : {}) };
     return this.recorder.record(item);
   }
 

@@ -2,7 +2,6 @@
 // queue, and the claimed tasks marked RUNNING for the worker (startLeased.ts), their templates filled in
 // and their leases set to their own leaseMs before the worker is answered. A client gone by then gets
 // nothing: what was marked for it is handed back at once.
-import { randomBytes } from 'node:crypto';
 import type { Services } from '../../services.js';
 import type { ExternalLease } from '../../queue/externalQueues.js';
 import { dependencyDown } from '../../errors.js';
@@ -13,18 +12,14 @@ import type { RunResult, TaskRun } from '../taskRun.js';
 import type { PollHub } from './pollHub.js';
 import { startLeased, type LeasedRun } from './startLeased.js';
 import { leaseMsOf, PROVISIONAL_LEASE_MS, type PolledTask, type PollRequest } from './types.js';
+import { newTokens, type HandedOver } from './handOver.js';
 import type { EngineEvents } from '../events.js';
 
-/** n random tokens (16 bytes each) from one call: a claim offers one per slot the poll asks for. */
-function newTokens(n: number): string[] {
-  const b = randomBytes(16 * n);
-  return Array.from({ length: n }, (_, i) => b.toString('base64url', i * 16, i * 16 + 16));
-}
 
 /**
- * Test hook (fault tests only, never set in production): `<taskName>:<ms>` holds the answer to a poll
- * handing out a task of that name for ms after it is marked RUNNING, so a test can SIGKILL the member
- * between claiming and answering.
+ * Test hook (fault tests only, never set in production): `<taskName>:<ms>` holds the answer to a poll (or
+ * a complete's hand-over) handing out a task of that name for ms after it is marked RUNNING, so a test
+ * can SIGKILL the member between marking and answering.
  */
 const HOLD_ANSWER = /^(.+):(\d+)$/.exec(process.env.TASK_SCHEDULE_TEST_HOLD_POLL_ANSWER ?? '');
 
@@ -119,17 +114,8 @@ export class Poller {
         this.leaseOfQueue.set(q, ms);
       }
     }
-    if (HOLD_ANSWER && started.runs.some((r) => r.taskName === HOLD_ANSWER[1])) await new Promise((r) => setTimeout(r, Number(HOLD_ANSWER[2])));
-    const ready: LeasedRun[] = [];
-    for (const run of started.runs) {
-      try {
-        ready.push({ ...run, ...(await renderRun(s.knex, this.coord.plans, run, s.limits.contentMaxBytes)) });
-      } catch (e) {
-        if (e instanceof TemplateError) await this.hooks.finish(run, run.lease, { status: 'FAILED', output: null, error: e.message }, 0);
-        else await this.hooks.handBack([run]);
-        if (!(e instanceof TemplateError) && !dependencyDown(e)) s.log.error({ err: e, tiId: run.tiId }, 'filling in a WORKER task failed');
-      }
-    }
+    await holdAnswer(started.runs);
+    const ready = await this.render(started.runs);
     if (!ready.length) return [];
     const lost = new Set((await s.queue.external.extend(ready.map((r) => ({ ...r.lease, leaseMs: leaseMsOf(r.config) })))).map((l) => l.tiId));
     // A lease lost meanwhile was taken back by the reaper, which has set its row PENDING again.
@@ -143,6 +129,41 @@ export class Poller {
     const out: PolledTask[] = [];
     for (const r of mine) out.push(await this.present(r));
     return out;
+  }
+
+  /**
+   * Runs a complete handed over to its worker (handOver.ts): RUNNING for it and leased for their own
+   * leaseMs already; their templates filled in, and answered as a poll's.
+   */
+  async handOver(runs: HandedOver[]): Promise<PolledTask[]> {
+    if (!runs.length) return [];
+    const leased: LeasedRun[] = runs.map((r) => ({ ...r, lease: { queue: r.queue, tiId: r.tiId, token: r.token } }));
+    await holdAnswer(leased);
+    const ready = await this.render(leased);
+    for (const [queue, n] of countBy(ready.map((r) => r.lease.queue))) {
+      this.hooks.events.emit('externalLeased', queue, n);
+      this.hooks.events.emit('externalHandedOver', queue, n);
+    }
+    this.hooks.remember(ready);
+    const out: PolledTask[] = [];
+    for (const r of ready) out.push(await this.present(r));
+    return out;
+  }
+
+  /** Fills in the runs' templates: one that cannot be filled in fails at once, one that fails otherwise is handed back. */
+  private async render(runs: LeasedRun[]): Promise<LeasedRun[]> {
+    const { s } = this;
+    const ready: LeasedRun[] = [];
+    for (const run of runs) {
+      try {
+        ready.push({ ...run, ...(await renderRun(s.knex, this.coord.plans, run, s.limits.contentMaxBytes)) });
+      } catch (e) {
+        if (e instanceof TemplateError) await this.hooks.finish(run, run.lease, { status: 'FAILED', output: null, error: e.message }, 0);
+        else await this.hooks.handBack([run]);
+        if (!(e instanceof TemplateError) && !dependencyDown(e)) s.log.error({ err: e, tiId: run.tiId }, 'filling in a WORKER task failed');
+      }
+    }
+    return ready;
   }
 
   private async present(r: LeasedRun): Promise<PolledTask> {
@@ -182,6 +203,10 @@ export class Poller {
     const info = JSON.stringify({ workerId: req.workerId, queues: req.queues, user: req.user, member: this.s.memberId, lastPoll: now });
     this.s.redis.hset(`${this.s.config.redisPrefix}wq:workers`, req.workerId, info).catch((e) => this.s.log.debug({ err: e }, 'noting a worker failed'));
   }
+}
+
+async function holdAnswer(runs: { taskName: string }[]): Promise<void> {
+  if (HOLD_ANSWER && runs.some((r) => r.taskName === HOLD_ANSWER[1])) await new Promise((r) => setTimeout(r, Number(HOLD_ANSWER[2])));
 }
 
 function countBy(items: string[]): Map<string, number> {

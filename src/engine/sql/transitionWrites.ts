@@ -18,13 +18,15 @@
 // itself, its RUNNING mark committed by the transaction that recorded the previous result. Safety is as
 // for a claimed run: the row is RUNNING (committed) before anything runs; the worker leases the id in
 // Redis after the commit; a worker that dies in between leaves a RUNNING row with no lease, which the
-// reconciler sets PENDING again after a grace period.
+// reconciler sets PENDING again after a grace period. With `handOver`, an external worker's flows' new
+// WORKER task instances are created RUNNING for it the same way (external/handOver.ts).
 import { boundRows, type Statement, type Tx } from './multiStatement.js';
 import { runOf, type TaskRun } from '../taskRun.js';
 import { StaleVersionError } from '../../errors.js';
 import { groupBy } from '../../infra/groupBy.js';
 import type { EnteredStatus } from '../decide.js';
 import { externalQueueOf } from '../external/route.js';
+import { handedOverOf, handOverStatements, type HandOver, type HandedOver } from '../external/handOver.js';
 
 /** A worker taking new task instances for itself, and how many it has room for. */
 export interface RunHere {
@@ -59,6 +61,8 @@ export interface WriteContext {
   /** Each flow instance's priority (absent: 0), carried by every task instance it makes. */
   flowPriority?: Map<number, number>;
   runHere?: RunHere;
+  /** External workers taking their flows' next WORKER task instances (external/handOver.ts). */
+  handOver?: HandOver[];
   /** The instances were inserted by this transaction (a start): no version fence is needed. */
   unfenced?: boolean;
 }
@@ -67,6 +71,8 @@ export interface Written {
   /** `queue`: a WORKER task instance's external queue (src/queue/externalQueues.ts). */
   enqueue: { tiId: number; delayMs: number; priority: number; taskId: number; fiId: number; niId: number; queue?: string }[];
   started: TaskRun[];
+  /** WORKER task instances created RUNNING for an external worker (`handOver`). */
+  handedOver: HandedOver[];
 }
 
 /** The fence refused a pass: flow instances moved on since they were read (`fiIds`, when known). */
@@ -133,8 +139,15 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
     );
   }
   const readBacks: number[] = []; // indexes of the statements that read new task instances back
+  let handOverAt = -1;
   if (taskRows) {
-    statements.push(...taskInserts(w.entered, ctx));
+    const ins = taskInserts(w.entered, ctx);
+    statements.push(...ins.insert);
+    if (ins.handOver.length) {
+      statements.push(...ins.handOver);
+      handOverAt = statements.length - 1;
+    }
+    statements.push(ins.readBack);
     readBacks.push(statements.length - 1);
   }
   if (w.addTasks?.length) {
@@ -142,9 +155,10 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
     readBacks.push(statements.length - 1);
   }
   const results = await sendFenced(tx, statements, w.fences);
-  const out: Written = { enqueue: [], started: [] };
+  const out: Written = { enqueue: [], started: [], handedOver: handOverAt < 0 ? [] : handedOverOf(results[handOverAt], now) };
   for (const k of readBacks) {
     for (const r of results[k] as Record<string, any>[]) {
+      if (r.exec_status === 'RUNNING' && r.task_type === 'WORKER') continue; // handed over (out.handedOver)
       if (r.exec_status === 'RUNNING') out.started.push(runOf(r, now));
       else out.enqueue.push({ tiId: r.ti_id, fiId: r.fi_id, niId: r.ni_id, priority: r.priority ?? 0, taskId: r.task_id, delayMs: Math.min(0, (ctx.flowStart.get(r.fi_id) ?? now.getTime()) - now.getTime()), ...externalQueueOf(r) });
     }
@@ -171,8 +185,11 @@ function addedTasks(adds: NonNullable<TransitionWrites['addTasks']>, ctx: WriteC
 
 const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'version', 'start_time', 'worker_id', 'item_index', 'priority', 'ord'];
 
-/** INSERT … SELECT of the entered nodes' task instances, checked by count, and read back with their tasks. */
-function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): Statement[] {
+/**
+ * INSERT … SELECT of the entered nodes' task instances, checked by count; those handed over to external
+ * workers (`ctx.handOver`); and the read-back of the new instances with their tasks.
+ */
+function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): { insert: Statement[]; handOver: Statement[]; readBack: Statement } {
   const { now, user, runHere } = ctx;
   let local = runHere ? Math.max(0, runHere.max) : 0;
   const rows: unknown[][] = []; // in COLUMNS' order
@@ -190,7 +207,9 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
   // A WORKER task is never run here: it is created PENDING and goes to its external queue.
   const external = runHere ? "t.task_type = 'WORKER'" : 'FALSE';
   const fiIds = [...new Set(entered.map((e) => e.fiId))];
-  return [
+  const made = new Map<number, number>();
+  for (const r of rows) made.set(r[0] as number, (made.get(r[0] as number) ?? 0) + 1);
+  const insert: Statement[] = [
     {
       sql: `INSERT INTO task_ins (ni_id, fi_id, task_id, exec_status, attempt, version, start_time, worker_id, item_index, priority, create_time, create_user, update_time, update_user)
             SELECT ni.ni_id, v.fi_id, v.task_id, IF(${external}, 'PENDING', v.exec_status), IF(${external}, 0, v.attempt), IF(${external}, 0, v.version),
@@ -203,8 +222,12 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): S
     },
     { sql: 'SET @tsq_made = ROW_COUNT()', bindings: [] },
     guard('@tsq_made = ?', [rows.length]),
-    { sql: `${READ_BACK} WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID() ORDER BY ti.ti_id`, bindings: [fiIds] },
   ];
+  return {
+    insert,
+    handOver: ctx.handOver?.length ? handOverStatements(ctx.handOver, (fiId) => made.get(fiId) ?? 0, now) : [],
+    readBack: { sql: `${READ_BACK} WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID() ORDER BY ti.ti_id`, bindings: [fiIds] },
+  };
 }
 
 /**
