@@ -100,18 +100,46 @@ export function workerPaths(): OpenApiPaths {
         operationId: 'completeWorkerTask',
         tags: ['workers'],
         summary: 'The task SUCCESS with this output (any JSON, at most 1 MiB); the flow moves on. The same call again: 200, nothing changes',
+        description:
+          'With next (optional), the answer hands this worker its flow\'s next task instances when they are WORKER tasks of the queues it names without concurrencyLimit or rateLimit: ' +
+          'the transaction that records this result creates them RUNNING for it under a lease of their leaseMs, and data.next lists them as a poll would (one request and one commit per step, no poll). ' +
+          'data.next is [] when there are none (the flow ended, or its next step is of another type or queue, has limits, or waits on other nodes: it is queued as always). ' +
+          'Heartbeat and complete each one as a polled task; one whose answer does not reach the worker goes back to its queue when its lease runs out (at once when the connection closes before the answer is written). ' +
+          'Without next the answer is {status} alone.',
         requestBody: {
           required: true,
           content: {
             'application/json': {
-              schema: { type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken, output: { description: 'Any JSON (default null), at most 1,048,576 bytes as JSON; ${nodes.<key>.output.<path>} walks into it' } } },
-              example: { tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', output: { width: 640 } },
+              schema: {
+                type: 'object',
+                required: ['tiId', 'leaseToken'],
+                properties: {
+                  tiId,
+                  leaseToken,
+                  output: { description: 'Any JSON (default null), at most 1,048,576 bytes as JSON; ${nodes.<key>.output.<path>} walks into it' },
+                  next: {
+                    type: 'object',
+                    required: ['queues', 'workerId'],
+                    description: 'Hand over the flow\'s next WORKER tasks of these queues in the answer (as POST /worker/poll\'s fields)',
+                    properties: {
+                      queues: { type: 'array', minItems: 1, maxItems: 32, items: queueName },
+                      workerId: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,100}$', example: 'host-1' },
+                      max: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: 'The most handed over (the worker\'s free slots, this one included)' },
+                    },
+                  },
+                },
+              },
+              example: { tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', output: { width: 640 }, next: { queues: ['resize'], workerId: 'host-1', max: 1 } },
             },
           },
         },
         responses: {
-          '200': okResponse({ type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['SUCCESS'] } } }, 'Recorded (or recorded already by this token)', { status: 'SUCCESS' }),
-          '400': errorResponse(400, 'A bad field; the message names it', { ...badLease, outputTooLarge: 'output: must be at most 1048576 bytes as JSON' }),
+          '200': okResponse(
+            { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['SUCCESS'] }, next: { type: 'array', items: polledTask, description: 'Only when next was asked for: the tasks handed over, leased to this worker ([] when none)' } } },
+            'Recorded (or recorded already by this token: then next is [])',
+            { status: 'SUCCESS', next: [{ tiId: 43, leaseToken: 'Xk1q0y5d1yvQm2uC3VbY6d', queue: 'resize', taskId: 4, taskName: 'thumbnail', fiId: 7, nodeKey: 'thumb', attempt: 1, leaseMs: 30000, input: { width: '640' }, content: null }] },
+          ),
+          '400': errorResponse(400, 'A bad field; the message names it', { ...badLease, outputTooLarge: 'output: must be at most 1048576 bytes as JSON', badNext: 'next.queues: must name at least one queue' }),
           '404': noSuchTask,
           '409': conflict,
           '413': errorResponse(413, 'The body is larger than BODY_LIMIT or 1 MiB and 64 KiB, whichever is larger, as sent or once decompressed', { tooLarge: 'output: the request body is larger than 1114112 bytes: output must be at most 1048576 bytes as JSON' }),
