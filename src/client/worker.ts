@@ -154,7 +154,9 @@ export class Worker {
     while (!this.stopping) {
       const free = Math.min(share, this.opts.concurrency - this.handling - this.asked, MAX_PER_POLL);
       if (free <= 0) {
-        await new Promise<void>((r) => this.slotWaiters.push(r));
+        // Woken by a freed slot: poll after the I/O already in (other answers freeing slots), so one poll
+        // asks for all of them rather than one poll each.
+        await new Promise<void>((r) => this.slotWaiters.push(() => setImmediate(r)));
         continue;
       }
       this.asked += free;
