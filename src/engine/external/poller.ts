@@ -10,7 +10,7 @@ import { renderRun } from '../renderRun.js';
 import { TemplateError } from '../templates.js';
 import type { RunResult, TaskRun } from '../taskRun.js';
 import type { PollHub } from './pollHub.js';
-import { startLeased, type LeasedRun } from './startLeased.js';
+import { LeaseStarter, type LeasedRun } from './startLeased.js';
 import { leaseMsOf, PROVISIONAL_LEASE_MS, type PolledTask, type PollRequest } from './types.js';
 import { newTokens, type HandedOver } from './handOver.js';
 import type { EngineEvents } from '../events.js';
@@ -42,7 +42,12 @@ export class Poller {
    */
   private leaseOfQueue = new Map<string, number>();
 
-  constructor(private s: Services, private coord: Coordinator, private hub: PollHub, private hooks: PollerHooks) {}
+  /** Marks what polls claim RUNNING, the claims of polls arriving together in one statement. */
+  private starter: LeaseStarter;
+
+  constructor(private s: Services, private coord: Coordinator, private hub: PollHub, private hooks: PollerHooks) {
+    this.starter = new LeaseStarter(s.knex);
+  }
 
   /**
    * A long poll: leases up to `max` due tasks of the queues, at once or as soon as any is enqueued,
@@ -97,9 +102,9 @@ export class Poller {
    */
   private async start(leases: ExternalLease[], req: PollRequest, gone: AbortSignal): Promise<PolledTask[]> {
     const { s } = this;
-    let started: Awaited<ReturnType<typeof startLeased>>;
+    let started: Awaited<ReturnType<LeaseStarter['start']>>;
     try {
-      started = await startLeased(s.knex, leases, req.workerId, req.user);
+      started = await this.starter.start(leases, req.workerId, req.user);
     } catch (e) {
       // Nothing was handed out: give the leases back now rather than after their provisional lease.
       await s.queue.external.release(leases.map((l) => ({ ...l, delayMs: 0 }))).catch(() => {});
