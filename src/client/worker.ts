@@ -98,6 +98,8 @@ export class Worker {
   private slotWaiters: (() => void)[] = [];
   private readonly transport: typeof http | typeof https;
   private readonly agent: http.Agent;
+  /** The member's address, parsed once (`path`: its base path, if any). */
+  private readonly target: { protocol: string; hostname: string; port: string; path: string };
   private readonly opts: Required<Omit<WorkerOptions, 'token' | 'onError'>> & Pick<WorkerOptions, 'token' | 'onError'>;
 
   constructor(opts: WorkerOptions) {
@@ -106,6 +108,8 @@ export class Worker {
     if (!this.opts.queues.length) throw new TypeError('queues: name at least one queue');
     this.transport = this.opts.url.startsWith('https:') ? https : http;
     this.agent = new this.transport.Agent({ keepAlive: true });
+    const u = new URL(this.opts.url);
+    this.target = { protocol: u.protocol, hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port, path: u.pathname.replace(/\/+$/, '') };
   }
 
   /** Starts polling (returns this, so `new Worker(…).start()`). */
@@ -282,18 +286,34 @@ export class Worker {
   }
 
   private async request(path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
-    const timeout = AbortSignal.timeout(timeoutMs);
     const payload = JSON.stringify(body);
     const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
+    // A plain timer and listener rather than AbortSignal.timeout/any and the request's `signal`: those cost
+    // a worker about a tenth of its CPU per request.
     const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-      const req = this.transport.request(`${this.opts.url}${path}`, { method: 'POST', headers, agent: this.agent, signal: signal ? AbortSignal.any([signal, timeout]) : timeout }, (res) => {
+      const req = this.transport.request({ ...this.target, path: this.target.path + path, method: 'POST', headers, agent: this.agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', fail);
+        res.on('end', () => {
+          done();
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
       });
-      req.on('error', reject);
+      const timer = setTimeout(() => req.destroy(new Error(`${path}: no answer within ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = () => req.destroy(signal?.reason instanceof Error ? signal.reason : new Error(`${path}: aborted`));
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      }
+      function fail(e: Error) {
+        done();
+        reject(e);
+      }
+      req.on('error', fail);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
       req.end(payload);
     });
     let parsed: { code?: string; message?: string; data?: unknown } | null = null;
