@@ -141,7 +141,7 @@ export class ExternalTasks {
    */
   async complete(tiId: number, token: string, output: string, next?: NextRequest): Promise<{ status: string; next?: PolledTask[] }> {
     const success: RunResult = { status: 'SUCCESS', output, error: null };
-    const answer = async (handed: HandedOver[]) => (next ? { status: 'SUCCESS', next: await this.poller.handOver(handed) } : { status: 'SUCCESS' });
+    const answer = async (handed: HandedOver[]) => (next ? { status: 'SUCCESS', next: await this.poller.handOver(handed, { ...next, waitMs: 0 }) } : { status: 'SUCCESS' });
     const h = this.heldRun(tiId, token);
     if (h) {
       const r = await this.record(h.run, h.lease, success, 0, next);

@@ -140,7 +140,8 @@ export class Poller {
    * Runs a complete handed over to its worker (handOver.ts): RUNNING for it and leased for their own
    * leaseMs already; their templates filled in, and answered as a poll's.
    */
-  async handOver(runs: HandedOver[]): Promise<PolledTask[]> {
+  async handOver(runs: HandedOver[], req: PollRequest): Promise<PolledTask[]> {
+    this.noteWorker(req); // a worker taking its tasks this way polls seldom: the dashboard sees it all the same
     if (!runs.length) return [];
     const leased: LeasedRun[] = runs.map((r) => ({ ...r, lease: { queue: r.queue, tiId: r.tiId, token: r.token } }));
     await holdAnswer(leased);
