@@ -2,7 +2,8 @@
 // real member processes: data through WORKER tasks in a chain and a graph; a worker SIGKILLed mid-task
 // (delivered again after the lease, the old token refused, one SUCCESS); heartbeats holding a task past
 // its lease; cancel and timeout seen by the worker; a member killed while polls wait on it; a worker
-// stopped with SIGTERM hands its task back.
+// stopped with SIGTERM hands its task back; a task handed over with a complete (next) whose worker is
+// SIGKILLed, or whose member is killed before answering, goes back after its lease.
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -214,6 +215,57 @@ describe('external workers as processes', function () {
     expect(await row(tiId)).to.include({ worker_id: 'h2', attempt: 2, lost_attempts: 1 });
     expect(onH.events.some((e) => e.event === 'start' && e.tiId === tiId)).to.equal(false);
     expect(await knex('task_ins').where({ task_id: t, exec_status: 'SUCCESS' }).count({ n: '*' })).to.deep.equal([{ n: 1 }]);
+    onA.child.kill('SIGKILL');
+    onH.child.kill('SIGKILL');
+  });
+
+  const handedOver = async (queue: string, m: MemberProc = a) => {
+    const hit = new RegExp(`task_schedule_worker_tasks_handed_over_total\\{queue="${queue}"\\} (\\d+)`).exec((await m.api('GET', '/metrics')).text);
+    return hit ? Number(hit[1]) : 0;
+  };
+
+  it('a worker SIGKILLed holding a task handed over with its complete (next): delivered again after the lease, the old token refused', async () => {
+    const q = 'next-kill';
+    const w1 = worker(a.url!, [q], 'n1');
+    await event(w1, 'ready');
+    const first = await createTask(a.api, 'WORKER', null, { queue: q });
+    const second = await createTask(a.api, 'WORKER', null, { queue: q, leaseMs: 1000, input: { mode: 'hang-first' } });
+    const fi = await start(await flow([{ nodeType: 'TASK', nodeKey: 'a', taskIds: String(first) }, { nodeType: 'TASK', nodeKey: 'b', taskIds: String(second) }]));
+    const held = await event(w1, 'holding');
+    // It came in the answer to the complete of the step before, not from a poll.
+    expect(await handedOver(q)).to.equal(1);
+    expect(await row(held.tiId)).to.include({ exec_status: 'RUNNING', worker_id: 'n1', lease_token: held.leaseToken, attempt: 1 });
+    w1.child.kill('SIGKILL');
+    const w2 = worker(a.url!, [q], 'n2');
+    expect((await waitForEnd(a.api, fi, 30_000)).status).to.equal('SUCCESS');
+    expect(w2.events.find((e) => e.event === 'start' && e.tiId === held.tiId)).to.include({ attempt: 2 });
+    expect(await row(held.tiId)).to.include({ exec_status: 'SUCCESS', attempt: 2, lost_attempts: 1, worker_id: 'n2' });
+    expect((await a.api('POST', '/worker/heartbeat', { tiId: held.tiId, leaseToken: held.leaseToken })).status).to.equal(409);
+    w2.child.kill('SIGKILL');
+  });
+
+  it('a member killed after the commit that hands a task over, before answering: the task goes back within about its lease, one SUCCESS', async () => {
+    const q = 'next-held';
+    // Member h holds its answer to a complete handing over a task named "held" (RUNNING, leased, not answered).
+    const h = await procs.start({ id: 'h2', roles: 'web', env: { TASK_SCHEDULE_TEST_HOLD_POLL_ANSWER: 'held:120000' } });
+    const onH = worker(h.url!, [q], 'm1');
+    await event(onH, 'ready');
+    const first = await createTask(a.api, 'WORKER', null, { queue: q }, 'first');
+    const t = await createTask(a.api, 'WORKER', null, { queue: q, leaseMs: 1000 }, 'held');
+    const fi = await start(await flow([{ nodeType: 'TASK', nodeKey: 'a', taskIds: String(first) }, { nodeType: 'TASK', nodeKey: 'b', taskIds: String(t) }]));
+    const [b] = await waitFor('the next task RUNNING for m1, its answer held', async () => {
+      const rows = await knex('task_ins').where({ fi_id: fi, task_id: t, exec_status: 'RUNNING', worker_id: 'm1' });
+      return rows.length ? rows : null;
+    }, 20_000);
+    await waitFor('h counting it handed over', async () => (await handedOver(q, h)) === 1);
+    h.kill('SIGKILL');
+    await h.exited;
+    const killedAt = Date.now();
+    const onA = worker(a.url!, [q], 'm2');
+    expect((await waitForEnd(a.api, fi, 20_000)).status).to.equal('SUCCESS');
+    expect(Date.now() - killedAt).to.be.below(10_000);
+    expect(await row(b.ti_id)).to.include({ exec_status: 'SUCCESS', worker_id: 'm2', attempt: 2, lost_attempts: 1 });
+    expect(onH.events.some((e) => e.event === 'start' && e.tiId === b.ti_id)).to.equal(false);
     onA.child.kill('SIGKILL');
     onH.child.kill('SIGKILL');
   });

@@ -144,13 +144,13 @@ export class Poller {
     this.noteWorker(req); // a worker taking its tasks this way polls seldom: the dashboard sees it all the same
     if (!runs.length) return [];
     const leased: LeasedRun[] = runs.map((r) => ({ ...r, lease: { queue: r.queue, tiId: r.tiId, token: r.token } }));
-    await holdAnswer(leased);
     const ready = await this.render(leased);
     for (const [queue, n] of countBy(ready.map((r) => r.lease.queue))) {
       this.hooks.events.emit('externalLeased', queue, n);
       this.hooks.events.emit('externalHandedOver', queue, n);
     }
     this.hooks.remember(ready);
+    await holdAnswer(ready);
     const out: PolledTask[] = [];
     for (const r of ready) out.push(await this.present(r));
     return out;
