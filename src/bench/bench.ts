@@ -3,7 +3,7 @@
 // Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
 // and Redis prefix, creates an ECHO task (a WAIT task of T ms with --wait-ms, to hold many instances
 // in flight at once; a WORKER task with --external-workers X, worked by X processes running the package's
-// TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 32, and
+// TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 50 (as WORKER_CONCURRENCY), and
 // BENCH_WORKER_POLLS polls out at once, default the client's;
 // with --concurrency-limit, its taskConfig.concurrencyLimit is L) and a flow of K sequential TASK nodes (M tasks each, ALL),
 // starts N instances at once through the REST API, waits until every one has ended (a progress line
@@ -106,7 +106,7 @@ function rssMb(pid: number): number {
  * built dist/), answering every task with its content.
  */
 function externalWorker(url: string, i: number): ChildProcess {
-  const concurrency = Number(process.env.BENCH_WORKER_CONCURRENCY || 32);
+  const concurrency = Number(process.env.BENCH_WORKER_CONCURRENCY || 50);
   const polls = process.env.BENCH_WORKER_POLLS ? `, polls: ${Number(process.env.BENCH_WORKER_POLLS)}` : '';
   const code = `import { Worker } from 'task-schedule/worker';
 const w = new Worker({ url: ${JSON.stringify(url)}, queues: ['bench'], concurrency: ${concurrency}${polls}, workerId: 'bench-${i}', handler: (t) => t.content });
