@@ -11,27 +11,7 @@ import { ErrorBox, Field, FieldError, Loading, NoticeLine, noticeOf, setFlash, u
 import { navigate } from '../router.js';
 import type { Flow, FlowNode, Task } from '../types.js';
 import { ControlFields, CONTROL_FIELDS } from './flowFormControl.js';
-
-export interface NodeDraft {
-  uid: number;
-  /** TASK (tasks, completion, forEach), SIGNAL (timeout) or SUB_FLOW (flow, version, input). */
-  type: 'TASK' | 'SIGNAL' | 'SUB_FLOW';
-  when: string;
-  forEach: string;
-  maxParallel: string;
-  subFlowId: string;
-  subFlowVersion: string;
-  /** A SUB_FLOW's input as JSON text. */
-  input: string;
-  timeoutMs: string;
-  onTimeout: 'FAIL' | 'SUCCESS';
-  taskIds: number[];
-  completion: 'ANY' | 'ALL' | 'N';
-  n: string;
-  key: string;
-  after: string;
-  pick: string;
-}
+import type { NodeDraft } from './flowDraft.js';
 
 export interface Draft {
   /** START's own key, when the flow gave it one (the default is n0, its position). */

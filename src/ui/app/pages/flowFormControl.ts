@@ -3,7 +3,7 @@
 // (JSON). Each shows the API's 400 next to it.
 import { html } from 'htm/preact';
 import { FieldError } from '../components/common.js';
-import type { NodeDraft } from './flowForm.js';
+import type { NodeDraft } from './flowDraft.js';
 
 export const CONTROL_FIELDS = ['when', 'forEach', 'maxParallel', 'flowId', 'flowVersion', 'input', 'timeoutMs', 'onTimeout'];
 
