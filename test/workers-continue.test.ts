@@ -10,6 +10,7 @@ import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createTask, waitForEnd } from './helpers/flows.js';
 import { Worker } from '../src/client/worker.js';
+import { workerApi } from './helpers/workerApi.js';
 
 const START = { nodeType: 'START' };
 const END = { nodeType: 'END' };
@@ -24,12 +25,7 @@ describe('external workers: the next step handed over with a complete (next)', f
     await m.stop(1000);
   });
 
-  const poll = async (queues: string[], extra: Record<string, unknown> = {}) => {
-    const r = await m.api('POST', '/worker/poll', { queues, workerId: 'w-1', waitMs: 5000, ...extra });
-    expect(r.status, r.text).to.equal(200);
-    return r.body.data as any[];
-  };
-  const call = (path: string, body: unknown) => m.api('POST', path, body);
+  const { poll, call } = workerApi(() => m);
   /** A complete asking for the next step; its answer's data. */
   const completeNext = async (t: any, output: unknown, queues: string[], extra: Record<string, unknown> = {}) => {
     const r = await call('/worker/complete', { tiId: t.tiId, leaseToken: t.leaseToken, output, next: { queues, workerId: 'w-1', ...extra } });

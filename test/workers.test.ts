@@ -9,6 +9,7 @@ import { isolated } from './helpers/env.js';
 import { createTask, detail, flowRow, waitForEnd } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
 import { Worker } from '../src/client/worker.js';
+import { workerApi } from './helpers/workerApi.js';
 
 const START = { nodeType: 'START' };
 const END = { nodeType: 'END' };
@@ -23,12 +24,7 @@ describe('external workers (WORKER tasks)', function () {
     await m.stop(1000);
   });
 
-  const poll = async (queues: string[], extra: Record<string, unknown> = {}) => {
-    const r = await m.api('POST', '/worker/poll', { queues, workerId: 'w-1', waitMs: 5000, ...extra });
-    expect(r.status, r.text).to.equal(200);
-    return r.body.data as any[];
-  };
-  const call = (path: string, body: unknown) => m.api('POST', path, body);
+  const { poll, call } = workerApi(() => m);
   const row = async (tiId: number) => (await m.services.knex('task_ins').where('ti_id', tiId))[0];
   const q = () => `q${Math.random().toString(36).slice(2, 8)}`;
   const flowOf = async (nodes: Record<string, unknown>[]) => {
