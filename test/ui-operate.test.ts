@@ -229,7 +229,8 @@ describe('dashboard: operating it day to day', function () {
     await page.getByTestId('ni-notice').filter({ hasText: `Retrying instance ${failedFi} from node boom.` }).waitFor();
     await status('fi-status', 'SUCCESS').waitFor();
     const rows = page.locator('[data-testid="gantt"] .gantt-row');
-    await rows.nth(2).waitFor();
+    // The instance's status and its timeline are fetched apart: wait for the retried row itself to say it ended.
+    await rows.nth(2).locator('.bar-text').filter({ hasText: /^SUCCESS/ }).waitFor();
     const texts = await rows.locator('.bar-text').allTextContents();
     expect(texts[1]).to.match(/^FAILED · attempt 1/);
     expect(texts[2]).to.match(/^SUCCESS · retry 1 · attempt 1/);

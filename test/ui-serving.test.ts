@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { UiBuild } from '../src/ui/build.js';
+import { formatTime } from '../src/infra/time.js';
 import { edgesOf, layoutGraph } from '../src/ui/app/components/graph.js';
 import type { FlowNode } from '../src/ui/app/types.js';
 import { startTestMember, type TestMember } from './helpers/member.js';
@@ -125,7 +126,9 @@ describe('dashboard serving and API', function () {
       expect(await q({ from: startMs - 60_000 })).to.include(fiId);
       expect(await q({ from: startMs + 60_000 })).to.deep.equal([]);
       expect(await q({ to: startMs - 60_000 })).to.deep.equal([]);
-      expect(await q({ from: row.startTime, to: row.startTime.replace(/:\d\d$/, ':59') })).to.include(fiId);
+      // Whole seconds on the wire: up to the second after the start (a start in a minute's 59th second
+      // is past "…:59.000").
+      expect(await q({ from: row.startTime, to: formatTime(new Date(startMs + 1000)) })).to.include(fiId);
       const bad = await m.api('POST', '/monitor/flow', { from: 'yesterday' });
       expect(bad.status).to.equal(400);
       expect(bad.body.message).to.match(/^from: /);
