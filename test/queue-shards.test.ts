@@ -141,7 +141,9 @@ describe(`work queue in shards (${S} shards, Redis)`, () => {
 
   it('a claim asks the shard with the most urgent work first: a higher priority, then the oldest due', async () => {
     await q.enqueue(Array.from({ length: 40 }, (_, i) => ({ tiId: i + 1, delayMs: -1000 + i })));
-    await q.waitForWork(1); // subscribes
+    // Subscribes; its first look (work already due) wakes it. Waited for, so that this wake-up, which
+    // names no shard, cannot arrive later and answer the wait below before the enqueue's own does.
+    await q.waitForWork(10_000);
     await waitFor('the subscription', async () => ((await redis.pubsub('NUMSUB', q.keys.wake)) as [string, number])[1] === 1);
     expect((await q.claim('w|1', 4, 30_000)).ids).to.have.length(4);
     const other = queue(conn());
