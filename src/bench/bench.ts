@@ -21,7 +21,7 @@ import knexFactory from 'knex';
 import { Cluster, Redis } from 'ioredis';
 import { scanKeys } from '../infra/redis.js';
 import { queueKeys } from '../redis/keys.js';
-import { snapshot, costPerTask } from './serverCost.js';
+import { snapshot, costPerTask, cpuSeconds } from './serverCost.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -83,15 +83,6 @@ function api(base: string, method: string, p: string, body?: unknown): Promise<a
 }
 
 /** CPU seconds a process has used so far (user + system), from /proc; 0 where that cannot be read. */
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-  } catch {
-    return 0;
-  }
-}
-
 function rssMb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -241,7 +232,7 @@ async function main(): Promise<void> {
     const servers0 = await snapshot(knex, statRedis);
     const startLatencies: number[] = [];
     const t0 = performance.now();
-    const cpuOf = (ps: ChildProcess[]) => ps.reduce((a, c) => a + cpuSeconds(c.pid!), 0);
+    const cpuOf = (ps: ChildProcess[]) => ps.reduce((a, c) => a + (cpuSeconds(c.pid!) ?? 0), 0);
     const cpu0 = { members: cpuOf(members), workers: cpuOf(workerProcs), client: process.cpuUsage() };
     let next = 0;
     let lastStartAt = 0;

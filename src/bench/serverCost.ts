@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Knex } from 'knex';
 import type { Redis } from 'ioredis';
 
-const MYSQL_COUNTERS = ['Questions', 'Com_select', 'Com_insert', 'Com_update', 'Com_delete', 'Com_commit', 'Innodb_data_fsyncs'] as const;
+const MYSQL_COUNTERS = ['Questions', 'Com_commit', 'Innodb_data_fsyncs'] as const;
 
 export interface ServerSnapshot {
   mysql: Record<string, number>;
@@ -15,10 +15,11 @@ export interface ServerSnapshot {
   redisCpuS: number | null;
 }
 
-function procCpuSeconds(pid: number): number | null {
+/** A process's CPU seconds so far (user + system), from /proc; null when it cannot be read. */
+export function cpuSeconds(pid: number): number | null {
   try {
     const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
   } catch {
     return null;
   }
@@ -45,7 +46,7 @@ export async function snapshot(knex: Knex, redis: Redis | null): Promise<ServerS
     redisCommands = num(/total_commands_processed:(\d+)/);
     redisCpuS = num(/used_cpu_sys:([\d.]+)/) + num(/used_cpu_user:([\d.]+)/);
   }
-  return { mysql, mysqlCpuS: pid ? procCpuSeconds(pid) : null, redisCommands, redisCpuS };
+  return { mysql, mysqlCpuS: pid ? cpuSeconds(pid) : null, redisCommands, redisCpuS };
 }
 
 const per = (n: number, tasks: number) => Math.round((n / tasks) * 100) / 100;
