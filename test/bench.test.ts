@@ -35,6 +35,10 @@ describe('npm run bench (smoke)', function () {
     expect(r.sql_statements_per_task).to.be.a('number').greaterThan(0);
     expect(r.sql_commits_per_task).to.be.a('number').at.least(0);
     expect(r.redis_commands_per_task).to.be.a('number').greaterThan(0);
+    // Results recorded from the member's copies of their flows: none here, whose nodes run two tasks each
+    // (a copy is kept only while every running node has one task: test/flow-copies.test.ts), none stale.
+    expect(r.passes_from_copies).to.equal(0);
+    expect(r.passes_from_copies_stale).to.equal(0);
     expect(err).to.match(/started 20\/20/); // the progress line
   });
 });

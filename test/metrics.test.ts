@@ -52,6 +52,7 @@ describe('metrics', function () {
       'task_schedule_leader gauge',
       'task_schedule_lock_busy_total counter',
       'task_schedule_optimistic_lock_conflicts_total counter',
+      'task_schedule_passes_from_copies_total counter',
       'task_schedule_flows_finished_total counter',
       'task_schedule_cron_ticks_missed_total counter',
       'task_schedule_cron_ticks_pending gauge',

@@ -306,6 +306,7 @@ async function main(): Promise<void> {
     startLatencies.sort((a, b) => a - b);
     const [{ tasks }] = await knex('task_ins').count({ tasks: '*' });
     await knex.destroy();
+    const copies = await passesFromCopies(urls);
     const commands1 = await commandsByMaster();
     masters?.disconnect();
     const masterCommands = [...commands1].map(([k, n]) => n - (commands0.get(k) ?? 0)).sort((a, b) => b - a);
@@ -330,6 +331,10 @@ async function main(): Promise<void> {
       member_cpu_ms_per_task: round((memberCpu * 1000) / Number(tasks)),
       ...(workerProcs.length ? { worker_cpu_s: round(workerCpu) } : {}),
       client_cpu_s: round((clientCpu.user + clientCpu.system) / 1e6),
+      // Result batches recorded in one round trip from the members' copies of their flow instances, and
+      // those whose copy was stale (made again from a read).
+      passes_from_copies: copies.used,
+      passes_from_copies_stale: copies.stale,
       ...(masters ? { master_commands: masterCommands } : {}),
       ...costPerTask(servers0, servers1, Number(tasks)),
     };
@@ -337,6 +342,16 @@ async function main(): Promise<void> {
   } finally {
     await cleanup();
   }
+}
+
+/** The members' task_schedule_passes_from_copies_total, summed by outcome (from GET /metrics). */
+async function passesFromCopies(urls: string[]): Promise<{ used: number; stale: number }> {
+  const out = { used: 0, stale: 0 };
+  for (const url of urls) {
+    const text = await fetch(`${url}/metrics`).then((r) => r.text(), () => '');
+    for (const m of text.matchAll(/^task_schedule_passes_from_copies_total\{outcome="(used|stale)"\} (\d+)/gm)) out[m[1] as 'used' | 'stale'] += Number(m[2]);
+  }
+  return out;
 }
 
 main().then(

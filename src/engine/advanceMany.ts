@@ -14,7 +14,10 @@ import { decide, NeedData, type Decision, type DecideContext, type NodeInsView, 
 import { conditionData } from './conditionData.js';
 import type { Statement, Tx } from './sql/multiStatement.js';
 import type { TaskRun } from './taskRun.js';
-import { writeTransitions, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
+import { writeTransitions, guard, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
+import { ALL_RESULTS_WRITTEN } from './sql/finishRuns.js';
+import type { FlowStates, FlowState } from './flowStates.js';
+import type { FiRow } from './instanceViews.js';
 import type { HandOver, HandedOver } from './external/handOver.js';
 
 export { StaleWriteError };
@@ -79,19 +82,7 @@ export interface FlowFailure {
 
 export const emptyOutcome = (): BatchOutcome => ({ enqueue: [], started: [], handedOver: [], cancelled: [], finished: new Map(), failures: [], changed: [], prelude: [], changes: [], startChildren: [], cancelChildren: [], parents: [] });
 
-export interface FiRow {
-  fi_id: number;
-  flow_id: number;
-  flow_version: number;
-  status: string;
-  version: number;
-  start_time: Date;
-  /** A sub-flow's parent instance (null: started on its own), and its depth. */
-  parent_fi_id?: number | null;
-  depth?: number;
-  /** 0-9; absent on rows made before priorities (read as 0). */
-  priority?: number;
-}
+export type { FiRow };
 
 export interface AdvanceOptions {
   user: string;
@@ -119,6 +110,14 @@ export interface AdvanceOptions {
   fresh?: FiRow[];
   /** Fill in `changes` (someone watches status changes: the dashboard's live events). */
   collectChanges?: boolean;
+  /** This member's copies of flow instances (flowStates.ts): kept up to date by every pass it makes. */
+  states?: FlowStates;
+  /**
+   * The prelude records these results (task instance → the status and error it leaves), `count` rows in
+   * all: when every instance has a copy, the pass decides from the copies with the results applied and
+   * sends the prelude, the writes and COMMIT in one round trip (guarded: all `count` results written).
+   */
+  results?: { byTask: Map<number, { status: string; error: string | null }>; count: number };
 }
 
 
@@ -143,11 +142,24 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
     out.prelude = await tx.send(prelude);
     return out;
   }
-  const { now, user } = opts;
 
   // Round trip 1, the reads (after the caller's prelude): the instances, their node instances (the latest
   // of each node is what counts), and the task instances of those still RUNNING.
   type NiRow = NodeInsView & { fi_id: number; ti_id: number | null; exec_status: string | null; ti_error: string | null; due_time: Date | null; item_index: number | null };
+  const { states, results } = opts;
+  const copies = states && results && prelude.length && !opts.fresh ? ids.map((id) => states.get(id)) : [];
+  if (copies.length && copies.every((c) => c !== undefined)) {
+    try {
+      const done = await passFromCopies(tx, plans, ids, copies as FlowState[], opts);
+      states!.report('used');
+      return done;
+    } catch (e) {
+      if (!(e instanceof StaleWriteError)) throw e;
+      // Rolled back, results and all: a copy was stale (or a result refused). The pass is made again from a read.
+      states!.report('stale');
+      for (const id of ids) states!.delete(id);
+    }
+  }
   let fis: FiRow[] = opts.fresh ?? [];
   let rows: NiRow[] = [];
   if (!opts.fresh) {
@@ -175,9 +187,6 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   } else if (prelude.length) {
     out.prelude = await tx.send(prelude);
   }
-  const lockedByUs = opts.locked ? new Set(await opts.locked) : null;
-  const running = fis.filter((f) => f.status === 'RUNNING' && (!lockedByUs || lockedByUs.has(f.fi_id)));
-  if (!running.length) return out;
   const tasksByNi = new Map<number, TaskInsView[]>();
   const latestOf = new Map<number, Map<number, NodeInsView>>(); // fi → node → its latest instance (rows come by ni_id)
   for (const r of rows) {
@@ -196,6 +205,53 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
     }
   }
 
+  const lockedByUs = opts.locked ? new Set(await opts.locked) : null;
+  const running = fis.filter((f) => f.status === 'RUNNING' && (!lockedByUs || lockedByUs.has(f.fi_id)));
+  if (states) for (const id of ids) states.delete(id); // a pass that reads makes new copies (or none)
+  if (!running.length) return out;
+  return decideAndWrite(tx, plans, out, running, latestOf, tasksByNi, opts, false);
+}
+
+/**
+ * A pass decided from this member's copies: each instance's copy with the batch's results applied, the
+ * prelude (the results), its guard and the writes sent in one round trip. Throws StaleWriteError, with
+ * everything rolled back, when a copy was not what MySQL holds (the fence) or a result was refused.
+ */
+async function passFromCopies(tx: Tx, plans: FlowPlans, ids: number[], copies: FlowState[], opts: AdvanceOptions): Promise<BatchOutcome> {
+  const out = emptyOutcome();
+  const { byTask } = opts.results!;
+  const tasksByNi = new Map<number, TaskInsView[]>();
+  const latestOf = new Map<number, Map<number, NodeInsView>>();
+  copies.forEach((c, k) => {
+    latestOf.set(ids[k], new Map([...c.latest].map(([nodeId, v]) => [nodeId, { ...v }])));
+    for (const [niId, ts] of c.tasks) {
+      tasksByNi.set(niId, ts.map((t) => {
+        const r = byTask.get(t.ti_id);
+        return r ? { ...t, exec_status: r.status, error_msg: r.error } : { ...t };
+      }));
+    }
+  });
+  // The locks first (they are asked for alongside, and Redis answers before MySQL would): only the
+  // instances whose lock we hold are advanced; the others are left to their holders, as after a read.
+  const lockedByUs = opts.locked ? new Set(await opts.locked) : null;
+  const running = copies.map((c) => ({ ...c.fi })).filter((f) => !lockedByUs || lockedByUs.has(f.fi_id));
+  for (const id of ids) opts.states!.delete(id);
+  return decideAndWrite(tx, plans, out, running, latestOf, tasksByNi, opts, true);
+}
+
+/** Decides each instance and writes the transitions (with the prelude, for a pass from copies). */
+async function decideAndWrite(
+  tx: Tx,
+  plans: FlowPlans,
+  out: BatchOutcome,
+  running: FiRow[],
+  latestOf: Map<number, Map<number, NodeInsView>>,
+  tasksByNi: Map<number, TaskInsView[]>,
+  opts: AdvanceOptions,
+  fromCopies: boolean,
+): Promise<BatchOutcome> {
+  const { now, user } = opts;
+  const preludeGuarded = fromCopies ? [...opts.prelude!, guard(ALL_RESULTS_WRITTEN, [opts.results!.count])] : [];
   // Decide each instance in memory (decide.ts), collecting the writes.
   const w: TransitionWrites = { fences: [], nodeEnds: [], cancels: [], flowEnds: [], entered: [], addTasks: [] };
   const changed = new Set<number>();
@@ -223,7 +279,10 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
     if (d.flowEnd) w.flowEnds.push({ fiId, ...d.flowEnd });
     if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd || d.addTasks?.length) changed.add(fiId);
   }
-  if (!changed.size) return out;
+  if (!changed.size) {
+    if (fromCopies) out.prelude = await sendGuarded(tx, preludeGuarded);
+    return out;
+  }
 
   // Round trip 2, the writes and COMMIT, behind the version fence.
   out.changed = [...changed];
@@ -232,7 +291,9 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   w.fences = out.changed.map((fiId) => ({ fiId, version: versionOf.get(fiId)! }));
   const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
   const flowPriority = new Map(running.map((f) => [f.fi_id, f.priority ?? 0]));
-  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, handOver: opts.handOver, unfenced: !!opts.fresh });
+  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, handOver: opts.handOver, unfenced: !!opts.fresh, prelude: fromCopies ? preludeGuarded : undefined });
+  if (fromCopies) out.prelude = written.prelude.slice(0, opts.prelude!.length);
+  if (opts.states && !opts.fresh) opts.states.keepAfter(w, written, running, latestOf, tasksByNi);
   out.enqueue = written.enqueue;
   out.started = written.started;
   out.handedOver = written.handedOver;
@@ -248,4 +309,15 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   for (const f of w.flowEnds) if (parentOf.get(f.fiId)) out.parents.push(parentOf.get(f.fiId)!);
   if (opts.collectChanges) out.changes = changesOf(w, { enqueue: written.enqueue, started: [...written.started, ...written.handedOver] }, new Map(running.map((f) => [f.fi_id, f.flow_id])));
   return out;
+}
+
+/** Sends statements (the prelude and its guard) with COMMIT; a tripped guard rolls back: StaleWriteError. */
+async function sendGuarded(tx: Tx, statements: Statement[]): Promise<any[]> {
+  try {
+    return await tx.send(statements, { commit: true });
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ER_TOO_MANY_ROWS') throw e;
+    await tx.rollback();
+    throw new StaleWriteError('a result was refused');
+  }
 }

@@ -31,6 +31,7 @@ import type { LockRequest } from './locks.js';
 import { REDIS_AFTER_COMMIT_MS, withTimeout } from '../infra/timeout.js';
 import type { EngineEvents } from './events.js';
 import type { HandOver, HandedOver } from './external/handOver.js';
+import { FlowStates } from './flowStates.js';
 
 /** A committed commitAndAdvance. */
 export interface Committed {
@@ -48,6 +49,8 @@ export class Coordinator {
   readonly plans: FlowPlans;
   readonly locks: FlowLocks;
   readonly cancels: CancelSignals;
+  /** This member's copies of the flow instances it runs the next task of (flowStates.ts). */
+  readonly states: FlowStates;
   /**
    * What a committed pass asks of other flow instances (sub-flows: start children, cancel them, wake
    * parents; subFlows.ts). Set by the Engine, so this module does not import the code that calls it back.
@@ -59,6 +62,7 @@ export class Coordinator {
     this.plans = new FlowPlans(s.knex);
     this.locks = new FlowLocks(s.redis, s.config.redisPrefix, s.memberId, s.config.lockTtlMs, s.log);
     this.cancels = new CancelSignals(s.redis, s.config.redisPrefix, s.log);
+    this.states = new FlowStates((outcome) => events.emit('fromCopies', outcome));
   }
 
   /** Whether status changes are wanted now (the dashboard's live events are being watched). */
@@ -101,7 +105,7 @@ export class Coordinator {
    */
   async advanceInTx(fiIds: number[], opts: Omit<AdvanceOptions, 'user' | 'now'>): Promise<BatchOutcome> {
     const t0 = performance.now();
-    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), collectChanges: this.watching, ...opts }));
+    const out = await inTx(this.s.knex, (tx) => advanceMany(tx, this.plans, fiIds, { user: 'system', now: new Date(), collectChanges: this.watching, states: this.states, ...opts }));
     if (out.changed.length) this.events.emit('advance', out.changed.length, performance.now() - t0);
     return out;
   }
@@ -170,12 +174,12 @@ export class Coordinator {
    * (acks, leasing the started runs) go out in the same pipeline turn as the lock release and the
    * enqueueing. Rejects only when nothing was committed.
    */
-  async commitAndAdvance(fiIds: number[], statements: Statement[], runHere?: RunHere, handOver?: HandOver[]): Promise<Committed> {
+  async commitAndAdvance(fiIds: number[], statements: Statement[], runHere?: RunHere, handOver?: HandOver[], results?: AdvanceOptions['results']): Promise<Committed> {
     const unique = [...new Set(fiIds)];
     const locks = this.locks.request(unique, { markBusy: false, waitMs: this.lockWaitMs });
     let out: BatchOutcome;
     try {
-      out = await this.advanceInTx(unique, { prelude: statements, runHere, handOver, locked: locks.granted });
+      out = await this.advanceInTx(unique, { prelude: statements, runHere, handOver, locked: locks.granted, results });
     } catch (e) {
       if (!(e instanceof StaleWriteError)) {
         await locks.release();

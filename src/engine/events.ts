@@ -17,6 +17,11 @@ export interface EngineEventMap {
   finished: [fiId: number, status: string];
   /** The instance's lock was held by someone else (they will pick up our dirty mark). */
   lockBusy: [fiId: number];
+  /**
+   * A pass decided from this member's copies of its flow instances (flowStates.ts): `used` (one round
+   * trip), or `stale` (a copy was not what MySQL holds: rolled back and made again from a read).
+   */
+  fromCopies: [outcome: 'used' | 'stale'];
   /** One coordinator pass that changed `count` instances took `ms`. */
   advance: [count: number, ms: number];
   /** Status changes of flow, node and task instances, once committed (the dashboard's live events). */

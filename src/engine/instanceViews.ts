@@ -25,3 +25,18 @@ export interface TaskInsView {
   /** Which item of a forEach node it runs. */
   item_index?: number | null;
 }
+
+/** A flow instance as a pass reads it. */
+export interface FiRow {
+  fi_id: number;
+  flow_id: number;
+  flow_version: number;
+  status: string;
+  version: number;
+  start_time: Date;
+  /** A sub-flow's parent instance (null: started on its own), and its depth. */
+  parent_fi_id?: number | null;
+  depth?: number;
+  /** 0-9; absent on rows made before priorities (read as 0). */
+  priority?: number;
+}

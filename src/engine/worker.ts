@@ -166,7 +166,9 @@ export class Worker {
     slot.abort = undefined;
     try {
       if (slot.abortedFor === 'cancelled' || slot.abortedFor === 'lease lost') {
-        // Our row has moved on (its version changed): there is nothing of ours left to write.
+        // Our row has moved on (its version changed): there is nothing of ours left to write, and our copy
+        // of its flow instance is out of date.
+        if (run.fiId !== null) this.coord.states.delete(run.fiId);
         this.s.log.debug({ tiId: run.tiId, why: slot.abortedFor }, 'run abandoned');
         return;
       }

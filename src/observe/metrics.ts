@@ -51,6 +51,12 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
     labelNames: ['who'],
     registers,
   });
+  const fromCopies = new Counter({
+    name: `${P}passes_from_copies_total`,
+    help: "Passes that recorded results and moved their flows on in one round trip, deciding from this member's copies of the flow instances: outcome=used, or stale (a copy was not what MySQL holds; made again from a read)",
+    labelNames: ['outcome'],
+    registers,
+  });
   const queueDepth = new Gauge({ name: `${P}queue_depth`, help: 'Task instances in the ready queue: state=ready (all), due (may run now), delayed (not yet due)', labelNames: ['state'], registers });
   const oldestWaiting = new Gauge({ name: `${P}queue_oldest_waiting_seconds`, help: 'Age of the oldest due task instance nobody has claimed yet', registers });
   const inflight = new Gauge({ name: `${P}inflight`, help: 'Task instances leased to workers, cluster-wide (the same on every member)', registers });
@@ -70,6 +76,7 @@ export function createMetrics(s: Services, engine: Engine, cluster: Cluster): Me
   ev.on('advance', (_count: number, ms: number) => transition.observe(ms / 1000));
   ev.on('lockBusy', () => lockBusy.inc());
   ev.on('stale', (who: string) => conflicts.inc({ who }));
+  ev.on('fromCopies', (outcome: string) => fromCopies.inc({ outcome }));
   ev.on('finished', (_fiId: number, status: string) => flowsFinished.inc({ status }));
   ev.on('taskStarted', (run) => started.inc({ type: run.taskType }));
   ev.on('taskFinished', (run, status, ms) => {

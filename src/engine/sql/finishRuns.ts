@@ -18,7 +18,7 @@ function perRow(ids: number[], values: unknown[]): { sql: string; bindings: unkn
 
 /**
  * As statements: one UPDATE for the whole batch, each row fenced by its run's version (`(ti_id, version)
- * IN …`), its values picked by id (CASE), then the count it changed. One query block: the same update
+ * IN …`), its values picked by id (CASE), then the count it changed (statement 2's `n`). One query block: the same update
  * joined with the results as a derived table (SELECT … UNION ALL …, a block per row for the server to
  * prepare) cost MariaDB about half as much again. The worker sends them in the first round trip of the
  * transaction that also advances their flow instances. `now` is the rows' update_time (and tells our
@@ -38,9 +38,15 @@ export function finishRunsStatements(items: FinishedRun[], now: Date): Statement
              WHERE ti_id IN (?) AND (ti_id, version) IN (?)`,
       bindings: [...status.bindings, ...endTime.bindings, ...output.bindings, ...error.bindings, ...uncount.bindings, now, ids, items.map((it) => [it.run.tiId, it.run.version])],
     },
-    { sql: 'SELECT ROW_COUNT() AS n', bindings: [] },
+    // The count, kept in a variable as well: a pass that records these results and decides from its
+    // copies (advanceMany.ts) guards on it, so that it writes nothing unless every result was written.
+    { sql: 'SET @tsq_results = ROW_COUNT()', bindings: [] },
+    { sql: 'SELECT @tsq_results AS n', bindings: [] },
   ];
 }
+
+/** The SQL condition that every result of a finishRunsStatements batch of `n` was written. */
+export const ALL_RESULTS_WRITTEN = '@tsq_results = ?';
 
 /**
  * Per item of finishRunsStatements, given its results: was it written (false = refused as stale)?
@@ -48,7 +54,7 @@ export function finishRunsStatements(items: FinishedRun[], now: Date): Statement
  * on) the rows are read back: ours are those that hold exactly what we wrote, at the version we wrote.
  */
 export async function writtenOf(knex: Knex, items: FinishedRun[], now: Date, results: any[]): Promise<boolean[]> {
-  if (Number(results[1]?.[0]?.n) === items.length) return items.map(() => true);
+  if (Number(results[2]?.[0]?.n) === items.length) return items.map(() => true);
   const rows: { ti_id: number; version: number; exec_status: string; end_time: Date | null; update_time: Date | null }[] = await knex('task_ins')
     .select('ti_id', 'version', 'exec_status', 'end_time', 'update_time')
     .whereIn('ti_id', items.map((it) => it.run.tiId));

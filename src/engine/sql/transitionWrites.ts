@@ -25,6 +25,7 @@ import { runOf, type TaskRun } from '../taskRun.js';
 import { StaleVersionError } from '../../errors.js';
 import { groupBy } from '../../infra/groupBy.js';
 import type { EnteredStatus } from '../decide.js';
+import type { TaskInsView } from '../instanceViews.js';
 import { externalQueueOf } from '../external/route.js';
 import { handedOverOf, handOverStatements, type HandOver, type HandedOver } from '../external/handOver.js';
 
@@ -65,6 +66,11 @@ export interface WriteContext {
   handOver?: HandOver[];
   /** The instances were inserted by this transaction (a start): no version fence is needed. */
   unfenced?: boolean;
+  /**
+   * The caller's statements (recording results), sent first in the same round trip, each followed by
+   * its guards: a pass decided from a copy (flowStates.ts) writes nothing unless all of them did.
+   */
+  prelude?: Statement[];
 }
 
 export interface Written {
@@ -73,6 +79,10 @@ export interface Written {
   started: TaskRun[];
   /** WORKER task instances created RUNNING for an external worker (`handOver`). */
   handedOver: HandedOver[];
+  /** Results of `ctx.prelude`, one per statement. */
+  prelude: any[];
+  /** The entered RUNNING node instances' ids (by `${fiId}:${nodeId}`) and their new task instances (by ni_id). */
+  entered: { niOf: Map<string, number>; tasksOf: Map<number, TaskInsView[]> };
 }
 
 /** The fence refused a pass: flow instances moved on since they were read (`fiIds`, when known). */
@@ -84,7 +94,7 @@ export class StaleWriteError extends StaleVersionError {
 }
 
 /** A statement that fails the multi-statement query unless the SQL condition `ok` holds. */
-const guard = (ok: string, bindings: unknown[]): Statement => ({
+export const guard = (ok: string, bindings: unknown[]): Statement => ({
   sql: `SELECT 1 INTO @tsq_tripped FROM (SELECT 1 AS n UNION ALL SELECT 2) AS two WHERE NOT (${ok})`,
   bindings,
 });
@@ -105,7 +115,9 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
         { sql: 'SET @tsq_fenced = ROW_COUNT()', bindings: [] },
         guard('@tsq_fenced = ?', [fiIds.length]),
       ];
+  const prelude = ctx.prelude ?? [];
   const statements: Statement[] = [
+    ...prelude,
     ...fence,
     // Every writer of a node instance's status bumps its flow instance's version, so past the fence the
     // node instances read RUNNING are still RUNNING.
@@ -140,8 +152,10 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
   }
   const readBacks: number[] = []; // indexes of the statements that read new task instances back
   let handOverAt = -1;
+  let insertedOf: { fiId: number; nodeId: number }[] = [];
   if (taskRows) {
     const ins = taskInserts(w.entered, ctx);
+    insertedOf = ins.rowsOf;
     statements.push(...ins.insert);
     if (ins.handOver.length) {
       statements.push(...ins.handOver);
@@ -155,7 +169,13 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
     readBacks.push(statements.length - 1);
   }
   const results = await sendFenced(tx, statements, w.fences);
-  const out: Written = { enqueue: [], started: [], handedOver: handOverAt < 0 ? [] : handedOverOf(results[handOverAt], now) };
+  const out: Written = {
+    enqueue: [],
+    started: [],
+    handedOver: handOverAt < 0 ? [] : handedOverOf(results[handOverAt], now),
+    prelude: results.slice(0, prelude.length),
+    entered: enteredOf(taskRows ? results[readBacks[0]] : [], insertedOf),
+  };
   for (const k of readBacks) {
     for (const r of results[k] as Record<string, any>[]) {
       if (r.exec_status === 'RUNNING' && r.task_type === 'WORKER') continue; // handed over (out.handedOver)
@@ -164,6 +184,21 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
     }
   }
   return out;
+}
+
+/** The new task instances, read back in the order they were inserted (ti_id), matched to their rows. */
+function enteredOf(rows: Record<string, any>[], insertedOf: { fiId: number; nodeId: number }[]): Written['entered'] {
+  const niOf = new Map<string, number>();
+  const tasksOf = new Map<number, TaskInsView[]>();
+  if (rows.length !== insertedOf.length) return { niOf, tasksOf };
+  rows.forEach((r, k) => {
+    if (r.fi_id !== insertedOf[k].fiId) return;
+    niOf.set(`${r.fi_id}:${insertedOf[k].nodeId}`, r.ni_id);
+    const ts = tasksOf.get(r.ni_id) ?? [];
+    ts.push({ ti_id: r.ti_id, ni_id: r.ni_id, exec_status: r.exec_status, error_msg: null, item_index: null });
+    tasksOf.set(r.ni_id, ts);
+  });
+  return { niOf, tasksOf };
 }
 
 const READ_BACK = `SELECT ti.ti_id, ti.fi_id, ti.ni_id, ti.task_id, ti.exec_status, ti.attempt, ti.lost_attempts, ti.version, ti.priority, ti.rendered_content, ti.rendered_config, t.task_type, t.task_content, t.task_config
@@ -189,7 +224,7 @@ const COLUMNS = ['fi_id', 'node_id', 'task_id', 'exec_status', 'attempt', 'versi
  * INSERT … SELECT of the entered nodes' task instances, checked by count; those handed over to external
  * workers (`ctx.handOver`); and the read-back of the new instances with their tasks.
  */
-function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): { insert: Statement[]; handOver: Statement[]; readBack: Statement } {
+function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): { insert: Statement[]; handOver: Statement[]; readBack: Statement; rowsOf: { fiId: number; nodeId: number }[] } {
   const { now, user, runHere } = ctx;
   let local = runHere ? Math.max(0, runHere.max) : 0;
   const rows: unknown[][] = []; // in COLUMNS' order
@@ -227,6 +262,7 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): {
     insert,
     handOver: ctx.handOver?.length ? handOverStatements(ctx.handOver, (fiId) => made.get(fiId) ?? 0, now) : [],
     readBack: { sql: `${READ_BACK} WHERE ti.fi_id IN (?) AND ti.ti_id >= LAST_INSERT_ID() ORDER BY ti.ti_id`, bindings: [fiIds] },
+    rowsOf: rows.map((r) => ({ fiId: r[0] as number, nodeId: r[1] as number })),
   };
 }
 

@@ -1,0 +1,110 @@
+// What this member last wrote of a flow instance, kept so that recording its next result needs no read.
+// A pass that ran a flow instance's next task here (runHere) knows the instance exactly as it committed
+// it: its row at the version it wrote, its node instances, and the one task instance of each RUNNING
+// node. When that task's result comes back, the pass can decide from this copy and send the result,
+// the transitions and COMMIT in one round trip instead of two (advanceMany.ts).
+//
+// The copy is only a guess; the version fence is the check. Every writer of a node instance's status
+// bumps its flow instance's version, so a copy at the version MySQL still holds is what MySQL holds —
+// but for task statuses, which results write without a bump. Hence a copy is kept only while every
+// RUNNING node instance has exactly one task instance (a task's result is the only thing that ends such
+// a node, and ending it bumps the version), and the results the pass brings are applied to it. A copy
+// that turns out stale trips the fence: the pass is rolled back and made again from a read.
+import type { FiRow, NodeInsView, TaskInsView } from './instanceViews.js';
+import type { TransitionWrites, Written } from './sql/transitionWrites.js';
+import { groupBy } from '../infra/groupBy.js';
+
+export interface FlowState {
+  /** The flow instance's row, `version` as it was committed. */
+  fi: FiRow;
+  /** The latest instance of each node, in the order a read would give them. */
+  latest: Map<number, NodeInsView>;
+  /** The task instances of the RUNNING node instances (one each), by node instance. */
+  tasks: Map<number, TaskInsView[]>;
+}
+
+/** How many flow instances' copies a member keeps (each a few hundred bytes); the oldest go first. */
+const MAX_STATES = 10_000;
+
+export class FlowStates {
+  private states = new Map<number, FlowState>();
+
+  /** `report` hears of each pass made from copies: used, or found stale (and made again from a read). */
+  constructor(readonly report: (outcome: 'used' | 'stale') => void = () => {}) {}
+
+  get(fiId: number): FlowState | undefined {
+    return this.states.get(fiId);
+  }
+
+  set(fiId: number, state: FlowState): void {
+    this.states.delete(fiId);
+    this.states.set(fiId, state);
+    if (this.states.size > MAX_STATES) this.states.delete(this.states.keys().next().value!);
+  }
+
+  delete(fiId: number): void {
+    this.states.delete(fiId);
+  }
+
+  get size(): number {
+    return this.states.size;
+  }
+
+  /**
+   * Whether a batch's results can be decided from copies: each result's task instance is the one task of
+   * a RUNNING node instance in its flow instance's copy.
+   */
+  covers(results: { tiId: number; fiId: number | null }[]): boolean {
+    for (const r of results) {
+      if (r.fiId === null) return false;
+      const st = this.states.get(r.fiId);
+      if (!st) return false;
+      let found = false;
+      for (const ts of st.tasks.values()) if (ts[0]?.ti_id === r.tiId) found = true;
+      if (!found) return false;
+    }
+    return true;
+  }
+
+  /**
+   * After a committed pass: the copies of the instances it changed, as it left them, for those whose every
+   * RUNNING node instance has exactly one task instance (and is a plain TASK node: no child, no due time,
+   * no items), at least one of them run here. Instances that ended, or that do not qualify, keep none.
+   */
+  keepAfter(w: TransitionWrites, written: Written, running: FiRow[], latestOf: Map<number, Map<number, NodeInsView>>, tasksByNi: Map<number, TaskInsView[]>): void {
+    const odd = new Set<number>([...w.flowEnds, ...w.cancels, ...(w.addTasks ?? [])].map((x) => x.fiId));
+    const fenced = new Set(w.fences.map((f) => f.fiId));
+    const runsHere = new Set(written.started.map((r) => r.tiId));
+    const endsOf = groupBy(w.nodeEnds, (e) => e.fiId);
+    const enteredOf = groupBy(w.entered, (e) => e.fiId);
+    const { niOf, tasksOf } = written.entered;
+    for (const fi of running) {
+      if (!fenced.has(fi.fi_id) || odd.has(fi.fi_id)) continue;
+      const latest = new Map(latestOf.get(fi.fi_id) ?? []);
+      const ends = new Map((endsOf.get(fi.fi_id) ?? []).map((e) => [e.niId, e]));
+      for (const [nodeId, v] of latest) {
+        const e = v.ni_id === null ? undefined : ends.get(v.ni_id);
+        if (e) latest.set(nodeId, { ...v, status: e.status, error_msg: e.error });
+      }
+      let ok = true;
+      for (const e of enteredOf.get(fi.fi_id) ?? []) {
+        const niId = niOf.get(`${fi.fi_id}:${e.nodeId}`);
+        if (e.status !== 'RUNNING' || niId === undefined) ok = false;
+        else latest.set(e.nodeId, { ni_id: niId, node_id: e.nodeId, status: 'RUNNING', error_msg: null, due_ms: e.dueMs ?? null, child_fi_id: null, child_status: null, child_error: null, item_count: e.itemCount ?? null });
+      }
+      const tasks = new Map<number, TaskInsView[]>();
+      let here = false;
+      for (const v of latest.values()) {
+        if (!ok || v.status !== 'RUNNING') continue;
+        const ts = tasksOf.get(v.ni_id!) ?? tasksByNi.get(v.ni_id!) ?? [];
+        if (ts.length !== 1 || v.child_fi_id || v.due_ms != null || v.item_count != null) ok = false;
+        else {
+          tasks.set(v.ni_id!, ts);
+          if (runsHere.has(ts[0].ti_id)) here = true;
+        }
+      }
+      // The pass bumped the version it read (its fence): the copy is at the one it committed.
+      if (ok && here) this.set(fi.fi_id, { fi: { ...fi, version: fi.version + 1 }, latest, tasks });
+    }
+  }
+}

@@ -1,0 +1,121 @@
+// A worker that ran a flow's next task keeps a copy of the flow instance as it committed it, and records
+// that task's result from the copy: the result, the flow's next transitions and COMMIT in one round
+// trip, no read (src/engine/flowStates.ts). What that must keep: the same rows a pass that reads would
+// write, and nothing written from a copy MySQL no longer agrees with — the version fence (another writer
+// moved the instance on) or a refused result (the run lost its task instance) rolls the whole round
+// trip back, and the pass is made again from a read.
+import { expect } from 'chai';
+import { startTestMember, type TestMember } from './helpers/member.js';
+import { isolated } from './helpers/env.js';
+import { createTask, startFlow, waitForEnd } from './helpers/flows.js';
+import { waitFor } from './helpers/wait.js';
+
+type Node = Record<string, unknown>;
+const graphNode = (nodeKey: string, taskId: number, prevNodes?: string[]): Node => ({ nodeType: 'TASK', nodeKey, taskIds: String(taskId), ...(prevNodes ? { prevNodes } : {}) });
+
+describe('passes from copies: a result recorded and its flow moved on in one round trip', function () {
+  this.timeout(60_000);
+  let m: TestMember;
+  const outcomes: string[] = [];
+  before(async () => {
+    m = await startTestMember({ ...isolated(), WORKER_CONCURRENCY: '4' });
+    m.engine.events.on('fromCopies', (o) => outcomes.push(o));
+  });
+  after(async () => { await m.stop(1000); });
+  beforeEach(() => { outcomes.length = 0; });
+
+  const saveFlow = async (flowNodes: Node[]): Promise<number> => {
+    const r = await m.api('POST', '/flow', { flowName: 'copies', flowNodes: [{ nodeType: 'START', nodeKey: 's' }, ...flowNodes, { nodeType: 'END', nodeKey: 'e' }] });
+    expect(r.status, r.text).to.equal(200);
+    return r.body.data.flowId;
+  };
+  const chain = (taskIds: number[]): Promise<number> => saveFlow(taskIds.map((t, i) => graphNode(`n${i}`, t, i ? [`n${i - 1}`] : ['s'])));
+
+  /** An instance's rows as a pass leaves them (times and ids aside): what both kinds of pass must agree on. */
+  const rowsOf = async (fiId: number) => {
+    const { knex } = m.services;
+    const fi = await knex('task_flow_ins').where('fi_id', fiId).first('status', 'version', 'error_msg');
+    const nis = await knex('task_node_ins as ni').join('task_node as n', 'n.node_id', 'ni.node_id').where('ni.fi_id', fiId).orderBy('ni.ni_id').select('n.node_key', 'ni.status', 'ni.version', 'ni.error_msg');
+    const tis = await knex('task_ins').where('fi_id', fiId).orderBy('ti_id').select('exec_status', 'attempt', 'version', 'output', 'error_msg', 'worker_id');
+    return { fi, nis, tis };
+  };
+
+  it('a chain: each step after the first is recorded from the copy, and leaves the rows a pass that reads would', async () => {
+    const echo = await createTask(m.api, 'ECHO', 'out');
+    const flowId = await chain([echo, echo, echo, echo, echo]);
+    const fiId = await startFlow(m.api, flowId);
+    expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+    // The first step came from the queue (its pass read); steps 2-5 were run here, each recorded from a copy.
+    expect(outcomes).to.deep.equal(['used', 'used', 'used', 'used']);
+    const metrics = await (await fetch(`${m.url}/metrics`)).text();
+    expect(metrics).to.match(/^task_schedule_passes_from_copies_total\{outcome="used"\} [4-9]/m);
+
+    // The same flow with copies kept from nobody: every pass reads.
+    const states = m.engine.coordinator.states;
+    const get = states.get.bind(states);
+    states.get = () => undefined;
+    try {
+      const twin = await startFlow(m.api, flowId);
+      expect((await waitForEnd(m.api, twin)).status).to.equal('SUCCESS');
+      expect(outcomes).to.have.length(4);
+      expect(await rowsOf(twin)).to.deep.equal(await rowsOf(fiId));
+    } finally {
+      states.get = get;
+    }
+  });
+
+  it('a fork and a join: branches recorded from copies side by side, the join entered once', async () => {
+    const wait = await createTask(m.api, 'WAIT', null, { waitMs: 50 });
+    const echo = await createTask(m.api, 'ECHO', 'j');
+    const flowId = await saveFlow([graphNode('a', echo, ['s']), graphNode('b', wait, ['a']), graphNode('c', echo, ['a']), graphNode('d', wait, ['b', 'c'])]);
+    const fiIds = await Promise.all([1, 2, 3].map(() => startFlow(m.api, flowId)));
+    for (const fiId of fiIds) {
+      expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+      const { nis, tis } = await rowsOf(fiId);
+      expect(nis.map((n: any) => n.node_key).sort()).to.deep.equal(['a', 'b', 'c', 'd', 'e', 's']);
+      expect(tis.map((t: any) => [t.exec_status, t.attempt])).to.deep.equal(Array(4).fill(['SUCCESS', 1]));
+    }
+    expect(outcomes).to.include('used');
+  });
+
+  describe('a copy MySQL no longer agrees with', () => {
+    /** A chain whose second step waits: the test changes the rows while it runs, then lets it end. */
+    const runningSecondStep = async () => {
+      const echo = await createTask(m.api, 'ECHO', 'x');
+      const wait = await createTask(m.api, 'WAIT', null, { waitMs: 400 });
+      const fiId = await startFlow(m.api, await chain([echo, wait, echo]));
+      const ti = await waitFor('the second step running here', async () => {
+        const rows = await m.services.knex('task_ins').where('fi_id', fiId).orderBy('ti_id').select('ti_id', 'exec_status');
+        return rows.length === 2 && rows[1].exec_status === 'RUNNING' ? rows[1] : null;
+      });
+      expect(m.engine.coordinator.states.get(fiId), 'the copy kept by the pass that started it').to.not.equal(undefined);
+      return { fiId, tiId: ti.ti_id as number };
+    };
+
+    it('moved on by another writer: the fence rolls the round trip back, and the pass made again from a read moves the flow on', async () => {
+      const { fiId } = await runningSecondStep();
+      // Another writer's pass (it bumps the version, as every writer of a node instance's status does).
+      await m.services.knex('task_flow_ins').where('fi_id', fiId).increment('version', 1);
+      expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+      expect(outcomes[0]).to.equal('stale');
+      const { nis, tis } = await rowsOf(fiId);
+      // Nothing of the refused round trip is left: one instance per node, each task once.
+      expect(nis.map((n: any) => [n.node_key, n.status])).to.deep.equal([['s', 'SUCCESS'], ['n0', 'SUCCESS'], ['n1', 'SUCCESS'], ['n2', 'SUCCESS'], ['e', 'SUCCESS']]);
+      expect(tis.map((t: any) => [t.exec_status, t.attempt])).to.deep.equal(Array(3).fill(['SUCCESS', 1]));
+    });
+
+    it('a result refused (the task instance moved on, as a reaper leaves it): nothing is written, the flow does not move on', async () => {
+      const { fiId, tiId } = await runningSecondStep();
+      await m.services.knex('task_ins').where('ti_id', tiId).update({ exec_status: 'PENDING', version: 99 });
+      await waitFor('the pass from the copy refused', async () => outcomes.includes('stale'));
+      // The pass made again from a read finds the result refused too: no node ended, no next step.
+      await waitFor('the result settled', async () => (await m.services.knex('task_ins').where('ti_id', tiId).first()).version === 99 && !m.engine.worker!.running);
+      const { fi, nis, tis } = await rowsOf(fiId);
+      expect(fi.status).to.equal('RUNNING');
+      expect(nis.map((n: any) => [n.node_key, n.status])).to.deep.equal([['s', 'SUCCESS'], ['n0', 'SUCCESS'], ['n1', 'RUNNING']]);
+      expect(tis.map((t: any) => [t.exec_status, t.version])).to.deep.equal([['SUCCESS', 2], ['PENDING', 99]]);
+      expect(m.engine.coordinator.states.get(fiId)).to.equal(undefined);
+      expect((await m.api('POST', `/exec/flow-ins/${fiId}/cancel`)).status).to.equal(200);
+    });
+  });
+});
