@@ -1,5 +1,5 @@
-// A worker that ran a flow's next task keeps a copy of the flow instance as it committed it, and records
-// that task's result from the copy: the result, the flow's next transitions and COMMIT in one round
+// A member that ran a flow's next task (or started the flow) keeps a copy of the flow instance as it
+// committed it, and records that task's result from the copy: the result, the flow's next transitions and COMMIT in one round
 // trip, no read (src/engine/flowStates.ts). What that must keep: the same rows a pass that reads would
 // write, and nothing written from a copy MySQL no longer agrees with — the version fence (another writer
 // moved the instance on) or a refused result (the run lost its task instance) rolls the whole round
@@ -40,15 +40,16 @@ describe('passes from copies: a result recorded and its flow moved on in one rou
     return { fi, nis, tis };
   };
 
-  it('a chain: each step after the first is recorded from the copy, and leaves the rows a pass that reads would', async () => {
+  it('a chain: each step is recorded from a copy, and leaves the rows a pass that reads would', async () => {
     const echo = await createTask(m.api, 'ECHO', 'out');
     const flowId = await chain([echo, echo, echo, echo, echo]);
     const fiId = await startFlow(m.api, flowId);
     expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
-    // The first step came from the queue (its pass read); steps 2-5 were run here, each recorded from a copy.
-    expect(outcomes).to.deep.equal(['used', 'used', 'used', 'used']);
+    // Every step recorded from a copy: the first one's kept by the start (its task queued for this
+    // engine's workers), the others' by the pass that ran them here.
+    expect(outcomes).to.deep.equal(['used', 'used', 'used', 'used', 'used']);
     const metrics = await (await fetch(`${m.url}/metrics`)).text();
-    expect(metrics).to.match(/^task_schedule_passes_from_copies_total\{outcome="used"\} [4-9]/m);
+    expect(metrics).to.match(/^task_schedule_passes_from_copies_total\{outcome="used"\} [5-9]/m);
 
     // The same flow with copies kept from nobody: every pass reads.
     const states = m.engine.coordinator.states;
@@ -57,11 +58,35 @@ describe('passes from copies: a result recorded and its flow moved on in one rou
     try {
       const twin = await startFlow(m.api, flowId);
       expect((await waitForEnd(m.api, twin)).status).to.equal('SUCCESS');
-      expect(outcomes).to.have.length(4);
+      expect(outcomes).to.have.length(5);
       expect(await rowsOf(twin)).to.deep.equal(await rowsOf(fiId));
     } finally {
       states.get = get;
     }
+  });
+
+  it('no copy of an instance whose first step is an external WORKER task (its result is not recorded here)', async () => {
+    const worker = await createTask(m.api, 'WORKER', null, { queue: 'copies' });
+    const echo = await createTask(m.api, 'ECHO', 'e');
+    const viaWorker = await startFlow(m.api, await chain([worker, echo]));
+    const viaEcho = await startFlow(m.api, await chain([echo, worker]));
+    expect(m.engine.coordinator.states.get(viaWorker)).to.equal(undefined);
+    expect((await m.api('POST', `/exec/flow-ins/${viaWorker}/cancel`)).status).to.equal(200);
+    await waitFor('the ECHO step recorded', async () => (await m.services.knex('task_ins').where('fi_id', viaEcho)).length === 2);
+    expect((await m.api('POST', `/exec/flow-ins/${viaEcho}/cancel`)).status).to.equal(200);
+  });
+
+  it('a node with `when` after the step: decided from a read, which sees the output the result writes', async () => {
+    const check = await createTask(m.api, 'ECHO', '{"score": 150}');
+    const echo = await createTask(m.api, 'ECHO', 'e');
+    const flowId = await saveFlow([graphNode('check', check, ['s']), { ...graphNode('high', echo, ['check']), when: 'nodes.check.output.score > 100' }, { ...graphNode('low', echo, ['check']), when: 'nodes.check.output.score <= 100' }]);
+    const fiId = await startFlow(m.api, flowId);
+    expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+    const { nis } = await rowsOf(fiId);
+    expect(Object.fromEntries(nis.map((n: any) => [n.node_key, n.status]))).to.deep.equal({ s: 'SUCCESS', check: 'SUCCESS', high: 'SUCCESS', low: 'SKIPPED', e: 'SUCCESS' });
+    // check's result not from the start's copy (the conditions read its output), and high's neither: the
+    // pass that entered it entered low SKIPPED too, whose id it does not read back, so it kept no copy.
+    expect(outcomes).to.deep.equal([]);
   });
 
   it('a fork and a join: branches recorded from copies side by side, the join entered once', async () => {
@@ -97,7 +122,8 @@ describe('passes from copies: a result recorded and its flow moved on in one rou
       // Another writer's pass (it bumps the version, as every writer of a node instance's status does).
       await m.services.knex('task_flow_ins').where('fi_id', fiId).increment('version', 1);
       expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
-      expect(outcomes[0]).to.equal('stale');
+      // The first step from the start's copy; the second's copy stale; the third's made by the read.
+      expect(outcomes).to.deep.equal(['used', 'stale', 'used']);
       const { nis, tis } = await rowsOf(fiId);
       // Nothing of the refused round trip is left: one instance per node, each task once.
       expect(nis.map((n: any) => [n.node_key, n.status])).to.deep.equal([['s', 'SUCCESS'], ['n0', 'SUCCESS'], ['n1', 'SUCCESS'], ['n2', 'SUCCESS'], ['e', 'SUCCESS']]);

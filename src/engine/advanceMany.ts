@@ -154,9 +154,12 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
       states!.report('used');
       return done;
     } catch (e) {
-      if (!(e instanceof StaleWriteError)) throw e;
-      // Rolled back, results and all: a copy was stale (or a result refused). The pass is made again from a read.
-      states!.report('stale');
+      if (e instanceof StaleWriteError) {
+        // Rolled back, results and all: a copy was stale (or a result refused). The pass is made again from a read.
+        states!.report('stale');
+      } else if (!(e instanceof NeedData)) throw e;
+      // (NeedData: a node's `when` or `forEach` reads outputs, the ones these results write among them: nothing
+      // was sent yet, and the pass that reads sends the results first.)
       for (const id of ids) states!.delete(id);
     }
   }
@@ -264,8 +267,9 @@ async function decideAndWrite(
     try {
       d = decide(plan, latest, tasksOf, opts.resume?.get(fi.fi_id), ctx);
     } catch (e) {
-      // Only a pass that enters a node with `when` or `forEach` pays for reading the input and outputs.
-      if (!(e instanceof NeedData)) throw e;
+      // Only a pass that enters a node with `when` or `forEach` pays for reading the input and outputs —
+      // after the results it records (a pass from copies has not sent them: it is made from a read instead).
+      if (!(e instanceof NeedData) || fromCopies) throw e;
       ctx.data = await conditionData(tx, plans, plan, fi.fi_id);
       d = decide(plan, latest, tasksOf, opts.resume?.get(fi.fi_id), ctx);
     }
@@ -291,9 +295,9 @@ async function decideAndWrite(
   w.fences = out.changed.map((fiId) => ({ fiId, version: versionOf.get(fiId)! }));
   const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
   const flowPriority = new Map(running.map((f) => [f.fi_id, f.priority ?? 0]));
-  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, handOver: opts.handOver, unfenced: !!opts.fresh, prelude: fromCopies ? preludeGuarded : undefined });
+  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, handOver: opts.handOver, unfenced: !!opts.fresh, prelude: fromCopies ? preludeGuarded : undefined, readNodes: !!opts.fresh && !!opts.states });
   if (fromCopies) out.prelude = written.prelude.slice(0, opts.prelude!.length);
-  if (opts.states && !opts.fresh) opts.states.keepAfter(w, written, running, latestOf, tasksByNi);
+  opts.states?.keepAfter(w, written, running, latestOf, tasksByNi, !!opts.fresh);
   out.enqueue = written.enqueue;
   out.started = written.started;
   out.handedOver = written.handedOver;

@@ -1,8 +1,9 @@
 // What this member last wrote of a flow instance, kept so that recording its next result needs no read.
-// A pass that ran a flow instance's next task here (runHere) knows the instance exactly as it committed
-// it: its row at the version it wrote, its node instances, and the one task instance of each RUNNING
-// node. When that task's result comes back, the pass can decide from this copy and send the result,
-// the transitions and COMMIT in one round trip instead of two (advanceMany.ts).
+// A pass that ran a flow instance's next task here (runHere), or a start that queued its first task for
+// this engine's workers, knows the instance exactly as it committed it: its row at the version it wrote,
+// its node instances, and the one task instance of each RUNNING node. When that task's result comes back
+// to this member, the pass can decide from this copy and send the result, the transitions and COMMIT in
+// one round trip instead of two (advanceMany.ts). (Another member that claims a queued first task reads.)
 //
 // The copy is only a guess; the version fence is the check. Every writer of a node instance's status
 // bumps its flow instance's version, so a copy at the version MySQL still holds is what MySQL holds —
@@ -69,12 +70,15 @@ export class FlowStates {
   /**
    * After a committed pass: the copies of the instances it changed, as it left them, for those whose every
    * RUNNING node instance has exactly one task instance (and is a plain TASK node: no child, no due time,
-   * no items), at least one of them run here. Instances that ended, or that do not qualify, keep none.
+   * no items), at least one of them run here — or, after a start (`fresh`: the instances were inserted by
+   * the pass, at version 0, unfenced), queued for this engine's workers (not an external queue).
+   * Instances that ended, or that do not qualify, keep none.
    */
-  keepAfter(w: TransitionWrites, written: Written, running: FiRow[], latestOf: Map<number, Map<number, NodeInsView>>, tasksByNi: Map<number, TaskInsView[]>): void {
+  keepAfter(w: TransitionWrites, written: Written, running: FiRow[], latestOf: Map<number, Map<number, NodeInsView>>, tasksByNi: Map<number, TaskInsView[]>, fresh: boolean): void {
     const odd = new Set<number>([...w.flowEnds, ...w.cancels, ...(w.addTasks ?? [])].map((x) => x.fiId));
     const fenced = new Set(w.fences.map((f) => f.fiId));
     const runsHere = new Set(written.started.map((r) => r.tiId));
+    if (fresh) for (const q of written.enqueue) if (!q.queue) runsHere.add(q.tiId);
     const endsOf = groupBy(w.nodeEnds, (e) => e.fiId);
     const enteredOf = groupBy(w.entered, (e) => e.fiId);
     const { niOf, tasksOf } = written.entered;
@@ -89,8 +93,8 @@ export class FlowStates {
       let ok = true;
       for (const e of enteredOf.get(fi.fi_id) ?? []) {
         const niId = niOf.get(`${fi.fi_id}:${e.nodeId}`);
-        if (e.status !== 'RUNNING' || niId === undefined) ok = false;
-        else latest.set(e.nodeId, { ni_id: niId, node_id: e.nodeId, status: 'RUNNING', error_msg: null, due_ms: e.dueMs ?? null, child_fi_id: null, child_status: null, child_error: null, item_count: e.itemCount ?? null });
+        if (niId === undefined) ok = false;
+        else latest.set(e.nodeId, { ni_id: niId, node_id: e.nodeId, status: e.status, error_msg: e.error ?? null, due_ms: e.dueMs ?? null, child_fi_id: null, child_status: null, child_error: null, item_count: e.itemCount ?? null });
       }
       const tasks = new Map<number, TaskInsView[]>();
       let here = false;
@@ -103,8 +107,8 @@ export class FlowStates {
           if (runsHere.has(ts[0].ti_id)) here = true;
         }
       }
-      // The pass bumped the version it read (its fence): the copy is at the one it committed.
-      if (ok && here) this.set(fi.fi_id, { fi: { ...fi, version: fi.version + 1 }, latest, tasks });
+      // The pass bumped the version it read (its fence), but for a start's: the copy is at the one it committed.
+      if (ok && here) this.set(fi.fi_id, { fi: { ...fi, version: fresh ? fi.version : fi.version + 1 }, latest, tasks });
     }
   }
 }

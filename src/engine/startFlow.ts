@@ -114,7 +114,7 @@ async function insertAndAdvance(
     if (idem) await tx.send(recordKeyStatements(idem, now));
     const newIds = rows.map((v) => v.fiId);
     const fresh = rows.map(({ r, fiId }) => ({ fi_id: fiId, flow_id: r.flowId, flow_version: flowOf.get(r.flowId)!.flow_version, status: 'RUNNING', version: 0, start_time: now, priority: r.priority ?? 0 }));
-    return [all, newIds.length ? await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh, collectChanges: coord.watching }) : null] as const;
+    return [all, newIds.length ? await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh, collectChanges: coord.watching, states: coord.states }) : null] as const;
   });
   for (const { i } of valid) results[i] = null;
   for (const { i, fiId } of made) results[i] = fiId;

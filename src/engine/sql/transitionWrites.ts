@@ -71,6 +71,8 @@ export interface WriteContext {
    * its guards: a pass decided from a copy (flowStates.ts) writes nothing unless all of them did.
    */
   prelude?: Statement[];
+  /** Read back the ids of every node instance entered (ended ones too), for the member's copies (flowStates.ts). */
+  readNodes?: boolean;
 }
 
 export interface Written {
@@ -150,6 +152,8 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
       { sql: 'SET @tsq_first_ni = LAST_INSERT_ID()', bindings: [] },
     );
   }
+  const nodesAt = ctx.readNodes && w.entered.length ? statements.length : -1;
+  if (nodesAt >= 0) statements.push({ sql: 'SELECT ni_id, fi_id, node_id FROM task_node_ins WHERE fi_id IN (?) AND ni_id >= @tsq_first_ni', bindings: [[...new Set(w.entered.map((e) => e.fiId))]] });
   const readBacks: number[] = []; // indexes of the statements that read new task instances back
   let handOverAt = -1;
   let insertedOf: { fiId: number; nodeId: number }[] = [];
@@ -176,6 +180,7 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
     prelude: results.slice(0, prelude.length),
     entered: enteredOf(taskRows ? results[readBacks[0]] : [], insertedOf),
   };
+  if (nodesAt >= 0) for (const r of results[nodesAt] as { ni_id: number; fi_id: number; node_id: number }[]) out.entered.niOf.set(`${r.fi_id}:${r.node_id}`, r.ni_id);
   for (const k of readBacks) {
     for (const r of results[k] as Record<string, any>[]) {
       if (r.exec_status === 'RUNNING' && r.task_type === 'WORKER') continue; // handed over (out.handedOver)
