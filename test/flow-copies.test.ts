@@ -9,6 +9,7 @@ import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createTask, startFlow, waitForEnd } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
+import { workerApi } from './helpers/workerApi.js';
 
 type Node = Record<string, unknown>;
 const graphNode = (nodeKey: string, taskId: number, prevNodes?: string[]): Node => ({ nodeType: 'TASK', nodeKey, taskIds: String(taskId), ...(prevNodes ? { prevNodes } : {}) });
@@ -65,15 +66,22 @@ describe('passes from copies: a result recorded and its flow moved on in one rou
     }
   });
 
-  it('no copy of an instance whose first step is an external WORKER task (its result is not recorded here)', async () => {
+  it('external WORKER steps: a complete (with next) is recorded from the copy the start or the last complete kept', async () => {
     const worker = await createTask(m.api, 'WORKER', null, { queue: 'copies' });
-    const echo = await createTask(m.api, 'ECHO', 'e');
-    const viaWorker = await startFlow(m.api, await chain([worker, echo]));
-    const viaEcho = await startFlow(m.api, await chain([echo, worker]));
-    expect(m.engine.coordinator.states.get(viaWorker)).to.equal(undefined);
-    expect((await m.api('POST', `/exec/flow-ins/${viaWorker}/cancel`)).status).to.equal(200);
-    await waitFor('the ECHO step recorded', async () => (await m.services.knex('task_ins').where('fi_id', viaEcho)).length === 2);
-    expect((await m.api('POST', `/exec/flow-ins/${viaEcho}/cancel`)).status).to.equal(200);
+    const fiId = await startFlow(m.api, await chain([worker, worker, worker]));
+    expect(m.engine.coordinator.states.get(fiId), 'kept by the start').to.not.equal(undefined);
+    const { poll, call } = workerApi(() => m);
+    let [task] = await poll(['copies']);
+    for (let step = 1; step <= 3; step++) {
+      const r = await call('/worker/complete', { tiId: task.tiId, leaseToken: task.leaseToken, output: { step }, next: { queues: ['copies'], workerId: 'w-1' } });
+      expect(r.status, r.text).to.equal(200);
+      [task] = r.body.data.next;
+      if (step < 3) expect(task, `step ${step + 1} handed over`).to.include({ fiId });
+    }
+    expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+    expect(outcomes).to.deep.equal(['used', 'used', 'used']);
+    const { tis } = await rowsOf(fiId);
+    expect(tis.map((t: any) => [t.exec_status, t.attempt, JSON.parse(t.output)])).to.deep.equal([1, 2, 3].map((step) => ['SUCCESS', 1, { step }]));
   });
 
   it('a node with `when` after the step: decided from a read, which sees the output the result writes', async () => {

@@ -16,7 +16,7 @@ import type { Statement, Tx } from './sql/multiStatement.js';
 import type { TaskRun } from './taskRun.js';
 import { writeTransitions, guard, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
 import { ALL_RESULTS_WRITTEN } from './sql/finishRuns.js';
-import type { FlowStates, FlowState } from './flowStates.js';
+import type { FlowStates, FlowState, BatchResults } from './flowStates.js';
 import type { FiRow } from './instanceViews.js';
 import type { HandOver, HandedOver } from './external/handOver.js';
 
@@ -113,11 +113,11 @@ export interface AdvanceOptions {
   /** This member's copies of flow instances (flowStates.ts): kept up to date by every pass it makes. */
   states?: FlowStates;
   /**
-   * The prelude records these results (task instance → the status and error it leaves), `count` rows in
-   * all: when every instance has a copy, the pass decides from the copies with the results applied and
-   * sends the prelude, the writes and COMMIT in one round trip (guarded: all `count` results written).
+   * The results the prelude records: when every instance has a copy, the pass decides from the copies with
+   * the results applied and sends the prelude, the writes and COMMIT in one round trip (guarded: all
+   * `count` results written).
    */
-  results?: { byTask: Map<number, { status: string; error: string | null }>; count: number };
+  results?: BatchResults;
 }
 
 

@@ -14,6 +14,16 @@
 import type { FiRow, NodeInsView, TaskInsView } from './instanceViews.js';
 import type { TransitionWrites, Written } from './sql/transitionWrites.js';
 import { groupBy } from '../infra/groupBy.js';
+import { statusOf, type FinishedRun } from './taskRun.js';
+
+/**
+ * A batch's results, for a pass that decides from copies: task instance → the status and error it leaves;
+ * `count` results recorded by the batch in all (RETRYs included), which a guard checks were all written.
+ */
+export interface BatchResults {
+  byTask: Map<number, { status: string; error: string | null }>;
+  count: number;
+}
 
 export interface FlowState {
   /** The flow instance's row, `version` as it was committed. */
@@ -52,8 +62,18 @@ export class FlowStates {
   }
 
   /**
-   * Whether a batch's results can be decided from copies: each result's task instance is the one task of
-   * a RUNNING node instance in its flow instance's copy.
+   * A batch's results, when every one that moves a flow on (all but RETRYs) has a copy to be decided
+   * from; else undefined (the pass reads).
+   */
+  resultsOf(items: FinishedRun[]): BatchResults | undefined {
+    const moving = items.filter((i) => i.result.status !== 'RETRY').map((i) => ({ tiId: i.run.tiId, fiId: i.run.fiId }));
+    if (!moving.length || !this.covers(moving)) return undefined;
+    return { byTask: new Map(items.map((i) => [i.run.tiId, { status: statusOf(i.result), error: i.result.error }])), count: items.length };
+  }
+
+  /**
+   * Whether results can be decided from copies: each result's task instance is the one task of a
+   * RUNNING node instance in its flow instance's copy.
    */
   covers(results: { tiId: number; fiId: number | null }[]): boolean {
     for (const r of results) {
@@ -77,8 +97,11 @@ export class FlowStates {
   keepAfter(w: TransitionWrites, written: Written, running: FiRow[], latestOf: Map<number, Map<number, NodeInsView>>, tasksByNi: Map<number, TaskInsView[]>, fresh: boolean): void {
     const odd = new Set<number>([...w.flowEnds, ...w.cancels, ...(w.addTasks ?? [])].map((x) => x.fiId));
     const fenced = new Set(w.fences.map((f) => f.fiId));
-    const runsHere = new Set(written.started.map((r) => r.tiId));
-    if (fresh) for (const q of written.enqueue) if (!q.queue) runsHere.add(q.tiId);
+    // Tasks whose result should come back to this member: run by its worker, handed over to an external
+    // worker through it (a complete's `next`), or — after a start — queued (their first claim or poll may
+    // well be here; a copy nobody uses is dropped with the oldest).
+    const here = new Set([...written.started, ...written.handedOver].map((r) => r.tiId));
+    if (fresh) for (const q of written.enqueue) here.add(q.tiId);
     const endsOf = groupBy(w.nodeEnds, (e) => e.fiId);
     const enteredOf = groupBy(w.entered, (e) => e.fiId);
     const { niOf, tasksOf } = written.entered;
@@ -97,18 +120,18 @@ export class FlowStates {
         else latest.set(e.nodeId, { ni_id: niId, node_id: e.nodeId, status: e.status, error_msg: e.error ?? null, due_ms: e.dueMs ?? null, child_fi_id: null, child_status: null, child_error: null, item_count: e.itemCount ?? null });
       }
       const tasks = new Map<number, TaskInsView[]>();
-      let here = false;
+      let ours = false;
       for (const v of latest.values()) {
         if (!ok || v.status !== 'RUNNING') continue;
         const ts = tasksOf.get(v.ni_id!) ?? tasksByNi.get(v.ni_id!) ?? [];
         if (ts.length !== 1 || v.child_fi_id || v.due_ms != null || v.item_count != null) ok = false;
         else {
           tasks.set(v.ni_id!, ts);
-          if (runsHere.has(ts[0].ti_id)) here = true;
+          if (here.has(ts[0].ti_id)) ours = true;
         }
       }
       // The pass bumped the version it read (its fence), but for a start's: the copy is at the one it committed.
-      if (ok && here) this.set(fi.fi_id, { fi: { ...fi, version: fresh ? fi.version : fi.version + 1 }, latest, tasks });
+      if (ok && ours) this.set(fi.fi_id, { fi: { ...fi, version: fresh ? fi.version : fi.version + 1 }, latest, tasks });
     }
   }
 }

@@ -13,8 +13,7 @@ import { bytesAtMost } from '../infra/writeLimits.js';
 import { clipUtf8 } from '../infra/utf8.js';
 import { sleep, withTimeout } from '../infra/timeout.js';
 import type { Committed, Coordinator } from './coordinator.js';
-import { statusOf, type TaskRun, type FinishedRun } from './taskRun.js';
-import type { AdvanceOptions } from './advanceMany.js';
+import type { TaskRun, FinishedRun } from './taskRun.js';
 import { finishRunsStatements, writtenOf } from './sql/finishRuns.js';
 import { Batcher } from './batcher.js';
 import type { RunSlots, Slot } from './runSlots.js';
@@ -115,7 +114,7 @@ export class ResultRecorder {
     const now = new Date();
     let committed: Committed;
     try {
-      committed = await this.coord.commitAndAdvance(fiIds, finishRunsStatements(items, now), { workerId: this.s.memberId, max: room }, undefined, this.resultsFor(items));
+      committed = await this.coord.commitAndAdvance(fiIds, finishRunsStatements(items, now), { workerId: this.s.memberId, max: room }, undefined, this.coord.states.resultsOf(items));
     } catch (e) {
       this.slots.unreserve(room);
       throw e;
@@ -130,16 +129,6 @@ export class ResultRecorder {
       () => this.slots.unreserve(room),
     );
     return items.map((_, i) => ({ continued: i === 0 ? committed.started : [], settled }));
-  }
-
-  /**
-   * The batch's results, for a pass that decides from this member's copies of their flow instances
-   * (flowStates.ts) — when every result that moves a flow on has one; else undefined (the pass reads).
-   */
-  private resultsFor(items: Finished[]): AdvanceOptions['results'] {
-    const moving = items.filter((i) => i.result.status !== 'RETRY').map((i) => ({ tiId: i.run.tiId, fiId: i.run.fiId }));
-    if (!moving.length || !this.coord.states.covers(moving)) return undefined;
-    return { byTask: new Map(items.map((i) => [i.run.tiId, { status: statusOf(i.result), error: i.result.error }])), count: items.length };
   }
 
   /** Once a batch of results is committed: ack or requeue them. */

@@ -53,7 +53,7 @@ export class ExternalRecorder {
     // One worker per flow instance (the first asking): its new WORKER instances go to that worker.
     const handOver = new Map<number, HandOver>();
     for (const it of items) if (it.next && it.run.fiId && it.result.status === 'SUCCESS' && !handOver.has(it.run.fiId)) handOver.set(it.run.fiId, { ...it.next, fiId: it.run.fiId });
-    const committed = await this.coord.commitAndAdvance(fiIds, finishRunsStatements(items, now), undefined, handOver.size ? [...handOver.values()] : undefined);
+    const committed = await this.coord.commitAndAdvance(fiIds, finishRunsStatements(items, now), undefined, handOver.size ? [...handOver.values()] : undefined, this.coord.states.resultsOf(items));
     // The batch's place goes to the next batch as soon as this one has committed (measured: transition p50
     // 11-16 ms against 14-20 with the place kept until the Redis side was done); its callers are answered
     // once that is done.
