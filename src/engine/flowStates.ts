@@ -1,9 +1,10 @@
 // What this member last wrote of a flow instance, kept so that recording its next result needs no read.
-// A pass that ran a flow instance's next task here (runHere), or a start that queued its first task for
-// this engine's workers, knows the instance exactly as it committed it: its row at the version it wrote,
-// its node instances, and the one task instance of each RUNNING node. When that task's result comes back
-// to this member, the pass can decide from this copy and send the result, the transitions and COMMIT in
-// one round trip instead of two (advanceMany.ts). (Another member that claims a queued first task reads.)
+// A pass that ran a flow instance's next task here (runHere) or handed it to an external worker through
+// this member (handOver), or a start that queued its first task, knows the instance exactly as it
+// committed it: its row at the version it wrote, its node instances, and the one task instance of each
+// RUNNING node. When that task's result comes back to this member, the pass can decide from this copy and
+// send the result, the transitions and COMMIT in one round trip instead of two (advanceMany.ts). (Another
+// member that gets the result reads, as before; a copy never used is dropped with the oldest.)
 //
 // The copy is only a guess; the version fence is the check. Every writer of a node instance's status
 // bumps its flow instance's version, so a copy at the version MySQL still holds is what MySQL holds —
@@ -55,10 +56,6 @@ export class FlowStates {
 
   delete(fiId: number): void {
     this.states.delete(fiId);
-  }
-
-  get size(): number {
-    return this.states.size;
   }
 
   /**
