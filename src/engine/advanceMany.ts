@@ -9,6 +9,9 @@
 // multi-row statements with COMMIT (sql/transitionWrites.ts). The first write bumps each changed instance's
 // `version`, checked against the version read (optimistic lock): the fencing token that refuses a
 // coordinator that lost its Redis lock while paused, and that cancel and retry check too.
+// One round trip when the caller records results of instances this member holds copies of
+// (flowStates.ts): no reads, the results, a guard that all were written, the writes and COMMIT together;
+// a copy found stale rolls it all back, and the pass is made again the two-round-trip way.
 import type { FlowPlans } from './flowPlan.js';
 import { decide, NeedData, type Decision, type DecideContext, type NodeInsView, type TaskInsView } from './decide.js';
 import { conditionData } from './conditionData.js';
