@@ -82,7 +82,7 @@ function api(base: string, method: string, p: string, body?: unknown): Promise<a
   });
 }
 
-/** CPU seconds a process has used so far (user + system), from /proc; 0 where that cannot be read. */
+/** A process's resident memory (VmRSS) in MB, from /proc; 0 where that cannot be read. */
 function rssMb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

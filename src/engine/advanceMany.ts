@@ -17,7 +17,7 @@ import { decide, NeedData, type Decision, type DecideContext, type NodeInsView, 
 import { conditionData } from './conditionData.js';
 import type { Statement, Tx } from './sql/multiStatement.js';
 import type { TaskRun } from './taskRun.js';
-import { writeTransitions, guard, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
+import { writeTransitions, sendFenced, guard, StaleWriteError, type TransitionWrites, type RunHere } from './sql/transitionWrites.js';
 import { ALL_RESULTS_WRITTEN } from './sql/finishRuns.js';
 import type { FlowStates, FlowState, BatchResults } from './flowStates.js';
 import type { FiRow } from './instanceViews.js';
@@ -162,8 +162,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
         states!.report('stale');
       } else if (!(e instanceof NeedData)) throw e;
       // (NeedData: a node's `when` or `forEach` reads outputs, the ones these results write among them: nothing
-      // was sent yet, and the pass that reads sends the results first.)
-      for (const id of ids) states!.delete(id);
+      // was sent yet, and the pass that reads sends the results first.) Either way the copies are gone.
     }
   }
   let fis: FiRow[] = opts.fresh ?? [];
@@ -287,7 +286,7 @@ async function decideAndWrite(
     if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd || d.addTasks?.length) changed.add(fiId);
   }
   if (!changed.size) {
-    if (fromCopies) out.prelude = await sendGuarded(tx, preludeGuarded);
+    if (fromCopies) out.prelude = await sendFenced(tx, preludeGuarded, []);
     return out;
   }
 
@@ -318,13 +317,3 @@ async function decideAndWrite(
   return out;
 }
 
-/** Sends statements (the prelude and its guard) with COMMIT; a tripped guard rolls back: StaleWriteError. */
-async function sendGuarded(tx: Tx, statements: Statement[]): Promise<any[]> {
-  try {
-    return await tx.send(statements, { commit: true });
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'ER_TOO_MANY_ROWS') throw e;
-    await tx.rollback();
-    throw new StaleWriteError('a result was refused');
-  }
-}

@@ -273,9 +273,10 @@ function taskInserts(entered: TransitionWrites['entered'], ctx: WriteContext): {
 
 /**
  * Sends the writes with COMMIT; if a guard trips, rolls back and finds the instances whose version is no
- * longer the one read (after the rollback, only others' changes are left to see).
+ * longer the one read (after the rollback, only others' changes are left to see). With no fences (a pass
+ * from copies that changed nothing: its results and their guard only), a trip is a result refused.
  */
-async function sendFenced(tx: Tx, statements: Statement[], fences: TransitionWrites['fences']): Promise<any[]> {
+export async function sendFenced(tx: Tx, statements: Statement[], fences: TransitionWrites['fences']): Promise<any[]> {
   try {
     return await tx.send(statements, { commit: true });
   } catch (e) {
@@ -285,6 +286,7 @@ async function sendFenced(tx: Tx, statements: Statement[], fences: TransitionWri
     } catch {
       throw new StaleWriteError('a pass found its rows moved on'); // a transaction that cannot roll back in part
     }
+    if (!fences.length) throw new StaleWriteError('a result was refused');
     const [rows] = (await tx.send([tx.q('task_flow_ins').select('fi_id', 'version').whereIn('fi_id', fences.map((f) => f.fiId))])) as [{ fi_id: number; version: number }[]];
     const versionNow = new Map(rows.map((r) => [r.fi_id, r.version]));
     const stale = fences.filter((f) => versionNow.get(f.fiId) !== f.version).map((f) => f.fiId);
