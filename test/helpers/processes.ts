@@ -205,9 +205,20 @@ export function testDb(): Knex {
 export async function retireFlows(knex: Knex, flowIds: number[]): Promise<void> {
   if (!flowIds.length) return;
   const now = new Date();
-  await knex('task_flow').whereIn('flow_id', flowIds).update({ cron_enabled: false, update_time: now });
+  // Members may still be running these flows: MariaDB may pick one of these bulk updates as a deadlock's
+  // victim (seen in CI), and the answer to that is to run it again.
+  const retried = async (update: () => Promise<unknown>) => {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await update();
+      } catch (e) {
+        if ((e as { errno?: number }).errno !== 1213 || tries >= 5) throw e;
+      }
+    }
+  };
+  await retried(() => knex('task_flow').whereIn('flow_id', flowIds).update({ cron_enabled: false, update_time: now }));
   const fis = knex('task_flow_ins').select('fi_id').whereIn('flow_id', flowIds);
-  await knex('task_ins').whereIn('fi_id', fis).whereIn('exec_status', ['PENDING', 'RUNNING']).update({ exec_status: 'CANCELLED', error_msg: 'test over', end_time: now, version: knex.raw('version + 1'), update_time: now });
-  await knex('task_node_ins').whereIn('fi_id', fis).where('status', 'RUNNING').update({ status: 'CANCELLED', end_time: now, version: knex.raw('version + 1'), update_time: now });
-  await knex('task_flow_ins').whereIn('flow_id', flowIds).where('status', 'RUNNING').update({ status: 'CANCELLED', error_msg: 'test over', end_time: now, version: knex.raw('version + 1'), update_time: now });
+  await retried(() => knex('task_ins').whereIn('fi_id', fis).whereIn('exec_status', ['PENDING', 'RUNNING']).update({ exec_status: 'CANCELLED', error_msg: 'test over', end_time: now, version: knex.raw('version + 1'), update_time: now }));
+  await retried(() => knex('task_node_ins').whereIn('fi_id', fis).where('status', 'RUNNING').update({ status: 'CANCELLED', end_time: now, version: knex.raw('version + 1'), update_time: now }));
+  await retried(() => knex('task_flow_ins').whereIn('flow_id', flowIds).where('status', 'RUNNING').update({ status: 'CANCELLED', error_msg: 'test over', end_time: now, version: knex.raw('version + 1'), update_time: now }));
 }

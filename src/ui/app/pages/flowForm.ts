@@ -138,11 +138,16 @@ export function FlowForm({ flowId }: { flowId: number | null }) {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<Notice | null>(null);
   const [busy, setBusy] = useState(false);
+  // An existing flow's form is drawn only once the flow is in it: drawn empty first, a keystroke made
+  // before the flow arrived would be replaced by it.
+  const [filled, setFilled] = useState(false);
   useEffect(() => {
-    if (loaded.data?.flow) setD(draftOf(loaded.data.flow));
+    if (!loaded.data?.flow) return;
+    setD(draftOf(loaded.data.flow));
+    setFilled(true);
   }, [loaded.data]);
 
-  if (!loaded.data) return html`<section><p class="crumbs"><a href="/ui/flows">Flows</a> ›</p><${ErrorBox} error=${loaded.error} what="Could not load the form" /><${Loading} loading=${loaded.loading} /></section>`;
+  if (!loaded.data || (flowId && !filled)) return html`<section><p class="crumbs"><a href="/ui/flows">Flows</a> ›</p><${ErrorBox} error=${loaded.error} what="Could not load the form" /><${Loading} loading=${loaded.loading} /></section>`;
   const tasks = loaded.data.tasks;
   const taskById = new Map(tasks.map((t) => [t.taskId, t]));
 

@@ -114,8 +114,13 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
   const [errors, setErrors] = useState<Record<string, string>>({});
   const [notice, setNotice] = useState<Notice | null>(null);
   const [busy, setBusy] = useState(false);
+  // The form is drawn only once the task is in it: drawn empty first, a keystroke made before the task
+  // arrived would be replaced by it.
+  const [filled, setFilled] = useState(false);
   useEffect(() => {
-    if (loaded.data) setD(draftOf(loaded.data));
+    if (!loaded.data) return;
+    setD(draftOf(loaded.data));
+    setFilled(true);
   }, [loaded.data]);
 
   const set = (k: keyof Omit<Draft, 'cfg'>) => (e: Event) => setD({ ...d, [k]: (e.target as HTMLInputElement).value });
@@ -161,7 +166,7 @@ export function TaskForm({ taskId }: { taskId: number | null }) {
     }
   };
 
-  if (taskId && !loaded.data) return html`<section><p class="crumbs"><a href="/ui/tasks">Tasks</a> ›</p><${ErrorBox} error=${loaded.error} what="Could not load the task" /><${Loading} loading=${loaded.loading} /></section>`;
+  if (taskId && (!loaded.data || !filled)) return html`<section><p class="crumbs"><a href="/ui/tasks">Tasks</a> ›</p><${ErrorBox} error=${loaded.error} what="Could not load the task" /><${Loading} loading=${loaded.loading} /></section>`;
   const [contentLabel, contentHint] = CONTENT_LABEL[d.taskType];
   const known = new Set(['taskName', 'taskType', 'taskContent', 'taskDescription', ...NUMBERS.map((n) => `taskConfig.${n.key}`), ...RATE.map((r) => `taskConfig.rateLimit.${r.key}`), 'taskConfig.method', 'taskConfig.url', 'taskConfig.headers', 'taskConfig.body', 'taskConfig.idempotencyHeader', 'taskConfig.queue', 'taskConfig.input']);
   const otherError = Object.entries(errors).find(([k]) => !known.has(k));
