@@ -81,6 +81,21 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 /** The most tasks one poll may ask for (the server's limit). */
 const MAX_PER_POLL = 100;
 
+/** The most completes one request carries, and the most bytes of them (the member takes 1 MiB and 64 KiB). */
+const COMPLETE_BATCH = 100;
+const COMPLETE_BATCH_BYTES = 512 * 1024;
+
+interface PendingComplete {
+  lease: { tiId: number; leaseToken: string };
+  output: unknown;
+  /** The complete as JSON, as it goes into the request's list, and its size in bytes. */
+  item: string;
+  bytes: number;
+  wantNext: boolean;
+  resolve: (next: WorkerTask[]) => void;
+  reject: (e: Error) => void;
+}
+
 const transient = (e: unknown) => !(e instanceof HttpFailure) || e.status === 503 || e.status === 502 || e.status === 504 || e.status === 429;
 
 export class Worker {
@@ -96,6 +111,10 @@ export class Worker {
   /** Slots asked for by polls in flight (so polls running side by side never ask for more than is free). */
   private asked = 0;
   private slotWaiters: (() => void)[] = [];
+  /** Completes waiting for this turn of the event loop to end (flushCompletes). */
+  private completes: PendingComplete[] = [];
+  /** False once the member turned out not to know POST /worker/complete-many. */
+  private batching = true;
   private readonly transport: typeof http | typeof https;
   private readonly agent: http.Agent;
   /** The member's address, parsed once (`path`: its base path, if any). */
@@ -252,9 +271,7 @@ export class Worker {
     let handedOver: WorkerTask | null = null;
     try {
       if (outcome.ok) {
-        const next = wantNext ? { queues: this.opts.queues, workerId: this.opts.workerId, max: 1 } : undefined;
-        const answer = (await this.send('/worker/complete', { ...lease, output: outcome.output, ...(next ? { next } : {}) })) as { next?: WorkerTask[] } | null;
-        const tasks = answer?.next ?? [];
+        const tasks = await this.complete(lease, outcome.output, wantNext);
         if (tasks.length && this.stopping) {
           // Stopping: what was handed over goes back to its queue.
           await Promise.allSettled(tasks.map((t) => this.send('/worker/release', { tiId: t.tiId, leaseToken: t.leaseToken }, 3)));
@@ -273,7 +290,73 @@ export class Worker {
     return handedOver;
   }
 
-  /** A report, retried with back-off on 503 and network errors (a 4xx is final). */
+  /**
+   * Completes a task; with `wantNext`, what the member hands over for its slot (at most one task). The
+   * completes of handlers that finish together (in one turn of the event loop) go in one request,
+   * POST /worker/complete-many, up to COMPLETE_BATCH tasks and COMPLETE_BATCH_BYTES of body: a busy
+   * worker then makes one request for many steps. A larger output goes alone, as POST /worker/complete.
+   */
+  private complete(lease: { tiId: number; leaseToken: string }, output: unknown, wantNext: boolean): Promise<WorkerTask[]> {
+    const json = JSON.stringify(output);
+    const item = `{"tiId":${lease.tiId},"leaseToken":${JSON.stringify(lease.leaseToken)},"output":${json}}`;
+    const bytes = Buffer.byteLength(item);
+    if (!this.batching || bytes > COMPLETE_BATCH_BYTES) return this.completeOne(lease, output, wantNext);
+    return new Promise<WorkerTask[]>((resolve, reject) => {
+      this.completes.push({ lease, output, item, bytes, wantNext, resolve, reject });
+      if (this.completes.length === 1) setImmediate(() => this.flushCompletes());
+    });
+  }
+
+  private async completeOne(lease: { tiId: number; leaseToken: string }, output: unknown, wantNext: boolean): Promise<WorkerTask[]> {
+    const next = wantNext ? { queues: this.opts.queues, workerId: this.opts.workerId, max: 1 } : undefined;
+    const answer = (await this.send('/worker/complete', { ...lease, output, ...(next ? { next } : {}) })) as { next?: WorkerTask[] } | null;
+    return answer?.next ?? [];
+  }
+
+  /** Sends the completes waiting, in requests of at most COMPLETE_BATCH tasks and COMPLETE_BATCH_BYTES. */
+  private flushCompletes(): void {
+    const all = this.completes;
+    this.completes = [];
+    for (let i = 0; i < all.length; ) {
+      let bytes = 0;
+      let j = i;
+      while (j < all.length && j - i < COMPLETE_BATCH && bytes + all[j]!.bytes <= COMPLETE_BATCH_BYTES) bytes += all[j++]!.bytes + 1;
+      void this.sendCompletes(all.slice(i, j));
+      i = j;
+    }
+  }
+
+  private async sendCompletes(batch: PendingComplete[]): Promise<void> {
+    const wantNext = batch.some((c) => c.wantNext);
+    const next = wantNext ? `,"next":${JSON.stringify({ queues: this.opts.queues, workerId: this.opts.workerId })}` : '';
+    let answer: { results: { tiId: number; code: string; message?: string }[]; next?: WorkerTask[] };
+    try {
+      answer = (await this.send('/worker/complete-many', `{"completes":[${batch.map((c) => c.item).join(',')}]${next}}`)) as typeof answer;
+    } catch (e) {
+      if (e instanceof HttpFailure && e.status === 404 && e.message.includes('no route')) {
+        // A member older than complete-many: one request per task from now on.
+        this.batching = false;
+        for (const c of batch) this.completeOne(c.lease, c.output, c.wantNext).then(c.resolve, c.reject);
+      } else for (const c of batch) c.reject(e as Error);
+      return;
+    }
+    // The tasks handed over are one per complete at most; any complete that asked for one may run it.
+    const handed = [...(answer?.next ?? [])];
+    const byId = new Map(answer.results.map((r) => [r.tiId, r]));
+    for (const c of batch) {
+      const r = byId.get(c.lease.tiId);
+      if (r && r.code === '200') c.resolve(c.wantNext && handed.length ? [handed.shift()!] : []);
+      else c.reject(new HttpFailure(Number(r?.code ?? 500), `/worker/complete-many: task ${c.lease.tiId}: ${r?.code ?? 'no answer'} ${r?.message ?? ''}`));
+    }
+    // More handed over than asked for (a complete that asked for none while the worker began to stop):
+    // run them as a poll's, or hand them back when stopping.
+    for (const t of handed) {
+      if (this.stopping) this.send('/worker/release', { tiId: t.tiId, leaseToken: t.leaseToken }, 3).catch((e) => this.opts.onError?.(e as Error));
+      else this.run(t);
+    }
+  }
+
+  /** A report, retried with back-off on 503 and network errors (a 4xx is final); a string body is sent as is. */
   private async send(path: string, body: unknown, attempts = 8): Promise<unknown> {
     for (let i = 1; ; i++) {
       try {
@@ -286,7 +369,7 @@ export class Worker {
   }
 
   private async request(path: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
-    const payload = JSON.stringify(body);
+    const payload = typeof body === 'string' ? body : JSON.stringify(body);
     const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
     if (this.opts.token) headers.authorization = `Bearer ${this.opts.token}`;
     // A plain timer and listener rather than AbortSignal.timeout/any and the request's `signal`: those cost

@@ -20,6 +20,8 @@ import { normalPath } from '../accessRules.js';
 
 /** The body of POST /worker/complete may be this large whatever BODY_LIMIT says: 1 MiB of output and room around it. */
 export const WORKER_COMPLETE_BODY = 1024 * 1024 + 64 * 1024;
+/** The completes (one, or several together) whose body may be WORKER_COMPLETE_BODY. */
+const WIDE_PATHS = new Set(['/worker/complete', '/worker/complete-many']);
 
 const NO_BODY_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -51,9 +53,13 @@ export function jsonBody(limitText: string): Middleware {
       throw new HttpError(415, `Content-Encoding "${ctx.get('content-encoding')}" is not supported: send gzip, deflate, br or identity`);
     }
     // A worker's result may be 1 MiB of JSON: its body may be larger than BODY_LIMIT (worker.ts).
-    const wide = readWide !== null && normalPath(ctx.path) === '/worker/complete';
+    const path = readWide !== null ? normalPath(ctx.path) : '';
+    const wide = WIDE_PATHS.has(path);
     const max = wide ? WORKER_COMPLETE_BODY : limit;
-    const refused = (as: string) => (wide ? new HttpError(413, `output: the request body is larger than ${max} bytes: output must be at most 1048576 bytes as JSON`) : tooLarge(as));
+    const refused = (as: string) =>
+      !wide ? tooLarge(as)
+      : path === '/worker/complete' ? new HttpError(413, `output: the request body is larger than ${max} bytes: output must be at most 1048576 bytes as JSON`)
+      : new HttpError(413, `completes: the request body is larger than ${max} bytes: send fewer completes together`);
     // Do not read (or wait for) the rest of a refused body.
     if (Number(length) > max) {
       ctx.set('Connection', 'close');

@@ -10,7 +10,7 @@ import { envelope, HttpError } from '../http.js';
 import { ConflictError, dependencyDown, InvalidInputError, NotFoundError, StaleVersionError } from '../../errors.js';
 
 /** The status of one of the program's own errors, or null for anything else. */
-function statusOf(e: unknown): number | null {
+export function statusOf(e: unknown): number | null {
   if (e instanceof HttpError) return e.status;
   if (e instanceof InvalidInputError) return 400;
   if (e instanceof NotFoundError) return 404;

@@ -11,12 +11,13 @@ import type { ExternalTasks, PolledTask } from '../../engine/external/externalTa
 import { WORKER_QUEUE } from '../../definitions/taskConfig.js';
 import { actor, badRequest, HttpError, ok } from '../http.js';
 import { parse } from '../validate.js';
+import { statusOf } from '../middleware/errors.js';
 import type { RouteModule } from '../routeModule.js';
 import { workerPaths } from './workerDoc.js';
 
 /** A completed task's output, as JSON. */
 export const WORKER_OUTPUT_MAX_BYTES = 1024 * 1024;
-export const WORKER_LIMITS = { queues: 32, max: 100, waitMs: 60_000 };
+export const WORKER_LIMITS = { queues: 32, max: 100, waitMs: 60_000, completes: 100 };
 
 const tiId = z.number({ error: 'must be a positive integer' }).int('must be a positive integer').min(1, 'must be a positive integer').max(Number.MAX_SAFE_INTEGER);
 const leaseToken = z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(64, 'must be at most 64 characters');
@@ -37,6 +38,15 @@ const pollBody = z.object({
 const heartbeatBody = z.object({ tiId, leaseToken });
 // `next`: the worker takes its flow's next WORKER task instances in the answer (engine/external/handOver.ts).
 const completeBody = z.object({ tiId, leaseToken, output: z.unknown().optional(), next: z.object({ queues, workerId, max }, { error: 'must be an object {queues, workerId, max}' }).optional() });
+// Several completes in one request (the TypeScript client sends those that finish together): each as
+// POST /worker/complete with `next` of max 1, answered one by one.
+const completeManyBody = z.object({
+  completes: z
+    .array(z.object({ tiId, leaseToken, output: z.unknown().optional() }, { error: 'must be an object {tiId, leaseToken, output}' }), { error: 'must be a list of completes' })
+    .min(1, 'must hold at least one complete')
+    .max(WORKER_LIMITS.completes, `must hold at most ${WORKER_LIMITS.completes} completes`),
+  next: z.object({ queues, workerId }, { error: 'must be an object {queues, workerId}' }).optional(),
+});
 const failBody = z.object({
   tiId,
   leaseToken,
@@ -76,6 +86,38 @@ export function workerRoutes(s: Services, engine: Engine): RouteModule {
     const done = await ext.complete(b.tiId, b.leaseToken, output, next);
     if (done.next?.length) handBackIfUnsent(ctx, ext, done.next, s);
     ok(ctx, done);
+  });
+
+  router.post('/worker/complete-many', async (ctx) => {
+    const b = parse(completeManyBody, ctx.request.body);
+    const max = Math.min(WORKER_OUTPUT_MAX_BYTES, s.limits.outputMaxBytes);
+    const seen = new Set<number>();
+    // Every complete is checked before any is recorded.
+    const outputs = b.completes.map((c, i) => {
+      if (seen.has(c.tiId)) throw badRequest(`completes[${i}].tiId: task instance ${c.tiId} is completed twice in this request`);
+      seen.add(c.tiId);
+      const output = JSON.stringify(c.output ?? null);
+      if (Buffer.byteLength(output, 'utf8') > max) throw badRequest(`completes[${i}].output: must be at most ${max} bytes as JSON`);
+      return output;
+    });
+    const next = b.next ? { queues: [...new Set(b.next.queues)], workerId: b.next.workerId, max: 1, user: actor(ctx) } : undefined;
+    const settled = await Promise.allSettled(b.completes.map((c, i) => ext.complete(c.tiId, c.leaseToken, outputs[i]!, next)));
+    const handed = settled.flatMap((r) => (r.status === 'fulfilled' ? (r.value.next ?? []) : []));
+    const results = settled.map((r, i) => {
+      const id = b.completes[i]!.tiId;
+      if (r.status === 'fulfilled') return { tiId: id, code: '200', status: r.value.status };
+      const status = statusOf(r.reason);
+      return status === null ? null : { tiId: id, code: String(status), message: (r.reason as Error).message };
+    });
+    const failed = settled.find((_, i) => results[i] === null) as PromiseRejectedResult | undefined;
+    if (failed) {
+      // MySQL or Redis away (a 503 for the whole request, which the worker sends again: a complete
+      // recorded already answers 200): what this request was handed goes back now, not after its lease.
+      if (handed.length) void ext.handBackTasks(handed);
+      throw failed.reason;
+    }
+    if (handed.length) handBackIfUnsent(ctx, ext, handed, s);
+    ok(ctx, next ? { results, next: handed } : { results });
   });
 
   router.post('/worker/fail', async (ctx) => {

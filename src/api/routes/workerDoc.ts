@@ -147,6 +147,66 @@ export function workerPaths(): OpenApiPaths {
         },
       },
     },
+    '/worker/complete-many': {
+      post: {
+        operationId: 'completeWorkerTasks',
+        tags: ['workers'],
+        summary: 'Several completes in one request (at most 100): each as POST /worker/complete, answered on its own',
+        description:
+          'What the TypeScript client sends for the handlers that finish together: one request, and one MySQL round trip on a busy member, for many steps. ' +
+          'Every complete is checked before any is recorded (a 400 names the field, e.g. completes[2].output, and nothing is written). ' +
+          'Each one is then recorded as POST /worker/complete would: data.results answers each in order, code 200 (recorded, or recorded already by this token), or 404/409 with the message that call would have had; one refused complete does not stop the others. ' +
+          'With next, each complete may hand over its flow\'s next WORKER task (at most one each), all listed in data.next. ' +
+          'MySQL or Redis away is a 503 for the whole request: send it again (what was recorded answers 200; what it handed over went back to its queue).',
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                required: ['completes'],
+                properties: {
+                  completes: {
+                    type: 'array',
+                    minItems: 1,
+                    maxItems: 100,
+                    description: 'Each task instance at most once; the body at most 1 MiB and 64 KiB (or BODY_LIMIT, whichever is larger)',
+                    items: { type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken, output: { description: 'Any JSON (default null), at most 1,048,576 bytes as JSON' } } },
+                  },
+                  next: {
+                    type: 'object',
+                    required: ['queues', 'workerId'],
+                    description: 'Hand over each completed task\'s next WORKER task of these queues (at most one each) in the answer',
+                    properties: { queues: { type: 'array', minItems: 1, maxItems: 32, items: queueName }, workerId: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,100}$', example: 'host-1' } },
+                  },
+                },
+              },
+              example: { completes: [{ tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', output: { width: 640 } }, { tiId: 44, leaseToken: 'Zq0y5d1yvQm2uC3VbY6dKk', output: null }], next: { queues: ['resize'], workerId: 'host-1' } },
+            },
+          },
+        },
+        responses: {
+          '200': okResponse(
+            {
+              type: 'object',
+              required: ['results'],
+              properties: {
+                results: {
+                  type: 'array',
+                  items: { type: 'object', required: ['tiId', 'code'], properties: { tiId: { type: 'integer' }, code: { type: 'string', enum: ['200', '404', '409'] }, status: { type: 'string', enum: ['SUCCESS'] }, message: { type: 'string', description: 'Why it was refused (404, 409)' } } },
+                },
+                next: { type: 'array', items: polledTask, description: 'Only when next was asked for: the tasks handed over, leased to this worker ([] when none)' },
+              },
+            },
+            'Each complete answered in the order sent',
+            { results: [{ tiId: 42, code: '200', status: 'SUCCESS' }, { tiId: 44, code: '409', message: 'leaseToken: task instance 44 is CANCELLED; stop working on it' }], next: [] },
+          ),
+          '400': errorResponse(400, 'A bad field; the message names it; nothing was recorded', { empty: 'completes: must hold at least one complete', twice: 'completes[1].tiId: task instance 42 is completed twice in this request', outputTooLarge: 'completes[0].output: must be at most 1048576 bytes as JSON' }),
+          '413': errorResponse(413, 'The body is larger than BODY_LIMIT or 1 MiB and 64 KiB, whichever is larger, as sent or once decompressed', { tooLarge: 'completes: the request body is larger than 1114112 bytes: send fewer completes together' }),
+          '503': both,
+        },
+      },
+    },
     '/worker/fail': {
       post: {
         operationId: 'failWorkerTask',
