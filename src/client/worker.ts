@@ -329,7 +329,7 @@ export class Worker {
   private async sendCompletes(batch: PendingComplete[]): Promise<void> {
     const wantNext = batch.some((c) => c.wantNext);
     const next = wantNext ? `,"next":${JSON.stringify({ queues: this.opts.queues, workerId: this.opts.workerId })}` : '';
-    let answer: { results: { tiId: number; code: string; message?: string }[]; next?: WorkerTask[] };
+    let answer: { results?: { tiId: number; code: string; message?: string }[]; next?: WorkerTask[] } | null;
     try {
       answer = (await this.send('/worker/complete-many', `{"completes":[${batch.map((c) => c.item).join(',')}]${next}}`)) as typeof answer;
     } catch (e) {
@@ -342,7 +342,7 @@ export class Worker {
     }
     // The tasks handed over are one per complete at most; any complete that asked for one may run it.
     const handed = [...(answer?.next ?? [])];
-    const byId = new Map(answer.results.map((r) => [r.tiId, r]));
+    const byId = new Map((answer?.results ?? []).map((r) => [r.tiId, r]));
     for (const c of batch) {
       const r = byId.get(c.lease.tiId);
       if (r && r.code === '200') c.resolve(c.wantNext && handed.length ? [handed.shift()!] : []);
