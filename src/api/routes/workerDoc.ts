@@ -3,6 +3,10 @@ import type { OpenApiPaths } from '../routeModule.js';
 import { errorResponse, okResponse, retryAfter, unavailable, type Schema } from '../openapiParts.js';
 
 const queueName: Schema = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$', example: 'resize' };
+const queues: Schema = { type: 'array', minItems: 1, maxItems: 32, items: queueName };
+const workerId: Schema = { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,100}$', example: 'host-1' };
+/** A JSON request body that is required. */
+const jsonRequest = (schema: Schema, example: unknown): Schema => ({ required: true, content: { 'application/json': { schema, example } } });
 const tiId: Schema = { type: 'integer', minimum: 1, description: 'The task instance, as the poll answered it', example: 42 };
 const leaseToken: Schema = { type: 'string', minLength: 1, maxLength: 64, description: 'The token the poll answered with this task', example: 'q0y5d1yvQm2uC3VbY6dKkA' };
 
@@ -52,8 +56,8 @@ export function workerPaths(): OpenApiPaths {
                 type: 'object',
                 required: ['queues', 'workerId'],
                 properties: {
-                  queues: { type: 'array', minItems: 1, maxItems: 32, items: queueName },
-                  workerId: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,100}$', description: 'Names this worker on the dashboard and on the task instances', example: 'host-1' },
+                  queues,
+                  workerId: { ...workerId, description: 'Names this worker on the dashboard and on the task instances' },
                   max: { type: 'integer', minimum: 1, maximum: 100, default: 1 },
                   waitMs: { type: 'integer', minimum: 0, maximum: 60000, default: 20000 },
                 },
@@ -122,8 +126,8 @@ export function workerPaths(): OpenApiPaths {
                     required: ['queues', 'workerId'],
                     description: 'Hand over the flow\'s next WORKER tasks of these queues in the answer (as POST /worker/poll\'s fields)',
                     properties: {
-                      queues: { type: 'array', minItems: 1, maxItems: 32, items: queueName },
-                      workerId: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,100}$', example: 'host-1' },
+                      queues,
+                      workerId,
                       max: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: 'The most handed over (the worker\'s free slots, this one included)' },
                     },
                   },
@@ -158,33 +162,28 @@ export function workerPaths(): OpenApiPaths {
           'Each one is then recorded as POST /worker/complete would: data.results answers each in order, code 200 (recorded, or recorded already by this token), or 404/409 with the message that call would have had; one refused complete does not stop the others. ' +
           'With next, each complete may hand over its flow\'s next WORKER task (at most one each), all listed in data.next. ' +
           'MySQL or Redis away is a 503 for the whole request: send it again (what was recorded answers 200; what it handed over went back to its queue).',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['completes'],
-                properties: {
-                  completes: {
-                    type: 'array',
-                    minItems: 1,
-                    maxItems: 100,
-                    description: 'Each task instance at most once; the body at most 1 MiB and 64 KiB (or BODY_LIMIT, whichever is larger)',
-                    items: { type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken, output: { description: 'Any JSON (default null), at most 1,048,576 bytes as JSON' } } },
-                  },
-                  next: {
-                    type: 'object',
-                    required: ['queues', 'workerId'],
-                    description: 'Hand over each completed task\'s next WORKER task of these queues (at most one each) in the answer',
-                    properties: { queues: { type: 'array', minItems: 1, maxItems: 32, items: queueName }, workerId: { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,100}$', example: 'host-1' } },
-                  },
-                },
+        requestBody: jsonRequest(
+          {
+            type: 'object',
+            required: ['completes'],
+            properties: {
+              completes: {
+                type: 'array',
+                minItems: 1,
+                maxItems: 100,
+                description: 'Each task instance at most once; the body at most 1 MiB and 64 KiB (or BODY_LIMIT, whichever is larger)',
+                items: { type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken, output: { description: 'Any JSON (default null), at most 1,048,576 bytes as JSON' } } },
               },
-              example: { completes: [{ tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', output: { width: 640 } }, { tiId: 44, leaseToken: 'Zq0y5d1yvQm2uC3VbY6dKk', output: null }], next: { queues: ['resize'], workerId: 'host-1' } },
+              next: {
+                type: 'object',
+                required: ['queues', 'workerId'],
+                description: 'Hand over each completed task\'s next WORKER task of these queues (at most one each) in the answer',
+                properties: { queues, workerId },
+              },
             },
           },
-        },
+          { completes: [{ tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', output: { width: 640 } }, { tiId: 44, leaseToken: 'Zq0y5d1yvQm2uC3VbY6dKk', output: null }], next: { queues: ['resize'], workerId: 'host-1' } },
+        ),
         responses: {
           '200': okResponse(
             {
