@@ -165,8 +165,8 @@ describe('dashboard', function () {
 
     it('after the task is changed, "retry from this node" ends in SUCCESS', async () => {
       await go(`/ui/tasks/${exceptionTask}`);
-      // The form is drawn (as a new ECHO task) before the task arrives, which then replaces the draft: a
-      // change made before that is undone (seen once in CI). Its EXCEPTION message says it has arrived.
+      // The type is changed only once the task is in its form (its EXCEPTION message shows it): a change
+      // made before the task arrived was once undone by its arrival (seen in CI; the form now waits for it).
       await waitFor('the task in the form', async () => (await page.getByLabel('Error message').count()) === 1 && (await page.getByLabel('Error message').inputValue()) === 'boom from the test');
       await page.getByLabel('Type').selectOption('ECHO');
       await page.getByLabel('Output').fill('fixed by the test');

@@ -316,4 +316,3 @@ async function decideAndWrite(
   if (opts.collectChanges) out.changes = changesOf(w, { enqueue: written.enqueue, started: [...written.started, ...written.handedOver] }, new Map(running.map((f) => [f.fi_id, f.flow_id])));
   return out;
 }
-

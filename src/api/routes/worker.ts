@@ -57,6 +57,14 @@ const failBody = z.object({
 export function workerRoutes(s: Services, engine: Engine): RouteModule {
   const router = new Router();
   const ext = engine.external;
+  // A complete's output as JSON (null when absent), refused naming `field` beyond 1 MiB, or beyond
+  // TASK_OUTPUT_MAX_BYTES (or what MySQL's max_allowed_packet allows) when that is lower.
+  const outputJson = (value: unknown, field: string): string => {
+    const json = JSON.stringify(value ?? null);
+    const max = Math.min(WORKER_OUTPUT_MAX_BYTES, s.limits.outputMaxBytes);
+    if (Buffer.byteLength(json, 'utf8') > max) throw badRequest(`${field}: must be at most ${max} bytes as JSON`);
+    return json;
+  };
 
   router.post('/worker/poll', async (ctx) => {
     const body = parse(pollBody, ctx.request.body);
@@ -78,10 +86,7 @@ export function workerRoutes(s: Services, engine: Engine): RouteModule {
 
   router.post('/worker/complete', async (ctx) => {
     const b = parse(completeBody, ctx.request.body);
-    const output = JSON.stringify(b.output ?? null);
-    // TASK_OUTPUT_MAX_BYTES (or what MySQL's max_allowed_packet allows) when that is lower than 1 MiB.
-    const max = Math.min(WORKER_OUTPUT_MAX_BYTES, s.limits.outputMaxBytes);
-    if (Buffer.byteLength(output, 'utf8') > max) throw badRequest(`output: must be at most ${max} bytes as JSON`);
+    const output = outputJson(b.output, 'output');
     const next = b.next ? { queues: [...new Set(b.next.queues)], workerId: b.next.workerId, max: b.next.max, user: actor(ctx) } : undefined;
     const done = await ext.complete(b.tiId, b.leaseToken, output, next);
     if (done.next?.length) handBackIfUnsent(ctx, ext, done.next, s);
@@ -90,15 +95,12 @@ export function workerRoutes(s: Services, engine: Engine): RouteModule {
 
   router.post('/worker/complete-many', async (ctx) => {
     const b = parse(completeManyBody, ctx.request.body);
-    const max = Math.min(WORKER_OUTPUT_MAX_BYTES, s.limits.outputMaxBytes);
     const seen = new Set<number>();
     // Every complete is checked before any is recorded.
     const outputs = b.completes.map((c, i) => {
       if (seen.has(c.tiId)) throw badRequest(`completes[${i}].tiId: task instance ${c.tiId} is completed twice in this request`);
       seen.add(c.tiId);
-      const output = JSON.stringify(c.output ?? null);
-      if (Buffer.byteLength(output, 'utf8') > max) throw badRequest(`completes[${i}].output: must be at most ${max} bytes as JSON`);
-      return output;
+      return outputJson(c.output, `completes[${i}].output`);
     });
     const next = b.next ? { queues: [...new Set(b.next.queues)], workerId: b.next.workerId, max: 1, user: actor(ctx) } : undefined;
     const settled = await Promise.allSettled(b.completes.map((c, i) => ext.complete(c.tiId, c.leaseToken, outputs[i]!, next)));

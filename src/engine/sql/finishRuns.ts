@@ -18,11 +18,11 @@ function perRow(ids: number[], values: unknown[]): { sql: string; bindings: unkn
 
 /**
  * As statements: one UPDATE for the whole batch, each row fenced by its run's version (`(ti_id, version)
- * IN …`), its values picked by id (CASE), then the count it changed (statement 2's `n`). One query block: the same update
- * joined with the results as a derived table (SELECT … UNION ALL …, a block per row for the server to
- * prepare) cost MariaDB about half as much again. The worker sends them in the first round trip of the
- * transaction that also advances their flow instances. `now` is the rows' update_time (and tells our
- * writes apart in writtenOf).
+ * IN …`), its values picked by id (CASE), then the count it changed (the last statement's `n`). One
+ * query block: the same update joined with the results as a derived table (SELECT … UNION ALL …, a block
+ * per row for the server to prepare) cost MariaDB about half as much again. The worker sends them in the
+ * first round trip of the transaction that also advances their flow instances. `now` is the rows'
+ * update_time (and tells our writes apart in writtenOf).
  */
 export function finishRunsStatements(items: FinishedRun[], now: Date): Statement[] {
   const ids = items.map((it) => it.run.tiId);
