@@ -41,4 +41,23 @@ describe('npm run bench (smoke)', function () {
     expect(r.passes_from_copies_stale).to.equal(0);
     expect(err).to.match(/started 20\/20/); // the progress line
   });
+
+  it('--warmup runs that many instances first and measures only the ones after them', async () => {
+    const child = spawn('npm', ['run', '--silent', 'bench', '--', '--flows', '10', '--steps', '2', '--warmup', '15'], {
+      env: { ...process.env, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code, err).to.equal(0);
+    const r = JSON.parse(out.trim().split('\n').pop()!);
+    expect(err).to.match(/warm-up: 15 instances ended/);
+    // 10 × 2 tasks measured, not the warm-up's 15 × 2 as well.
+    expect([r.flows, r.warmup, r.tasks]).to.deep.equal([10, 15, 20]);
+    expect(err).to.match(/started 10\/10/);
+  });
 });
+

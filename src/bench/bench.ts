@@ -1,5 +1,6 @@
 // `npm run bench -- --flows N --steps K [--tasks-per-node M] [--members P] [--concurrency C]
-//                  [--worker-concurrency W] [--wait-ms T] [--external-workers X] [--concurrency-limit L] [--redis-cluster]`
+//                  [--worker-concurrency W] [--wait-ms T] [--external-workers X] [--concurrency-limit L] [--redis-cluster]
+//                  [--warmup W]`
 // Starts P members the way `npm start` does (compiled, `node dist/src/main.js`) on their own database
 // and Redis prefix, creates an ECHO task (a WAIT task of T ms with --wait-ms, to hold many instances
 // in flight at once; a WORKER task with --external-workers X, worked by X processes running the package's
@@ -8,6 +9,8 @@
 // with --concurrency-limit, its taskConfig.concurrencyLimit is L) and a flow of K sequential TASK nodes (M tasks each, ALL),
 // starts N instances at once through the REST API, waits until every one has ended (a progress line
 // a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
+// --warmup W: first W instances of a flow of the same shape run to their end, unmeasured (a member
+// that has been up a while: V8 has compiled its hot code); the figures count only the N after them.
 // --redis-cluster: the members use a Redis Cluster (REDIS_CLUSTER_NODES): BENCH_REDIS_CLUSTER_NODES if
 // set, else a private one started for the run (3 masters, 3 replicas; test/helpers/privateServices.ts).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -26,7 +29,7 @@ import { snapshot, costPerTask, cpuSeconds } from './serverCost.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 function args(): Record<string, number> {
-  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0, 'external-workers': 0, 'concurrency-limit': 0, 'redis-cluster': 0 };
+  const out: Record<string, number> = { flows: 2000, steps: 5, 'tasks-per-node': 1, members: 1, concurrency: 64, 'worker-concurrency': 0, 'wait-ms': 0, 'external-workers': 0, 'concurrency-limit': 0, 'redis-cluster': 0, warmup: 0 };
   const a = process.argv.slice(2);
   for (let i = 0; i < a.length; i++) {
     if (a[i] === '--redis-cluster') {
@@ -213,6 +216,30 @@ async function main(): Promise<void> {
     const flowId = (await api(urls[0], 'POST', '/flow', { flowName: 'bench', flowNodes })).flowId;
 
     const knex = knexFactory({ client: 'mysql2', connection: databaseUrl, pool: { min: 0, max: 2 } });
+    // --warmup W: W instances of a flow of the same shape run to their end first, unmeasured (the
+    // members' code compiled by V8's optimising tiers, their pools and caches filled, as in a member
+    // that has been up a while). What is measured afterwards counts only the instances after them.
+    let warmFi = 0;
+    if (o.warmup) {
+      const warmFlow = (await api(urls[0], 'POST', '/flow', { flowName: 'bench warm-up', flowNodes })).flowId;
+      log(`warm-up: ${o.warmup} instances of a flow of the same shape, not measured …`);
+      let n = 0;
+      await Promise.all(Array.from({ length: Math.min(o.concurrency, o.warmup) }, async (_, w) => {
+        while (n < o.warmup) {
+          n++;
+          await api(urls[w % urls.length], 'POST', `/exec/flow/${warmFlow}`);
+        }
+      }));
+      for (const deadline = Date.now() + 120_000; ; ) {
+        const [{ r }] = await knex('task_flow_ins').where('status', 'RUNNING').count({ r: '*' });
+        if (Number(r) === 0) break;
+        if (Date.now() > deadline) throw new Error('the warm-up instances did not end within 120 s');
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      warmFi = Number((await knex('task_flow_ins').max({ m: 'fi_id' }))[0].m);
+      log(`warm-up: ${o.warmup} instances ended`);
+    }
+    const copies0 = o.warmup ? await passesFromCopies(urls) : { used: 0, stale: 0 };
     // On a cluster: commands each master served during the run (how evenly the load is spread).
     const masters = clusterNodes ? new Cluster(clusterNodes.split(',').map((n) => ({ host: n.split(':')[0], port: Number(n.split(':')[1]) }))) : null;
     masters?.on('error', () => {});
@@ -276,12 +303,13 @@ async function main(): Promise<void> {
     const servers1 = await snapshot(knex, statRedis);
     statRedis?.disconnect();
 
-    const statuses = await knex('task_flow_ins').select('status').count({ n: '*' }).groupBy('status');
+    const statuses = await knex('task_flow_ins').where('fi_id', '>', warmFi).select('status').count({ n: '*' }).groupBy('status');
     const notOk = statuses.filter((r: any) => r.status !== 'SUCCESS');
     if (notOk.length) throw new Error(`not every instance ended SUCCESS: ${JSON.stringify(statuses)}`);
 
     // Transition latency: a node's first task start minus the previous node's last task end.
     const rows = (await knex('task_ins')
+      .where('fi_id', '>', warmFi)
       .select('fi_id', 'ni_id')
       .min({ s: 'start_time' })
       .max({ e: 'end_time' })
@@ -304,7 +332,7 @@ async function main(): Promise<void> {
     log(`transitions while starts arrived: ${duringStarts.length}, p50 ${pct(duringStarts, 50)} ms, p99 ${pct(duringStarts, 99)} ms; after: ${afterStarts.length}, p50 ${pct(afterStarts, 50)} ms, p99 ${pct(afterStarts, 99)} ms`);
     transitions.sort((a, b) => a - b);
     startLatencies.sort((a, b) => a - b);
-    const [{ tasks }] = await knex('task_ins').count({ tasks: '*' });
+    const [{ tasks }] = await knex('task_ins').where('fi_id', '>', warmFi).count({ tasks: '*' });
     await knex.destroy();
     const copies = await passesFromCopies(urls);
     const commands1 = await commandsByMaster();
@@ -313,6 +341,8 @@ async function main(): Promise<void> {
     const result = {
       flows: o.flows,
       steps: o.steps,
+      tasks: Number(tasks),
+      warmup: o.warmup,
       tasks_per_node: o['tasks-per-node'],
       members: urls.length,
       external_workers: o['external-workers'],
@@ -333,8 +363,8 @@ async function main(): Promise<void> {
       client_cpu_s: round((clientCpu.user + clientCpu.system) / 1e6),
       // Result batches recorded in one round trip from the members' copies of their flow instances, and
       // those whose copy was stale (made again from a read).
-      passes_from_copies: copies.used,
-      passes_from_copies_stale: copies.stale,
+      passes_from_copies: copies.used - copies0.used,
+      passes_from_copies_stale: copies.stale - copies0.stale,
       ...(masters ? { master_commands: masterCommands } : {}),
       ...costPerTask(servers0, servers1, Number(tasks)),
     };
