@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
-import { createTask, waitForEnd } from './helpers/flows.js';
+import { createFlow, createTask, waitForEnd } from './helpers/flows.js';
 import { Worker } from '../src/client/worker.js';
 import { workerApi } from './helpers/workerApi.js';
 
@@ -154,4 +154,47 @@ describe('external workers: several completes in one request (complete-many)', f
       }
     });
   }
+
+  it('the TypeScript client fails an attempt whose output JSON cannot hold, saying why; the completes beside it are recorded', async () => {
+    const queue = q();
+    const kinds = ['ok', 'big', 'cycle', 'fn'];
+    const fiIds: Record<string, number> = {};
+    for (const k of kinds) {
+      const task = await createTask(m.api, 'WORKER', k, { queue, maxRetries: 0 });
+      fiIds[k] = (await m.api('POST', `/exec/flow/${await createFlow(m.api, [[task]])}`)).body.data.fiId;
+    }
+    const errors: string[] = [];
+    // The four are waiting before the worker starts: their handlers finish together, their completes in one batch.
+    const w = new Worker({
+      url: m.url!,
+      queues: [queue],
+      workerId: 'client-json',
+      concurrency: 4,
+      onError: (e) => errors.push(e.message),
+      handler: (t) => {
+        if (t.content === 'big') return { n: 1n };
+        if (t.content === 'cycle') {
+          const o: Record<string, unknown> = {};
+          o.self = o;
+          return o;
+        }
+        if (t.content === 'fn') return () => 1;
+        return { v: 1 };
+      },
+    }).start();
+    try {
+      const ends = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await waitForEnd(m.api, fiIds[k])])));
+      expect(ends.ok.status).to.equal('SUCCESS');
+      for (const k of ['big', 'cycle', 'fn']) expect(ends[k].status, k).to.equal('FAILED');
+      const tasks = await m.services.knex('task_ins').whereIn('fi_id', Object.values(fiIds)).select('fi_id', 'exec_status', 'error_msg');
+      const byKind = (k: string) => tasks.find((r: { fi_id: number }) => r.fi_id === fiIds[k]);
+      expect(byKind('big').error_msg).to.match(/^the handler's output cannot be sent as JSON: .*BigInt/);
+      expect(byKind('cycle').error_msg).to.match(/^the handler's output cannot be sent as JSON: .*circular/i);
+      expect(byKind('fn').error_msg).to.equal("the handler's output cannot be sent as JSON: a function has no JSON form");
+      expect(errors).to.deep.equal([]);
+    } finally {
+      await w.stop(1000);
+    }
+  });
 });
+

@@ -251,10 +251,10 @@ export class Worker {
         this.opts.onError?.(e as Error);
       });
     }, Math.max(250, Math.floor(task.leaseMs / 3)));
-    let outcome: { ok: true; output: unknown } | { ok: false; error: string; retryable: boolean };
+    let outcome: { ok: true; output: unknown; json: string } | { ok: false; error: string; retryable: boolean };
     try {
       const output = await this.opts.handler(task, { signal: abort.signal });
-      outcome = { ok: true, output: output === undefined ? null : output };
+      outcome = { ok: true, output: output === undefined ? null : output, json: asJson(output === undefined ? null : output) };
     } catch (e) {
       const err = e as { message?: string; retryable?: boolean };
       outcome = { ok: false, error: err?.message ?? String(e), retryable: err?.retryable !== false };
@@ -271,7 +271,7 @@ export class Worker {
     let handedOver: WorkerTask | null = null;
     try {
       if (outcome.ok) {
-        const tasks = await this.complete(lease, outcome.output, wantNext);
+        const tasks = await this.complete(lease, outcome.output, outcome.json, wantNext);
         if (tasks.length && this.stopping) {
           // Stopping: what was handed over goes back to its queue.
           await Promise.allSettled(tasks.map((t) => this.send('/worker/release', { tiId: t.tiId, leaseToken: t.leaseToken }, 3)));
@@ -296,8 +296,7 @@ export class Worker {
    * POST /worker/complete-many, up to COMPLETE_BATCH tasks and COMPLETE_BATCH_BYTES of body: a busy
    * worker then makes one request for many steps. A larger output goes alone, as POST /worker/complete.
    */
-  private complete(lease: { tiId: number; leaseToken: string }, output: unknown, wantNext: boolean): Promise<WorkerTask[]> {
-    const json = JSON.stringify(output);
+  private complete(lease: { tiId: number; leaseToken: string }, output: unknown, json: string, wantNext: boolean): Promise<WorkerTask[]> {
     const item = `{"tiId":${lease.tiId},"leaseToken":${JSON.stringify(lease.leaseToken)},"output":${json}}`;
     const bytes = Buffer.byteLength(item);
     if (!this.batching || bytes > COMPLETE_BATCH_BYTES) return this.completeOne(lease, output, wantNext);
@@ -408,4 +407,20 @@ export class Worker {
     if (status < 200 || status >= 300) throw new HttpFailure(status, `${path}: ${status} ${parsed?.message ?? text.slice(0, 200)}`);
     return parsed?.data ?? null;
   }
+}
+
+/**
+ * A handler's output as JSON, or a throw that fails the attempt (its message says why): a value JSON
+ * cannot hold (a BigInt, a cycle, a function) would otherwise fail only when its complete is sent — the
+ * task then left to its lease, or a batch of completes made invalid by one of them.
+ */
+function asJson(output: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(output);
+  } catch (e) {
+    throw new Error(`the handler's output cannot be sent as JSON: ${(e as Error)?.message ?? String(e)}`);
+  }
+  if (json === undefined) throw new Error(`the handler's output cannot be sent as JSON: a ${typeof output} has no JSON form`);
+  return json;
 }
