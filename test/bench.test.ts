@@ -3,22 +3,26 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 
+/** `npm run bench -- …args`: its exit checked, its last stdout line (the figures) parsed, and its stderr. */
+async function bench(args: string[]): Promise<{ r: any; err: string }> {
+  const child = spawn('npm', ['run', '--silent', 'bench', '--', ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  expect(code, err).to.equal(0);
+  return { r: JSON.parse(out.trim().split('\n').pop()!), err };
+}
+
 describe('npm run bench (smoke)', function () {
   this.timeout(180_000);
 
   it('runs 20 flows × 3 steps and prints one JSON line of figures', async () => {
-    const child = spawn('npm', ['run', '--silent', 'bench', '--', '--flows', '20', '--steps', '3', '--tasks-per-node', '2'], {
-      env: { ...process.env, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code, err).to.equal(0);
-    const last = out.trim().split('\n').pop()!;
-    const r = JSON.parse(last);
+    const { r, err } = await bench(['--flows', '20', '--steps', '3', '--tasks-per-node', '2']);
     for (const k of ['flows', 'steps', 'wall_s', 'flows_per_s', 'tasks_per_s', 'transition_p50_ms', 'transition_p90_ms', 'transition_p99_ms', 'start_api_p50_ms', 'rss_mb']) {
       expect(r, k).to.have.property(k).that.is.a('number');
     }
@@ -43,17 +47,7 @@ describe('npm run bench (smoke)', function () {
   });
 
   it('--warmup runs that many instances first and measures only the ones after them', async () => {
-    const child = spawn('npm', ['run', '--silent', 'bench', '--', '--flows', '10', '--steps', '2', '--warmup', '15'], {
-      env: { ...process.env, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code, err).to.equal(0);
-    const r = JSON.parse(out.trim().split('\n').pop()!);
+    const { r, err } = await bench(['--flows', '10', '--steps', '2', '--warmup', '15']);
     expect(err).to.match(/warm-up: 15 instances ended/);
     // 10 × 2 tasks measured, not the warm-up's 15 × 2 as well.
     expect([r.flows, r.warmup, r.tasks]).to.deep.equal([10, 15, 20]);
