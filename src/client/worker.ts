@@ -253,8 +253,9 @@ export class Worker {
     }, Math.max(250, Math.floor(task.leaseMs / 3)));
     let outcome: { ok: true; output: unknown; json: string } | { ok: false; error: string; retryable: boolean };
     try {
-      const output = await this.opts.handler(task, { signal: abort.signal });
-      outcome = { ok: true, output: output === undefined ? null : output, json: asJson(output === undefined ? null : output) };
+      const returned = await this.opts.handler(task, { signal: abort.signal });
+      const output = returned === undefined ? null : returned;
+      outcome = { ok: true, output, json: asJson(output) };
     } catch (e) {
       const err = e as { message?: string; retryable?: boolean };
       outcome = { ok: false, error: err?.message ?? String(e), retryable: err?.retryable !== false };
