@@ -87,8 +87,7 @@ const COMPLETE_BATCH_BYTES = 512 * 1024;
 
 interface PendingComplete {
   lease: { tiId: number; leaseToken: string };
-  output: unknown;
-  /** The complete as JSON, as it goes into the request's list, and its size in bytes. */
+  /** The complete as JSON (tiId, leaseToken, output), as it goes into the request's list, and its size in bytes. */
   item: string;
   bytes: number;
   wantNext: boolean;
@@ -251,11 +250,10 @@ export class Worker {
         this.opts.onError?.(e as Error);
       });
     }, Math.max(250, Math.floor(task.leaseMs / 3)));
-    let outcome: { ok: true; output: unknown; json: string } | { ok: false; error: string; retryable: boolean };
+    let outcome: { ok: true; json: string } | { ok: false; error: string; retryable: boolean };
     try {
-      const returned = await this.opts.handler(task, { signal: abort.signal });
-      const output = returned === undefined ? null : returned;
-      outcome = { ok: true, output, json: asJson(output) };
+      const output = await this.opts.handler(task, { signal: abort.signal });
+      outcome = { ok: true, json: asJson(output === undefined ? null : output) };
     } catch (e) {
       const err = e as { message?: string; retryable?: boolean };
       outcome = { ok: false, error: err?.message ?? String(e), retryable: err?.retryable !== false };
@@ -272,7 +270,7 @@ export class Worker {
     let handedOver: WorkerTask | null = null;
     try {
       if (outcome.ok) {
-        const tasks = await this.complete(lease, outcome.output, outcome.json, wantNext);
+        const tasks = await this.complete(lease, outcome.json, wantNext);
         if (tasks.length && this.stopping) {
           // Stopping: what was handed over goes back to its queue.
           await Promise.allSettled(tasks.map((t) => this.send('/worker/release', { tiId: t.tiId, leaseToken: t.leaseToken }, 3)));
@@ -297,19 +295,20 @@ export class Worker {
    * POST /worker/complete-many, up to COMPLETE_BATCH tasks and COMPLETE_BATCH_BYTES of body: a busy
    * worker then makes one request for many steps. A larger output goes alone, as POST /worker/complete.
    */
-  private complete(lease: { tiId: number; leaseToken: string }, output: unknown, json: string, wantNext: boolean): Promise<WorkerTask[]> {
+  private complete(lease: { tiId: number; leaseToken: string }, json: string, wantNext: boolean): Promise<WorkerTask[]> {
     const item = `{"tiId":${lease.tiId},"leaseToken":${JSON.stringify(lease.leaseToken)},"output":${json}}`;
     const bytes = Buffer.byteLength(item);
-    if (!this.batching || bytes > COMPLETE_BATCH_BYTES) return this.completeOne(lease, output, wantNext);
+    if (!this.batching || bytes > COMPLETE_BATCH_BYTES) return this.completeOne(item, wantNext);
     return new Promise<WorkerTask[]>((resolve, reject) => {
-      this.completes.push({ lease, output, item, bytes, wantNext, resolve, reject });
+      this.completes.push({ lease, item, bytes, wantNext, resolve, reject });
       if (this.completes.length === 1) setImmediate(() => this.flushCompletes());
     });
   }
 
-  private async completeOne(lease: { tiId: number; leaseToken: string }, output: unknown, wantNext: boolean): Promise<WorkerTask[]> {
-    const next = wantNext ? { queues: this.opts.queues, workerId: this.opts.workerId, max: 1 } : undefined;
-    const answer = (await this.send('/worker/complete', { ...lease, output, ...(next ? { next } : {}) })) as { next?: WorkerTask[] } | null;
+  /** POST /worker/complete of one complete (`item`, already JSON: a large output is not made JSON again). */
+  private async completeOne(item: string, wantNext: boolean): Promise<WorkerTask[]> {
+    const next = wantNext ? `,"next":${JSON.stringify({ queues: this.opts.queues, workerId: this.opts.workerId, max: 1 })}` : '';
+    const answer = (await this.send('/worker/complete', `${item.slice(0, -1)}${next}}`)) as { next?: WorkerTask[] } | null;
     return answer?.next ?? [];
   }
 
@@ -336,7 +335,7 @@ export class Worker {
       if (e instanceof HttpFailure && e.status === 404 && e.message.includes('no route')) {
         // A member older than complete-many: one request per task from now on.
         this.batching = false;
-        for (const c of batch) this.completeOne(c.lease, c.output, c.wantNext).then(c.resolve, c.reject);
+        for (const c of batch) this.completeOne(c.item, c.wantNext).then(c.resolve, c.reject);
       } else for (const c of batch) c.reject(e as Error);
       return;
     }
