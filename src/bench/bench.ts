@@ -216,6 +216,18 @@ async function main(): Promise<void> {
     const flowId = (await api(urls[0], 'POST', '/flow', { flowName: 'bench', flowNodes })).flowId;
 
     const knex = knexFactory({ client: 'mysql2', connection: databaseUrl, pool: { min: 0, max: 2 } });
+    /** Starts n instances of `flow` through the API, --concurrency at once across the members; `each` after every answer, with its time. */
+    const startInstances = (flow: number, n: number, each?: (ms: number) => void) => {
+      let made = 0;
+      return Promise.all(Array.from({ length: Math.min(o.concurrency, n) }, async (_, w) => {
+        while (made < n) {
+          made++;
+          const s = performance.now();
+          await api(urls[w % urls.length], 'POST', `/exec/flow/${flow}`);
+          each?.(performance.now() - s);
+        }
+      }));
+    };
     // --warmup W: W instances of a flow of the same shape run to their end first, unmeasured (the
     // members' code compiled by V8's optimising tiers, their pools and caches filled, as in a member
     // that has been up a while). What is measured afterwards counts only the instances after them.
@@ -223,13 +235,7 @@ async function main(): Promise<void> {
     if (o.warmup) {
       const warmFlow = (await api(urls[0], 'POST', '/flow', { flowName: 'bench warm-up', flowNodes })).flowId;
       log(`warm-up: ${o.warmup} instances of a flow of the same shape, not measured …`);
-      let n = 0;
-      await Promise.all(Array.from({ length: Math.min(o.concurrency, o.warmup) }, async (_, w) => {
-        while (n < o.warmup) {
-          n++;
-          await api(urls[w % urls.length], 'POST', `/exec/flow/${warmFlow}`);
-        }
-      }));
+      await startInstances(warmFlow, o.warmup);
       for (const deadline = Date.now() + 120_000; ; ) {
         const [{ r }] = await knex('task_flow_ins').where('status', 'RUNNING').count({ r: '*' });
         if (Number(r) === 0) break;
@@ -261,18 +267,11 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const cpuOf = (ps: ChildProcess[]) => ps.reduce((a, c) => a + (cpuSeconds(c.pid!) ?? 0), 0);
     const cpu0 = { members: cpuOf(members), workers: cpuOf(workerProcs), client: process.cpuUsage() };
-    let next = 0;
     let lastStartAt = 0;
-    const starter = async (w: number) => {
-      while (next < o.flows) {
-        next++;
-        const s = performance.now();
-        await api(urls[w % urls.length], 'POST', `/exec/flow/${flowId}`);
-        startLatencies.push(performance.now() - s);
-        lastStartAt = Date.now(); // wall clock, to compare with the recorded times
-      }
-    };
-    const starting = Promise.all(Array.from({ length: Math.min(o.concurrency, o.flows) }, (_, w) => starter(w)));
+    const starting = startInstances(flowId, o.flows, (ms) => {
+      startLatencies.push(ms);
+      lastStartAt = Date.now(); // wall clock, to compare with the recorded times
+    });
     let lastLog = 0;
     let running = o.flows;
     let maxInFlight = 0;
