@@ -10,6 +10,7 @@ import { isolated } from './helpers/env.js';
 import { createTask, startFlow, waitForEnd } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
 import { workerApi } from './helpers/workerApi.js';
+import { flowDirtyKey, flowLockKey } from '../src/redis/keys.js';
 
 type Node = Record<string, unknown>;
 const graphNode = (nodeKey: string, taskId: number, prevNodes?: string[]): Node => ({ nodeType: 'TASK', nodeKey, taskIds: String(taskId), ...(prevNodes ? { prevNodes } : {}) });
@@ -135,6 +136,28 @@ describe('passes from copies: a result recorded and its flow moved on in one rou
       const { nis, tis } = await rowsOf(fiId);
       // Nothing of the refused round trip is left: one instance per node, each task once.
       expect(nis.map((n: any) => [n.node_key, n.status])).to.deep.equal([['s', 'SUCCESS'], ['n0', 'SUCCESS'], ['n1', 'SUCCESS'], ['n2', 'SUCCESS'], ['e', 'SUCCESS']]);
+      expect(tis.map((t: any) => [t.exec_status, t.attempt])).to.deep.equal(Array(3).fill(['SUCCESS', 1]));
+    });
+
+    it("its lock held by another member's pass: the result is recorded, and the flow is left to the holder (a dirty mark), not moved on from the copy", async () => {
+      const { fiId, tiId } = await runningSecondStep();
+      // The pass that records the second result asks for the lock alongside; the answer is that another
+      // holds it: the result is recorded, the flow not moved on from the copy (nor from a read).
+      const { redis, config } = m.services;
+      await redis.set(flowLockKey(config.redisPrefix, fiId), 'another-member|1', 'PX', 30_000);
+      try {
+        await waitFor('the second result recorded', async () => (await m.services.knex('task_ins').where('ti_id', tiId).first()).exec_status === 'SUCCESS');
+        await waitFor('the holder asked to advance it again (a dirty mark)', async () => (await redis.exists(flowDirtyKey(config.redisPrefix, fiId))) === 1);
+        const { fi, nis } = await rowsOf(fiId);
+        expect(fi.status).to.equal('RUNNING');
+        expect(nis.map((n: any) => [n.node_key, n.status]), 'not moved on under another holder').to.deep.equal([['s', 'SUCCESS'], ['n0', 'SUCCESS'], ['n1', 'RUNNING']]);
+      } finally {
+        await redis.del(flowLockKey(config.redisPrefix, fiId));
+      }
+      // The holder, releasing, finds the dirty mark and advances it (as locks.ts has it do).
+      await m.engine.coordinator.advance(fiId);
+      expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+      const { tis } = await rowsOf(fiId);
       expect(tis.map((t: any) => [t.exec_status, t.attempt])).to.deep.equal(Array(3).fill(['SUCCESS', 1]));
     });
 
