@@ -160,9 +160,10 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
       if (e instanceof StaleWriteError) {
         // Rolled back, results and all: a copy was stale (or a result refused). The pass is made again from a read.
         states!.report('stale');
-      } else if (!(e instanceof NeedData)) throw e;
-      // (NeedData: a node's `when` or `forEach` reads outputs, the ones these results write among them: nothing
-      // was sent yet, and the pass that reads sends the results first.) Either way the copies are gone.
+      } else if (!(e instanceof NeedData) && !(e instanceof NotAllLocked)) throw e;
+      // (NeedData: a node's `when` or `forEach` reads outputs, the ones these results write among them;
+      // NotAllLocked: a lock is another's. Nothing was sent yet, and the pass that reads sends the results
+      // first.) Either way the copies are gone.
     }
   }
   let fis: FiRow[] = opts.fresh ?? [];
@@ -214,7 +215,7 @@ export async function advanceMany(tx: Tx, plans: FlowPlans, fiIds: number[], opt
   const running = fis.filter((f) => f.status === 'RUNNING' && (!lockedByUs || lockedByUs.has(f.fi_id)));
   if (states) for (const id of ids) states.delete(id); // a pass that reads makes new copies (or none)
   if (!running.length) return out;
-  return decideAndWrite(tx, plans, out, running, latestOf, tasksByNi, opts, false);
+  return decideAndWrite(tx, plans, out, running, latestOf, tasksByNi, opts);
 }
 
 /**
@@ -236,15 +237,28 @@ async function passFromCopies(tx: Tx, plans: FlowPlans, ids: number[], copies: F
       }));
     }
   });
-  // The locks first (they are asked for alongside, and Redis answers before MySQL would): only the
-  // instances whose lock we hold are advanced; the others are left to their holders, as after a read.
-  const lockedByUs = opts.locked ? new Set(await opts.locked) : null;
-  const running = copies.map((c) => ({ ...c.fi })).filter((f) => !lockedByUs || lockedByUs.has(f.fi_id));
+  const running = copies.map((c) => ({ ...c.fi }));
   for (const id of ids) opts.states!.delete(id);
-  return decideAndWrite(tx, plans, out, running, latestOf, tasksByNi, opts, true);
+  // The locks were asked for alongside; the pass is decided and its writes built while Redis answers, and
+  // nothing is sent before it has: every instance the pass changes must be ours, or nothing is sent and
+  // the pass is made from a read, which advances only the instances whose lock we hold.
+  const allLocked = async (changed: number[]) => {
+    if (!opts.locked) return;
+    const lockedByUs = new Set(await opts.locked);
+    if (!changed.every((id) => lockedByUs.has(id))) throw new NotAllLocked();
+  };
+  return decideAndWrite(tx, plans, out, running, latestOf, tasksByNi, opts, allLocked);
 }
 
-/** Decides each instance and writes the transitions (with the prelude, for a pass from copies). */
+/** A pass from copies changes an instance whose lock another holds: nothing was sent; it is made from a read. */
+class NotAllLocked extends Error {
+  override name = 'NotAllLocked';
+}
+
+/**
+ * Decides each instance and writes the transitions. A pass from copies passes `locksFor`: awaited with
+ * the instances it changes, once its writes (the prelude first) are built, right before they are sent.
+ */
 async function decideAndWrite(
   tx: Tx,
   plans: FlowPlans,
@@ -253,8 +267,9 @@ async function decideAndWrite(
   latestOf: Map<number, Map<number, NodeInsView>>,
   tasksByNi: Map<number, TaskInsView[]>,
   opts: AdvanceOptions,
-  fromCopies: boolean,
+  locksFor?: (changed: number[]) => Promise<void>,
 ): Promise<BatchOutcome> {
+  const fromCopies = !!locksFor;
   const { now, user } = opts;
   const preludeGuarded = fromCopies ? [...opts.prelude!, guard(ALL_RESULTS_WRITTEN, [opts.results!.count])] : [];
   // Decide each instance in memory (decide.ts), collecting the writes.
@@ -286,7 +301,10 @@ async function decideAndWrite(
     if (d.nodeEnds.length || d.cancels.length || d.entered.length || d.flowEnd || d.addTasks?.length) changed.add(fiId);
   }
   if (!changed.size) {
-    if (fromCopies) out.prelude = await sendFenced(tx, preludeGuarded, []);
+    if (locksFor) {
+      await locksFor([]);
+      out.prelude = await sendFenced(tx, preludeGuarded, []);
+    }
     return out;
   }
 
@@ -297,7 +315,7 @@ async function decideAndWrite(
   w.fences = out.changed.map((fiId) => ({ fiId, version: versionOf.get(fiId)! }));
   const flowStart = new Map(running.map((f) => [f.fi_id, f.start_time?.getTime() ?? now.getTime()]));
   const flowPriority = new Map(running.map((f) => [f.fi_id, f.priority ?? 0]));
-  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, handOver: opts.handOver, unfenced: !!opts.fresh, prelude: fromCopies ? preludeGuarded : undefined, readNodes: !!opts.fresh && !!opts.states });
+  const written = await writeTransitions(tx, w, { now: new Date(), user, flowStart, flowPriority, runHere: opts.runHere, handOver: opts.handOver, unfenced: !!opts.fresh, prelude: fromCopies ? preludeGuarded : undefined, readNodes: !!opts.fresh && !!opts.states, beforeSend: locksFor && (() => locksFor(out.changed)) });
   if (fromCopies) out.prelude = written.prelude.slice(0, opts.prelude!.length);
   opts.states?.keepAfter(w, written, running, latestOf, tasksByNi, !!opts.fresh);
   out.enqueue = written.enqueue;

@@ -73,6 +73,11 @@ export interface WriteContext {
   prelude?: Statement[];
   /** Read back the ids of every node instance entered (ended ones too), for the member's copies (flowStates.ts). */
   readNodes?: boolean;
+  /**
+   * Awaited once the statements are built, right before they are sent (a pass from copies waits here for
+   * its locks, having decided and built its writes while Redis answered). If it throws, nothing was sent.
+   */
+  beforeSend?: () => Promise<void>;
 }
 
 export interface Written {
@@ -172,6 +177,7 @@ export async function writeTransitions(tx: Tx, w: TransitionWrites, ctx: WriteCo
     statements.push(...addedTasks(w.addTasks, ctx));
     readBacks.push(statements.length - 1);
   }
+  await ctx.beforeSend?.();
   const results = await sendFenced(tx, statements, w.fences);
   const out: Written = {
     enqueue: [],
