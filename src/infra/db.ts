@@ -6,7 +6,7 @@ import { clipLogText } from './logger.js';
 
 export type { Knex };
 
-function connectionFromUrl(databaseUrl: string, withDatabase: boolean): Knex.MySql2ConnectionConfig {
+export function connectionFromUrl(databaseUrl: string, withDatabase: boolean): Knex.MySql2ConnectionConfig {
   const u = new URL(databaseUrl);
   return {
     host: u.hostname,
