@@ -121,10 +121,16 @@ describe('PATCH /flow/{flowId} and nextRunTime', function () {
     expect(m.cluster.isLeader()).to.equal(true);
     const flowId = await flow({ cron: '* * * * * *', cronEnabled: true });
     await waitFor('the cron to fire', async () => (await cronCount(flowId)) >= 1, 20_000, 100);
-    const scheduled = m.cluster.stats!().cron.scheduled; // other tests' enabled flows count too
+    // The leader's schedule against the flows enabled in the database (other tests' count too). A flow
+    // fires as soon as it is scheduled, but counts as scheduled once its catch-up is over: wait for that.
+    const enabled = async () => Number((await knex()('task_flow').where('cron_enabled', true).whereNotNull('cron').whereNull('deleted_time').count({ n: '*' }))[0].n);
+    const scheduledAsEnabled = async () => m.cluster.stats!().cron.scheduled === (await enabled());
+    await waitFor('the leader to count it scheduled', scheduledAsEnabled, 10_000, 100);
+    const scheduled = m.cluster.stats!().cron.scheduled;
     const paused = await m.api('PATCH', `/flow/${flowId}`, { cronEnabled: false });
     expect(paused.status, paused.text).to.equal(200);
-    await waitFor('the leader to unschedule it', async () => m.cluster.stats!().cron.scheduled === scheduled - 1, 10_000, 100);
+    expect(await enabled()).to.equal(scheduled - 1);
+    await waitFor('the leader to unschedule it', scheduledAsEnabled, 10_000, 100);
     // Unscheduled: no tick fires any more (one already under way may still land, so count after that).
     const settled = await cronCount(flowId);
     const quietUntil = Date.now() + 2_500;
