@@ -5,8 +5,8 @@ import { errorResponse, okResponse, retryAfter, unavailable, type Schema } from 
 const queueName: Schema = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,128}$', example: 'resize' };
 const queues: Schema = { type: 'array', minItems: 1, maxItems: 32, items: queueName };
 const workerId: Schema = { type: 'string', pattern: '^[A-Za-z0-9_.:@-]{1,100}$', example: 'host-1' };
-/** A JSON request body that is required. */
-const jsonRequest = (schema: Schema, example: unknown): Schema => ({ required: true, content: { 'application/json': { schema, example } } });
+/** A JSON request body that is required (with an example, when given). */
+const jsonRequest = (schema: Schema, example?: unknown): Schema => ({ required: true, content: { 'application/json': example === undefined ? { schema } : { schema, example } } });
 const tiId: Schema = { type: 'integer', minimum: 1, description: 'The task instance, as the poll answered it', example: 42 };
 const leaseToken: Schema = { type: 'string', minLength: 1, maxLength: 64, description: 'The token the poll answered with this task', example: 'q0y5d1yvQm2uC3VbY6dKkA' };
 
@@ -48,24 +48,19 @@ export function workerPaths(): OpenApiPaths {
           'Answers as soon as at least one task of the queues is available (all it can give, up to max), or [] once waitMs has passed. ' +
           'Each task is RUNNING for this worker when answered, under a lease of its task\'s leaseMs that heartbeats renew. ' +
           'A poll whose client goes away before its answer is written hands its tasks back at once.',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
-                type: 'object',
-                required: ['queues', 'workerId'],
-                properties: {
-                  queues,
-                  workerId: { ...workerId, description: 'Names this worker on the dashboard and on the task instances' },
-                  max: { type: 'integer', minimum: 1, maximum: 100, default: 1 },
-                  waitMs: { type: 'integer', minimum: 0, maximum: 60000, default: 20000 },
-                },
-              },
-              example: { queues: ['resize'], workerId: 'host-1', max: 1, waitMs: 20000 },
+        requestBody: jsonRequest(
+          {
+            type: 'object',
+            required: ['queues', 'workerId'],
+            properties: {
+              queues,
+              workerId: { ...workerId, description: 'Names this worker on the dashboard and on the task instances' },
+              max: { type: 'integer', minimum: 1, maximum: 100, default: 1 },
+              waitMs: { type: 'integer', minimum: 0, maximum: 60000, default: 20000 },
             },
           },
-        },
+          { queues: ['resize'], workerId: 'host-1', max: 1, waitMs: 20000 },
+        ),
         responses: {
           '200': okResponse({ type: 'array', items: polledTask }, 'The tasks leased to this poll ([] when none came within waitMs)', [
             { tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', queue: 'resize', taskId: 3, taskName: 'resize image', fiId: 7, nodeKey: 'resize', attempt: 1, leaseMs: 30000, input: { url: 'https://example.org/a.png' }, content: null },
@@ -89,7 +84,7 @@ export function workerPaths(): OpenApiPaths {
         operationId: 'heartbeatWorkerTask',
         tags: ['workers'],
         summary: 'Renew a task\'s lease; 409 when it is not this token\'s any more (stop then)',
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken } } } } },
+        requestBody: jsonRequest({ type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken } }),
         responses: {
           '200': okResponse({ type: 'object', required: ['leaseMs'], properties: { leaseMs: { type: 'integer', minimum: 1000 } } }, 'The lease renewed for leaseMs from now', { leaseMs: 30000 }),
           '400': errorResponse(400, 'A bad field; the message names it', badLease),
@@ -110,33 +105,28 @@ export function workerPaths(): OpenApiPaths {
           'data.next is [] when there are none (the flow ended, or its next step is of another type or queue, has limits, or waits on other nodes: it is queued as always). ' +
           'Heartbeat and complete each one as a polled task; one whose answer does not reach the worker goes back to its queue when its lease runs out (at once when the connection closes before the answer is written). ' +
           'Without next the answer is {status} alone.',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: {
+        requestBody: jsonRequest(
+          {
+            type: 'object',
+            required: ['tiId', 'leaseToken'],
+            properties: {
+              tiId,
+              leaseToken,
+              output: { description: 'Any JSON (default null), at most 1,048,576 bytes as JSON; ${nodes.<key>.output.<path>} walks into it' },
+              next: {
                 type: 'object',
-                required: ['tiId', 'leaseToken'],
+                required: ['queues', 'workerId'],
+                description: 'Hand over the flow\'s next WORKER tasks of these queues in the answer (as POST /worker/poll\'s fields)',
                 properties: {
-                  tiId,
-                  leaseToken,
-                  output: { description: 'Any JSON (default null), at most 1,048,576 bytes as JSON; ${nodes.<key>.output.<path>} walks into it' },
-                  next: {
-                    type: 'object',
-                    required: ['queues', 'workerId'],
-                    description: 'Hand over the flow\'s next WORKER tasks of these queues in the answer (as POST /worker/poll\'s fields)',
-                    properties: {
-                      queues,
-                      workerId,
-                      max: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: 'The most handed over (the worker\'s free slots, this one included)' },
-                    },
-                  },
+                  queues,
+                  workerId,
+                  max: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: 'The most handed over (the worker\'s free slots, this one included)' },
                 },
               },
-              example: { tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', output: { width: 640 }, next: { queues: ['resize'], workerId: 'host-1', max: 1 } },
             },
           },
-        },
+          { tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', output: { width: 640 }, next: { queues: ['resize'], workerId: 'host-1', max: 1 } },
+        ),
         responses: {
           '200': okResponse(
             { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['SUCCESS'] }, next: { type: 'array', items: polledTask, description: 'Only when next was asked for: the tasks handed over, leased to this worker ([] when none)' } } },
@@ -211,15 +201,10 @@ export function workerPaths(): OpenApiPaths {
         operationId: 'failWorkerTask',
         tags: ['workers'],
         summary: 'A failed attempt: retried per maxRetries and retryBackoffMs while retryable, FAILED otherwise (answers the status it left)',
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': {
-              schema: { type: 'object', required: ['tiId', 'leaseToken', 'error'], properties: { tiId, leaseToken, error: { type: 'string', description: 'Kept to 8 KiB' }, retryable: { type: 'boolean', default: true } } },
-              example: { tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', error: 'image is corrupt', retryable: false },
-            },
-          },
-        },
+        requestBody: jsonRequest(
+          { type: 'object', required: ['tiId', 'leaseToken', 'error'], properties: { tiId, leaseToken, error: { type: 'string', description: 'Kept to 8 KiB' }, retryable: { type: 'boolean', default: true } } },
+          { tiId: 42, leaseToken: 'q0y5d1yvQm2uC3VbY6dKkA', error: 'image is corrupt', retryable: false },
+        ),
         responses: {
           '200': okResponse({ type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['PENDING', 'FAILED'], description: 'PENDING: it will run again after its back-off' } } }, 'Recorded', { status: 'FAILED' }),
           '400': errorResponse(400, 'A bad field; the message names it', { ...badLease, badError: 'error: must be a string' }),
@@ -234,7 +219,7 @@ export function workerPaths(): OpenApiPaths {
         operationId: 'releaseWorkerTask',
         tags: ['workers'],
         summary: 'Hand a task back (a worker that stops): PENDING again at once, the run not counted against maxRetries',
-        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken } } } } },
+        requestBody: jsonRequest({ type: 'object', required: ['tiId', 'leaseToken'], properties: { tiId, leaseToken } }),
         responses: {
           '200': okResponse({ type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['PENDING'] } } }, 'Back in its queue', { status: 'PENDING' }),
           '400': errorResponse(400, 'A bad field; the message names it', badLease),
