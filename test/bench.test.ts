@@ -54,4 +54,3 @@ describe('npm run bench (smoke)', function () {
     expect(err).to.match(/started 10\/10/);
   });
 });
-

@@ -197,4 +197,3 @@ describe('external workers: several completes in one request (complete-many)', f
     }
   });
 });
-
