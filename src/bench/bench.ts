@@ -7,7 +7,8 @@
 // TypeScript client, `task-schedule/worker` from dist/, each with BENCH_WORKER_CONCURRENCY slots, default 50 (as WORKER_CONCURRENCY), and
 // BENCH_WORKER_POLLS polls out at once, default the client's;
 // with --concurrency-limit, its taskConfig.concurrencyLimit is L) and a flow of K sequential TASK nodes (M tasks each, ALL),
-// starts N instances at once through the REST API, waits until every one has ended (a progress line
+// starts N instances through the REST API, C at once (--concurrency, default 64; each over a connection of
+// its own: startClient.ts), waits until every one has ended (a progress line
 // a second), checks they all ended SUCCESS, and prints one JSON line of figures. Then it cleans up.
 // --warmup W: first W instances of a flow of the same shape run to their end, unmeasured (a member
 // that has been up a while: V8 has compiled its hot code); the figures count only the N after them.
@@ -26,6 +27,7 @@ import { scanKeys } from '../infra/redis.js';
 import { connectionFromUrl } from '../infra/db.js';
 import { queueKeys } from '../redis/keys.js';
 import { snapshot, costPerTask, cpuSeconds } from './serverCost.js';
+import { StartConnection } from './startClient.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -219,16 +221,21 @@ async function main(): Promise<void> {
     // The members' connection settings (times in UTC), so the recorded times read back as they were written.
     const knex = knexFactory({ client: 'mysql2', connection: connectionFromUrl(databaseUrl, true), pool: { min: 0, max: 2 } });
     /** Starts n instances of `flow` through the API, --concurrency at once across the members; `each` after every answer, with its time. */
-    const startInstances = (flow: number, n: number, each?: (ms: number) => void) => {
+    const startInstances = async (flow: number, n: number, each?: (ms: number) => void) => {
       let made = 0;
-      return Promise.all(Array.from({ length: Math.min(o.concurrency, n) }, async (_, w) => {
-        while (made < n) {
-          made++;
-          const s = performance.now();
-          await api(urls[w % urls.length], 'POST', `/exec/flow/${flow}`);
-          each?.(performance.now() - s);
-        }
-      }));
+      const conns = Array.from({ length: Math.min(o.concurrency, n) }, (_, w) => new StartConnection(new URL(urls[w % urls.length])));
+      try {
+        await Promise.all(conns.map(async (conn) => {
+          while (made < n) {
+            made++;
+            const s = performance.now();
+            await conn.post(`/exec/flow/${flow}`);
+            each?.(performance.now() - s);
+          }
+        }));
+      } finally {
+        for (const c of conns) c.close();
+      }
     };
     // --warmup W: W instances of a flow of the same shape run to their end first, unmeasured (the
     // members' code compiled by V8's optimising tiers, their pools and caches filled, as in a member
@@ -339,6 +346,11 @@ async function main(): Promise<void> {
     transitions.sort((a, b) => a - b);
     startLatencies.sort((a, b) => a - b);
     const [{ tasks }] = await knex('task_ins').where('fi_id', '>', warmFi).count({ tasks: '*' });
+    // Tasks ended a second while the API starts were arriving, and after the last one was answered: the
+    // member serves both, so the split shows what the burst of starts costs (the peer has no such burst).
+    const [{ during }] = await knex('task_ins').where('fi_id', '>', warmFi).where('end_time', '<=', new Date(lastStartAt)).count({ during: '*' });
+    const burstS = (lastStartAt - t0Wall) / 1000;
+    const afterS = (lastEnd - lastStartAt) / 1000;
     await knex.destroy();
     const copies = await passesFromCopies(urls);
     const commands1 = await commandsByMaster();
@@ -360,6 +372,8 @@ async function main(): Promise<void> {
       transition_p90_ms: pct(transitions, 90),
       transition_p99_ms: pct(transitions, 99),
       start_api_p50_ms: round(pct(startLatencies, 50)),
+      tasks_per_s_during_starts: burstS > 0 ? round(Number(during) / burstS, 1) : null,
+      tasks_per_s_after_starts: afterS > 0 ? round((Number(tasks) - Number(during)) / afterS, 1) : null,
       rss_mb: Math.round(rss),
       max_in_flight: maxInFlight,
       // Where the machine's CPU went during the run: the members, and this process (HTTP client, polling).
