@@ -372,8 +372,9 @@ async function main(): Promise<void> {
       transition_p90_ms: pct(transitions, 90),
       transition_p99_ms: pct(transitions, 99),
       start_api_p50_ms: round(pct(startLatencies, 50)),
-      tasks_per_s_during_starts: burstS > 0 ? round(Number(during) / burstS, 1) : null,
-      tasks_per_s_after_starts: afterS > 0 ? round((Number(tasks) - Number(during)) / afterS, 1) : null,
+      // (No time after the last answer: nothing ended after it either.)
+      tasks_per_s_during_starts: burstS > 0 ? round(Number(during) / burstS, 1) : 0,
+      tasks_per_s_after_starts: afterS > 0 ? round((Number(tasks) - Number(during)) / afterS, 1) : 0,
       rss_mb: Math.round(rss),
       max_in_flight: maxInFlight,
       // Where the machine's CPU went during the run: the members, and this process (HTTP client, polling).
