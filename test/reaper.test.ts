@@ -33,9 +33,12 @@ describe('reaper', function () {
     const back = await lostRun(once, 1);
     const r = await waitFor('the lost run to be put back', async () => ((await row(back)).exec_status === 'PENDING' ? row(back) : null));
     expect(r).to.include({ attempt: 1, lost_attempts: 1, version: 4 }); // version + 1 fences the ghost's late result
-    // …and queued again (MySQL decides first, then the lease is settled and the id requeued).
-    await waitFor('the lost run to be queued again', async () => (await m.services.queue.known([back])).has(back));
-    expect((await m.services.queue.inflight(100)).map((e) => e.tiId)).not.to.include(back);
+    // …and queued again (MySQL decides first, then the lease is settled and the id requeued). `known`
+    // counts an id in flight too, so the wait is for it out of flight and still known: back in the queue.
+    await waitFor('the lost run to be queued again', async () => {
+      const inFlight = (await m.services.queue.inflight(100)).some((e) => e.tiId === back);
+      return !inFlight && (await m.services.queue.known([back])).has(back);
+    });
 
     const spent = await lostRun(once, 2, 1); // it has lost one run already: the budget (1) is used
     const failed = await waitFor('the spent run to fail', async () => ((await row(spent)).exec_status === 'FAILED' ? row(spent) : null));
