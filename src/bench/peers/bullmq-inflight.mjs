@@ -9,9 +9,17 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-const require = createRequire(path.resolve(process.env.PEERS_DIR ?? '../shared/peers') + '/');
-const { FlowProducer, Worker, Queue } = require('bullmq');
-const IORedis = require('ioredis');
+const peers = path.resolve(process.env.PEERS_DIR ?? '../shared/peers');
+const require = createRequire(peers + '/');
+let bullmq, IORedis;
+try {
+  bullmq = require('bullmq');
+  IORedis = require('ioredis');
+} catch (e) {
+  console.error(`BullMQ and ioredis are not installed in ${peers} (PEERS_DIR): run \`npm i\` there first (${e.message.split('\n')[0]})`);
+  process.exit(1);
+}
+const { FlowProducer, Worker, Queue } = bullmq;
 
 const [flows = 2000, steps = 5, conc = 50, inflight = 64] = process.argv.slice(2).map(Number);
 const connection = new IORedis({ maxRetriesPerRequest: null });
