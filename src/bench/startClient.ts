@@ -12,7 +12,7 @@ const HEADER_END = Buffer.from('\r\n\r\n');
 export class StartConnection {
   private socket: net.Socket;
   private buf: Buffer = Buffer.alloc(0);
-  private waiting: { resolve: (body: any) => void; reject: (e: Error) => void } | null = null;
+  private waiting: { path: string; resolve: (body: any) => void; reject: (e: Error) => void } | null = null;
   private failed: Error | null = null;
 
   constructor(private readonly base: URL) {
@@ -28,7 +28,7 @@ export class StartConnection {
     if (this.failed) return Promise.reject(this.failed);
     if (this.waiting) return Promise.reject(new Error('one request at a time on a StartConnection'));
     return new Promise((resolve, reject) => {
-      this.waiting = { resolve, reject };
+      this.waiting = { path, resolve, reject };
       this.socket.write(`POST ${path} HTTP/1.1\r\nHost: ${this.base.host}\r\nContent-Length: 0\r\n\r\n`);
     });
   }
@@ -55,7 +55,7 @@ export class StartConnection {
     if (!w) return this.fail(new Error('an answer nobody asked for'));
     try {
       const json = JSON.parse(text) as { code: string; data: any; message: string };
-      if (status !== 200 || json.code !== '200') w.reject(new Error(`POST: ${status} ${json.message}`));
+      if (status !== 200 || json.code !== '200') w.reject(new Error(`POST ${w.path}: ${status} ${json.message}`));
       else w.resolve(json.data);
     } catch (e) {
       w.reject(e as Error);
