@@ -1,7 +1,9 @@
 // A worker runs its flows' next tasks itself: the transaction that records a task's result creates the
 // flow's next task instance RUNNING for that worker, which leases it and runs it — no second commit, no
-// trip through the queue. What that must keep: the concurrency bound, and nothing lost if the worker dies
-// between that commit and the lease (the reconciler hands such rows out again, after a grace period).
+// trip through the queue. A member that starts a flow while it has a free slot (and nothing due in the
+// queue) does the same with the flow's first task: the start's transaction creates it RUNNING. What that
+// must keep: the concurrency bound, and nothing lost if the worker dies between that commit and the
+// lease (the reconciler hands such rows out again, after a grace period).
 import { expect } from 'chai';
 import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
@@ -61,6 +63,35 @@ describe('continuation: a worker runs the next task of the flows it moves on', f
       // The second nodes' tasks were partly continued (created RUNNING), partly claimed from the queue.
       const continued = tis.filter((t) => t.start_time.getTime() === t.create_time.getTime());
       expect(continued.length).to.be.within(1, 19);
+    });
+
+    it('a flow started here while a slot is free has its first task created RUNNING for this member by the start\'s own transaction', async () => {
+      const echo = await createTask(m.api, 'ECHO', 'first');
+      const fiId = await startFlow(m.api, await createFlow(m.api, [[echo], [echo]]));
+      expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+      const [first] = await rowsOf(fiId);
+      const fi = await m.services.knex('task_flow_ins').where('fi_id', fiId).first();
+      expect([first.exec_status, first.attempt, first.worker_id]).to.deep.equal(['SUCCESS', 1, m.services.memberId]);
+      // Never PENDING, never queued: RUNNING from the instant the start wrote it, as the flow began.
+      expect(first.start_time.getTime()).to.equal(first.create_time.getTime());
+      expect(first.create_time.getTime() - fi.start_time.getTime()).to.be.within(0, 1_000);
+    });
+
+    it('with every slot taken, a start\'s first task is queued and waits for a slot: the bound holds', async () => {
+      const wait = await createTask(m.api, 'WAIT', null, { waitMs: 400 });
+      const echo = await createTask(m.api, 'ECHO', 'later');
+      const busy = await createFlow(m.api, [{ taskIds: [wait, wait], completion: 'ALL' }]);
+      const busyFi = await startFlow(m.api, busy);
+      // Both slots run the first flow's two tasks (one created RUNNING by its start, one claimed).
+      await waitFor('both slots taken', async () => (await rowsOf(busyFi)).filter((t) => t.exec_status === 'RUNNING').length === 2 || null);
+      const fiId = await startFlow(m.api, await createFlow(m.api, [[echo]]));
+      const [queued] = await rowsOf(fiId);
+      expect(queued.exec_status).to.equal('PENDING');
+      expect((await waitForEnd(m.api, fiId)).status).to.equal('SUCCESS');
+      const [ran] = await rowsOf(fiId);
+      const busyEnds = (await rowsOf(busyFi)).map((t) => t.end_time.getTime());
+      expect(ran.start_time.getTime()).to.be.above(ran.create_time.getTime());
+      expect(ran.start_time.getTime()).to.be.at.least(Math.min(...busyEnds));
     });
   });
 

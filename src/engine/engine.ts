@@ -3,7 +3,7 @@
 import type { Services } from '../services.js';
 import { Coordinator } from './coordinator.js';
 import { Worker } from './worker.js';
-import { startCronTicks, startFlow, startFlows, type StartOptions, type StartRequest } from './startFlow.js';
+import { startCronTicks, startFlow, startFlows, type RoomForStarts, type StartOptions, type StartRequest } from './startFlow.js';
 import { Batcher } from './batcher.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { retryFlow } from './retryFlow.js';
@@ -34,8 +34,11 @@ export class Engine {
     this.coordinator = new Coordinator(s, this.events);
     this.coordinator.followUps = (out) => (hasFollowUps(out) ? followUps(s, this.coordinator, out) : Promise.resolve());
     this.external = new ExternalTasks(s, this.coordinator, this.events);
-    this.starts = new Batcher((reqs) => startFlows(s, this.coordinator, reqs), 1, 500);
+    this.starts = new Batcher((reqs) => startFlows(s, this.coordinator, reqs, this.roomForStarts), 1, 500);
   }
+
+  /** This member's worker runs the first tasks of the flows it starts while it has a slot free and nothing due (startFlow.ts). */
+  private roomForStarts: RoomForStarts = (wanted) => this.worker?.roomForStarts(wanted) ?? null;
 
   async startWorker(): Promise<Worker> {
     this.worker = new Worker(this.s, this.coordinator, this.events);
@@ -47,7 +50,7 @@ export class Engine {
   async startFlow(flowId: number, opts: StartOptions = {}): Promise<number | null> {
     // A cron start must fail alone on its unique key, and a keyed start record its key in its own
     // transaction, so neither shares a batch.
-    if (opts.scheduledTime || opts.idempotencyKey) return startFlow(this.s, this.coordinator, flowId, opts);
+    if (opts.scheduledTime || opts.idempotencyKey) return startFlow(this.s, this.coordinator, flowId, opts, this.roomForStarts);
     const res = await this.starts.add({ flowId, ...opts });
     if (res instanceof NotFoundError || res instanceof ConflictError) throw res;
     return res;
@@ -58,7 +61,7 @@ export class Engine {
    * has its instance, or the NotFoundError of a deleted flow. The cron sends one batch at a time.
    */
   startCronTicks(ticks: { flowId: number; scheduledTime: Date }[]): Promise<(number | null | NotFoundError | ConflictError)[]> {
-    return startCronTicks(this.s, this.coordinator, ticks);
+    return startCronTicks(this.s, this.coordinator, ticks, this.roomForStarts);
   }
 
   retryFlow(flowId: number, fiId: number, niId: number, user?: string): Promise<number> {

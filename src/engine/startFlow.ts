@@ -9,12 +9,32 @@
 // RUNNING and QUEUED instances counted, and a start beyond the limit is recorded QUEUED (overflow QUEUE,
 // started later by queuedFlows.ts, oldest first) or refused with a ConflictError (SKIP). Flows without
 // a limit pay nothing more.
+// A member that is a worker too, with a free slot and nothing due in its queue, runs the first tasks of
+// the flows it starts itself: the start's transaction creates them RUNNING for it (as a recorded result
+// does a flow's next tasks, sql/transitionWrites.ts), and it leases and runs them once that has
+// committed. Its safety is the continuation's: the RUNNING row is committed before anything runs, and
+// one left without a lease (the member died in between) is set PENDING again by the reconciler after
+// its grace period.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany, emptyOutcome } from './advanceMany.js';
 import { inTx, sendTogether } from './sql/multiStatement.js';
 import { ConflictError, NotFoundError } from '../errors.js';
 import { recordKeyStatements, startOnce, type Idempotency } from './idempotency.js';
+import type { RunHere } from './sql/transitionWrites.js';
+import type { TaskRun } from './taskRun.js';
+
+/** Free worker slots set aside for a start's first runs (Worker.roomForStarts). */
+export interface StartRoom {
+  runHere: RunHere;
+  /** Runs what the start's committed transaction created RUNNING here, and gives the room back. */
+  take(runs: TaskRun[]): void;
+  /** Gives the room back unused (the start failed). */
+  giveBack(): void;
+}
+
+/** Asks this member's worker for room for up to `wanted` first runs; null when it has none (or no worker). */
+export type RoomForStarts = (wanted: number) => StartRoom | null;
 
 export interface StartOptions {
   user?: string;
@@ -37,8 +57,8 @@ export interface StartRequest extends StartOptions {
  * Per request: the new fiId, or the NotFoundError (404) for a flow that does not exist. With `idem` (a
  * batch of one), the key is recorded in the same transaction.
  */
-export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[], idem?: Idempotency): Promise<(number | NotFoundError | ConflictError)[]> {
-  return (await insertAndAdvance(s, coord, reqs, { idem })) as (number | NotFoundError | ConflictError)[];
+export async function startFlows(s: Services, coord: Coordinator, reqs: StartRequest[], room?: RoomForStarts, idem?: Idempotency): Promise<(number | NotFoundError | ConflictError)[]> {
+  return (await insertAndAdvance(s, coord, reqs, { idem, room })) as (number | NotFoundError | ConflictError)[];
 }
 
 /**
@@ -48,15 +68,15 @@ export async function startFlows(s: Services, coord: Coordinator, reqs: StartReq
  * rows hold only values made here (an existing flow's id and version, a status, times), none of
  * which can be refused but by the unique key.
  */
-export async function startCronTicks(s: Services, coord: Coordinator, ticks: { flowId: number; scheduledTime: Date }[]): Promise<(number | null | NotFoundError | ConflictError)[]> {
-  return insertAndAdvance(s, coord, ticks.map((t) => ({ ...t, trigger: 'CRON' as const })), { ignoreDuplicates: true });
+export async function startCronTicks(s: Services, coord: Coordinator, ticks: { flowId: number; scheduledTime: Date }[], room?: RoomForStarts): Promise<(number | null | NotFoundError | ConflictError)[]> {
+  return insertAndAdvance(s, coord, ticks.map((t) => ({ ...t, trigger: 'CRON' as const })), { ignoreDuplicates: true, room });
 }
 
 async function insertAndAdvance(
   s: Services,
   coord: Coordinator,
   reqs: StartRequest[],
-  opts: { idem?: Idempotency; ignoreDuplicates?: boolean },
+  opts: { idem?: Idempotency; ignoreDuplicates?: boolean; room?: RoomForStarts },
 ): Promise<(number | null | NotFoundError | ConflictError)[]> {
   const { idem, ignoreDuplicates = false } = opts;
   const flowIds = [...new Set(reqs.map((r) => r.flowId))];
@@ -70,6 +90,8 @@ async function insertAndAdvance(
 
   const now = new Date();
   const insert = ignoreDuplicates ? 'INSERT IGNORE' : 'INSERT';
+  // Room for one first task per start: a first node with several tasks has the others queued.
+  const room = opts.room?.(valid.length) ?? null;
   const [made, out] = await inTx(s.knex, async (tx) => {
     const limited = [...new Set(valid.filter(({ r }) => flowOf.get(r.flowId)!.max_active != null).map(({ r }) => r.flowId))];
     if (limited.length) {
@@ -114,8 +136,13 @@ async function insertAndAdvance(
     if (idem) await tx.send(recordKeyStatements(idem, now));
     const newIds = rows.map((v) => v.fiId);
     const fresh = rows.map(({ r, fiId }) => ({ fi_id: fiId, flow_id: r.flowId, flow_version: flowOf.get(r.flowId)!.flow_version, status: 'RUNNING', version: 0, start_time: now, priority: r.priority ?? 0 }));
-    return [all, newIds.length ? await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh, collectChanges: coord.watching, states: coord.states }) : null] as const;
+    return [all, newIds.length ? await advanceMany(tx, coord.plans, newIds, { user: 'system', now, fresh, runHere: room?.runHere, collectChanges: coord.watching, states: coord.states }) : null] as const;
+  }).catch((e) => {
+    room?.giveBack();
+    throw e;
   });
+  // Committed: the first runs made here start now, while their Redis side (and the others') goes out.
+  room?.take(out?.started ?? []);
   for (const { i } of valid) results[i] = null;
   for (const { i, fiId } of made) results[i] = fiId;
   // (Only QUEUED starts: no pass was made, but the dashboard is still told of them.)
@@ -131,18 +158,18 @@ async function insertAndAdvance(
  * One start on its own (a cron tick, or a start with an Idempotency-Key). Returns the new fiId (or the
  * keyed start's earlier one), or null when a cron tick already started this flow.
  */
-export async function startFlow(s: Services, coord: Coordinator, flowId: number, opts: StartOptions = {}): Promise<number | null> {
+export async function startFlow(s: Services, coord: Coordinator, flowId: number, opts: StartOptions = {}, room?: RoomForStarts): Promise<number | null> {
   if (opts.idempotencyKey) {
     const idem = { key: opts.idempotencyKey, target: `flow:${flowId}`, ttlMs: s.config.idempotencyTtlMs };
     return startOnce(s.knex, idem, async () => {
-      const [res] = await startFlows(s, coord, [{ flowId, ...opts }], idem);
+      const [res] = await startFlows(s, coord, [{ flowId, ...opts }], room, idem);
       if (res instanceof NotFoundError || res instanceof ConflictError) throw res;
       return res;
     });
   }
   let res: number | NotFoundError | ConflictError;
   try {
-    [res] = await startFlows(s, coord, [{ flowId, ...opts }]);
+    [res] = await startFlows(s, coord, [{ flowId, ...opts }], room);
   } catch (e) {
     if (opts.scheduledTime && (e as { code?: string }).code === 'ER_DUP_ENTRY') return null;
     throw e;

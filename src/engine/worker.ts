@@ -31,6 +31,7 @@ import { tokenSource } from '../infra/tokens.js';
 import { backoffMs, runPolicy } from '../definitions/taskConfig.js';
 import { LimitedTasks } from './limitedTasks.js';
 import { runLimitedContinued } from './continuedLimited.js';
+import type { StartRoom } from './startFlow.js';
 
 const IDLE_WAIT_MS = 5_000;
 const ERROR_BACKOFF_MS = 500;
@@ -52,6 +53,8 @@ export class Worker {
   private readonly newOwner: () => string;
   /** Tasks with flow-control limits (their next steps go through the queue). */
   private limited: LimitedTasks;
+  /** The last claim found nothing due, and the loop waits for work: free slots wait for nothing queued. */
+  private queueEmpty = false;
 
   constructor(private s: Services, private coord: Coordinator, private events: EngineEvents) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
@@ -91,7 +94,12 @@ export class Worker {
         const owner = this.newOwner();
         const { ids, priorities, nextDueInMs } = await queue.claim(owner, free, config.leaseMs);
         if (ids.length === 0) {
-          await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
+          this.queueEmpty = true;
+          try {
+            await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
+          } finally {
+            this.queueEmpty = false;
+          }
           continue;
         }
         // Marking RUNNING commits in MySQL before anything runs; the loop claims on meanwhile, so several
@@ -218,6 +226,36 @@ export class Worker {
       this.track(this.execute(slots[i]));
     });
     return leased;
+  }
+
+  /**
+   * Room for the first runs of flows this member starts (startFlow.ts): up to `wanted` free slots, set
+   * aside while the start's transaction commits, which creates that many of their first task instances
+   * RUNNING for this worker. So a flow started here begins as a continued one does: no trip through the
+   * queue, no claim and no second commit to mark it RUNNING. Only while the queue has nothing due for
+   * this worker: a free slot that work waiting in the queue (older flows, higher priorities) is about to
+   * be claimed into is not taken. Null otherwise, when no slot is free, or when the worker is stopping:
+   * the starts' tasks are queued.
+   */
+  roomForStarts(wanted: number): StartRoom | null {
+    const n = Math.min(wanted, this.slots.free);
+    if (this.stopping || !this.queueEmpty || n <= 0) return null;
+    this.slots.reserve(n);
+    let given = false;
+    const giveBack = () => {
+      if (given) return;
+      given = true;
+      this.slots.unreserve(n);
+    };
+    return {
+      runHere: { workerId: this.s.memberId, max: n },
+      // runContinued holds their slots before it returns, so the room can go back right after.
+      take: (runs) => {
+        this.track(this.runContinued(runs));
+        giveBack();
+      },
+      giveBack,
+    };
   }
 
   /** Stops claiming; every run (continued ones included) gets `graceMs` to finish, then is handed back. */

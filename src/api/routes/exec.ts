@@ -129,8 +129,8 @@ export function execRoutes(engine: Engine): RouteModule {
           summary: 'Start a flow → {fiId} (optionally with input); or, with {fiId, niId}, retry that FAILED/CANCELLED instance from that node instance',
           description:
             'A start beyond the flow\'s maxActiveInstances is recorded QUEUED (overflow QUEUE, the default: started oldest first as running ones end) or refused with a 409 (overflow SKIP). ' +
-            'A start commits the instance (RUNNING, on the flow\'s current version) and its first task instances, then queues them; the answer comes once it is ' +
-            'committed. Task content and string values of taskConfig may read the input: ${input.<path>}, and earlier nodes\' outputs: ' +
+            'A start commits the instance (RUNNING, on the flow\'s current version) and its first task instances, then queues them (a member whose worker has a free slot and ' +
+            'nothing due in its queue runs them itself, committed RUNNING by the start); the answer comes once it is committed. Task content and string values of taskConfig may read the input: ${input.<path>}, and earlier nodes\' outputs: ' +
             '${nodes.<nodeKey>.output<.path>} ($${ is a literal). A retry keeps the instance\'s input and runs the tasks\' current definitions; ' +
             'it is refused (409) while any predecessor of the node did not succeed: retry from there.',
           parameters: [idPath('flowId', 'flow id'), userHeader, idempotencyKeyHeader('fiId')],
