@@ -325,9 +325,13 @@ async function main(): Promise<void> {
       .where('fi_id', '>', warmFi)
       .select('fi_id', 'ni_id')
       .min({ s: 'start_time' })
+      .min({ c: 'create_time' })
       .max({ e: 'end_time' })
       .groupBy('fi_id', 'ni_id')
-      .orderBy([{ column: 'fi_id' }, { column: 'ni_id' }])) as unknown as { fi_id: number; ni_id: number; s: Date; e: Date }[];
+      .orderBy([{ column: 'fi_id' }, { column: 'ni_id' }])) as unknown as { fi_id: number; ni_id: number; s: Date; c: Date; e: Date }[];
+    // Flows whose first task was created RUNNING by their start (a member with a free slot runs it
+    // itself) rather than queued and claimed: its start is the instant it was created.
+    const firstRunAtStart = rows.filter((r, i) => (i === 0 || rows[i - 1].fi_id !== r.fi_id) && new Date(r.s).getTime() === new Date(r.c).getTime()).length;
     const transitions: number[] = [];
     // Also split by whether the next step started while API starts were still arriving: the member
     // serves both, so that part shows what a burst of starts costs the flows already running.
@@ -375,6 +379,7 @@ async function main(): Promise<void> {
       // (No time after the last answer: nothing ended after it either.)
       tasks_per_s_during_starts: burstS > 0 ? round(Number(during) / burstS, 1) : 0,
       tasks_per_s_after_starts: afterS > 0 ? round((Number(tasks) - Number(during)) / afterS, 1) : 0,
+      first_tasks_run_at_start: firstRunAtStart,
       rss_mb: Math.round(rss),
       max_in_flight: maxInFlight,
       // Where the machine's CPU went during the run: the members, and this process (HTTP client, polling).

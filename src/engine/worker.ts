@@ -53,8 +53,11 @@ export class Worker {
   private readonly newOwner: () => string;
   /** Tasks with flow-control limits (their next steps go through the queue). */
   private limited: LimitedTasks;
-  /** The last claim found nothing due, and the loop waits for work: free slots wait for nothing queued. */
-  private queueEmpty = false;
+  /**
+   * The last claim took every task instance due for this worker (fewer than it had room for): slots free
+   * since then are not what work waiting in the queue is owed.
+   */
+  private queueDrained = false;
 
   constructor(private s: Services, private coord: Coordinator, private events: EngineEvents) {
     this.slots = new RunSlots(s.config.workerConcurrency, s.queue, s.config.leaseMs, s.log);
@@ -88,18 +91,15 @@ export class Worker {
         // A slow MySQL keeps results waiting to be recorded, which keeps their slots: it slows claiming.
         const free = this.slots.free;
         if (free <= 0) {
+          this.queueDrained = false; // (what is due now, a full house does not find out)
           await this.slots.whenFree();
           continue;
         }
         const owner = this.newOwner();
         const { ids, priorities, nextDueInMs } = await queue.claim(owner, free, config.leaseMs);
+        this.queueDrained = ids.length < free;
         if (ids.length === 0) {
-          this.queueEmpty = true;
-          try {
-            await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
-          } finally {
-            this.queueEmpty = false;
-          }
+          await queue.waitForWork(Math.min(nextDueInMs ?? IDLE_WAIT_MS, IDLE_WAIT_MS), this.stopCtl.signal);
           continue;
         }
         // Marking RUNNING commits in MySQL before anything runs; the loop claims on meanwhile, so several
@@ -232,14 +232,14 @@ export class Worker {
    * Room for the first runs of flows this member starts (startFlow.ts): up to `wanted` free slots, set
    * aside while the start's transaction commits, which creates that many of their first task instances
    * RUNNING for this worker. So a flow started here begins as a continued one does: no trip through the
-   * queue, no claim and no second commit to mark it RUNNING. Only while the queue has nothing due for
-   * this worker: a free slot that work waiting in the queue (older flows, higher priorities) is about to
-   * be claimed into is not taken. Null otherwise, when no slot is free, or when the worker is stopping:
-   * the starts' tasks are queued.
+   * queue, no claim and no second commit to mark it RUNNING. Only while the worker's last claim took all
+   * that was due (fewer than it had room for): a slot that work waiting in the queue (older flows, higher
+   * priorities) is owed is not taken. Null otherwise, when no slot is free, or when the worker is
+   * stopping: the starts' tasks are queued.
    */
   roomForStarts(wanted: number): StartRoom | null {
     const n = Math.min(wanted, this.slots.free);
-    if (this.stopping || !this.queueEmpty || n <= 0) return null;
+    if (this.stopping || !this.queueDrained || n <= 0) return null;
     this.slots.reserve(n);
     let given = false;
     const giveBack = () => {
