@@ -9,12 +9,12 @@
 // RUNNING and QUEUED instances counted, and a start beyond the limit is recorded QUEUED (overflow QUEUE,
 // started later by queuedFlows.ts, oldest first) or refused with a ConflictError (SKIP). Flows without
 // a limit pay nothing more.
-// A member that is a worker too, with a free slot and nothing due in its queue, runs the first tasks of
-// the flows it starts itself: the start's transaction creates them RUNNING for it (as a recorded result
-// does a flow's next tasks, sql/transitionWrites.ts), and it leases and runs them once that has
-// committed. Its safety is the continuation's: the RUNNING row is committed before anything runs, and
-// one left without a lease (the member died in between) is set PENDING again by the reconciler after
-// its grace period.
+// A member that is a worker too, with a free slot and nothing left due at its worker's last claim
+// (Worker.roomForStarts), runs the first tasks of the flows it starts itself: the start's transaction
+// creates them RUNNING for it (as a recorded result does a flow's next tasks, sql/transitionWrites.ts),
+// and it leases and runs them once that has committed. Its safety is the continuation's: the RUNNING
+// row is committed before anything runs, and one left without a lease (the member died in between) is
+// set PENDING again by the reconciler after its grace period.
 import type { Services } from '../services.js';
 import type { Coordinator } from './coordinator.js';
 import { advanceMany, emptyOutcome } from './advanceMany.js';
