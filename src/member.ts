@@ -169,9 +169,12 @@ async function startRoles(config: Config, log: Logger, memberId: string, bound: 
     hub,
     url,
     async stop(graceMs = config.shutdownGraceMs) {
-      // Event streams end first: the server cannot close while they are open.
+      // Event streams end first, and held long polls are answered (empty) as the port closes: the server
+      // cannot close while they are open, and a poll may be held for up to a minute.
       await hub?.close();
-      await bound?.close();
+      const closed = bound?.close();
+      await engine.external.close();
+      await closed;
       await engine.stop(graceMs);
       await cluster.stop();
       live.stop();

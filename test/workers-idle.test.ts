@@ -4,6 +4,7 @@
 // run inside), against the same window with no polls; and a waiting poll is still answered at once when
 // a task is enqueued.
 import { expect } from 'chai';
+import http from 'node:http';
 import { Redis } from 'ioredis';
 import { PrivateRedis } from './helpers/privateServices.js';
 import { startTestMember, type TestMember } from './helpers/member.js';
@@ -80,5 +81,56 @@ describe('external workers: idle polls', function () {
     const r = await waiting;
     expect(r.body.data.map((x: any) => x.tiId)).to.deep.equal([tiId]);
     expect(Date.now() - t0).to.be.below(2_000);
+  });
+});
+
+// A member that stops must not wait on its clients. Node's server.close() ends only the connections idle
+// at that instant; one busy then (a long poll held, a dashboard's request) that the client goes on reusing
+// kept it open for ever, so a member with a worker polling never finished stopping.
+describe('a member stopping while a worker long-polls on a kept-alive connection', function () {
+  this.timeout(60_000);
+
+  it('answers the held poll at once (empty, Connection: close) and stops, refusing new connections', async () => {
+    const m = await startTestMember({ ...isolated(), ROLES: 'web' });
+    const url = new URL(m.url!);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const body = JSON.stringify({ queues: ['nothing-queued-here'], workerId: 'w-stop', waitMs: 20_000 });
+    type Answer = { status?: number; connection?: string; data?: unknown; error?: string };
+    const poll = () =>
+      new Promise<Answer>((resolve) => {
+        const req = http.request({ method: 'POST', host: url.hostname, port: url.port, path: '/worker/poll', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection, data: JSON.parse(text).data }));
+        });
+        req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+        req.end(body);
+      });
+    try {
+      // The worker's loop: poll after poll on the one connection. The first is held (nothing queued).
+      const answers: Answer[] = [];
+      let polling = true;
+      const held = waitFor('the poll to be held', async () => m.engine.external.hub.waiting === 1, 10_000, 20);
+      const loop = (async () => {
+        while (polling) {
+          const a = await poll();
+          answers.push(a);
+          if (a.error) break;
+        }
+      })();
+      await held;
+      const stopped = await Promise.race([m.stop(1000).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 15_000))]);
+      polling = false;
+      expect(stopped, 'the member stopped').to.equal(true);
+      await loop;
+      // The held poll is answered when the member stops, not at its 20 s; a poll sent on the same
+      // connection after that is answered at once too, closing the connection; then nothing connects.
+      const last = answers.pop()!;
+      expect(last.error).to.equal('ECONNREFUSED');
+      expect(answers.map((a) => [a.status, a.data])).to.deep.equal(answers.map(() => [200, []]));
+      expect(answers.at(-1)!.connection).to.equal('close');
+    } finally {
+      agent.destroy();
+    }
   });
 });

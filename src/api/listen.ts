@@ -25,7 +25,14 @@ function starting(_req: http.IncomingMessage, res: http.ServerResponse): void {
 /** `variable`: the setting that named the port (PORT or METRICS_PORT), for the one line. */
 export async function bindServer(port: number, variable: string): Promise<BoundServer> {
   let handler: http.RequestListener = starting;
-  const server = http.createServer((req, res) => handler(req, res));
+  let closing = false;
+  const server = http.createServer((req, res) => {
+    // Once closing, every answer ends its connection: a client that keeps reusing a kept-alive one (a
+    // dashboard polling, a script in a loop) would otherwise hold server.close() open for ever, as only
+    // connections idle at that instant are closed.
+    if (closing) res.setHeader('Connection', 'close');
+    handler(req, res);
+  });
   server.on('clientError', answerClientError);
   server.keepAliveTimeout = 65_000;
   try {
@@ -52,8 +59,9 @@ export async function bindServer(port: number, variable: string): Promise<BoundS
     },
     close: () =>
       new Promise<void>((resolve) => {
-        server.closeIdleConnections();
+        closing = true;
         server.close(() => resolve());
+        server.closeIdleConnections();
       }),
   };
 }

@@ -25,6 +25,11 @@ export class PollHub {
 
   constructor(private redis: Redis, private channel: string, private log: Logger) {}
 
+  /** Closed (the member is stopping): polls answer at once with what they claimed, if anything. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** Polls waiting now on this member. */
   get waiting(): number {
     return this.waiters.length;

@@ -60,7 +60,7 @@ export class Poller {
     try {
       const deadline = Date.now() + req.waitMs;
       for (;;) {
-        if (gone.aborted) return [];
+        if (gone.aborted || this.hub.isClosed) return [];
         w.woken = false;
         const { leases, nextDueInMs, more } = await this.claim(req.queues, req.max);
         for (const q of more) this.hub.wake(q, 1); // there is more than this poll took: the next poll's
