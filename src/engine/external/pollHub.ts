@@ -102,6 +102,7 @@ export class PollHub {
    */
   private subscribe(): Promise<void> {
     if (this.subscribed) return this.subscribed;
+    if (this.closed) return Promise.resolve(); // a poll arriving as the member stops: answered at once
     const sub = duplicateConnection(this.redis, { autoResubscribe: false, enableAutoPipelining: false, lazyConnect: false });
     this.sub = sub;
     let first: (() => void) | null = null;
