@@ -11,6 +11,7 @@ import { startTestMember, type TestMember } from './helpers/member.js';
 import { isolated } from './helpers/env.js';
 import { createTask } from './helpers/flows.js';
 import { waitFor } from './helpers/wait.js';
+import { sleep } from './helpers/faultRun.js';
 
 describe('external workers: idle polls', function () {
   this.timeout(60_000);
@@ -119,7 +120,7 @@ describe('a member stopping while a worker long-polls on a kept-alive connection
         }
       })();
       await held;
-      const stopped = await Promise.race([m.stop(1000).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 15_000))]);
+      const stopped = await Promise.race([m.stop(1000).then(() => true), sleep(15_000).then(() => false)]);
       polling = false;
       expect(stopped, 'the member stopped').to.equal(true);
       await loop;
